@@ -1,0 +1,35 @@
+"""The application shell: app factory, settings, database session, security, i18n, API.
+
+Read :func:`main` to see the whole system: it composes the domain packages with
+``config.include``; each package adds its own routes, views, API paths and
+command-line subcommands.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.config import Configurator
+
+#: The domain packages, each a Pyramid add-on with ``includeme(config)``.
+DOMAIN_PACKAGES: tuple[str, ...] = ()
+
+
+def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
+    """Build the WSGI application (the ``paste.app_factory`` behind pserve)."""
+    from .settings import load_settings
+
+    settings = load_settings(settings)
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_chameleon")
+        config.include("pyramid_tm")
+        config.include("pyramid_retry")
+        config.include(".database")
+        config.include(".security")
+        config.include(".i18n")
+        config.include(".api")
+        config.include(".views")
+        for package in DOMAIN_PACKAGES:
+            config.include(package)
+        config.add_static_view("static", "learningcity:../static/", cache_max_age=86400)
+        config.include(".startup")
+    return config.make_wsgi_app()

@@ -1,0 +1,147 @@
+"""The ``learningcity`` command line: one root, subcommands contributed by every package.
+
+Packages register click commands in the entry-point group ``learningcity.commands``
+(see setup.cfg), so offline tools in ``scoring`` need nothing from the web shell.
+Commands that need the database take ``--ini`` (default ``development.ini``) and
+honour the same environment overrides as the app.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+
+
+class RootGroup(click.Group):
+    """A group that lists and loads the commands of every installed package."""
+
+    def _commands(self) -> dict[str, Any]:
+        found = {ep.name: ep for ep in entry_points(group="learningcity.commands")}
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._commands()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self._commands():
+            command = self._commands()[name].load()
+        return command
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="learningcity")
+def main() -> None:
+    """Learning-city assessment engine: calibration, scoring, item bank, campaigns."""
+
+
+ini_option = click.option(
+    "--ini", "ini_path", default="development.ini", show_default=True,
+    type=click.Path(dir_okay=False), help="Settings file (environment overrides apply).")
+
+
+def load_app_settings(ini_path: str) -> dict[str, Any]:
+    """The app's settings from an .ini file, with environment overrides, without serving."""
+    from pyramid.paster import get_appsettings
+
+    from .settings import load_settings
+
+    if not os.path.exists(ini_path):
+        raise click.ClickException(f"{ini_path}: settings file not found (use --ini)")
+    return load_settings(dict(get_appsettings(ini_path)))
+
+
+def open_session(ini_path: str) -> Any:
+    """A plain SQLAlchemy session on the main database for command-line work."""
+    from .db import make_engine, session_factory
+
+    settings = load_app_settings(ini_path)
+    return session_factory(make_engine(settings["sqlalchemy.url"]))()
+
+
+@click.group()
+def db() -> None:
+    """Database schema: upgrade, and show the current revision."""
+
+
+@db.command("upgrade")
+@ini_option
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(ini_path: str, revision: str) -> None:
+    """Create or migrate the main and monitoring databases to the latest schema."""
+    from . import db as dbmod
+
+    settings = load_app_settings(ini_path)
+    dbmod.upgrade(settings["sqlalchemy.url"], settings["monitoring.sqlalchemy.url"], revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("current")
+@ini_option
+def db_current(ini_path: str) -> None:
+    """Print the schema revision of both databases."""
+    from alembic import command
+
+    from . import db as dbmod
+
+    settings = load_app_settings(ini_path)
+    for target, key in (("main", "sqlalchemy.url"), ("monitoring", "monitoring.sqlalchemy.url")):
+        click.echo(f"{target}:")
+        command.current(dbmod.alembic_config(target, settings[key]))
+
+
+@click.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("add")
+@ini_option
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "researcher", "monitor", "district"]))
+@click.option("--district", "district_code", default=None,
+              help="District code (required for the district role).")
+@click.option("--name", "display_name", default="", help="Name shown on staff pages.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+def user_add(ini_path: str, username: str, role: str, district_code: str | None,
+             display_name: str, password_stdin: bool) -> None:
+    """Add a staff account (the password is hashed with argon2)."""
+    from .accounts import AccountError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise click.ClickException("the passwords differ")
+    session = open_session(ini_path)
+    try:
+        create_user(session, username, password, role, district_code, display_name)
+        session.commit()
+    except AccountError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        session.close()
+    click.echo(f"added {role} {username}" + (f" ({district_code})" if district_code else ""))
+
+
+@user.command("list")
+@ini_option
+def user_list(ini_path: str) -> None:
+    """List staff accounts."""
+    import sqlalchemy as sa
+
+    from .models import StaffUser
+
+    session = open_session(ini_path)
+    for u in session.scalars(sa.select(StaffUser).order_by(StaffUser.username)):
+        click.echo(f"{u.username}\t{u.role}\t{u.district_code or ''}\t"
+                   f"{'active' if u.active else 'disabled'}")
+    session.close()

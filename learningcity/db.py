@@ -1,0 +1,152 @@
+"""Database plumbing: the shared metadata, engines, sessions and migrations.
+
+Every package declares its tables on :class:`Base` (person-level data, main
+database) or :class:`MonitoringBase` (aggregates only, monitoring database).
+Both use one naming convention so Alembic diffs stay stable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import zope.sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Tables of the main database (items, sessions, responses, staff)."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class MonitoringBase(DeclarativeBase):
+    """Tables of the monitoring database: aggregates only, no person-level rows."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC; all timestamps are stored in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored as UTC and always returned timezone-aware (SQLite drops tzinfo)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use learningcity.db.utcnow()")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+def load_models() -> None:
+    """Import every package's model module (entry-point group ``learningcity.models``).
+
+    The shell finds the domain packages' tables without importing them by name,
+    so the metadata is complete for migrations and ``create_all`` in tests.
+    """
+    for ep in entry_points(group="learningcity.models"):
+        importlib.import_module(ep.value)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized, pre-pinged pool."""
+    url_obj = sa.engine.make_url(url)
+    if url_obj.get_backend_name() == "sqlite":
+        if url_obj.database and url_obj.database != ":memory:":
+            Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+        pool_recycle=1800,
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to one engine."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def tm_session(factory: sessionmaker[Session], transaction_manager: Any) -> Session:
+    """A session joined to the request's transaction manager (pyramid_tm commits/aborts)."""
+    dbsession = factory()
+    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    return dbsession
+
+
+# --- migrations -------------------------------------------------------------
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: (name, script folder, version table, metadata getter)
+TARGETS = {
+    "main": (MIGRATIONS / "main", "alembic_version", lambda: Base.metadata),
+    "monitoring": (MIGRATIONS / "monitoring", "alembic_version_monitoring",
+                   lambda: MonitoringBase.metadata),
+}
+
+
+def alembic_config(target: str, url: str):  # -> alembic.config.Config
+    """Alembic configuration for one of the two databases, with no .ini needed."""
+    from alembic.config import Config
+
+    folder, version_table, _ = TARGETS[target]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(folder))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["version_table"] = version_table
+    cfg.attributes["target"] = target
+    return cfg
+
+
+def upgrade(url: str, monitoring_url: str | None = None, revision: str = "head") -> None:
+    """Bring both databases to ``revision`` (the monitoring one may be the same database)."""
+    from alembic import command
+
+    command.upgrade(alembic_config("main", url), revision)
+    command.upgrade(alembic_config("monitoring", monitoring_url or url), revision)
+
+
+def database_urls(settings: dict[str, str]) -> tuple[str, str]:
+    """Main and monitoring URLs; environment variables override the .ini."""
+    url = os.environ.get("LEARNINGCITY_DATABASE_URL") or settings.get("sqlalchemy.url")
+    if not url:
+        raise ValueError("no database URL: set sqlalchemy.url or LEARNINGCITY_DATABASE_URL")
+    monitoring = (os.environ.get("LEARNINGCITY_MONITORING_URL")
+                  or settings.get("monitoring.sqlalchemy.url") or url)
+    return url, monitoring

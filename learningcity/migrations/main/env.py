@@ -1,0 +1,3 @@
+from learningcity.migrations.envcommon import run
+
+run()

@@ -1,0 +1,147 @@
+"""Shell pages: home, health check, staff login/logout, staff home, district page, errors."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pyramid.csrf import get_csrf_token
+from pyramid.events import BeforeRender
+from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
+from pyramid.security import forget, remember
+from pyramid.view import forbidden_view_config, notfound_view_config, view_config
+
+from . import i18n
+from .accounts import AccountError, authenticate
+from .i18n import _
+from .resources import DistrictResource, district_factory, staff_factory
+
+
+class LazyCSRFToken:
+    """The CSRF token, created only when a page really renders a form (no cookie otherwise)."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return get_csrf_token(self.request)
+
+    __html__ = __str__
+
+
+def add_layout_globals(event: BeforeRender) -> None:
+    """Values every page's layout needs: language links, identity, CSRF token."""
+    request = event.get("request")
+    if request is None or not str(event.get("renderer_name", "")).endswith(".pt"):
+        return
+    event["lang_links"] = i18n.language_links(request)
+    event["html_lang"] = i18n.html_lang(request)
+    event["identity"] = request.identity
+    event["csrf_token"] = LazyCSRFToken(request)
+    event["_"] = request.translate
+
+
+@view_config(route_name="home", renderer="learningcity:templates/home.pt")
+def home(request: Any) -> dict[str, Any]:
+    links = sorted(request.registry.get("home_links", []), key=lambda link: link["order"])
+    return {"links": links}
+
+
+@view_config(route_name="healthz", renderer="json")
+def healthz(request: Any) -> dict[str, Any]:
+    """200 when both databases answer, 503 otherwise (for load balancers and monitoring)."""
+    status: dict[str, Any] = {}
+    healthy = True
+    for name, engine in (("database", request.registry.engine),
+                         ("monitoring", request.registry.monitoring_engine)):
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            status[name] = "ok"
+        except Exception as exc:  # any failure means unhealthy, and we say which
+            healthy = False
+            status[name] = f"error: {exc.__class__.__name__}"
+    status["status"] = "ok" if healthy else "unhealthy"
+    if not healthy:
+        request.response.status_int = 503
+    request.response.cache_control = "no-store"
+    return status
+
+
+@view_config(route_name="login", renderer="learningcity:templates/login.pt",
+             request_method="GET")
+def login_form(request: Any) -> dict[str, Any]:
+    return {"error": None, "username": "", "next": request.GET.get("next", "")}
+
+
+@view_config(route_name="login", renderer="learningcity:templates/login.pt",
+             request_method="POST")
+def login_submit(request: Any) -> Any:
+    username = request.POST.get("username", "").strip()
+    password = request.POST.get("password", "")
+    next_url = request.POST.get("next", "")
+    try:
+        user = authenticate(request.dbsession, username, password, request.client_addr or "")
+    except AccountError:
+        user, error = None, _("Too many failed logins. Please try again in 15 minutes.")
+    else:
+        error = None if user else _("Wrong username or password.")
+    if user is None:
+        request.response.status_int = 400 if error else 401
+        return {"error": error, "username": username, "next": next_url}
+    headers = remember(request, user.id)
+    # Only local paths: never redirect a staff member to another site after login.
+    target = next_url if next_url.startswith("/") and not next_url.startswith("//") \
+        else request.route_url("staff")
+    return HTTPSeeOther(target, headers=headers)
+
+
+@view_config(route_name="logout", request_method="POST")
+def logout(request: Any) -> Any:
+    return HTTPSeeOther(request.route_url("home"), headers=forget(request))
+
+
+@view_config(route_name="staff", renderer="learningcity:templates/staff.pt",
+             permission="staff")
+def staff_home(request: Any) -> dict[str, Any]:
+    from .models import District
+
+    user = request.identity
+    query = sa.select(District).order_by(District.code)
+    if user.role == "district":
+        query = query.where(District.code == user.district_code)
+    return {"districts": request.dbsession.scalars(query).all(),
+            "staff_links": request.registry.get("staff_links", [])}
+
+
+@view_config(route_name="district", context=DistrictResource,
+             renderer="learningcity:templates/district.pt", permission="view")
+def district_page(context: DistrictResource, request: Any) -> dict[str, Any]:
+    return {"district": context.district}
+
+
+@notfound_view_config(renderer="learningcity:templates/error.pt")
+def not_found(request: Any) -> dict[str, Any]:
+    request.response.status_int = 404
+    return {"title": _("Page not found"),
+            "message": _("The page you asked for does not exist. Check the link or start "
+                         "again from the home page.")}
+
+
+@forbidden_view_config(renderer="learningcity:templates/error.pt")
+def forbidden(request: Any) -> Any:
+    if request.identity is None and request.method == "GET":
+        return HTTPFound(request.route_url("login", _query={"next": request.path_qs}))
+    request.response.status_int = 403
+    return {"title": _("Not allowed"),
+            "message": _("Your account is not allowed to see this page.")}
+
+
+def includeme(config: Any) -> None:
+    config.add_subscriber(add_layout_globals, BeforeRender)
+    config.add_route("home", "/")
+    config.add_route("healthz", "/healthz")
+    config.add_route("login", "/login")
+    config.add_route("logout", "/logout")
+    config.add_route("staff", "/staff/", factory=staff_factory)
+    config.add_route("district", "/staff/districts/{code}", factory=district_factory)
+    config.scan(".views")
