@@ -6,10 +6,13 @@ command-line subcommands.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pyramid.config import Configurator
 
+#: css, images and scripts served to phones (top-level ``static/``)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 #: The domain packages, each a Pyramid add-on with ``includeme(config)``.
 DOMAIN_PACKAGES: tuple[str, ...] = ()
 
@@ -30,6 +33,8 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
         config.include(".views")
         for package in DOMAIN_PACKAGES:
             config.include(package)
-        config.add_static_view("static", "learningcity:../static/", cache_max_age=86400)
+        config.add_static_view("static", str(STATIC_DIR), cache_max_age=86400)
+        config.add_request_method(
+            lambda request, path: request.static_path(str(STATIC_DIR / path)), "asset")
         config.include(".startup")
     return config.make_wsgi_app()

@@ -121,6 +121,19 @@ TARGETS = {
 }
 
 
+def include_name_for(target: str):  # -> callable for Alembic's include_name
+    """Leave the other database's tables alone when both live in one database."""
+    others: set[str] = set()
+    for name, (_folder, version_table, metadata) in TARGETS.items():
+        if name != target:
+            others |= set(metadata().tables) | {version_table}
+
+    def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+        return not (type_ == "table" and name in others)
+
+    return include_name
+
+
 def alembic_config(target: str, url: str):  # -> alembic.config.Config
     """Alembic configuration for one of the two databases, with no .ini needed."""
     from alembic.config import Config

@@ -36,9 +36,11 @@ def locale_negotiator(request: Any) -> str:
     chosen = normalise(request.GET.get("lang")) or normalise(request.cookies.get(COOKIE))
     if chosen:
         return chosen
-    offered = [url for url, _label in LOCALES.values()]
-    best = request.accept_language.best_match(offered) if request.accept_language else None
-    return normalise(best) or DEFAULT_LOCALE
+    parsed = getattr(request.accept_language, "parsed", None) or []
+    for language, quality in sorted(parsed, key=lambda pair: -pair[1]):
+        if quality > 0 and normalise(language):
+            return normalise(language)
+    return DEFAULT_LOCALE
 
 
 def remember_choice(event: NewResponse) -> None:

@@ -10,7 +10,10 @@ from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
+from pyramid.response import Response
+
 from . import i18n
+from .api import API_PREFIX, error_body
 from .accounts import AccountError, authenticate
 from .i18n import _
 from .resources import DistrictResource, district_factory, staff_factory
@@ -82,12 +85,13 @@ def login_submit(request: Any) -> Any:
     try:
         user = authenticate(request.dbsession, username, password, request.client_addr or "")
     except AccountError:
-        user, error = None, _("Too many failed logins. Please try again in 15 minutes.")
-    else:
-        error = None if user else _("Wrong username or password.")
+        request.response.status_int = 429
+        return {"error": _("Too many failed logins. Please try again in 15 minutes."),
+                "username": username, "next": next_url}
     if user is None:
-        request.response.status_int = 400 if error else 401
-        return {"error": error, "username": username, "next": next_url}
+        request.response.status_int = 401
+        return {"error": _("Wrong username or password."), "username": username,
+                "next": next_url}
     headers = remember(request, user.id)
     # Only local paths: never redirect a staff member to another site after login.
     target = next_url if next_url.startswith("/") and not next_url.startswith("//") \
@@ -119,8 +123,18 @@ def district_page(context: DistrictResource, request: Any) -> dict[str, Any]:
     return {"district": context.district}
 
 
+def _api_error(request: Any, status: int, code: str, message: str) -> Response | None:
+    """API clients get JSON errors, people get pages."""
+    if request.path.startswith(API_PREFIX + "/"):
+        return Response(json_body=error_body(code, message), status=status)
+    return None
+
+
 @notfound_view_config(renderer="learningcity:templates/error.pt")
-def not_found(request: Any) -> dict[str, Any]:
+def not_found(request: Any) -> Any:
+    api = _api_error(request, 404, "not_found", f"no API endpoint at {request.path}")
+    if api is not None:
+        return api
     request.response.status_int = 404
     return {"title": _("Page not found"),
             "message": _("The page you asked for does not exist. Check the link or start "
@@ -129,6 +143,9 @@ def not_found(request: Any) -> dict[str, Any]:
 
 @forbidden_view_config(renderer="learningcity:templates/error.pt")
 def forbidden(request: Any) -> Any:
+    api = _api_error(request, 403, "forbidden", "not allowed")
+    if api is not None:
+        return api
     if request.identity is None and request.method == "GET":
         return HTTPFound(request.route_url("login", _query={"next": request.path_qs}))
     request.response.status_int = 403

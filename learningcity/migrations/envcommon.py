@@ -14,7 +14,8 @@ def run() -> None:
     metadata = db.TARGETS[target][2]()
     url = config.get_main_option("sqlalchemy.url")
     options = dict(target_metadata=metadata, version_table=version_table,
-                   compare_type=True, render_as_batch=url.startswith("sqlite"))
+                   compare_type=True, include_name=db.include_name_for(target),
+                   render_as_batch=url.startswith("sqlite"))
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **options)
         with context.begin_transaction():

@@ -1,0 +1,108 @@
+"""Shared fixtures: every database test runs on SQLite and on a fresh PostgreSQL database.
+
+PostgreSQL comes from ``LEARNINGCITY_TEST_PG`` (default the machine's server at
+127.0.0.1:5432, user postgres, database test); a database is created for the
+run and dropped after it. When PostgreSQL is unreachable the PostgreSQL half is
+skipped locally, but fails loudly when ``CI=true``.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("LEARNINGCITY_TEST_PG",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def _create_pg_database() -> tuple[str, Any]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"lc_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name)
+    return url.render_as_string(hide_password=False), (admin, name)
+
+
+def _drop_pg_database(handle: Any) -> None:
+    admin, name = handle
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    """A migrated, empty database per backend for the whole run."""
+    from learningcity import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite'}"
+        handle = None
+    else:
+        try:
+            url, handle = _create_pg_database()
+        except Exception as exc:  # unreachable server, refused login...
+            message = f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {exc}"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+    db.upgrade(url)
+    yield url
+    if handle is not None:
+        _drop_pg_database(handle)
+
+
+def app_settings(url: str, **extra: Any) -> dict[str, Any]:
+    settings = {
+        "sqlalchemy.url": url,
+        "learningcity.secret": TEST_SECRET,
+        "learningcity.require_secret": "false",
+        "learningcity.auto_migrate": "false",
+        "learningcity.demo_content": "false",
+        "pyramid.default_locale_name": "zh_CN",
+    }
+    settings.update(extra)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def wsgi_app(db_url: str) -> Any:
+    """The real WSGI application on the test database (built once per backend)."""
+    from learningcity import main
+
+    return main({}, **app_settings(db_url))
+
+
+def _empty_all_tables(engine: sa.engine.Engine) -> None:
+    from learningcity import db
+
+    db.load_models()
+    with engine.begin() as conn:
+        for metadata in (db.Base.metadata, db.MonitoringBase.metadata):
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def dbsession(wsgi_app: Any) -> Iterator[Any]:
+    """A session on the test database; every table is emptied after the test."""
+    session = wsgi_app.registry.dbsession_factory()
+    yield session
+    session.rollback()
+    session.close()
+    _empty_all_tables(wsgi_app.registry.engine)
+
+
+@pytest.fixture
+def testapp(wsgi_app: Any, dbsession: Any) -> Any:
+    """A WebTest client with its own cookie jar, on the real app and database."""
+    import webtest
+
+    return webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
