@@ -145,3 +145,7 @@ def user_list(ini_path: str) -> None:
         click.echo(f"{u.username}\t{u.role}\t{u.district_code or ''}\t"
                    f"{'active' if u.active else 'disabled'}")
     session.close()
+
+
+if __name__ == "__main__":
+    main()

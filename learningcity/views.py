@@ -113,8 +113,8 @@ def staff_home(request: Any) -> dict[str, Any]:
     query = sa.select(District).order_by(District.code)
     if user.role == "district":
         query = query.where(District.code == user.district_code)
-    return {"districts": request.dbsession.scalars(query).all(),
-            "staff_links": request.registry.get("staff_links", [])}
+    links = sorted(request.registry.get("staff_links", []), key=lambda link: link["order"])
+    return {"districts": request.dbsession.scalars(query).all(), "staff_links": links}
 
 
 @view_config(route_name="district", context=DistrictResource,

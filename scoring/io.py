@@ -533,6 +533,9 @@ def read_params(path: PathLike) -> ItemParams:
             if model not in UNIT_SLOPE:
                 raise InputError(path, line, "a", f"slope is required for a {model} item")
             a = 1.0
+        if model in UNIT_SLOPE and a != 1.0:
+            raise InputError(path, line, "a", f"a {model} item has slope 1 (found {a!r}); "
+                             "use 1pl, 2pl or gpcm for another slope")
         if model in DICHOTOMOUS:
             if "b" not in pos:
                 raise InputError(path, header_line, "b", "required column is missing")
@@ -544,6 +547,9 @@ def read_params(path: PathLike) -> ItemParams:
                                  "(the bank has 3pl items)")
             c = _number(path, line, "c", cell("c"), unit=True)
             c = 0.0 if math.isnan(c) else c
+            if model != "3pl" and c != 0.0:
+                raise InputError(path, line, "c", f"a {model} item has c = 0 (found {c!r}); "
+                                 "use 3pl for a lower asymptote")
             sb = [_number(path, line, "se_b", cell("se_b"))]
         else:
             b = [_number(path, line, name, cell(name)) for name in b_cols]
@@ -595,7 +601,7 @@ def read_params(path: PathLike) -> ItemParams:
 
 def _make_params(**fields: np.ndarray | None) -> ItemParams:
     """Build ItemParams through its validating constructor."""
-    return ItemParams(**fields)
+    return ItemParams.from_arrays(**fields)
 
 
 def _fmt(value: float) -> str:

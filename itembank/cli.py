@@ -1,0 +1,270 @@
+"""``learningcity itembank ...``: import/export items, export responses, calibrations.
+
+The offline loop: ``export-responses`` -> ``learningcity calibrate`` ->
+``import-calibration`` -> review on the web pages -> ``publish`` (or ``rollback``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from learningcity.cli import ini_option, open_session
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or f"cli:{getpass.getuser()}"
+
+
+actor_option = click.option("--as", "actor", default=None,
+                            help="Name recorded in the audit trail (default cli:<login>).")
+
+
+@click.group()
+def itembank() -> None:
+    """The item bank: items, responses, calibrations, publishing."""
+
+
+@itembank.command("import")
+@ini_option
+@actor_option
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_cmd(ini_path: str, actor: str | None, path: str) -> None:
+    """Import items from PATH (.csv, .xlsx or .json): every row checked, all or nothing."""
+    from .importing import ItemFileError, read_item_file
+    from .services import ImportRejected, import_items
+
+    try:
+        report = read_item_file(path)
+    except ItemFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    db = open_session(ini_path)
+    try:
+        if not report.ok:
+            raise ImportRejected(report)
+        outcome = import_items(db, report, _actor(actor))
+        db.commit()
+    except ImportRejected as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"{path}: {len(outcome.created)} new item(s), {len(outcome.new_versions)} new "
+               f"version(s), {len(outcome.unchanged)} unchanged, "
+               f"{len(outcome.status_changed)} status change(s)")
+
+
+@itembank.command("export")
+@ini_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .csv, .xlsx or .json (the import format).")
+def export_cmd(ini_path: str, out: str) -> None:
+    """Export every item's current version in the import format."""
+    from .importing import CSV_COLUMNS, spec_to_json, spec_to_row
+    from .services import export_specs
+
+    db = open_session(ini_path)
+    specs = export_specs(db)
+    db.close()
+    target = Path(out)
+    tmp = target.with_name(target.name + ".part")
+    suffix = target.suffix.lower()
+    if suffix == ".json":
+        tmp.write_text(json.dumps([spec_to_json(s) for s in specs], ensure_ascii=False,
+                                  indent=1), encoding="utf-8")
+    elif suffix == ".csv":
+        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(_safe_row(spec_to_row(s)) for s in specs)
+    elif suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.title = "items"
+        sheet.append(CSV_COLUMNS)
+        for s in specs:
+            row = spec_to_row(s)
+            sheet.append([_safe_cell(row[c]) for c in CSV_COLUMNS])
+        book.save(tmp)
+    else:
+        raise click.ClickException(f"{out}: use .csv, .xlsx or .json")
+    tmp.replace(target)
+    click.echo(f"wrote {len(specs)} item(s) to {out}")
+
+
+def _safe_cell(value: str) -> str:
+    """Keep spreadsheet programs from running exported text as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _safe_row(row: dict[str, str]) -> dict[str, str]:
+    return {k: _safe_cell(v) for k, v in row.items()}
+
+
+@itembank.command("export-responses")
+@ini_option
+@click.option("--instrument", required=True, help="Instrument code, e.g. LLA.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--group", "groups", multiple=True,
+              help="Background variable to add as a column (repeatable), e.g. age_band.")
+@click.option("--scored-only", is_flag=True, help="Leave out unscored pilot items.")
+def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple[str, ...],
+                         scored_only: bool) -> None:
+    """Write the sparse RESPONSES.csv that `learningcity calibrate` reads."""
+    from .services import BankError, export_responses, get_instrument
+
+    db = open_session(ini_path)
+    try:
+        inst = get_instrument(db, instrument)
+        target = Path(out)
+        tmp = target.with_name(target.name + ".part")
+        persons, items = export_responses(db, inst, tmp, groups, not scored_only)
+        tmp.replace(target)
+    except BankError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"wrote {persons} respondent(s) x {items} item(s) to {out}")
+
+
+@itembank.command("import-calibration")
+@ini_option
+@actor_option
+@click.argument("params_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="Calibration name; versions count up per name.")
+@click.option("--instrument", default="LLA", show_default=True)
+@click.option("--source", default="", help="Where the responses came from (provenance).")
+@click.option("--demo", is_flag=True, help="Label it as a demonstration from simulated data.")
+@click.option("--publish", "publish_now", is_flag=True, help="Publish right away.")
+def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, name: str,
+                           instrument: str, source: str, demo: bool, publish_now: bool) -> None:
+    """Store a PARAMS.csv written by `learningcity calibrate` as a new calibration."""
+    from scoring.io import InputError, read_params
+
+    from .services import BankError, get_instrument, import_calibration, publish
+
+    try:
+        params = read_params(params_path)
+        fit = _read_fit(params_path)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    db = open_session(ini_path)
+    try:
+        inst = get_instrument(db, instrument)
+        calibration = import_calibration(
+            db, inst, params, name, _actor(actor), fit=fit, is_demo=demo,
+            provenance={"file": Path(params_path).name, "source": source,
+                        "simulated": demo})
+        if publish_now:
+            publish(db, calibration, _actor(actor))
+        db.commit()
+    except BankError as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items)"
+               + (", published" if publish_now else ""))
+
+
+def _read_fit(path: str) -> dict[str, Any]:
+    """The optional fit columns of a PARAMS.csv (infit, outfit, sx2, sx2_p, dif)."""
+    import pandas as pd
+
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"item_id": str})
+    fit: dict[str, Any] = {}
+    for column in ("infit", "outfit", "sx2", "sx2_p"):
+        if column in table:
+            fit[column] = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+    if "dif" in table:
+        fit["dif"] = table["dif"].fillna("").astype(str).to_numpy()
+    return fit
+
+
+def _calibration(db: Any, instrument: str, name: str, version: int | None) -> Any:
+    from .models import Calibration
+    from .services import BankError, get_instrument
+
+    inst = get_instrument(db, instrument)
+    query = sa.select(Calibration).where(Calibration.instrument_id == inst.id,
+                                         Calibration.name == name)
+    query = (query.where(Calibration.version == version) if version
+             else query.order_by(Calibration.version.desc()).limit(1))
+    calibration = db.scalar(query)
+    if calibration is None:
+        raise BankError(f"no calibration {name!r}" + (f" version {version}" if version else ""))
+    return calibration
+
+
+@itembank.command("publish")
+@ini_option
+@actor_option
+@click.option("--instrument", default="LLA", show_default=True)
+@click.option("--name", required=True)
+@click.option("--version", type=int, default=None, help="Default: the newest version.")
+def publish_cmd(ini_path: str, actor: str | None, instrument: str, name: str,
+                version: int | None) -> None:
+    """Make a calibration the live one (audited)."""
+    from .services import BankError, publish
+
+    db = open_session(ini_path)
+    try:
+        calibration = _calibration(db, instrument, name, version)
+        publish(db, calibration, _actor(actor))
+        db.commit()
+    except BankError as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"published {calibration.label} for {instrument}")
+
+
+@itembank.command("rollback")
+@ini_option
+@actor_option
+@click.option("--instrument", default="LLA", show_default=True)
+def rollback_cmd(ini_path: str, actor: str | None, instrument: str) -> None:
+    """Return to the calibration that was live before the current one (audited)."""
+    from .services import BankError, get_instrument, rollback
+
+    db = open_session(ini_path)
+    try:
+        previous = rollback(db, get_instrument(db, instrument), _actor(actor))
+        db.commit()
+    except BankError as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"{instrument} now uses {previous.label}")
+
+
+@itembank.command("calibrations")
+@ini_option
+@click.option("--instrument", default="LLA", show_default=True)
+def calibrations_cmd(ini_path: str, instrument: str) -> None:
+    """List an instrument's calibrations; * marks the published one."""
+    from .models import Calibration
+    from .services import BankError, get_instrument
+
+    db = open_session(ini_path)
+    try:
+        inst = get_instrument(db, instrument)
+    except BankError as exc:
+        raise click.ClickException(str(exc)) from None
+    for c in db.scalars(sa.select(Calibration).where(Calibration.instrument_id == inst.id)
+                        .order_by(Calibration.id)):
+        mark = "*" if c.id == inst.published_calibration_id else " "
+        click.echo(f"{mark} {c.label}\t{c.model}\t{len(c.items)} items\t"
+                   f"{c.created_at:%Y-%m-%d %H:%M}\t{c.created_by}"
+                   + ("\tDEMO (simulated data)" if c.is_demo else ""))
+    db.close()

@@ -1,0 +1,1339 @@
+"""Item calibration by marginal maximum likelihood (Bock-Aitkin EM).
+
+Models: ``rasch``, ``1pl``, ``2pl``, ``3pl``, ``grm``, ``gpcm``, ``pcm`` in the slope /
+difficulty metric of ``scoring/CONTRACT.md`` (logistic, D = 1).  A test may mix models
+(``model`` may be one name per item), and fixed ("anchor") items of any model may be
+given to put new items on an existing scale.
+
+Algorithm
+---------
+* Latent distribution: a fixed rectangular grid of ``n_quad`` points on ``theta_range``
+  (default -6..6).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
+  ``N(mu_g, sigma_g^2)`` at the grid points, normalised to sum to one.  The marginal
+  likelihood maximised is the one with these discrete weights.
+* E-step: the responses are held as a one-hot matrix ``Y`` (persons x sum_j K_j; sparse
+  CSR when less than 10 % filled, dense otherwise).  The log-likelihood of every person at
+  every grid point is one matrix product ``Y @ log P`` (persons x quad), posteriors are
+  normalised row-wise, and the expected counts per item, category and grid point are one
+  more product ``Y.T @ posterior``.  No persons x items x quad tensor is ever built.
+  With 40 items or fewer, identical response patterns (within group) are merged first.
+* M-step, items: items are independent given the expected counts; all items are updated
+  at once by Fisher scoring on the expected complete-data log-likelihood (plus log
+  priors), with ``(n_items, p, p)`` information matrices solved by ``np.linalg.solve``,
+  a step cap and per-item step halving.  The common slope of ``1pl`` items is updated
+  jointly with their intercepts (Schur complement of the arrow-shaped system).
+  Internally items are in slope-intercept form ``a*theta + d_k`` (``b_k = -d_k / a``).
+* M-step, groups: Newton on ``(mu_g, sigma_g)`` of the discrete normal weights.
+* Acceleration: every third cycle a SQUAREM extrapolation (Varadhan & Roland 2008) of the
+  EM map is tried and kept only if it does not lower the log-likelihood (log-posterior when
+  priors are used).
+* Convergence: largest absolute change of any free parameter (slopes, intercepts, lower
+  asymptotes, group means and SDs) below ``tol`` **and** absolute change of the
+  log-likelihood below ``max(tol, 1e-9 * |loglik|)``.
+
+Identification
+--------------
+* Without anchors the reference group is N(0, 1).  For ``rasch`` and ``pcm`` (slope fixed
+  at 1) the reference SD is estimated instead (mean still 0), as in mirt / ConQuest.
+  When every estimated item is rasch/pcm this applies; when any item has a free slope
+  the SD is fixed at 1.
+* With anchors the scale is fixed by the anchor parameters, so the mean and SD of the
+  reference group are estimated too.  ``1pl`` items calibrated with anchors keep the slope
+  of the ``1pl`` anchors when there are any (else the common slope is estimated).
+* Every other group has its own estimated mean and SD.
+
+Standard errors
+---------------
+From the full observed information of the marginal log-likelihood (all items, the 1PL
+common slope and the group parameters together; cross-item covariances included),
+computed exactly for the quadrature-approximated likelihood by Louis' identity:
+``H = sum_j H_complete_j + sum_i Cov_post(d log f_i / d par)``.  The complete-data item
+blocks are central differences of the analytic complete-data score; the posterior
+covariance part is analytic (one matrix product per item).  With priors it is the
+curvature of the log-posterior.  Standard errors of ``b`` and of the reported slope
+follow by the delta method from the slope-intercept covariance matrix.
+"""
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from scoring.params import ItemParams
+
+__all__ = ["CalibrationResult", "IterationRecord", "Priors", "calibrate",
+           "quadrature_grid"]
+
+_MODELS = ("rasch", "1pl", "2pl", "3pl", "grm", "gpcm", "pcm")
+_CODE = {name: i for i, name in enumerate(_MODELS)}
+_DICHOTOMOUS_CODES = (0, 1, 2, 3)
+_FIXED_SLOPE_CODES = (0, 6)          # rasch, pcm: a = 1
+_LOG_FLOOR = 1e-300                  # floor for log(P)
+_MAX_STEP = 1.0                      # cap on one Fisher-scoring step (internal units)
+_DENSE_FILL = 0.10                   # one-hot density above which Y is kept dense
+_DEDUP_MAX_ITEMS = 40
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior distributions used in calibration (MAP / posterior-mode estimation).
+
+    Parameters
+    ----------
+    slope_lognormal : (meanlog, sdlog) or None
+        Lognormal prior on every estimated slope ``a`` (2pl, 3pl, grm, gpcm and the
+        common 1pl slope), e.g. ``(0.0, 0.5)``.  ``None`` (default): no slope prior.
+    guessing_beta : (alpha, beta) or None
+        Beta prior on the 3PL lower asymptote ``c``; default ``Beta(5, 17)`` (mode 0.2).
+        ``None`` gives plain ML for ``c`` (often unstable).
+    """
+
+    slope_lognormal: tuple[float, float] | None = None
+    guessing_beta: tuple[float, float] | None = (5.0, 17.0)
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One EM cycle: the log-likelihood at the start of the cycle and the largest
+    absolute parameter change it made."""
+
+    iteration: int
+    loglik: float
+    max_change: float
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """Outcome of :func:`calibrate` / ``calibrate_girth``.
+
+    Attributes
+    ----------
+    params : ItemParams
+        All items in the column order of ``responses`` (anchors included, unchanged), with
+        ``se_a``, ``se_b``, ``se_c`` (NaN where a parameter is fixed or not estimated).
+    group_means, group_sds : (n_groups,) float
+        Latent mean and SD per group on the calibrated scale.
+    group_labels : (n_groups,) object
+        Group labels; the reference group is first.
+    loglik : float
+        Marginal log-likelihood at the estimates (priors not included).
+    aic, bic : float
+        ``-2 loglik + 2 k`` and ``-2 loglik + k log(n_persons)``.
+    n_params : int
+        Number of free parameters ``k`` (items, common slope, group means and SDs).
+    n_iter : int
+        EM cycles run.
+    converged : bool
+    history : tuple of IterationRecord
+    method_note : str
+        Plain-language summary of estimation, identification and SE method.
+    group_mean_se, group_sd_se : (n_groups,) float or None
+        Standard errors of the group parameters (NaN where fixed).
+    """
+
+    params: ItemParams
+    group_means: np.ndarray
+    group_sds: np.ndarray
+    group_labels: np.ndarray
+    loglik: float
+    aic: float
+    bic: float
+    n_params: int
+    n_iter: int
+    converged: bool
+    history: tuple[IterationRecord, ...]
+    method_note: str
+    group_mean_se: np.ndarray | None = None
+    group_sd_se: np.ndarray | None = None
+
+
+def quadrature_grid(n_quad: int, theta_range: tuple[float, float] = (-6.0, 6.0)
+                    ) -> np.ndarray:
+    """Equally spaced quadrature points, shape ``(n_quad,)``."""
+    if n_quad < 5:
+        raise ValueError("n_quad must be at least 5")
+    lo, hi = theta_range
+    if not hi > lo:
+        raise ValueError("theta_range must be increasing")
+    return np.linspace(lo, hi, n_quad)
+
+
+@contextmanager
+def _blas_threads(n_threads: int | None) -> Iterator[None]:
+    """Temporarily set the number of OpenBLAS threads (numpy's and scipy's copies).
+
+    The EM matrix products are many and thin (persons x quad); on small machines
+    OpenBLAS threading makes them several times slower.  Linux only (reads
+    /proc/self/maps); elsewhere, or with ``n_threads=None``, nothing is changed.
+    """
+    restore: list[tuple[int, object]] = []
+    if n_threads is not None:
+        try:
+            with open("/proc/self/maps", encoding="utf-8") as fh:
+                paths = sorted({line.split()[-1] for line in fh
+                                if "openblas" in line.lower() and ".so" in line})
+        except OSError:
+            paths = []
+        names = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                 ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                 ("openblas_get_num_threads", "openblas_set_num_threads"))
+        for path in paths:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for get_name, set_name in names:
+                getter = getattr(lib, get_name, None)
+                setter = getattr(lib, set_name, None)
+                if getter is not None and setter is not None:
+                    restore.append((int(getter()), setter))
+                    setter(int(n_threads))
+                    break
+    try:
+        yield
+    finally:
+        for old, setter in restore:
+            setter(old)
+
+
+# ----------------------------------------------------------------------------------------
+# Item response functions in slope-intercept form, with first derivatives.
+# X: (n, p) with p = kmax + 1 columns [a, d_1 .. d_{kmax-1}, c]; unused d's are ignored.
+# ----------------------------------------------------------------------------------------
+
+def _probs(code: int, X: np.ndarray, ncat: np.ndarray, theta: np.ndarray, kmax: int,
+           deriv: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Category probabilities of items sharing one model.
+
+    Returns
+    -------
+    P : (n, Q, kmax) float, zero for categories >= ncat
+    dP : (n, Q, kmax, kmax + 1) float or None, derivatives w.r.t. the columns of X
+    """
+    n, q = X.shape[0], theta.size
+    p = kmax + 1
+    a = X[:, 0][:, None]
+    P = np.zeros((n, q, kmax))
+    dP = np.zeros((n, q, kmax, p)) if deriv else None
+    if code in _DICHOTOMOUS_CODES:
+        c = X[:, kmax][:, None]
+        z = a * theta + X[:, 1][:, None]
+        s = expit(z)
+        t = expit(-z)
+        P[:, :, 1] = c + (1.0 - c) * s
+        P[:, :, 0] = (1.0 - c) * t
+        if deriv:
+            w = (1.0 - c) * s * t
+            dP[:, :, 1, 0] = w * theta
+            dP[:, :, 1, 1] = w
+            dP[:, :, 1, kmax] = t
+            dP[:, :, 0, :] = -dP[:, :, 1, :]
+        return P, dP
+    k_idx = np.arange(kmax)
+    valid_k = k_idx[None, :] < ncat[:, None]                    # (n, kmax)
+    if code == _CODE["grm"]:
+        # z_k = a theta + d_k for k = 1..K-1; z_0 = +inf, z_k = -inf for k >= K
+        zfull = np.empty((n, q, kmax + 1))
+        zfull[:, :, 0] = np.inf
+        zfull[:, :, 1:kmax] = a[:, :, None] * theta[None, :, None] + X[:, None, 1:kmax]
+        zfull[:, :, kmax] = -np.inf
+        step_valid = (np.arange(kmax + 1)[None, :] < ncat[:, None])      # (n, kmax+1)
+        zfull = np.where(step_valid[:, None, :] | (np.arange(kmax + 1) == 0), zfull, -np.inf)
+        zk, zk1 = zfull[:, :, :-1], zfull[:, :, 1:]
+        with np.errstate(invalid="ignore"):
+            val = expit(zk) * expit(-zk1) * (-np.expm1(zk1 - zk))
+        P[:] = np.where(valid_k[:, None, :], val, 0.0)
+        if deriv:
+            W = expit(zfull) * expit(-zfull)          # 0 at +-inf
+            W[:, :, 0] = 0.0
+            dP[:, :, :, 0] = theta[None, :, None] * (W[:, :, :-1] - W[:, :, 1:])
+            for m in range(1, kmax):
+                dP[:, :, m, m] = W[:, :, m]
+                dP[:, :, m - 1, m] = -W[:, :, m]
+            dP *= valid_k[:, None, :, None]
+        return P, dP
+    # gpcm / pcm: s_k = k a theta + sum_{v<=k} d_v
+    D = np.zeros((n, kmax))
+    D[:, 1:] = np.cumsum(X[:, 1:kmax], axis=1)
+    s = k_idx[None, None, :] * a[:, :, None] * theta[None, :, None] + D[:, None, :]
+    s = np.where(valid_k[:, None, :], s, -np.inf)
+    s -= s.max(axis=2, keepdims=True)
+    e = np.exp(s)
+    P[:] = e / e.sum(axis=2, keepdims=True)
+    if deriv:
+        mean_k = (P * k_idx).sum(axis=2)                                   # (n, q)
+        dP[:, :, :, 0] = P * theta[None, :, None] * (k_idx[None, None, :] - mean_k[:, :, None])
+        tail = np.cumsum(P[:, :, ::-1], axis=2)[:, :, ::-1]                # P(X >= m)
+        for m in range(1, kmax):
+            dP[:, :, :, m] = P * ((k_idx >= m)[None, None, :] - tail[:, :, m:m + 1])
+    return P, dP
+
+
+# ----------------------------------------------------------------------------------------
+# Problem set-up
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class _Problem:
+    theta: np.ndarray                 # (Q,)
+    kmax: int
+    codes: np.ndarray                 # (J,) model code per item
+    ncat: np.ndarray                  # (J,)
+    X: np.ndarray                     # (J, p) current parameters (slope-intercept)
+    free: np.ndarray                  # (J, p) bool: estimated per item
+    shared: np.ndarray                # (J,) bool: slope is the common 1pl slope
+    anchored: np.ndarray              # (J,) bool
+    offsets: np.ndarray               # (J,) first one-hot column of each item
+    col_item: np.ndarray              # (C,) item of each one-hot column
+    col_cat: np.ndarray               # (C,) category of each one-hot column
+    Y: np.ndarray | sp.csr_matrix     # (N, C) one-hot responses (merged patterns)
+    weights: np.ndarray               # (N,) pattern frequencies
+    group: np.ndarray                 # (N,) group index
+    n_groups: int
+    mu: np.ndarray                    # (G,)
+    sigma: np.ndarray                 # (G,)
+    mu_free: np.ndarray               # (G,) bool
+    sigma_free: np.ndarray            # (G,) bool
+    priors: Priors
+    n_persons: int                    # persons with at least one response
+    Yt: sp.csr_matrix | None = None   # transpose of a sparse Y
+    by_code: dict = field(default_factory=dict)
+
+
+def _as_response_matrix(responses: np.ndarray) -> np.ndarray:
+    r = np.asarray(responses)
+    if r.ndim != 2:
+        raise ValueError(f"responses must be 2-D (persons x items), got shape {r.shape}")
+    if not np.issubdtype(r.dtype, np.floating):
+        r = r.astype(float)
+    return r
+
+
+def _item_codes(model: str | Sequence[str], n_items: int) -> np.ndarray:
+    names = [model] * n_items if isinstance(model, str) else list(model)
+    if len(names) != n_items:
+        raise ValueError(f"model has {len(names)} entries for {n_items} items")
+    bad = sorted({m for m in names if str(m).lower() not in _CODE})
+    if bad:
+        raise ValueError(f"unknown model(s) {bad}; expected one of {_MODELS}")
+    return np.array([_CODE[str(m).lower()] for m in names], dtype=int)
+
+
+def _to_internal(code: int, a: float, b: np.ndarray, c: float, kmax: int) -> np.ndarray:
+    """Slope/difficulty -> internal row [a, d_1.., c]."""
+    row = np.zeros(kmax + 1)
+    row[0] = a
+    nb = np.sum(~np.isnan(b))
+    row[1:1 + nb] = -a * b[:nb]
+    row[kmax] = c if code == _CODE["3pl"] else 0.0
+    return row
+
+
+def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_ids,
+           reference_group, min_responses):
+    r = _as_response_matrix(responses)
+    n_persons_all, n_items = r.shape
+    if item_ids is None:
+        item_ids = np.array([f"item{j + 1}" for j in range(n_items)])
+    else:
+        item_ids = np.asarray(item_ids).astype(str)
+        if item_ids.shape != (n_items,):
+            raise ValueError(f"item_ids has shape {item_ids.shape}, expected ({n_items},)")
+        if len(set(item_ids.tolist())) != n_items:
+            raise ValueError("item_ids are not unique")
+    codes = _item_codes(model, n_items)
+
+    # observed entries as triplets (person, item, category): no dense int copies
+    pi, pj = np.nonzero(~np.isnan(r))
+    vals_f = r[pi, pj]
+    if vals_f.size and (np.any(vals_f < 0) or np.any(vals_f != np.round(vals_f))):
+        raise ValueError("responses must be NaN or integer categories 0, 1, 2, ...")
+    if vals_f.size and vals_f.max() > 1000:
+        raise ValueError("response categories above 1000 are not supported")
+    vals = vals_f.astype(np.int64)
+    del vals_f
+    top = int(vals.max()) + 1 if vals.size else 1
+    cat_counts = np.bincount(pj * top + vals, minlength=n_items * top).reshape(n_items, top)
+
+    # anchors
+    anchored = np.zeros(n_items, dtype=bool)
+    anchor_rows = {}
+    if anchors is not None:
+        a_ids = np.asarray(anchors.item_ids).astype(str)
+        pos = {iid: k for k, iid in enumerate(a_ids.tolist())}
+        for j, iid in enumerate(item_ids.tolist()):
+            if iid in pos:
+                anchored[j] = True
+                anchor_rows[j] = pos[iid]
+        if not anchored.any():
+            raise ValueError("none of the anchor item_ids occurs in item_ids")
+        for j, k in anchor_rows.items():
+            codes[j] = _CODE[str(anchors.model[k]).lower()]
+
+    # categories and checks per item
+    n_obs = cat_counts.sum(axis=1)
+    ncat = np.zeros(n_items, dtype=int)
+    for j in range(n_items):
+        name = item_ids[j]
+        nz = np.flatnonzero(cat_counts[j])
+        if anchored[j]:
+            ncat[j] = int(anchors.n_categories[anchor_rows[j]])
+            if nz.size and nz.max() >= ncat[j]:
+                raise ValueError(f"item {name}: response above the anchor's "
+                                 f"{ncat[j]} categories")
+            continue
+        if n_obs[j] < min_responses:
+            raise ValueError(f"item {name}: only {n_obs[j]} responses "
+                             f"(at least {min_responses} needed)")
+        if nz.size < 2:
+            raise ValueError(f"item {name}: no response variance (all responses "
+                             f"= {int(nz[0])})")
+        counts = cat_counts[j, :nz.max() + 1]
+        if np.any(counts == 0):
+            raise ValueError(f"item {name}: no responses in category "
+                             f"{int(np.flatnonzero(counts == 0)[0])} of 0..{counts.size - 1}")
+        ncat[j] = counts.size
+        if codes[j] in _DICHOTOMOUS_CODES and ncat[j] != 2:
+            raise ValueError(f"item {name}: model {_MODELS[codes[j]]} needs 0/1 "
+                             f"responses, found categories 0..{ncat[j] - 1}")
+    kmax = max(2, int(ncat.max()))
+    p = kmax + 1
+
+    # persons without any response are dropped
+    keep = np.bincount(pi, minlength=n_persons_all) > 0
+    # groups
+    if groups is None:
+        labels = np.array(["all"], dtype=object)
+        gidx = np.zeros(n_persons_all, dtype=int)
+    else:
+        g = np.asarray(groups, dtype=object)
+        if g.shape != (n_persons_all,):
+            raise ValueError(f"groups has shape {g.shape}, expected ({n_persons_all},)")
+        if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in g):
+            raise ValueError("groups contains missing labels")
+        g = g.astype(str)
+        levels = sorted(set(g.tolist()))
+        if reference_group is not None:
+            if str(reference_group) not in levels:
+                raise ValueError(f"reference_group {reference_group!r} not in groups")
+            levels.remove(str(reference_group))
+            levels.insert(0, str(reference_group))
+        labels = np.array(levels, dtype=object)
+        lookup = {v: k for k, v in enumerate(levels)}
+        gidx = np.array([lookup[v] for v in g.tolist()], dtype=int)
+        for k, lab in enumerate(levels):
+            if not np.any(keep & (gidx == k)):
+                raise ValueError(f"group {lab!r} has no person with responses")
+    n_groups = labels.size
+
+    # one-hot matrix, merged identical patterns when the test is short
+    offsets = np.concatenate([[0], np.cumsum(ncat)[:-1]]).astype(np.int64)
+    n_cols = int(ncat.sum())
+    col_item = np.repeat(np.arange(n_items), ncat)
+    col_cat = np.arange(n_cols) - offsets[col_item]
+    rows_kept = np.flatnonzero(keep)
+    weights = np.ones(rows_kept.size)
+    new_row = np.cumsum(keep) - 1
+    ei, ej, ev = new_row[pi], pj, vals                 # entries on the kept rows
+    del pi
+    if n_items <= _DEDUP_MAX_ITEMS:
+        key = np.full((rows_kept.size, n_items + 1), -1, dtype=np.int16)
+        key[:, 0] = gidx[rows_kept]
+        key[ei, ej + 1] = ev
+        uniq, first, counts = np.unique(key, axis=0, return_index=True, return_counts=True)
+        if uniq.shape[0] < 0.8 * rows_kept.size:
+            rows_kept = rows_kept[first]
+            weights = counts.astype(float)
+            ei, ej = np.nonzero(uniq[:, 1:] >= 0)
+            ev = uniq[:, 1:][ei, ej].astype(np.int64)
+    gkeep = gidx[rows_kept]
+    cols = offsets[ej] + ev
+    n_rows = rows_kept.size
+    fill = ei.size / max(1, n_rows * n_cols)
+    Ysp = sp.csr_matrix((np.ones(ei.size), (ei, cols)), shape=(n_rows, n_cols))
+    del ei, ej, ev, cols
+    if fill > _DENSE_FILL and n_rows * n_cols * 8 < 512 * 2**20:
+        Y = Ysp.toarray()
+        Yt = None
+    else:
+        Y = Ysp
+        Yt = Ysp.T.tocsr()
+
+    # parameters and free masks
+    theta = quadrature_grid(n_quad, theta_range)
+    X = np.zeros((n_items, p))
+    free = np.zeros((n_items, p), dtype=bool)
+    shared = np.zeros(n_items, dtype=bool)
+    priors = priors if priors is not None else Priors()
+    c_start = 0.2
+    if priors.guessing_beta is not None:
+        al, be = priors.guessing_beta
+        if al > 1 and be > 1:
+            c_start = (al - 1.0) / (al + be - 2.0)
+    for j in range(n_items):
+        code = codes[j]
+        if anchored[j]:
+            k = anchor_rows[j]
+            b = np.asarray(anchors.b[k], dtype=float)
+            X[j] = _to_internal(code, float(anchors.a[k]), b, float(anchors.c[k]), kmax)
+            continue
+        counts = cat_counts[j, :ncat[j]].astype(float)
+        X[j, 0] = 1.0
+        if code in _DICHOTOMOUS_CODES:
+            pval = np.clip(counts[1] / counts.sum(), 0.02, 0.98)
+            if code == _CODE["3pl"]:
+                X[j, kmax] = c_start
+                pval = np.clip((pval - c_start) / (1 - c_start), 0.02, 0.98)
+                free[j, kmax] = True
+            X[j, 1] = np.log(pval / (1 - pval)) * np.sqrt(1 + np.pi / 8)
+            free[j, 1] = True
+            free[j, 0] = code in (2, 3)
+            shared[j] = code == _CODE["1pl"]
+        elif code == _CODE["grm"]:
+            tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()      # P(X >= k)
+            tail = np.clip(tail, 0.01, 0.99)
+            X[j, 1:ncat[j]] = np.log(tail / (1 - tail)) * np.sqrt(1 + np.pi / 8)
+            free[j, 0] = True
+            free[j, 1:ncat[j]] = True
+        else:  # gpcm, pcm: adjacent-category logits
+            cc = np.maximum(counts, 0.5)
+            X[j, 1:ncat[j]] = np.log(cc[1:] / cc[:-1])
+            free[j, 0] = code == _CODE["gpcm"]
+            free[j, 1:ncat[j]] = True
+
+    # 1pl with 1pl anchors: slope taken from the anchors
+    one_pl_anchor = anchored & (codes == _CODE["1pl"])
+    if np.any(shared) and np.any(one_pl_anchor):
+        a_vals = X[one_pl_anchor, 0]
+        if np.ptp(a_vals) > 1e-8:
+            raise ValueError("1pl anchors have different slopes; a common slope is needed")
+        X[shared, 0] = a_vals[0]
+        shared[:] = False
+    if np.any(shared):
+        X[shared, 0] = 1.0
+
+    # latent distribution identification
+    est = ~anchored
+    any_free_slope = bool(np.any(free[est, 0]) or np.any(shared))
+    mu = np.zeros(n_groups)
+    sigma = np.ones(n_groups)
+    mu_free = np.ones(n_groups, dtype=bool)
+    sigma_free = np.ones(n_groups, dtype=bool)
+    if not anchored.any():
+        mu_free[0] = False
+        sigma_free[0] = not any_free_slope
+    problem = _Problem(theta=theta, kmax=kmax, codes=codes, ncat=ncat, X=X, free=free,
+                       shared=shared, anchored=anchored, offsets=offsets,
+                       col_item=col_item, col_cat=col_cat, Y=Y, weights=weights,
+                       group=gkeep, n_groups=n_groups, mu=mu, sigma=sigma,
+                       mu_free=mu_free, sigma_free=sigma_free, priors=priors,
+                       n_persons=int(keep.sum()), Yt=Yt)
+    problem.by_code = {int(cd): np.flatnonzero(codes == cd) for cd in np.unique(codes)}
+    return problem, item_ids, labels
+
+
+# ----------------------------------------------------------------------------------------
+# Model evaluation over all items
+# ----------------------------------------------------------------------------------------
+
+def _all_probs(pr: _Problem, X: np.ndarray, deriv: bool, items: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """P (J, Q, kmax) and dP (J, Q, kmax, p) for all items (or the subset ``items``)."""
+    sel = np.arange(X.shape[0]) if items is None else items
+    J, Q = sel.size, pr.theta.size
+    P = np.zeros((J, Q, pr.kmax))
+    dP = np.zeros((J, Q, pr.kmax, pr.kmax + 1)) if deriv else None
+    codes = pr.codes[sel]
+    for cd in np.unique(codes):
+        loc = np.flatnonzero(codes == cd)
+        idx = sel[loc]
+        Pc, dPc = _probs(int(cd), X[idx], pr.ncat[idx], pr.theta, pr.kmax, deriv)
+        P[loc] = Pc
+        if deriv:
+            dP[loc] = dPc
+    return P, dP
+
+
+def _log_prior_weights(theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """(G, Q) log of the discrete normal weights."""
+    u = (theta[None, :] - mu[:, None]) / sigma[:, None]
+    f = -0.5 * u * u
+    fmax = f.max(axis=1, keepdims=True)
+    return f - fmax - np.log(np.exp(f - fmax).sum(axis=1, keepdims=True))
+
+
+def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
+            counts: bool = True):
+    """Posterior over the grid and expected counts.
+
+    Returns
+    -------
+    loglik : float
+    post : (N, Q) posterior weights (rows sum to 1)
+    R : (C, Q) expected counts per one-hot column and grid point, or None
+    n_gq : (G, Q) expected number of persons per group and grid point, or None
+    """
+    P, _ = _all_probs(pr, X, deriv=False)
+    logP = np.log(np.maximum(P, _LOG_FLOOR))                    # (J, Q, kmax)
+    logP_cols = logP[pr.col_item, :, pr.col_cat]                # (C, Q)
+    L = pr.Y @ logP_cols                                         # (N, Q)
+    L += _log_prior_weights(pr.theta, mu, sigma)[pr.group]
+    m = L.max(axis=1, keepdims=True)
+    np.subtract(L, m, out=L)
+    np.exp(L, out=L)
+    s = L.sum(axis=1, keepdims=True)
+    L /= s
+    post = L
+    loglik = float(pr.weights @ (m[:, 0] + np.log(s[:, 0])))
+    if not counts:
+        return loglik, post, None, None
+    wpost = post * pr.weights[:, None]
+    if pr.Yt is not None:
+        R = pr.Yt @ wpost
+    else:
+        R = pr.Y.T @ wpost
+    if pr.n_groups == 1:
+        n_gq = wpost.sum(axis=0)[None, :]
+    else:
+        ind = sp.csr_matrix((np.ones(pr.group.size), (pr.group, np.arange(pr.group.size))),
+                            shape=(pr.n_groups, pr.group.size))
+        n_gq = ind @ wpost
+    return loglik, post, R, n_gq
+
+
+def _counts_by_item(pr: _Problem, R: np.ndarray) -> np.ndarray:
+    """(C, Q) column counts -> (J, Q, kmax) padded counts."""
+    r = np.zeros((pr.X.shape[0], pr.theta.size, pr.kmax))
+    r[pr.col_item, :, pr.col_cat] = R
+    return r
+
+
+# ----------------------------------------------------------------------------------------
+# M-step for items
+# ----------------------------------------------------------------------------------------
+
+def _slope_prior(pr: _Problem, a: np.ndarray):
+    """log prior, gradient and negative second derivative of the slope prior."""
+    if pr.priors.slope_lognormal is None:
+        z = np.zeros_like(a)
+        return z, z, z
+    m, s = pr.priors.slope_lognormal
+    with np.errstate(invalid="ignore", divide="ignore"):
+        la = np.log(a)
+        lp = -0.5 * ((la - m) / s) ** 2 - la
+        g = -(la - m) / (s * s * a) - 1.0 / a
+        h = (1.0 + s * s - (la - m)) / (s * s * a * a)    # -d2/da2
+    lp = np.where(a > 0, lp, -np.inf)
+    return lp, g, h
+
+
+def _guess_prior(pr: _Problem, c: np.ndarray):
+    if pr.priors.guessing_beta is None:
+        z = np.zeros_like(c)
+        return z, z, z
+    al, be = pr.priors.guessing_beta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lp = (al - 1) * np.log(c) + (be - 1) * np.log1p(-c)
+        g = (al - 1) / c - (be - 1) / (1 - c)
+        h = (al - 1) / c ** 2 + (be - 1) / (1 - c) ** 2
+    lp = np.where((c > 0) & (c < 1), lp, -np.inf)
+    return lp, g, h
+
+
+def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarray
+                    ) -> np.ndarray:
+    """Expected complete-data log-likelihood + log prior per item in ``items``."""
+    Xs = X[items]
+    P, _ = _all_probs(pr, X, deriv=False, items=items)
+    rs = r[items]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll = np.where(rs > 0, rs * np.log(np.maximum(P, _LOG_FLOOR)), 0.0).sum(axis=(1, 2))
+    codes = pr.codes[items]
+    bad = np.zeros(items.size, dtype=bool)
+    # GRM: intercepts must decrease strictly
+    grm = codes == _CODE["grm"]
+    if np.any(grm):
+        for loc in np.flatnonzero(grm):
+            k = pr.ncat[items[loc]]
+            if k > 2 and np.any(np.diff(Xs[loc, 1:k]) >= 0):
+                bad[loc] = True
+    three = codes == _CODE["3pl"]
+    if np.any(three):
+        lp, _, _ = _guess_prior(pr, Xs[three, pr.kmax])
+        cc = Xs[three, pr.kmax]
+        ok = (cc > 0) & (cc < 1)
+        ll[three] += np.where(ok, lp, 0.0)
+        bad[np.flatnonzero(three)[~ok]] = True
+    slope = pr.free[items, 0] | pr.shared[items]
+    if np.any(slope) and pr.priors.slope_lognormal is not None:
+        lp, _, _ = _slope_prior(pr, Xs[slope, 0])
+        if np.any(pr.shared[items]):
+            # the common slope prior counts once: spread it over the shared items
+            nsh = max(1, int(pr.shared.sum()))
+            lp = np.where(pr.shared[items][slope], lp / nsh, lp)
+        ll[slope] += lp
+    ll[bad | ~np.isfinite(ll)] = -np.inf
+    return ll
+
+
+def _score_and_info(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarray,
+                    with_prior: bool = True):
+    """Gradient (n, p) and expected information (n, p, p) of the item objectives."""
+    P, dP = _all_probs(pr, X, deriv=True, items=items)
+    rs = r[items]
+    Nq = rs.sum(axis=2)                                            # (n, Q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(P > 0, 1.0 / np.maximum(P, _LOG_FLOOR), 0.0)
+    g = np.einsum("nqk,nqkp->np", rs * inv, dP)
+    info = np.einsum("nqk,nqkp,nqkr->npr", Nq[:, :, None] * inv, dP, dP)
+    if with_prior:
+        Xs = X[items]
+        if pr.priors.slope_lognormal is not None:
+            sl = pr.free[items, 0] | pr.shared[items]
+            _, gp, hp = _slope_prior(pr, Xs[:, 0])
+            scale = np.where(pr.shared[items], 0.0, 1.0)   # shared: added once in Schur
+            g[:, 0] += np.where(sl, gp * scale, 0.0)
+            info[:, 0, 0] += np.where(sl, hp * scale, 0.0)
+        three = pr.codes[items] == _CODE["3pl"]
+        if np.any(three) and pr.priors.guessing_beta is not None:
+            _, gp, hp = _guess_prior(pr, Xs[three, pr.kmax])
+            g[three, pr.kmax] += gp
+            info[three, pr.kmax, pr.kmax] += hp
+    return g, info
+
+
+def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 25,
+                  tol: float = 1e-7) -> np.ndarray:
+    """Fisher scoring with step halving, all estimated items at once."""
+    items = np.flatnonzero(~pr.anchored)
+    if items.size == 0:
+        return X
+    X = X.copy()
+    shared = pr.shared[items]
+    free = pr.free[items].copy()
+    free[shared, 0] = True
+    has_shared = bool(np.any(shared))
+    solve_mask = free.copy()
+    solve_mask[shared, 0] = False
+    p = X.shape[1]
+    eye = np.eye(p)
+    f_old = _item_objective(pr, X, r, items)
+    for _ in range(max_newton):
+        g, info = _score_and_info(pr, X, r, items)
+        mask2 = solve_mask[:, :, None] & solve_mask[:, None, :]
+        A = np.where(mask2, info, 0.0) + eye * (~solve_mask)[:, :, None]
+        gm = np.where(solve_mask, g, 0.0)
+        cross = np.where(solve_mask, info[:, :, 0], 0.0)            # coupling with slope
+        sol = np.linalg.solve(A, np.stack([gm, cross], axis=2))     # (n, p, 2)
+        step = sol[:, :, 0]
+        if has_shared:
+            gsum = np.sum(g[shared, 0] - np.einsum("np,np->n", cross[shared],
+                                                   sol[shared, :, 0]))
+            ssum = np.sum(info[shared, 0, 0] - np.einsum("np,np->n", cross[shared],
+                                                         sol[shared, :, 1]))
+            a0 = X[items[shared][0], 0]
+            if pr.priors.slope_lognormal is not None:
+                _, gp, hp = _slope_prior(pr, np.array([a0]))
+                gsum += gp[0]
+                ssum += hp[0]
+            d_alpha = gsum / ssum if ssum > 0 else 0.0
+            step[shared] = sol[shared, :, 0] - sol[shared, :, 1] * d_alpha
+            step[shared, 0] = d_alpha
+        step = np.where(free, step, 0.0)
+        big = np.abs(step).max(axis=1)
+        step *= np.minimum(1.0, _MAX_STEP / np.maximum(big, 1e-300))[:, None]
+        if has_shared:
+            step[shared] *= np.min(np.minimum(1.0, _MAX_STEP / np.maximum(big[shared],
+                                                                          1e-300)))
+        t = np.ones(items.size)
+        accepted = np.zeros(items.size, dtype=bool)
+        f_new = f_old.copy()
+        for _half in range(12):
+            todo = ~accepted
+            Xt = X.copy()
+            Xt[items[todo]] += t[todo, None] * step[todo]
+            ft = np.full(items.size, -np.inf)
+            ft[todo] = _item_objective(pr, Xt, r, items[todo])
+            ok = todo & (ft >= f_old - 1e-12 * np.abs(f_old))
+            if has_shared:
+                sh_ok = np.all(np.isfinite(ft[shared & todo])) and \
+                    np.sum(ft[shared & todo]) >= np.sum(f_old[shared & todo]) - 1e-12
+                ok[shared] = todo[shared] & sh_ok
+            X[items[ok]] = Xt[items[ok]]
+            f_new[ok] = ft[ok]
+            accepted |= ok
+            if accepted.all():
+                break
+            t[~accepted] *= 0.5
+        f_old = f_new
+        moved = np.abs(np.where(accepted[:, None], t[:, None] * step, 0.0)).max()
+        if moved < tol:
+            break
+    return X
+
+
+# ----------------------------------------------------------------------------------------
+# M-step for group distributions
+# ----------------------------------------------------------------------------------------
+
+def _group_derivs(theta: np.ndarray, mu: float, sigma: float):
+    """Derivatives of log pi_q (discrete normal weights) w.r.t. (mu, sigma).
+
+    Returns dlogpi (Q, 2) and, for given counts, a function giving grad (2,) and
+    hessian (2, 2) of sum_q n_q log pi_q.
+    """
+    u = (theta - mu) / sigma
+    f = -0.5 * u * u
+    w = np.exp(f - f.max())
+    w /= w.sum()
+    df = np.stack([u / sigma, u * u / sigma], axis=1)                 # (Q, 2)
+    d2f = np.empty((theta.size, 2, 2))
+    d2f[:, 0, 0] = -1.0 / sigma ** 2
+    d2f[:, 0, 1] = d2f[:, 1, 0] = -2.0 * u / sigma ** 2
+    d2f[:, 1, 1] = -3.0 * u * u / sigma ** 2
+    e_df = w @ df
+    dlogpi = df - e_df
+    e_d2f = np.einsum("q,qab->ab", w, d2f)
+    cov = np.einsum("q,qa,qb->ab", w, dlogpi, dlogpi)
+
+    def grad_hess(n_q: np.ndarray):
+        ntot = n_q.sum()
+        gr = n_q @ df - ntot * e_df
+        he = np.einsum("q,qab->ab", n_q, d2f) - ntot * (e_d2f + cov)
+        return gr, he
+
+    return dlogpi, grad_hess
+
+
+def _m_step_groups(pr: _Problem, mu: np.ndarray, sigma: np.ndarray, n_gq: np.ndarray):
+    mu, sigma = mu.copy(), sigma.copy()
+    lw_all = None
+    for g in range(pr.n_groups):
+        fm = np.array([pr.mu_free[g], pr.sigma_free[g]])
+        if not fm.any():
+            continue
+        n_q = n_gq[g]
+        for _ in range(30):
+            lw_all = _log_prior_weights(pr.theta, mu[g:g + 1], sigma[g:g + 1])[0]
+            obj = n_q @ lw_all
+            _, gh = _group_derivs(pr.theta, mu[g], sigma[g])
+            gr, he = gh(n_q)
+            A = np.where(np.outer(fm, fm), -he, 0.0) + np.diag(~fm)
+            try:
+                step = np.linalg.solve(A, np.where(fm, gr, 0.0))
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)) or np.any(np.diag(A)[fm] <= 0):
+                # fall back to moment matching
+                m1 = n_q @ pr.theta / n_q.sum()
+                v = n_q @ (pr.theta - m1) ** 2 / n_q.sum()
+                step = np.array([m1 - mu[g], np.sqrt(v) - sigma[g]]) * fm
+            t = 1.0
+            for _h in range(20):
+                m_new = mu[g] + t * step[0]
+                s_new = sigma[g] + t * step[1]
+                if s_new > 0.05:
+                    new = n_q @ _log_prior_weights(pr.theta, np.array([m_new]),
+                                                   np.array([s_new]))[0]
+                    if new >= obj - 1e-12 * abs(obj):
+                        break
+                t *= 0.5
+            else:
+                break
+            mu[g], sigma[g] = m_new, s_new
+            if np.abs(t * step).max() < 1e-10:
+                break
+    return mu, sigma
+
+
+# ----------------------------------------------------------------------------------------
+# EM driver
+# ----------------------------------------------------------------------------------------
+
+def _pack(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    return np.concatenate([X[pr.free | pr.shared[:, None] & _slope_col(pr)],
+                           mu[pr.mu_free], sigma[pr.sigma_free]])
+
+
+def _slope_col(pr: _Problem) -> np.ndarray:
+    m = np.zeros(pr.X.shape[1], dtype=bool)
+    m[0] = True
+    return m
+
+
+def _unpack(pr: _Problem, vec: np.ndarray, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
+    X, mu, sigma = X.copy(), mu.copy(), sigma.copy()
+    mask = pr.free | pr.shared[:, None] & _slope_col(pr)
+    n1 = int(mask.sum())
+    X[mask] = vec[:n1]
+    n2 = n1 + int(pr.mu_free.sum())
+    mu[pr.mu_free] = vec[n1:n2]
+    sigma[pr.sigma_free] = vec[n2:]
+    if np.any(pr.shared):
+        X[pr.shared, 0] = X[pr.shared, 0].mean()
+    return X, mu, sigma
+
+
+def _em_cycle(pr, X, mu, sigma):
+    """One EM cycle; returns new parameters and the log-likelihood at the old ones."""
+    ll, _, R, n_gq = _e_step(pr, X, mu, sigma)
+    r = _counts_by_item(pr, R)
+    X_new = _m_step_items(pr, X, r)
+    mu_new, s_new = _m_step_groups(pr, mu, sigma, n_gq)
+    return X_new, mu_new, s_new, ll
+
+
+def _log_prior_total(pr: _Problem, X: np.ndarray) -> float:
+    total = 0.0
+    est = ~pr.anchored
+    if pr.priors.slope_lognormal is not None:
+        sl = est & pr.free[:, 0]
+        if np.any(sl):
+            total += float(_slope_prior(pr, X[sl, 0])[0].sum())
+        if np.any(pr.shared):
+            total += float(_slope_prior(pr, X[pr.shared, 0][:1])[0].sum())
+    three = est & (pr.codes == _CODE["3pl"])
+    if np.any(three) and pr.priors.guessing_beta is not None:
+        total += float(_guess_prior(pr, X[three, pr.kmax])[0].sum())
+    return total
+
+
+def _valid(pr: _Problem, X: np.ndarray, sigma: np.ndarray) -> bool:
+    if np.any(sigma <= 0.05) or not np.all(np.isfinite(X)):
+        return False
+    est = ~pr.anchored
+    three = est & (pr.codes == _CODE["3pl"])
+    if np.any(three) and np.any((X[three, pr.kmax] <= 0) | (X[three, pr.kmax] >= 1)):
+        return False
+    for j in np.flatnonzero(est & (pr.codes == _CODE["grm"])):
+        k = pr.ncat[j]
+        if k > 2 and np.any(np.diff(X[j, 1:k]) >= 0):
+            return False
+    return True
+
+
+def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
+    X, mu, sigma = pr.X.copy(), pr.mu.copy(), pr.sigma.copy()
+    history: list[IterationRecord] = []
+    prev_ll = -np.inf
+    converged = False
+    it = 0
+    use_prior = (pr.priors.slope_lognormal is not None) or \
+        (pr.priors.guessing_beta is not None and np.any(pr.codes == _CODE["3pl"]))
+
+    def objective(ll, Xv):
+        return ll + (_log_prior_total(pr, Xv) if use_prior else 0.0)
+
+    while it < max_iter:
+        it += 1
+        x0 = _pack(pr, X, mu, sigma)
+        X1, mu1, s1, ll = _em_cycle(pr, X, mu, sigma)
+        x1 = _pack(pr, X1, mu1, s1)
+        # SQUAREM every third cycle (needs a second EM step)
+        if it % 3 == 0 and it < max_iter:
+            X2, mu2, s2, ll1 = _em_cycle(pr, X1, mu1, s1)
+            x2 = _pack(pr, X2, mu2, s2)
+            rr = x1 - x0
+            vv = x2 - 2 * x1 + x0
+            nv = np.linalg.norm(vv)
+            accepted = False
+            if nv > 0:
+                alpha = -np.linalg.norm(rr) / nv
+                alpha = max(alpha, -50.0)
+                if alpha < -1.0:
+                    xs = x0 - 2 * alpha * rr + alpha * alpha * vv
+                    Xs, mus, ss = _unpack(pr, xs, X, mu, sigma)
+                    if _valid(pr, Xs, ss):
+                        # stabilising EM step from the extrapolated point
+                        Xs2, mus2, ss2, lls = _em_cycle(pr, Xs, mus, ss)
+                        ref = objective(ll1, X1)
+                        if np.isfinite(lls) and objective(lls, Xs) >= ref:
+                            X1, mu1, s1 = Xs2, mus2, ss2
+                            accepted = True
+            if not accepted:
+                X1, mu1, s1 = X2, mu2, s2
+            x1 = _pack(pr, X1, mu1, s1)
+        change = float(np.abs(x1 - x0).max()) if x1.size else 0.0
+        rec = IterationRecord(iteration=it, loglik=ll, max_change=change)
+        history.append(rec)
+        if progress is not None:
+            progress(rec)
+        X, mu, sigma = X1, mu1, s1
+        if change < tol and abs(ll - prev_ll) < max(tol, 1e-9 * abs(ll)):
+            converged = True
+            break
+        prev_ll = ll
+    return X, mu, sigma, history, converged
+
+
+# ----------------------------------------------------------------------------------------
+# Standard errors: observed information of the marginal log-likelihood (Louis)
+# ----------------------------------------------------------------------------------------
+
+def _item_rows(pr: _Problem, j: int, Ycsc) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (persons) answering item j and their categories."""
+    off, k = pr.offsets[j], pr.ncat[j]
+    if Ycsc is not None:
+        sub = Ycsc[:, off:off + k]
+        rows = sub.indices
+        cats = np.repeat(np.arange(k), np.diff(sub.indptr))
+        order = np.argsort(rows, kind="stable")
+        return rows[order], cats[order]
+    rows, cats = np.nonzero(pr.Y[:, off:off + k])
+    return rows, cats
+
+
+def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
+                          post: np.ndarray, r: np.ndarray, n_gq: np.ndarray):
+    """Observed information (negative Hessian of loglik + log prior) in the free space.
+
+    Returns
+    -------
+    info : (k, k)
+    exp_index : list of (kind, j, col) per expanded coordinate
+    T : (n_exp, k) map from free to expanded coordinates
+    """
+    J, p = X.shape
+    Q = pr.theta.size
+    est_items = np.flatnonzero(~pr.anchored)
+    active = pr.free.copy()
+    active[pr.shared, 0] = True
+    # expanded coordinates: items first (row-major over active), then group params
+    item_coord = -np.ones((J, p), dtype=int)
+    jj, cc = np.nonzero(active)
+    item_coord[jj, cc] = np.arange(jj.size)
+    n_item_coords = jj.size
+    grp_coord = -np.ones((pr.n_groups, 2), dtype=int)
+    nxt = n_item_coords
+    for g in range(pr.n_groups):
+        for t, f in enumerate((pr.mu_free[g], pr.sigma_free[g])):
+            if f:
+                grp_coord[g, t] = nxt
+                nxt += 1
+    n_exp = nxt
+    H = np.zeros((n_exp, n_exp))          # Hessian of the log-likelihood (no prior)
+
+    # complete-data item blocks: central differences of the analytic score
+    if est_items.size:
+        for col in range(p):
+            if not np.any(active[est_items, col]):
+                continue
+            h = 1e-5 * np.maximum(1.0, np.abs(X[est_items, col]))
+            Xp, Xm = X.copy(), X.copy()
+            Xp[est_items, col] += h
+            Xm[est_items, col] -= h
+            gp, _ = _score_and_info(pr, Xp, r, est_items, with_prior=False)
+            gm, _ = _score_and_info(pr, Xm, r, est_items, with_prior=False)
+            dcol = (gp - gm) / (2 * h[:, None])                       # (n, p)
+            for loc, j in enumerate(est_items):
+                if not active[j, col]:
+                    continue
+                rows = item_coord[j][active[j]]
+                H[rows, item_coord[j, col]] += dcol[loc, active[j]]
+    # complete-data group blocks
+    dlogpi = np.zeros((pr.n_groups, Q, 2))
+    for g in range(pr.n_groups):
+        dl, gh = _group_derivs(pr.theta, mu[g], sigma[g])
+        dlogpi[g] = dl
+        _, he = gh(n_gq[g])
+        idx = [t for t in range(2) if grp_coord[g, t] >= 0]
+        for t1 in idx:
+            for t2 in idx:
+                H[grp_coord[g, t1], grp_coord[g, t2]] += he[t1, t2]
+
+    # posterior covariance part: sum_i w_i Cov_post(dL_i)
+    P, dP = _all_probs(pr, X, deriv=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        D = np.where(P[..., None] > 0, dP / np.maximum(P, _LOG_FLOOR)[..., None], 0.0)
+    D = D.transpose(0, 2, 1, 3)                                         # (J, kmax, Q, p)
+    D_cols = D[pr.col_item, pr.col_cat]                                 # (C, Q, p)
+    sparse = sp.issparse(pr.Y)
+    Ycsc = pr.Y.tocsc() if sparse else None
+    N = pr.Y.shape[0]
+    gcoords_all = [(g, t) for g in range(pr.n_groups) for t in range(2) if grp_coord[g, t] >= 0]
+
+    def cross(rows: np.ndarray, U: np.ndarray) -> np.ndarray:
+        """sum_i sum_q U[i, q, x] dL_iq/dx' for all expanded x' -> (n_exp, nx)."""
+        nx = U.shape[2]
+        out = np.zeros((n_exp, nx))
+        if sparse:
+            Ysub = pr.Y[rows]
+            M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
+        else:
+            Ysub = pr.Y if rows.size == N else pr.Y[rows]
+            M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
+        # items: sum_k sum_q D[j', k, q, x'] M[col(j', k), q, x]
+        contrib = np.einsum("cqy,cqx->cyx", D_cols, M)                  # (C, p, nx)
+        per_item = np.add.reduceat(contrib, pr.offsets, axis=0)          # (J, p, nx)
+        out[item_coord[jj, cc]] = per_item[jj, cc]
+        # groups
+        if gcoords_all:
+            gsum = np.zeros((pr.n_groups, Q, nx))
+            grp_rows = pr.group[rows]
+            for g in range(pr.n_groups):
+                gsum[g] = U[grp_rows == g].sum(axis=0)
+            for g, t in gcoords_all:
+                out[grp_coord[g, t]] = np.einsum("qx,q->x", gsum[g], dlogpi[g, :, t])
+        return out
+
+    w = pr.weights
+    for j in est_items:
+        xs = np.flatnonzero(active[j])
+        rows, cats = _item_rows(pr, j, Ycsc)
+        dL = D[j][cats][:, :, xs]                                       # (n, Q, nx)
+        pst = post[rows]
+        s = np.einsum("nq,nqx->nx", pst, dL)
+        U = (w[rows][:, None, None] * pst[:, :, None]) * (dL - s[:, None, :])
+        H[:, item_coord[j, xs]] += cross(rows, U)
+    for g, t in gcoords_all:
+        rows = np.flatnonzero(pr.group == g)
+        dL = np.broadcast_to(dlogpi[g][:, t][None, :, None], (rows.size, Q, 1))
+        pst = post[rows]
+        s = np.einsum("nq,nqx->nx", pst, dL)
+        U = (w[rows][:, None, None] * pst[:, :, None]) * (dL - s[:, None, :])
+        H[:, [grp_coord[g, t]]] += cross(rows, U)
+    H = 0.5 * (H + H.T)
+
+    # map expanded -> free (the common 1pl slope is one free parameter)
+    free_index = []
+    T_cols = []
+    shared_col = None
+    for e in range(n_item_coords):
+        j, c = jj[e], cc[e]
+        if c == 0 and pr.shared[j]:
+            if shared_col is None:
+                shared_col = len(free_index)
+                free_index.append(("shared_a", -1, 0))
+                T_cols.append([e])
+            else:
+                T_cols[shared_col].append(e)
+        else:
+            free_index.append(("item", j, c))
+            T_cols.append([e])
+    for g, t in gcoords_all:
+        free_index.append(("group", g, t))
+        T_cols.append([grp_coord[g, t]])
+    T = np.zeros((n_exp, len(free_index)))
+    for k, es in enumerate(T_cols):
+        T[es, k] = 1.0
+    info = -(T.T @ H @ T)
+    # priors (curvature of the log prior), once per free parameter
+    for k, (kind, j, c) in enumerate(free_index):
+        if kind == "shared_a" or (kind == "item" and c == 0):
+            if pr.priors.slope_lognormal is not None:
+                a = X[pr.shared, 0][:1] if kind == "shared_a" else X[j:j + 1, 0]
+                info[k, k] += _slope_prior(pr, a)[2][0]
+        elif kind == "item" and c == pr.kmax and pr.priors.guessing_beta is not None:
+            info[k, k] += _guess_prior(pr, X[j:j + 1, pr.kmax])[2][0]
+    return info, free_index
+
+
+def _standard_errors(pr, X, mu, sigma, post, r, n_gq):
+    """SEs of (a, b, c) per item and of group means/SDs; NaN where fixed."""
+    J, p = X.shape
+    kmax = pr.kmax
+    se_a = np.full(J, np.nan)
+    se_b = np.full((J, kmax - 1), np.nan)
+    se_c = np.full(J, np.nan)
+    se_mu = np.full(pr.n_groups, np.nan)
+    se_sd = np.full(pr.n_groups, np.nan)
+    info, free_index = _observed_information(pr, X, mu, sigma, post, r, n_gq)
+    ok = True
+    if info.size:
+        try:
+            cov = np.linalg.inv(info)
+            ok = bool(np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0))
+        except np.linalg.LinAlgError:
+            ok = False
+    else:
+        cov = info
+    if not ok:
+        return se_a, se_b, se_c, se_mu, se_sd, False
+    pos = {}
+    for k, (kind, j, c) in enumerate(free_index):
+        pos[(kind, j, c)] = k
+    shared_k = pos.get(("shared_a", -1, 0))
+    for j in np.flatnonzero(~pr.anchored):
+        if pr.shared[j]:
+            ka = shared_k
+        else:
+            ka = pos.get(("item", j, 0))
+        a = X[j, 0]
+        if ka is not None:
+            se_a[j] = np.sqrt(cov[ka, ka])
+        nb = pr.ncat[j] - 1
+        for m in range(1, nb + 1):
+            kd = pos.get(("item", j, m))
+            if kd is None:
+                continue
+            d = X[j, m]
+            # b = -d / a
+            grad = {kd: -1.0 / a}
+            if ka is not None:
+                grad[ka] = d / a ** 2
+            keys = list(grad)
+            gv = np.array([grad[k] for k in keys])
+            se_b[j, m - 1] = np.sqrt(gv @ cov[np.ix_(keys, keys)] @ gv)
+        kc = pos.get(("item", j, kmax))
+        if kc is not None:
+            se_c[j] = np.sqrt(cov[kc, kc])
+    for g in range(pr.n_groups):
+        k = pos.get(("group", g, 0))
+        if k is not None:
+            se_mu[g] = np.sqrt(cov[k, k])
+        k = pos.get(("group", g, 1))
+        if k is not None:
+            se_sd[g] = np.sqrt(cov[k, k])
+    return se_a, se_b, se_c, se_mu, se_sd, True
+
+
+# ----------------------------------------------------------------------------------------
+# Public entry point
+# ----------------------------------------------------------------------------------------
+
+def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
+              groups: Sequence | np.ndarray | None = None,
+              anchors: ItemParams | None = None,
+              priors: Priors | None = None,
+              n_quad: int = 41,
+              max_iter: int = 500,
+              tol: float = 1e-4,
+              progress: Callable[[IterationRecord], None] | None = None,
+              item_ids: Sequence[str] | np.ndarray | None = None,
+              reference_group: str | None = None,
+              theta_range: tuple[float, float] = (-6.0, 6.0),
+              min_responses: int = 10,
+              compute_se: bool = True,
+              blas_threads: int | None = 1) -> CalibrationResult:
+    """Calibrate items by marginal maximum likelihood (Bock-Aitkin EM).
+
+    Parameters
+    ----------
+    responses : (n_persons, n_items) float
+        Categories ``0..K-1``; NaN = not administered.  Any float dtype (float32 saves
+        memory for large sparse designs); integer arrays are accepted.
+    model : str or sequence of str
+        One of ``rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm``, or one name per item.
+        Anchor items use the model stored in ``anchors``.
+    groups : (n_persons,) labels, optional
+        Group membership.  Groups are sorted; the reference group is the first label or
+        ``reference_group``.  Each non-reference group gets its own mean and SD.
+    anchors : ItemParams, optional
+        Fixed items, matched to columns by ``item_ids``.  They are not re-estimated, so
+        new items land on the anchor scale; the reference mean and SD are then estimated.
+    priors : Priors, optional
+        Default ``Priors()``: Beta(5, 17) on 3PL ``c``, no slope prior.
+    n_quad : int
+        Number of equally spaced quadrature points on ``theta_range``.
+    max_iter, tol : int, float
+        EM cycle limit and convergence tolerance (see module docstring).
+    progress : callable, optional
+        Called after each EM cycle with an :class:`IterationRecord`.
+    item_ids : (n_items,) str, optional
+        Defaults to ``item1 .. itemJ``.  Needed to match anchors.
+    reference_group : str, optional
+        Label of the reference group (default: first sorted label).
+    theta_range : (float, float)
+        Range of the quadrature grid.
+    min_responses : int
+        Estimated items with fewer observed responses raise ``ValueError``.
+    compute_se : bool
+        Compute standard errors (observed information, see module docstring).
+    blas_threads : int or None
+        OpenBLAS threads during the call (restored afterwards).  Default 1: the thin
+        products of EM run up to 10x faster single-threaded on 2-core machines.
+        ``None`` leaves the BLAS setting alone.
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or values, unknown models, and items that cannot be estimated (too few
+        responses, no variance, an empty category); the message names the item.
+    """
+    pr, item_ids_arr, labels = _setup(responses, model, groups, anchors, priors, n_quad,
+                                      theta_range, item_ids, reference_group, min_responses)
+    with _blas_threads(blas_threads):
+        X, mu, sigma, history, converged = _run_em(pr, max_iter, tol, progress)
+        ll, post, R, n_gq = _e_step(pr, X, mu, sigma)
+        r = _counts_by_item(pr, R)
+        se_ok = False
+        if compute_se:
+            se_a, se_b, se_c, se_mu, se_sd, se_ok = _standard_errors(pr, X, mu, sigma, post,
+                                                                     r, n_gq)
+    J = X.shape[0]
+    kmax = pr.kmax
+    if not compute_se:
+        se_a = np.full(J, np.nan)
+        se_b = np.full((J, kmax - 1), np.nan)
+        se_c = np.full(J, np.nan)
+        se_mu = np.full(pr.n_groups, np.nan)
+        se_sd = np.full(pr.n_groups, np.nan)
+
+    a = X[:, 0].copy()
+    b = np.full((J, kmax - 1), np.nan)
+    for j in range(J):
+        nb = pr.ncat[j] - 1
+        b[j, :nb] = -X[j, 1:1 + nb] / a[j]
+    c = np.where(pr.codes == _CODE["3pl"], X[:, kmax], 0.0)
+    params = ItemParams(item_ids=item_ids_arr,
+                        model=np.array([_MODELS[k] for k in pr.codes]),
+                        a=a, b=b, c=c, n_categories=pr.ncat.copy(),
+                        se_a=se_a, se_b=se_b, se_c=se_c)
+
+    n_params = int(pr.free.sum() + (1 if np.any(pr.shared) else 0)
+                   + pr.mu_free.sum() + pr.sigma_free.sum())
+    n_persons = pr.n_persons
+    aic = -2.0 * ll + 2.0 * n_params
+    bic = -2.0 * ll + n_params * np.log(n_persons)
+    note = _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, len(history))
+    return CalibrationResult(params=params, group_means=mu, group_sds=sigma,
+                             group_labels=labels, loglik=ll, aic=aic, bic=bic,
+                             n_params=n_params, n_iter=len(history), converged=converged,
+                             history=tuple(history), method_note=note,
+                             group_mean_se=se_mu, group_sd_se=se_sd)
+
+
+def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) -> str:
+    models = sorted({_MODELS[k] for k in pr.codes[~pr.anchored]})
+    parts = [f"MML by EM (Bock-Aitkin) for {', '.join(models) or 'no free items'}; "
+             f"{n_quad} equally spaced quadrature points on [{theta_range[0]:g}, "
+             f"{theta_range[1]:g}] with discrete normal group weights; Fisher-scoring M-step "
+             "on all items at once; SQUAREM acceleration."]
+    if pr.anchored.any():
+        parts.append(f"{int(pr.anchored.sum())} anchor item(s) fixed; reference group "
+                     "mean and SD estimated on the anchor scale.")
+    else:
+        ref = "mean 0, SD estimated" if pr.sigma_free[0] else "N(0, 1)"
+        parts.append(f"Scale fixed by the reference group: {ref}.")
+    if pr.n_groups > 1:
+        parts.append("Other groups: mean and SD estimated.")
+    if np.any(pr.shared):
+        parts.append("1PL: one common slope estimated.")
+    pri = []
+    if pr.priors.slope_lognormal is not None and (np.any(pr.free[:, 0]) or np.any(pr.shared)):
+        pri.append("lognormal%s on slopes" % (tuple(pr.priors.slope_lognormal),))
+    if pr.priors.guessing_beta is not None and np.any(pr.codes[~pr.anchored] == 3):
+        pri.append("Beta%s on c" % (tuple(pr.priors.guessing_beta),))
+    if pri:
+        parts.append("Priors (posterior-mode estimates; loglik excludes them): "
+                     + ", ".join(pri) + ".")
+    if compute_se:
+        if se_ok:
+            parts.append("SEs: inverse of the full observed information of the marginal "
+                         "log-likelihood (Louis' identity, exact for the quadrature; "
+                         "cross-item and group covariances included), delta method for b.")
+        else:
+            parts.append("SEs: observed information not positive definite; SEs are NaN.")
+    else:
+        parts.append("SEs not computed.")
+    parts.append(("Converged" if converged else "NOT converged") + f" after {n_iter} cycles.")
+    return " ".join(parts)
