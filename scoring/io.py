@@ -82,7 +82,7 @@ import itertools
 import math
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,12 +277,6 @@ def _parse_score(path: PathLike, line: int, column: str, cell: str, top: int | N
     return value
 
 
-def _top_for(max_scores: int | Mapping[str, int] | None, item: str) -> int | None:
-    if max_scores is None or isinstance(max_scores, int):
-        return max_scores
-    return max_scores.get(item)
-
-
 # ---------------------------------------------------------------------------- responses
 
 _LONG_PERSON = ("person", "person_id")
@@ -309,7 +303,8 @@ def _long_columns(header: list[str], id_col: str | None,
 
 
 def read_responses(path: PathLike, id_col: str | None = None, group_col: str | None = None,
-                   max_scores: int | Mapping[str, int] | None = None) -> ResponseData:
+                   max_scores: Mapping[str, int] | None = None,
+                   default_max: int | None = None) -> ResponseData:
     """Read a RESPONSES.csv file (wide or long format, see the module docstring).
 
     Parameters
@@ -317,8 +312,9 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
     path : the CSV file
     id_col : name of the person-id column (default ``person_id`` if present)
     group_col : name of the group column, or None
-    max_scores : highest allowed score, for all items (int) or per item id (mapping; items
-        missing from it are unchecked); None allows any non-negative integer
+    max_scores : highest allowed score per item id (e.g. ``n_categories - 1`` of a bank)
+    default_max : highest allowed score of items not in ``max_scores`` (e.g. 1 for a
+        dichotomous calibration); None allows any non-negative integer
 
     Raises
     ------
@@ -329,12 +325,16 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
     for name, option in ((id_col, "--id-col"), (group_col, "--group-col")):
         if name is not None and name not in header:
             raise InputError(path, header_line, name, f"no such column (named by {option})")
+    limits = dict(max_scores or {})
+
+    def top(item: str) -> int | None:
+        return limits.get(item, default_max)
+
     long = _long_columns(header, id_col, group_col)
     if long is not None:
-        persons, items, matrix, groups = _read_long(path, header, long, rows, max_scores)
+        persons, items, matrix, groups = _read_long(path, header, long, rows, top)
     else:
-        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, rows,
-                                                    max_scores)
+        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, rows, top)
     if len(persons) == 0:
         raise InputError(path, None, None, "no data rows after the header")
     if len(items) == 0:
@@ -349,15 +349,14 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
 
 
 def _read_wide(path: PathLike, header: list[str], id_col: str | None, group_col: str | None,
-               rows: Iterator[tuple[int, list[str]]],
-               max_scores: int | Mapping[str, int] | None):
+               rows: Iterator[tuple[int, list[str]]], top: Callable[[str], int | None]):
     if id_col is None and "person_id" in header:
         id_col = "person_id"
     id_pos = header.index(id_col) if id_col is not None else None
     group_pos = header.index(group_col) if group_col is not None else None
     item_pos = [i for i in range(len(header)) if i not in (id_pos, group_pos)]
     items = [header[i] for i in item_pos]
-    tops = [_top_for(max_scores, item) for item in items]
+    tops = [top(item) for item in items]
     persons: list[str] = []
     groups: list[str] | None = [] if group_pos is not None else None
     first_line: dict[str, int] = {}
@@ -389,8 +388,7 @@ def _read_wide(path: PathLike, header: list[str], id_col: str | None, group_col:
 
 
 def _read_long(path: PathLike, header: list[str], columns: dict[str, int],
-               rows: Iterator[tuple[int, list[str]]],
-               max_scores: int | Mapping[str, int] | None):
+               rows: Iterator[tuple[int, list[str]]], top: Callable[[str], int | None]):
     person_index: dict[str, int] = {}
     item_index: dict[str, int] = {}
     person_group: dict[str, tuple[str, int]] = {}
@@ -408,7 +406,7 @@ def _read_long(path: PathLike, header: list[str], columns: dict[str, int],
         if not item:
             raise InputError(path, line, header[columns["item"]], "empty item id")
         score = _parse_score(path, line, header[columns["score"]], cells[columns["score"]],
-                             _top_for(max_scores, item))
+                             top(item))
         p = person_index.setdefault(person, len(person_index))
         j = item_index.setdefault(item, len(item_index))
         if (p, j) in seen:

@@ -182,6 +182,8 @@ def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
         else:
             out = _gpcm(theta, a, b, ncat, derivs)
         kg = out[0].shape[-1]
+        if idx.size == n_i:  # one family only: plain slice assignment, no scatter
+            idx = slice(None)
         log_p[:, idx, :kg] = out[0]
         if derivs:
             d1[:, idx, :kg] = out[1]

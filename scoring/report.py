@@ -208,10 +208,10 @@ def _fit_section(params: ItemParams, fit: Mapping[str, np.ndarray] | None) -> st
 def _icc_section(params: ItemParams, theta: np.ndarray) -> str:
     prob = probabilities(params, theta)  # (n_theta, n_items, max_cat)
     n = len(params.item_ids)
-    parts = ['<section aria-labelledby="s-icc"><h2 id="s-icc">Item characteristic curves</h2>'
+    parts = [('<section aria-labelledby="s-icc"><h2 id="s-icc">Item characteristic curves</h2>'
              '<p class="note">Dichotomous items: probability of a correct answer. '
              "Polytomous items: probability of each score category (line style = "
-             "category).</p>"]
+             "category).</p>")]
     for start in range(0, n, ITEMS_PER_FIGURE):
         idx = list(range(start, min(n, start + ITEMS_PER_FIGURE)))
         cols = min(4, len(idx))

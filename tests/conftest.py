@@ -84,10 +84,17 @@ def _empty_all_tables(engine: sa.engine.Engine) -> None:
     from learningcity import db
 
     db.load_models()
+    tables = [t for m in (db.Base.metadata, db.MonitoringBase.metadata)
+              for t in m.sorted_tables]
     with engine.begin() as conn:
-        for metadata in (db.Base.metadata, db.MonitoringBase.metadata):
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        conn.execute(sa.text("PRAGMA foreign_keys=OFF"))  # tables point at each other
+        for table in reversed(tables):
+            conn.execute(table.delete())
+        conn.execute(sa.text("PRAGMA foreign_keys=ON"))
 
 
 @pytest.fixture

@@ -29,20 +29,20 @@ def mixed_bank(with_se: bool = True) -> ItemParams:
         [0.3, -0.2, nan],   # gpcm, 3 categories
         [1.1, nan, nan],    # rasch
     ])
-    fields = dict(
-        item_ids=np.array(["Q1", "Q2", "Q3", "=Q4()", "-5"]),
-        model=np.array(["2pl", "3pl", "grm", "gpcm", "rasch"]),
-        a=np.array([1.3, 0.9, 1.7, 0.8, 1.0]),
-        b=b,
-        c=np.array([0.0, 0.2, 0.0, 0.0, 0.0]),
-        n_categories=np.array([2, 2, 4, 3, 2]),
-    )
+    fields = {
+        "item_ids": np.array(["Q1", "Q2", "Q3", "=Q4()", "-5"]),
+        "model": np.array(["2pl", "3pl", "grm", "gpcm", "rasch"]),
+        "a": np.array([1.3, 0.9, 1.7, 0.8, 1.0]),
+        "b": b,
+        "c": np.array([0.0, 0.2, 0.0, 0.0, 0.0]),
+        "n_categories": np.array([2, 2, 4, 3, 2]),
+    }
     if with_se:
-        fields |= dict(
-            se_a=np.array([0.1, 0.12, 0.2, 0.09, nan]),
-            se_b=np.where(np.isnan(b), nan, 0.05 + np.abs(b) / 10),
-            se_c=np.array([nan, 0.03, nan, nan, nan]),
-        )
+        fields |= {
+            "se_a": np.array([0.1, 0.12, 0.2, 0.09, nan]),
+            "se_b": np.where(np.isnan(b), nan, 0.05 + np.abs(b) / 10),
+            "se_c": np.array([nan, 0.03, nan, nan, nan]),
+        }
     return ItemParams(**fields)
 
 
@@ -173,7 +173,7 @@ def test_utf8_ids(tmp_path: Path) -> None:
     ("person_id,Q1\np1,-1\n", {}, "r.csv, row 2, column Q1: score '-1' is not an integer"),
     ("person_id,Q1\np1,1.5\n", {}, "r.csv, row 2, column Q1: score '1.5' is not an integer"),
     ("person_id,Q1\np1,NA\n", {}, "r.csv, row 2, column Q1: score 'NA' is not an integer"),
-    ("person_id,Q1\np1,2\n", {"max_scores": 1},
+    ("person_id,Q1\np1,2\n", {"default_max": 1},
      "r.csv, row 2, column Q1: score '2' is above the highest category 1"),
     ("person_id,Q1,Q2\np1,1,0\np2,1\n", {}, "r.csv, row 3: has 2 cells but the header has 3"),
     ("person_id,Q1,Q2\np1,1,0\np2,1,0,1\n", {}, "r.csv, row 3: has 4 cells"),
