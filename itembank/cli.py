@@ -204,6 +204,35 @@ def _calibration(db: Any, instrument: str, name: str, version: int | None) -> An
     return calibration
 
 
+@itembank.command("export-calibration")
+@ini_option
+@click.option("--instrument", default="LLA", show_default=True)
+@click.option("--name", default=None, help="Default: the published calibration.")
+@click.option("--version", type=int, default=None, help="Default: the newest version.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
+                           version: int | None, out: str) -> None:
+    """Write a calibration as PARAMS.csv (for `calibrate --anchors`, `score`, `simulate`)."""
+    from scoring.io import write_params
+
+    from .services import BankError, calibration_params, get_instrument, published_calibration
+
+    db = open_session(ini_path)
+    try:
+        if name:
+            calibration = _calibration(db, instrument, name, version)
+        else:
+            calibration = published_calibration(db, get_instrument(db, instrument))
+            if calibration is None:
+                raise BankError(f"{instrument} has no published calibration")
+        write_params(out, calibration_params(calibration))
+    except BankError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"wrote {calibration.label} ({len(calibration.items)} items) to {out}")
+
+
 @itembank.command("publish")
 @ini_option
 @actor_option

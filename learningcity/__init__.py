@@ -29,6 +29,7 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
         config.include(".database")
         config.include(".security")
         config.include(".i18n")
+        config.include(".display")
         config.include(".api")
         config.include(".views")
         for package in DOMAIN_PACKAGES:

@@ -12,7 +12,7 @@ from pyramid.view import forbidden_view_config, notfound_view_config, view_confi
 
 from pyramid.response import Response
 
-from . import i18n
+from . import display, i18n
 from .api import API_PREFIX, error_body
 from .accounts import AccountError, authenticate
 from .i18n import _
@@ -37,6 +37,8 @@ def add_layout_globals(event: BeforeRender) -> None:
     if request is None or not str(event.get("renderer_name", "")).endswith(".pt"):
         return
     event["lang_links"] = i18n.language_links(request)
+    event["size_links"] = display.size_links(request)
+    event["text_size"] = display.text_size(request)
     event["html_lang"] = i18n.html_lang(request)
     event["identity"] = request.identity
     event["csrf_token"] = LazyCSRFToken(request)

@@ -67,7 +67,7 @@ from scipy.special import expit
 from scoring.params import ItemParams
 
 __all__ = ["CalibrationResult", "IterationRecord", "Priors", "calibrate",
-           "quadrature_grid"]
+           "marginal_loglik", "quadrature_grid"]
 
 _MODELS = ("rasch", "1pl", "2pl", "3pl", "grm", "gpcm", "pcm")
 _CODE = {name: i for i, name in enumerate(_MODELS)}
@@ -1333,3 +1333,39 @@ def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) 
         parts.append("SEs not computed.")
     parts.append(("Converged" if converged else "NOT converged") + f" after {n_iter} cycles.")
     return " ".join(parts)
+
+
+def marginal_loglik(params: ItemParams, responses: np.ndarray, *,
+                    groups: Sequence | np.ndarray | None = None,
+                    group_means: Sequence[float] | np.ndarray | None = None,
+                    group_sds: Sequence[float] | np.ndarray | None = None,
+                    reference_group: str | None = None,
+                    n_quad: int = 41,
+                    theta_range: tuple[float, float] = (-6.0, 6.0)) -> float:
+    """Marginal log-likelihood of fixed item parameters (same quadrature as calibrate).
+
+    Parameters
+    ----------
+    params : ItemParams
+        One item per column of ``responses`` (same order).
+    responses : (n_persons, n_items) float, NaN = not administered
+    groups : (n_persons,) labels, optional; sorted as in :func:`calibrate`
+    group_means, group_sds : (n_groups,) floats, default N(0, 1) for every group
+    n_quad, theta_range : quadrature grid
+
+    Returns
+    -------
+    float
+    """
+    pr, _, labels = _setup(responses, "2pl", groups, params, None, n_quad, theta_range,
+                           params.item_ids, reference_group, 0)
+    if not pr.anchored.all():
+        raise ValueError("params must describe every column of responses")
+    G = labels.size
+    mu = np.zeros(G) if group_means is None else np.asarray(group_means, dtype=float)
+    sd = np.ones(G) if group_sds is None else np.asarray(group_sds, dtype=float)
+    if mu.shape != (G,) or sd.shape != (G,):
+        raise ValueError(f"group_means and group_sds need {G} values")
+    with _blas_threads(1):
+        ll, _, _, _ = _e_step(pr, pr.X, mu, sd, counts=False)
+    return ll

@@ -148,6 +148,11 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
     their standard errors and item fit (infit/outfit mean squares, S-X2).
     """
+    if engine == "girth":
+        _check_girth_model(model)
+        if anchors_path or group_col:
+            raise click.UsageError("--engine girth supports neither --anchors nor "
+                                   "--group-col; use --engine native")
     with _user_errors():
         anchors = read_params(anchors_path) if anchors_path else None
         # dichotomous models need 0/1 scores; anchors allow their own categories
@@ -156,9 +161,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                               default_max=1 if model in DICHOTOMOUS else None)
         anchor_ids = _check_anchors(anchors, anchors_path, data) if anchors else []
         check_item_variance(data, skip=anchor_ids)
-    if engine == "girth" and (anchors is not None or data.groups is not None):
-        raise click.UsageError("--engine girth supports neither --anchors nor groups; "
-                               "use --engine native")
+    if engine == "girth" and data.groups is not None:
+        raise click.UsageError(f"{responses} has a group column; --engine girth supports "
+                               "single-group calibration only; use --engine native")
 
     _info(quiet, f"{responses}: {data.n_persons} persons, {data.n_items} items"
                  + (f", {len(anchor_ids)} anchors" if anchor_ids else "")
@@ -197,30 +202,44 @@ def _check_anchors(anchors: ItemParams, anchors_path: str, data: ResponseData) -
     return [str(i) for i in anchors.item_ids]
 
 
+def _check_girth_model(model: str) -> None:
+    """girth fits only some models (no PCM; its 3PL is broken under numpy 2)."""
+    from .girth_engine import GIRTH_MODELS
+
+    if model not in GIRTH_MODELS:
+        raise click.UsageError(f"--engine girth supports --model {', '.join(GIRTH_MODELS)}; "
+                               "use --engine native")
+
+
 def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
                      engine: str, quiet: bool) -> Any:
-    """Run the chosen engine with a progress bar; library ValueErrors become messages."""
-    if engine == "girth":
-        from .girth_engine import calibrate_girth
+    """Run the chosen engine (native with a progress bar); its errors become messages.
 
-        _info(quiet, "calibrating with girth ...")
-        with _user_errors(ValueError):
-            return calibrate_girth(data.matrix, model, item_ids=data.item_ids)
-
-    from .calibration import calibrate as calibrate_items
-
-    max_iter = 500
-    progress = _EMProgress(quiet, max_iter)
+    The engines raise ValueError naming the item for items they cannot estimate (too few
+    responses, an empty category), which is a property of the response file.
+    """
     try:
-        with _user_errors(ValueError):
+        if engine == "girth":
+            from .girth_engine import calibrate_girth
+
+            _info(quiet, "calibrating with girth ...")
             try:
-                return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
-                                       item_ids=data.item_ids, max_iter=max_iter,
-                                       progress=progress)
-            except ValueError as exc:
-                raise ValueError(f"{data.path}: {exc}") from exc
-    finally:
-        progress.close()
+                return calibrate_girth(data.matrix, model, item_ids=data.item_ids)
+            except RuntimeError as exc:  # girth's own failures (e.g. 3PL under numpy 2)
+                raise click.ClickException(f"girth: {exc}") from exc
+
+        from .calibration import calibrate as calibrate_items
+
+        max_iter = 500
+        progress = _EMProgress(quiet, max_iter)
+        try:
+            return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
+                                   item_ids=data.item_ids, max_iter=max_iter,
+                                   progress=progress)
+        finally:
+            progress.close()
+    except ValueError as exc:
+        raise click.ClickException(f"{data.path}: {exc}") from exc
 
 
 def _item_fit(params: ItemParams, data: ResponseData) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ bound memory), never one by one.
   (:func:`scoring.models.log_likelihood`).  Per-person prior means and SDs are
   allowed: they only change the prior weights on the shared grid.
 * MAP, MLE, WLE: the estimating function ``f(θ)`` is evaluated on a grid of
-  step 0.05 (again BLAS products), the bracket around the best local maximum
+  step 0.2 (again BLAS products), the bracket around the best local maximum
   of the objective is chosen, and the root is polished within the bracket by a
   safeguarded Newton (MAP, MLE) or Illinois/regula-falsi (WLE) iteration to
   |Δθ| < 1e-10.  The grid makes the method robust to the non-concave
@@ -41,7 +41,7 @@ __all__ = [
 
 METHODS = ("eap", "map", "mle", "wle")
 
-_GRID_STEP = 0.05  # grid spacing used to bracket MAP/MLE/WLE roots
+_GRID_STEP = 0.2  # grid spacing used to bracket MAP/MLE/WLE roots
 _XTOL = 1e-10  # convergence tolerance on θ for the root polish
 _MAX_ITER = 100
 _BLOCK_CELLS = 2_000_000  # persons per block ~ this / (n_items * max_categories)

@@ -381,8 +381,16 @@ def _read_wide(path: PathLike, header: list[str], id_col: str | None, group_col:
             if not group:
                 raise InputError(path, line, group_col, "empty group")
             groups.append(group)
-        data.append([_parse_score(path, line, header[i], cells[i], top)
-                     for i, top in zip(item_pos, tops)])
+        try:
+            data.append([_parse_score(path, line, header[i], cells[i], top)
+                         for i, top in zip(item_pos, tops, strict=True)])
+        except InputError as exc:
+            if not data and exc.column is not None and any(ch.isalpha() for ch in
+                                                            cells[header.index(exc.column)]):
+                # text in the first row: more likely an id/group column than a typo
+                exc.message += (f" (if column {exc.column} is not an item, name it with "
+                                "--id-col or --group-col)")
+            raise
     matrix = np.array(data, dtype=float).reshape(len(persons), len(items))
     return persons, items, matrix, groups
 

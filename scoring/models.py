@@ -89,27 +89,59 @@ def _model_groups(params: ItemParams) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------
 
 
+def _logistic_parts(z, need_e):
+    """log expit(z), log expit(-z) and optionally expit(z), expit(-z).
+
+    One exp and one log1p for all four (cheaper than separate ``log_expit`` /
+    ``expit`` calls, and equally stable): with ``u = exp(-|z|)``,
+    ``log expit(±z) = min(±z, 0) - log1p(u)``.
+    """
+    u = np.exp(-np.abs(z))
+    t = np.log1p(u)
+    le = np.minimum(z, 0.0) - t
+    lme = -np.maximum(z, 0.0) - t
+    if not need_e:
+        return le, lme, None, None
+    inv = 1.0 / (1.0 + u)
+    pos = z >= 0
+    e = np.where(pos, inv, u * inv)
+    q = np.where(pos, u * inv, inv)
+    return le, lme, e, q
+
+
 def _dichotomous(theta, a, b, c, derivs):
     z = a[None, :] * (theta[:, None] - b[None, :])
-    le, lme = log_expit(z), log_expit(-z)
-    with np.errstate(divide="ignore"):
-        log_c = np.log(c)  # -inf where c = 0, handled exactly by logaddexp
-    log_1mc = np.log1p(-c)
-    log_p1 = np.logaddexp(log_c, log_1mc + le)
-    log_p0 = log_1mc + lme
-    log_p = np.stack([log_p0, log_p1], axis=-1)
+    shape = z.shape + (2,)
+    log_p = np.empty(shape)
+    le, lme, e, q = _logistic_parts(z, derivs)
+    guessing = bool(np.any(c != 0))
+    if guessing:
+        with np.errstate(divide="ignore"):
+            log_c = np.log(c)  # -inf where c = 0, handled exactly by logaddexp
+        log_1mc = np.log1p(-c)
+        log_p[..., 0] = lme + log_1mc
+        log_p[..., 1] = np.logaddexp(log_c, log_1mc + le)
+    else:
+        log_p[..., 0] = lme
+        log_p[..., 1] = le
     if not derivs:
         return log_p, None, None, None
-    e = np.exp(le)
-    # r = (1-c) e / P1 = (P1 - c) / P1, 1 when c = 0.
-    r = np.exp(log_1mc + le - log_p1)
     a2 = a * a
-    d1 = np.stack([-a * e, a * (1 - e) * r], axis=-1)
-    d2 = np.stack(
-        [-a2 * e * (1 - e), a2 * (1 - e) * (1 - 2 * e) * r - a2 * (1 - e) ** 2 * r**2], axis=-1
-    )
-    # 3PL information a² (Q/P) ((P-c)/(1-c))² written as a² e (1-e) r (stable).
-    info = a2 * e * (1 - e) * r
+    eq = e * q  # q = expit(-z), not 1 - e, for relative accuracy
+    d1, d2 = np.empty(shape), np.empty(shape)
+    d1[..., 0] = -a * e
+    d2[..., 0] = -a2 * eq
+    if guessing:
+        # r = (1-c) e / P1 = (P1 - c) / P1 (1 when c = 0)
+        r = np.exp(log_1mc + le - log_p[..., 1])
+        d1[..., 1] = a * q * r
+        d2[..., 1] = a2 * q * (1 - 2 * e) * r - a2 * (q * r) ** 2
+        # 3PL information a² (Q/P) ((P-c)/(1-c))² written as a² e q r (stable)
+        info = a2 * eq * r
+    else:
+        d1[..., 1] = a * q
+        d2[..., 1] = d2[..., 0]
+        info = a2 * eq
     return log_p, d1, d2, info
 
 
@@ -164,9 +196,28 @@ def _gpcm(theta, a, b, ncat, derivs):
     return log_p, d1, d2, info
 
 
+def _kernel(family, theta, params, idx, derivs):
+    """Evaluate the items ``idx`` (all of one family) at ``theta``."""
+    a, b = params.a[idx], params.b[idx]
+    if family == "dich":
+        return _dichotomous(theta, a, b[:, 0], params.c[idx], derivs)
+    ncat = params.n_categories[idx]
+    b = b[:, : int(ncat.max()) - 1]
+    if family == "grm":
+        return _grm(theta, a, b, ncat, derivs)
+    return _gpcm(theta, a, b, ncat, derivs)
+
+
 def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
     """Fill (n_t, n_items, K) arrays group by group."""
     n_t, n_i, k = theta.shape[0], params.n_items, params.max_categories
+    if n_i == 0:
+        raise ValueError("the item bank is empty")
+    single = [f for f, idx in _model_groups(params).items() if idx.size == n_i]
+    if single:  # one model family (the common case): no scatter into a mixed array
+        out = _kernel(single[0], theta, params, slice(None), derivs)
+        if out[0].shape[-1] == k:
+            return out
     log_p = np.full((n_t, n_i, k), -np.inf)
     d1 = np.zeros((n_t, n_i, k)) if derivs else None
     d2 = np.zeros((n_t, n_i, k)) if derivs else None
@@ -174,16 +225,8 @@ def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
     for family, idx in _model_groups(params).items():
         if idx.size == 0:
             continue
-        a, b, ncat = params.a[idx], params.b[idx], params.n_categories[idx]
-        if family == "dich":
-            out = _dichotomous(theta, a, b[:, 0], params.c[idx], derivs)
-        elif family == "grm":
-            out = _grm(theta, a, b, ncat, derivs)
-        else:
-            out = _gpcm(theta, a, b, ncat, derivs)
+        out = _kernel(family, theta, params, idx, derivs)
         kg = out[0].shape[-1]
-        if idx.size == n_i:  # one family only: plain slice assignment, no scatter
-            idx = slice(None)
         log_p[:, idx, :kg] = out[0]
         if derivs:
             d1[:, idx, :kg] = out[1]

@@ -170,6 +170,8 @@ def test_utf8_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "kwargs", "expected"), [
     ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,1,x,0\n", {},
      "r.csv, row 3, column Q2: score 'x' is not an integer 0..k"),
+    ("person_id,group,Q1\np1,A,1\n", {}, "r.csv, row 2, column group: score 'A' is not an "
+     "integer 0..k (if column group is not an item, name it with --id-col or --group-col)"),
     ("person_id,Q1\np1,-1\n", {}, "r.csv, row 2, column Q1: score '-1' is not an integer"),
     ("person_id,Q1\np1,1.5\n", {}, "r.csv, row 2, column Q1: score '1.5' is not an integer"),
     ("person_id,Q1\np1,NA\n", {}, "r.csv, row 2, column Q1: score 'NA' is not an integer"),

@@ -1,0 +1,182 @@
+"""Resident pages and the JSON API of the adaptive test: both call ``services``."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.view import exception_view_config, view_config
+
+from itembank.models import Instrument
+from learningcity.api import ApiError
+from learningcity.i18n import _
+from learningcity.models import District
+
+from . import services
+from .background import CHOICES, QUESTIONS
+from .services import DeliveryError
+
+T = "assessment:templates/"
+
+
+def _idle(request: Any) -> int:
+    return int(request.registry.settings.get("assessment.idle_minutes",
+                                             services.DEFAULT_IDLE_MINUTES))
+
+
+def _session(request: Any, for_update: bool = False) -> Any:
+    return services.find_session(request.dbsession, request.matchdict["token"],
+                                 for_update=for_update, idle_minutes=_idle(request))
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DeliveryError(400, "bad_request", f"{name} must be a whole number") from None
+
+
+@view_config(route_name="assessment.start", renderer=T + "start.pt", request_method="GET")
+def start_page(request: Any) -> dict[str, Any]:
+    code = request.params.get("instrument", "LLA")
+    instrument = request.dbsession.scalar(sa.select(Instrument).where(Instrument.code == code))
+    ready = instrument is not None and instrument.published_calibration_id is not None
+    retention = request.registry.settings.get("assessment.retention_years", "3")
+    return {"instrument": instrument, "ready": ready, "retention": retention, "error": None}
+
+
+@view_config(route_name="assessment.start", request_method="POST")
+def start_submit(request: Any) -> Any:
+    token, _session_row = services.start_session(
+        request.dbsession, request.POST.get("instrument", "LLA"),
+        locale=request.locale_name, consent=request.POST.get("consent") == "yes")
+    return HTTPSeeOther(request.route_url("assessment.session", token=token))
+
+
+@view_config(route_name="assessment.session", renderer=T + "item.pt", request_method="GET")
+def session_page(request: Any) -> Any:
+    session = _session(request)
+    step = services.current_step(request.dbsession, session, request.locale_name)
+    token = request.matchdict["token"]
+    if step.status == "background":
+        return _background_page(request, session)
+    if step.status == "finished":
+        return HTTPSeeOther(request.route_url("assessment.result", token=token))
+    if step.status == "expired":
+        request.override_renderer = T + "expired.pt"
+        return {"answered": step.answered}
+    return {"step": step, "token": token}
+
+
+def _background_page(request: Any, session: Any, error: Any = None) -> Any:
+    from pyramid.renderers import render_to_response
+
+    instrument = request.dbsession.get(Instrument, session.instrument_id)
+    fields = services.required_background(instrument)
+    districts = request.dbsession.scalars(sa.select(District).order_by(District.code)).all()
+    return render_to_response(T + "background.pt", {
+        "fields": fields, "choices": CHOICES, "questions": QUESTIONS, "districts": districts,
+        "token": request.matchdict["token"], "values": session.background or {},
+        "error": error}, request=request)
+
+
+@view_config(route_name="assessment.background", request_method="POST")
+def background_submit(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    if session.status == "background":
+        services.set_background(request.dbsession, session, dict(request.POST))
+    return HTTPSeeOther(request.route_url("assessment.session", token=request.matchdict["token"]))
+
+
+@view_config(route_name="assessment.answer", request_method="POST", renderer=T + "item.pt")
+def answer_submit(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    token = request.matchdict["token"]
+    if "choice" not in request.POST:
+        step = services.current_step(request.dbsession, session, request.locale_name)
+        request.response.status_int = 400
+        return {"step": step, "token": token, "error": _("Please choose one answer.")}
+    services.submit_answer(
+        request.dbsession, session, position=_int(request.POST.get("position"), "position"),
+        version_id=_int(request.POST.get("version"), "version"),
+        choice=_int(request.POST.get("choice"), "choice"),
+        response_ms=_int(request.POST["response_ms"], "response_ms")
+        if request.POST.get("response_ms") else None, locale=request.locale_name)
+    return HTTPSeeOther(request.route_url("assessment.session", token=token))
+
+
+@view_config(route_name="assessment.result", renderer=T + "result.pt")
+def result_page(request: Any) -> Any:
+    session = _session(request)
+    step = services.current_step(request.dbsession, session, request.locale_name)
+    if step.status != "finished":
+        return HTTPSeeOther(request.route_url("assessment.session",
+                                              token=request.matchdict["token"]))
+    return {"result": step.result, "token": request.matchdict["token"],
+            "print": request.params.get("print") == "1"}
+
+
+@exception_view_config(DeliveryError, renderer=T + "problem.pt")
+def delivery_error(exc: DeliveryError, request: Any) -> Any:
+    if request.path.startswith("/api/"):
+        raise ApiError(exc.status, exc.code, exc.message)
+    request.response.status_int = exc.status
+    messages = {
+        "unknown_session": _("This test link is not valid. Please check the link or start a "
+                             "new test."),
+        "conflict": _("This question was already answered with a different choice. Your "
+                      "first answer was kept."),
+        "consent_required": _("Please tick the box to agree before starting."),
+    }
+    return {"message": messages.get(exc.code, _("Something went wrong. Please go back and try "
+                                                "again.")),
+            "token": request.matchdict.get("token") if request.matchdict else None}
+
+
+# --- JSON API ------------------------------------------------------------------
+
+@view_config(route_name="api.sessions", request_method="POST", renderer="json", openapi=True,
+             require_csrf=False)
+def api_start(request: Any) -> dict[str, Any]:
+    body = request.openapi_body
+    token, session = services.start_session(
+        request.dbsession, body.get("instrument", "LLA"), locale=body.get("locale", "zh_CN"),
+        consent=bool(body.get("consent")), background=body.get("background"))
+    request.response.status_int = 201
+    step = services.current_step(request.dbsession, session)
+    return {"token": token, **step.to_json()}
+
+
+@view_config(route_name="api.session", request_method="GET", renderer="json", openapi=True)
+def api_state(request: Any) -> dict[str, Any]:
+    session = _session(request)
+    return services.current_step(request.dbsession, session).to_json()
+
+
+@view_config(route_name="api.session_background", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_background(request: Any) -> dict[str, Any]:
+    session = _session(request, for_update=True)
+    if session.status == "background":
+        services.set_background(request.dbsession, session, dict(request.openapi_body))
+    return services.current_step(request.dbsession, session).to_json()
+
+
+@view_config(route_name="api.session_answers", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_answer(request: Any) -> dict[str, Any]:
+    session = _session(request, for_update=True)
+    body = request.openapi_body
+    return services.submit_answer(request.dbsession, session, position=body["position"],
+                                  version_id=body["version"], choice=body["choice"],
+                                  response_ms=body.get("response_ms")).to_json()
+
+
+@view_config(route_name="api.session_result", request_method="GET", renderer="json",
+             openapi=True)
+def api_result(request: Any) -> dict[str, Any]:
+    session = _session(request)
+    step = services.current_step(request.dbsession, session)
+    if step.status != "finished":
+        raise ApiError(409, "not_finished", "the test is not finished yet")
+    return step.result

@@ -1,0 +1,37 @@
+"""Text size for older adults: ``?size=large`` on any page, remembered in a cookie."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from pyramid.events import NewResponse
+
+COOKIE = "lc_size"
+SIZES = ("normal", "large")
+
+
+def text_size(request: Any) -> str:
+    chosen = request.GET.get("size")
+    if chosen in SIZES:
+        return chosen
+    return request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in SIZES else "normal"
+
+
+def size_links(request: Any) -> list[dict[str, Any]]:
+    links = []
+    for size, label in (("normal", "A"), ("large", "A+")):
+        query = [(k, v) for k, v in request.GET.items() if k != "size"] + [("size", size)]
+        links.append({"size": size, "label": label, "url": request.path + "?" + urlencode(query),
+                      "current": text_size(request) == size})
+    return links
+
+
+def remember_size(event: NewResponse) -> None:
+    chosen = event.request.GET.get("size")
+    if chosen in SIZES and event.request.cookies.get(COOKIE) != chosen:
+        event.response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, httponly=True,
+                                  samesite="Lax")
+
+
+def includeme(config: Any) -> None:
+    config.add_subscriber(remember_size, NewResponse)

@@ -1,0 +1,376 @@
+"""End-to-end tests of the scoring command line (calibrate, score, dif, link).
+
+Commands are run with click's CliRunner inside a temporary directory, on small simulated
+2PL data sets (20 items), so the whole file runs in a few seconds.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from scoring.cli import calibrate, dif, link, score
+from scoring.io import read_params, write_params
+from scoring.params import ItemParams
+
+N_ITEMS = 20
+ITEMS = [f"Q{j + 1}" for j in range(N_ITEMS)]
+
+
+# ---------------------------------------------------------------------------- data
+
+def true_bank(seed: int = 7) -> ItemParams:
+    rng = np.random.default_rng(seed)
+    return ItemParams.from_arrays(
+        item_ids=ITEMS, model="2pl", a=rng.uniform(0.8, 2.0, N_ITEMS),
+        b=np.clip(rng.normal(0.0, 1.0, N_ITEMS), -2.0, 2.0))
+
+
+def simulate(bank: ItemParams, theta: np.ndarray, seed: int,
+             shift: dict[int, float] | None = None) -> np.ndarray:
+    """0/1 responses under the 2PL (own formula, independent of scoring.models);
+    ``shift`` adds to the difficulty of some item columns (planted DIF)."""
+    b = bank.b[:, 0].copy()
+    matrix_b = np.tile(b, (theta.size, 1))
+    for j, delta in (shift or {}).items():
+        matrix_b[:, j] += delta
+    p = 1.0 / (1.0 + np.exp(-bank.a * (theta[:, None] - matrix_b)))
+    return (np.random.default_rng(seed).random(p.shape) < p).astype(int)
+
+
+def write_wide(path: Path, matrix: np.ndarray, groups: list[str] | None = None,
+               persons: list[str] | None = None) -> None:
+    persons = persons or [f"p{i + 1:04d}" for i in range(matrix.shape[0])]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id"] + (["grp"] if groups else []) + ITEMS[: matrix.shape[1]])
+        for i, row in enumerate(matrix):
+            writer.writerow([persons[i]] + ([groups[i]] if groups else [])
+                            + ["" if np.isnan(v) else int(v) for v in row.astype(float)])
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def sim() -> dict[str, object]:
+    """600 persons x 20 2PL items."""
+    bank = true_bank()
+    theta = np.random.default_rng(11).normal(size=600)
+    return {"bank": bank, "theta": theta, "x": simulate(bank, theta, seed=12)}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Run in a temporary directory so file names in messages are the short names."""
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(old)
+
+
+def run(command, args: list[str]) -> Result:
+    return CliRunner().invoke(command, args, catch_exceptions=False)
+
+
+# ---------------------------------------------------------------------------- registration
+
+def test_commands_are_registered_for_the_learningcity_root() -> None:
+    found = {ep.name: ep.value for ep in entry_points(group="learningcity.commands")}
+    for name in ("calibrate", "score", "dif", "link"):
+        assert found.get(name) == f"scoring.cli:{name}"
+
+
+# ---------------------------------------------------------------------------- calibrate/score
+
+def test_calibrate_then_score(workdir: Path, sim: dict) -> None:
+    write_wide(workdir / "responses.csv", sim["x"])
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = read_params("params.csv")
+    bank = sim["bank"]
+    assert list(params.item_ids) == ITEMS
+    # 600 persons: b recovered well, a reasonably (tolerances from repeated simulation)
+    assert np.corrcoef(params.b[:, 0], bank.b[:, 0])[0, 1] > 0.95
+    assert np.corrcoef(params.a, bank.a)[0, 1] > 0.7
+    assert np.all(np.isfinite(params.se_a)) and np.all(params.se_b[:, 0] > 0)
+    rows = read_csv(workdir / "params.csv")
+    assert list(rows[0]) == ["item_id", "model", "a", "b", "c", "se_a", "se_b", "se_c",
+                             "infit", "outfit", "sx2", "sx2_p"]
+    infit = np.array([float(r["infit"]) for r in rows])
+    assert np.all((infit > 0.7) & (infit < 1.3))  # data fit the model they came from
+    assert all(r["sx2_p"] != "" for r in rows)
+
+    result = run(score, ["responses.csv", "--params", "params.csv", "--method", "eap",
+                         "--out", "scores.csv", "--pv", "3", "--seed", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    scores = read_csv(workdir / "scores.csv")
+    assert list(scores[0]) == ["person_id", "theta", "se", "pv1", "pv2", "pv3"]
+    assert [s["person_id"] for s in scores][:2] == ["p0001", "p0002"]
+    theta = np.array([float(s["theta"]) for s in scores])
+    se = np.array([float(s["se"]) for s in scores])
+    assert np.corrcoef(theta, sim["theta"])[0, 1] > 0.8
+    assert np.all((se > 0.2) & (se < 1.0))
+    pvs = np.array([[float(s[f"pv{k}"]) for k in (1, 2, 3)] for s in scores])
+    assert np.corrcoef(pvs[:, 0], sim["theta"])[0, 1] > 0.6  # PVs are noisier than EAP
+    # the same seed gives the same plausible values
+    run(score, ["responses.csv", "--params", "params.csv", "--out", "again.csv", "--pv", "3",
+                "--seed", "5", "--quiet"])
+    assert (workdir / "again.csv").read_text() == (workdir / "scores.csv").read_text()
+
+
+@pytest.mark.parametrize("method", ["map", "mle", "wle"])
+def test_score_methods(workdir: Path, sim: dict, method: str) -> None:
+    write_wide(workdir / "responses.csv", sim["x"][:100])
+    write_params(workdir / "params.csv", sim["bank"])
+    result = run(score, ["responses.csv", "--params", "params.csv", "--method", method,
+                         "--out", "scores.csv"])
+    assert result.exit_code == 0, result.output
+    assert "wrote scores.csv: 100 persons" in result.output
+    theta = np.array([float(s["theta"]) for s in read_csv(workdir / "scores.csv")])
+    assert np.corrcoef(theta, sim["theta"][:100])[0, 1] > 0.8
+
+
+def test_long_format_and_progress_bar(workdir: Path, sim: dict) -> None:
+    x = sim["x"][:300]
+    with (workdir / "long.csv").open("w", encoding="utf-8") as handle:
+        handle.write("person,item,score\n")
+        for i, row in enumerate(x):
+            for j, v in enumerate(row):
+                if (i + j) % 4:  # a quarter of the cells not administered
+                    handle.write(f"p{i},{ITEMS[j]},{v}\n")
+    result = CliRunner().invoke(calibrate, ["long.csv", "--model", "rasch", "--out", "p.csv"])
+    assert result.exit_code == 0, result.output
+    assert "300 persons, 20 items" in result.output
+    assert "EM" in result.output  # tqdm writes the progress bar to stderr
+    params = read_params("p.csv")
+    assert np.all(params.a == 1.0)
+    assert np.corrcoef(params.b[:, 0], sim["bank"].b[:, 0])[0, 1] > 0.9
+
+
+def test_anchors_round_trip(workdir: Path, sim: dict) -> None:
+    """Anchoring 10 items on their true values puts a shifted sample on the true scale."""
+    bank = sim["bank"]
+    anchors = bank.subset(ITEMS[:10])
+    write_params(workdir / "anchors.csv", anchors)
+    theta = np.random.default_rng(21).normal(0.8, 1.0, 800)  # abler population
+    write_wide(workdir / "responses.csv", simulate(bank, theta, seed=22).astype(float))
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--anchors", "anchors.csv", "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = read_params("params.csv")
+    # anchors are written back unchanged (full precision)
+    np.testing.assert_array_equal(params.a[:10], anchors.a)
+    np.testing.assert_array_equal(params.b[:10, 0], anchors.b[:, 0])
+    assert np.all(np.isnan(params.se_a[:10]))
+    # new items land on the true scale: without anchors they would be shifted by ~0.8
+    shift = np.mean(params.b[10:, 0] - bank.b[10:, 0])
+    assert abs(shift) < 0.25, shift
+    # the file written by calibrate is accepted back as anchors
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params2.csv",
+                             "--anchors", "params.csv", "--quiet"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(read_params("params2.csv").b, params.b)
+
+
+def test_girth_engine(workdir: Path, sim: dict) -> None:
+    write_wide(workdir / "responses.csv", sim["x"])
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--engine", "girth",
+                             "--out", "params.csv", "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = read_params("params.csv")
+    assert list(params.model) == ["2pl"] * N_ITEMS
+    assert np.corrcoef(params.b[:, 0], sim["bank"].b[:, 0])[0, 1] > 0.95
+    assert np.corrcoef(params.a, sim["bank"].a)[0, 1] > 0.7
+
+
+def test_girth_refuses_anchors(workdir: Path, sim: dict) -> None:
+    write_wide(workdir / "responses.csv", sim["x"])
+    write_params(workdir / "anchors.csv", sim["bank"].subset(ITEMS[:5]))
+    result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--engine",
+                                            "girth", "--anchors", "anchors.csv", "--out", "p.csv"])
+    assert result.exit_code == 2
+    assert "--engine girth supports neither --anchors" in result.output
+    assert not (workdir / "p.csv").exists()
+
+
+def test_report_is_self_contained(workdir: Path, sim: dict) -> None:
+    write_wide(workdir / "responses.csv", sim["x"][:300])
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
+    assert html.count("data:image/png;base64,") >= 3  # ICCs, information, history
+    for external in ('src="http', "src='http", 'href="http', "url(http", "<script", "<link"):
+        assert external not in html
+    for section in ("Item estimates", "Item fit", "Item characteristic curves",
+                    "Test information", "Convergence history"):
+        assert section in html
+    assert "Q20" in html and "SE(a)" in html
+
+
+# ---------------------------------------------------------------------------- bad input
+
+GOOD = "person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1,1\np3,1,1,0\np4,0,0,0\n"
+
+
+@pytest.mark.parametrize(("responses", "extra", "expected"), [
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,x,1\np3,1,1,0\n", [],
+     "responses.csv, row 3, column Q2: score 'x' is not an integer 0..1"),
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,-1,1\n", [],
+     "responses.csv, row 3, column Q2: score '-1' is not an integer"),
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,2,1\n", [],
+     "responses.csv, row 3, column Q2: score '2' is above the highest category 1"),
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1\n", [],
+     "responses.csv, row 3: has 3 cells but the header has 4"),
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,1,1,0\np3,1,0,0\n", [],
+     "responses.csv, column Q1: item has no variance"),
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1,1\np1,1,1,0\n", [],
+     "responses.csv, row 4, column person_id: duplicate person id 'p1' (first on row 2)"),
+    ("person_id,Q1,Q2,Q1\np1,1,0,1\n", [],
+     "responses.csv, row 1, column Q1: duplicate column"),
+    ("", [], "responses.csv: file is empty"),
+    (b"person_id,Q1\np1,1\n\xff,0\n", [], "responses.csv, row 3: not valid UTF-8"),
+    (GOOD, ["--anchors", "anchors_extra.csv"],
+     "anchors_extra.csv, column item_id: anchor item 'Q9' is not in responses.csv"),
+    (GOOD, ["--anchors", "anchors_no_b.csv"],
+     "anchors_no_b.csv, row 1, column b: required column is missing"),
+    (GOOD, ["--id-col", "pid"], "responses.csv, row 1, column pid: no such column"),
+])
+def test_calibrate_bad_input_writes_nothing(workdir: Path, responses: str | bytes,
+                                            extra: list[str], expected: str) -> None:
+    raw = responses if isinstance(responses, bytes) else responses.encode("utf-8")
+    (workdir / "responses.csv").write_bytes(raw)
+    (workdir / "anchors_extra.csv").write_text("item_id,model,a,b\nQ1,2pl,1,0\nQ9,2pl,1,0\n")
+    (workdir / "anchors_no_b.csv").write_text("item_id,model,a\nQ1,2pl,1\n")
+    result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--out",
+                                            "params.csv", "--report", "report.html", *extra])
+    assert result.exit_code == 1, result.output
+    assert f"Error: {expected}" in result.output
+    assert not (workdir / "params.csv").exists()
+    assert not (workdir / "report.html").exists()
+    assert not [p for p in workdir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_calibration_failure_is_a_message(workdir: Path) -> None:
+    """Items the engine cannot estimate (here: too few responses) stop cleanly."""
+    (workdir / "responses.csv").write_text(GOOD)
+    result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--out", "p.csv"])
+    assert result.exit_code == 1
+    assert "Error: responses.csv: item Q1" in result.output
+    assert not (workdir / "p.csv").exists()
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ("item_id,model,a,b\nQ1,2pl,1,0\nQ2,2pl,1,0\nQ3,2pl,1,0\nQ4,2pl,1,0\n",
+     "params.csv, column item_id: item 'Q4' not in responses.csv"),
+    ("item_id,model,a,b\nQ1,2pl,1,0\nQ2,2pl,1,0\n",
+     "responses.csv, column Q3: item has no parameters in params.csv"),
+    ("item_id,model,b\nQ1,2pl,0\n", "params.csv, row 1, column a: required column is missing"),
+    ("item_id,model,a,b\nQ1,2pl,1,0\nQ2,2pl,1,0\nQ3,2pl,1,zero\n",
+     "params.csv, row 4, column b: 'zero' is not a number"),
+])
+def test_score_bad_params_writes_nothing(workdir: Path, params: str, expected: str) -> None:
+    (workdir / "responses.csv").write_text(GOOD)
+    (workdir / "params.csv").write_text(params)
+    result = CliRunner().invoke(score, ["responses.csv", "--params", "params.csv",
+                                        "--out", "scores.csv"])
+    assert result.exit_code == 1, result.output
+    assert f"Error: {expected}" in result.output
+    assert not (workdir / "scores.csv").exists()
+
+
+def test_score_checks_categories_against_params(workdir: Path) -> None:
+    (workdir / "responses.csv").write_text("person_id,Q1,Q2\np1,1,3\n")
+    (workdir / "params.csv").write_text("item_id,model,a,b,c,b1,b2\n"
+                                        "Q1,2pl,1,0,0,,\nQ2,grm,1,,,-1,1\n")
+    result = CliRunner().invoke(score, ["responses.csv", "--params", "params.csv",
+                                        "--out", "scores.csv"])
+    assert result.exit_code == 1
+    assert "responses.csv, row 2, column Q2: score '3' is above the highest category 2" \
+        in result.output
+    assert not (workdir / "scores.csv").exists()
+
+
+# ---------------------------------------------------------------------------- dif
+
+def test_dif_detects_planted_item(workdir: Path, sim: dict) -> None:
+    bank = sim["bank"]
+    theta = np.random.default_rng(31).normal(size=1000)
+    groups = ["R"] * 500 + ["F"] * 500
+    x_ref = simulate(bank, theta[:500], seed=32)
+    x_foc = simulate(bank, theta[500:], seed=33, shift={4: 1.0})  # Q5 harder for F
+    write_wide(workdir / "responses.csv", np.vstack([x_ref, x_foc]).astype(float), groups)
+    write_params(workdir / "params.csv", bank)
+    result = run(dif, ["responses.csv", "--params", "params.csv", "--group-col", "grp",
+                       "--focal", "F", "--method", "both", "--out", "dif.csv"])
+    assert result.exit_code == 0, result.output
+    rows = read_csv(workdir / "dif.csv")
+    assert [r["item_id"] for r in rows] == ITEMS
+    assert {"ets_class", "mh_d_dif"} <= set(rows[0])
+    by_item = {r["item_id"]: r for r in rows}
+    assert by_item["Q5"]["ets_class"] == "C"
+    assert float(by_item["Q5"]["mh_d_dif"]) < -1.5  # harder for the focal group
+    assert sum(r["ets_class"] == "C" for r in rows) <= 2  # few false alarms at n = 500
+    assert "ETS class C: Q5" in result.output
+    # without --out the table is printed
+    printed = run(dif, ["responses.csv", "--params", "params.csv", "--group-col", "grp",
+                        "--focal", "F"])
+    assert printed.exit_code == 0
+    assert printed.output.splitlines()[0].split()[0] == "item_id"
+    assert any(line.startswith("Q5 ") and line.rstrip().endswith("C")
+               for line in printed.output.splitlines())
+
+
+def test_dif_unknown_focal_group(workdir: Path) -> None:
+    (workdir / "responses.csv").write_text("person_id,grp,Q1\np1,A,1\np2,B,0\n")
+    (workdir / "params.csv").write_text("item_id,model,a,b\nQ1,2pl,1,0\n")
+    result = CliRunner().invoke(dif, ["responses.csv", "--params", "params.csv", "--group-col",
+                                      "grp", "--focal", "C", "--out", "dif.csv"])
+    assert result.exit_code == 1
+    assert "responses.csv, column grp: no person in focal group 'C' (values: A, B)" \
+        in result.output
+    assert not (workdir / "dif.csv").exists()
+
+
+# ---------------------------------------------------------------------------- link
+
+@pytest.mark.parametrize("method", ["mean-mean", "mean-sigma", "stocking-lord", "haebara"])
+def test_link_recovers_known_transform(workdir: Path, sim: dict, method: str) -> None:
+    """NEW is REF expressed on a scale theta_new = (theta_ref - B) / A with A=1.2, B=-0.5:
+    every method recovers A and B exactly from error-free parameters."""
+    ref = sim["bank"]
+    A, B = 1.2, -0.5
+    new = ItemParams.from_arrays(item_ids=ref.item_ids, model="2pl", a=ref.a * A,
+                                 b=(ref.b[:, 0] - B) / A)
+    write_params(workdir / "ref.csv", ref)
+    write_params(workdir / "new.csv", new)
+    result = run(link, ["new.csv", "ref.csv", "--method", method, "--out", "linked.csv"])
+    assert result.exit_code == 0, result.output
+    values = dict(line.split(" = ") for line in result.output.splitlines() if " = " in line)
+    assert float(values["A"]) == pytest.approx(A, abs=1e-3)
+    assert float(values["B"]) == pytest.approx(B, abs=1e-3)
+    linked = read_params("linked.csv")
+    np.testing.assert_allclose(linked.a, ref.a, atol=1e-3)
+    np.testing.assert_allclose(linked.b[:, 0], ref.b[:, 0], atol=1e-3)
+
+
+def test_link_needs_common_items(workdir: Path) -> None:
+    (workdir / "new.csv").write_text("item_id,model,a,b\nN1,2pl,1,0\n")
+    (workdir / "ref.csv").write_text("item_id,model,a,b\nR1,2pl,1,0\n")
+    result = CliRunner().invoke(link, ["new.csv", "ref.csv", "--out", "linked.csv"])
+    assert result.exit_code == 1
+    assert "new.csv, column item_id: no item in common with ref.csv" in result.output
+    assert not (workdir / "linked.csv").exists()
