@@ -6,7 +6,7 @@ models) and a 1-D ``theta``.  Items are grouped by model family internally
 expression: there are no Python loops over items or persons.
 
 Numerical stability: probabilities are computed on the log scale
-(``log_expit``, log-sum-exp) and exponentiated at the end, so nothing
+(log-expit via ``log1p(exp(-|z|))``, log-sum-exp) and exponentiated at the end, so nothing
 over/underflows for any finite ``a(θ - b)``.
 
 Shapes: ``theta`` (n_theta,), responses (n_persons, n_items) with NaN for
@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
 
 from .params import DICHOTOMOUS, ItemParams
 
@@ -158,14 +157,14 @@ def _grm(theta, a, b, ncat, derivs):
     gap = a[:, None] * (bb[:, 1:] - bb[:, :-1])
     gap = np.where(valid[:, 1:] & valid[:, :-1], gap, np.inf)
     cat_valid = cols[None, :k_max] < ncat[:, None]
-    x, y = z[..., :-1], z[..., 1:]
+    # log P_k = log expit(z_k) + log expit(-z_{k+1}) + log(1 - exp(-gap_k))
+    le, lme, s, q = _logistic_parts(z, derivs)  # s = P(X >= k): 1, P*_1, ..., 0, ...
     with np.errstate(invalid="ignore"):
-        log_p = log_expit(x) + log_expit(-y) + np.log(-np.expm1(-gap))[None]
+        log_p = le[..., :-1] + lme[..., 1:] + np.log(-np.expm1(-gap))[None]
     log_p = np.where(cat_valid[None], log_p, -np.inf)
     if not derivs:
         return log_p, None, None, None
-    s = expit(z)  # cumulative P(X >= k): 1, P*_1, ..., P*_{K-1}, 0, ...
-    sq = s * (1 - s)
+    sq = s * q
     d1 = a[None, :, None] * (1 - s[..., :-1] - s[..., 1:])
     d2 = -(a * a)[None, :, None] * (sq[..., :-1] + sq[..., 1:])
     d1 = np.where(cat_valid[None], d1, 0.0)
@@ -184,7 +183,8 @@ def _gpcm(theta, a, b, ncat, derivs):
     # s_k = Σ_{v<=k} a (θ - b_v) = a (k θ - Σ_{v<=k} b_v)
     s = a[None, :, None] * (cols[None, None, :] * theta[:, None, None] - cum_b[None])
     s = np.where(cat_valid[None], s, -np.inf)
-    log_p = s - logsumexp(s, axis=-1, keepdims=True)
+    top = s.max(axis=-1, keepdims=True)  # log-sum-exp (category 0 is always finite)
+    log_p = s - (top + np.log(np.sum(np.exp(s - top), axis=-1, keepdims=True)))
     if not derivs:
         return log_p, None, None, None
     p = np.exp(log_p)
@@ -213,7 +213,8 @@ def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
     n_t, n_i, k = theta.shape[0], params.n_items, params.max_categories
     if n_i == 0:
         raise ValueError("the item bank is empty")
-    single = [f for f, idx in _model_groups(params).items() if idx.size == n_i]
+    groups = _model_groups(params)
+    single = [f for f, idx in groups.items() if idx.size == n_i]
     if single:  # one model family (the common case): no scatter into a mixed array
         out = _kernel(single[0], theta, params, slice(None), derivs)
         if out[0].shape[-1] == k:
@@ -222,7 +223,7 @@ def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
     d1 = np.zeros((n_t, n_i, k)) if derivs else None
     d2 = np.zeros((n_t, n_i, k)) if derivs else None
     info = np.zeros((n_t, n_i)) if derivs else None
-    for family, idx in _model_groups(params).items():
+    for family, idx in groups.items():
         if idx.size == 0:
             continue
         out = _kernel(family, theta, params, idx, derivs)

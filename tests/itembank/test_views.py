@@ -10,9 +10,6 @@ from itembank.services import import_calibration, publish
 from learningcity.models import AuditEvent
 from scoring.params import ItemParams
 
-pytest_plugins = ["tests.learningcity.conftest"]
-
-
 def params_for(codes, shift=0.0):
     n = len(codes)
     return ItemParams.from_arrays(item_ids=codes, model="2pl", a=np.linspace(0.8, 1.6, n),

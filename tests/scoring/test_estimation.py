@@ -53,14 +53,14 @@ def test_eap_matches_scipy_quad(data):
     sd = np.array([1.0, 0.8, 1.2, 1.0, 0.6, 1.0, 1.5, 1.0])
     est = E.eap(params, r, prior_mean=mu, prior_sd=sd, n_quad=121)
     assert est.method == "eap" and est.theta.shape == (8,)
-    for i in [0, 1, 3, 4, 5]:
+    for i in [0, 4, 5]:  # extreme pattern, partly missing, full
 
         def post(t, k, i=i):
             return t**k * np.exp(loglik(params, r[i], t) - 0.5 * ((t - mu[i]) / sd[i]) ** 2)
 
-        z = integrate.quad(post, -6, 6, args=(0,), epsabs=1e-13)[0]
-        m = integrate.quad(post, -6, 6, args=(1,), epsabs=1e-13)[0] / z
-        v = integrate.quad(lambda t, i=i: (t - m) ** 2 * post(t, 0), -6, 6, epsabs=1e-13)[0] / z
+        z = integrate.quad(post, -6, 6, args=(0,), epsabs=1e-11)[0]
+        m = integrate.quad(post, -6, 6, args=(1,), epsabs=1e-11)[0] / z
+        v = integrate.quad(lambda t, i=i: (t - m) ** 2 * post(t, 0), -6, 6, epsabs=1e-11)[0] / z
         # tol: the rectangle rule on a smooth posterior is spectrally accurate; what is
         # left is the end-point weight h/2 f(±6) ~ 1e-7 for extreme patterns
         assert est.theta[i] == pytest.approx(m, abs=1e-6)

@@ -1,0 +1,663 @@
+"""Differential item functioning: Mantel-Haenszel (with ETS A/B/C) and logistic regression.
+
+Both procedures compare a *reference* group and a *focal* group of persons
+matched on ability.  They need no item parameters: only the response matrix
+(persons x items, NaN = not administered), the group membership and,
+optionally, a matching variable.
+
+Scope
+-----
+* Dichotomous items only (responses 0/1).  An item with a response >= 2 is
+  reported with NaN statistics and ``reason = "polytomous item: not supported"``;
+  generalised Mantel / ordinal logistic DIF are not implemented.
+* Missing data: each item uses the persons who answered it.  The default
+  matching variable is the number-correct score over the items a person
+  answered (studied item included, as recommended by Holland & Thayer, 1988).
+  With sparse adaptive (CAT) data raw scores are not comparable across persons:
+  pass an ability estimate (e.g. EAP theta) as ``matching`` instead.
+
+Sign convention (ETS): ``delta_mh = -2.35 ln(alpha_mh)``; negative values mean
+the item favours the reference group (is harder for matched focal persons).
+In logistic DIF the group coefficient is positive when the item favours the
+focal group.
+
+References
+----------
+Holland, P. W., & Thayer, D. T. (1988). Differential item performance and the
+Mantel-Haenszel procedure.  Phillips, A., & Holland, P. W. (1987). Estimators
+of the variance of the Mantel-Haenszel log-odds-ratio estimate.  Zwick, R.
+(2012). A review of ETS differential item functioning assessment procedures
+(ETS RR-12-08).  Swaminathan, H., & Rogers, H. J. (1990). Detecting DIF using
+logistic regression procedures.  Jodoin, M. G., & Gierl, M. J. (2001).
+Evaluating type I error and power rates using an effect size measure with
+the logistic regression procedure for DIF detection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.special import expit
+
+__all__ = [
+    "LogisticDIFResult",
+    "MHResult",
+    "ets_classification",
+    "jodoin_gierl_classification",
+    "logistic_dif",
+    "logistic_irls",
+    "mantel_haenszel",
+]
+
+# Delta scale: -2.35 ln(alpha) (Holland & Thayer, 1988).
+_DELTA_SCALE = 2.35
+# Jodoin & Gierl (2001) Nagelkerke delta R^2 cut-offs (negligible / moderate / large).
+_JG_MODERATE = 0.035
+_JG_LARGE = 0.070
+
+
+# --------------------------------------------------------------------------
+# Shared input handling
+# --------------------------------------------------------------------------
+
+
+def _prepare(
+    responses: Any, focal_mask: Any, item_ids: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate inputs.
+
+    Returns
+    -------
+    x : (n_persons, n_items) float, NaN = not administered
+    focal : (n_persons,) bool
+    ids : (n_items,) str
+    dich : (n_items,) bool, items whose observed responses are all 0/1
+    reason : (n_items,) object, "" or why an item is not analysed
+    """
+    x = np.asarray(responses, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"responses must be 2-D persons x items, got shape {x.shape}")
+    n_persons, n_items = x.shape
+    focal = np.asarray(focal_mask)
+    if focal.shape != (n_persons,):
+        raise ValueError(f"focal_mask must have shape ({n_persons},), got {focal.shape}")
+    if focal.dtype != bool:
+        if not np.all(np.isin(focal, (0, 1))):
+            raise ValueError("focal_mask must be boolean (True = focal, False = reference)")
+        focal = focal.astype(bool)
+    seen = ~np.isnan(x)
+    with np.errstate(invalid="ignore"):
+        bad = seen & ((x < 0) | (x != np.floor(x)))
+    if np.any(bad):
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"invalid response {x[i, j]!r} at person row {i}, item column {j}")
+    ids = (np.arange(n_items).astype(str) if item_ids is None
+           else np.asarray(item_ids).astype(str))
+    if ids.shape != (n_items,):
+        raise ValueError(f"item_ids must have shape ({n_items},), got {ids.shape}")
+    dich = ~np.any(seen & (np.nan_to_num(x) > 1), axis=0)
+    reason = np.full(n_items, "", dtype=object)
+    reason[~dich] = "polytomous item: not supported (dichotomous items only)"
+    return x, focal, ids, dich, reason
+
+
+def _total_score(x: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+    """Sum over answered items (optionally a subset of columns); NaN if none answered.
+
+    Returns (n_persons,) float.
+    """
+    sub = x if items is None else x[:, items]
+    answered = ~np.isnan(sub)
+    score = np.where(answered, sub, 0.0).sum(axis=1)
+    return np.where(answered.any(axis=1), score, np.nan)
+
+
+# --------------------------------------------------------------------------
+# Mantel-Haenszel
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MHResult:
+    """Mantel-Haenszel DIF statistics, one entry per item (aligned with ``item_ids``).
+
+    Attributes
+    ----------
+    item_ids : (n_items,) str
+    alpha_mh : (n_items,) float, common odds ratio (reference vs focal odds of a
+        correct answer); > 1 favours the reference group.
+    delta_mh : (n_items,) float, ETS delta scale ``-2.35 ln(alpha_mh)``.
+    chi2 : (n_items,) float, MH chi-square (1 df), continuity-corrected by default.
+    p : (n_items,) float, upper-tail p-value of ``chi2``.
+    se_delta : (n_items,) float, ``2.35 * SE(ln alpha_mh)`` (Robins-Breslow-Greenland /
+        Phillips-Holland variance).
+    ets_class : (n_items,) str, 'A', 'B', 'C' or '' (not computed, see ``reason``).
+    n_ref, n_focal : (n_items,) int, persons of each group used for the item.
+    n_strata : (n_items,) int, strata with both groups present (and >= 2 persons).
+    reason : (n_items,) str, '' or why the statistics are NaN.
+    anchor : (n_items,) bool, items used in the final matching score (all True
+        unless ``purify``).
+    """
+
+    item_ids: np.ndarray
+    alpha_mh: np.ndarray
+    delta_mh: np.ndarray
+    chi2: np.ndarray
+    p: np.ndarray
+    se_delta: np.ndarray
+    ets_class: np.ndarray
+    n_ref: np.ndarray
+    n_focal: np.ndarray
+    n_strata: np.ndarray
+    reason: np.ndarray
+    anchor: np.ndarray
+
+
+def ets_classification(
+    delta: Any, se_delta: Any, chi2_p: Any, alpha: float = 0.05
+) -> np.ndarray:
+    """ETS A/B/C DIF categories (Zwick, 2012; Dorans & Holland, 1993).
+
+    * **A** (negligible): ``|delta| < 1`` or the MH chi-square is not significant
+      (``chi2_p >= alpha``).
+    * **C** (large): ``|delta| >= 1.5`` and ``|delta|`` is significantly greater
+      than 1, i.e. ``(|delta| - 1) / se_delta > z_{1-alpha}`` (one-sided,
+      1.645 at alpha = .05).
+    * **B** (moderate): otherwise.
+
+    Parameters
+    ----------
+    delta, se_delta, chi2_p : (n_items,) float
+    alpha : float, significance level of both tests
+
+    Returns
+    -------
+    (n_items,) str array; '' where ``delta`` or ``chi2_p`` is NaN.
+    """
+    delta = np.asarray(delta, dtype=float)
+    se = np.asarray(se_delta, dtype=float)
+    p = np.asarray(chi2_p, dtype=float)
+    z_crit = stats.norm.isf(alpha)
+    size = np.abs(delta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        is_a = (size < 1.0) | (p >= alpha)
+        is_c = (size >= 1.5) & ((size - 1.0) / se > z_crit)
+    out = np.where(is_a, "A", np.where(is_c, "C", "B")).astype(object)
+    out[np.isnan(delta) | np.isnan(p)] = ""
+    return out.astype(str)
+
+
+def _strata(matching: np.ndarray, n_bins: int | None) -> np.ndarray:
+    """Stratum index per person, (n_persons,) int, -1 where matching is NaN.
+
+    Thin matching (one stratum per distinct value) when ``n_bins`` is None and
+    the matching variable is integer valued; otherwise ``n_bins`` quantile strata
+    (default 10).
+    """
+    ok = np.isfinite(matching)
+    out = np.full(matching.shape, -1, dtype=np.int64)
+    if not ok.any():
+        return out
+    vals = matching[ok]
+    integer = np.all(vals == np.round(vals))
+    if n_bins is None and integer:
+        _, out[ok] = np.unique(vals, return_inverse=True)
+        return out
+    bins = 10 if n_bins is None else int(n_bins)
+    edges = np.unique(np.quantile(vals, np.linspace(0, 1, bins + 1)[1:-1]))
+    out[ok] = np.searchsorted(edges, vals, side="right")
+    return out
+
+
+def _mh_core(
+    x: np.ndarray,
+    focal: np.ndarray,
+    strata: np.ndarray,
+    items: np.ndarray,
+    continuity: bool,
+) -> dict[str, np.ndarray]:
+    """MH statistics for ``items`` given per-item strata.
+
+    Parameters
+    ----------
+    x : (n_persons, n_items) float
+    focal : (n_persons,) bool
+    strata : (n_persons, n_sel) int, stratum of each person for each selected item (-1 = none)
+    items : (n_sel,) int, column indices
+
+    Returns
+    -------
+    dict of (n_sel,) arrays: alpha, delta, chi2, p, se_delta, n_ref, n_focal, n_strata
+    """
+    xs = x[:, items]
+    use = ~np.isnan(xs) & (strata >= 0)
+    n_sel = len(items)
+    n_str = int(strata.max()) + 1 if strata.size else 1
+    flat = (np.arange(n_sel)[None, :] * n_str + strata)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(flat[mask], minlength=n_sel * n_str).reshape(n_sel, n_str).astype(float)
+
+    ref = ~focal[:, None]
+    correct = xs == 1
+    a = count(use & ref & correct)  # reference, correct
+    b = count(use & ref & ~correct)  # reference, incorrect
+    c = count(use & ~ref & correct)  # focal, correct
+    d = count(use & ~ref & ~correct)  # focal, incorrect
+    t = a + b + c + d
+    n_r, n_f = a + b, c + d
+    m1, m0 = a + c, b + d
+    ok = (t >= 2) & (n_r > 0) & (n_f > 0)
+    tt = np.where(ok, t, 1.0)
+    r_k = np.where(ok, a * d / tt, 0.0)
+    s_k = np.where(ok, b * c / tt, 0.0)
+    p_k = np.where(ok, (a + d) / tt, 0.0)
+    q_k = np.where(ok, (b + c) / tt, 0.0)
+    ea = np.where(ok, n_r * m1 / tt, 0.0)
+    va = np.where(ok, n_r * n_f * m1 * m0 / (tt * tt * np.where(ok, t - 1, 1.0)), 0.0)
+    r_sum, s_sum = r_k.sum(axis=1), s_k.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = r_sum / s_sum
+        var_log = ((p_k * r_k).sum(axis=1) / (2 * r_sum**2)
+                   + (p_k * s_k + q_k * r_k).sum(axis=1) / (2 * r_sum * s_sum)
+                   + (q_k * s_k).sum(axis=1) / (2 * s_sum**2))
+        dev = np.abs((np.where(ok, a, 0.0) - ea).sum(axis=1))
+        if continuity:
+            dev = np.maximum(dev - 0.5, 0.0)
+        var_a = va.sum(axis=1)
+        chi2 = np.where(var_a > 0, dev**2 / var_a, np.nan)
+    informative = (r_sum > 0) & (s_sum > 0) & (var_a > 0)
+    alpha = np.where(informative, alpha, np.nan)
+    delta = -_DELTA_SCALE * np.log(alpha)
+    se_delta = np.where(informative, _DELTA_SCALE * np.sqrt(var_log), np.nan)
+    chi2 = np.where(informative, chi2, np.nan)
+    return {
+        "alpha": alpha,
+        "delta": delta,
+        "chi2": chi2,
+        "p": stats.chi2.sf(chi2, 1),
+        "se_delta": se_delta,
+        "n_ref": (use & ref).sum(axis=0),
+        "n_focal": (use & ~ref).sum(axis=0),
+        "n_strata": ok.sum(axis=1),
+    }
+
+
+def mantel_haenszel(
+    responses: Any,
+    focal_mask: Any,
+    matching: Any = None,
+    *,
+    item_ids: Any = None,
+    n_bins: int | None = None,
+    purify: bool = False,
+    max_purify_iter: int = 10,
+    continuity: bool = True,
+    alpha: float = 0.05,
+) -> MHResult:
+    """Mantel-Haenszel DIF for each dichotomous item, with ETS A/B/C categories.
+
+    For item j and stratum k let A, B (C, D) be the reference (focal) persons
+    answering correctly / incorrectly, T the stratum size.  Then
+    ``alpha_MH = Σ A D / T / Σ B C / T``, ``delta_MH = -2.35 ln alpha_MH`` and
+    ``chi2 = (|Σ A - Σ E[A]| - 0.5)² / Σ Var[A]`` with
+    ``E[A] = n_R m_1 / T`` and ``Var[A] = n_R n_F m_1 m_0 / (T² (T - 1))``
+    (the 0.5 is floored at |.| = 0).  Strata with fewer than 2 persons or one group
+    absent carry no information and are skipped.
+
+    Parameters
+    ----------
+    responses : (n_persons, n_items) float, 0/1, NaN = not administered
+    focal_mask : (n_persons,) bool, True = focal group, False = reference group
+    matching : None or (n_persons,) float
+        None: number-correct over the items each person answered (studied item
+        included).  Otherwise an external matching variable (e.g. theta); NaN
+        excludes the person.
+    item_ids : optional (n_items,) labels for the result
+    n_bins : None or int
+        None: thin matching (one stratum per score) for integer matching
+        variables, 10 quantile strata for continuous ones.  An int forces that
+        many quantile strata (thick matching).
+    purify : bool
+        Two-stage-and-beyond criterion refinement (only with the default total
+        score): items classified B or C are dropped from the matching score
+        (the studied item itself is always included) and the analysis is
+        repeated until the flagged set is stable or ``max_purify_iter`` rounds.
+    continuity : bool, apply the 0.5 continuity correction to ``chi2``
+    alpha : float, significance level for the ETS categories
+
+    Returns
+    -------
+    MHResult
+    """
+    x, focal, ids, dich, reason = _prepare(responses, focal_mask, item_ids)
+    n_persons, n_items = x.shape
+    items = np.flatnonzero(dich)
+    anchor = np.ones(n_items, dtype=bool)  # polytomous items count in the matching score
+    external = matching is not None
+    if external:
+        match = np.asarray(matching, dtype=float)
+        if match.shape != (n_persons,):
+            raise ValueError(f"matching must have shape ({n_persons},), got {match.shape}")
+        if purify:
+            raise ValueError("purify applies to the total-score matching only (matching=None)")
+
+    def run(anchor_mask: np.ndarray) -> dict[str, np.ndarray]:
+        if external:
+            s = _strata(match, n_bins)
+            strata = np.repeat(s[:, None], len(items), axis=1)
+        else:
+            base = _total_score(x, np.flatnonzero(anchor_mask))
+            base = np.nan_to_num(base, nan=0.0)
+            # Studied item added back when it is not an anchor.
+            add = np.where(anchor_mask[items][None, :], 0.0, np.nan_to_num(x[:, items]))
+            score = base[:, None] + add
+            answered_any = (~np.isnan(x[:, anchor_mask])).any(axis=1)[:, None] | (
+                ~np.isnan(x[:, items]))
+            score = np.where(answered_any, score, np.nan)
+            if anchor_mask[items].all():  # one shared matching score
+                strata = np.repeat(_strata(score[:, 0], n_bins)[:, None], len(items), axis=1)
+            else:
+                strata = np.empty(score.shape, dtype=np.int64)
+                for col in range(len(items)):
+                    strata[:, col] = _strata(score[:, col], n_bins)
+        return _mh_core(x, focal, strata, items, continuity)
+
+    res = run(anchor)
+    if purify and not external:
+        for _ in range(max_purify_iter):
+            cls = ets_classification(res["delta"], res["se_delta"], res["p"], alpha)
+            new_anchor = np.ones(n_items, dtype=bool)
+            new_anchor[items[np.isin(cls, ("B", "C"))]] = False
+            if np.array_equal(new_anchor, anchor) or not new_anchor.any():
+                break
+            anchor = new_anchor
+            res = run(anchor)
+
+    def full(values: np.ndarray, fill: Any = np.nan, dtype: Any = float) -> np.ndarray:
+        out = np.full(n_items, fill, dtype=dtype)
+        out[items] = values
+        return out
+
+    delta, se_delta, p = full(res["delta"]), full(res["se_delta"]), full(res["p"])
+    uninformative = dich & np.isnan(delta)
+    reason[uninformative] = "no informative strata (both groups and both responses needed)"
+    return MHResult(
+        item_ids=ids,
+        alpha_mh=full(res["alpha"]),
+        delta_mh=delta,
+        chi2=full(res["chi2"]),
+        p=p,
+        se_delta=se_delta,
+        ets_class=ets_classification(delta, se_delta, p, alpha),
+        n_ref=full(res["n_ref"], 0, np.int64),
+        n_focal=full(res["n_focal"], 0, np.int64),
+        n_strata=full(res["n_strata"], 0, np.int64),
+        reason=reason.astype(str),
+        anchor=anchor,
+    )
+
+
+# --------------------------------------------------------------------------
+# Logistic regression
+# --------------------------------------------------------------------------
+
+
+def logistic_irls(
+    X: Any,
+    y: Any,
+    weights: Any = None,
+    *,
+    max_iter: int = 50,
+    tol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Many logistic regressions sharing one design matrix, by Newton-Raphson (IRLS).
+
+    Fit ``m`` independent models ``logit P(y_f = 1) = X β_f``; fit ``f`` uses the
+    persons with ``weights[f] > 0`` (0/1 weights express missing data; other
+    values are frequency weights).  All fits are advanced together: gradients
+    and Hessians are ``(m, n) @ (n, p·p)`` matrix products.  Each Newton step is
+    halved until the log-likelihood does not decrease (step-halving guards
+    against overshooting; under complete separation the fit does not converge
+    and ``converged`` is False).
+
+    Parameters
+    ----------
+    X : (n, p) float, shared design matrix
+    y : (m, n) float in {0, 1} (values where the weight is 0 are ignored, may be NaN)
+    weights : None or (m, n) float >= 0
+    max_iter : int, Newton iterations
+    tol : float, convergence when max |Δβ| < tol or the Newton decrement < tol²
+
+    Returns
+    -------
+    coef : (m, p) float
+    loglik : (m,) float, maximised log-likelihood
+    converged : (m,) bool
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    m, n = y.shape
+    p = X.shape[1]
+    w = np.ones((m, n)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
+    w = np.where(np.isnan(y), 0.0, w)
+    y = np.nan_to_num(y)
+    xx = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)  # (n, p²)
+    beta = np.zeros((m, p))
+
+    ll = _loglik_rows(beta, X, y, w)
+    converged = np.zeros(m, dtype=bool)
+    for _ in range(max_iter):
+        active = ~converged
+        if not active.any():
+            break
+        eta = beta[active] @ X.T
+        mu = expit(eta)
+        wa = w[active]
+        grad = (wa * (y[active] - mu)) @ X  # (m_a, p)
+        hess = ((wa * mu * (1 - mu)) @ xx).reshape(-1, p, p)
+        hess += 1e-12 * np.eye(p)[None]  # keeps singular (empty) fits solvable
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        decrement = np.einsum("ij,ij->i", grad, step)
+        b_old, ll_old = beta[active], ll[active]
+        scale = np.ones(active.sum())
+        for _halving in range(30):
+            b_new = b_old + scale[:, None] * step
+            ll_new = _loglik_rows(b_new, X, y[active], wa)
+            worse = ll_new < ll_old - 1e-12 * (1 + np.abs(ll_old))
+            if not worse.any():
+                break
+            scale = np.where(worse, scale / 2, scale)
+        beta[active], ll[active] = b_new, ll_new
+        done = (np.max(np.abs(scale[:, None] * step), axis=1) < tol) | (decrement < tol**2)
+        idx = np.flatnonzero(active)
+        converged[idx[done]] = True
+    return beta, ll, converged
+
+
+def _loglik_rows(b: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted Bernoulli log-likelihood of each fit, (m,) for b (m, p), y and w (m, n)."""
+    eta = b @ X.T
+    # y log σ(η) + (1 - y) log σ(-η) = y η - log(1 + e^η)
+    return np.sum(w * (y * eta - np.logaddexp(0.0, eta)), axis=1)
+
+
+def jodoin_gierl_classification(delta_r2: Any, p: Any, alpha: float = 0.05) -> np.ndarray:
+    """Jodoin & Gierl (2001) categories from Nagelkerke ΔR² and the chi-square p-value.
+
+    * 'A' (negligible): ``ΔR² < 0.035`` or not significant (``p >= alpha``)
+    * 'B' (moderate): ``0.035 <= ΔR² < 0.070`` and significant
+    * 'C' (large): ``ΔR² >= 0.070`` and significant
+
+    Returns (n_items,) str; '' where an input is NaN.
+    """
+    r2 = np.asarray(delta_r2, dtype=float)
+    p = np.asarray(p, dtype=float)
+    sig = p < alpha
+    out = np.where(~sig | (r2 < _JG_MODERATE), "A", np.where(r2 < _JG_LARGE, "B", "C"))
+    out = out.astype(object)
+    out[np.isnan(r2) | np.isnan(p)] = ""
+    return out.astype(str)
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticDIFResult:
+    """Logistic-regression DIF (Swaminathan & Rogers, 1990), one entry per item.
+
+    Nested models per item, with S the (centred, scaled) matching variable and G
+    the focal indicator:  M0: ``1 + S``;  M1: ``1 + S + G``;  M2: ``1 + S + G + S·G``.
+
+    Attributes
+    ----------
+    item_ids : (n_items,) str
+    uniform_chi2, uniform_p : (n_items,) float, LR test M1 vs M0 (1 df)
+    nonuniform_chi2, nonuniform_p : (n_items,) float, LR test M2 vs M1 (1 df)
+    total_chi2, total_p : (n_items,) float, LR test M2 vs M0 (2 df)
+    delta_r2 : (n_items,) float, Nagelkerke R²(M2) - R²(M0)
+    delta_r2_uniform : (n_items,) float, R²(M1) - R²(M0)
+    delta_r2_nonuniform : (n_items,) float, R²(M2) - R²(M1)
+    classification : (n_items,) str, Jodoin-Gierl 'A'/'B'/'C' from ``delta_r2`` and
+        ``total_p``; '' when not computed
+    group_coef : (n_items,) float, G coefficient of M1 (log-odds; > 0 favours focal)
+    interaction_coef : (n_items,) float, S·G coefficient of M2 per unit of the
+        original matching variable
+    n_ref, n_focal : (n_items,) int
+    converged : (n_items,) bool, all three fits converged
+    reason : (n_items,) str, '' or why the statistics are NaN
+    """
+
+    item_ids: np.ndarray
+    uniform_chi2: np.ndarray
+    uniform_p: np.ndarray
+    nonuniform_chi2: np.ndarray
+    nonuniform_p: np.ndarray
+    total_chi2: np.ndarray
+    total_p: np.ndarray
+    delta_r2: np.ndarray
+    delta_r2_uniform: np.ndarray
+    delta_r2_nonuniform: np.ndarray
+    classification: np.ndarray
+    group_coef: np.ndarray
+    interaction_coef: np.ndarray
+    n_ref: np.ndarray
+    n_focal: np.ndarray
+    converged: np.ndarray
+    reason: np.ndarray
+
+
+def _nagelkerke(ll_model: np.ndarray, ll_null: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Nagelkerke R² = (1 - exp(2 (LL0 - LLm) / n)) / (1 - exp(2 LL0 / n))."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cox_snell = -np.expm1(2.0 * (ll_null - ll_model) / n)
+        max_cs = -np.expm1(2.0 * ll_null / n)
+        return cox_snell / max_cs
+
+
+def logistic_dif(
+    responses: Any,
+    focal_mask: Any,
+    matching: Any = None,
+    *,
+    item_ids: Any = None,
+    alpha: float = 0.05,
+    max_iter: int = 50,
+) -> LogisticDIFResult:
+    """Logistic-regression DIF for each dichotomous item (likelihood-ratio tests).
+
+    Parameters
+    ----------
+    responses : (n_persons, n_items) float, 0/1, NaN = not administered
+    focal_mask : (n_persons,) bool, True = focal group
+    matching : None or (n_persons,) float
+        None: number-correct over answered items (studied item included).
+        Otherwise e.g. a theta estimate; persons with NaN are excluded.
+    item_ids : optional (n_items,) labels
+    alpha : float, significance level for the classification
+    max_iter : int, Newton iterations per model
+
+    Returns
+    -------
+    LogisticDIFResult
+
+    Notes
+    -----
+    The three models of all items are fitted together by :func:`logistic_irls`
+    (one shared design matrix, per-item 0/1 weights for missing responses).
+    The matching variable is centred and scaled over the persons analysed
+    before fitting; likelihoods (hence tests and R²) are unaffected, and the
+    reported interaction coefficient is converted back to the original units.
+    An item whose responses are constant in the analysed sample, or that lacks
+    one of the groups, gets NaN and a reason.
+    """
+    x, focal, ids, dich, reason = _prepare(responses, focal_mask, item_ids)
+    n_persons, n_items = x.shape
+    match = _total_score(x) if matching is None else np.asarray(matching, dtype=float)
+    if match.shape != (n_persons,):
+        raise ValueError(f"matching must have shape ({n_persons},), got {match.shape}")
+    keep = np.isfinite(match)
+    items = np.flatnonzero(dich)
+
+    def full(values: np.ndarray, fill: Any = np.nan, dtype: Any = float) -> np.ndarray:
+        out = np.full(n_items, fill, dtype=dtype)
+        out[items] = values
+        return out
+
+    xs = x[keep][:, items].T  # (m, n)
+    g = focal[keep].astype(float)
+    s_raw = match[keep]
+    w = (~np.isnan(xs)).astype(float)
+    n_used = w.sum(axis=1)
+    n_ref = (w * (1 - g)).sum(axis=1)
+    n_foc = (w * g).sum(axis=1)
+    n_correct = np.nansum(xs, axis=1)
+    centre = s_raw.mean() if s_raw.size else 0.0
+    scale = s_raw.std() if s_raw.size and s_raw.std() > 0 else 1.0
+    s = (s_raw - centre) / scale
+    ones = np.ones_like(s)
+    designs = [np.column_stack(cols) for cols in
+               ([ones, s], [ones, s, g], [ones, s, g, s * g])]
+    lls, coefs, conv = [], [], []
+    for design in designs:
+        coef, ll, ok = logistic_irls(design, xs, w, max_iter=max_iter)
+        lls.append(ll)
+        coefs.append(coef)
+        conv.append(ok)
+    ll0, ll1, ll2 = lls
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pbar = n_correct / n_used
+        ll_null = n_used * (pbar * np.log(pbar) + (1 - pbar) * np.log1p(-pbar))
+    degenerate = (n_ref == 0) | (n_foc == 0) | (n_correct == 0) | (n_correct == n_used)
+    r2 = [np.where(degenerate, np.nan, _nagelkerke(ll, ll_null, n_used)) for ll in lls]
+    u_chi2 = np.where(degenerate, np.nan, np.maximum(2 * (ll1 - ll0), 0.0))
+    n_chi2 = np.where(degenerate, np.nan, np.maximum(2 * (ll2 - ll1), 0.0))
+    t_chi2 = np.where(degenerate, np.nan, np.maximum(2 * (ll2 - ll0), 0.0))
+    delta_r2 = r2[2] - r2[0]
+    total_p = stats.chi2.sf(t_chi2, 2)
+
+    sub_reason = np.full(len(items), "", dtype=object)
+    sub_reason[degenerate] = "needs both groups and both responses among the persons analysed"
+    reason[items] = sub_reason
+    converged = conv[0] & conv[1] & conv[2]
+    return LogisticDIFResult(
+        item_ids=ids,
+        uniform_chi2=full(u_chi2),
+        uniform_p=full(stats.chi2.sf(u_chi2, 1)),
+        nonuniform_chi2=full(n_chi2),
+        nonuniform_p=full(stats.chi2.sf(n_chi2, 1)),
+        total_chi2=full(t_chi2),
+        total_p=full(total_p),
+        delta_r2=full(delta_r2),
+        delta_r2_uniform=full(r2[1] - r2[0]),
+        delta_r2_nonuniform=full(r2[2] - r2[1]),
+        classification=full(jodoin_gierl_classification(delta_r2, total_p, alpha), "", object
+                            ).astype(str),
+        group_coef=full(np.where(degenerate, np.nan, coefs[1][:, 2])),
+        interaction_coef=full(np.where(degenerate, np.nan, coefs[2][:, 3] / scale)),
+        n_ref=full(n_ref, 0, np.int64),
+        n_focal=full(n_foc, 0, np.int64),
+        converged=full(converged & ~degenerate, False, bool),
+        reason=reason.astype(str),
+    )
