@@ -58,7 +58,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -641,6 +641,9 @@ def _guess_prior(pr: _Problem, c: np.ndarray):
     return lp, g, h
 
 
+_C_MAX = 0.999     # upper bound for the 3PL lower asymptote in the M-step
+
+
 def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarray
                     ) -> np.ndarray:
     """Expected complete-data log-likelihood + log prior per item in ``items``."""
@@ -662,7 +665,7 @@ def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
     if np.any(three):
         lp, _, _ = _guess_prior(pr, Xs[three, pr.kmax])
         cc = Xs[three, pr.kmax]
-        ok = (cc > 0) & (cc < 1)
+        ok = (cc >= 0) & (cc < 1)
         ll[three] += np.where(ok, lp, 0.0)
         bad[np.flatnonzero(three)[~ok]] = True
     slope = pr.free[items, 0] | pr.shared[items]
@@ -714,13 +717,22 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
     free = pr.free[items].copy()
     free[shared, 0] = True
     has_shared = bool(np.any(shared))
-    solve_mask = free.copy()
-    solve_mask[shared, 0] = False
+    base_mask = free.copy()
+    base_mask[shared, 0] = False
+    three = pr.codes[items] == _CODE["3pl"]
+    kmax = pr.kmax
     p = X.shape[1]
     eye = np.eye(p)
     f_old = _item_objective(pr, X, r, items)
     for _ in range(max_newton):
+        X_before = X.copy()
         g, info = _score_and_info(pr, X, r, items)
+        solve_mask = base_mask.copy()
+        if np.any(three):
+            # active set: a lower asymptote at its bound 0 that wants to go lower stays
+            # there for this step (projected Newton), so a and b keep moving
+            stuck = three & (X[items, kmax] <= 0.0) & (g[:, kmax] <= 0.0)
+            solve_mask[stuck, kmax] = False
         mask2 = solve_mask[:, :, None] & solve_mask[:, None, :]
         A = np.where(mask2, info, 0.0) + eye * (~solve_mask)[:, :, None]
         gm = np.where(solve_mask, g, 0.0)
@@ -740,7 +752,8 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
             d_alpha = gsum / ssum if ssum > 0 else 0.0
             step[shared] = sol[shared, :, 0] - sol[shared, :, 1] * d_alpha
             step[shared, 0] = d_alpha
-        step = np.where(free, step, 0.0)
+        step = np.where(solve_mask | (free & shared[:, None] & (np.arange(p) == 0)),
+                        step, 0.0)
         big = np.abs(step).max(axis=1)
         step *= np.minimum(1.0, _MAX_STEP / np.maximum(big, 1e-300))[:, None]
         if has_shared:
@@ -753,6 +766,9 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
             todo = ~accepted
             Xt = X.copy()
             Xt[items[todo]] += t[todo, None] * step[todo]
+            if np.any(three):
+                # projection of c onto [0, _C_MAX]
+                Xt[items[three], kmax] = np.clip(Xt[items[three], kmax], 0.0, _C_MAX)
             ft = np.full(items.size, -np.inf)
             ft[todo] = _item_objective(pr, Xt, r, items[todo])
             ok = todo & (ft >= f_old - 1e-12 * np.abs(f_old))
@@ -767,8 +783,7 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
                 break
             t[~accepted] *= 0.5
         f_old = f_new
-        moved = np.abs(np.where(accepted[:, None], t[:, None] * step, 0.0)).max()
-        if moved < tol:
+        if np.abs(X - X_before).max() < tol:
             break
     return X
 
@@ -904,7 +919,7 @@ def _valid(pr: _Problem, X: np.ndarray, sigma: np.ndarray) -> bool:
         return False
     est = ~pr.anchored
     three = est & (pr.codes == _CODE["3pl"])
-    if np.any(three) and np.any((X[three, pr.kmax] <= 0) | (X[three, pr.kmax] >= 1)):
+    if np.any(three) and np.any((X[three, pr.kmax] < 0) | (X[three, pr.kmax] >= 1)):
         return False
     for j in np.flatnonzero(est & (pr.codes == _CODE["grm"])):
         k = pr.ncat[j]
@@ -1257,16 +1272,21 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     """
     pr, item_ids_arr, labels = _setup(responses, model, groups, anchors, priors, n_quad,
                                       theta_range, item_ids, reference_group, min_responses)
+    kmax = pr.kmax
     with _blas_threads(blas_threads):
         X, mu, sigma, history, converged = _run_em(pr, max_iter, tol, progress)
         ll, post, R, n_gq = _e_step(pr, X, mu, sigma)
         r = _counts_by_item(pr, R)
         se_ok = False
+        # a 3PL lower asymptote on its bound 0 is not an interior estimate: it is held
+        # fixed for the standard errors (its SE is NaN)
+        at_bound = (~pr.anchored) & (pr.codes == _CODE["3pl"]) & (X[:, kmax] <= 1e-8)
         if compute_se:
-            se_a, se_b, se_c, se_mu, se_sd, se_ok = _standard_errors(pr, X, mu, sigma, post,
-                                                                     r, n_gq)
+            free_se = pr.free.copy()
+            free_se[at_bound, kmax] = False
+            se_a, se_b, se_c, se_mu, se_sd, se_ok = _standard_errors(
+                replace(pr, free=free_se), X, mu, sigma, post, r, n_gq)
     J = X.shape[0]
-    kmax = pr.kmax
     if not compute_se:
         se_a = np.full(J, np.nan)
         se_b = np.full((J, kmax - 1), np.nan)
@@ -1291,6 +1311,9 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     aic = -2.0 * ll + 2.0 * n_params
     bic = -2.0 * ll + n_params * np.log(n_persons)
     note = _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, len(history))
+    if np.any(at_bound):
+        note += (" Lower asymptote c on its bound 0 (SE not computed) for item(s): "
+                 + ", ".join(item_ids_arr[at_bound].tolist()) + ".")
     return CalibrationResult(params=params, group_means=mu, group_sds=sigma,
                              group_labels=labels, loglik=ll, aic=aic, bic=bic,
                              n_params=n_params, n_iter=len(history), converged=converged,

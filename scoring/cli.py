@@ -19,9 +19,10 @@ File formats are documented in :mod:`scoring.io`.
 """
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import click
@@ -63,6 +64,37 @@ def _user_errors(*kinds: type[Exception]) -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
     except kinds as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _check_outputs(*paths: str | None) -> None:
+    """Fail before any computation if an output cannot be created (missing directory)."""
+    for path in paths:
+        if path is None:
+            continue
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise click.ClickException(f"cannot write {path}: directory {directory} "
+                                       "does not exist")
+
+
+@contextmanager
+def _output_errors() -> Iterator[None]:
+    """An OS error while writing (disk full, permissions) becomes a message."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename or 'output'}: "
+                                   f"{exc.strerror or exc}") from exc
+
+
+def _write_outputs(outputs: Mapping[str, str]) -> None:
+    """Write several text files all-or-nothing: every temporary file is complete before
+    any is renamed into place (see :func:`scoring.io.atomic_write`)."""
+    with _output_errors(), ExitStack() as stack:
+        handles = [(stack.enter_context(atomic_write(path)), text)
+                   for path, text in outputs.items()]
+        for handle, text in handles:
+            handle.write(text)
 
 
 def _info(quiet: bool, message: str) -> None:
@@ -130,7 +162,8 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
               help="PARAMS.csv to write.")
 @click.option("--id-col", help="Person-id column (default: person_id if present).")
 @click.option("--group-col",
-              help="Group column: multi-group calibration with a mean and SD per group.")
+              help="Group column: multi-group calibration with a mean and SD per group "
+                   "(the group column of a long file is used without this option).")
 @click.option("--anchors", "anchors_path", type=_existing_file,
               help="PARAMS.csv of fixed items that set the scale (every anchor item must "
                    "be in RESPONSES).")
@@ -148,6 +181,7 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
     their standard errors and item fit (infit/outfit mean squares, S-X2).
     """
+    _check_outputs(out_path, report_path)
     if engine == "girth":
         _check_girth_model(model)
         if anchors_path or group_col:
@@ -175,18 +209,16 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               "check the items with large standard errors")
 
     _info(quiet, "computing item fit ...")
-    fit = _item_fit(result.params, data)
+    fit = _item_fit(result, data, anchor_ids)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses)
 
-    params_text = format_params(result.params, fit)
+    outputs = {out_path: format_params(result.params, fit)}
     if html is not None:
-        with atomic_write(report_path) as handle:
-            handle.write(html)
-    with atomic_write(out_path) as handle:
-        handle.write(params_text)
+        outputs[report_path] = html
+    _write_outputs(outputs)
     _info(quiet, f"wrote {out_path}: {result.params.n_items} items ({model}, {engine}); "
                  f"loglik {result.loglik:.2f}, AIC {result.aic:.1f}, BIC {result.bic:.1f}, "
                  f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
@@ -242,16 +274,46 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
         raise click.ClickException(f"{data.path}: {exc}") from exc
 
 
-def _item_fit(params: ItemParams, data: ResponseData) -> dict[str, np.ndarray]:
-    """Infit/outfit mean squares (at EAP abilities) and S-X2 with its p-value per item."""
-    from .estimation import eap
-    from .fit import item_fit, sx2
+def _latent_prior(result: Any, data: ResponseData) -> tuple[np.ndarray, np.ndarray,
+                                                            float, float]:
+    """The calibrated latent distribution: per-person prior mean/SD (by group) and the
+    pooled mean/SD of all persons (for statistics that take one normal prior)."""
+    means = np.asarray(result.group_means, dtype=float)
+    sds = np.asarray(result.group_sds, dtype=float)
+    if data.groups is None or len(means) == 1:
+        mu = np.full(data.n_persons, means[0])
+        sd = np.full(data.n_persons, sds[0])
+    else:
+        index = {str(label): k for k, label in enumerate(result.group_labels)}
+        g = np.array([index[str(label)] for label in data.groups])
+        mu, sd = means[g], sds[g]
+    pooled_mean = float(mu.mean())
+    pooled_sd = float(np.sqrt(np.mean(sd**2 + (mu - pooled_mean) ** 2)))
+    return mu, sd, pooled_mean, pooled_sd
 
-    theta = eap(params, data.matrix).theta
-    mnsq = item_fit(params, data.matrix, theta)
-    s = sx2(params, data.matrix)
-    return {"infit": np.asarray(mnsq.infit), "outfit": np.asarray(mnsq.outfit),
-            "sx2": np.asarray(s.statistic), "sx2_p": np.asarray(s.p_value)}
+
+def _item_fit(result: Any, data: ResponseData,
+              anchor_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item.
+
+    Both use the calibrated latent distribution (group means/SDs) as the prior.  S-X2
+    needs complete cases; with sparse designs it is NaN (empty in PARAMS.csv).  Anchor
+    items count no estimated parameters in the S-X2 degrees of freedom.
+    """
+    from .estimation import eap
+    from .fit import item_fit_table, n_item_parameters
+
+    params = result.params
+    mu, sd, pooled_mean, pooled_sd = _latent_prior(result, data)
+    theta = eap(params, data.matrix, prior_mean=mu, prior_sd=sd).theta
+    n_free = np.asarray(n_item_parameters(params), dtype=float).copy()
+    n_free[np.isin(params.item_ids, list(anchor_ids))] = 0
+    table = item_fit_table(params, data.matrix, theta, prior_mean=pooled_mean,
+                           prior_sd=pooled_sd, n_item_params=n_free)
+    return {"infit": np.asarray(table.infit, dtype=float),
+            "outfit": np.asarray(table.outfit, dtype=float),
+            "sx2": np.asarray(table.sx2, dtype=float),
+            "sx2_p": np.asarray(table.sx2_p, dtype=float)}
 
 
 def _calibration_report(result: Any, data: ResponseData, model: str, engine: str,
@@ -295,26 +357,33 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
 @click.option("--out", "out_path", type=_output_file, required=True,
               help="SCORES.csv to write.")
 @click.option("--id-col", help="Person-id column (default: person_id if present).")
+@click.option("--group-col", help="Group column (not an item); plausible values are then "
+                                  "drawn with a group-conditioned prior.")
 @click.option("--pv", "n_pv", type=click.IntRange(min=0), default=0, show_default=True,
               help="Number of plausible values per person (pv1..pvN).")
 @click.option("--seed", type=int, default=None, help="Random seed for plausible values.")
 @click.option("--quiet", is_flag=True, help="No messages (for scripts).")
 def score(responses: str, params_path: str, method: str, out_path: str, id_col: str | None,
-          n_pv: int, seed: int | None, quiet: bool) -> None:
+          group_col: str | None, n_pv: int, seed: int | None, quiet: bool) -> None:
     """Estimate abilities for RESPONSES.csv with known item parameters.
 
-    Writes SCORES.csv with person_id, theta, se (and pv1..pvN with --pv N).
+    Writes SCORES.csv with person_id, theta, se (and pv1..pvN with --pv N).  Every item
+    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP use the N(0, 1) prior of
+    the calibrated scale; MLE/WLE are clamped to the scale ends for extreme patterns.
     """
     from .estimation import estimate
 
+    _check_outputs(out_path)
     with _user_errors():
         params = read_params(params_path)
-        data = read_responses(responses, id_col=id_col, max_scores=_max_scores(params))
+        data = read_responses(responses, id_col=id_col, group_col=group_col,
+                              max_scores=_max_scores(params))
         params = _match_params(params, params_path, data)
     with _user_errors(ValueError):
         estimates = estimate(params, data.matrix, method=method)
         pvs = _plausible_values(params, data, n_pv, seed) if n_pv else None
-    write_scores(out_path, data.person_ids, estimates, pvs)
+    with _output_errors():
+        write_scores(out_path, data.person_ids, estimates, pvs)
     theta = np.asarray(estimates.theta, dtype=float)
     ok = np.isfinite(theta)
     _info(quiet, f"wrote {out_path}: {data.n_persons} persons ({method}"
@@ -325,11 +394,13 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
 
 def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
                       seed: int | None) -> np.ndarray:
-    """(n_persons, n_pv) plausible values from the posterior under an N(0, 1) prior."""
+    """(n_persons, n_pv) plausible values: posterior draws under the N(0, 1) scale prior,
+    or, with groups, under a prior with a mean per group (estimated from the responses) so
+    that group differences are not shrunk towards the overall mean."""
     from .plausible import plausible_values
 
-    rng = np.random.default_rng(seed)
-    return np.asarray(plausible_values(params, data.matrix, n_pv, rng=rng))
+    return np.asarray(plausible_values(params, data.matrix, n_draws=n_pv, rng=seed,
+                                       groups=data.groups))
 
 
 # ---------------------------------------------------------------------------- dif
@@ -348,7 +419,14 @@ def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
 @click.option("--id-col", help="Person-id column (default: person_id if present).")
 def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: str | None,
         method: str, id_col: str | None) -> None:
-    """Differential item functioning of each item between a focal and a reference group."""
+    """Differential item functioning of each item between a focal and a reference group.
+
+    Persons are matched on the number-correct score when everyone answered every item,
+    otherwise on their EAP theta under PARAMS.  Dichotomous items only (polytomous items
+    get empty statistics and a note).  ETS classes: A negligible, B moderate, C large;
+    a negative MH D-DIF means the item is harder for the focal group.
+    """
+    _check_outputs(out_path)
     with _user_errors():
         params = read_params(params_path)
         data = read_responses(responses, id_col=id_col, group_col=group_col,
@@ -356,14 +434,23 @@ def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: 
         params = _match_params(params, params_path, data)
         focal_mask = _focal_mask(data, group_col, focal)
     with _user_errors(ValueError):
-        header, rows = _dif_table(params, data, focal_mask, method)
+        matching, matched_on = _dif_matching(params, data)
+        header, rows = _dif_table(params, data, focal_mask, method, matching)
+    n_focal = int(focal_mask.sum())
+    click.echo(f"focal '{focal}' ({n_focal} persons) vs reference (all other groups, "
+               f"{data.n_persons - n_focal} persons); matched on {matched_on}", err=True)
     if out_path:
-        write_table(out_path, header, rows)
-        flagged = [r[0] for r in rows if "C" in [str(v) for v in r]]
-        click.echo(f"wrote {out_path}: {len(rows)} items"
-                   + (f"; ETS class C: {', '.join(flagged)}" if flagged else ""), err=True)
+        with _output_errors():
+            write_table(out_path, header, rows)
+        click.echo(f"wrote {out_path}: {len(rows)} items", err=True)
     else:
         click.echo(_text_table(header, rows))
+    for column, label in (("ets_class", "ETS class"), ("lr_class", "logistic DIF class")):
+        if column in header:
+            k = header.index(column)
+            flagged = [str(row[0]) for row in rows if row[k] == "C"]
+            if flagged:
+                click.echo(f"{label} C (large DIF): {', '.join(flagged)}", err=True)
 
 
 def _focal_mask(data: ResponseData, group_col: str, focal: str) -> np.ndarray:
@@ -380,23 +467,52 @@ def _focal_mask(data: ResponseData, group_col: str, focal: str) -> np.ndarray:
     return mask
 
 
-def _dif_table(params: ItemParams, data: ResponseData, focal: np.ndarray,
-               method: str) -> tuple[list[str], list[list[Any]]]:
-    """Per-item DIF table for the chosen method(s)."""
+def _dif_matching(params: ItemParams, data: ResponseData) -> tuple[np.ndarray | None, str]:
+    """The ability persons are matched on: number-correct when every person answered every
+    item (the classical choice), else EAP theta from PARAMS (raw scores over different
+    item sets are not comparable)."""
+    if not np.isnan(data.matrix).any():
+        return None, "total score"
+    from .estimation import eap
+
+    return eap(params, data.matrix).theta, "EAP theta (incomplete design)"
+
+
+def _dif_table(params: ItemParams, data: ResponseData, focal: np.ndarray, method: str,
+               matching: np.ndarray | None) -> tuple[list[str], list[list[Any]]]:
+    """Per-item DIF table for the chosen method(s), one row per item in column order."""
     from .dif import logistic_dif, mantel_haenszel
 
+    ids = [str(i) for i in params.item_ids]
     header = ["item_id"]
     columns: list[Sequence[Any]] = []
+    notes = [""] * len(ids)
     if method in ("mh", "both"):
-        mh = mantel_haenszel(data.matrix, focal)
-        header += ["mh_alpha", "mh_d_dif", "mh_chi2", "mh_p", "ets_class"]
-        columns += [mh.alpha, mh.delta, mh.chi2, mh.p_value, mh.ets_class]
+        mh = mantel_haenszel(data.matrix, focal, matching, item_ids=ids)
+        header += ["n_ref", "n_focal", "mh_alpha", "mh_d_dif", "mh_se_d_dif", "mh_chi2",
+                   "mh_p", "ets_class"]
+        columns += [mh.n_ref, mh.n_focal, mh.alpha_mh, mh.delta_mh, mh.se_delta, mh.chi2,
+                    mh.p, mh.ets_class]
+        notes = [str(r) for r in mh.reason]
     if method in ("logistic", "both"):
-        lr = logistic_dif(data.matrix, focal)
-        header += ["lr_chi2_uniform", "lr_p_uniform", "lr_chi2_nonuniform", "lr_p_nonuniform"]
-        columns += [lr.chi2_uniform, lr.p_uniform, lr.chi2_nonuniform, lr.p_nonuniform]
-    rows = [[str(item)] + [col[j] for col in columns] for j, item in enumerate(params.item_ids)]
+        lr = logistic_dif(data.matrix, focal, matching, item_ids=ids)
+        if method == "logistic":
+            header += ["n_ref", "n_focal"]
+            columns += [lr.n_ref, lr.n_focal]
+        header += ["lr_uniform_chi2", "lr_uniform_p", "lr_nonuniform_chi2",
+                   "lr_nonuniform_p", "lr_delta_r2", "lr_class"]
+        columns += [lr.uniform_chi2, lr.uniform_p, lr.nonuniform_chi2, lr.nonuniform_p,
+                    lr.delta_r2, lr.classification]
+        notes = [n or str(r) for n, r in zip(notes, lr.reason, strict=True)]
+    header.append("note")
+    rows = [[item] + [_plain(col[j]) for col in columns] + [notes[j]]
+            for j, item in enumerate(ids)]
     return header, rows
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values (for CSV and text output)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -421,48 +537,39 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 @click.option("--method", type=click.Choice(LINK_METHODS), default="stocking-lord",
               show_default=True, help="Linking method on the common items.")
 @click.option("--out", "out_path", type=_output_file,
-              help="Write NEW's parameters transformed to REF's scale (LINKED.csv).")
+              help="Write all of NEW's items transformed to REF's scale (LINKED.csv).")
 def link(new_path: str, ref_path: str, method: str, out_path: str | None) -> None:
     """Put NEW.csv's item parameters on the scale of REF.csv through their common items.
 
     Prints the constants A and B of theta_ref = A * theta_new + B.
     """
+    _check_outputs(out_path)
     with _user_errors():
         new = read_params(new_path)
         ref = read_params(ref_path)
-        common = _common_items(new, new_path, ref, ref_path)
+        _check_common_items(new, new_path, ref, ref_path)
+    from . import linking
+
     with _user_errors(ValueError):
-        A, B, linked = _run_link(new, ref, common, method)
-    click.echo(f"A = {A:.6f}\nB = {B:.6f}\n({method}, {len(common)} common items)")
+        transform = linking.link(new, ref, method=method.replace("-", "_"))
+        linked = linking.apply_transform(new, transform)
+    click.echo(f"A = {transform.A:.6f}\nB = {transform.B:.6f}")
+    click.echo(f"{method} on {transform.n_common} common items; "
+               f"theta_ref = A * theta_new + B", err=True)
+    if not transform.converged:
+        _warn(f"{method} did not converge; the constants may be inaccurate")
     if out_path:
-        write_params(out_path, linked)
+        with _output_errors():
+            write_params(out_path, linked)
         click.echo(f"wrote {out_path}: {linked.n_items} items on the scale of {ref_path}",
                    err=True)
 
 
-def _common_items(new: ItemParams, new_path: str, ref: ItemParams, ref_path: str) -> list[str]:
-    """Ids in both banks (NEW's order); the same model on both sides."""
-    ref_model = {str(i): str(m) for i, m in zip(ref.item_ids, ref.model, strict=True)}
-    common = [str(i) for i in new.item_ids if str(i) in ref_model]
-    if not common:
+def _check_common_items(new: ItemParams, new_path: str, ref: ItemParams,
+                        ref_path: str) -> None:
+    """Refuse two banks without a common item id (model checks are linking's)."""
+    if not set(map(str, new.item_ids)) & set(map(str, ref.item_ids)):
         raise InputError(new_path, None, "item_id", f"no item in common with {ref_path}")
-    for item, model in zip(new.item_ids, new.model, strict=True):
-        if str(item) in ref_model and ref_model[str(item)] != str(model):
-            raise InputError(new_path, None, "model", f"common item '{item}' is {model} here "
-                             f"but {ref_model[str(item)]} in {ref_path}")
-    return common
-
-
-def _run_link(new: ItemParams, ref: ItemParams, common: list[str],
-              method: str) -> tuple[float, float, ItemParams]:
-    from . import linking
-
-    funcs: dict[str, Callable[..., Any]] = {
-        "mean-mean": linking.mean_mean, "mean-sigma": linking.mean_sigma,
-        "stocking-lord": linking.stocking_lord, "haebara": linking.haebara}
-    result = funcs[method](new.subset(common), ref.subset(common))
-    A, B = float(result.A), float(result.B)
-    return A, B, linking.apply_transform(new, A, B)
 
 
 # ---------------------------------------------------------------------------- standalone

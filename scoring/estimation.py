@@ -12,7 +12,7 @@ bound memory), never one by one.
   step 0.2 (again BLAS products), the bracket around the best local maximum
   of the objective is chosen, and the root is polished within the bracket by a
   safeguarded Newton (MAP, MLE) or Illinois/regula-falsi (WLE) iteration to
-  |Δθ| < 1e-10.  The grid makes the method robust to the non-concave
+  |Δθ| < 1e-9.  The grid makes the method robust to the non-concave
   likelihoods of 3PL items.
 """
 
@@ -42,7 +42,7 @@ __all__ = [
 METHODS = ("eap", "map", "mle", "wle")
 
 _GRID_STEP = 0.2  # grid spacing used to bracket MAP/MLE/WLE roots
-_XTOL = 1e-10  # convergence tolerance on θ for the root polish
+_XTOL = 1e-9  # convergence tolerance on the θ step of the root polish
 _MAX_ITER = 100
 _BLOCK_CELLS = 2_000_000  # persons per block ~ this / (n_items * max_categories)
 
@@ -191,7 +191,9 @@ def _bracketed_root(
     (modified regula falsi) step.  Steps leaving the bracket become bisections.
     """
     lo, hi, flo, fhi = (np.array(v, dtype=float) for v in (lo, hi, flo, fhi))
-    x = 0.5 * (lo + hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = hi - fhi * (hi - lo) / (fhi - flo)  # start at the secant point of the bracket
+    x = np.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
     side = np.zeros(lo.shape, dtype=np.int8)  # +1: last update moved lo, -1: moved hi
     result = x.copy()
     act = np.arange(lo.size)

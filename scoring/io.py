@@ -22,7 +22,7 @@ Common rules (all files)
 RESPONSES.csv (input of calibrate, score, dif)
 ----------------------------------------------
 Wide format (default): one row per person, one column per item, the header cell is the
-item id::
+item id (here read with ``--group-col group``)::
 
     person_id,group,Q1,Q2,Q3
     p001,A,1,0,
@@ -44,9 +44,11 @@ accepted too, and ``--id-col``/``--group-col`` may name the person and group col
     p001,Q1,1,A
     p001,Q2,0,A
 
-One row per administered item; a (person, item) pair may appear once, a person's group
-must be the same on all its rows.  Persons and items are ordered by first appearance.
-Both formats give the same :class:`ResponseData`.
+No other columns are allowed (a header with ``person``, ``item`` and ``score`` plus an
+unknown column is refused rather than read as a wide file).  One row per administered
+item; a (person, item) pair may appear once, a person's group must be the same on all its
+rows.  Persons and items are ordered by first appearance.  Both formats give the same
+:class:`ResponseData`; the group column of a long file is read without ``--group-col``.
 
 PARAMS.csv (output of calibrate and link, input of score, dif, link and ``--anchors``)
 ------------------------------------------------------------------------------------
@@ -61,18 +63,33 @@ One row per item, columns in this order::
   GPCM/PCM: step difficulties) and leave ``b`` and ``c`` empty.  ``b1..bK`` columns are
   written only when the bank has a polytomous item.
 * Standard errors ``se_*`` are empty where a parameter was fixed (Rasch ``a``, anchors)
-  or not estimated.  Fit columns are empty when fit was not computed.
+  or not estimated.  Fit columns are empty when fit was not computed; ``sx2``/``sx2_p``
+  are empty when the design has too few complete cases (S-X2 needs them).
+* ``infit``/``outfit`` are mean squares at EAP abilities (expected 1; 0.7-1.3 is the usual
+  range), ``sx2``/``sx2_p`` Orlando-Thissen's summed-score statistic and its p-value.
 * Numbers are written with full precision (Python ``repr``), so a write/read round trip is
   exact.
 * On read, ``item_id``, ``model``, ``a`` and ``b`` (or ``b1`` for a purely polytomous bank)
-  are required columns; ``c`` defaults to 0, ``a`` may be empty for rasch and pcm (= 1);
-  SE and fit columns are optional, other unknown columns are ignored.
+  are required columns, and ``c`` when the bank has 3pl items; ``c`` defaults to 0, ``a``
+  may be empty for rasch and pcm (it is 1 there by definition); ``c`` must be 0 (or
+  empty) except for 3pl.  SE and fit columns are optional, unknown columns are ignored.
+  The model names are case-insensitive.
 
 SCORES.csv (output of score)
 ----------------------------
 ``person_id,theta,se`` and, with ``--pv N``, ``pv1..pvN`` (plausible values).  An
 undefined estimate (e.g. MLE of a person with no responses) is an empty cell; an infinite
 one is written ``inf``/``-inf``.
+
+DIF.csv (output of ``dif --out``)
+---------------------------------
+One row per item: ``item_id,n_ref,n_focal``, for Mantel-Haenszel
+``mh_alpha,mh_d_dif,mh_se_d_dif,mh_chi2,mh_p,ets_class`` (ETS A/B/C; negative D-DIF = harder
+for the focal group), for logistic regression
+``lr_uniform_chi2,lr_uniform_p,lr_nonuniform_chi2,lr_nonuniform_p,lr_delta_r2,lr_class``
+(Jodoin-Gierl A/B/C), and ``note`` (why an item has no statistics, e.g. polytomous).
+
+LINKED.csv (output of ``link --out``) is a PARAMS.csv without fit columns' values.
 """
 from __future__ import annotations
 
@@ -283,9 +300,9 @@ _LONG_PERSON = ("person", "person_id")
 _LONG_ITEM = ("item", "item_id")
 
 
-def _long_columns(header: list[str], id_col: str | None,
+def _long_columns(path: PathLike, line: int, header: list[str], id_col: str | None,
                   group_col: str | None) -> dict[str, int] | None:
-    """Column positions if ``header`` is a long-format header, else None."""
+    """Column positions if ``header`` is a long-format header, else None (wide)."""
     lower = {name.lower(): i for i, name in enumerate(header)}
     person = header.index(id_col) if id_col in header else next(
         (lower[n] for n in _LONG_PERSON if n in lower), None)
@@ -297,8 +314,10 @@ def _long_columns(header: list[str], id_col: str | None,
     group = header.index(group_col) if group_col in header else lower.get("group")
     if group is not None:
         columns["group"] = group
-    if len(header) != len(columns):
-        return None  # extra columns: a wide file that happens to have such item names
+    extra = [name for i, name in enumerate(header) if i not in columns.values()]
+    if extra:
+        raise InputError(path, line, extra[0], "a long file (person,item,score) may only have "
+                         "a group column besides these (name it with --group-col)")
     return columns
 
 
@@ -330,7 +349,7 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
     def top(item: str) -> int | None:
         return limits.get(item, default_max)
 
-    long = _long_columns(header, id_col, group_col)
+    long = _long_columns(path, header_line, header, id_col, group_col)
     if long is not None:
         persons, items, matrix, groups = _read_long(path, header, long, rows, top)
     else:

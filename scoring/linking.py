@@ -136,7 +136,8 @@ def common_items(new: ItemParams, ref: ItemParams) -> tuple[ItemParams, ItemPara
 def _auto_fix_a(new_c: ItemParams, ref_c: ItemParams, fix_a: bool | None) -> bool:
     if fix_a is not None:
         return bool(fix_a)
-    return bool(np.all(np.isin(new_c.model, _UNIT_SLOPE)) and np.all(np.isin(ref_c.model, _UNIT_SLOPE)))
+    unit = np.isin(new_c.model, _UNIT_SLOPE) & np.isin(ref_c.model, _UNIT_SLOPE)
+    return bool(np.all(unit))
 
 
 def _thresholds(params: ItemParams) -> np.ndarray:

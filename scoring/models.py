@@ -226,6 +226,8 @@ def _evaluate(params: ItemParams, theta: np.ndarray, derivs: bool):
     for family, idx in groups.items():
         if idx.size == 0:
             continue
+        if idx[-1] - idx[0] + 1 == idx.size:  # contiguous block: slice, not fancy index
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)
         out = _kernel(family, theta, params, idx, derivs)
         kg = out[0].shape[-1]
         log_p[:, idx, :kg] = out[0]

@@ -99,8 +99,8 @@ def _table(caption: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
         out.append(f'<tr><th scope="row">{_esc(row[0])}</th>')
         for c, value in enumerate(row[1:], start=1):
             cls = ""
-            if isinstance(value, str) and not value.replace(".", "").replace("-", "").isdigit():
-                cls = ' class="text"'
+            if isinstance(value, str) and any(ch.isalpha() for ch in value):
+                cls = ' class="text"'  # words left-aligned, numbers right-aligned
             if flags is not None and flags[r][c]:
                 cls = ' class="flag"'
             out.append(f"<td{cls}>{_esc(value)}</td>")
@@ -143,29 +143,31 @@ def _summary_section(summary: Mapping[str, Any]) -> str:
 
 
 def _estimates_section(params: ItemParams) -> str:
+    """Estimates with SEs; ``b``/``c`` columns only when the bank has such items."""
     n = len(params.item_ids)
     poly = np.array([str(m) not in DICHOTOMOUS for m in params.model])
+    has_dich = bool((~poly).any())
+    has_c = bool(np.any(params.model == "3pl"))
     k_max = int(max((params.n_categories[i] - 1 for i in range(n) if poly[i]), default=0))
-    nan_b = np.full(np.shape(params.b), np.nan)
     se_a = params.se_a if params.se_a is not None else np.full(n, np.nan)
-    se_b = params.se_b if params.se_b is not None else nan_b
+    se_b = params.se_b if params.se_b is not None else np.full(np.shape(params.b), np.nan)
     se_c = params.se_c if params.se_c is not None else np.full(n, np.nan)
-    header = ["Item", "Model", "a", "SE(a)", "b", "SE(b)", "c", "SE(c)"]
+    header = ["Item", "Model", "a", "SE(a)"]
+    header += ["b", "SE(b)"] if has_dich else []
+    header += ["c", "SE(c)"] if has_c else []
     for k in range(1, k_max + 1):
         header += [f"b{k}", f"SE(b{k})"]
     rows = []
     for i in range(n):
         row: list[Any] = [params.item_ids[i], params.model[i], _fmt(params.a[i]),
                           _fmt(se_a[i])]
-        if poly[i]:
-            row += ["–"] * 4
-            for k in range(k_max):
-                inside = k < params.n_categories[i] - 1
-                row += [_fmt(params.b[i, k]) if inside else "–",
-                        _fmt(se_b[i, k]) if inside else "–"]
-        else:
-            row += [_fmt(params.b[i, 0]), _fmt(se_b[i, 0]), _fmt(params.c[i]), _fmt(se_c[i])]
-            row += ["–"] * (2 * k_max)
+        if has_dich:
+            row += ["–", "–"] if poly[i] else [_fmt(params.b[i, 0]), _fmt(se_b[i, 0])]
+        if has_c:
+            row += ["–", "–"] if poly[i] else [_fmt(params.c[i]), _fmt(se_c[i])]
+        for k in range(k_max):
+            inside = poly[i] and k < params.n_categories[i] - 1
+            row += [_fmt(params.b[i, k]), _fmt(se_b[i, k])] if inside else ["–", "–"]
         rows.append(row)
     note = ('<p class="note">Slope/difficulty parameterisation, logistic metric, D = 1. '
             "A dash means not applicable, or fixed (Rasch/PCM slope, anchored items).</p>")
@@ -256,7 +258,8 @@ def _information_section(params: ItemParams, theta: np.ndarray) -> str:
     with np.errstate(divide="ignore"):
         se = 1.0 / np.sqrt(info)
     peak = int(np.argmax(info))
-    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    fig = Figure(figsize=(9, 3.2))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
     ax_info, ax_se = fig.subplots(1, 2)
     ax_info.plot(theta, info, color=PALETTE[0], lw=1.8)
     ax_info.set(title="Test information", xlabel="ability θ", ylabel="information I(θ)")
@@ -284,7 +287,8 @@ def _history_section(history: Any) -> str:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return head + "<p>No iteration history was recorded.</p></section>\n"
-    fig = Figure(figsize=(6, 3), layout="constrained")
+    fig = Figure(figsize=(6, 3))
+    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.17, top=0.89)
     ax = fig.subplots()
     ax.plot(np.arange(1, values.size + 1), values, marker="o", ms=3, color=PALETTE[0])
     ax.set(xlabel="iteration", ylabel="marginal log-likelihood",

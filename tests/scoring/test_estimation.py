@@ -60,7 +60,7 @@ def test_eap_matches_scipy_quad(data):
 
         z = integrate.quad(post, -6, 6, args=(0,), epsabs=1e-11)[0]
         m = integrate.quad(post, -6, 6, args=(1,), epsabs=1e-11)[0] / z
-        v = integrate.quad(lambda t, i=i: (t - m) ** 2 * post(t, 0), -6, 6, epsabs=1e-11)[0] / z
+        v = integrate.quad(lambda t, m=m: (t - m) ** 2 * post(t, 0), -6, 6, epsabs=1e-11)[0] / z
         # tol: the rectangle rule on a smooth posterior is spectrally accurate; what is
         # left is the end-point weight h/2 f(±6) ~ 1e-7 for extreme patterns
         assert est.theta[i] == pytest.approx(m, abs=1e-6)

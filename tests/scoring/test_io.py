@@ -152,6 +152,14 @@ def test_wide_and_long_give_the_same_data(tmp_path: Path) -> None:
         assert list(data.groups) == ["A", "B", "A"]
 
 
+def test_long_format_with_named_columns(tmp_path: Path) -> None:
+    data = read_responses(write(tmp_path, "l.csv", "Person_ID,Item,Score,district\n"
+                                "a,Q2,1,N\na,Q1,0,N\nb,Q1,1,S\n"), group_col="district")
+    assert list(data.item_ids) == ["Q2", "Q1"]  # order of first appearance
+    np.testing.assert_array_equal(data.matrix, [[1, 0], [np.nan, 1]])
+    assert list(data.groups) == ["N", "S"]
+
+
 def test_wide_defaults(tmp_path: Path) -> None:
     data = read_responses(write(tmp_path, "w.csv", "Q1,Q2\n1,0\r\n\n1.0, 1 \n"))
     assert list(data.person_ids) == ["1", "2"]  # no id column: numbered in file order
@@ -170,8 +178,8 @@ def test_utf8_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "kwargs", "expected"), [
     ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,1,x,0\n", {},
      "r.csv, row 3, column Q2: score 'x' is not an integer 0..k"),
-    ("person_id,group,Q1\np1,A,1\n", {}, "r.csv, row 2, column group: score 'A' is not an "
-     "integer 0..k (if column group is not an item, name it with --id-col or --group-col)"),
+    ("person_id,group,Q1\np1,A,1\n", {}, ("r.csv, row 2, column group: score 'A' is not an "
+     "integer 0..k (if column group is not an item, name it with --id-col or --group-col)")),
     ("person_id,Q1\np1,-1\n", {}, "r.csv, row 2, column Q1: score '-1' is not an integer"),
     ("person_id,Q1\np1,1.5\n", {}, "r.csv, row 2, column Q1: score '1.5' is not an integer"),
     ("person_id,Q1\np1,NA\n", {}, "r.csv, row 2, column Q1: score 'NA' is not an integer"),
@@ -192,6 +200,10 @@ def test_utf8_ids(tmp_path: Path) -> None:
     ("person;Q1;Q2\np1;1;0\n", {}, "r.csv, row 1: the header has a single column"),
     ("person,item,score\np1,Q1,1\np1,Q1,0\n", {},
      "r.csv, row 3: person 'p1' has item 'Q1' twice (first on row 2)"),
+    ("person,item,score,district\np1,Q1,1,A\n", {}, ("r.csv, row 1, column district: a long "
+     "file (person,item,score) may only have a group column besides these")),
+    ("person,item,score,district\np1,Q1,1,A\n", {"group_col": "district", "id_col": "x"},
+     "r.csv, row 1, column x: no such column (named by --id-col)"),
     ("person,item,score\np1,Q1,y\n", {}, "r.csv, row 2, column score: score 'y' is not"),
     ("person,item,score,group\np1,Q1,1,A\np1,Q2,1,B\n", {},
      "r.csv, row 3, column group: person 'p1' is in group 'B' here but in 'A' on row 2"),

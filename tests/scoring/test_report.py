@@ -6,6 +6,7 @@ import re
 
 import matplotlib
 import numpy as np
+import pytest
 
 from scoring import report
 from scoring.calibration import IterationRecord
@@ -33,13 +34,19 @@ def images(html: str) -> list[bytes]:
             re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
 
 
-def test_report_is_self_contained_and_accessible() -> None:
+@pytest.fixture(scope="module")
+def html() -> str:
+    """One report, built once (drawing is the slow part)."""
     backend = matplotlib.get_backend()
-    html = build_report(mixed_bank(), summary={"Model": "mixed"},
+    text = build_report(mixed_bank(), summary={"Model": "mixed"},
                         fit={"infit": np.array([1.0, 1.6, 0.9, 1.1]),
                              "sx2_p": np.array([0.5, 0.2, 0.001, 0.3])},
                         history=[-500.0, -450.0, -449.0])
     assert matplotlib.get_backend() == backend  # no global backend switch
+    return text
+
+
+def test_report_is_self_contained_and_accessible(html: str) -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert '<html lang="en">' in html and '<meta charset="utf-8">' in html
     pictures = images(html)
@@ -55,16 +62,14 @@ def test_report_is_self_contained_and_accessible() -> None:
     assert '<th scope="col">SE(a)</th>' in html and '<th scope="row">grm</th>' in html
 
 
-def test_report_escapes_text_and_flags_misfit_in_words() -> None:
-    html = build_report(mixed_bank(), fit={"infit": np.array([1.0, 1.6, 0.9, 1.1]),
-                                           "sx2_p": np.array([0.5, 0.2, 0.001, 0.3])})
+def test_report_escapes_text_and_flags_misfit_in_words(html: str) -> None:
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert "misfit: infit" in html     # item 2: infit 1.6
     assert "misfit: S-X2" in html      # item 3: p = 0.001
     assert "2 of 4 items flagged" in html
     # estimates: thresholds of polytomous items with their SEs, dash where not applicable
     assert "<td>1.500</td><td>0.300</td>" in html
-    assert "No iteration history was recorded." in html
+    assert "Model</dt><dd>mixed</dd>" in html
 
 
 def test_large_bank_is_split_over_several_figures(monkeypatch) -> None:
@@ -75,6 +80,7 @@ def test_large_bank_is_split_over_several_figures(monkeypatch) -> None:
     html = build_report(bank)
     assert len(images(html)) == 3  # two ICC figures + information, no history
     assert "Item fit was not computed." in html
+    assert "No iteration history was recorded." in html
 
 
 def test_history_values_accepts_records_dicts_and_numbers() -> None:
