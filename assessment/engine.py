@@ -497,7 +497,7 @@ class Bank:
         self._dom_of = np.full(n, -1, dtype=np.int64)  # internal -> domain index
         self._dom_of[:n_op] = np.sort(op_dom, kind="stable")
         self._ids_int = self.item_ids[self.order]
-        self._ncat_int = np.asarray(params.n_categories)[self.order]
+        self._ncat_list: list[int] = np.asarray(params.n_categories)[self.order].tolist()
         self._id_hash: list[int] = [_id_hash(s) for s in self._ids_int.tolist()]
 
         # information on the selection grid, log-probabilities on the quadrature grid
@@ -891,9 +891,9 @@ def answer(bank: Bank, state: TestState, item_index: int, score: int) -> TestSta
         raise ValueError(f"item {item!r} was already administered")
     i = int(bank.rank[j])
     k = int(score)
-    if k != score or not 0 <= k < bank._ncat_int[i]:
+    if k != score or not 0 <= k < bank._ncat_list[i]:
         raise ValueError(f"score {score!r} is not a category of item {item!r} "
-                         f"(0..{bank._ncat_int[i] - 1})")
+                         f"(0..{bank._ncat_list[i] - 1})")
     is_pilot = i >= bank.n_operational
     log_post, counts, theta, se = cache.log_post, cache.dom_counts, state.theta, state.se
     if not is_pilot:
@@ -906,10 +906,13 @@ def answer(bank: Bank, state: TestState, item_index: int, score: int) -> TestSta
         n_blocked = cache.n_blocked + _block(cache.plan, blocked, bank.n_operational, i)
     new_cache = _Cache(bank, cache.ints + (i,), log_post, counts, cache.plan, blocked,
                        n_blocked)
-    return TestState(seed=state.seed, prior_mean=state.prior_mean, prior_sd=state.prior_sd,
-                     items=state.items + (j,), item_ids=state.item_ids + (item,),
-                     scores=state.scores + (k,), pilot=state.pilot + (is_pilot,),
-                     theta=theta, se=se, _cache=new_cache)
+    # Same as TestState(...) without the frozen dataclass __init__ (this is the hot path).
+    new = object.__new__(TestState)
+    new.__dict__.update(seed=state.seed, prior_mean=state.prior_mean, prior_sd=state.prior_sd,
+                        items=state.items + (j,), item_ids=state.item_ids + (item,),
+                        scores=state.scores + (k,), pilot=state.pilot + (is_pilot,),
+                        theta=theta, se=se, _cache=new_cache)
+    return new
 
 
 def should_stop(bank: Bank, blueprint: Blueprint, state: TestState) -> tuple[bool, str | None]:

@@ -1300,6 +1300,15 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         nb = pr.ncat[j] - 1
         b[j, :nb] = -X[j, 1:1 + nb] / a[j]
     c = np.where(pr.codes == _CODE["3pl"], X[:, kmax], 0.0)
+    if anchors is not None:
+        # anchors are returned exactly as given (no round trip through a*theta + d)
+        pos = {iid: k for k, iid in enumerate(np.asarray(anchors.item_ids).astype(str))}
+        for j in np.flatnonzero(pr.anchored):
+            k = pos[item_ids_arr[j]]
+            nb = pr.ncat[j] - 1
+            a[j] = anchors.a[k]
+            b[j, :nb] = np.asarray(anchors.b[k], dtype=float)[:nb]
+            c[j] = anchors.c[k]
     params = ItemParams(item_ids=item_ids_arr,
                         model=np.array([_MODELS[k] for k in pr.codes]),
                         a=a, b=b, c=c, n_categories=pr.ncat.copy(),

@@ -136,9 +136,9 @@ def _match_params(params: ItemParams, params_path: str, data: ResponseData) -> I
     bank_items = {str(i) for i in params.item_ids}
     missing = [item for item in data_items if item not in bank_items]
     if missing:
+        more = f" (nor have {len(missing) - 1} more items)" if len(missing) > 1 else ""
         raise InputError(data.path, None, missing[0],
-                         f"item has no parameters in {params_path}"
-                         + (f" (nor {len(missing) - 1} more items)" if len(missing) > 1 else ""))
+                         f"item has no parameters in {params_path}{more}")
     extra = sorted(bank_items - set(data_items))
     if extra:
         more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""

@@ -235,7 +235,7 @@ def _mh_core(
     xs = x[:, items]
     use = ~np.isnan(xs) & (strata >= 0)
     n_sel = len(items)
-    n_str = int(strata.max()) + 1 if strata.size else 1
+    n_str = max(int(strata.max()) + 1, 1) if strata.size else 1
     flat = (np.arange(n_sel)[None, :] * n_str + strata)
 
     def count(mask: np.ndarray) -> np.ndarray:
@@ -358,7 +358,9 @@ def mantel_haenszel(
             answered_any = (~np.isnan(x[:, anchor_mask])).any(axis=1)[:, None] | (
                 ~np.isnan(x[:, items]))
             score = np.where(answered_any, score, np.nan)
-            if anchor_mask[items].all():  # one shared matching score
+            if not len(items):
+                strata = np.zeros((n_persons, 0), dtype=np.int64)
+            elif anchor_mask[items].all():  # one shared matching score
                 strata = np.repeat(_strata(score[:, 0], n_bins)[:, None], len(items), axis=1)
             else:
                 strata = np.empty(score.shape, dtype=np.int64)

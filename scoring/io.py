@@ -116,6 +116,7 @@ __all__ = [
     "atomic_write",
     "check_item_variance",
     "format_params",
+    "read_fit",
     "read_params",
     "read_responses",
     "write_params",
@@ -622,6 +623,26 @@ def read_params(path: PathLike) -> ItemParams:
         )
     except ValueError as exc:  # ItemParams' own validation; our checks should catch first
         raise InputError(path, None, None, str(exc)) from exc
+
+
+def read_fit(path: PathLike) -> dict[str, np.ndarray]:
+    """The fit columns of a PARAMS.csv that has them: ``{"infit": (n_items,), ...}``.
+
+    Rows in file order (the order of :func:`read_params`'s items); empty cells are NaN;
+    absent fit columns are absent from the dict.  Call after :func:`read_params`, which
+    validates the rest of the file.
+    """
+    rows = _read_rows(path)
+    _, header = _header(path, rows)
+    present = [name for name in FIT_COLUMNS if name in header]
+    values: dict[str, list[float]] = {name: [] for name in present}
+    for line, cells in rows:
+        if len(cells) != len(header):
+            raise InputError(path, line, None,
+                             f"has {len(cells)} cells but the header has {len(header)}")
+        for name in present:
+            values[name].append(_number(path, line, name, cells[header.index(name)]))
+    return {name: np.array(column, dtype=float) for name, column in values.items()}
 
 
 def _make_params(**fields: np.ndarray | None) -> ItemParams:

@@ -146,6 +146,8 @@ def test_mh_polytomous_and_degenerate_items_get_reasons():
     assert np.isnan(res.delta_mh[1]) and "polytomous" in res.reason[1]
     assert np.isnan(res.delta_mh[2]) and res.ets_class[2] == "" and res.reason[2]
     assert np.all(np.isfinite(res.delta_mh[[0, 3, 4]])) and np.all(res.reason[[0, 3, 4]] == "")
+    only_poly = mantel_haenszel(x[:, [1]], focal)
+    assert np.isnan(only_poly.delta_mh[0]) and "polytomous" in only_poly.reason[0]
 
 
 def test_mh_input_validation():

@@ -11,6 +11,7 @@ from scoring.io import (
     atomic_write,
     check_item_variance,
     format_params,
+    read_fit,
     read_params,
     read_responses,
     write_params,
@@ -79,6 +80,10 @@ def test_params_round_trip_is_exact(tmp_path: Path) -> None:
                       "se_c", "se_b1", "se_b2", "se_b3", "infit", "outfit", "sx2", "sx2_p"]
     assert not text.startswith("\ufeff")  # plain UTF-8 for machine round trips
     assert_same_params(read_params(out), bank)
+    back = read_fit(out)
+    assert set(back) == {"infit", "outfit", "sx2", "sx2_p"}
+    np.testing.assert_array_equal(back["outfit"], fit["outfit"])
+    assert np.all(np.isnan(back["sx2"]))
 
 
 def test_params_without_se_and_dichotomous_only(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize
 
 from scoring import models as M
@@ -51,6 +53,18 @@ def test_exact_recovery_mixed_bank(mixed_bank, method):
     assert tr.A == pytest.approx(A, abs=1e-9)
     assert tr.B == pytest.approx(B, abs=1e-9)
     assert tr.n_common == 6 and tr.converged
+
+
+@settings(max_examples=15, deadline=None)
+@given(A=st.floats(0.4, 2.5), B=st.floats(-2.0, 2.0), seed=st.integers(0, 2**16))
+def test_exact_recovery_property(A, B, seed):
+    """Any A in [0.4, 2.5], B in [-2, 2], random 8-item mixed bank: Stocking-Lord and Haebara
+    recover (A, B) to 1e-7 from the mean-sigma start."""
+    ref = random_bank(np.random.default_rng(seed), n_items=8)
+    new = inverse(ref, A, B)
+    for method in (stocking_lord, haebara):
+        tr = method(new, ref)
+        assert tr.A == pytest.approx(A, abs=1e-7) and tr.B == pytest.approx(B, abs=1e-7)
 
 
 @pytest.mark.parametrize("method", ("stocking_lord", "haebara"))

@@ -1,0 +1,552 @@
+"""Simulated adaptive tests: examinees of known ability through the live engine.
+
+``simulate(bank, blueprint, true_theta, seed)`` (= :func:`run_simulation`) runs each
+examinee through exactly the functions a live test uses (:func:`assessment.engine.start`, :func:`~assessment.engine.next_item`,
+:func:`~assessment.engine.answer`, :func:`~assessment.engine.final_score`), with
+answers drawn from the IRT model at the examinee's true θ, and summarises recovery
+(bias, RMSE), test length and item exposure.  :func:`sympson_hetter` derives the
+Sympson-Hetter exposure-control parameters for a target maximum exposure rate by
+iterating such simulations.
+
+``simulate`` is at the same time the click command (``learningcity simulate``, a
+``click.Command`` registered in setup.cfg) that wraps both for PARAMS.csv files: called
+with a :class:`~assessment.engine.Bank` as first argument it is the library function,
+otherwise the command line.  Overlap rate: the expected proportion of items two random examinees share,
+computed exactly from the exposure counts ``c_i`` of ``N`` examinees:
+``T = Σ c_i (c_i - 1) / (N (N - 1)) / L̄`` (the expected number of shared items of a
+random pair, over the mean test length).  For fixed-length tests this equals the
+average over all pairs of (shared items / L) and, for large ``N``, Chen, Ankenmann &
+Spray's (2003) ``T = n S_r² / L + L / n`` (``n`` items, ``S_r²`` the variance of the
+exposure rates).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from scoring import models as irt
+from scoring.io import InputError, read_params, write_table
+
+from . import engine
+from .engine import Bank, Blueprint
+
+__all__ = [
+    "SimulationResult",
+    "SympsonHetterResult",
+    "read_domains",
+    "read_true_theta",
+    "run_simulation",
+    "simulate",
+    "sympson_hetter",
+]
+
+_BLOCK_CELLS = 2_000_000  # examinees per block of true-θ probabilities ~ this / (items x K)
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """Outcome of a simulation.
+
+    Attributes
+    ----------
+    true_theta, theta, se : (n_examinees,) float
+        True ability, final estimate and its standard error.
+    n_items : (n_examinees,) int, scored items given (pilot items not counted)
+    stop_reason : (n_examinees,) str, as returned by :func:`engine.should_stop`
+    exposure_counts : (n_bank_items,) int, examinees who were given each item
+        (bank order, pilot items included)
+    selected_counts : (n_bank_items,) int or None
+        Examinees for whom each item's Sympson-Hetter lottery was drawn (only with
+        ``record_selected=True``).
+    operational : (n_bank_items,) bool, items that are not pilot items
+    method : str, the final estimation method
+    """
+
+    true_theta: np.ndarray
+    theta: np.ndarray
+    se: np.ndarray
+    n_items: np.ndarray
+    stop_reason: np.ndarray
+    exposure_counts: np.ndarray
+    selected_counts: np.ndarray | None
+    operational: np.ndarray
+    method: str
+
+    @property
+    def n_examinees(self) -> int:
+        return int(self.true_theta.shape[0])
+
+    @property
+    def bias(self) -> float:
+        """Mean of (θ̂ - θ) over examinees with a finite estimate."""
+        return float(np.nanmean(self.theta - self.true_theta))
+
+    @property
+    def rmse(self) -> float:
+        """Root mean squared error of θ̂ over examinees with a finite estimate."""
+        return float(np.sqrt(np.nanmean((self.theta - self.true_theta) ** 2)))
+
+    @property
+    def mean_length(self) -> float:
+        """Mean number of scored items."""
+        return float(np.mean(self.n_items))
+
+    @property
+    def exposure_rates(self) -> np.ndarray:
+        """(n_operational,) proportion of examinees given each operational item."""
+        return self.exposure_counts[self.operational] / max(1, self.n_examinees)
+
+    @property
+    def max_exposure(self) -> float:
+        return float(self.exposure_rates.max())
+
+    @property
+    def mean_exposure(self) -> float:
+        return float(self.exposure_rates.mean())
+
+    @property
+    def overlap_rate(self) -> float:
+        """Expected proportion of items shared by two random examinees (module docstring)."""
+        n = self.n_examinees
+        if n < 2 or self.mean_length == 0:
+            return math.nan
+        c = self.exposure_counts[self.operational].astype(np.float64)
+        return float(np.sum(c * (c - 1)) / (n * (n - 1)) / self.mean_length)
+
+    def summary(self) -> dict[str, float]:
+        """The summary figures as a dict (name -> value)."""
+        return {"examinees": float(self.n_examinees), "bias": self.bias, "rmse": self.rmse,
+                "mean_length": self.mean_length, "max_exposure": self.max_exposure,
+                "mean_exposure": self.mean_exposure, "overlap_rate": self.overlap_rate}
+
+
+def run_simulation(
+    bank: Bank,
+    blueprint: Blueprint,
+    true_theta: Any,
+    seed: int,
+    progress: Callable[[int], Any] | None = None,
+    *,
+    final: bool = True,
+    record_selected: bool = False,
+) -> SimulationResult:
+    """Run simulated examinees through the engine.
+
+    Parameters
+    ----------
+    bank, blueprint : the bank and policy under study
+    true_theta : (n_examinees,) true abilities
+    seed : int; the run is reproducible from it (answers and each test's seed)
+    progress : called with the number of examinees finished since the last call
+        (e.g. ``tqdm.update``)
+    final : score each test with :func:`engine.final_score` (else keep the running
+        EAP estimate, which is faster)
+    record_selected : count the items whose Sympson-Hetter lottery each examinee drew
+        (needed by :func:`sympson_hetter`)
+
+    Returns
+    -------
+    SimulationResult
+    """
+    thetas = np.asarray(true_theta, dtype=float).ravel()
+    if thetas.size == 0 or not np.all(np.isfinite(thetas)):
+        raise ValueError("true_theta must be a non-empty array of finite numbers")
+    n = thetas.size
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**62, size=n).tolist()
+    plan = bank.plan(blueprint)
+    n_steps = blueprint.max_items + len(blueprint.pilot_positions)
+    ncat = np.asarray(bank.params.n_categories)
+    k_max = bank.params.max_categories
+    block = max(1, _BLOCK_CELLS // (bank.n_items * k_max))
+
+    est = np.empty(n)
+    se = np.empty(n)
+    length = np.zeros(n, dtype=np.int64)
+    reasons = np.empty(n, dtype=object)
+    counts = np.zeros(bank.n_items, dtype=np.int64)
+    selected = np.zeros(bank.n_items, dtype=np.int64) if record_selected else None
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        cum = np.cumsum(irt.probabilities(bank.params, thetas[lo:hi]), axis=2)
+        uniforms = rng.random((hi - lo, n_steps))
+        for b in range(hi - lo):
+            p = lo + b
+            state = engine.start(bank, blueprint, seeds[p])
+            considered: list[int] | None = [] if record_selected else None
+            step = 0
+            while True:
+                choice = engine._next(bank, plan, state, considered)
+                if choice is None:
+                    break
+                j = choice.index
+                score = int(np.searchsorted(cum[b, j], uniforms[b, step], side="right"))
+                state = engine.answer(bank, state, j, min(score, int(ncat[j]) - 1))
+                step += 1
+            reasons[p] = engine.should_stop(bank, blueprint, state)[1]
+            if final:
+                est[p], se[p], _ = engine.final_score(bank, blueprint, state)
+            else:
+                est[p], se[p] = state.theta, state.se
+            length[p] = state.n_scored
+            if state.items:
+                counts[list(state.items)] += 1
+            if selected is not None and considered:
+                selected[bank.order[np.unique(considered)]] += 1
+        if progress is not None:
+            progress(hi - lo)
+    return SimulationResult(true_theta=thetas, theta=est, se=se, n_items=length,
+                            stop_reason=reasons.astype(str), exposure_counts=counts,
+                            selected_counts=selected, operational=~bank.is_pilot,
+                            method=blueprint.final_method if final else "eap")
+
+
+# ----------------------------------------------------------------- Sympson-Hetter
+
+
+@dataclass(frozen=True, eq=False)
+class SympsonHetterResult:
+    """Derived Sympson-Hetter parameters.
+
+    Attributes
+    ----------
+    blueprint : Blueprint
+        The input blueprint with ``exposure="sympson-hetter"``, ``max_rate`` and the
+        derived ``sh_parameters`` (only items with ``K < 1`` are listed).
+    parameters : dict item id -> K (``K < 1`` only)
+    max_exposure : tuple of float, the maximum exposure rate reached at each iteration
+    converged : bool, whether the last iteration kept every rate <= max_rate + tol
+    """
+
+    blueprint: Blueprint
+    parameters: dict[str, float]
+    max_exposure: tuple[float, ...]
+    converged: bool
+
+
+def sympson_hetter(
+    bank: Bank,
+    blueprint: Blueprint,
+    max_rate: float,
+    true_theta: Any = None,
+    n_examinees: int = 1000,
+    iterations: int = 20,
+    seed: int = 0,
+    tol: float = 0.01,
+    progress: Callable[[int], Any] | None = None,
+) -> SympsonHetterResult:
+    """Derive Sympson-Hetter exposure-control parameters by iterative simulation.
+
+    Sympson & Hetter (1985): start with ``K_i = 1``; simulate; with ``P(S_i)`` the
+    proportion of examinees for whom item ``i`` was selected (its lottery drawn) set
+    ``K_i = max_rate / P(S_i)`` where ``P(S_i) > max_rate`` and ``K_i = 1`` elsewhere;
+    repeat until every administration rate ``P(A_i) = P(S_i) K_i`` is at most
+    ``max_rate + tol``.
+
+    Parameters
+    ----------
+    bank, blueprint : the blueprint's other settings (length, balance...) are kept
+    max_rate : target maximum exposure rate r_max in (0, 1]
+    true_theta : (n,) abilities to simulate; default ``n_examinees`` draws from N(0, 1)
+    iterations : at most this many simulations
+    seed : reproducible from it
+    tol : allowed excess of the maximum rate over ``max_rate``
+    progress : called with examinees done (over all iterations)
+
+    Returns
+    -------
+    SympsonHetterResult
+        If no iteration met the target, the parameters of the iteration with the
+        smallest maximum rate and ``converged=False``.
+    """
+    if not 0 < max_rate <= 1:
+        raise ValueError(f"max_rate must be in (0, 1], got {max_rate}")
+    rng = np.random.default_rng(seed)
+    thetas = (rng.standard_normal(n_examinees) if true_theta is None
+              else np.asarray(true_theta, dtype=float).ravel())
+    op = ~bank.is_pilot
+    ids = bank.item_ids
+    k = np.ones(bank.n_items)
+    history: list[float] = []
+    best: tuple[float, Blueprint, dict[str, float]] | None = None
+    for it in range(max(1, int(iterations))):
+        params = {str(ids[j]): float(k[j]) for j in np.flatnonzero(op & (k < 1))}
+        bp = blueprint.with_sympson_hetter(params, max_rate)
+        res = run_simulation(bank, bp, thetas, seed=int(rng.integers(2**62)), progress=progress,
+                       final=False, record_selected=True)
+        n = res.n_examinees
+        p_a = res.exposure_counts / n
+        p_s = res.selected_counts / n
+        top = float(p_a[op].max())
+        history.append(top)
+        if best is None or top < best[0]:
+            best = (top, bp, params)
+        if top <= max_rate + tol:
+            return SympsonHetterResult(bp, params, tuple(history), True)
+        with np.errstate(divide="ignore"):
+            k = np.where(p_s > max_rate, max_rate / np.maximum(p_s, 1e-300), 1.0)
+    assert best is not None
+    return SympsonHetterResult(best[1], best[2], tuple(history), False)
+
+
+# ------------------------------------------------------------------------ files
+
+
+def _numbers_text(path: str) -> str:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(path, None, None, f"cannot read file ({exc.strerror})") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(path, line, None, "not valid UTF-8; save the file as UTF-8") from exc
+
+
+def read_true_theta(path: str) -> np.ndarray:
+    """True abilities: one number per line, or a CSV file with a ``theta`` column.
+
+    Blank lines are skipped.  Raises :class:`scoring.io.InputError` naming the row
+    of a value that is not a finite number.
+    """
+    text = _numbers_text(path)
+    rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+            if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(path, None, None, "file is empty")
+    header = [c.strip().lower() for c in rows[0][1]]
+    column, body = 0, rows
+    if "theta" in header:
+        column, body = header.index("theta"), rows[1:]
+    elif len(header) > 1:
+        raise InputError(path, rows[0][0], None,
+                         "expected one number per line or a CSV file with a 'theta' column")
+    values = []
+    for line, cells in body:
+        cell = cells[column].strip() if column < len(cells) else ""
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(path, line, "theta" if column or "theta" in header else None,
+                             f"{cell!r} is not a finite number")
+        values.append(value)
+    if not values:
+        raise InputError(path, None, None, "no values after the header")
+    return np.array(values)
+
+
+def read_domains(path: str, item_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, float]]:
+    """DOMAINS.csv: columns ``item_id,domain`` and optionally ``target``.
+
+    Every bank item needs a row and every row a bank item.  The content-balancing
+    target of a domain is its ``target`` cell (proportion; give it on any row of the
+    domain, rows that repeat it must agree) or, for domains without one, its share of
+    the bank's items.
+
+    Returns
+    -------
+    (domain of each item id, target proportion of each domain, not yet normalised)
+    """
+    text = _numbers_text(path)
+    rows = [(n, [c.strip() for c in r])
+            for n, r in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+            if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(path, None, None, "file is empty")
+    header_line, header = rows[0]
+    lower = [h.lower() for h in header]
+    for column in ("item_id", "domain"):
+        if column not in lower:
+            raise InputError(path, header_line, column, "required column is missing")
+    i_item, i_dom = lower.index("item_id"), lower.index("domain")
+    i_target = lower.index("target") if "target" in lower else None
+    known = set(item_ids)
+    domains: dict[str, str] = {}
+    targets: dict[str, float] = {}
+    for line, cells in rows[1:]:
+        if len(cells) != len(header):
+            raise InputError(path, line, None,
+                             f"has {len(cells)} cells but the header has {len(header)}")
+        item, dom = cells[i_item], cells[i_dom]
+        if item not in known:
+            raise InputError(path, line, "item_id", f"item {item!r} is not in the params file")
+        if item in domains:
+            raise InputError(path, line, "item_id", f"duplicate item {item!r}")
+        if not dom:
+            raise InputError(path, line, "domain", "empty domain")
+        domains[item] = dom
+        if i_target is not None and cells[i_target]:
+            try:
+                t = float(cells[i_target])
+            except ValueError:
+                t = math.nan
+            if not (math.isfinite(t) and t >= 0):
+                raise InputError(path, line, "target", f"{cells[i_target]!r} is not a "
+                                 "proportion >= 0")
+            if dom in targets and targets[dom] != t:
+                raise InputError(path, line, "target",
+                                 f"domain {dom!r} already has target {targets[dom]!r}")
+            targets[dom] = t
+    missing = [i for i in item_ids if i not in domains]
+    if missing:
+        shown = ", ".join(repr(i) for i in missing[:5])
+        raise InputError(path, None, "item_id", f"no domain for items {shown}"
+                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    sizes: dict[str, int] = {}
+    for d in domains.values():
+        sizes[d] = sizes.get(d, 0) + 1
+    given = sum(targets.values())
+    rest = sum(n for d, n in sizes.items() if d not in targets)
+    share_left = max(0.0, 1.0 - given)
+    out = {d: targets.get(d, share_left * n / rest if rest else 0.0) for d, n in sizes.items()}
+    if sum(out.values()) <= 0:
+        raise InputError(path, None, "target", "all domain targets are 0")
+    return domains, out
+
+
+# --------------------------------------------------------------------------- command
+
+_existing_file = click.Path(exists=True, dir_okay=False)
+
+
+class _SimulateCommand(click.Command):
+    """The ``simulate`` click command, also callable as the library function.
+
+    ``simulate(bank, blueprint, true_theta, seed, progress=None)`` (first argument a
+    :class:`~assessment.engine.Bank`) runs :func:`run_simulation` and returns a
+    :class:`SimulationResult`; any other call is the command line
+    (``learningcity simulate ...``).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if (args and isinstance(args[0], Bank)) or "bank" in kwargs:
+            return run_simulation(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+@click.command("simulate", cls=_SimulateCommand)
+@click.option("--params", "params_path", type=_existing_file, required=True,
+              help="PARAMS.csv of the item bank (as written by calibrate).")
+@click.option("--examinees", type=click.IntRange(min=1), default=None,
+              help="Number of simulated examinees, θ ~ N(0, 1) (default: as many as "
+                   "--true-theta-file has, else 1000).")
+@click.option("--max-items", type=click.IntRange(min=1), required=True,
+              help="Maximum number of items per test.")
+@click.option("--se", "se_target", type=click.FloatRange(min=0, min_open=True),
+              required=True, help="Stop when the SE of θ reaches this.")
+@click.option("--min-items", type=click.IntRange(min=0), default=None,
+              help="Minimum number of items (default: 5, or --max-items if smaller).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed; a run is reproducible from it.")
+@click.option("--true-theta-file", type=_existing_file, default=None,
+              help="True abilities: one number per line, or a CSV with a 'theta' column.")
+@click.option("--exposure", type=click.Choice(engine.EXPOSURE_METHODS), default="none",
+              show_default=True, help="Exposure control.")
+@click.option("--candidates", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Randomesque: choose at random among this many most informative items.")
+@click.option("--max-exposure", type=click.FloatRange(min=0, max=1, min_open=True),
+              default=0.25, show_default=True,
+              help="Sympson-Hetter: target maximum exposure rate (parameters derived by "
+                   "iterative simulation first).")
+@click.option("--sh-iterations", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Sympson-Hetter: at most this many derivation simulations.")
+@click.option("--sh-out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Sympson-Hetter: also write the derived parameters (item_id,k).")
+@click.option("--domains", "domains_path", type=_existing_file, default=None,
+              help="DOMAINS.csv (item_id,domain[,target]) for content balancing.")
+@click.option("--final", "final_method", type=click.Choice(engine.FINAL_METHODS),
+              default="eap", show_default=True, help="Final scoring method.")
+@click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True),
+              required=True, help="SIM.csv: examinee,true_theta,theta,se,n_items.")
+def simulate(params_path: str, examinees: int | None, max_items: int,
+                     se_target: float, min_items: int | None, seed: int,
+                     true_theta_file: str | None, exposure: str, candidates: int,
+                     max_exposure: float, sh_iterations: int, sh_out: str | None,
+                     domains_path: str | None, final_method: str, quiet: bool,
+                     out_path: str) -> None:
+    """Simulate adaptive tests on an item bank and report recovery and exposure.
+
+    Writes one row per examinee to --out (columns examinee,true_theta,theta,se,n_items)
+    and prints bias, RMSE, mean test length, maximum and mean item exposure rate and
+    the overlap rate.  A bad input file stops with a message naming the file and row;
+    nothing is written then.
+    """
+    from tqdm import tqdm
+
+    try:
+        params = read_params(params_path)
+        domains, targets = (None, {})
+        if domains_path is not None:
+            domains, targets = read_domains(domains_path, params.item_ids.tolist())
+        if true_theta_file is not None:
+            thetas = read_true_theta(true_theta_file)
+            if examinees is not None and examinees != thetas.size:
+                raise click.BadParameter(
+                    f"{true_theta_file} has {thetas.size} values, not {examinees}",
+                    param_hint="--examinees")
+        else:
+            thetas = np.random.default_rng(seed).standard_normal(examinees or 1000)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if min_items is None:
+        min_items = min(5, max_items)
+    if min_items > max_items:
+        raise click.BadParameter(f"{min_items} is more than --max-items {max_items}",
+                                 param_hint="--min-items")
+    blueprint = Blueprint(min_items=min_items, max_items=max_items, se_target=se_target,
+                          final_method=final_method, content_balance=targets,
+                          exposure="none" if exposure == "sympson-hetter" else exposure,
+                          candidates=candidates, max_rate=max_exposure)
+    bank = Bank(params, domains=domains, blueprint=blueprint)
+
+    def bar(total: int, desc: str) -> Any:
+        return tqdm(total=total, desc=desc, unit="examinee", file=sys.stderr,
+                    disable=quiet, leave=False)
+
+    if exposure == "sympson-hetter":
+        with bar(thetas.size * sh_iterations, "Sympson-Hetter") as progress:
+            sh = sympson_hetter(bank, blueprint, max_exposure, true_theta=thetas,
+                                iterations=sh_iterations, seed=seed + 1,
+                                progress=progress.update)
+        blueprint = sh.blueprint
+        if not quiet:
+            state = "reached" if sh.converged else "NOT reached"
+            click.echo(f"Sympson-Hetter: target {max_exposure:g} {state} after "
+                       f"{len(sh.max_exposure)} iterations; {len(sh.parameters)} items "
+                       f"with K < 1", err=True)
+    with bar(thetas.size, "simulate") as progress:
+        result = run_simulation(bank, blueprint, thetas, seed=seed, progress=progress.update)
+    rows = [[p + 1, float(result.true_theta[p]), float(result.theta[p]), float(result.se[p]),
+             int(result.n_items[p])] for p in range(result.n_examinees)]
+    if exposure == "sympson-hetter" and sh_out is not None:
+        k = dict(blueprint.sh_parameters)
+        write_table(sh_out, ["item_id", "k"],
+                    [[i, k.get(i, 1.0)] for i, op in zip(bank.item_ids.tolist(),
+                                                         result.operational) if op])
+    write_table(out_path, ["examinee", "true_theta", "theta", "se", "n_items"], rows)
+    s = result.summary()
+    click.echo(f"examinees      {result.n_examinees}")
+    click.echo(f"bias           {s['bias']:.4f}")
+    click.echo(f"RMSE           {s['rmse']:.4f}")
+    click.echo(f"mean length    {s['mean_length']:.2f}")
+    click.echo(f"max exposure   {s['max_exposure']:.4f}")
+    click.echo(f"mean exposure  {s['mean_exposure']:.4f}")
+    click.echo(f"overlap rate   {s['overlap_rate']:.4f}")
+
+
+if __name__ == "__main__":  # python -m assessment.simulate ...
+    simulate.main(prog_name="simulate")
