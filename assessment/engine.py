@@ -70,6 +70,7 @@ __all__ = [
     "answer",
     "domain_counts",
     "final_score",
+    "final_scores",
     "next_item",
     "replay",
     "should_stop",
@@ -1076,23 +1077,41 @@ def final_score(bank: Bank, blueprint: Blueprint, state: TestState) -> tuple[flo
     -------
     (theta, se, method) : floats; MLE/WLE without any scored answer give NaN.
     """
+    theta, se, method = final_scores(bank, blueprint, [state])
+    return float(theta[0]), float(se[0]), method
+
+
+def final_scores(bank: Bank, blueprint: Blueprint, states: Sequence[TestState]
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`final_score` of many tests in one vectorised estimation call.
+
+    Returns
+    -------
+    (theta, se, method) : theta and se (n_states,) float.
+    """
     method = blueprint.final_method
-    idx, scores = state.scored_responses()
-    if not idx:
+    records = [s.scored_responses() for s in states]
+    used = sorted({j for idx, _ in records for j in idx})
+    n = len(states)
+    if not used:
         if method in ("eap", "map"):
-            return state.prior_mean, state.prior_sd, method
-        return math.nan, math.nan, method
-    sub = bank.params.subset(np.asarray(idx, dtype=np.int64))
-    resp = np.asarray(scores, dtype=float)[None, :]
+            return (np.array([s.prior_mean for s in states], dtype=float),
+                    np.array([s.prior_sd for s in states], dtype=float), method)
+        return np.full(n, np.nan), np.full(n, np.nan), method
+    column = {j: c for c, j in enumerate(used)}
+    responses = np.full((n, len(used)), np.nan)
+    for row, (idx, scores) in enumerate(records):
+        responses[row, [column[j] for j in idx]] = scores
+    sub = bank.params.subset(np.asarray(used, dtype=np.int64))
     kwargs: dict[str, Any] = {}
+    if method in ("eap", "map"):
+        kwargs = dict(prior_mean=np.array([s.prior_mean for s in states], dtype=float),
+                      prior_sd=np.array([s.prior_sd for s in states], dtype=float))
     if method == "eap":
-        kwargs = dict(prior_mean=state.prior_mean, prior_sd=state.prior_sd,
-                      n_quad=bank.nodes.size, bounds=(float(bank.nodes[0]),
-                                                      float(bank.nodes[-1])))
-    elif method == "map":
-        kwargs = dict(prior_mean=state.prior_mean, prior_sd=state.prior_sd)
-    est = estimation.estimate(sub, resp, method=method, **kwargs)
-    return float(est.theta[0]), float(est.se[0]), method
+        kwargs.update(n_quad=bank.nodes.size,
+                      bounds=(float(bank.nodes[0]), float(bank.nodes[-1])))
+    est = estimation.estimate(sub, responses, method=method, **kwargs)
+    return np.asarray(est.theta, dtype=float), np.asarray(est.se, dtype=float), method
 
 
 def replay(bank: Bank, blueprint: Blueprint, seed: int, item_ids: Sequence[str],

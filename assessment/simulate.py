@@ -149,8 +149,9 @@ def run_simulation(
     seed : int; the run is reproducible from it (answers and each test's seed)
     progress : called with the number of examinees finished since the last call
         (e.g. ``tqdm.update``)
-    final : score each test with :func:`engine.final_score` (else keep the running
-        EAP estimate, which is faster)
+    final : score each test with :func:`engine.final_score` (computed a block of
+        examinees at a time by :func:`engine.final_scores`); else keep the running
+        EAP estimate
     record_selected : count the items whose Sympson-Hetter lottery each examinee drew
         (needed by :func:`sympson_hetter`)
 
@@ -180,6 +181,7 @@ def run_simulation(
         hi = min(n, lo + block)
         cum = np.cumsum(irt.probabilities(bank.params, thetas[lo:hi]), axis=2)
         uniforms = rng.random((hi - lo, n_steps))
+        states = []
         for b in range(hi - lo):
             p = lo + b
             state = engine.start(bank, blueprint, seeds[p])
@@ -194,15 +196,15 @@ def run_simulation(
                 state = engine.answer(bank, state, j, min(score, int(ncat[j]) - 1))
                 step += 1
             reasons[p] = engine.should_stop(bank, blueprint, state)[1]
-            if final:
-                est[p], se[p], _ = engine.final_score(bank, blueprint, state)
-            else:
-                est[p], se[p] = state.theta, state.se
+            est[p], se[p] = state.theta, state.se
             length[p] = state.n_scored
+            states.append(state)
             if state.items:
                 counts[list(state.items)] += 1
             if selected is not None and considered:
                 selected[bank.order[np.unique(considered)]] += 1
+        if final:  # engine.final_score for the whole block in one estimation call
+            est[lo:hi], se[lo:hi], _ = engine.final_scores(bank, blueprint, states)
         if progress is not None:
             progress(hi - lo)
     return SimulationResult(true_theta=thetas, theta=est, se=se, n_items=length,
@@ -242,7 +244,7 @@ def sympson_hetter(
     n_examinees: int = 1000,
     iterations: int = 20,
     seed: int = 0,
-    tol: float = 0.01,
+    tol: float | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> SympsonHetterResult:
     """Derive Sympson-Hetter exposure-control parameters by iterative simulation.
@@ -260,7 +262,10 @@ def sympson_hetter(
     true_theta : (n,) abilities to simulate; default ``n_examinees`` draws from N(0, 1)
     iterations : at most this many simulations
     seed : reproducible from it
-    tol : allowed excess of the maximum rate over ``max_rate``
+    tol : allowed excess of the maximum rate over ``max_rate``; default two binomial
+        standard errors of a rate ``max_rate`` over the simulated examinees,
+        ``2 sqrt(max_rate (1 - max_rate) / n)``: a smaller excess cannot be told from
+        simulation noise
     progress : called with examinees done (over all iterations)
 
     Returns
@@ -274,6 +279,8 @@ def sympson_hetter(
     rng = np.random.default_rng(seed)
     thetas = (rng.standard_normal(n_examinees) if true_theta is None
               else np.asarray(true_theta, dtype=float).ravel())
+    if tol is None:
+        tol = 2.0 * math.sqrt(max_rate * (1.0 - max_rate) / thetas.size)
     op = ~bank.is_pilot
     ids = bank.item_ids
     k = np.ones(bank.n_items)

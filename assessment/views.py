@@ -8,7 +8,9 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import exception_view_config, view_config
 
 from itembank.models import Instrument
-from learningcity.api import ApiError
+from pyramid.response import Response
+
+from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
 from learningcity.models import District
 
@@ -119,7 +121,7 @@ def result_page(request: Any) -> Any:
 @exception_view_config(DeliveryError, renderer=T + "problem.pt")
 def delivery_error(exc: DeliveryError, request: Any) -> Any:
     if request.path.startswith("/api/"):
-        raise ApiError(exc.status, exc.code, exc.message)
+        return Response(json_body=error_body(exc.code, exc.message), status=exc.status)
     request.response.status_int = exc.status
     messages = {
         "unknown_session": _("This test link is not valid. Please check the link or start a "

@@ -147,13 +147,13 @@ def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple
 def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, name: str,
                            instrument: str, source: str, demo: bool, publish_now: bool) -> None:
     """Store a PARAMS.csv written by `learningcity calibrate` as a new calibration."""
-    from scoring.io import InputError, read_params
+    from scoring.io import InputError, read_fit, read_params
 
     from .services import BankError, get_instrument, import_calibration, publish
 
     try:
         params = read_params(params_path)
-        fit = _read_fit(params_path)
+        fit = read_fit(params_path)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
     db = open_session(ini_path)
@@ -173,20 +173,6 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
         db.close()
     click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items)"
                + (", published" if publish_now else ""))
-
-
-def _read_fit(path: str) -> dict[str, Any]:
-    """The optional fit columns of a PARAMS.csv (infit, outfit, sx2, sx2_p, dif)."""
-    import pandas as pd
-
-    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"item_id": str})
-    fit: dict[str, Any] = {}
-    for column in ("infit", "outfit", "sx2", "sx2_p"):
-        if column in table:
-            fit[column] = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
-    if "dif" in table:
-        fit["dif"] = table["dif"].fillna("").astype(str).to_numpy()
-    return fit
 
 
 def _calibration(db: Any, instrument: str, name: str, version: int | None) -> Any:

@@ -77,13 +77,11 @@ def load(db: Session) -> None:
         exists = db.scalar(sa.select(Calibration.id).where(
             Calibration.instrument_id == instrument.id, Calibration.name == DEMO_CALIBRATION))
         if exists is None and params_file.exists():
-            from scoring.io import read_params
-
-            from .cli import _read_fit
+            from scoring.io import read_fit, read_params
 
             calibration = import_calibration(
                 db, instrument, read_params(params_file), DEMO_CALIBRATION, DEMO_ACTOR,
-                fit=_read_fit(str(params_file)), is_demo=True,
+                fit=read_fit(params_file), is_demo=True,
                 provenance=_provenance(code),
                 notes="Demonstration calibration from simulated data, not from real residents.")
             publish(db, calibration, DEMO_ACTOR, note="demo content")

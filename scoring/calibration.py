@@ -1146,7 +1146,7 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
 
 def _standard_errors(pr, X, mu, sigma, post, r, n_gq):
     """SEs of (a, b, c) per item and of group means/SDs; NaN where fixed."""
-    J, p = X.shape
+    J = X.shape[0]
     kmax = pr.kmax
     se_a = np.full(J, np.nan)
     se_b = np.full((J, kmax - 1), np.nan)
@@ -1332,10 +1332,10 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
 
 def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) -> str:
     models = sorted({_MODELS[k] for k in pr.codes[~pr.anchored]})
-    parts = [f"MML by EM (Bock-Aitkin) for {', '.join(models) or 'no free items'}; "
-             f"{n_quad} equally spaced quadrature points on [{theta_range[0]:g}, "
-             f"{theta_range[1]:g}] with discrete normal group weights; Fisher-scoring M-step "
-             "on all items at once; SQUAREM acceleration."]
+    parts = [(f"MML by EM (Bock-Aitkin) for {', '.join(models) or 'no free items'}; "
+              f"{n_quad} equally spaced quadrature points on [{theta_range[0]:g}, "
+              f"{theta_range[1]:g}] with discrete normal group weights; Fisher-scoring "
+              "M-step on all items at once; SQUAREM acceleration.")]
     if pr.anchored.any():
         parts.append(f"{int(pr.anchored.sum())} anchor item(s) fixed; reference group "
                      "mean and SD estimated on the anchor scale.")
@@ -1348,9 +1348,9 @@ def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) 
         parts.append("1PL: one common slope estimated.")
     pri = []
     if pr.priors.slope_lognormal is not None and (np.any(pr.free[:, 0]) or np.any(pr.shared)):
-        pri.append("lognormal%s on slopes" % (tuple(pr.priors.slope_lognormal),))
+        pri.append(f"lognormal{tuple(pr.priors.slope_lognormal)} on slopes")
     if pr.priors.guessing_beta is not None and np.any(pr.codes[~pr.anchored] == 3):
-        pri.append("Beta%s on c" % (tuple(pr.priors.guessing_beta),))
+        pri.append(f"Beta{tuple(pr.priors.guessing_beta)} on c")
     if pri:
         parts.append("Priors (posterior-mode estimates; loglik excludes them): "
                      + ", ".join(pri) + ".")

@@ -1,0 +1,136 @@
+"""Delivering the test: durable, idempotent answers, conflicts, resume, expiry, pilots."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import sqlalchemy as sa
+
+from assessment import services
+from assessment.models import Answer, TestSession
+from itembank.models import ItemResponse
+
+
+def start(testapp, background=None):
+    res = testapp.post_json("/api/v1/sessions", {"consent": True, "background": background
+                                                  or {"age_band": "60-69"}}, status=201)
+    return res.json["token"], res.json
+
+
+def answer(testapp, token, step, choice=1, status=200):
+    item = step["item"]
+    return testapp.post_json(f"/api/v1/sessions/{token}/answers",
+                             {"position": item["position"], "version": item["version"],
+                              "choice": choice}, status=status)
+
+
+def test_api_requires_consent(testapp, demo):
+    res = testapp.post_json("/api/v1/sessions", {"consent": False}, status=400)
+    assert res.json["error"] == "invalid_request"
+
+
+def test_resending_the_same_answer_returns_the_same_next_step(testapp, demo, dbsession):
+    token, step = start(testapp)
+    first = answer(testapp, token, step).json
+    again = answer(testapp, token, step).json  # a double tap / a retry
+    assert again == first
+    count = dbsession.scalar(sa.select(sa.func.count(Answer.id)))
+    assert count == 1
+    assert dbsession.scalar(sa.select(sa.func.count(ItemResponse.id))) == 1
+
+
+def test_a_different_answer_at_an_answered_position_is_409(testapp, demo, dbsession):
+    token, step = start(testapp)
+    answer(testapp, token, step, choice=1)
+    res = answer(testapp, token, step, choice=2, status=409)
+    assert res.json["error"] == "conflict"
+    stored = dbsession.scalar(sa.select(Answer.choice))
+    assert stored == 1  # the first answer is kept
+
+
+def test_answer_for_a_future_position_is_409(testapp, demo):
+    token, step = start(testapp)
+    item = dict(step["item"], position=5)
+    testapp.post_json(f"/api/v1/sessions/{token}/answers",
+                      {"position": 5, "version": item["version"], "choice": 1}, status=409)
+
+
+def test_resume_in_a_new_browser_gives_the_same_point(testapp, demo, wsgi_app):
+    import webtest
+
+    token, step = start(testapp)
+    for _ in range(3):
+        step = answer(testapp, token, step).json
+    other = webtest.TestApp(wsgi_app)  # no cookies: another phone, a closed tab
+    resumed = other.get(f"/api/v1/sessions/{token}").json
+    assert resumed == step
+    page = other.get(f"/t/{token}")
+    assert step["item"]["stem"] in page.text
+
+
+def test_idle_session_expires_and_keeps_its_answers(testapp, demo, dbsession):
+    token, step = start(testapp)
+    answer(testapp, token, step)
+    session = dbsession.scalar(sa.select(TestSession))
+    session.last_activity_at = session.last_activity_at - dt.timedelta(hours=3)
+    dbsession.commit()
+    res = testapp.get(f"/api/v1/sessions/{token}")
+    assert res.json["status"] == "expired"
+    assert dbsession.scalar(sa.select(sa.func.count(Answer.id))) == 1
+    page = testapp.get(f"/t/{token}")
+    assert "1" in page.text
+    answer(testapp, token, step, choice=3, status=409)
+
+
+def test_pilot_items_never_change_the_score(testapp, demo, dbsession):
+    token, step = start(testapp)
+    while step["status"] == "testing":
+        step = answer(testapp, token, step, choice=2).json
+    answers = dbsession.scalars(sa.select(Answer).order_by(Answer.position)).all()
+    pilots = [a for a in answers if a.is_pilot]
+    assert [a.position for a in pilots] == [5, 12]  # the demo blueprint's pilot positions
+    for pilot in pilots:
+        before = answers[pilot.position - 2]
+        assert (pilot.theta_after, pilot.se_after) == (before.theta_after, before.se_after)
+    scored = dbsession.scalars(sa.select(ItemResponse.scored)).all()
+    assert scored.count(False) == 2
+    result = testapp.get(f"/api/v1/sessions/{token}/result").json
+    assert 15 <= result["answered"] - 2 <= 25
+    assert result["level"].startswith("L") and result["margin"] > 0
+
+
+def test_two_tabs_cannot_corrupt_a_session(wsgi_app, demo, dbsession):
+    """Two clients post different answers to the same position at once: one wins."""
+    import webtest
+
+    first = webtest.TestApp(wsgi_app)
+    token, step = start(first)
+    results = []
+
+    def post(choice):
+        client = webtest.TestApp(wsgi_app)
+        res = answer(client, token, step, choice=choice, status="*")
+        results.append(res.status_int)
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results).count(200) == 1 and all(s in (200, 409) for s in results), results
+    dbsession.expire_all()
+    assert dbsession.scalar(sa.select(sa.func.count(Answer.id))) == 1
+    session = dbsession.scalar(sa.select(TestSession))
+    assert session.n_answered == 1 and len(session.engine_state["items"]) == 1
+
+
+def test_unknown_token_is_404(testapp, demo):
+    testapp.get("/api/v1/sessions/" + "x" * 32, status=404)
+    testapp.get("/t/" + "x" * 32, status=404)
+
+
+def test_tokens_are_long_and_only_hashes_are_stored(testapp, demo, dbsession):
+    token, _ = start(testapp)
+    assert len(token) >= 32
+    stored = dbsession.scalar(sa.select(TestSession.token_hash))
+    assert stored == services.hash_token(token) and token not in stored
