@@ -46,7 +46,7 @@ def test_chinese_catalog_is_complete_and_compiled() -> None:
     for package, domain in i18n_tools.CATALOGS.items():
         po = i18n_tools.locale_dir(package) / "zh_CN" / "LC_MESSAGES" / f"{domain}.po"
         catalog = read_po(po.open("rb"), locale="zh_CN")
-        untranslated = [m.id for m in catalog if m.id and not m.string]
+        untranslated = [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
         assert untranslated == [], f"{po}: untranslated {untranslated}"
         # the committed .mo matches the .po (run `learningcity i18n compile`)
         compiled = io.BytesIO()

@@ -1,0 +1,433 @@
+"""Tests of the CAT engine (assessment/engine.py): selection, EAP, state, pilots, stopping."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assessment import engine as E
+from scoring import estimation
+from scoring import models as irt
+from scoring.params import ItemParams
+
+
+def mixed_params(n: int = 60, seed: int = 0) -> ItemParams:
+    """A bank mixing 2PL, 3PL, GRM (4 categories) and GPCM (4 categories) items."""
+    rng = np.random.default_rng(seed)
+    models = rng.choice(["2pl", "3pl", "grm", "gpcm"], n)
+    b, c = [], []
+    for m in models:
+        if m in ("2pl", "3pl"):
+            b.append([rng.normal()])
+            c.append(0.2 if m == "3pl" else 0.0)
+        elif m == "grm":
+            b.append(sorted(rng.normal(0, 1, 3)))
+            c.append(0.0)
+        else:
+            b.append(list(rng.normal(0, 1, 3)))
+            c.append(0.0)
+    return ItemParams.from_arrays([f"q{j}" for j in range(n)], models,
+                                  rng.lognormal(0, 0.3, n), b, c)
+
+
+def twopl_params(n: int = 120, seed: int = 1) -> ItemParams:
+    rng = np.random.default_rng(seed)
+    return ItemParams.from_arrays([f"i{j:03d}" for j in range(n)], "2pl",
+                                  rng.lognormal(0.2, 0.25, n), rng.uniform(-2.5, 2.5, n))
+
+
+def draw(params: ItemParams, j: int, theta: float, rng: np.random.Generator) -> int:
+    p = irt.probabilities(params.subset([j]), [theta])[0, 0, : params.n_categories[j]]
+    return int(rng.choice(p.size, p=p / p.sum()))
+
+
+def run_test(bank: E.Bank, bp: E.Blueprint, seed: int, theta: float,
+             rng: np.random.Generator) -> E.TestState:
+    state = E.start(bank, bp, seed)
+    while (choice := E.next_item(bank, bp, state)) is not None:
+        state = E.answer(bank, state, choice.index, draw(bank.params, choice.index, theta, rng))
+    return state
+
+
+def eap_reference(params: ItemParams, state: E.TestState) -> estimation.PersonEstimates:
+    idx, scores = state.scored_responses()
+    resp = np.full((1, params.n_items), np.nan)
+    resp[0, list(idx)] = scores
+    return estimation.eap(params, resp, prior_mean=state.prior_mean, prior_sd=state.prior_sd)
+
+
+# ------------------------------------------------------------------ selection
+
+
+def test_selection_is_the_most_informative_available_item():
+    """Chosen item = brute-force argmax of item_information over available items at the
+    grid point nearest θ̂; at θ̂ itself it loses at most max|dI/dθ| x (grid step / 2)."""
+    params = mixed_params()
+    bank = E.Bank(params, domains=["A", "B", "C"] * 20)
+    bp = E.Blueprint(min_items=25, max_items=25, se_target=0.01)
+    fine = np.linspace(-4, 4, 1601)
+    info_fine = irt.item_information(params, fine)
+    slope = np.max(np.abs(np.diff(info_fine, axis=0)) / (fine[1] - fine[0]))
+    step = bank.theta_grid[1] - bank.theta_grid[0]
+    rng = np.random.default_rng(3)
+    checked = 0
+    for seed in range(8):
+        theta_true = rng.normal()
+        state = E.start(bank, bp, seed)
+        while (choice := E.next_item(bank, bp, state)) is not None:
+            available = np.ones(params.n_items, dtype=bool)
+            available[list(state.items)] = False
+            theta_g = bank.theta_grid[bank.grid_index(state.theta)]
+            assert abs(theta_g - np.clip(state.theta, -4, 4)) <= step / 2 + 1e-12
+            at_grid = irt.item_information(params, [theta_g])[0]
+            assert choice.index == int(np.argmax(np.where(available, at_grid, -np.inf)))
+            at_theta = irt.item_information(params, [state.theta])[0]
+            best = np.max(np.where(available, at_theta, -np.inf))
+            assert at_theta[choice.index] >= best - slope * step - 1e-12
+            assert not choice.is_pilot
+            state = E.answer(bank, state, choice.index,
+                             draw(params, choice.index, theta_true, rng))
+            checked += 1
+    assert checked == 8 * 25
+
+
+def test_never_repeats_and_stops_when_the_bank_is_exhausted():
+    params = twopl_params(n=30)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=30, max_items=30, se_target=0.01)
+    state = run_test(bank, bp, seed=4, theta=0.3, rng=np.random.default_rng(0))
+    assert sorted(state.items) == list(range(30))
+    bp_long = E.Blueprint(min_items=40, max_items=40, se_target=0.01)
+    assert E.should_stop(bank, bp_long, state) == (True, "no_items")
+    assert E.next_item(bank, bp_long, state) is None
+    with pytest.raises(ValueError, match="already administered"):
+        E.answer(bank, state, state.items[0], 1)
+
+
+def test_enemies_are_never_together():
+    params = twopl_params()
+    ids = params.item_ids.tolist()
+    # Groups of items of similar difficulty, so that they compete for selection.
+    order = np.argsort(params.b[:, 0])
+    bank_groups = [[ids[j] for j in order[k:k + 4]] for k in range(0, 120, 8)]
+    bp_groups = [[ids[j] for j in order[k:k + 3]] for k in range(4, 120, 8)]
+    bank = E.Bank(params, enemies=bank_groups)
+    bp = E.Blueprint(min_items=20, max_items=20, se_target=0.01, enemies=bp_groups)
+    rng = np.random.default_rng(5)
+    for seed in range(20):
+        state = run_test(bank, bp, seed, rng.normal(), rng)
+        given = set(state.item_ids)
+        assert len(given) == 20
+        for group in bank_groups + bp_groups:
+            assert len(given & set(group)) <= 1, group
+
+
+# ------------------------------------------------------------------ estimation
+
+
+@pytest.mark.parametrize("prior", [None, (0.7, 1.4), "older"])
+def test_incremental_eap_equals_scoring_eap(prior):
+    params = mixed_params(seed=2)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=20, max_items=20, se_target=0.01,
+                     group_priors={"older": {"mean": -0.5, "sd": 0.8}})
+    rng = np.random.default_rng(7)
+    state = E.start(bank, bp, seed=11, prior=prior)
+    expected_prior = {None: (0.0, 1.0), "older": (-0.5, 0.8)}.get(prior, prior)
+    assert (state.theta, state.se) == expected_prior
+    while (choice := E.next_item(bank, bp, state)) is not None:
+        state = E.answer(bank, state, choice.index, draw(params, choice.index, 1.0, rng))
+        ref = eap_reference(params, state)
+        assert state.theta == pytest.approx(ref.theta[0], abs=1e-9)
+        assert state.se == pytest.approx(ref.se[0], abs=1e-9)
+    theta, se, method = E.final_score(bank, bp, state)
+    assert method == "eap"
+    assert theta == pytest.approx(state.theta, abs=1e-9)
+    assert se == pytest.approx(state.se, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["map", "mle", "wle"])
+def test_final_score_uses_scoring_estimation(method):
+    params = mixed_params(seed=4)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=12, max_items=12, se_target=0.01, final_method=method)
+    state = run_test(bank, bp, seed=2, theta=-0.4, rng=np.random.default_rng(1))
+    idx, scores = state.scored_responses()
+    ref = estimation.estimate(params.subset(list(idx)), np.array([scores], dtype=float),
+                              method=method)
+    theta, se, used = E.final_score(bank, bp, state)
+    assert used == method
+    assert theta == pytest.approx(ref.theta[0], abs=1e-8)
+    assert se == pytest.approx(ref.se[0], abs=1e-8)
+    many = E.final_scores(bank, bp, [state, E.start(bank, bp, 1)])
+    assert many[0][0] == pytest.approx(theta, abs=1e-8)
+    if method == "map":
+        assert (many[0][1], many[1][1]) == (0.0, 1.0)  # no answers: the prior
+    else:
+        assert np.isnan(many[0][1]) and np.isnan(many[1][1])
+
+
+# ------------------------------------------------------------------ state
+
+
+def full_blueprint() -> E.Blueprint:
+    return E.Blueprint(min_items=8, max_items=16, se_target=0.25,
+                       content_balance={"A": 0.5, "B": 0.3, "C": 0.2},
+                       exposure="randomesque", candidates=4,
+                       pilot_positions=[3, 9])
+
+
+def test_state_json_round_trip_gives_identical_choices():
+    params = twopl_params(n=150)
+    domains = ["A", "B", "C"] * 50
+    pilot = [f"i{j:03d}" for j in range(140, 150)]
+    rng = np.random.default_rng(9)
+    for bp in (full_blueprint(),
+               E.Blueprint(min_items=10, max_items=14, se_target=0.01,
+                           exposure="sympson-hetter",
+                           sh_parameters={f"i{j:03d}": 0.3 for j in range(0, 140, 2)})):
+        bank = E.Bank(params, domains=domains, pilot=pilot)
+        other = E.Bank(params, domains=domains, pilot=pilot)  # another worker's bank
+        state = E.start(bank, bp, seed=2**62 + 12345)
+        while True:
+            stored = json.loads(json.dumps(state.to_dict()))
+            restored = E.TestState.from_dict(stored)
+            choice = E.next_item(bank, bp, state)
+            assert E.next_item(bank, bp, restored) == choice
+            assert E.next_item(other, E.Blueprint.from_dict(bp.to_dict()), restored) == choice
+            rebuilt = E.replay(other, bp, state.seed, state.item_ids, state.scores)
+            assert E.next_item(other, bp, rebuilt) == choice
+            assert (rebuilt.theta, rebuilt.se) == (state.theta, state.se)
+            assert (restored.theta, restored.se) == (state.theta, state.se)
+            if choice is None:
+                break
+            score = draw(params, choice.index, 0.5, rng)
+            state = E.answer(bank, state, choice.index, score)
+            # continuing from the restored state gives the same state
+            cont = E.answer(other, restored, choice.index, score)
+            assert cont.to_dict() == state.to_dict()
+        assert state.n_administered > 8
+
+
+def test_from_dict_refuses_a_broken_state():
+    with pytest.raises(ValueError, match="version"):
+        E.TestState.from_dict({"version": 99})
+    good = E.TestState(seed=1, prior_mean=0.0, prior_sd=1.0).to_dict()
+    with pytest.raises(ValueError, match="length"):
+        E.TestState.from_dict({**good, "items": [1]})
+    with pytest.raises(ValueError, match="not an engine state"):
+        E.TestState.from_dict({"version": 1})
+
+
+def test_randomness_is_pinned():
+    """Stored sessions depend on these values: changing the hash breaks them."""
+    assert E._uniform(0) == 0.8833108082136426  # SplitMix64's first output for seed 0
+    assert E._uniform(123, 7) == 0.30108842612141995
+    assert E._item_uniform(E._hash(5, 1), E._id_hash("Q1")) == 0.09745977758778779
+
+
+# ------------------------------------------------------------------ pilots
+
+
+def test_pilot_items_never_change_the_estimate():
+    params = twopl_params(n=150)
+    domains = ["A", "B", "C"] * 50
+    pilot = [f"i{j:03d}" for j in range(140, 150)]
+    bank = E.Bank(params, domains=domains, pilot=pilot)
+    bp = full_blueprint()
+    rng = np.random.default_rng(21)
+    for seed in range(10):
+        theta_true = rng.normal()
+        state = run_test(bank, bp, seed, theta_true, rng)
+        positions = [k + 1 for k, p in enumerate(state.pilot) if p]
+        assert positions == [3, 9]
+        assert all(state.item_ids[k - 1] in pilot for k in positions)
+        assert all(i not in pilot for i, p in zip(state.item_ids, state.pilot) if not p)
+        # the same scored answers without the pilot answers: identical estimate
+        no_pilot_bank = E.Bank(params, domains=domains)
+        idx, scores = state.scored_responses()
+        plain = E.replay(no_pilot_bank, E.Blueprint(), 0,
+                         [params.item_ids[j] for j in idx], scores)
+        assert (plain.theta, plain.se) == (state.theta, state.se)
+        assert E.final_score(bank, bp, state) == E.final_score(no_pilot_bank, bp, plain)
+        assert sum(E.domain_counts(bank, state).values()) == state.n_scored
+        assert state.n_scored == state.n_administered - 2
+        # pilot answers with any score leave theta alone
+        flipped = list(state.scores)
+        for k in positions:
+            flipped[k - 1] = 1 - flipped[k - 1]
+        again = E.replay(bank, bp, seed, state.item_ids, flipped)
+        assert (again.theta, again.se) == (state.theta, state.se)
+
+
+def test_pilot_position_without_pilot_items_gives_an_operational_item():
+    bank = E.Bank(twopl_params(n=40))
+    bp = E.Blueprint(min_items=5, max_items=5, se_target=0.01, pilot_positions=[1, 2])
+    state = run_test(bank, bp, 0, 0.0, np.random.default_rng(0))
+    assert state.pilot == (False,) * 5
+
+
+# ------------------------------------------------------------------ stopping
+
+
+def test_stopping_rules():
+    params = twopl_params()
+    bank = E.Bank(params)
+    rng = np.random.default_rng(2)
+    bp = E.Blueprint(min_items=4, max_items=60, se_target=0.45)
+    state = run_test(bank, bp, 1, 0.2, rng)
+    assert E.should_stop(bank, bp, state) == (True, "se_target")
+    assert state.se <= 0.45 and state.n_scored >= 4
+    before = E.replay(bank, bp, 1, state.item_ids[:-1], state.scores[:-1])
+    assert before.se > 0.45 or before.n_scored < 4
+    assert E.should_stop(bank, bp, before) == (False, None)
+
+    bp_max = E.Blueprint(min_items=2, max_items=6, se_target=0.01)
+    state = run_test(bank, bp_max, 1, 0.2, rng)
+    assert state.n_scored == 6 and E.should_stop(bank, bp_max, state) == (True, "max_items")
+
+    bp_min = E.Blueprint(min_items=10, max_items=60, se_target=0.9)
+    state = run_test(bank, bp_min, 1, 0.2, rng)
+    assert state.n_scored == 10
+
+    bp_info = E.Blueprint(min_items=3, max_items=60, se_target=0.01, min_info_gain=0.3)
+    state = run_test(bank, bp_info, 1, 0.2, rng)
+    assert E.should_stop(bank, bp_info, state) == (True, "min_info_gain")
+    at = irt.item_information(params, [bank.theta_grid[bank.grid_index(state.theta)]])[0]
+    available = np.ones(params.n_items, bool)
+    available[list(state.items)] = False
+    assert at[available].max() < 0.3
+    before = E.replay(bank, bp_info, 1, state.item_ids[:-1], state.scores[:-1])
+    at = irt.item_information(params, [bank.theta_grid[bank.grid_index(before.theta)]])[0]
+    assert at[np.isin(params.item_ids, before.item_ids, invert=True)].max() >= 0.3
+
+
+# ------------------------------------------------------------------ content, exposure
+
+
+def test_content_balancing_keeps_each_test_on_target():
+    params = twopl_params(n=180, seed=8)
+    rng = np.random.default_rng(4)
+    domains = rng.choice(["A", "B", "C", "D"], 180).tolist()
+    bank = E.Bank(params, domains=domains)
+    targets = {"A": 0.5, "B": 0.3, "C": 0.2}  # D is not in the blueprint: never used
+    bp = E.Blueprint(min_items=20, max_items=20, se_target=0.01, content_balance=targets)
+    for seed in range(30):
+        state = run_test(bank, bp, seed, rng.normal(), rng)
+        counts = E.domain_counts(bank, state)
+        assert counts["D"] == 0
+        for d, t in targets.items():
+            assert abs(counts[d] - t * 20) <= 1, (counts, seed)
+        # and at every prefix of the test (Kingsbury-Zara keeps the running counts close)
+        doms = [domains[j] for j in state.items]
+        for n in range(1, 21):
+            for d, t in targets.items():
+                assert abs(doms[:n].count(d) - t * n) <= 1.5
+
+
+def test_content_balancing_falls_back_when_a_domain_runs_out():
+    params = twopl_params(n=30)
+    domains = ["A"] * 3 + ["B"] * 27
+    bank = E.Bank(params, domains=domains)
+    bp = E.Blueprint(min_items=12, max_items=12, se_target=0.01,
+                     content_balance={"A": 0.5, "B": 0.5})
+    state = run_test(bank, bp, 0, 0.0, np.random.default_rng(0))
+    assert E.domain_counts(bank, state) == {"A": 3, "B": 9}
+
+
+def test_randomesque_picks_among_the_top_candidates():
+    params = twopl_params()
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=10, max_items=10, se_target=0.01, exposure="randomesque",
+                     candidates=5)
+    firsts = set()
+    rng = np.random.default_rng(6)
+    for seed in range(40):
+        state = E.start(bank, bp, seed)
+        while (choice := E.next_item(bank, bp, state)) is not None:
+            at = irt.item_information(params, [bank.theta_grid[bank.grid_index(state.theta)]])[0]
+            at[list(state.items)] = -np.inf
+            top5 = np.argsort(-at, kind="stable")[:5]
+            assert choice.index in top5
+            if not state.items:
+                firsts.add(choice.index)
+            state = E.answer(bank, state, choice.index, draw(params, choice.index, 0, rng))
+    assert len(firsts) == 5
+
+
+def test_sympson_hetter_skips_items_that_lose_their_lottery():
+    params = twopl_params()
+    bank = E.Bank(params)
+    at0 = irt.item_information(params, [0.0])[0]
+    top = np.argsort(-at0, kind="stable")
+    closed = {str(params.item_ids[j]): 0.0 for j in top[:3]}
+    bp = E.Blueprint(min_items=1, max_items=1, se_target=0.01, exposure="sympson-hetter",
+                     sh_parameters=closed)
+    for seed in range(20):
+        choice = E.next_item(bank, bp, E.start(bank, bp, seed))
+        assert choice.index == top[3]
+    # K = 0.5 for the best item: it is given to about half of the examinees
+    half = E.Blueprint(min_items=1, max_items=1, se_target=0.01, exposure="sympson-hetter",
+                       sh_parameters={str(params.item_ids[top[0]]): 0.5})
+    got = [E.next_item(bank, half, E.start(bank, half, s)).index for s in range(2000)]
+    share = np.mean(np.array(got) == top[0])
+    assert abs(share - 0.5) < 0.05  # binomial SD 0.011
+    assert set(got) <= {int(top[0]), int(top[1])}
+
+
+# ------------------------------------------------------------------ blueprint
+
+
+def test_blueprint_round_trip_and_web_format():
+    bp = E.Blueprint(min_items=3, max_items=9, se_target=0.3, min_info_gain=0.1,
+                     group_priors={"young": (0.3, 0.9)}, final_method="WLE",
+                     content_balance={"a": 2, "b": 2}, exposure="sympson-hetter",
+                     max_rate=0.2, sh_parameters={"Q1": 0.5}, enemies=[["Q1", "Q2"]],
+                     pilot_positions=[4, 2], pilot_items=["P1"])
+    data = json.loads(json.dumps(bp.to_dict()))
+    assert E.Blueprint.from_dict(data) == bp
+    assert hash(E.Blueprint.from_dict(data)) == hash(bp)
+    assert bp.content_balance == (("a", 0.5), ("b", 0.5))
+    assert bp.pilot_positions == (2, 4) and bp.final_method == "wle"
+    assert bp.prior_for("young") == (0.3, 0.9) and bp.prior_for("other") == (0.0, 1.0)
+    demo = {"min_items": 15, "max_items": 25, "se_target": 0.35, "final_method": "eap",
+            "content_balance": {"digital": 0.2, "reading": 0.8},
+            "exposure": {"method": "randomesque", "candidates": 5, "max_rate": 0.3},
+            "pilot_positions": [5, 12], "background": ["age_band"]}
+    web = E.Blueprint.from_dict(demo)
+    assert (web.exposure, web.candidates, web.max_rate) == ("randomesque", 5, 0.3)
+    assert E.Blueprint.from_dict({}) == E.Blueprint()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"min_items": 10, "max_items": 5}, "min_items"),
+    ({"se_target": 0}, "se_target"),
+    ({"final_method": "ml"}, "final_method"),
+    ({"exposure": "magic"}, "exposure"),
+    ({"exposure": {"method": "sympson-hetter", "parameters": {"Q1": 1.5}}}, "Sympson"),
+    ({"content_balance": {"a": -1}}, "content_balance"),
+    ({"pilot_positions": [0]}, "pilot_positions"),
+])
+def test_blueprint_refuses_bad_values(bad, message):
+    with pytest.raises(ValueError, match=message):
+        E.Blueprint.from_dict(bad)
+
+
+def test_bank_checks_its_inputs():
+    params = twopl_params(n=10)
+    with pytest.raises(ValueError, match="one entry per item"):
+        E.Bank(params, domains=["A"] * 9)
+    with pytest.raises(ValueError, match="unknown pilot"):
+        E.Bank(params, pilot=["nope"])
+    with pytest.raises(ValueError, match="enemy group"):
+        E.Bank(params, enemies=[["i000", "nope"]])
+    with pytest.raises(ValueError, match="no operational"):
+        E.Bank(params, pilot=params.item_ids.tolist())
+    bank = E.Bank(params)
+    state = E.start(bank, E.Blueprint(), 0)
+    with pytest.raises(ValueError, match="not a category"):
+        E.answer(bank, state, 0, 2)
+    with pytest.raises(ValueError, match="outside the bank"):
+        E.answer(bank, state, 10, 0)
