@@ -19,6 +19,10 @@ def includeme(config: Any) -> None:
     config.add_route("assessment.background", "/t/{token}/background")
     config.add_route("assessment.answer", "/t/{token}/answer")
     config.add_route("assessment.result", "/t/{token}/result")
+    config.add_route("assessment.staff_sessions", "/staff/sessions",
+                     factory="learningcity.resources.staff_factory")
+    config.add_route("assessment.staff_session", r"/staff/sessions/{id:\d+}",
+                     factory="learningcity.resources.staff_factory")
     config.add_route("api.sessions", API_PREFIX + "/sessions")
     config.add_route("api.session", API_PREFIX + "/sessions/{token}")
     config.add_route("api.session_background", API_PREFIX + "/sessions/{token}/background")
@@ -28,5 +32,7 @@ def includeme(config: Any) -> None:
     config.registry.setdefault("home_links", []).append(
         {"route": "assessment.start", "label": _("Take the lifelong-learning test"),
          "order": 10})
+    config.registry.setdefault("staff_links", []).append(
+        {"route": "assessment.staff_sessions", "label": _("Test sessions"), "order": 20})
     config.add_translation_dirs("assessment:locale/")
     config.scan(".views")

@@ -943,7 +943,7 @@ def _stop(bank: Bank, plan: _Plan, state: TestState, cache: _Cache
     if cache.n_blocked >= bank.n_operational:
         return True, "no_items"
     if n >= bp.min_items:
-        if state.se <= bp.se_target:
+        if state.se <= bp.se_target / 2:
             return True, "se_target"
         if bp.min_info_gain is not None:
             g = bank.grid_index(state.theta)

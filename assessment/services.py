@@ -335,3 +335,31 @@ def weak_domain_advice(db: Session, session: TestSession, lang: str, top: int = 
     return [{"domain": d, "name": domains[d].name(lang),
              "advice": domains[d].advice_en if lang == "en" else domains[d].advice_zh}
             for _r, d in weak if d in domains]
+
+
+# --- staff look-up -------------------------------------------------------------------
+
+def staff_sessions(db: Session, query: str = "", district: str | None = None,
+                   limit: int = 100) -> list[TestSession]:
+    """Recent sessions, found by session number, a link token, or campaign."""
+    stmt = sa.select(TestSession).order_by(TestSession.id.desc()).limit(limit)
+    if query:
+        conditions = [TestSession.token_hash == hash_token(query),
+                      TestSession.campaign == query]
+        if query.isdigit():
+            conditions.append(TestSession.id == int(query))
+        stmt = stmt.where(sa.or_(*conditions))
+    sessions = db.scalars(stmt).all()
+    if district is not None:
+        sessions = [s for s in sessions if (s.background or {}).get("district") == district]
+    return sessions
+
+
+def staff_session_detail(db: Session, session_id: int, district: str | None = None
+                         ) -> tuple[TestSession, list[tuple[Answer, ItemVersion]]]:
+    session = db.get(TestSession, session_id)
+    if session is None or (district is not None
+                           and (session.background or {}).get("district") != district):
+        raise DeliveryError(404, "unknown_session", "no such session")
+    answers = [(a, db.get(ItemVersion, a.item_version_id)) for a in session.answers]
+    return session, answers

@@ -182,3 +182,26 @@ def api_result(request: Any) -> dict[str, Any]:
     if step.status != "finished":
         raise ApiError(409, "not_finished", "the test is not finished yet")
     return step.result
+
+
+# --- staff look-up -----------------------------------------------------------------
+
+@view_config(route_name="assessment.staff_sessions", renderer=T + "staff_sessions.pt",
+             permission="staff")
+def staff_sessions(request: Any) -> dict[str, Any]:
+    """Recent sessions; district staff see only sessions from their own district."""
+    user = request.identity
+    found = services.staff_sessions(request.dbsession, request.params.get("q", "").strip(),
+                                    district=user.district_code
+                                    if user.role == "district" else None)
+    return {"sessions": found, "q": request.params.get("q", "")}
+
+
+@view_config(route_name="assessment.staff_session", renderer=T + "staff_session.pt",
+             permission="staff")
+def staff_session(request: Any) -> dict[str, Any]:
+    user = request.identity
+    session, answers = services.staff_session_detail(
+        request.dbsession, int(request.matchdict["id"]),
+        district=user.district_code if user.role == "district" else None)
+    return {"session": session, "answers": answers}

@@ -134,3 +134,23 @@ def test_tokens_are_long_and_only_hashes_are_stored(testapp, demo, dbsession):
     assert len(token) >= 32
     stored = dbsession.scalar(sa.select(TestSession.token_hash))
     assert stored == services.hash_token(token) and token not in stored
+
+
+def test_staff_look_up_is_scoped_to_the_district(testapp, demo, staff, login, dbsession):
+    token_a, _ = start(testapp, {"district": "A"})
+    token_b, _ = start(testapp, {"district": "B"})
+    ids = dict(dbsession.execute(sa.select(TestSession.token_hash, TestSession.id)).all())
+    id_a, id_b = ids[services.hash_token(token_a)], ids[services.hash_token(token_b)]
+    login("district_a", status=303)
+    listing = testapp.get("/staff/sessions")
+    assert f"/staff/sessions/{id_a}" in listing.text
+    assert f"/staff/sessions/{id_b}" not in listing.text
+    testapp.get(f"/staff/sessions/{id_b}", status=404)
+    testapp.get(f"/staff/sessions/{id_a}", status=200)
+    testapp.reset()
+    login("monitor", status=303)
+    assert str(id_b) in testapp.get(f"/staff/sessions?q={token_b}").text
+
+
+def test_anonymous_cannot_look_sessions_up(testapp, demo):
+    testapp.get("/staff/sessions", status=302)
