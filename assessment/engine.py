@@ -325,7 +325,9 @@ class Blueprint:
                 kwargs[key] = data[key]
         start = data.get("start") or {}
         if not isinstance(start, Mapping):
-            raise ValueError("blueprint 'start' must be an object with mean, sd, groups")
+            # ValueError, not TypeError: a bad stored blueprint is bad input, like a bad value
+            msg = "blueprint 'start' must be an object with mean, sd, groups"
+            raise ValueError(msg)  # noqa: TRY004
         if start.get("mean") is not None:
             kwargs["prior_mean"] = start["mean"]
         if start.get("sd") is not None:
@@ -468,7 +470,7 @@ class Bank:
         self.domains = dom.astype(str)
 
         # pilot items
-        pilot_ids = set(str(p) for p in (pilot or ()))
+        pilot_ids = {str(p) for p in (pilot or ())}
         if blueprint is not None:
             pilot_ids |= {p for p in blueprint.pilot_items if p in self.index_of}
         unknown = sorted(pilot_ids - set(self.index_of))
@@ -541,7 +543,7 @@ class Bank:
     def grid_index(self, theta: float) -> int:
         """Index of the grid point nearest to ``theta`` (clamped to the grid)."""
         g = int((theta - self._grid_lo) / self._grid_step + 0.5)
-        return 0 if g < 0 else (self._grid_last if g > self._grid_last else g)
+        return min(max(g, 0), self._grid_last)
 
     def ranking(self, by_domain: bool) -> np.ndarray:
         """Items ranked by decreasing information at each grid point (built once).
@@ -664,7 +666,7 @@ class _Cache:
     ``n_blocked``: blocked operational items.
     """
 
-    __slots__ = ("bank", "ints", "log_post", "dom_counts", "plan", "blocked", "n_blocked")
+    __slots__ = ("bank", "blocked", "dom_counts", "ints", "log_post", "n_blocked", "plan")
 
     def __init__(self, bank: Bank, ints: tuple[int, ...], log_post: np.ndarray,
                  dom_counts: list[int], plan: _Plan | None = None,
@@ -943,7 +945,7 @@ def _stop(bank: Bank, plan: _Plan, state: TestState, cache: _Cache
     if cache.n_blocked >= bank.n_operational:
         return True, "no_items"
     if n >= bp.min_items:
-        if state.se <= bp.se_target / 2:
+        if state.se <= bp.se_target:
             return True, "se_target"
         if bp.min_info_gain is not None:
             g = bank.grid_index(state.theta)
@@ -1105,8 +1107,8 @@ def final_scores(bank: Bank, blueprint: Blueprint, states: Sequence[TestState]
     sub = bank.params.subset(np.asarray(used, dtype=np.int64))
     kwargs: dict[str, Any] = {}
     if method in ("eap", "map"):
-        kwargs = dict(prior_mean=np.array([s.prior_mean for s in states], dtype=float),
-                      prior_sd=np.array([s.prior_sd for s in states], dtype=float))
+        kwargs = {"prior_mean": np.array([s.prior_mean for s in states], dtype=float),
+                  "prior_sd": np.array([s.prior_sd for s in states], dtype=float)}
     if method == "eap":
         kwargs.update(n_quad=bank.nodes.size,
                       bounds=(float(bank.nodes[0]), float(bank.nodes[-1])))

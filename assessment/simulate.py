@@ -1,7 +1,8 @@
 """Simulated adaptive tests: examinees of known ability through the live engine.
 
 ``simulate(bank, blueprint, true_theta, seed)`` (= :func:`run_simulation`) runs each
-examinee through exactly the functions a live test uses (:func:`assessment.engine.start`, :func:`~assessment.engine.next_item`,
+examinee through exactly the functions a live test uses
+(:func:`assessment.engine.start`, :func:`~assessment.engine.next_item`,
 :func:`~assessment.engine.answer`, :func:`~assessment.engine.final_score`), with
 answers drawn from the IRT model at the examinee's true θ, and summarises recovery
 (bias, RMSE), test length and item exposure.  :func:`sympson_hetter` derives the
@@ -11,8 +12,10 @@ iterating such simulations.
 ``simulate`` is at the same time the click command (``learningcity simulate``, a
 ``click.Command`` registered in setup.cfg) that wraps both for PARAMS.csv files: called
 with a :class:`~assessment.engine.Bank` as first argument it is the library function,
-otherwise the command line.  Overlap rate: the expected proportion of items two random examinees share,
-computed exactly from the exposure counts ``c_i`` of ``N`` examinees:
+otherwise the command line.
+
+Overlap rate: the expected proportion of items two random examinees share, computed
+exactly from the exposure counts ``c_i`` of ``N`` examinees:
 ``T = Σ c_i (c_i - 1) / (N (N - 1)) / L̄`` (the expected number of shared items of a
 random pair, over the mean test length).  For fixed-length tests this equals the
 average over all pairs of (shared items / L) and, for large ``N``, Chen, Ankenmann &
@@ -63,6 +66,7 @@ class SimulationResult:
         True ability, final estimate and its standard error.
     n_items : (n_examinees,) int, scored items given (pilot items not counted)
     stop_reason : (n_examinees,) str, as returned by :func:`engine.should_stop`
+    items : tuple of tuples of int, each examinee's items (bank indices) in order
     exposure_counts : (n_bank_items,) int, examinees who were given each item
         (bank order, pilot items included)
     selected_counts : (n_bank_items,) int or None
@@ -77,6 +81,7 @@ class SimulationResult:
     se: np.ndarray
     n_items: np.ndarray
     stop_reason: np.ndarray
+    items: tuple[tuple[int, ...], ...]
     exposure_counts: np.ndarray
     selected_counts: np.ndarray | None
     operational: np.ndarray
@@ -166,7 +171,6 @@ def run_simulation(
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**62, size=n).tolist()
     plan = bank.plan(blueprint)
-    n_steps = blueprint.max_items + len(blueprint.pilot_positions)
     ncat = np.asarray(bank.params.n_categories)
     k_max = bank.params.max_categories
     block = max(1, _BLOCK_CELLS // (bank.n_items * k_max))
@@ -175,29 +179,31 @@ def run_simulation(
     se = np.empty(n)
     length = np.zeros(n, dtype=np.int64)
     reasons = np.empty(n, dtype=object)
+    items: list[tuple[int, ...]] = []
     counts = np.zeros(bank.n_items, dtype=np.int64)
     selected = np.zeros(bank.n_items, dtype=np.int64) if record_selected else None
     for lo in range(0, n, block):
         hi = min(n, lo + block)
+        # The answer each examinee of the block would give to each item: one uniform
+        # per (examinee, item), category = number of cumulative probabilities <= u.
         cum = np.cumsum(irt.probabilities(bank.params, thetas[lo:hi]), axis=2)
-        uniforms = rng.random((hi - lo, n_steps))
+        u = rng.random((hi - lo, bank.n_items))
+        answers = np.minimum((cum <= u[:, :, None]).sum(axis=2), ncat[None, :] - 1)
         states = []
         for b in range(hi - lo):
             p = lo + b
             state = engine.start(bank, blueprint, seeds[p])
             considered: list[int] | None = [] if record_selected else None
-            step = 0
+            row = answers[b]
             while True:
-                choice = engine._next(bank, plan, state, considered)
+                choice = engine._next(bank, plan, state, considered)  # = next_item
                 if choice is None:
                     break
-                j = choice.index
-                score = int(np.searchsorted(cum[b, j], uniforms[b, step], side="right"))
-                state = engine.answer(bank, state, j, min(score, int(ncat[j]) - 1))
-                step += 1
+                state = engine.answer(bank, state, choice.index, int(row[choice.index]))
             reasons[p] = engine.should_stop(bank, blueprint, state)[1]
             est[p], se[p] = state.theta, state.se
             length[p] = state.n_scored
+            items.append(state.items)
             states.append(state)
             if state.items:
                 counts[list(state.items)] += 1
@@ -208,7 +214,8 @@ def run_simulation(
         if progress is not None:
             progress(hi - lo)
     return SimulationResult(true_theta=thetas, theta=est, se=se, n_items=length,
-                            stop_reason=reasons.astype(str), exposure_counts=counts,
+                            stop_reason=reasons.astype(str), items=tuple(items),
+                            exposure_counts=counts,
                             selected_counts=selected, operational=~bank.is_pilot,
                             method=blueprint.final_method if final else "eap")
 
@@ -227,7 +234,8 @@ class SympsonHetterResult:
         derived ``sh_parameters`` (only items with ``K < 1`` are listed).
     parameters : dict item id -> K (``K < 1`` only)
     max_exposure : tuple of float, the maximum exposure rate reached at each iteration
-    converged : bool, whether the last iteration kept every rate <= max_rate + tol
+    converged : bool, whether the last iteration kept every rate <= max_rate or
+        the parameters settled (then ``max_exposure[-1]`` says how close it came)
     """
 
     blueprint: Blueprint
@@ -244,16 +252,27 @@ def sympson_hetter(
     n_examinees: int = 1000,
     iterations: int = 20,
     seed: int = 0,
-    tol: float | None = None,
+    margin: float | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> SympsonHetterResult:
     """Derive Sympson-Hetter exposure-control parameters by iterative simulation.
 
     Sympson & Hetter (1985): start with ``K_i = 1``; simulate; with ``P(S_i)`` the
     proportion of examinees for whom item ``i`` was selected (its lottery drawn) set
-    ``K_i = max_rate / P(S_i)`` where ``P(S_i) > max_rate`` and ``K_i = 1`` elsewhere;
-    repeat until every administration rate ``P(A_i) = P(S_i) K_i`` is at most
-    ``max_rate + tol``.
+    ``K_i = r / P(S_i)`` where ``P(S_i) > r`` and ``K_i = 1`` elsewhere; repeat until
+    every administration rate ``P(A_i)`` of the simulation is at most ``max_rate`` or
+    the ``K_i`` no longer change (by more than 0.01).
+
+    Two choices make the result hold in new samples:
+
+    * every iteration simulates the same examinees with the same random numbers
+      (common random numbers), so successive iterations differ only by the ``K_i``
+      and the iteration settles instead of chasing simulation noise;
+    * the update aims at ``r = max_rate - margin``, by default one binomial standard
+      error ``sqrt(max_rate (1 - max_rate) / n)`` below ``max_rate``: each rate of a
+      sample scatters around its expectation by about that much, and the maximum over
+      many controlled items picks the high ones, so aiming exactly at ``max_rate``
+      would put the observed maximum clearly above it.
 
     Parameters
     ----------
@@ -262,10 +281,7 @@ def sympson_hetter(
     true_theta : (n,) abilities to simulate; default ``n_examinees`` draws from N(0, 1)
     iterations : at most this many simulations
     seed : reproducible from it
-    tol : allowed excess of the maximum rate over ``max_rate``; default two binomial
-        standard errors of a rate ``max_rate`` over the simulated examinees,
-        ``2 sqrt(max_rate (1 - max_rate) / n)``: a smaller excess cannot be told from
-        simulation noise
+    margin : see above; 0 for the textbook procedure
     progress : called with examinees done (over all iterations)
 
     Returns
@@ -279,18 +295,20 @@ def sympson_hetter(
     rng = np.random.default_rng(seed)
     thetas = (rng.standard_normal(n_examinees) if true_theta is None
               else np.asarray(true_theta, dtype=float).ravel())
-    if tol is None:
-        tol = 2.0 * math.sqrt(max_rate * (1.0 - max_rate) / thetas.size)
+    if margin is None:
+        margin = math.sqrt(max_rate * (1.0 - max_rate) / thetas.size)
+    aim = max(max_rate - margin, 0.5 * max_rate)
+    sim_seed = int(rng.integers(2**62))
     op = ~bank.is_pilot
     ids = bank.item_ids
     k = np.ones(bank.n_items)
     history: list[float] = []
     best: tuple[float, Blueprint, dict[str, float]] | None = None
-    for it in range(max(1, int(iterations))):
+    for _ in range(max(1, int(iterations))):
         params = {str(ids[j]): float(k[j]) for j in np.flatnonzero(op & (k < 1))}
         bp = blueprint.with_sympson_hetter(params, max_rate)
-        res = run_simulation(bank, bp, thetas, seed=int(rng.integers(2**62)), progress=progress,
-                       final=False, record_selected=True)
+        res = run_simulation(bank, bp, thetas, seed=sim_seed, progress=progress,
+                             final=False, record_selected=True)
         n = res.n_examinees
         p_a = res.exposure_counts / n
         p_s = res.selected_counts / n
@@ -298,10 +316,10 @@ def sympson_hetter(
         history.append(top)
         if best is None or top < best[0]:
             best = (top, bp, params)
-        if top <= max_rate + tol:
+        new_k = np.where(p_s > aim, aim / np.maximum(p_s, 1e-300), 1.0)
+        if top <= max_rate or np.max(np.abs(new_k - k)[op]) < 0.01:
             return SympsonHetterResult(bp, params, tuple(history), True)
-        with np.errstate(divide="ignore"):
-            k = np.where(p_s > max_rate, max_rate / np.maximum(p_s, 1e-300), 1.0)
+        k = new_k
     assert best is not None
     return SympsonHetterResult(best[1], best[2], tuple(history), False)
 

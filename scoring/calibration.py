@@ -1068,46 +1068,60 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
     N = pr.Y.shape[0]
     gcoords_all = [(g, t) for g in range(pr.n_groups) for t in range(2) if grp_coord[g, t] >= 0]
 
-    def cross(rows: np.ndarray, U: np.ndarray) -> np.ndarray:
-        """sum_i sum_q U[i, q, x] dL_iq/dx' for all expanded x' -> (n_exp, nx)."""
+    def cross(rows: np.ndarray, U: np.ndarray, first: int) -> np.ndarray:
+        """sum_i sum_q U[i, q, x] dL_iq/dx' for x' of items >= first and all groups.
+
+        Returns (n_exp, nx); rows of items before ``first`` are left at 0 (they are
+        filled by symmetry).
+        """
         nx = U.shape[2]
         out = np.zeros((n_exp, nx))
+        off = pr.offsets[first]
         if sparse:
-            Ysub = pr.Y[rows]
-            M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
+            Ysub = pr.Y[rows][:, off:]
         else:
-            Ysub = pr.Y if rows.size == N else pr.Y[rows]
-            M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
+            Ysub = (pr.Y if rows.size == N else pr.Y[rows])[:, off:]
+        M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
         # items: sum_k sum_q D[j', k, q, x'] M[col(j', k), q, x]
-        contrib = np.einsum("cqy,cqx->cyx", D_cols, M)                  # (C, p, nx)
-        per_item = np.add.reduceat(contrib, pr.offsets, axis=0)          # (J, p, nx)
-        out[item_coord[jj, cc]] = per_item[jj, cc]
+        contrib = np.einsum("cqy,cqx->cyx", D_cols[off:], M)             # (C', p, nx)
+        per_item = np.add.reduceat(contrib, pr.offsets[first:] - off, axis=0)
+        sel = jj >= first
+        out[item_coord[jj[sel], cc[sel]]] = per_item[jj[sel] - first, cc[sel]]
         # groups
         if gcoords_all:
             gsum = np.zeros((pr.n_groups, Q, nx))
-            grp_rows = pr.group[rows]
-            for g in range(pr.n_groups):
-                gsum[g] = U[grp_rows == g].sum(axis=0)
+            if pr.n_groups == 1:
+                gsum[0] = U.sum(axis=0)
+            else:
+                grp_rows = pr.group[rows]
+                for g in range(pr.n_groups):
+                    gsum[g] = U[grp_rows == g].sum(axis=0)
             for g, t in gcoords_all:
                 out[grp_coord[g, t]] = np.einsum("qx,q->x", gsum[g], dlogpi[g, :, t])
         return out
 
+    # posterior-covariance part, lower triangle (coordinates are ordered by item, then
+    # groups), mirrored afterwards: about half the work of full columns
+    C = np.zeros((n_exp, n_exp))
     w = pr.weights
     for j in est_items:
         xs = np.flatnonzero(active[j])
         rows, cats = _item_rows(pr, j, Ycsc)
         dL = D[j][cats][:, :, xs]                                       # (n, Q, nx)
-        pst = post[rows]
+        pst = post if rows.size == N else post[rows]
         s = np.einsum("nq,nqx->nx", pst, dL)
-        U = (w[rows][:, None, None] * pst[:, :, None]) * (dL - s[:, None, :])
-        H[:, item_coord[j, xs]] += cross(rows, U)
+        dL -= s[:, None, :]
+        dL *= (pst * w[rows][:, None])[:, :, None]                       # U, in place
+        C[:, item_coord[j, xs]] = cross(rows, dL, j)
     for g, t in gcoords_all:
         rows = np.flatnonzero(pr.group == g)
         dL = np.broadcast_to(dlogpi[g][:, t][None, :, None], (rows.size, Q, 1))
         pst = post[rows]
         s = np.einsum("nq,nqx->nx", pst, dL)
         U = (w[rows][:, None, None] * pst[:, :, None]) * (dL - s[:, None, :])
-        H[:, [grp_coord[g, t]]] += cross(rows, U)
+        C[:, [grp_coord[g, t]]] = cross(rows, U, J)
+    low = np.tril(C)
+    H += low + low.T - np.diag(np.diag(low))
     H = 0.5 * (H + H.T)
 
     # map expanded -> free (the common 1pl slope is one free parameter)

@@ -255,7 +255,7 @@ class _Problem:
                 obj = obj + 0.5 * np.log(info)
         return obj, f
 
-    def at(self, theta, idx, curvature=False):
+    def at(self, theta, idx):
         """Per-person terms at per-person θ: f, f' (or None) and test information."""
         d = M.log_probability_derivatives(self.params, theta)
         x, m = self.x[idx][..., None], self.maskf[idx]
