@@ -500,6 +500,8 @@ class Bank:
         self._dom_of = np.full(n, -1, dtype=np.int64)  # internal -> domain index
         self._dom_of[:n_op] = np.sort(op_dom, kind="stable")
         self._ids_int = self.item_ids[self.order]
+        self._ids_list: list[str] = self.item_ids.tolist()
+        self._rank_list: list[int] = self.rank.tolist()
         self._ncat_list: list[int] = np.asarray(params.n_categories)[self.order].tolist()
         self._id_hash: list[int] = [_id_hash(s) for s in self._ids_int.tolist()]
 
@@ -585,12 +587,17 @@ class Bank:
 
         Returns
         -------
-        (log_post, theta, se) : the new (n_quad,) log-posterior (max 0), posterior
-            mean and SD.
+        (log_post, theta, se) : the new (n_quad,) log-posterior (normalised:
+            ``Σ exp(log_post) = 1``), posterior mean and SD.
         """
         lp = log_post + self.log_p[internal, score]
-        lp -= lp.max()
-        s0, s1, s2 = (self._moments @ np.exp(lp)).tolist()  # Σw, Σwθ, Σwθ² in one product
+        # Σw, Σwθ, Σwθ² in one product.  log_post is normalised (Σ exp = 1), so exp(lp)
+        # cannot overflow; should the new mass underflow, shift by the maximum first.
+        s0, s1, s2 = (self._moments @ np.exp(lp)).tolist()
+        if not 1e-250 < s0 < math.inf:
+            lp -= lp.max()
+            s0, s1, s2 = (self._moments @ np.exp(lp)).tolist()
+        lp -= math.log(s0)
         theta = s1 / s0
         return lp, theta, math.sqrt(max(s2 / s0 - theta * theta, 0.0))
 
@@ -889,10 +896,10 @@ def answer(bank: Bank, state: TestState, item_index: int, score: int) -> TestSta
     j = int(item_index)
     if not 0 <= j < bank.n_items:
         raise ValueError(f"item index {item_index} is outside the bank (0..{bank.n_items - 1})")
-    item = str(bank.item_ids[j])
+    item = bank._ids_list[j]
     if item in state.item_ids:
         raise ValueError(f"item {item!r} was already administered")
-    i = int(bank.rank[j])
+    i = bank._rank_list[j]
     k = int(score)
     if k != score or not 0 <= k < bank._ncat_list[i]:
         raise ValueError(f"score {score!r} is not a category of item {item!r} "

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from itembank import services as bank_services
-from itembank.models import Calibration, Domain, Instrument, Item, ItemVersion
+from itembank.models import (Calibration, CalibrationItem, Domain, Instrument, Item,
+                             ItemStatusChange, ItemVersion)
 from itembank.scale import level_for, se_to_scale, to_scale
 from learningcity.db import utcnow
 from scoring import models as irt
@@ -63,18 +64,31 @@ class LiveBank:
     levels: list[dict] = field(default_factory=list)
 
 
-_cache: dict[tuple[int, tuple[int, ...]], LiveBank] = {}
+_cache: dict[tuple[int, int, int], LiveBank] = {}
 _cache_lock = threading.Lock()
+
+
+def _bank_revision(db: Session) -> tuple[int, int]:
+    """Changes whenever an item changes status or gets a new version (two cheap maxima)."""
+    return (db.scalar(sa.select(sa.func.max(ItemStatusChange.id))) or 0,
+            db.scalar(sa.select(sa.func.max(ItemVersion.id))) or 0)
 
 
 def live_bank(db: Session, calibration_id: int) -> LiveBank:
     """The engine bank for a calibration plus the instrument's current pilot items.
 
-    Calibrations never change once stored, so the bank is built once per process
-    (keyed also by the pilot item versions, which can change).
+    Calibrations never change once stored, and item changes bump the bank revision,
+    so the bank is built once per process and revision; a request costs two small
+    queries.
     """
-    calibration = db.scalar(sa.select(Calibration).where(Calibration.id == calibration_id)
-                            .options(selectinload(Calibration.items)))
+    key = (calibration_id, *_bank_revision(db))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    calibration = db.scalar(
+        sa.select(Calibration).where(Calibration.id == calibration_id)
+        .options(selectinload(Calibration.items).selectinload(CalibrationItem.item)
+                 .selectinload(Item.versions)))
     instrument = db.get(Instrument, calibration.instrument_id)
     rows = [r for r in calibration.items if r.item.status == "operational"]
     calibrated = {r.item_id for r in calibration.items}
@@ -82,11 +96,7 @@ def live_bank(db: Session, calibration_id: int) -> LiveBank:
         Item.status == "pilot", Item.type == instrument.item_type,
         Item.id.not_in(calibrated)).options(selectinload(Item.versions))
         .order_by(Item.code)).all()
-    pilot_versions = tuple(i.current.id for i in pilot_items)
-    key = (calibration_id, pilot_versions)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
+    pilot_versions = [i.current.id for i in pilot_items]
     versions = {r.item_id: r.item.current.id for r in rows}
     params = bank_services.calibration_params(calibration)
     keep = [j for j, r in enumerate(calibration.items) if r.item.status == "operational"]
@@ -105,9 +115,13 @@ def live_bank(db: Session, calibration_id: int) -> LiveBank:
     bank = engine.Bank(params, domains=domains, pilot=[c for c, p in zip(codes, pilot) if p],
                        blueprint=blueprint)
     live = LiveBank(calibration=calibration, bank=bank, params=params,
-                    version_ids=[versions[r.item_id] for r in rows] + list(pilot_versions),
+                    version_ids=[versions[r.item_id] for r in rows] + pilot_versions,
                     codes=codes, domains=domains, pilot=pilot, levels=calibration.levels)
+    db.expunge(calibration)  # cached across requests: detach from this session
     with _cache_lock:
+        stale = [k for k in _cache if k[0] == calibration_id or len(_cache) >= 16]
+        for k in stale:
+            del _cache[k]
         _cache[key] = live
     return live
 

@@ -72,7 +72,6 @@ __all__ = ["CalibrationResult", "IterationRecord", "Priors", "calibrate",
 _MODELS = ("rasch", "1pl", "2pl", "3pl", "grm", "gpcm", "pcm")
 _CODE = {name: i for i, name in enumerate(_MODELS)}
 _DICHOTOMOUS_CODES = (0, 1, 2, 3)
-_FIXED_SLOPE_CODES = (0, 6)          # rasch, pcm: a = 1
 _LOG_FLOOR = 1e-300                  # floor for log(P)
 _MAX_STEP = 1.0                      # cap on one Fisher-scoring step (internal units)
 _DENSE_FILL = 0.10                   # one-hot density above which Y is kept dense
@@ -1005,9 +1004,10 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
 
     Returns
     -------
-    info : (k, k)
-    exp_index : list of (kind, j, col) per expanded coordinate
-    T : (n_exp, k) map from free to expanded coordinates
+    info : (k, k) over the free parameters
+    free_index : list of k tuples (kind, item or group, column); kind is "item"
+        (column 0 = slope, 1.. = intercepts, kmax = c), "shared_a" (common 1pl slope)
+        or "group" (column 0 = mean, 1 = SD)
     """
     J, p = X.shape
     Q = pr.theta.size
@@ -1076,17 +1076,18 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
         """
         nx = U.shape[2]
         out = np.zeros((n_exp, nx))
-        off = pr.offsets[first]
-        if sparse:
-            Ysub = pr.Y[rows][:, off:]
-        else:
-            Ysub = (pr.Y if rows.size == N else pr.Y[rows])[:, off:]
-        M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
-        # items: sum_k sum_q D[j', k, q, x'] M[col(j', k), q, x]
-        contrib = np.einsum("cqy,cqx->cyx", D_cols[off:], M)             # (C', p, nx)
-        per_item = np.add.reduceat(contrib, pr.offsets[first:] - off, axis=0)
-        sel = jj >= first
-        out[item_coord[jj[sel], cc[sel]]] = per_item[jj[sel] - first, cc[sel]]
+        if first < J:
+            off = pr.offsets[first]
+            if sparse:
+                Ysub = pr.Y[rows][:, off:]
+            else:
+                Ysub = (pr.Y if rows.size == N else pr.Y[rows])[:, off:]
+            M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
+            # items: sum_k sum_q D[j', k, q, x'] M[col(j', k), q, x]
+            contrib = np.einsum("cqy,cqx->cyx", D_cols[off:], M)         # (C', p, nx)
+            per_item = np.add.reduceat(contrib, pr.offsets[first:] - off, axis=0)
+            sel = jj >= first
+            out[item_coord[jj[sel], cc[sel]]] = per_item[jj[sel] - first, cc[sel]]
         # groups
         if gcoords_all:
             gsum = np.zeros((pr.n_groups, Q, nx))
