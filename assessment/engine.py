@@ -273,7 +273,9 @@ class Blueprint:
         total = sum(t for _, t in balance)
         if balance and total <= 0:
             raise ValueError("content_balance targets must not all be 0")
-        put("content_balance", tuple((d, t / total) for d, t in balance))
+        if abs(total - 1.0) > 1e-12:  # normalise (once: a stored blueprint round-trips)
+            balance = tuple((d, t / total) for d, t in balance)
+        put("content_balance", balance)
         bad = [i for i, k in self.sh_parameters if not 0 <= k <= 1]
         if bad:
             raise ValueError(f"Sympson-Hetter parameters must be in [0, 1] (items {bad[:5]})")
@@ -327,7 +329,7 @@ class Blueprint:
         if not isinstance(start, Mapping):
             # ValueError, not TypeError: a bad stored blueprint is bad input, like a bad value
             msg = "blueprint 'start' must be an object with mean, sd, groups"
-            raise ValueError(msg)  # noqa: TRY004
+            raise ValueError(msg)
         if start.get("mean") is not None:
             kwargs["prior_mean"] = start["mean"]
         if start.get("sd") is not None:
@@ -400,8 +402,9 @@ class Bank:
     pilot : iterable of item ids, optional
         Pilot (unscored) items; together with ``blueprint.pilot_items`` if given.
     blueprint : Blueprint, optional
-        Prepared in advance (see :meth:`plan`); its enemies and pilot items that
-        exist in ``params`` are added to this bank's.
+        Prepared in advance (see :meth:`plan`); its ``pilot_items`` found in
+        ``params`` become pilot items of the bank.  (Its enemies, like everything
+        else in a blueprint, apply through :meth:`plan`, whichever blueprint is used.)
     grid : (lower, upper, n_points)
         Equally spaced θ grid of the information matrix (selection uses the
         nearest grid point to θ̂; spacing 0.05 by default).

@@ -21,8 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from itembank import services as bank_services
-from itembank.models import (Calibration, CalibrationItem, Domain, Instrument, Item,
-                             ItemStatusChange, ItemVersion)
+from itembank.models import (
+    Calibration,
+    CalibrationItem,
+    Domain,
+    Instrument,
+    Item,
+    ItemStatusChange,
+    ItemVersion,
+)
 from itembank.scale import level_for, se_to_scale, to_scale
 from learningcity.db import utcnow
 from scoring import models as irt

@@ -209,10 +209,10 @@ def run_simulation(
                 counts[list(state.items)] += 1
             if selected is not None and considered:
                 selected[bank.order[np.unique(considered)]] += 1
+            if progress is not None:
+                progress(1)
         if final:  # engine.final_score for the whole block in one estimation call
             est[lo:hi], se[lo:hi], _ = engine.final_scores(bank, blueprint, states)
-        if progress is not None:
-            progress(hi - lo)
     return SimulationResult(true_theta=thetas, theta=est, se=se, n_items=length,
                             stop_reason=reasons.astype(str), items=tuple(items),
                             exposure_counts=counts,
@@ -549,10 +549,12 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
                                 progress=progress.update)
         blueprint = sh.blueprint
         if not quiet:
-            state = "reached" if sh.converged else "NOT reached"
-            click.echo(f"Sympson-Hetter: target {max_exposure:g} {state} after "
-                       f"{len(sh.max_exposure)} iterations; {len(sh.parameters)} items "
-                       f"with K < 1", err=True)
+            click.echo(f"Sympson-Hetter parameters for a maximum exposure of {max_exposure:g}: "
+                       f"{len(sh.parameters)} items with K < 1 after {len(sh.max_exposure)} "
+                       f"simulations (maximum exposure in the last one "
+                       f"{sh.max_exposure[-1]:.3f}"
+                       + ("" if sh.converged else "; NOT settled, try more --sh-iterations")
+                       + ")", err=True)
     with bar(thetas.size, "simulate") as progress:
         result = run_simulation(bank, blueprint, thetas, seed=seed, progress=progress.update)
     rows = [[p + 1, float(result.true_theta[p]), float(result.theta[p]), float(result.se[p]),

@@ -5,11 +5,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
 from itembank.models import Instrument
-from pyramid.response import Response
-
 from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
 from learningcity.models import District

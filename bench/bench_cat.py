@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assessment import engine as E  # noqa: E402
-from scoring.params import ItemParams  # noqa: E402
+from assessment import engine as E
+from scoring.params import ItemParams
 
 
 def make_bank(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

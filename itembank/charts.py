@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from scoring import models  # noqa: E402
-from scoring.params import ItemParams  # noqa: E402
+from scoring import models
+from scoring.params import ItemParams
 
 THETA = np.linspace(-4, 4, 161)
 

@@ -45,7 +45,8 @@ DOMAINS = (
 )
 
 INSTRUMENTS = (
-    dict(code="LLA", name_zh="市民终身学习能力测评", name_en="Resident lifelong-learning ability test",
+    dict(code="LLA", name_zh="市民终身学习能力测评",
+         name_en="Resident lifelong-learning ability test",
          kind="ability", item_type="single_choice",
          blueprint={"min_items": 15, "max_items": 25, "se_target": 0.35,
                     "final_method": "eap",
@@ -55,7 +56,8 @@ INSTRUMENTS = (
                                  "max_rate": 0.3},
                     "pilot_positions": [5, 12],
                     "background": ["age_band", "district", "occupation", "education"]}),
-    dict(code="LMS", name_zh="学习动机与自主学习量表", name_en="Learning motivation and self-directed learning scale",
+    dict(code="LMS", name_zh="学习动机与自主学习量表",
+         name_en="Learning motivation and self-directed learning scale",
          kind="rating", item_type="rating", blueprint={}),
 )
 

@@ -24,7 +24,8 @@ def default_levels() -> list[dict[str, Any]]:
          "cando_en": "Can do familiar tasks alone, such as paying by phone, reading a bus "
                      "timetable or working out a simple discount."},
         {"code": "L3", "min": 450.0, "label_zh": "三级：胜任", "label_en": "Level 3: Capable",
-         "cando_zh": "能处理大多数日常学习和生活任务，例如网上预约挂号、辨别常见诈骗、读懂药品说明书。",
+         "cando_zh": "能处理大多数日常学习和生活任务，"
+                     "例如网上预约挂号、辨别常见诈骗、读懂药品说明书。",
          "cando_en": "Can handle most everyday tasks, such as booking a hospital appointment "
                      "online, spotting common scams or reading a medicine leaflet."},
         {"code": "L4", "min": 550.0, "label_zh": "四级：熟练", "label_en": "Level 4: Proficient",

@@ -21,8 +21,18 @@ from learningcity.models import AuditEvent
 from scoring.params import ItemParams
 
 from .importing import ImportReport, ItemSpec
-from .models import (STATUS_FLOW, Calibration, CalibrationEvent, CalibrationItem, Domain,
-                     Instrument, Item, ItemResponse, ItemStatusChange, ItemVersion)
+from .models import (
+    STATUS_FLOW,
+    Calibration,
+    CalibrationEvent,
+    CalibrationItem,
+    Domain,
+    Instrument,
+    Item,
+    ItemResponse,
+    ItemStatusChange,
+    ItemVersion,
+)
 from .scale import default_levels
 
 

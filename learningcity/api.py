@@ -123,7 +123,7 @@ def validate_request(request: Any) -> Any:
         raw = (request.body or b"").strip()
         if request.content_type == "application/json" and raw:
             try:
-                request.json_body
+                _ = request.json_body
             except ValueError:
                 raise ApiError(400, "invalid_json", "the request body is not valid JSON",
                                details) from None

@@ -7,14 +7,13 @@ import sqlalchemy as sa
 from pyramid.csrf import get_csrf_token
 from pyramid.events import BeforeRender
 from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
+from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
-from pyramid.response import Response
-
 from . import display, i18n
-from .api import API_PREFIX, error_body
 from .accounts import AccountError, authenticate
+from .api import API_PREFIX, error_body
 from .i18n import _
 from .resources import DistrictResource, district_factory, staff_factory
 

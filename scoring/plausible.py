@@ -122,7 +122,7 @@ def fit_group_prior(
     counts = np.bincount(gi, minlength=n_g).astype(float)
     means, sds = np.zeros(n_g), np.ones(n_g)
     converged, it = False, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (read after the loop)
         z = (nodes[None, :] - means[gi, None]) / sds[gi, None]
         log_post = log_lik - 0.5 * z * z
         log_post -= log_post.max(axis=1, keepdims=True)

@@ -139,7 +139,8 @@ def history_values(history: Any) -> np.ndarray:
 
 def _summary_section(summary: Mapping[str, Any]) -> str:
     items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(_fmt(v))}</dd>" for k, v in summary.items())
-    return f'<section aria-labelledby="s-summary"><h2 id="s-summary">Summary</h2><dl>{items}</dl></section>\n'
+    return (f'<section aria-labelledby="s-summary"><h2 id="s-summary">Summary</h2>'
+            f"<dl>{items}</dl></section>\n")
 
 
 def _estimates_section(params: ItemParams) -> str:

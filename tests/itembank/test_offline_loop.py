@@ -12,10 +12,10 @@ import numpy as np
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from itembank.demo_content import DOMAINS
 from itembank.importing import read_item_file
 from itembank.models import Calibration, Instrument, Item, ItemResponse, ItemVersion
 from itembank.services import ensure_domains, import_items
-from itembank.demo_content import DOMAINS
 from learningcity.cli import main
 
 from .conftest import make_items, write_ini
@@ -72,7 +72,7 @@ def run(runner, *args):
 
 
 def test_offline_loop_with_pilot_items_on_the_published_scale(dbsession, tmp_path, db_url):
-    codes, a_true, b_true, operational, pilot = simulate_bank(dbsession, tmp_path)
+    codes, _a_true, b_true, operational, pilot = simulate_bank(dbsession, tmp_path)
     ini = write_ini(tmp_path, db_url)
     runner = CliRunner()
 

@@ -10,6 +10,7 @@ from itembank.services import import_calibration, publish
 from learningcity.models import AuditEvent
 from scoring.params import ItemParams
 
+
 def params_for(codes, shift=0.0):
     n = len(codes)
     return ItemParams.from_arrays(item_ids=codes, model="2pl", a=np.linspace(0.8, 1.6, n),
@@ -75,7 +76,7 @@ def test_monitor_and_district_cannot_publish_or_roll_back(testapp, login, calibr
 
 
 def test_researcher_pages_render(testapp, login, calibrations):
-    instrument, first, second = calibrations
+    _instrument, first, second = calibrations
     login("researcher", status=303)
     items = testapp.get("/research/items?domain=digital")
     assert "DIG-001" in items.text and "NUM-001" not in items.text

@@ -12,7 +12,7 @@ def test_healthy(testapp) -> None:
 
 
 def test_broken_database_is_unhealthy(db_url, tmp_path) -> None:
-    from tests.conftest import app_settings  # noqa: PLC0415
+    from tests.conftest import app_settings
 
     # The monitoring database points at a server that does not exist.
     broken = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
@@ -25,7 +25,7 @@ def test_broken_database_is_unhealthy(db_url, tmp_path) -> None:
 
 
 def test_unreachable_main_database_is_unhealthy(tmp_path) -> None:
-    from tests.conftest import app_settings  # noqa: PLC0415
+    from tests.conftest import app_settings
 
     missing_dir = tmp_path / "no" / "such"
     url = f"sqlite:///{missing_dir}/db.sqlite"

@@ -4,10 +4,10 @@ Revision ID: 0001_shell
 Revises: 
 Create Date: 2026-11-29 02:01:11.523279
 """
-from alembic import op
 import sqlalchemy as sa
-import learningcity.db
+from alembic import op
 
+import learningcity.db
 
 revision = '0001_shell'
 down_revision = None

@@ -4,10 +4,10 @@ Revision ID: 0002_itembank
 Revises: 0001_shell
 Create Date: 2026-11-29 02:17:06.102964
 """
-from alembic import op
 import sqlalchemy as sa
-import learningcity.db
+from alembic import op
 
+import learningcity.db
 
 revision = '0002_itembank'
 down_revision = '0001_shell'

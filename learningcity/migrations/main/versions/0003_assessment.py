@@ -4,10 +4,10 @@ Revision ID: 0003_assessment
 Revises: 0002_itembank
 Create Date: 2026-11-29 02:25:43.059968
 """
-from alembic import op
 import sqlalchemy as sa
-import learningcity.db
+from alembic import op
 
+import learningcity.db
 
 revision = '0003_assessment'
 down_revision = '0002_itembank'

@@ -4,9 +4,6 @@ Revision ID: m0001_base
 Revises: 
 Create Date: 2026-11-29 02:01:11.567248
 """
-from alembic import op
-import sqlalchemy as sa
-import learningcity.db
 
 
 revision = 'm0001_base'
