@@ -18,7 +18,11 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pyramid_retry import IRetryableError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from zope.interface import implementer
 
 from itembank import services as bank_services
 from itembank.models import (
@@ -41,6 +45,15 @@ from .models import Answer, TestSession
 TOKEN_BYTES = 24  # 192 bits, URL-safe
 BACKGROUND_FIELDS = ("age_band", "sex", "district", "street", "occupation", "education")
 DEFAULT_IDLE_MINUTES = 60
+
+
+@implementer(IRetryableError)
+class ConcurrentChange(Exception):
+    """Another request changed the same session at the same moment; retry the request.
+
+    pyramid_retry runs the request again in a fresh transaction, which then sees the
+    other request's answer and answers as for a resend (same step) or a conflict (409).
+    """
 
 
 class DeliveryError(Exception):
@@ -277,6 +290,16 @@ def submit_answer(db: Session, session: TestSession, *, position: int, version_i
     if position != step.position or version_id != step.item["version"]:
         raise DeliveryError(409, "out_of_order", f"the next question is number "
                                                  f"{step.position}, not {position}")
+    try:
+        with db.no_autoflush:
+            return _store_answer(db, session, position, version_id, choice, response_ms,
+                                 locale)
+    except (IntegrityError, StaleDataError) as exc:
+        raise ConcurrentChange(str(exc)) from exc
+
+
+def _store_answer(db: Session, session: TestSession, position: int, version_id: int,
+                  choice: int, response_ms: int | None, locale: str | None) -> Step:
     version = db.get(ItemVersion, version_id)
     if not 1 <= choice <= len(version.options):
         raise DeliveryError(400, "bad_choice", f"choice must be 1..{len(version.options)}")

@@ -24,6 +24,9 @@ Algorithm
   jointly with their intercepts (Schur complement of the arrow-shaped system).
   Internally items are in slope-intercept form ``a*theta + d_k`` (``b_k = -d_k / a``).
 * M-step, groups: Newton on ``(mu_g, sigma_g)`` of the discrete normal weights.
+* Memory: O(nnz + persons x quad) -- the one-hot matrix, a few persons x quad arrays and
+  items x quad x categories arrays.  500 items x 100,000 persons with 20 responses each
+  peaks at about 135 MB of allocations (bench/README.md).
 * Acceleration: every third cycle a SQUAREM extrapolation (Varadhan & Roland 2008) of the
   EM map is tried and kept only if it does not lower the log-likelihood (log-posterior when
   priors are used).
@@ -1242,7 +1245,9 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     ----------
     responses : (n_persons, n_items) float
         Categories ``0..K-1``; NaN = not administered.  Any float dtype (float32 saves
-        memory for large sparse designs); integer arrays are accepted.
+        memory for large sparse designs); integer arrays are accepted.  Persons without
+        any response are ignored (also in ``n_persons`` for BIC).  Estimated items take
+        ``K`` = highest observed category + 1, and every category 0..K-1 must occur.
     model : str or sequence of str
         One of ``rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm``, or one name per item.
         Anchor items use the model stored in ``anchors``.
@@ -1255,7 +1260,10 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     priors : Priors, optional
         Default ``Priors()``: Beta(5, 17) on 3PL ``c``, no slope prior.
     n_quad : int
-        Number of equally spaced quadrature points on ``theta_range``.
+        Number of equally spaced quadrature points on ``theta_range`` (41 on [-6, 6]:
+        spacing 0.3).  Long tests give narrow posteriors that such a grid integrates
+        coarsely; when the spacing exceeds 1.3 x the median posterior SD the method note
+        says so and suggests a larger ``n_quad`` (e.g. 81 for 100 polytomous items).
     max_iter, tol : int, float
         EM cycle limit and convergence tolerance (see module docstring).
     progress : callable, optional
@@ -1335,6 +1343,19 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     aic = -2.0 * ll + 2.0 * n_params
     bic = -2.0 * ll + n_params * np.log(n_persons)
     note = _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, len(history))
+    # quadrature adequacy: the rectangular rule integrates a normal-shaped posterior of
+    # SD s with spacing h to a relative error of about 2 exp(-2 pi^2 s^2 / h^2): 1e-5 at
+    # h = 1.3 s, 7e-3 at h = 2 s
+    spacing = float(pr.theta[1] - pr.theta[0])
+    m1 = post @ pr.theta
+    psd = np.sqrt(np.maximum(post @ pr.theta ** 2 - m1 ** 2, 0.0))
+    order = np.argsort(psd)
+    cum = np.cumsum(pr.weights[order])
+    median_sd = float(psd[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    if spacing > 1.3 * median_sd:
+        suggest = int(np.ceil((theta_range[1] - theta_range[0]) / median_sd)) + 1
+        note += (f" Quadrature: the grid spacing {spacing:.2f} is coarse for the median "
+                 f"posterior SD {median_sd:.2f}; consider n_quad >= {suggest}.")
     if np.any(at_bound):
         note += (" Lower asymptote c on its bound 0 (SE not computed) for item(s): "
                  + ", ".join(item_ids_arr[at_bound].tolist()) + ".")

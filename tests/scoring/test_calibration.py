@@ -563,3 +563,14 @@ def test_blas_threads_restored_and_results_identical():
     r1 = calibrate(y, "2pl", compute_se=False)
     r2 = calibrate(y, "2pl", compute_se=False, blas_threads=None)
     np.testing.assert_allclose(r1.params.a, r2.params.a, atol=1e-8)
+
+
+def test_quadrature_note_for_long_tests():
+    """40 four-category GRM items give posterior SDs near 0.15, too narrow for the default
+    grid spacing 0.3: the method note says so; LSAT-7 (5 items) gets no such note."""
+    rng = np.random.default_rng(12)
+    true = make_bank("grm", 40, rng)
+    y = simulate(true, rng.standard_normal(500), rng)
+    res = calibrate(y, "grm", compute_se=False)
+    assert "Quadrature: the grid spacing 0.30 is coarse" in res.method_note
+    assert "Quadrature" not in calibrate(lsat7(), "2pl", compute_se=False).method_note
