@@ -192,6 +192,16 @@ def set_background(db: Session, session: TestSession, answers: dict[str, str],
     clean = {k: str(v).strip()[:64] for k, v in answers.items()
              if k in BACKGROUND_FIELDS and str(v).strip()}
     session.background = {**(session.background or {}), **clean}
+    group_field = ((instrument.blueprint or {}).get("start") or {}).get("group_field")
+    if group_field and session.background.get(group_field) and not session.answers:
+        # start rule: the prior of the resident's group (e.g. by age band), when the
+        # blueprint defines one; the engine falls back to the general prior otherwise
+        live = live_bank(db, session.calibration_id)
+        blueprint = engine.Blueprint.from_dict(instrument.blueprint or {})
+        state = engine.start(live.bank, blueprint, seed=session.seed,
+                             prior=session.background[group_field])
+        session.engine_state = state.to_dict()
+        session.theta, session.se = float(state.theta), float(state.se)
     session.status = "testing"
     session.last_activity_at = utcnow()
 

@@ -173,3 +173,22 @@ def test_item_page_is_light_and_works_without_javascript(testapp, demo):
     assert form.method.lower() == "post" and form.action.endswith("/answer")
     form["choice"] = "1"
     assert form.submit(status=303).follow().status_int == 200
+
+
+def test_group_prior_start_rule(testapp, demo, dbsession):
+    """A blueprint may start each resident at their group's prior (here: by age band)."""
+    from itembank.models import Instrument
+
+    instrument = dbsession.scalar(sa.select(Instrument).where(Instrument.code == "LLA"))
+    instrument.blueprint = {**instrument.blueprint, "start": {
+        "mean": 0.0, "sd": 1.0, "group_field": "age_band",
+        "groups": {"70+": {"mean": -0.8, "sd": 0.9}}}}
+    dbsession.commit()
+    _, older = start(testapp, {"age_band": "70+"})
+    _, younger = start(testapp, {"age_band": "18-29"})
+    states = {s.background["age_band"]: s.engine_state
+              for s in dbsession.scalars(sa.select(TestSession))}
+    assert states["70+"]["prior"] == [-0.8, 0.9]
+    assert states["18-29"]["prior"] == [0.0, 1.0]
+    assert states["70+"]["theta"] == -0.8 and states["18-29"]["theta"] == 0.0
+    assert older["status"] == younger["status"] == "testing"
