@@ -28,6 +28,7 @@ def includeme(config: Any) -> None:
         ("itembank.items", "/research/items"),
         ("itembank.item", "/research/items/{code}"),
         ("itembank.item_status", "/research/items/{code}/status"),
+        ("itembank.item_edit", "/research/items/{code}/edit"),
         ("itembank.item_curve", "/research/items/{code}/curve.png"),
         ("itembank.calibrations", "/research/calibrations"),
         ("itembank.diff", "/research/calibrations/diff"),

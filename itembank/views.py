@@ -230,3 +230,44 @@ def bank_health_chart(request: Any) -> Response:
     png = charts.information_png({**report.info_by_domain, "total": report.total_info},
                                  f"{instrument.code}: information by domain")
     return Response(png, content_type="image/png", cache_control="private, max-age=300")
+
+
+def _edit_record(item: Item, post: Any) -> dict[str, Any]:
+    """The edit form as an import record, so edits pass the same checks as files."""
+    options = []
+    for line in post.get("options", "").splitlines():
+        if line.strip():
+            zh, _sep, en = line.partition("|")
+            options.append({"zh": zh.strip(), "en": en.strip()})
+    return {"code": item.code, "domain": item.domain_code, "subdomain": item.subdomain,
+            "type": item.type, "stem_zh": post.get("stem_zh", ""),
+            "stem_en": post.get("stem_en", ""), "options": options,
+            "key": post.get("key", ""), "reverse": post.get("reverse", "false"),
+            "media": post.get("media", ""), "tags": list(item.tags), "author": item.author,
+            "status": item.status}
+
+
+@view_config(route_name="itembank.item_edit", renderer=T + "edit.pt", permission="research")
+def item_edit(request: Any) -> Any:
+    """Edit an item's content: every change is a new version, earlier answers keep theirs."""
+    from .importing import ImportReport, _check
+
+    item = _item(request)
+    current = item.current
+    form = {"stem_zh": current.stem_zh, "stem_en": current.stem_en,
+            "options": "\n".join(f"{o['zh']} | {o['en']}" for o in current.options),
+            "key": current.key or "", "reverse": "true" if current.reverse else "false",
+            "media": current.media or ""}
+    problems: list[str] = []
+    if request.method == "POST":
+        form.update({k: request.POST.get(k, "") for k in form})
+        report = ImportReport("form")
+        spec = _check(report, 1, _edit_record(item, request.POST))
+        problems = [f"{p.column}: {p.message}" for p in report.problems]
+        if spec is not None:
+            version = services.edit_item(request.dbsession, item, spec,
+                                         request.identity.username)
+            request.session.flash(_("Saved as version ${n}.", mapping={"n": version.version}))
+            return HTTPSeeOther(request.route_url("itembank.item", code=item.code))
+        request.response.status_int = 400
+    return {"item": item, "form": form, "problems": problems}

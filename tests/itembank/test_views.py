@@ -90,3 +90,26 @@ def test_researcher_pages_render(testapp, login, calibrations):
         b"\x89PNG"
     health = testapp.get("/research/health?instrument=LLA")
     assert "θ" in health.text
+
+
+def test_editing_an_operational_item_creates_a_version(testapp, login, calibrations,
+                                                       dbsession):
+    from itembank.models import ItemVersion
+
+    login("researcher", status=303)
+    form = testapp.get("/research/items/DIG-001/edit").forms[0]
+    form["stem_zh"] = "新的题干"
+    form["options"] = "甲 | A\n乙 | B\n丙 | C"
+    form["key"] = "3"
+    form.submit(status=303)
+    versions = dbsession.scalars(sa.select(ItemVersion).join(Item).where(
+        Item.code == "DIG-001").order_by(ItemVersion.version)).all()
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].stem_zh == "题目 DIG-001" and versions[1].stem_zh == "新的题干"
+    assert versions[1].key == 3 and len(versions[1].options) == 3
+    bad = testapp.get("/research/items/DIG-001/edit").forms[0]
+    bad["key"] = "9"
+    res = bad.submit(status=400)
+    assert "option 9 does not exist" in res.text
+    assert dbsession.scalar(sa.select(sa.func.count(ItemVersion.id)).join(Item).where(
+        Item.code == "DIG-001")) == 2
