@@ -13,7 +13,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from learningcity.cli import ini_option, open_session
+from learningcity.cli import db_session, ini_option
 
 
 def _actor(actor: str | None) -> str:
@@ -44,17 +44,10 @@ def import_cmd(ini_path: str, actor: str | None, path: str) -> None:
         report = read_item_file(path)
     except ItemFileError as exc:
         raise click.ClickException(str(exc)) from None
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         if not report.ok:
             raise ImportRejected(report)
         outcome = import_items(db, report, _actor(actor))
-        db.commit()
-    except ImportRejected as exc:
-        db.rollback()
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"{path}: {len(outcome.created)} new item(s), {len(outcome.new_versions)} new "
                f"version(s), {len(outcome.unchanged)} unchanged, "
                f"{len(outcome.status_changed)} status change(s)")
@@ -69,9 +62,8 @@ def export_cmd(ini_path: str, out: str) -> None:
     from .importing import CSV_COLUMNS, spec_to_json, spec_to_row
     from .services import export_specs
 
-    db = open_session(ini_path)
-    specs = export_specs(db)
-    db.close()
+    with db_session(ini_path) as db:
+        specs = export_specs(db)
     target = Path(out)
     tmp = target.with_name(target.name + ".part")
     suffix = target.suffix.lower()
@@ -119,19 +111,14 @@ def _safe_row(row: dict[str, str]) -> dict[str, str]:
 def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple[str, ...],
                          scored_only: bool) -> None:
     """Write the sparse RESPONSES.csv that `learningcity calibrate` reads."""
-    from .services import BankError, export_responses, get_instrument
+    from .services import export_responses, get_instrument
 
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
         target = Path(out)
         tmp = target.with_name(target.name + ".part")
         persons, items = export_responses(db, inst, tmp, groups, not scored_only)
         tmp.replace(target)
-    except BankError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"wrote {persons} respondent(s) x {items} item(s) to {out}")
 
 
@@ -149,15 +136,14 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
     """Store a PARAMS.csv written by `learningcity calibrate` as a new calibration."""
     from scoring.io import InputError, read_fit, read_params
 
-    from .services import BankError, get_instrument, import_calibration, publish
+    from .services import get_instrument, import_calibration, publish
 
     try:
         params = read_params(params_path)
         fit = read_fit(params_path)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
         calibration = import_calibration(
             db, inst, params, name, _actor(actor), fit=fit, is_demo=demo,
@@ -165,12 +151,6 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
                         "simulated": demo})
         if publish_now:
             publish(db, calibration, _actor(actor))
-        db.commit()
-    except BankError as exc:
-        db.rollback()
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items)"
                + (", published" if publish_now else ""))
 
@@ -203,8 +183,7 @@ def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
 
     from .services import BankError, calibration_params, get_instrument, published_calibration
 
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         if name:
             calibration = _calibration(db, instrument, name, version)
         else:
@@ -212,10 +191,6 @@ def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
             if calibration is None:
                 raise BankError(f"{instrument} has no published calibration")
         write_params(out, calibration_params(calibration))
-    except BankError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"wrote {calibration.label} ({len(calibration.items)} items) to {out}")
 
 
@@ -228,18 +203,11 @@ def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
 def publish_cmd(ini_path: str, actor: str | None, instrument: str, name: str,
                 version: int | None) -> None:
     """Make a calibration the live one (audited)."""
-    from .services import BankError, publish
+    from .services import publish
 
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         calibration = _calibration(db, instrument, name, version)
         publish(db, calibration, _actor(actor))
-        db.commit()
-    except BankError as exc:
-        db.rollback()
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"published {calibration.label} for {instrument}")
 
 
@@ -249,17 +217,10 @@ def publish_cmd(ini_path: str, actor: str | None, instrument: str, name: str,
 @click.option("--instrument", default="LLA", show_default=True)
 def rollback_cmd(ini_path: str, actor: str | None, instrument: str) -> None:
     """Return to the calibration that was live before the current one (audited)."""
-    from .services import BankError, get_instrument, rollback
+    from .services import get_instrument, rollback
 
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         previous = rollback(db, get_instrument(db, instrument), _actor(actor))
-        db.commit()
-    except BankError as exc:
-        db.rollback()
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.close()
     click.echo(f"{instrument} now uses {previous.label}")
 
 
@@ -269,17 +230,13 @@ def rollback_cmd(ini_path: str, actor: str | None, instrument: str) -> None:
 def calibrations_cmd(ini_path: str, instrument: str) -> None:
     """List an instrument's calibrations; * marks the published one."""
     from .models import Calibration
-    from .services import BankError, get_instrument
+    from .services import get_instrument
 
-    db = open_session(ini_path)
-    try:
+    with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
-    except BankError as exc:
-        raise click.ClickException(str(exc)) from None
-    for c in db.scalars(sa.select(Calibration).where(Calibration.instrument_id == inst.id)
-                        .order_by(Calibration.id)):
-        mark = "*" if c.id == inst.published_calibration_id else " "
-        click.echo(f"{mark} {c.label}\t{c.model}\t{len(c.items)} items\t"
-                   f"{c.created_at:%Y-%m-%d %H:%M}\t{c.created_by}"
-                   + ("\tDEMO (simulated data)" if c.is_demo else ""))
-    db.close()
+        for c in db.scalars(sa.select(Calibration).where(Calibration.instrument_id == inst.id)
+                            .order_by(Calibration.id)):
+            mark = "*" if c.id == inst.published_calibration_id else " "
+            click.echo(f"{mark} {c.label}\t{c.model}\t{len(c.items)} items\t"
+                       f"{c.created_at:%Y-%m-%d %H:%M}\t{c.created_by}"
+                       + ("\tDEMO (simulated data)" if c.is_demo else ""))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -63,6 +65,21 @@ def open_session(ini_path: str) -> Any:
     return session_factory(make_engine(settings["sqlalchemy.url"]))()
 
 
+@contextmanager
+def db_session(ini_path: str) -> Iterator[Any]:
+    """A session that commits on success; a refused request (ValueError) changes nothing
+    and becomes a one-line error for the user."""
+    session = open_session(ini_path)
+    try:
+        yield session
+        session.commit()
+    except ValueError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        session.close()
+
+
 @click.group()
 def db() -> None:
     """Database schema: upgrade, and show the current revision."""
@@ -112,7 +129,7 @@ def user() -> None:
 def user_add(ini_path: str, username: str, role: str, district_code: str | None,
              display_name: str, password_stdin: bool) -> None:
     """Add a staff account (the password is hashed with argon2)."""
-    from .accounts import AccountError, create_user
+    from .accounts import create_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -120,15 +137,8 @@ def user_add(ini_path: str, username: str, role: str, district_code: str | None,
         password = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != password:
             raise click.ClickException("the passwords differ")
-    session = open_session(ini_path)
-    try:
+    with db_session(ini_path) as session:
         create_user(session, username, password, role, district_code, display_name)
-        session.commit()
-    except AccountError as exc:
-        session.rollback()
-        raise click.ClickException(str(exc)) from None
-    finally:
-        session.close()
     click.echo(f"added {role} {username}" + (f" ({district_code})" if district_code else ""))
 
 
