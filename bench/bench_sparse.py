@@ -116,7 +116,8 @@ def main() -> None:
           f"process max RSS: {maxrss:.0f} MiB (response matrix {y.nbytes / 2**20:.0f} MiB)")
     print(f"RMSE all {args.items} items: a {rmse(res.params.a, a):.3f}, "
           f"b {rmse(res.params.b[:, 0], b):.3f}; "
-          f"items with >= 1000 responses ({well.sum()}): a {rmse(res.params.a[well], a[well]):.3f}, "
+          f"items with >= 1000 responses ({well.sum()}): "
+          f"a {rmse(res.params.a[well], a[well]):.3f}, "
           f"b {rmse(res.params.b[well, 0], b[well]):.3f}")
     print(f"with lognormal(0, 0.5) slope prior, all items: a {rmse(res_pr.params.a, a):.3f}, "
           f"b {rmse(res_pr.params.b[:, 0], b):.3f}")

@@ -646,6 +646,15 @@ def _guess_prior(pr: _Problem, c: np.ndarray):
 _C_MAX = 0.999     # upper bound for the 3PL lower asymptote in the M-step
 
 
+def _grm_disordered(X: np.ndarray, ncat: np.ndarray, kmax: int) -> np.ndarray:
+    """(n,) True where GRM intercepts d_1 > d_2 > ... are not strictly decreasing."""
+    if kmax <= 2 or X.shape[0] == 0:
+        return np.zeros(X.shape[0], dtype=bool)
+    steps = np.diff(X[:, 1:kmax], axis=1)                          # d_{k+1} - d_k
+    used = np.arange(2, kmax)[None, :] < ncat[:, None]             # pair (k, k+1) used
+    return np.any(used & (steps >= 0), axis=1)
+
+
 def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarray
                     ) -> np.ndarray:
     """Expected complete-data log-likelihood + log prior per item in ``items``."""
@@ -659,10 +668,7 @@ def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
     # GRM: intercepts must decrease strictly
     grm = codes == _CODE["grm"]
     if np.any(grm):
-        for loc in np.flatnonzero(grm):
-            k = pr.ncat[items[loc]]
-            if k > 2 and np.any(np.diff(Xs[loc, 1:k]) >= 0):
-                bad[loc] = True
+        bad[grm] = _grm_disordered(Xs[grm], pr.ncat[items[grm]], pr.kmax)
     three = codes == _CODE["3pl"]
     if np.any(three):
         lp, _, _ = _guess_prior(pr, Xs[three, pr.kmax])
@@ -923,11 +929,8 @@ def _valid(pr: _Problem, X: np.ndarray, sigma: np.ndarray) -> bool:
     three = est & (pr.codes == _CODE["3pl"])
     if np.any(three) and np.any((X[three, pr.kmax] < 0) | (X[three, pr.kmax] >= 1)):
         return False
-    for j in np.flatnonzero(est & (pr.codes == _CODE["grm"])):
-        k = pr.ncat[j]
-        if k > 2 and np.any(np.diff(X[j, 1:k]) >= 0):
-            return False
-    return True
+    grm = est & (pr.codes == _CODE["grm"])
+    return not np.any(_grm_disordered(X[grm], pr.ncat[grm], pr.kmax))
 
 
 def _run_em(pr: _Problem, max_iter: int, tol: float, progress):

@@ -202,7 +202,8 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
     loglik = marginal_loglik(params, r, group_sds=np.array([group_sd]))
     n_persons = int((~np.isnan(r)).any(axis=1).sum())
     girth_opts = girth.validate_estimation_options(opts)
-    note = (f"girth MML ({_GIRTH_FUNCTION[name]}); quadrature {girth_opts['quadrature_n']} points on "
+    note = (f"girth MML ({_GIRTH_FUNCTION[name]}); quadrature "
+            f"{girth_opts['quadrature_n']} points on "
             f"{tuple(girth_opts['quadrature_bounds'])}, max_iteration "
             f"{girth_opts['max_iteration']}; latent N(0, 1)"
             + (" with the common slope turned into the latent SD (Rasch metric)"

@@ -542,7 +542,7 @@ def test_bad_items_are_named(column, message):
 
 def test_invalid_inputs():
     y = lsat7()
-    with pytest.raises(ValueError, match="empty|no responses in category 1"):
+    with pytest.raises(ValueError, match="no responses in category 1"):
         yy = np.column_stack([y, np.where(y[:, 0] == 1, 2.0, 0.0)])
         calibrate(yy, "grm")
     with pytest.raises(ValueError, match="needs 0/1"):
