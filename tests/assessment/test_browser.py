@@ -88,7 +88,7 @@ def test_resident_takes_the_demo_test_from_start_to_result(server, browser):
         assert answered <= 40, "the test did not stop"
     assert 15 <= answered <= 27  # min/max items of the demo blueprint (+ 2 pilot items)
     text = page.locator("main").inner_text()
-    assert "分" in text and "±" in text
+    assert "分以内" in text and "道题" in text  # precision and length sentences
     page.screenshot(path=str(SCREENSHOTS / "result-360.png"), full_page=True)
     # nothing overflows a 360 px screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
