@@ -131,8 +131,11 @@ def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple
 @click.option("--source", default="", help="Where the responses came from (provenance).")
 @click.option("--demo", is_flag=True, help="Label it as a demonstration from simulated data.")
 @click.option("--publish", "publish_now", is_flag=True, help="Publish right away.")
+@click.option("--dif", "dif_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="DIF.csv from `learningcity dif`: items of ETS class B or C get flagged.")
 def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, name: str,
-                           instrument: str, source: str, demo: bool, publish_now: bool) -> None:
+                           instrument: str, source: str, demo: bool, publish_now: bool,
+                           dif_path: str | None) -> None:
     """Store a PARAMS.csv written by `learningcity calibrate` as a new calibration."""
     from scoring.io import InputError, read_fit, read_params
 
@@ -143,6 +146,8 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
         fit = read_fit(params_path)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
+    if dif_path:
+        fit["dif"] = _dif_classes(dif_path, [str(i) for i in params.item_ids])
     with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
         calibration = import_calibration(
@@ -153,6 +158,22 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
             publish(db, calibration, _actor(actor))
     click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items)"
                + (", published" if publish_now else ""))
+
+
+def _dif_classes(path: str, item_ids: list[str]) -> list[str]:
+    """ETS classes from a DIF.csv, aligned with the calibration's items ('' where absent)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "item_id" not in reader.fieldnames \
+                or "ets_class" not in reader.fieldnames:
+            raise click.ClickException(f"{path}: needs the columns item_id and ets_class "
+                                       "(run `learningcity dif --method mh --out ...`)")
+        classes = {row["item_id"].lstrip("'"): row["ets_class"] for row in reader}
+    unknown = sorted(set(classes) - set(item_ids))
+    if unknown:
+        raise click.ClickException(f"{path}: items not in the calibration: "
+                                   f"{', '.join(unknown[:20])}")
+    return [classes.get(code, "") for code in item_ids]
 
 
 def _calibration(db: Any, instrument: str, name: str, version: int | None) -> Any:

@@ -14,7 +14,14 @@ from click.testing import CliRunner
 
 from itembank.demo_content import DOMAINS
 from itembank.importing import read_item_file
-from itembank.models import Calibration, Instrument, Item, ItemResponse, ItemVersion
+from itembank.models import (
+    Calibration,
+    CalibrationItem,
+    Instrument,
+    Item,
+    ItemResponse,
+    ItemVersion,
+)
 from itembank.services import ensure_domains, import_items
 from learningcity.cli import main
 
@@ -88,8 +95,15 @@ def test_offline_loop_with_pilot_items_on_the_published_scale(dbsession, tmp_pat
         "person_id", "--group-col", "age_band", "--quiet")
 
     # 2. import, publish
+    dif = tmp_path / "dif.csv"
+    run(runner, "dif", responses, "--params", params, "--group-col", "age_band", "--focal",
+        "60+", "--method", "mh", "--out", dif, "--id-col", "person_id")
     run(runner, "itembank", "import-calibration", params, "--name", "base", "--instrument",
-        "LLA", "--source", "test simulation", "--ini", ini)
+        "LLA", "--source", "test simulation", "--dif", dif, "--ini", ini)
+    # no DIF was simulated: at most the odd chance flag, and the classes are stored
+    dbsession.expire_all()
+    flags = dbsession.scalars(sa.select(CalibrationItem.dif_flag)).all()
+    assert len(flags) == len(operational) and sum(f == "C" for f in flags) <= 1
     run(runner, "itembank", "publish", "--instrument", "LLA", "--name", "base", "--ini", ini)
     estimated = read_params(params)
     b_hat = np.array([float(estimated[codes[j]]["b"]) for j in operational])
@@ -125,3 +139,28 @@ def test_offline_loop_with_pilot_items_on_the_published_scale(dbsession, tmp_pat
     run(runner, "itembank", "rollback", "--instrument", "LLA", "--ini", ini)
     dbsession.expire_all()
     assert dbsession.get(Instrument, instrument.id).published_calibration_id != live.id
+
+
+def test_dif_classes_are_stored_with_the_calibration(dbsession, bank, tmp_path, db_url):
+    from scoring.io import write_params
+    from scoring.params import ItemParams
+
+    codes = dbsession.scalars(sa.select(Item.code).order_by(Item.code)).all()
+    params_path = tmp_path / "p.csv"
+    write_params(params_path, ItemParams.from_arrays(item_ids=codes, model="2pl",
+                                                     a=np.ones(len(codes)),
+                                                     b=np.linspace(-1, 1, len(codes))))
+    dif_path = tmp_path / "dif.csv"
+    dif_path.write_text("item_id,ets_class\n" + "\n".join(
+        f"{c},{'C' if c == codes[0] else 'A'}" for c in codes) + "\n", encoding="utf-8")
+    run(CliRunner(), "itembank", "import-calibration", params_path, "--name", "d",
+        "--dif", dif_path, "--ini", write_ini(tmp_path, db_url))
+    flags = dict(dbsession.execute(sa.select(Item.code, CalibrationItem.dif_flag)
+                                   .join(CalibrationItem)).all())
+    assert flags[codes[0]] == "C" and all(flags[c] is None for c in codes[1:])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,ets_class\nNOPE-1,C\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["itembank", "import-calibration", str(params_path),
+                                       "--name", "d", "--dif", str(bad), "--ini",
+                                       write_ini(tmp_path, db_url)])
+    assert result.exit_code == 1 and "NOPE-1" in result.output
