@@ -192,3 +192,12 @@ def test_group_prior_start_rule(testapp, demo, dbsession):
     assert states["18-29"]["prior"] == [0.0, 1.0]
     assert states["70+"]["theta"] == -0.8 and states["18-29"]["theta"] == 0.0
     assert older["status"] == younger["status"] == "testing"
+
+
+def test_page_post_without_a_choice_asks_again_and_stores_nothing(testapp, demo, dbsession):
+    token, _ = start(testapp)
+    form = testapp.get(f"/t/{token}").forms["item-form"]
+    res = testapp.post(f"/t/{token}/answer", {k: v for k, v in form.submit_fields()
+                                              if k != "choice"}, status=400)
+    assert "请选择一个答案" in res.text
+    assert dbsession.scalar(sa.select(sa.func.count(Answer.id))) == 0
