@@ -51,8 +51,10 @@ def test_a_different_answer_at_an_answered_position_is_409(testapp, demo, dbsess
 def test_answer_for_a_future_position_is_409(testapp, demo):
     token, step = start(testapp)
     item = dict(step["item"], position=5)
-    testapp.post_json(f"/api/v1/sessions/{token}/answers",
-                      {"position": 5, "version": item["version"], "choice": 1}, status=409)
+    res = testapp.post_json(f"/api/v1/sessions/{token}/answers",
+                            {"position": 5, "version": item["version"], "choice": 1},
+                            status=409)
+    assert res.json["error"] == "out_of_order"
 
 
 def test_resume_in_a_new_browser_gives_the_same_point(testapp, demo, wsgi_app):
@@ -128,8 +130,9 @@ def test_two_tabs_cannot_corrupt_a_session(wsgi_app, demo, dbsession):
 
 
 def test_unknown_token_is_404(testapp, demo):
-    testapp.get("/api/v1/sessions/" + "x" * 32, status=404)
-    testapp.get("/t/" + "x" * 32, status=404)
+    assert testapp.get("/api/v1/sessions/" + "x" * 32, status=404).json["error"] == \
+        "unknown_session"
+    assert "链接无效" in testapp.get("/t/" + "x" * 32, status=404).text
 
 
 def test_tokens_are_long_and_only_hashes_are_stored(testapp, demo, dbsession):
@@ -156,7 +159,7 @@ def test_staff_look_up_is_scoped_to_the_district(testapp, demo, staff, login, db
 
 
 def test_anonymous_cannot_look_sessions_up(testapp, demo):
-    testapp.get("/staff/sessions", status=302)
+    assert "/login" in testapp.get("/staff/sessions", status=302).location
 
 
 def test_item_page_is_light_and_works_without_javascript(testapp, demo):

@@ -15,10 +15,11 @@ def test_passwords_are_argon2_hashes_that_verify() -> None:
 
 
 def test_post_without_csrf_token_is_rejected(testapp, staff) -> None:
-    testapp.post("/login", {"username": "admin", "password": "correct horse battery"},
-                 status=400)
+    res = testapp.post("/login", {"username": "admin", "password": "correct horse battery"},
+                       status=400)
+    assert res.status_int == 400
     # nothing happened: not logged in
-    testapp.get("/staff/", status=302)
+    assert "/login" in testapp.get("/staff/", status=302).location
 
 
 def test_post_with_wrong_csrf_token_is_rejected_and_right_one_works(testapp, staff) -> None:
@@ -33,8 +34,8 @@ def test_post_with_wrong_csrf_token_is_rejected_and_right_one_works(testapp, sta
 
 def test_logout_needs_csrf(testapp, staff, login) -> None:
     login("admin", status=303)
-    testapp.post("/logout", status=400)
-    testapp.get("/staff/", status=200)
+    assert testapp.post("/logout", status=400).status_int == 400
+    assert "admin" in testapp.get("/staff/", status=200).text  # still logged in
 
 
 def test_security_headers_on_pages_and_api(testapp) -> None:
@@ -78,13 +79,13 @@ def test_monitor_and_admin_see_every_district(testapp, staff, login) -> None:
     for username in ("monitor", "admin"):
         testapp.reset()
         login(username, status=303)
-        testapp.get("/staff/districts/A", status=200)
-        testapp.get("/staff/districts/B", status=200)
+        assert "甲区" in testapp.get("/staff/districts/A", status=200).text
+        assert "乙区" in testapp.get("/staff/districts/B", status=200).text
 
 
 def test_researcher_cannot_read_district_pages(testapp, staff, login) -> None:
     login("researcher", status=303)
-    testapp.get("/staff/districts/A", status=403)
+    assert testapp.get("/staff/districts/A", status=403).status_int == 403
 
 
 def test_anonymous_is_sent_to_login(testapp, staff) -> None:

@@ -1,0 +1,815 @@
+"""A small, safe expression language for relevance (skip logic) and constraints.
+
+The syntax is the subset of XLSForm/XPath that survey authors use::
+
+    ${age_band} = '60-69' or ${age_band} = '70+'
+    selected(${topics}, 'other')
+    count-selected(.) <= 3 and not(selected(., 'none') and count-selected(.) > 1)
+    . >= 1 and . <= 365
+    if(${trained} = 'yes', ${times}, 0) > 2
+
+Text is turned into tokens, tokens into a tree of frozen dataclasses by a
+recursive-descent parser, and the tree is evaluated by a plain interpreter.
+Nothing is ever handed to ``eval``/``exec`` and there is no attribute access or
+name lookup other than ``${question}`` references, so a definition file cannot
+run code.  Why our own parser: the grammar is small, errors must name the
+position in the author's text, and the same tree serves the static checks done
+at import (references, types, choice values).
+
+Grammar (lowest precedence first; all binary operators are left-associative)::
+
+    expr     := or
+    or       := and ('or' and)*
+    and      := equality ('and' equality)*
+    equality := relation (('=' | '!=') relation)*
+    relation := sum (('<' | '<=' | '>' | '>=') sum)*
+    sum      := product (('+' | '-') product)*
+    product  := unary (('*' | 'div' | 'mod') unary)*
+    unary    := '-' unary | primary
+    primary  := NUMBER | STRING | '${' name '}' | '.' | '(' expr ')'
+              | function '(' [expr (',' expr)*] ')'
+
+Functions: ``not(x)``, ``selected(ref, 'value')``, ``count-selected(ref)``,
+``if(cond, a, b)``, ``string-length(x)``, ``true()``, ``false()``.
+Strings are quoted with ``'`` or ``"`` and have no escapes (as in XPath).
+
+Unanswered questions (value ``None``) follow XLSForm/XPath 1.0:
+
+* an empty value is the empty string ``''`` for string comparisons and NaN for
+  numbers, so ``=``, ``<``, ``<=``, ``>``, ``>=`` with an empty operand are
+  **false** (``${age} > 60`` and ``${age} <= 60`` are both false when age is
+  unanswered); ``${q} = ''`` is the test for "not answered";
+* ``!=`` is the negation of ``=``: ``${sex} != 'male'`` is **true** when sex is
+  unanswered, exactly as in ODK/KoboToolbox; write
+  ``${sex} != '' and ${sex} != 'male'`` when that is not wanted;
+* ``selected(empty, 'x')`` is false and ``count-selected(empty)`` is 0;
+* arithmetic with an empty operand gives NaN (so any comparison on it is false);
+  ``x div 0`` is +-infinity (NaN for ``0 div 0``), ``x mod 0`` is NaN;
+* ``and``/``or`` treat values as XPath ``boolean()``: false for ``''``, 0, NaN.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "FUNCTIONS",
+    "Binary",
+    "Call",
+    "Current",
+    "EvaluationError",
+    "Expr",
+    "Num",
+    "ParseError",
+    "Ref",
+    "Str",
+    "Unary",
+    "VarType",
+    "check_types",
+    "evaluate",
+    "is_true",
+    "parse",
+    "references",
+    "to_source",
+    "uses_current",
+]
+
+#: function name -> number of arguments
+FUNCTIONS: dict[str, int] = {"not": 1, "selected": 2, "count-selected": 1, "if": 3,
+                             "string-length": 1, "true": 0, "false": 0}
+
+_KEYWORD_OPS = {"and", "or", "div", "mod"}
+_PRECEDENCE = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
+               "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6}
+_UNARY_PRECEDENCE = 7
+MAX_LENGTH = 2000  # characters; definitions hold short rules, this bounds parser work
+MAX_DEPTH = 60  # nesting of parentheses, calls and unary minus
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MONTH_RE = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+class ParseError(ValueError):
+    """The text is not a valid expression; ``position`` is the 0-based offset of the fault."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"{message} (at character {position + 1})")
+        self.message = message
+        self.position = position
+
+
+class EvaluationError(ValueError):
+    """An expression that passed no type check met values it cannot combine."""
+
+
+# ---------------------------------------------------------------------- tree
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number literal (never negative: ``-1`` is ``Unary('-', Num(1))``)."""
+
+    value: int | float
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``${name}``: the value of a question."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Current:
+    """``.``: the value being checked by a constraint."""
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # only "-"
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+
+
+Expr = Num | Str | Ref | Current | Unary | Binary | Call
+
+
+# ----------------------------------------------------------------- tokenizer
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # num, str, ref, dot, op, name, "(", ")", ",", end
+    value: Any
+    pos: int
+
+
+_OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "+", "-", "*")
+
+
+def _tokens(text: str) -> Iterator[_Token]:
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        if ch == "$":
+            if not text.startswith("${", i):
+                raise ParseError("'$' must start a reference like ${name}", i)
+            end = text.find("}", i + 2)
+            if end < 0:
+                raise ParseError("reference ${... is not closed with '}'", i)
+            name = text[i + 2:end].strip()
+            if not NAME_RE.fullmatch(name):
+                raise ParseError(f"{text[i:end + 1]!r} is not a valid question reference", i)
+            yield _Token("ref", name, i)
+            i = end + 1
+            continue
+        if ch in "'\"":
+            end = text.find(ch, i + 1)
+            if end < 0:
+                raise ParseError("string is not closed", i)
+            yield _Token("str", text[i + 1:end], i)
+            i = end + 1
+            continue
+        m = _NUMBER_RE.match(text, i)
+        if m:
+            raw = m.group()
+            if len(raw) > 300:
+                raise ParseError("number too long", i)
+            yield _Token("num", float(raw) if "." in raw else int(raw), i)
+            i = m.end()
+            continue
+        if ch == ".":
+            yield _Token("dot", ".", i)
+            i += 1
+            continue
+        if ch in "(),":
+            yield _Token(ch, ch, i)
+            i += 1
+            continue
+        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
+        if op is not None:
+            yield _Token("op", op, i)
+            i += len(op)
+            continue
+        m = _IDENT_RE.match(text, i)
+        if m:
+            word = m.group()
+            yield _Token("op" if word in _KEYWORD_OPS else "name", word, i)
+            i = m.end()
+            continue
+        raise ParseError(f"unexpected character {ch!r}", i)
+    yield _Token("end", None, n)
+
+
+# -------------------------------------------------------------------- parser
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = list(_tokens(text))
+        self.i = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError(f"nested more than {MAX_DEPTH} levels deep", self.tok.pos)
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def take(self) -> _Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, kind: str, what: str) -> _Token:
+        if self.tok.kind != kind:
+            raise ParseError(f"expected {what}, found {_describe(self.tok)}", self.tok.pos)
+        return self.take()
+
+    def expression(self, min_prec: int = 1) -> Expr:
+        left = self.unary()
+        while self.tok.kind == "op" and _PRECEDENCE[self.tok.value] >= min_prec:
+            op = self.take().value
+            right = self.expression(_PRECEDENCE[op] + 1)
+            left = Binary(op, left, right)
+        return left
+
+    def unary(self) -> Expr:
+        if self.tok.kind == "op" and self.tok.value == "-":
+            self.take()
+            self.deeper()
+            operand = self.unary()
+            self.depth -= 1
+            return Unary("-", operand)
+        return self.primary()
+
+    def primary(self) -> Expr:
+        tok = self.take()
+        if tok.kind == "num":
+            return Num(tok.value)
+        if tok.kind == "str":
+            return Str(tok.value)
+        if tok.kind == "ref":
+            return Ref(tok.value)
+        if tok.kind == "dot":
+            return Current()
+        if tok.kind == "(":
+            self.deeper()
+            inner = self.expression()
+            self.expect(")", "')'")
+            self.depth -= 1
+            return inner
+        if tok.kind == "name":
+            if tok.value not in FUNCTIONS:
+                raise ParseError(f"unknown function or word {tok.value!r} (functions: "
+                                 f"{', '.join(FUNCTIONS)}; questions are written ${{name}})",
+                                 tok.pos)
+            self.expect("(", f"'(' after {tok.value}")
+            self.deeper()
+            args: list[Expr] = []
+            if self.tok.kind != ")":
+                args.append(self.expression())
+                while self.tok.kind == ",":
+                    self.take()
+                    args.append(self.expression())
+            self.expect(")", "')' or ','")
+            self.depth -= 1
+            if len(args) != FUNCTIONS[tok.value]:
+                raise ParseError(f"{tok.value}() takes {FUNCTIONS[tok.value]} argument(s), "
+                                 f"got {len(args)}", tok.pos)
+            return Call(tok.value, tuple(args))
+        raise ParseError(f"expected a value, found {_describe(tok)}", tok.pos)
+
+
+def _describe(tok: _Token) -> str:
+    if tok.kind == "end":
+        return "the end of the expression"
+    if tok.kind == "ref":
+        return f"${{{tok.value}}}"
+    if tok.kind == "str":
+        return f"string {tok.value!r}"
+    return repr(str(tok.value))
+
+
+def parse(text: str) -> Expr:
+    """Parse an expression; raise :class:`ParseError` (and nothing else) on bad text."""
+    if not isinstance(text, str):
+        raise ParseError("an expression must be text", 0)
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"longer than {MAX_LENGTH} characters", MAX_LENGTH)
+    parser = _Parser(text)
+    if parser.tok.kind == "end":
+        raise ParseError("the expression is empty", 0)
+    tree = parser.expression()
+    if parser.tok.kind != "end":
+        raise ParseError(f"unexpected {_describe(parser.tok)}", parser.tok.pos)
+    return tree
+
+
+# ------------------------------------------------------------------- printer
+
+
+def _number_text(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"cannot write number {value!r} in an expression")
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else text + ".0"
+
+
+def _precedence(node: Expr) -> int:
+    if isinstance(node, Binary):
+        return _PRECEDENCE[node.op]
+    if isinstance(node, Unary):
+        return _UNARY_PRECEDENCE
+    return 99
+
+
+def to_source(node: Expr) -> str:
+    """Canonical text of a tree, with only the parentheses it needs.
+
+    ``parse(to_source(tree)) == tree`` for every tree :func:`parse` can make;
+    used to normalise expressions before comparing two definitions.
+    """
+    if isinstance(node, Num):
+        return _number_text(node.value)
+    if isinstance(node, Str):
+        if "'" not in node.value:
+            return f"'{node.value}'"
+        if '"' not in node.value:
+            return f'"{node.value}"'
+        raise ValueError("a string cannot hold both kinds of quote")
+    if isinstance(node, Ref):
+        return f"${{{node.name}}}"
+    if isinstance(node, Current):
+        return "."
+    if isinstance(node, Unary):
+        inner = to_source(node.operand)
+        if _precedence(node.operand) < _UNARY_PRECEDENCE:
+            inner = f"({inner})"
+        return f"-{inner}" if not inner.startswith("-") else f"- {inner}"
+    if isinstance(node, Binary):
+        prec = _PRECEDENCE[node.op]
+        left, right = to_source(node.left), to_source(node.right)
+        if _precedence(node.left) < prec:
+            left = f"({left})"
+        if _precedence(node.right) <= prec:
+            right = f"({right})"
+        return f"{left} {node.op} {right}"
+    if isinstance(node, Call):
+        return f"{node.name}({', '.join(to_source(a) for a in node.args)})"
+    raise TypeError(f"not an expression node: {node!r}")
+
+
+def _walk(node: Expr) -> Iterator[Expr]:
+    yield node
+    if isinstance(node, Unary):
+        yield from _walk(node.operand)
+    elif isinstance(node, Binary):
+        yield from _walk(node.left)
+        yield from _walk(node.right)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from _walk(arg)
+
+
+def references(node: Expr) -> list[str]:
+    """Question names referenced with ``${...}``, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for sub in _walk(node):
+        if isinstance(sub, Ref):
+            seen.setdefault(sub.name)
+    return list(seen)
+
+
+def uses_current(node: Expr) -> bool:
+    return any(isinstance(sub, Current) for sub in _walk(node))
+
+
+# --------------------------------------------------------------- type checks
+
+
+@dataclass(frozen=True)
+class VarType:
+    """What an expression knows about a value.
+
+    ``kind``: ``number``, ``string``, ``date``, ``month``, ``choice`` (one choice,
+    compared as a string, or as a number when every choice name is a number),
+    ``multi`` (several choices), ``boolean``.  ``choices`` lists the allowed
+    values of ``choice``/``multi``; ``label`` names the value in messages.
+    """
+
+    kind: str
+    choices: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def numeric_choices(self) -> bool:
+        return self.kind == "choice" and bool(self.choices) and all(
+            _as_number(c) is not None for c in self.choices)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+_NUMBER = VarType("number")
+_STRING = VarType("string")
+_BOOLEAN = VarType("boolean")
+
+
+def _what(t: VarType) -> str:
+    names = {"number": "a number", "string": "text", "date": "a date", "month": "a month",
+             "choice": "a single choice", "multi": "a multiple choice",
+             "boolean": "a condition"}
+    return f"{t.label} ({names[t.kind]})" if t.label else names[t.kind]
+
+
+def check_types(node: Expr, lookup: Callable[[str], VarType | None],
+                current: VarType | None = None, want: str = "boolean") -> list[str]:
+    """Every type problem of an expression, as messages (empty when it is well typed).
+
+    ``lookup(name)`` gives the type of ``${name}`` or None for names that the
+    caller reports itself (unknown or misplaced references are not repeated
+    here).  ``current`` is the type of ``.``; None means ``.`` is not allowed
+    (relevance).  ``want`` is the kind the whole expression must have.
+    """
+    problems: list[str] = []
+    result = _Checker(lookup, current, problems).infer(node)
+    if result is not None and want == "boolean" and result.kind != "boolean":
+        problems.append(f"must be a condition (true or false), but gives {_what(result)}")
+    return problems
+
+
+class _Checker:
+    def __init__(self, lookup: Callable[[str], VarType | None], current: VarType | None,
+                 problems: list[str]) -> None:
+        self.lookup, self.current, self.problems = lookup, current, problems
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+    def infer(self, node: Expr) -> VarType | None:
+        if isinstance(node, Num):
+            return _NUMBER
+        if isinstance(node, Str):
+            return VarType("string", label=repr(node.value))
+        if isinstance(node, Ref):
+            t = self.lookup(node.name)
+            return None if t is None else VarType(t.kind, t.choices, f"${{{node.name}}}")
+        if isinstance(node, Current):
+            if self.current is None:
+                self.fail("'.' (the current answer) is only allowed in a constraint")
+                return None
+            return VarType(self.current.kind, self.current.choices, "'.'")
+        if isinstance(node, Unary):
+            t = self.infer(node.operand)
+            if t is not None and not self.numeric(t):
+                self.fail(f"'-' needs a number, not {_what(t)}")
+            return _NUMBER
+        if isinstance(node, Binary):
+            return self.binary(node)
+        return self.call(node)
+
+    @staticmethod
+    def numeric(t: VarType) -> bool:
+        return t.kind == "number" or t.numeric_choices
+
+    def binary(self, node: Binary) -> VarType | None:
+        left, right = self.infer(node.left), self.infer(node.right)
+        op = node.op
+        if op in ("and", "or"):
+            for t in (left, right):
+                if t is not None and t.kind != "boolean":
+                    self.fail(f"'{op}' joins conditions, but got {_what(t)}")
+            return _BOOLEAN
+        if op in ("+", "-", "*", "div", "mod"):
+            for t in (left, right):
+                if t is not None and not self.numeric(t):
+                    self.fail(f"'{op}' needs numbers, not {_what(t)}")
+            return _NUMBER
+        if left is not None and right is not None:
+            if op in ("=", "!="):
+                self.equality(op, left, node.left, right, node.right)
+            else:
+                self.ordering(op, left, node.left, right, node.right)
+        return _BOOLEAN
+
+    def equality(self, op: str, lt: VarType, ln: Expr, rt: VarType, rn: Expr) -> None:
+        for t, other in ((lt, rn), (rt, ln)):
+            if isinstance(other, Str) and other.value == "" and t.kind != "boolean":
+                return  # "= ''" tests whether a question was answered
+            if t.kind == "multi":
+                self.fail(f"use selected() or count-selected() with {_what(t)}, "
+                          f"not '{op}'")
+                return
+        kinds = {lt.kind, rt.kind}
+        if kinds == {"boolean"} or kinds == {"number"}:
+            return
+        if "boolean" in kinds:
+            self.fail(f"cannot compare {_what(lt)} with {_what(rt)}")
+            return
+        for t, n, other_t in ((lt, ln, rt), (rt, rn, lt)):
+            if t.kind == "choice" and isinstance(n, Ref | Current):
+                self.choice_literal(t, other_t, self._literal(ln if n is rn else rn), op)
+                return
+        self.compatible(op, lt, ln, rt, rn)
+
+    @staticmethod
+    def _literal(node: Expr) -> Expr | None:
+        return node if isinstance(node, Num | Str) else None
+
+    def choice_literal(self, choice: VarType, other: VarType, literal: Expr | None,
+                       op: str) -> None:
+        if other.kind == "number":
+            if not choice.numeric_choices:
+                self.fail(f"compares {_what(choice)} with a number; its choices are text, "
+                          "write the choice name in quotes")
+            elif isinstance(literal, Num) and not any(
+                    _as_number(c) == literal.value for c in choice.choices):
+                self.fail(f"{to_source(literal)} is not a choice of {choice.label}")
+            return
+        if isinstance(literal, Str) and literal.value not in choice.choices:
+            self.fail(f"{literal.value!r} is not a choice of {choice.label} "
+                      f"(choices: {', '.join(choice.choices)})")
+        elif other.kind in ("date", "month"):
+            self.fail(f"cannot compare {_what(choice)} with {_what(other)}")
+
+    def compatible(self, op: str, lt: VarType, ln: Expr, rt: VarType, rn: Expr) -> None:
+        """Equality/ordering between two non-choice, non-multi, non-boolean values."""
+        for t, other_t, other_n in ((lt, rt, rn), (rt, lt, ln)):
+            if t.kind in ("date", "month"):
+                pattern = DATE_RE if t.kind == "date" else MONTH_RE
+                if other_t.kind == t.kind:
+                    return
+                if isinstance(other_n, Str):
+                    if not pattern.fullmatch(other_n.value) or not _valid_iso(other_n.value):
+                        form = "'YYYY-MM-DD'" if t.kind == "date" else "'YYYY-MM'"
+                        self.fail(f"compares {_what(t)} with {other_n.value!r}; write the "
+                                  f"{t.kind} as {form}")
+                    return
+                self.fail(f"cannot compare {_what(t)} with {_what(other_t)}")
+                return
+        if {lt.kind, rt.kind} == {"number", "string"}:
+            num, text = (lt, rt) if lt.kind == "number" else (rt, lt)
+            self.fail(f"compares {_what(num)} with {_what(text)}")
+
+    def ordering(self, op: str, lt: VarType, ln: Expr, rt: VarType, rn: Expr) -> None:
+        if self.numeric(lt) and self.numeric(rt):
+            return
+        if lt.kind in ("date", "month") or rt.kind in ("date", "month"):
+            self.compatible(op, lt, ln, rt, rn)
+            return
+        bad = lt if not self.numeric(lt) else rt
+        self.fail(f"'{op}' compares numbers (or dates), not {_what(bad)}")
+
+    def call(self, node: Call) -> VarType | None:
+        name, args = node.name, node.args
+        if name in ("true", "false"):
+            return _BOOLEAN
+        if name == "not":
+            t = self.infer(args[0])
+            if t is not None and t.kind != "boolean":
+                self.fail(f"not() needs a condition, not {_what(t)}")
+            return _BOOLEAN
+        if name == "if":
+            cond, yes, no = (self.infer(a) for a in args)
+            if cond is not None and cond.kind != "boolean":
+                self.fail(f"the first argument of if() must be a condition, not {_what(cond)}")
+            if yes is not None and no is not None:
+                ky = "number" if self.numeric(yes) and yes.kind != "choice" else yes.kind
+                kn = "number" if self.numeric(no) and no.kind != "choice" else no.kind
+                simple = {"choice": "string"}
+                if simple.get(ky, ky) != simple.get(kn, kn):
+                    self.fail(f"if() gives {_what(yes)} or {_what(no)}; both must be alike")
+                return VarType(simple.get(ky, ky))
+            return yes or no
+        if name == "string-length":
+            t = self.infer(args[0])
+            if t is not None and t.kind in ("multi", "boolean"):
+                self.fail(f"string-length() needs text, not {_what(t)}")
+            return _NUMBER
+        target = args[0]
+        t = self.infer(target)
+        if not isinstance(target, Ref | Current):
+            example = "selected(${q}, 'value')" if name == "selected" else f"{name}(${{q}})"
+            self.fail(f"{name}() needs a question, like {example}")
+            t = None
+        if name == "count-selected":
+            if t is not None and t.kind != "multi":
+                self.fail(f"count-selected() needs a multiple-choice question, not {_what(t)}")
+            return _NUMBER
+        # selected(q, 'value')
+        value = args[1]
+        self.infer(value)
+        if t is not None and t.kind not in ("choice", "multi"):
+            self.fail(f"selected() needs a choice question, not {_what(t)}")
+        elif not isinstance(value, Str):
+            self.fail("the second argument of selected() must be a choice name in quotes")
+        elif t is not None and value.value not in t.choices:
+            self.fail(f"{value.value!r} is not a choice of {t.label} "
+                      f"(choices: {', '.join(t.choices)})")
+        return _BOOLEAN
+
+
+def _valid_iso(text: str) -> bool:
+    try:
+        if DATE_RE.fullmatch(text):
+            dt.date.fromisoformat(text)
+        else:
+            dt.date.fromisoformat(text + "-01")
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def is_true(value: Any) -> bool:
+    """XPath ``boolean()``: false for None, '', 0, NaN and empty selections."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str | list | tuple):
+        return len(value) > 0
+    raise EvaluationError(f"not a value: {value!r}")
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        n = _as_number(value.strip()) if value.strip() else None
+        return math.nan if n is None else n
+    return math.nan  # a selection is not a number
+
+
+def _string(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return is_true(a) == is_true(b)
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        return _number(a) == _number(b)  # NaN == x is False
+    return _string(a) == _string(b)
+
+
+def _order(op: str, a: Any, b: Any) -> bool:
+    sa, sb = _string(a), _string(b)
+    for pattern in (DATE_RE, MONTH_RE):  # ISO dates and months order as text
+        if pattern.fullmatch(sa) and pattern.fullmatch(sb):
+            x: Any
+            y: Any
+            x, y = sa, sb
+            break
+    else:
+        x, y = _number(a), _number(b)
+    if op == "<":
+        return x < y
+    if op == "<=":
+        return x <= y
+    if op == ">":
+        return x > y
+    return x >= y
+
+
+def _arith(op: str, a: Any, b: Any) -> float:
+    x, y = _number(a), _number(b)
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "div":
+        if y == 0:
+            return math.nan if x == 0 or math.isnan(x) else math.copysign(math.inf, x)
+        return x / y
+    if y == 0 or math.isinf(x):
+        return math.nan
+    return math.fmod(x, y)
+
+
+def evaluate(node: Expr, values: Mapping[str, Any] | Callable[[str], Any],
+             current: Any = None) -> Any:
+    """Value of an expression.
+
+    ``values`` maps question names to answers (None or missing = unanswered):
+    str for text and single choice, list of choice names for multiple choice,
+    int/float for numbers, ISO text for dates (``YYYY-MM-DD``) and months
+    (``YYYY-MM``).  ``current`` is the value of ``.``.  Use :func:`is_true` on
+    the result of a relevance or constraint.
+    """
+    get = values.get if isinstance(values, Mapping) else values
+    return _eval(node, get, current)
+
+
+def _eval(node: Expr, get: Callable[[str], Any], current: Any) -> Any:
+    if isinstance(node, Num | Str):
+        return node.value
+    if isinstance(node, Ref):
+        return get(node.name)
+    if isinstance(node, Current):
+        return current
+    if isinstance(node, Unary):
+        return -_number(_eval(node.operand, get, current))
+    if isinstance(node, Binary):
+        op = node.op
+        if op == "and":
+            return (is_true(_eval(node.left, get, current))
+                    and is_true(_eval(node.right, get, current)))
+        if op == "or":
+            return (is_true(_eval(node.left, get, current))
+                    or is_true(_eval(node.right, get, current)))
+        a, b = _eval(node.left, get, current), _eval(node.right, get, current)
+        if op == "=":
+            return _equal(a, b)
+        if op == "!=":
+            return not _equal(a, b)
+        if op in ("<", "<=", ">", ">="):
+            return _order(op, a, b)
+        return _arith(op, a, b)
+    if isinstance(node, Call):
+        return _call(node, get, current)
+    raise EvaluationError(f"not an expression node: {node!r}")
+
+
+def _call(node: Call, get: Callable[[str], Any], current: Any) -> Any:
+    name, args = node.name, node.args
+    if name == "true":
+        return True
+    if name == "false":
+        return False
+    if name == "not":
+        return not is_true(_eval(args[0], get, current))
+    if name == "if":
+        branch = args[1] if is_true(_eval(args[0], get, current)) else args[2]
+        return _eval(branch, get, current)
+    value = _eval(args[0], get, current)
+    if name == "string-length":
+        return len(_string(value))
+    if name == "count-selected":
+        if value is None or value == "":
+            return 0
+        return len(value) if isinstance(value, list | tuple) else 1
+    wanted = _string(_eval(args[1], get, current))
+    if value is None:
+        return False
+    if isinstance(value, list | tuple):
+        return wanted in [str(v) for v in value]
+    return wanted in _string(value).split(" ")
