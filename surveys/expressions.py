@@ -200,9 +200,10 @@ def _tokens(text: str) -> Iterator[_Token]:
         m = _NUMBER_RE.match(text, i)
         if m:
             raw = m.group()
-            if len(raw) > 300:
-                raise ParseError("number too long", i)
-            yield _Token("num", float(raw) if "." in raw else int(raw), i)
+            value = float(raw) if "." in raw else int(raw)
+            if isinstance(value, float) and math.isinf(value):
+                raise ParseError("number too large", i)
+            yield _Token("num", value, i)
             i = m.end()
             continue
         if ch == ".":
@@ -680,7 +681,10 @@ def _number(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond the float range
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         n = _as_number(value.strip()) if value.strip() else None
         return math.nan if n is None else n

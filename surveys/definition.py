@@ -1,0 +1,1169 @@
+"""The survey definition: a versioned, bilingual document with pages, questions and rules.
+
+A definition is plain data (frozen dataclasses) that can be written to and read from
+JSON (this module) or an XLSForm-like workbook (:mod:`surveys.xlsform`); the format
+is documented in ``surveys/README.md``.  Reading never returns half a survey: every
+problem in a document is collected (with where it is, the question it concerns and
+the field) and a document with any problem gives no survey, like the item importer.
+
+Besides the document, this module holds the rules an answer sheet must follow
+(relevance, required, ranges, constraints), because they are part of what a
+definition means and both delivery and the tests need them without a database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from . import expressions as E
+
+__all__ = [
+    "CHOICE_TYPES",
+    "OTHER",
+    "QUESTION_TYPES",
+    "SCHEMA",
+    "AnswerError",
+    "AnswerProblem",
+    "BankItem",
+    "Choice",
+    "Field",
+    "Page",
+    "Problem",
+    "Question",
+    "RatingItem",
+    "Survey",
+    "SurveyError",
+    "SurveyReport",
+    "Text",
+    "apply_bank",
+    "check_answers",
+    "clean_answers",
+    "default_survey",
+    "dumps",
+    "load_survey",
+    "normalise",
+    "parse_answer",
+    "read_bank",
+    "read_json",
+    "relevance",
+    "survey_from_dict",
+    "survey_to_dict",
+    "validate",
+]
+
+SCHEMA = "learningcity-survey/1"
+QUESTION_TYPES = ("single_choice", "multiple_choice", "rating_grid", "integer", "decimal",
+                  "text", "date", "month", "note")
+CHOICE_TYPES = ("single_choice", "multiple_choice")
+#: the choice that opens the "other, please specify" text of a question with ``other``
+OTHER = "other"
+OTHER_SUFFIX = "_other"
+#: question, page and item names: letters, digits, underscore; short enough that export
+#: variables (name + "_" + choice) stay within SPSS's 64 characters
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+CHOICE_NAME_RE = re.compile(r"[^\s'\"]{1,32}")
+ITEM_CODE_RE = re.compile(r"[^\s]{1,64}")
+MAX_TEXT = 2000
+MAX_OTHER_TEXT = 500
+
+
+# ------------------------------------------------------------------ document
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in simplified Chinese and English."""
+
+    zh: str
+    en: str
+
+    def get(self, locale: str) -> str:
+        return self.en if locale.startswith("en") else self.zh
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class RatingItem:
+    """One statement of a rating grid; ``item_code`` links it to an item-bank item."""
+
+    name: str
+    label: Text
+    item_code: str | None = None
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question.  Fields that do not apply to ``type`` stay at their defaults.
+
+    ``choices`` names a choice list (single/multiple choice and rating grids);
+    ``other`` adds the text ``<name>_other`` asked when the choice ``other`` is
+    selected; ``minimum``/``maximum`` bound numbers (inclusive); ``items`` are the
+    statements of a rating grid, all answered on the grid's choice list.
+    """
+
+    name: str
+    type: str
+    label: Text
+    hint: Text | None = None
+    required: bool = False
+    relevant: str | None = None
+    constraint: str | None = None
+    constraint_message: Text | None = None
+    choices: str | None = None
+    other: bool = False
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    items: tuple[RatingItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page (screen) of questions; when ``relevant`` is false the whole page is skipped."""
+
+    name: str
+    title: Text
+    questions: tuple[Question, ...]
+    relevant: str | None = None
+
+
+@dataclass(frozen=True)
+class Field:
+    """One answer slot: a question, a rating item, or the text of an "other" choice.
+
+    ``kind`` is the question type, ``rating`` for a rating item, ``other_text`` for
+    the specify text.  Answers are keyed by ``name``.
+    """
+
+    name: str
+    kind: str
+    question: Question
+    page: Page
+    item: RatingItem | None = None
+
+    @property
+    def label(self) -> Text:
+        if self.item is not None:
+            return self.item.label
+        if self.kind == "other_text":
+            return Text(f"{self.question.label.zh}（其他，请注明）",
+                        f"{self.question.label.en} (other, please specify)")
+        return self.question.label
+
+    @property
+    def choice_list(self) -> str | None:
+        return self.question.choices if self.kind in (*CHOICE_TYPES, "rating") else None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A survey definition; ``version`` grows whenever the questions change."""
+
+    id: str
+    version: int
+    title: Text
+    choice_lists: dict[str, tuple[Choice, ...]]
+    pages: tuple[Page, ...]
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(q for page in self.pages for q in page.questions)
+
+    def question(self, name: str) -> Question:
+        for q in self.questions:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+    def fields(self) -> tuple[Field, ...]:
+        """Every answer slot in the order residents meet them (notes have none)."""
+        return _fields(self)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields():
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def choices(self, list_name: str) -> tuple[Choice, ...]:
+        return self.choice_lists[list_name]
+
+
+def _fields(survey: Survey) -> tuple[Field, ...]:
+    out: list[Field] = []
+    for page in survey.pages:
+        for q in page.questions:
+            out.extend(_question_fields(q, page))
+    return tuple(out)
+
+
+def _question_fields(q: Question, page: Page) -> list[Field]:
+    if q.type == "note":
+        return []
+    if q.type == "rating_grid":
+        return [Field(item.name, "rating", q, page, item) for item in q.items]
+    out = [Field(q.name, q.type, q, page)]
+    if q.other and q.type in CHOICE_TYPES:
+        out.append(Field(q.name + OTHER_SUFFIX, "other_text", q, page))
+    return out
+
+
+# ------------------------------------------------------------------ problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a definition: where (JSON path or sheet row), what, which field."""
+
+    where: str
+    subject: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        head = ", ".join(p for p in (self.where, self.subject) if p)
+        return f"{head}, {self.field}: {self.message}" if self.field else f"{head}: {self.message}"
+
+
+@dataclass
+class SurveyReport:
+    """A survey read from a document, or every problem that kept it from being read."""
+
+    source: str
+    survey: Survey | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.survey is not None
+
+    def summary(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s); the survey was not read"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def survey_or_raise(self) -> Survey:
+        if not self.ok:
+            raise SurveyError(self)
+        assert self.survey is not None
+        return self.survey
+
+
+class SurveyError(ValueError):
+    """A definition with problems; ``problems`` lists all of them."""
+
+    def __init__(self, report: SurveyReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+        self.problems = report.problems
+
+
+#: location keys: ("survey",) ("list", name) ("choice", list, i) ("page", p)
+#: ("question", p, q) ("item", p, q, i); a locator turns one into text
+Locator = Callable[[tuple], str]
+
+
+def json_location(key: tuple) -> str:
+    """Where a part of a definition sits in its JSON document."""
+    kind = key[0]
+    if kind == "survey":
+        return "survey"
+    if kind == "list":
+        return f"choice_lists.{key[1]}"
+    if kind == "choice":
+        return f"choice_lists.{key[1]}[{key[2]}]"
+    path = f"pages[{key[1]}]"
+    if kind == "page":
+        return path
+    path += f".questions[{key[2]}]"
+    return path if kind == "question" else path + f".items[{key[3]}]"
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate(survey: Survey, where: Locator | None = None) -> list[Problem]:
+    """Every problem of a definition: names, texts, choice lists, question fields,
+    and each relevance/constraint expression (syntax, references, types)."""
+    return _Validator(survey, where or json_location).run()
+
+
+def var_type(survey: Survey, f: Field) -> E.VarType:
+    """The expression type of an answer slot."""
+    names = tuple(c.name for c in survey.choice_lists.get(f.choice_list or "", ()))
+    kind = {"single_choice": "choice", "rating": "choice", "multiple_choice": "multi",
+            "integer": "number", "decimal": "number", "text": "string",
+            "other_text": "string", "date": "date", "month": "month"}[f.kind]
+    return E.VarType(kind, names)
+
+
+class _Validator:
+    def __init__(self, survey: Survey, where: Locator) -> None:
+        self.s, self.where = survey, where
+        self.problems: list[Problem] = []
+        self.names: dict[str, tuple] = {}  # every name -> location key of its first use
+        self.kinds: dict[str, str] = {}  # name -> "page", "grid", "note" or a slot kind
+        self.order: dict[str, int] = {}  # answer slot -> position in the survey
+        self.fields: dict[str, Field] = {}
+        self.page_start: dict[int, int] = {}  # page index -> position of its first slot
+        self.question_start: dict[tuple[int, int], int] = {}
+
+    def add(self, key: tuple, subject: str, fld: str, message: str) -> None:
+        self.problems.append(Problem(self.where(key), subject, fld, message))
+
+    def run(self) -> list[Problem]:
+        s = self.s
+        top = ("survey",)
+        if not isinstance(s.id, str) or not NAME_RE.fullmatch(s.id):
+            self.add(top, "", "id", f"{s.id!r} must start with a letter and use only letters, "
+                                    "digits and _ (at most 40)")
+        if isinstance(s.version, bool) or not isinstance(s.version, int) or s.version < 1:
+            self.add(top, "", "version", f"{s.version!r} must be a whole number >= 1")
+        self.text(top, "", "title", s.title, required=True)
+        for name, choices in s.choice_lists.items():
+            self.choice_list(name, choices)
+        if not s.pages:
+            self.add(top, "", "pages", "the survey has no pages")
+        self.collect_names()
+        for pi, page in enumerate(s.pages):
+            self.page(pi, page)
+        self.item_codes()
+        return self.problems
+
+    # -- names and texts
+    def claim(self, name: str, key: tuple, subject: str, kind: str) -> None:
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            self.add(key, subject, "name", f"{name!r} must start with a letter and use only "
+                                           "letters, digits and _ (at most 40)")
+            return
+        if name in self.names:
+            self.add(key, subject, "name", f"{name!r} is already used "
+                                           f"({self.where(self.names[name])})")
+            return
+        self.names[name] = key
+        self.kinds[name] = kind
+
+    def collect_names(self) -> None:
+        position = 0
+        for pi, page in enumerate(self.s.pages):
+            self.page_start[pi] = position
+            self.claim(page.name, ("page", pi), f"page {page.name!r}", "page")
+            for qi, q in enumerate(page.questions):
+                key = ("question", pi, qi)
+                self.question_start[(pi, qi)] = position
+                kind = {"rating_grid": "grid", "note": "note"}.get(q.type, q.type)
+                self.claim(q.name, key, f"question {q.name!r}", kind)
+                for ii, item in enumerate(q.items if q.type == "rating_grid" else ()):
+                    self.claim(item.name, ("item", pi, qi, ii), f"item {item.name!r}",
+                               "rating")
+                if q.other and q.type in CHOICE_TYPES:
+                    self.claim(q.name + OTHER_SUFFIX, key, f"question {q.name!r}",
+                               "other_text")
+                for f in _question_fields(q, page):
+                    if self.names.get(f.name) is not None and f.name not in self.order:
+                        self.order[f.name] = position
+                        self.fields[f.name] = f
+                    position += 1
+
+    def text(self, key: tuple, subject: str, fld: str, value: Text | None,
+             required: bool) -> None:
+        if value is None:
+            if required:
+                self.add(key, subject, f"{fld}::zh", "missing")
+                self.add(key, subject, f"{fld}::en", "missing")
+            return
+        for lang in ("zh", "en"):
+            text = getattr(value, lang)
+            if not isinstance(text, str) or not text.strip():
+                self.add(key, subject, f"{fld}::{lang}",
+                         "missing" if required else "give the text in both languages")
+
+    # -- choice lists
+    def choice_list(self, name: str, choices: tuple[Choice, ...]) -> None:
+        key = ("list", name)
+        subject = f"list {name!r}"
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            self.add(key, subject, "list_name", "must start with a letter and use only "
+                                                "letters, digits and _")
+        if not choices:
+            self.add(key, subject, "choices", "the list has no choices")
+        seen: dict[str, int] = {}
+        for ci, c in enumerate(choices):
+            ckey = ("choice", name, ci)
+            if not isinstance(c.name, str) or not CHOICE_NAME_RE.fullmatch(c.name):
+                self.add(ckey, subject, "name", f"choice name {c.name!r} must be 1-32 "
+                                                "characters without spaces or quotes")
+            elif c.name in seen:
+                self.add(ckey, subject, "name", f"duplicate choice {c.name!r} (also "
+                                                f"{self.where(('choice', name, seen[c.name]))})")
+            else:
+                seen[c.name] = ci
+            self.text(ckey, f"{subject}, choice {c.name!r}", "label", c.label, required=True)
+
+    # -- pages and questions
+    def page(self, pi: int, page: Page) -> None:
+        key = ("page", pi)
+        subject = f"page {page.name!r}"
+        self.text(key, subject, "title", page.title, required=True)
+        if not page.questions:
+            self.add(key, subject, "questions", "the page has no questions")
+        if page.relevant is not None:
+            self.expression(key, subject, "relevant", page.relevant, self.page_start[pi])
+        for qi, q in enumerate(page.questions):
+            self.question(pi, qi, q)
+
+    def question(self, pi: int, qi: int, q: Question) -> None:
+        key = ("question", pi, qi)
+        subject = f"question {q.name!r}"
+        if q.type not in QUESTION_TYPES:
+            self.add(key, subject, "type", f"unknown type {q.type!r}; use "
+                                           f"{', '.join(QUESTION_TYPES)}")
+            return
+        self.text(key, subject, "label", q.label, required=True)
+        if q.hint is not None:
+            self.text(key, subject, "hint", q.hint, required=False)
+        if q.type in (*CHOICE_TYPES, "rating_grid"):
+            if not q.choices:
+                self.add(key, subject, "choices", "missing: name the choice list")
+            elif q.choices not in self.s.choice_lists:
+                self.add(key, subject, "choices", f"unknown choice list {q.choices!r}")
+        elif q.choices:
+            self.add(key, subject, "choices", f"a {q.type} question has no choice list")
+        if q.other:
+            if q.type not in CHOICE_TYPES:
+                self.add(key, subject, "other", "only choice questions can have 'other, "
+                                                "please specify'")
+            elif q.choices in self.s.choice_lists and OTHER not in [
+                    c.name for c in self.s.choice_lists[q.choices]]:
+                self.add(key, subject, "other", f"choice list {q.choices!r} has no choice "
+                                                f"{OTHER!r} to open the specify text")
+        self.numbers(key, subject, q)
+        if q.type == "note" and q.required:
+            self.add(key, subject, "required", "a note has no answer to require")
+        if q.constraint_message is not None:
+            if q.constraint is None:
+                self.add(key, subject, "constraint_message", "there is no constraint")
+            self.text(key, subject, "constraint_message", q.constraint_message,
+                      required=False)
+        if q.type == "rating_grid":
+            self.grid(pi, qi, q)
+        elif q.items:
+            self.add(key, subject, "items", "only rating grids have items")
+        start = self.question_start[(pi, qi)]
+        own = {f.name for f in _question_fields(q, self.s.pages[pi])}
+        if q.relevant is not None:
+            self.expression(key, subject, "relevant", q.relevant, start, selves=own)
+        if q.constraint is not None:
+            if q.type in ("note", "rating_grid"):
+                self.add(key, subject, "constraint", f"a {q.type} cannot have a constraint")
+            elif q.name in self.fields:
+                current = var_type(self.s, self.fields[q.name])
+                self.expression(key, subject, "constraint", q.constraint, start, current,
+                                own=q.name)
+
+    def numbers(self, key: tuple, subject: str, q: Question) -> None:
+        for label, value in (("min", q.minimum), ("max", q.maximum)):
+            if value is None:
+                continue
+            if q.type not in ("integer", "decimal"):
+                self.add(key, subject, label, "only number questions have a range")
+            elif (isinstance(value, bool) or not isinstance(value, int | float)
+                  or not math.isfinite(value)):
+                self.add(key, subject, label, f"{value!r} is not a number")
+            elif q.type == "integer" and not float(value).is_integer():
+                self.add(key, subject, label, f"{value!r} is not a whole number")
+        if (isinstance(q.minimum, int | float) and isinstance(q.maximum, int | float)
+                and q.minimum > q.maximum):
+            self.add(key, subject, "max", f"max {q.maximum} is below min {q.minimum}")
+
+    def grid(self, pi: int, qi: int, q: Question) -> None:
+        key = ("question", pi, qi)
+        subject = f"question {q.name!r}"
+        if q.choices in self.s.choice_lists:
+            values = [_int_or_none(c.name) for c in self.s.choice_lists[q.choices]]
+            if len(values) < 2:
+                self.add(key, subject, "choices", "a rating scale needs at least 2 choices")
+            elif None in values or any(b <= a for a, b in pairwise(values)):  # type: ignore[operator]
+                self.add(key, subject, "choices",
+                         f"the rating scale {q.choices!r} needs whole-number choice names "
+                         "in increasing order (e.g. 1, 2, 3, 4, 5)")
+        if not q.items:
+            self.add(key, subject, "items", "a rating grid needs at least one item")
+        for ii, item in enumerate(q.items):
+            ikey = ("item", pi, qi, ii)
+            isubject = f"item {item.name!r}"
+            self.text(ikey, isubject, "label", item.label, required=True)
+            if item.item_code is not None and not ITEM_CODE_RE.fullmatch(item.item_code):
+                self.add(ikey, isubject, "item_code", f"{item.item_code!r} must be at most "
+                                                      "64 characters without spaces")
+
+    def item_codes(self) -> None:
+        first: dict[str, str] = {}
+        for pi, page in enumerate(self.s.pages):
+            for qi, q in enumerate(page.questions):
+                for ii, item in enumerate(q.items if q.type == "rating_grid" else ()):
+                    if not item.item_code:
+                        continue
+                    if item.item_code in first:
+                        self.add(("item", pi, qi, ii), f"item {item.name!r}", "item_code",
+                                 f"{item.item_code!r} is also used by item "
+                                 f"{first[item.item_code]!r}")
+                    first.setdefault(item.item_code, item.name)
+
+    # -- expressions
+    def expression(self, key: tuple, subject: str, fld: str, text: str, start: int,
+                   current: E.VarType | None = None, own: str | None = None,
+                   selves: set[str] | frozenset[str] = frozenset()) -> None:
+        """Check one rule: it may use answers before ``start`` and (constraints) ``own``."""
+        try:
+            tree = E.parse(text)
+        except E.ParseError as exc:
+            self.add(key, subject, fld, f"cannot read {text!r}: {exc}")
+            return
+        usable: set[str] = set()
+        for name in E.references(tree):
+            kind = self.kinds.get(name)
+            if kind is None:
+                self.add(key, subject, fld, f"${{{name}}} is not a question of this survey")
+            elif kind in ("page", "grid", "note"):
+                what = {"page": "a page", "grid": "a rating grid (refer to one of its items)",
+                        "note": "a note"}[kind]
+                self.add(key, subject, fld, f"${{{name}}} is {what}, it has no answer")
+            elif name == own:
+                usable.add(name)
+            elif name in selves:
+                self.add(key, subject, fld, f"refers to itself (${{{name}}}): relevance "
+                                            "cannot depend on its own answer")
+            elif self.order[name] >= start:
+                rule = "relevance" if fld == "relevant" else "a constraint"
+                self.add(key, subject, fld, f"${{{name}}} comes later in the survey; "
+                                            f"{rule} may only use earlier answers")
+            else:
+                usable.add(name)
+
+        def lookup(name: str) -> E.VarType | None:
+            if name not in usable:
+                return None
+            if name == own and current is not None:
+                return current
+            f = self.fields[name]
+            if f.choice_list is not None and f.choice_list not in self.s.choice_lists:
+                return None
+            return var_type(self.s, f)
+
+        for message in E.check_types(tree, lookup, current):
+            self.add(key, subject, fld, message)
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        return None
+    return value if str(value) == text else None
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+_SURVEY_KEYS = {"schema", "id", "version", "title", "choice_lists", "pages"}
+_PAGE_KEYS = {"name", "title", "relevant", "questions"}
+_QUESTION_KEYS = {"name", "type", "label", "hint", "required", "relevant", "constraint",
+                  "constraint_message", "choices", "other", "min", "max", "items"}
+_ITEM_KEYS = {"name", "label", "item_code", "reverse"}
+
+
+class _JsonReader:
+    """Turns JSON data into a Survey, noting shape problems (types, unknown keys)."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, subject: str, fld: str, message: str) -> None:
+        self.problems.append(Problem(path, subject, fld, message))
+
+    def obj(self, value: Any, path: str, subject: str, keys: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.add(path, subject, "", "must be a JSON object")
+            return {}
+        for k in sorted(set(value) - keys):
+            self.add(path, subject, k, "unknown key")
+        return value
+
+    def text(self, value: Any, path: str, subject: str, fld: str) -> Text | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            self.add(path, subject, fld, 'give {"zh": ..., "en": ...}')
+            return Text(value, "")
+        if not isinstance(value, dict):
+            self.add(path, subject, fld, 'must be {"zh": ..., "en": ...}')
+            return None
+        for k in sorted(set(value) - {"zh", "en"}):
+            self.add(path, subject, f"{fld}::{k}", "unknown language (use zh and en)")
+        out = []
+        for lang in ("zh", "en"):
+            v = value.get(lang, "")
+            if not isinstance(v, str):
+                self.add(path, subject, f"{fld}::{lang}", "must be text")
+                v = ""
+            out.append(v.strip())
+        return Text(*out)
+
+    def string(self, value: Any, path: str, subject: str, fld: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(path, subject, fld, "must be text")
+            return None
+        return value.strip() or None
+
+    def flag(self, value: Any, path: str, subject: str, fld: str) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.add(path, subject, fld, "must be true or false")
+            return False
+        return value
+
+    def number(self, value: Any, path: str, subject: str, fld: str) -> int | float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(path, subject, fld, "must be a number")
+            return None
+        return value
+
+    def survey(self, data: Any) -> Survey:
+        d = self.obj(data, "survey", "", _SURVEY_KEYS)
+        if d and d.get("schema") != SCHEMA:
+            self.add("survey", "", "schema", f"must be {SCHEMA!r}")
+        lists: dict[str, tuple[Choice, ...]] = {}
+        raw_lists = d.get("choice_lists", {})
+        if not isinstance(raw_lists, dict):
+            self.add("survey", "", "choice_lists", "must be an object of lists")
+            raw_lists = {}
+        for lname, raw in raw_lists.items():
+            path = f"choice_lists.{lname}"
+            if not isinstance(raw, list):
+                self.add(path, f"list {lname!r}", "", "must be a list of choices")
+                continue
+            choices = []
+            for ci, rc in enumerate(raw):
+                cpath = f"{path}[{ci}]"
+                c = self.obj(rc, cpath, f"list {lname!r}", {"name", "label"})
+                name = c.get("name")
+                if isinstance(name, int | float) and not isinstance(name, bool):
+                    name = str(name)
+                choices.append(Choice(self.string(name, cpath, f"list {lname!r}", "name")
+                                      or "", self.text(c.get("label"), cpath, "", "label")
+                                      or Text("", "")))
+            lists[lname] = tuple(choices)
+        pages = []
+        raw_pages = d.get("pages", [])
+        if not isinstance(raw_pages, list):
+            self.add("survey", "", "pages", "must be a list")
+            raw_pages = []
+        for pi, rp in enumerate(raw_pages):
+            pages.append(self.page(rp, f"pages[{pi}]"))
+        version = d.get("version", 0)
+        return Survey(id=self.string(d.get("id"), "survey", "", "id") or "",
+                      version=version,
+                      title=self.text(d.get("title"), "survey", "", "title") or Text("", ""),
+                      choice_lists=lists, pages=tuple(pages))
+
+    def page(self, data: Any, path: str) -> Page:
+        p = self.obj(data, path, "", _PAGE_KEYS)
+        subject = f"page {p.get('name')!r}"
+        questions = []
+        raw = p.get("questions", [])
+        if not isinstance(raw, list):
+            self.add(path, subject, "questions", "must be a list")
+            raw = []
+        for qi, rq in enumerate(raw):
+            questions.append(self.question(rq, f"{path}.questions[{qi}]"))
+        return Page(name=self.string(p.get("name"), path, subject, "name") or "",
+                    title=self.text(p.get("title"), path, subject, "title") or Text("", ""),
+                    questions=tuple(questions),
+                    relevant=self.string(p.get("relevant"), path, subject, "relevant"))
+
+    def question(self, data: Any, path: str) -> Question:
+        q = self.obj(data, path, "", _QUESTION_KEYS)
+        s = f"question {q.get('name')!r}"
+        items = []
+        raw_items = q.get("items", [])
+        if not isinstance(raw_items, list):
+            self.add(path, s, "items", "must be a list")
+            raw_items = []
+        for ii, ri in enumerate(raw_items):
+            ipath = f"{path}.items[{ii}]"
+            it = self.obj(ri, ipath, s, _ITEM_KEYS)
+            isub = f"item {it.get('name')!r}"
+            items.append(RatingItem(
+                name=self.string(it.get("name"), ipath, isub, "name") or "",
+                label=self.text(it.get("label"), ipath, isub, "label") or Text("", ""),
+                item_code=self.string(it.get("item_code"), ipath, isub, "item_code"),
+                reverse=self.flag(it.get("reverse"), ipath, isub, "reverse")))
+        return Question(
+            name=self.string(q.get("name"), path, s, "name") or "",
+            type=self.string(q.get("type"), path, s, "type") or "",
+            label=self.text(q.get("label"), path, s, "label") or Text("", ""),
+            hint=self.text(q.get("hint"), path, s, "hint"),
+            required=self.flag(q.get("required"), path, s, "required"),
+            relevant=self.string(q.get("relevant"), path, s, "relevant"),
+            constraint=self.string(q.get("constraint"), path, s, "constraint"),
+            constraint_message=self.text(q.get("constraint_message"), path, s,
+                                         "constraint_message"),
+            choices=self.string(q.get("choices"), path, s, "choices"),
+            other=self.flag(q.get("other"), path, s, "other"),
+            minimum=self.number(q.get("min"), path, s, "min"),
+            maximum=self.number(q.get("max"), path, s, "max"),
+            items=tuple(items))
+
+
+def survey_from_dict(data: Any, source: str = "survey.json",
+                     bank: Mapping[str, BankItem] | None = None) -> SurveyReport:
+    """Read and check a definition held as JSON data (see ``surveys/README.md``)."""
+    if not isinstance(data, dict):
+        return SurveyReport(source, problems=[Problem(source, "", "", "a survey definition "
+                                                      "is a JSON object")])
+    reader = _JsonReader()
+    survey = reader.survey(data)
+    report = SurveyReport(source, problems=reader.problems)
+    if bank is not None:
+        survey, bank_problems = apply_bank(survey, bank)
+        report.problems += bank_problems
+    report.problems += validate(survey)
+    if not report.problems:
+        report.survey = survey
+    return report
+
+
+def read_json(path: str | Path, data: bytes | None = None,
+              bank: Mapping[str, BankItem] | None = None) -> SurveyReport:
+    """Read a JSON definition file; unreadable files give one problem naming the file."""
+    path = Path(path)
+    try:
+        raw = data if data is not None else path.read_bytes()
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return SurveyReport(path.name, problems=[Problem(path.name, "", "", "not UTF-8 text")])
+    except json.JSONDecodeError as exc:
+        return SurveyReport(path.name, problems=[Problem(
+            path.name, "", "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                               f"{exc.msg})")])
+    except OSError as exc:
+        return SurveyReport(path.name, problems=[Problem(path.name, "", "", str(exc))])
+    return survey_from_dict(doc, path.name, bank)
+
+
+def _text_json(text: Text) -> dict[str, str]:
+    return {"zh": text.zh, "en": text.en}
+
+
+def survey_to_dict(survey: Survey) -> dict[str, Any]:
+    """The JSON data of a definition (defaults left out), inverse of :func:`survey_from_dict`."""
+    def question(q: Question) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": q.name, "type": q.type, "label": _text_json(q.label)}
+        if q.hint is not None:
+            d["hint"] = _text_json(q.hint)
+        if q.choices is not None:
+            d["choices"] = q.choices
+        if q.other:
+            d["other"] = True
+        if q.required:
+            d["required"] = True
+        if q.minimum is not None:
+            d["min"] = q.minimum
+        if q.maximum is not None:
+            d["max"] = q.maximum
+        if q.relevant is not None:
+            d["relevant"] = q.relevant
+        if q.constraint is not None:
+            d["constraint"] = q.constraint
+        if q.constraint_message is not None:
+            d["constraint_message"] = _text_json(q.constraint_message)
+        if q.items:
+            d["items"] = [{"name": i.name,
+                           **({"item_code": i.item_code} if i.item_code else {}),
+                           "label": _text_json(i.label),
+                           **({"reverse": True} if i.reverse else {})} for i in q.items]
+        return d
+
+    return {
+        "schema": SCHEMA, "id": survey.id, "version": survey.version,
+        "title": _text_json(survey.title),
+        "choice_lists": {name: [{"name": c.name, "label": _text_json(c.label)}
+                                for c in choices]
+                         for name, choices in survey.choice_lists.items()},
+        "pages": [{"name": p.name, "title": _text_json(p.title),
+                   **({"relevant": p.relevant} if p.relevant is not None else {}),
+                   "questions": [question(q) for q in p.questions]} for p in survey.pages],
+    }
+
+
+def dumps(survey: Survey) -> str:
+    """JSON text of a definition: Chinese kept readable, two-space indent, and small
+    objects (texts, choices) on one line so a reviewer sees zh and en side by side."""
+    return _pretty(survey_to_dict(survey), 0) + "\n"
+
+
+def _pretty(value: Any, indent: int, width: int = 100) -> str:
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, dict | list) or indent + len(flat) <= width or not value:
+        return flat
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, list):
+        parts = [inner + _pretty(v, indent + 2, width) for v in value]
+        return "[\n" + ",\n".join(parts) + "\n" + pad + "]"
+    parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_pretty(v, indent + 2, width)}"
+             for k, v in value.items()]
+    return "{\n" + ",\n".join(parts) + "\n" + pad + "}"
+
+
+def load_survey(path: str | Path, bank: Mapping[str, BankItem] | None = None) -> Survey:
+    """Read a ``.json`` or ``.xlsx`` definition; raise :class:`SurveyError` listing all
+    problems."""
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        from .xlsform import read_xlsform
+
+        report = read_xlsform(path, bank=bank)
+    else:
+        report = read_json(path, bank=bank)
+    return report.survey_or_raise()
+
+
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+def default_survey() -> Survey:
+    """The learning-needs instrument shipped with the project (``defaults/``)."""
+    return load_survey(DEFAULTS_DIR / "learning_needs.json")
+
+
+def normalise(survey: Survey) -> Survey:
+    """The same survey with each expression in canonical form (see
+    :func:`surveys.expressions.to_source`) and numbers that are whole as ints, so two
+    documents saying the same thing compare equal."""
+    def expr(text: str | None) -> str | None:
+        return None if text is None else E.to_source(E.parse(text))
+
+    def num(value: int | float | None) -> int | float | None:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    pages = tuple(replace(p, relevant=expr(p.relevant), questions=tuple(
+        replace(q, relevant=expr(q.relevant), constraint=expr(q.constraint),
+                minimum=num(q.minimum), maximum=num(q.maximum)) for q in p.questions))
+        for p in survey.pages)
+    return replace(survey, pages=pages)
+
+
+# ----------------------------------------------------------------- item bank
+
+
+@dataclass(frozen=True)
+class BankItem:
+    """What a survey needs to know about an item-bank rating item."""
+
+    code: str
+    type: str
+    stem: Text
+    options: tuple[Text, ...]
+    reverse: bool
+
+
+def read_bank(path: str | Path) -> dict[str, BankItem]:
+    """Items of an item file (``itembank`` CSV/XLSX/JSON layout), keyed by code."""
+    from itembank.importing import read_item_file
+
+    report = read_item_file(path)
+    if not report.ok:
+        raise ValueError(report.summary())
+    return {s.code: BankItem(s.code, s.type, Text(s.stem_zh, s.stem_en),
+                             tuple(Text(o["zh"], o["en"]) for o in s.options), s.reverse)
+            for s in report.items}
+
+
+def apply_bank(survey: Survey, bank: Mapping[str, BankItem],
+               where: Locator | None = None) -> tuple[Survey, list[Problem]]:
+    """Fill empty item labels from the bank and check that every coded item matches it.
+
+    A rating item with an ``item_code`` reuses a bank item: the code must exist and
+    be a rating item, and the statement, the reverse key and the answer scale must
+    be those of the bank (otherwise calibrations would not apply).  Returns the
+    survey with filled labels and the problems found.
+    """
+    where = where or json_location
+    problems: list[Problem] = []
+    pages = []
+    for pi, page in enumerate(survey.pages):
+        questions = []
+        for qi, q in enumerate(page.questions):
+            items = []
+            scale = survey.choice_lists.get(q.choices or "", ())
+            for ii, item in enumerate(q.items):
+                b = bank.get(item.item_code) if item.item_code else None
+                loc, subject = where(("item", pi, qi, ii)), f"item {item.name!r}"
+                if item.item_code and b is None:
+                    problems.append(Problem(loc, subject, "item_code",
+                                            f"{item.item_code!r} is not in the item bank"))
+                if b is None:
+                    items.append(item)
+                    continue
+                if b.type != "rating":
+                    problems.append(Problem(loc, subject, "item_code",
+                                            f"{b.code} is a {b.type} item, not a rating item"))
+                if not item.label.zh and not item.label.en:
+                    item = replace(item, label=b.stem)
+                for lang in ("zh", "en"):
+                    if getattr(item.label, lang) != getattr(b.stem, lang):
+                        problems.append(Problem(loc, subject, f"label::{lang}",
+                                                f"differs from item bank {b.code}: "
+                                                f"{getattr(b.stem, lang)!r}"))
+                if item.reverse != b.reverse:
+                    problems.append(Problem(loc, subject, "reverse",
+                                            f"item bank {b.code} has reverse = "
+                                            f"{str(b.reverse).lower()}"))
+                if scale and tuple(c.label for c in scale) != b.options:
+                    problems.append(Problem(loc, subject, "choices",
+                                            f"scale {q.choices!r} differs from the options "
+                                            f"of item bank {b.code}"))
+                items.append(item)
+            questions.append(replace(q, items=tuple(items)))
+        pages.append(replace(page, questions=tuple(questions)))
+    return replace(survey, pages=tuple(pages)), problems
+
+
+# ------------------------------------------------------------------- answers
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree(text: str) -> E.Expr:
+    return E.parse(text)
+
+
+def _walk(survey: Survey, answers: Mapping[str, Any]) -> Iterator[tuple[Field, bool,
+                                                                          dict[str, Any]]]:
+    """Each answer slot with its relevance, in order; the dict holds the answers so far,
+    with those of skipped questions removed (as XLSForm clears them)."""
+    env: dict[str, Any] = {}
+    page_on: dict[int, bool] = {}
+    question_on: dict[int, bool] = {}
+    for f in _fields(survey):
+        pk = id(f.page)
+        if pk not in page_on:
+            page_on[pk] = (f.page.relevant is None
+                           or E.is_true(E.evaluate(_tree(f.page.relevant), env)))
+        qk = id(f.question)
+        if qk not in question_on:
+            question_on[qk] = page_on[pk] and (
+                f.question.relevant is None
+                or E.is_true(E.evaluate(_tree(f.question.relevant), env)))
+        on = question_on[qk]
+        if f.kind == "other_text":
+            on = on and E.is_true(E.evaluate(E.Call("selected", (
+                E.Ref(f.question.name), E.Str(OTHER))), env))
+        value = answers.get(f.name)
+        env[f.name] = value if on and not _empty(value) else None
+        yield f, on, env
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, list | tuple) and not value)
+
+
+def relevance(survey: Survey, answers: Mapping[str, Any]) -> dict[str, bool]:
+    """Whether each answer slot is asked, given the answers (unanswered = None)."""
+    return {f.name: on for f, on, _ in _walk(survey, answers)}
+
+
+def clean_answers(survey: Survey, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers of slots that are asked and answered; skipped ones are dropped."""
+    out: dict[str, Any] = {}
+    for f, on, _ in _walk(survey, answers):
+        value = answers.get(f.name)
+        if on and not _empty(value):
+            out[f.name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class AnswerProblem:
+    """A problem with one answer, in words for the resident."""
+
+    name: str
+    message: Text
+
+
+REQUIRED = Text("请回答这道题。", "Please answer this question.")
+NOT_A_CHOICE = Text("请从选项中选择。", "Please choose from the options.")
+NOT_INTEGER = Text("请填写整数。", "Please enter a whole number.")
+NOT_NUMBER = Text("请填写数字。", "Please enter a number.")
+NOT_DATE = Text("请按“年-月-日”填写日期，例如 2024-05-01。",
+                "Please enter the date as year-month-day, for example 2024-05-01.")
+NOT_MONTH = Text("请按“年-月”填写，例如 2024-05。",
+                 "Please enter the month as year-month, for example 2024-05.")
+INVALID = Text("这个回答不符合要求，请检查。", "This answer is not valid; please check it.")
+UNKNOWN = Text("问卷中没有这道题。", "This survey has no such question.")
+
+
+def _too_long(n: int) -> Text:
+    return Text(f"最多填写 {n} 个字。", f"Please write at most {n} characters.")
+
+
+def _range_message(q: Question) -> Text:
+    lo, hi = q.minimum, q.maximum
+    if lo is not None and hi is not None:
+        return Text(f"请填写 {lo} 到 {hi} 之间的数。", f"Please enter a number from {lo} to {hi}.")
+    if lo is not None:
+        return Text(f"请填写不小于 {lo} 的数。", f"Please enter a number of at least {lo}.")
+    return Text(f"请填写不大于 {hi} 的数。", f"Please enter a number of at most {hi}.")
+
+
+def _value_problem(survey: Survey, f: Field, value: Any) -> Text | None:
+    """Why a non-empty answer is not acceptable for its slot, or None."""
+    kind = f.kind
+    if kind in ("single_choice", "rating"):
+        names = {c.name for c in survey.choice_lists[f.choice_list or ""]}
+        return None if isinstance(value, str) and value in names else NOT_A_CHOICE
+    if kind == "multiple_choice":
+        names = {c.name for c in survey.choice_lists[f.choice_list or ""]}
+        ok = (isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+              and set(value) <= names and len(set(value)) == len(value))
+        return None if ok else NOT_A_CHOICE
+    if kind in ("integer", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            return NOT_INTEGER if kind == "integer" else NOT_NUMBER
+        if kind == "integer" and not float(value).is_integer():
+            return NOT_INTEGER
+        q = f.question
+        if (q.minimum is not None and value < q.minimum) or (
+                q.maximum is not None and value > q.maximum):
+            return _range_message(q)
+        return None
+    if kind in ("text", "other_text"):
+        limit = MAX_TEXT if kind == "text" else MAX_OTHER_TEXT
+        if not isinstance(value, str):
+            return INVALID
+        return _too_long(limit) if len(value) > limit else None
+    if kind == "date":
+        return None if isinstance(value, str) and _is_date(value) else NOT_DATE
+    if kind == "month":
+        return None if isinstance(value, str) and _is_month(value) else NOT_MONTH
+    return INVALID
+
+
+def _is_date(text: str) -> bool:
+    if not E.DATE_RE.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_month(text: str) -> bool:
+    return bool(E.MONTH_RE.fullmatch(text)) and _is_date(text + "-01")
+
+
+def check_answers(survey: Survey, answers: Mapping[str, Any],
+                  pages: Iterable[str] | None = None) -> list[AnswerProblem]:
+    """Every problem with the answers to the asked slots of ``pages`` (default all):
+    unknown names, values of the wrong kind, ranges, required answers, constraints.
+    Answers to skipped questions are ignored (drop them with :func:`clean_answers`)."""
+    wanted = None if pages is None else set(pages)
+    known = {f.name for f in _fields(survey)}
+    problems = [AnswerProblem(name, UNKNOWN) for name in answers if name not in known]
+    for f, on, env in _walk(survey, answers):
+        if not on or (wanted is not None and f.page.name not in wanted):
+            continue
+        value = answers.get(f.name)
+        q = f.question
+        if _empty(value):
+            if q.required and f.kind != "other_text":
+                problems.append(AnswerProblem(f.name, REQUIRED))
+            continue
+        message = _value_problem(survey, f, value)
+        if message is not None:
+            env[f.name] = None
+            problems.append(AnswerProblem(f.name, message))
+            continue
+        if q.constraint is not None and f.kind != "other_text" and not E.is_true(
+                E.evaluate(_tree(q.constraint), env, current=value)):
+            problems.append(AnswerProblem(f.name, q.constraint_message or INVALID))
+    return problems
+
+
+class AnswerError(ValueError):
+    """A form value that cannot be read; ``message`` is for the resident."""
+
+    def __init__(self, message: Text) -> None:
+        super().__init__(message.en)
+        self.message = message
+
+
+def parse_answer(survey: Survey, name: str, raw: str | list[str] | None) -> Any:
+    """The typed answer of a slot from form text (a list for multiple choice).
+
+    Blank input gives None.  Full-width digits and punctuation (typed on Chinese
+    keyboards) are read as their ASCII forms.  Raises :class:`AnswerError`.
+    """
+    f = survey.field(name)
+    if f.kind == "multiple_choice":
+        values = [raw] if isinstance(raw, str) else list(raw or [])
+        picked = [v.strip() for v in values if isinstance(v, str) and v.strip()]
+        return picked or None
+    if raw is None or isinstance(raw, list):
+        if isinstance(raw, list) and len(raw) == 1:
+            raw = raw[0]
+        elif raw is None or not raw:
+            return None
+        else:
+            raise AnswerError(INVALID)
+    text = raw.strip()
+    if not text:
+        return None
+    if f.kind in ("text", "other_text", "single_choice", "rating"):
+        return text
+    text = unicodedata.normalize("NFKC", text).replace(" ", "")
+    if f.kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise AnswerError(NOT_INTEGER) from None
+    if f.kind == "decimal":
+        try:
+            value = float(text)
+        except ValueError:
+            raise AnswerError(NOT_NUMBER) from None
+        if not math.isfinite(value):
+            raise AnswerError(NOT_NUMBER)
+        return int(value) if value.is_integer() and "." not in text else value
+    if f.kind == "date":
+        if not _is_date(text):
+            raise AnswerError(NOT_DATE)
+        return text
+    if f.kind == "month":
+        if not _is_month(text):
+            raise AnswerError(NOT_MONTH)
+        return text
+    raise AnswerError(INVALID)

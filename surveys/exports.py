@@ -1,0 +1,364 @@
+"""Responses as files: CSV (UTF-8 with BOM), XLSX and SPSS ``.sav``, plus a codebook.
+
+One row per respondent, one column per *variable*.  Variables come from the
+answer slots of the survey (:meth:`Survey.fields`):
+
+* single choice and rating items: one variable; CSV/XLSX hold the choice name,
+  SPSS a number with value labels (the choice name itself when every name of the
+  list is a whole number, as on rating scales; otherwise the choice's position
+  1..n in its list);
+* multiple choice: one 0/1 variable per choice, ``<question>_<choice>``, blank
+  when the question was not answered; the "other, please specify" text is the
+  variable ``<question>_other_text`` (the answer key ``<question>_other``);
+* numbers as numbers, text as text, dates as dates (ISO text in CSV), months as
+  ``YYYY-MM`` text.
+
+Variable names are legal SPSS names (a letter first, then letters, digits and
+``_``; at most 64 characters; unique ignoring case; not a reserved word) and the
+same in every format.  Labels in the files are Chinese; the codebook gives both
+languages, the values and their labels.  Text cells that a spreadsheet would run
+as a formula (starting with ``= + - @``, tab or CR) are prefixed with ``'`` in CSV,
+and stored as plain text cells in XLSX.
+
+Answers are cleaned first (:func:`surveys.definition.clean_answers`): answers to
+questions a respondent skipped are not exported, as in XLSForm tools.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .definition import Choice, Field, Survey, Text, clean_answers
+
+__all__ = ["CODEBOOK_COLUMNS", "Variable", "codebook_rows", "guard_cell", "response_rows",
+           "variables", "write_codebook_csv", "write_csv", "write_sav", "write_xlsx"]
+
+ID_VARIABLE = "respondent_id"
+SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO",
+                 "WITH"}
+MAX_NAME = 64
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+SELECTED = Text("选中", "selected")
+NOT_SELECTED = Text("未选", "not selected")
+CODEBOOK_COLUMNS = ("variable", "answer_key", "page", "question", "type", "label_zh",
+                    "label_en", "value", "value_label_zh", "value_label_en", "item_code",
+                    "reverse", "relevant")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One column of the response files.
+
+    ``kind``: ``id``, ``choice`` (coded), ``flag`` (0/1 for one choice of a multiple
+    choice), ``number``, ``text``, ``date``, ``month``.  ``codes`` maps the stored
+    choice names to SPSS codes; ``value_labels`` the SPSS codes to labels.
+    """
+
+    name: str
+    kind: str
+    label: Text
+    field: Field | None = None
+    choice: str | None = None
+    codes: tuple[tuple[str, int], ...] = ()
+    value_labels: tuple[tuple[int, Text], ...] = ()
+    measure: str = "nominal"
+    all_choices: frozenset[str] = frozenset()
+
+
+def _choice_codes(choices: Sequence[Choice]) -> tuple[tuple[str, int], ...]:
+    names = [c.name for c in choices]
+    if all(re.fullmatch(r"-?[0-9]{1,9}", n) and str(int(n)) == n for n in names):
+        return tuple((n, int(n)) for n in names)
+    return tuple((n, k) for k, n in enumerate(names, start=1))
+
+
+def _legal(base: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", base)
+    name = re.sub(r"_+", "_", name).strip("_")
+    if not name or not name[0].isalpha():
+        name = "v_" + name
+    name = name[:MAX_NAME].rstrip("_")
+    return name + "_x" if name.upper() in SPSS_RESERVED else name
+
+
+class _Names:
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def claim(self, base: str) -> str:
+        name = _legal(base)
+        candidate, n = name, 1
+        while candidate.lower() in self.taken:
+            n += 1
+            suffix = f"_{n}"
+            candidate = name[:MAX_NAME - len(suffix)] + suffix
+        self.taken.add(candidate.lower())
+        return candidate
+
+
+def variables(survey: Survey) -> list[Variable]:
+    """The columns of the response files, in survey order (the id column first)."""
+    names = _Names()
+    fields = survey.fields()
+    out = [Variable(names.claim(ID_VARIABLE), "id", Text("答卷编号", "Respondent id"))]
+    # answer keys keep their names; derived columns (flags, specify texts) come second
+    direct = {f.name: names.claim(f.name) for f in fields
+              if f.kind not in ("multiple_choice", "other_text")}
+    for f in fields:
+        if f.kind in ("single_choice", "rating"):
+            choices = survey.choice_lists[f.choice_list or ""]
+            codes = _choice_codes(choices)
+            labels = tuple((code, c.label) for (_, code), c in zip(codes, choices))
+            out.append(Variable(direct[f.name], "choice", f.label, f, codes=codes,
+                                value_labels=labels,
+                                measure="ordinal" if f.kind == "rating" else "nominal"))
+        elif f.kind == "multiple_choice":
+            choices = survey.choice_lists[f.choice_list or ""]
+            every = frozenset(c.name for c in choices)
+            for k, c in enumerate(choices, start=1):
+                label = Text(f"{f.label.zh}：{c.label.zh}", f"{f.label.en}: {c.label.en}")
+                # a choice name without ASCII letters or digits is named by its position
+                part = re.sub(r"[^A-Za-z0-9]+", "_", c.name).strip("_") or str(k)
+                out.append(Variable(names.claim(f"{f.name}_{part}"), "flag", label, f,
+                                    choice=c.name, all_choices=every,
+                                    value_labels=((0, NOT_SELECTED), (1, SELECTED))))
+        elif f.kind == "other_text":
+            out.append(Variable(names.claim(f"{f.name}_text"), "text", f.label, f))
+        elif f.kind in ("integer", "decimal"):
+            out.append(Variable(direct[f.name], "number", f.label, f, measure="scale"))
+        else:  # text, date, month
+            out.append(Variable(direct[f.name], f.kind, f.label, f,
+                                measure="scale" if f.kind == "date" else "nominal"))
+    return out
+
+
+def response_rows(survey: Survey, responses: Sequence[Mapping[str, Any]],
+                  ids: Sequence[Any] | None = None, clean: bool = True
+                  ) -> tuple[list[Variable], list[list[Any]]]:
+    """Variables and one row of Python values per respondent (None = missing).
+
+    Choice variables hold the choice name; flags 0/1; dates ``datetime.date``.
+    Raises ValueError naming the respondent and key for answers the survey does
+    not know or values that are not choices of their list.
+    """
+    cols = variables(survey)
+    if ids is not None and len(ids) != len(responses):
+        raise ValueError(f"{len(ids)} ids for {len(responses)} respondents")
+    known = {f.name for f in survey.fields()}
+    rows = []
+    for i, raw in enumerate(responses):
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"respondent {i + 1}: unknown answer key(s) {', '.join(unknown)}")
+        answers = clean_answers(survey, raw) if clean else dict(raw)
+        row: list[Any] = []
+        for var in cols:
+            row.append(_value(var, answers, i, ids))
+        rows.append(row)
+    return cols, rows
+
+
+def _value(var: Variable, answers: Mapping[str, Any], i: int, ids: Sequence[Any] | None
+           ) -> Any:
+    if var.kind == "id":
+        return ids[i] if ids is not None else i + 1
+    assert var.field is not None
+    value = answers.get(var.field.name)
+    if value is None or value == "" or value == []:
+        return None
+    if var.kind == "flag":
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"respondent {i + 1}, {var.field.name}: expected a list of "
+                             f"choices, got {value!r}")
+        unknown = [v for v in value if v not in var.all_choices]
+        if unknown:
+            raise ValueError(f"respondent {i + 1}, {var.field.name}: {unknown[0]!r} is not a "
+                             "choice of the question")
+        return int(var.choice in value)
+    if var.kind == "choice":
+        if value not in dict(var.codes):
+            raise ValueError(f"respondent {i + 1}, {var.field.name}: {value!r} is not a "
+                             "choice of the question")
+        return value
+    if var.kind == "date" and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"respondent {i + 1}, {var.field.name}: {value!r} is not a date "
+                             "(YYYY-MM-DD)") from None
+    return value
+
+
+def guard_cell(value: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return guard_cell(str(value))
+
+
+def write_csv(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+              ids: Sequence[Any] | None = None) -> None:
+    """Responses as CSV in UTF-8 with a byte-order mark (so Excel reads the Chinese)."""
+    cols, rows = response_rows(survey, responses, ids)
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([v.name for v in cols])
+        for row in rows:
+            writer.writerow([_csv_cell(v) for v in row])
+
+
+def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ILLEGAL_XML.sub("", value)
+    return value
+
+
+def _fill_sheet(ws: Any, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from openpyxl.styles import Font
+
+    ws.append(list(header))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([_xlsx_value(v) for v in row])
+    for r in ws.iter_rows(min_row=2):
+        for cell in r:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula
+            elif isinstance(cell.value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+    ws.freeze_panes = "B2"
+
+
+def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+               ids: Sequence[Any] | None = None) -> None:
+    """Responses (sheet ``responses``) and the codebook (sheet ``codebook``) in one workbook.
+
+    Choice variables hold the choice name (a number for numeric names).
+    """
+    import openpyxl
+
+    cols, rows = response_rows(survey, responses, ids)
+    numeric = {v.name for v in cols if v.kind == "choice" and all(
+        str(code) == name for name, code in v.codes)}
+    out_rows = [[int(val) if cols[j].name in numeric and val is not None else val
+                 for j, val in enumerate(row)] for row in rows]
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "responses"
+    _fill_sheet(ws, [v.name for v in cols], out_rows)
+    cb = book.create_sheet("codebook")
+    _fill_sheet(cb, CODEBOOK_COLUMNS, [[r[c] for c in CODEBOOK_COLUMNS]
+                                       for r in codebook_rows(survey)])
+    book.save(path)
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, cut between characters (SPSS label limits)."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", errors="ignore")
+
+
+def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+              ids: Sequence[Any] | None = None) -> None:
+    """Responses as an SPSS ``.sav`` file with Chinese variable and value labels.
+
+    Choice variables are numeric codes (see the module docstring); labels longer
+    than SPSS allows (255 bytes for variables, 120 for values) are shortened, the
+    codebook keeps them whole.
+    """
+    import pandas as pd
+    import pyreadstat
+
+    cols, rows = response_rows(survey, responses, ids)
+    data: dict[str, Any] = {}
+    formats: dict[str, str] = {}
+    for j, var in enumerate(cols):
+        values = [row[j] for row in rows]
+        if var.kind == "choice":
+            codes = dict(var.codes)
+            data[var.name] = pd.array([None if v is None else codes[v] for v in values],
+                                      dtype="float64")
+            formats[var.name] = "F8.0"
+        elif var.kind == "flag":
+            data[var.name] = pd.array(values, dtype="float64")
+            formats[var.name] = "F1.0"
+        elif var.kind == "number":
+            data[var.name] = pd.array(values, dtype="float64")
+        elif var.kind == "id" and all(isinstance(v, int) for v in values):
+            data[var.name] = pd.array(values, dtype="float64")
+            formats[var.name] = "F10.0"
+        elif var.kind == "date":
+            data[var.name] = pd.Series(values, dtype="object")
+        else:
+            data[var.name] = pd.Series(["" if v is None else str(v) for v in values],
+                                       dtype="object")
+    frame = pd.DataFrame(data, columns=[v.name for v in cols])
+    pyreadstat.write_sav(
+        frame, str(path), file_label=_cut(survey.title.zh, 64),
+        column_labels={v.name: _cut(v.label.zh, 255) for v in cols},
+        variable_value_labels={v.name: {code: _cut(text.zh, 120)
+                                        for code, text in v.value_labels}
+                               for v in cols if v.value_labels},
+        variable_measure={v.name: v.measure for v in cols},
+        variable_format=formats)
+
+
+def codebook_rows(survey: Survey) -> list[dict[str, str]]:
+    """The codebook: one row per variable, then one row per value label of it."""
+    out: list[dict[str, str]] = []
+    for var in variables(survey):
+        f = var.field
+        item = f.item if f is not None else None
+        relevant = f.question.relevant if f is not None else None
+        if f is not None and f.page.relevant:
+            relevant = f"({f.page.relevant}) and ({relevant})" if relevant else f.page.relevant
+        if f is not None and f.kind == "other_text":
+            selected = f"selected(${{{f.question.name}}}, 'other')"
+            relevant = f"({relevant}) and {selected}" if relevant else selected
+        base = {c: "" for c in CODEBOOK_COLUMNS}
+        base.update(variable=var.name, answer_key=f.name if f else "",
+                    page=f.page.name if f else "", question=f.question.name if f else "",
+                    type=(f.kind if f else "id") + (f":{var.choice}" if var.choice else ""),
+                    label_zh=var.label.zh, label_en=var.label.en,
+                    item_code=(item.item_code or "") if item else "",
+                    reverse=("true" if item.reverse else "false") if item else "",
+                    relevant=relevant or "")
+        out.append(base)
+        names = {code: name for name, code in var.codes}
+        for code, text in var.value_labels:
+            row = {c: "" for c in CODEBOOK_COLUMNS}
+            shown = str(code) if var.kind == "flag" else f"{code} = {names[code]}"
+            row.update(variable=var.name, value=shown, value_label_zh=text.zh,
+                       value_label_en=text.en)
+            out.append(row)
+    return out
+
+
+def write_codebook_csv(survey: Survey, path: str | Path) -> None:
+    """The codebook as CSV (UTF-8 with BOM), both languages."""
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CODEBOOK_COLUMNS)
+        writer.writeheader()
+        for row in codebook_rows(survey):
+            writer.writerow({k: guard_cell(v) for k, v in row.items()})

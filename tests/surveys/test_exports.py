@@ -1,0 +1,197 @@
+"""Response exports: CSV with BOM and injection guard, XLSX, SPSS .sav read back with its
+labels, legal variable names, and the codebook."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pyreadstat
+import pytest
+
+from surveys.definition import Choice, Page, Question, Survey, Text, load_survey
+from surveys.exports import (
+    SPSS_RESERVED,
+    codebook_rows,
+    variables,
+    write_codebook_csv,
+    write_csv,
+    write_sav,
+    write_xlsx,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return load_survey(ROOT / "surveys" / "defaults" / "learning_needs.json")
+
+
+RESPONSES = [
+    {"age_band": "70+", "sex": "female", "district": "D06", "street": "=cmd|' /C calc'!A0",
+     "occupation": "other", "occupation_other": "+放羊", "education": "primary",
+     "topics": ["health", "other"], "topics_other": "太极拳", "channels": ["elderly_university"],
+     "barriers": ["distance"], "times": ["weekday_day"], "community_training": "yes",
+     "training_times": 12, "training_last": "2024-05", "elder_education": "regular",
+     "sat_overall": "5", "mot_001": "4", "mot_006": "2", "suggestions": "多开手机课"},
+    {"age_band": "30-44", "sex": "male", "district": "D01", "occupation": "industrial_worker",
+     "education": "senior", "topics": ["smart_manufacturing"], "channels": ["online"],
+     "barriers": ["no_time"], "times": ["weekday_evening", "weekend"],
+     "community_training": "no", "elder_education": "never"},  # skipped: not exported
+    {},  # a respondent who stopped at once
+]
+
+
+def test_variable_names_are_legal_spss_names(survey):
+    names = [v.name for v in variables(survey)]
+    assert len({n.lower() for n in names}) == len(names)
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name), name
+        assert name.upper() not in SPSS_RESERVED and not name.endswith("_")
+    assert names[:4] == ["respondent_id", "age_band", "sex", "district"]
+    assert "topics_health" in names and "topics_other" in names
+    assert "topics_other_text" in names  # the specify text of topics_other
+    assert names.count("mot_001") == 1
+
+
+def test_awkward_names_are_made_legal_and_unique():
+    t = Text("文", "text")
+    long = "q" * 40
+    lists = {"odd": (Choice("70+", t), Choice("18-29", t), Choice("b", t),
+                     Choice("x" * 32, t), Choice("上海", t))}
+    questions = (Question("a_b", "integer", t), Question("a", "multiple_choice", t,
+                                                         choices="odd"),
+                 Question("to", "text", t), Question(long, "multiple_choice", t, choices="odd"),
+                 Question("respondent_id", "text", t))
+    s = Survey("odd", 1, t, lists, (Page("p", t, questions),))
+    names = [v.name for v in variables(s)]
+    assert names[:8] == ["respondent_id", "a_b", "a_70", "a_18_29",
+                         "a_b_2",                  # a + b clashes with question a_b
+                         "a_" + "x" * 32,
+                         "a_5",                    # no ASCII in the choice: its position
+                         "to_x"]                   # TO is an SPSS keyword
+    assert names[11] == "q" * 40 + "_" + "x" * 23  # cut to 64 characters
+    assert names[-1] == "respondent_id_2"          # the answer key gets a new name
+    assert all(len(n) <= 64 for n in names)
+    assert len({n.lower() for n in names}) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", n) for n in names)
+
+
+def test_csv_has_bom_one_row_per_respondent_and_no_formulas(survey, tmp_path):
+    path = tmp_path / "r.csv"
+    write_csv(survey, RESPONSES, path, ids=["A1", "A2", "A3"])
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 3
+    first, second, empty = rows
+    assert first["respondent_id"] == "A1"
+    assert first["street"] == "'=cmd|' /C calc'!A0"          # neutralised
+    assert first["occupation_other_text"] == "'+放羊"
+    assert first["age_band"] == "70+" and first["training_times"] == "12"
+    assert (first["topics_health"], first["topics_other"], first["topics_arts"]) == (
+        "1", "1", "0")
+    assert first["topics_other_text"] == "太极拳"
+    assert first["mot_001"] == "4" and first["training_last"] == "2024-05"
+    assert second["elder_education"] == ""   # not asked below 60: not exported
+    assert second["times_weekend"] == "1" and second["times_holiday"] == "0"
+    assert empty["topics_health"] == "" and empty["age_band"] == ""  # missing, not 0
+    assert list(rows[0]) == [v.name for v in variables(survey)]
+
+
+def test_xlsx_opens_with_responses_and_codebook(survey, tmp_path):
+    path = tmp_path / "r.xlsx"
+    write_xlsx(survey, RESPONSES, path)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["responses", "codebook"]
+    ws = book["responses"]
+    header = [c.value for c in ws[1]]
+    assert header == [v.name for v in variables(survey)]
+    assert ws.max_row == 4
+    row = {h: c for h, c in zip(header, ws[2])}
+    assert row["street"].value == "=cmd|' /C calc'!A0" and row["street"].data_type == "s"
+    assert row["mot_001"].value == 4 and row["sat_overall"].value == 5  # numeric scale
+    assert row["age_band"].value == "70+" and row["training_times"].value == 12
+    assert row["topics_health"].value == 1
+    assert book["codebook"].cell(1, 1).value == "variable"
+
+
+def test_sav_reopens_with_labels_and_values(survey, tmp_path):
+    path = tmp_path / "r.sav"
+    write_sav(survey, RESPONSES, path)
+    frame, meta = pyreadstat.read_sav(str(path))
+    assert list(frame.columns) == [v.name for v in variables(survey)]
+    assert len(frame) == 3
+    labels = meta.column_names_to_labels
+    assert labels["age_band"] == "您的年龄是？"
+    assert labels["topics_health"] == "您想学习哪些方面的内容？：健康养生"
+    assert labels["mot_001"] == "我学习新东西，是因为它让我感到充实。"
+    values = meta.variable_value_labels
+    assert values["age_band"] == {1: "18-29岁", 2: "30-44岁", 3: "45-59岁", 4: "60-69岁",
+                                  5: "70岁及以上"}
+    assert values["mot_001"][1] == "完全不同意" and values["mot_001"][5] == "完全同意"
+    assert values["topics_health"] == {0: "未选", 1: "选中"}
+    first = frame.iloc[0]
+    assert first["respondent_id"] == 1
+    assert first["age_band"] == 5                 # 70+ is the 5th choice
+    assert first["district"] == 6
+    assert first["mot_001"] == 4 and first["mot_006"] == 2  # raw answers, not reversed
+    assert first["topics_health"] == 1 and first["topics_arts"] == 0
+    assert first["training_times"] == 12
+    assert first["street"] == "=cmd|' /C calc'!A0"
+    assert first["topics_other_text"] == "太极拳"
+    assert first["training_last"] == "2024-05"
+    assert np.isnan(frame.iloc[1]["elder_education"])
+    assert np.isnan(frame.iloc[2]["topics_health"])
+    assert meta.file_label == "市民学习需求与参与情况调查"
+    assert meta.variable_measure["mot_001"] == "ordinal"
+    assert meta.variable_measure["training_times"] == "scale"
+
+
+def test_sav_dates_and_long_labels(tmp_path):
+    t = Text("很长的题目" * 80, "long")
+    lists = {"c": (Choice("a", Text("很长的选项" * 40, "long")), Choice("b", t))}
+    s = Survey("d", 1, Text("日期", "Dates"), lists, (Page("p", t, (
+        Question("day", "date", t), Question("pick", "single_choice", t, choices="c"))),))
+    path = tmp_path / "d.sav"
+    write_sav(s, [{"day": "2024-05-01", "pick": "a"}, {"day": None}], path)
+    frame, meta = pyreadstat.read_sav(str(path))
+    assert frame.iloc[0]["day"] == dt.date(2024, 5, 1)
+    assert len(meta.column_names_to_labels["day"].encode()) <= 255
+    assert meta.column_names_to_labels["day"].startswith("很长的题目")
+    assert len(meta.variable_value_labels["pick"][1].encode()) <= 120
+
+
+def test_bad_answers_are_refused(survey, tmp_path):
+    with pytest.raises(ValueError, match="respondent 2: unknown answer key"):
+        write_csv(survey, [{}, {"age": "30"}], tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="respondent 1, sex: 'x' is not a choice"):
+        write_csv(survey, [{"sex": "x"}], tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="respondent 1, topics: 'banana' is not a choice"):
+        write_csv(survey, [{"topics": ["health", "banana"]}], tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="respondent 1, topics: expected a list"):
+        write_csv(survey, [{"topics": "health"}], tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="2 ids for 1 respondents"):
+        write_csv(survey, [{}], tmp_path / "x.csv", ids=[1, 2])
+
+
+def test_codebook_in_both_languages(survey, tmp_path):
+    rows = codebook_rows(survey)
+    by_var = {r["variable"]: r for r in rows if r["label_zh"]}
+    assert by_var["mot_006"]["item_code"] == "MOT-006" and by_var["mot_006"]["reverse"] == "true"
+    assert by_var["elder_education"]["relevant"] == "${age_band} = '60-69' or ${age_band} = '70+'"
+    assert by_var["topics_other_text"]["relevant"] == "selected(${topics}, 'other')"
+    assert by_var["topics_other_text"]["answer_key"] == "topics_other"
+    value_rows = [r for r in rows if r["variable"] == "age_band" and r["value"]]
+    assert value_rows[0]["value"] == "1 = 18-29"
+    assert value_rows[-1]["value_label_en"] == "70 or older"
+    path = tmp_path / "codebook.csv"
+    write_codebook_csv(survey, path)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    text = path.read_text(encoding="utf-8-sig")
+    assert "How old are you?" in text and "您的年龄是？" in text
