@@ -72,6 +72,15 @@ def app_settings(url: str, **extra: Any) -> dict[str, Any]:
     return settings
 
 
+def write_ini(tmp_path: Any, url: str) -> str:
+    """A minimal .ini on the given database, for command-line tests (``--ini``)."""
+    ini = tmp_path / "test.ini"
+    ini.write_text(f"[app:main]\nuse = egg:learningcity\nsqlalchemy.url = {url}\n"
+                   "learningcity.secret = test-secret-that-is-long-enough-for-us\n"
+                   "learningcity.require_secret = false\n")
+    return str(ini)
+
+
 @pytest.fixture(scope="session")
 def wsgi_app(db_url: str) -> Any:
     """The real WSGI application on the test database (built once per backend)."""

@@ -42,10 +42,3 @@ def bank(dbsession: Any, tmp_path) -> dict[str, Any]:
     dbsession.commit()
     return {"instrument": instrument, "path": path}
 
-
-def write_ini(tmp_path, url: str) -> str:
-    ini = tmp_path / "test.ini"
-    ini.write_text(f"[app:main]\nuse = egg:learningcity\nsqlalchemy.url = {url}\n"
-                   "learningcity.secret = test-secret-that-is-long-enough-for-us\n"
-                   "learningcity.require_secret = false\n")
-    return str(ini)

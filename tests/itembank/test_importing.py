@@ -13,8 +13,9 @@ from itembank.importing import CSV_COLUMNS, ItemFileError, read_item_file, spec_
 from itembank.models import Item, ItemVersion
 from itembank.services import ImportRejected, export_specs, import_items
 from learningcity.cli import main
+from tests.conftest import write_ini
 
-from .conftest import make_items, write_ini
+from .conftest import make_items
 
 
 def write_csv(path, rows):

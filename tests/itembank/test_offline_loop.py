@@ -24,8 +24,9 @@ from itembank.models import (
 )
 from itembank.services import ensure_domains, import_items
 from learningcity.cli import main
+from tests.conftest import write_ini
 
-from .conftest import make_items, write_ini
+from .conftest import make_items
 
 N_PERSONS = 1500
 SEED = 7

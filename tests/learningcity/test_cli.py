@@ -5,14 +5,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from learningcity.cli import main
-
-
-def write_ini(tmp_path, url: str) -> str:
-    ini = tmp_path / "test.ini"
-    ini.write_text(f"[app:main]\nuse = egg:learningcity\nsqlalchemy.url = {url}\n"
-                   "learningcity.secret = test-secret-that-is-long-enough-for-us\n"
-                   "learningcity.require_secret = false\n")
-    return str(ini)
+from tests.conftest import write_ini
 
 
 def test_help_lists_every_package_command() -> None:
