@@ -14,7 +14,7 @@ from pyramid.config import Configurator
 #: css, images and scripts served to phones (top-level ``static/``)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 #: The domain packages, each a Pyramid add-on with ``includeme(config)``.
-DOMAIN_PACKAGES: tuple[str, ...] = ("itembank", "assessment")
+DOMAIN_PACKAGES: tuple[str, ...] = ("itembank", "assessment", "surveys", "monitoring")
 
 
 def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:

@@ -87,7 +87,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @ini_option
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def db_upgrade(ini_path: str, revision: str) -> None:
     """Create or migrate the main and monitoring databases to the latest schema."""
     from . import db as dbmod

@@ -147,8 +147,11 @@ def alembic_config(target: str, url: str):  # -> alembic.config.Config
     return cfg
 
 
-def upgrade(url: str, monitoring_url: str | None = None, revision: str = "head") -> None:
-    """Bring both databases to ``revision`` (the monitoring one may be the same database)."""
+def upgrade(url: str, monitoring_url: str | None = None, revision: str = "heads") -> None:
+    """Bring both databases to ``revision`` (the monitoring one may be the same database).
+
+    "heads": each package may add its own branch of migrations on top of the shared base.
+    """
     from alembic import command
 
     command.upgrade(alembic_config("main", url), revision)

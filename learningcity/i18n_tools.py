@@ -19,7 +19,8 @@ LOCALES = ("zh_CN", "en")
 ROOT = Path(__file__).resolve().parent.parent
 #: package folder -> gettext domain; every package with user-facing text is listed here.
 CATALOGS = {"learningcity": "learningcity", "itembank": "learningcity",
-            "assessment": "learningcity"}
+            "assessment": "learningcity", "surveys": "learningcity",
+            "monitoring": "learningcity"}
 
 
 def locale_dir(package: str) -> Path:
@@ -30,8 +31,13 @@ def extract(package: str, domain: str) -> Path:
     """Run lingua's pot-create over the package's .py and .pt files."""
     pot = locale_dir(package) / f"{domain}.pot"
     pot.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["pot-create", "-d", domain, "-o", str(pot), str(ROOT / package)],
-                   check=True, capture_output=True, cwd=ROOT)
+    done = subprocess.run(["pot-create", "-d", domain, "-o", str(pot), str(ROOT / package)],
+                          capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        if "No translatable strings" not in done.stderr + done.stdout:
+            raise RuntimeError(f"pot-create failed for {package}: {done.stderr.strip()}")
+        with pot.open("wb") as fh:  # a package with no strings yet: an empty template
+            write_po(fh, Catalog(domain=domain), omit_header=False)
     return pot
 
 

@@ -1,0 +1,2 @@
+"""Database tables of surveys (main database)."""
+from __future__ import annotations
