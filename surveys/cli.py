@@ -1,0 +1,111 @@
+"""``learningcity survey``: import, validate, list and export survey definitions and responses.
+
+``validate`` works on a plain file with no database; the others read ``--ini``.
+Bad input gives an error naming the file, row or field, and changes nothing.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from learningcity.cli import db_session, ini_option, open_session
+
+
+@click.group()
+def survey() -> None:
+    """Survey definitions (JSON or XLSForm-like XLSX) and response exports."""
+
+
+@survey.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def validate_cmd(file: str) -> None:
+    """Check a definition and list every problem (exit status 1 when there are any)."""
+    from .services import read_definition
+
+    path = Path(file)
+    report = read_definition(path.name, path.read_bytes())
+    if not report.ok:
+        click.echo(report.summary(), err=True)
+        sys.exit(1)
+    s = report.survey
+    click.echo(f"{path.name}: ok, survey {s.id!r} (document version {s.version}), "
+               f"{len(s.pages)} pages, {len(s.questions)} questions, "
+               f"{len(s.fields())} answer keys")
+
+
+@survey.command("import")
+@ini_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--publish", is_flag=True, help="Make this version the one residents get.")
+@click.option("--actor", default="cli", show_default=True, help="Name recorded as importer.")
+def import_cmd(ini_path: str, file: str, publish: bool, actor: str) -> None:
+    """Store a definition as the next version of its survey (all or nothing)."""
+    from .definition import SurveyError
+    from .services import import_survey
+
+    try:
+        with db_session(ini_path) as db:
+            outcome = import_survey(db, file, actor, publish=publish)
+            d = outcome.definition
+            text = (f"imported {d.code} version {d.version}" if outcome.created else
+                    f"{Path(file).name} is already stored as {d.code} version {d.version}")
+            if outcome.published:
+                text += " (published)"
+    except SurveyError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(text)
+
+
+@survey.command("list")
+@ini_option
+def list_cmd(ini_path: str) -> None:
+    """Survey codes, versions, the published one and response counts."""
+    from .services import list_surveys
+
+    db = open_session(ini_path)
+    try:
+        rows = list_surveys(db)
+        if not rows:
+            click.echo("no surveys")
+        for s in rows:
+            for d in s.versions:
+                counts = s.counts.get(d.id, {})
+                mark = "*" if d.id == s.published_id else " "
+                click.echo(f"{mark} {d.code}\tv{d.version}\t{d.imported_at:%Y-%m-%d}\t"
+                           f"{d.imported_by}\tfinished={counts.get('finished', 0)}\t"
+                           f"unfinished={counts.get('started', 0) + counts.get('expired', 0)}"
+                           f"\t{d.title_en}")
+    finally:
+        db.close()
+
+
+@survey.command("export")
+@ini_option
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "sav", "codebook"]),
+              default="csv", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--version", type=int, default=None, help="Default: the published version.")
+@click.option("--district", default=None, help="Only this district's responses.")
+@click.option("--campaign", default=None, help="Only this campaign's responses.")
+def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None,
+               district: str | None, campaign: str | None) -> None:
+    """Write finished responses (one row per respondent) or the codebook."""
+    from tqdm import tqdm
+
+    from learningcity.models import AuditEvent
+
+    from .services import export_responses
+
+    with db_session(ini_path) as db, tqdm(total=1, desc=f"export {code}", unit="file",
+                                          disable=not sys.stderr.isatty()) as bar:
+        n = export_responses(db, code, fmt, out, version=version, district=district,
+                             campaign=campaign)
+        db.add(AuditEvent(actor="cli", action="survey.download", target=code,
+                          detail={"format": fmt, "district": district,
+                                  "campaign": campaign, "respondents": n, "out": out}))
+        bar.update(1)
+    click.echo(f"wrote {out}" + ("" if fmt == "codebook" else f" ({n} respondents)"))

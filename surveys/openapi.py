@@ -1,0 +1,111 @@
+"""The surveys' part of the OpenAPI document (paths under ``/survey-sessions``).
+
+Answers are JSON values keyed by answer key: a choice name (``"60-69"``), a list of
+choice names for multiple choice, a number, or text; rating items are keyed by item
+name (``"mot_001": "4"``). Each page post carries the ``revision`` the client saw.
+"""
+from __future__ import annotations
+
+_TOKEN = {"name": "token", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 16, "maxLength": 64}}
+_LOCALE = {"name": "locale", "in": "query", "required": False,
+           "schema": {"type": "string", "enum": ["zh_CN", "en"]}}
+_ERR = {"$ref": "#/components/responses/Error"}
+_STATE = {"description": "the session's state", "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/SurveyState"}}}}
+_WITH_STATE = {"description": "error with the current state", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/SurveyErrorWithState"}}}}
+_RESULT = {"description": "scale scores", "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/SurveyResult"}}}}
+
+SPEC = {
+    "tags": [{"name": "survey", "description": "The learning-needs survey, page by page"}],
+    "paths": {
+        "/survey-sessions": {"post": {
+            "tags": ["survey"], "operationId": "startSurveySession",
+            "summary": "Start a survey session (the published version); returns its link "
+                       "token. With test_session_token, the survey of that ability-test "
+                       "session is started or, when it exists, returned (200)",
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/StartSurvey"}}}},
+            "responses": {"201": _STATE, "200": _STATE, "400": _ERR, "404": _ERR}}},
+        "/survey-sessions/{token}": {"get": {
+            "tags": ["survey"], "operationId": "getSurveySession",
+            "summary": "The current page with its questions (relevance applied), choices and "
+                       "texts in the locale, and the answers so far",
+            "parameters": [_TOKEN, _LOCALE], "responses": {"200": _STATE, "404": _ERR}}},
+        "/survey-sessions/{token}/pages/{page}": {"post": {
+            "tags": ["survey"], "operationId": "postSurveyPage",
+            "summary": "Answer a page. Posting the same answers again is harmless; a stale "
+                       "revision with other answers is a 409 with the current state; "
+                       "invalid answers are a 422 listing each field",
+            "parameters": [_TOKEN, {"name": "page", "in": "path", "required": True,
+                                    "schema": {"type": "string", "maxLength": 64}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PagePost"}}}},
+            "responses": {"200": _STATE, "400": _ERR, "404": _ERR, "409": _WITH_STATE,
+                          "422": _WITH_STATE}}},
+        "/survey-sessions/{token}/back": {"post": {
+            "tags": ["survey"], "operationId": "surveyBack",
+            "summary": "Go back to the previous page (answers are kept)",
+            "parameters": [_TOKEN],
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/BackPost"}}}},
+            "responses": {"200": _STATE, "404": _ERR, "409": _ERR}}},
+        "/survey-sessions/{token}/finish": {"post": {
+            "tags": ["survey"], "operationId": "finishSurvey",
+            "summary": "Finish: every asked question is checked, answers of skipped "
+                       "questions are dropped and scale scores stored; harmless twice",
+            "parameters": [_TOKEN],
+            "responses": {"200": _RESULT, "404": _ERR, "409": _ERR, "422": _WITH_STATE}}},
+        "/survey-sessions/{token}/result": {"get": {
+            "tags": ["survey"], "operationId": "getSurveyResult",
+            "summary": "Scale scores (sum, and IRT theta/SE where calibrated)",
+            "parameters": [_TOKEN], "responses": {"200": _RESULT, "404": _ERR, "409": _ERR}}},
+    },
+    "components": {"schemas": {
+        "StartSurvey": {"type": "object", "additionalProperties": False, "properties": {
+            "survey": {"type": "string", "minLength": 1, "maxLength": 64},
+            "locale": {"type": "string", "enum": ["zh_CN", "en"]},
+            "test_session_token": {"type": "string", "minLength": 16, "maxLength": 64}}},
+        "AnswerValue": {"oneOf": [
+            {"type": "string", "maxLength": 2000}, {"type": "number"}, {"type": "null"},
+            {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 32}}]},
+        "PagePost": {"type": "object", "required": ["revision", "answers"],
+                     "additionalProperties": False, "properties": {
+                         "revision": {"type": "integer", "minimum": 0},
+                         "answers": {"type": "object", "maxProperties": 200,
+                                     "additionalProperties": {
+                                         "$ref": "#/components/schemas/AnswerValue"}}}},
+        "BackPost": {"type": "object", "additionalProperties": False, "properties": {
+            "revision": {"type": "integer", "minimum": 0}}},
+        "SurveyState": {"type": "object",
+                        "required": ["status", "revision", "page", "page_number",
+                                     "page_count", "answers"],
+                        "properties": {
+                            "token": {"type": "string"},
+                            "status": {"type": "string",
+                                       "enum": ["started", "finished", "expired"]},
+                            "revision": {"type": "integer"},
+                            "survey": {"type": "object"},
+                            "page": {"type": ["object", "null"]},
+                            "page_number": {"type": "integer"},
+                            "page_count": {"type": "integer"},
+                            "can_go_back": {"type": "boolean"},
+                            "complete": {"type": "boolean"},
+                            "answers": {"type": "object"}}},
+        "SurveyErrorWithState": {"allOf": [{"$ref": "#/components/schemas/Error"}, {
+            "type": "object", "properties": {
+                "state": {"$ref": "#/components/schemas/SurveyState"}}}]},
+        "SurveyResult": {"type": "object", "required": ["status", "scales"], "properties": {
+            "status": {"type": "string"},
+            "scales": {"type": "object", "additionalProperties": {
+                "type": "object", "properties": {
+                    "n_items": {"type": "integer"}, "n_answered": {"type": "integer"},
+                    "sum": {"type": ["number", "null"]},
+                    "method": {"type": ["string", "null"]},
+                    "theta": {"type": ["number", "null"]},
+                    "se": {"type": ["number", "null"]},
+                    "calibration_id": {"type": ["integer", "null"]}}}}}},
+    }},
+}

@@ -1,0 +1,891 @@
+"""Survey delivery and storage: one service behind the pages, the JSON API and the CLI.
+
+* Definitions are versioned documents: importing a code again stores version n+1
+  (an identical document is recognised and changes nothing); one version per code
+  is published and new sessions get it; a session keeps its version to the end.
+* A session shows one definition page at a time. A page shows the questions that
+  are asked given the answers stored so far; when a post makes another question of
+  the same page relevant (e.g. "how many times?" after "yes"), the page is shown
+  again with it, so skip logic works without JavaScript.
+* Every page post is stored before the next page is sent, one row per answer key;
+  the session's ``revision`` (optimistic lock) guards against stale pages: a post of
+  the same answers again is harmless, a different post on a stale revision is a
+  conflict (409) that returns the current state.
+* Finishing drops answers of questions that ended up skipped (``clean_answers``,
+  as XLSForm does) and stores scale scores: sum scores, and IRT thetas with the
+  parameters of the item bank's published calibration of the rating instrument.
+
+No ``request`` here; views and the CLI call these functions.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pyramid_retry import IRetryableError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from zope.interface import implementer
+
+from learningcity.db import utcnow
+from learningcity.models import AuditEvent
+
+from . import expressions as E
+from .definition import (
+    AnswerError,
+    Page,
+    Problem,
+    Question,
+    Survey,
+    SurveyError,
+    SurveyReport,
+    Text,
+    _value_problem,
+    check_answers,
+    clean_answers,
+    dumps,
+    normalise,
+    parse_answer,
+    read_json,
+    relevance,
+    survey_from_dict,
+    survey_to_dict,
+)
+from .models import (
+    SurveyAnswer,
+    SurveyDefinition,
+    SurveyPublication,
+    SurveyScaleScore,
+    SurveySession,
+)
+
+TOKEN_BYTES = 24  # 192 bits, URL-safe
+DEFAULT_SURVEY = "learning_needs"
+#: item-bank instrument whose published calibration scores the rating grids
+SCALE_INSTRUMENT = "LMS"
+DEFAULT_IDLE_DAYS = 60
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+@implementer(IRetryableError)
+class ConcurrentChange(Exception):
+    """Another request changed the same session at the same moment; pyramid_retry reruns
+    the request, which then sees the other request's answers."""
+
+
+class DeliveryError(Exception):
+    """A resident's request that cannot be carried out; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+
+
+class StaleRevision(DeliveryError):
+    """A page posted from a state the session has since left (another tab, back button)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "stale_revision", message)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a link token, as stored (same scheme as the test sessions)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------ definitions
+
+def _canonical(survey: Survey) -> tuple[dict[str, Any], str]:
+    doc = survey_to_dict(normalise(survey))
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return doc, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_definition(name: str, data: bytes, bank: Mapping[str, Any] | None = None
+                    ) -> SurveyReport:
+    """Read a JSON or XLSX definition from bytes; the report lists every problem."""
+    if len(data) > MAX_UPLOAD:
+        return SurveyReport(name, problems=[Problem(name, "", "", "file larger than 5 MB")])
+    if name.lower().endswith((".xlsx", ".xlsm")):
+        from .xlsform import read_xlsform
+
+        return read_xlsform(name, data=data, bank=bank)
+    if name.lower().endswith(".json"):
+        return read_json(name, data=data, bank=bank)
+    return SurveyReport(name, problems=[Problem(name, "", "", "a survey definition is a "
+                                                              ".json or .xlsx file")])
+
+
+def _bank(db: Session) -> dict[str, Any]:
+    """The item bank's rating items as the survey checker sees them (coded items must match)."""
+    from itembank.models import Item
+
+    from .definition import BankItem
+
+    out: dict[str, Any] = {}
+    for item in db.scalars(sa.select(Item).where(Item.type == "rating")
+                           .options(selectinload(Item.versions))):
+        v = item.current
+        options = tuple(Text(o.get("zh", ""), o.get("en", "")) for o in (v.options or []))
+        out[item.code] = BankItem(item.code, item.type, Text(v.stem_zh, v.stem_en), options,
+                                  bool(getattr(v, "reverse", False)))
+    return out
+
+
+@dataclass
+class ImportOutcome:
+    definition: SurveyDefinition
+    created: bool
+    published: bool
+
+
+def import_survey(db: Session, source: str | Path | bytes, user: str, *,
+                  name: str | None = None, publish: bool = False,
+                  check_bank: bool = False) -> ImportOutcome:
+    """Store a definition file (JSON or XLSX) as the next version of its survey code.
+
+    All or nothing: a definition with problems raises :class:`SurveyError` listing
+    all of them and stores nothing. Importing a document identical to a stored
+    version of the code stores nothing new and returns that version.
+    ``check_bank`` also checks coded rating items against the item bank.
+    """
+    if isinstance(source, bytes):
+        data, name = source, name or "survey.json"
+    else:
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SurveyError(SurveyReport(path.name, problems=[
+                Problem(path.name, "", "", str(exc))])) from None
+        name = name or path.name
+    report = read_definition(name, data, _bank(db) if check_bank else None)
+    survey = report.survey_or_raise()
+    doc, digest = _canonical(survey)
+    existing = db.scalar(sa.select(SurveyDefinition).where(
+        SurveyDefinition.code == survey.id, SurveyDefinition.content_hash == digest)
+        .order_by(SurveyDefinition.version.desc()).limit(1))
+    created = existing is None
+    if existing is None:
+        version = (db.scalar(sa.select(sa.func.max(SurveyDefinition.version)).where(
+            SurveyDefinition.code == survey.id)) or 0) + 1
+        existing = SurveyDefinition(
+            code=survey.id, version=version, document_version=survey.version,
+            title_zh=survey.title.zh[:300], title_en=survey.title.en[:300], document=doc,
+            content_hash=digest, source=name[:300], imported_by=user[:64])
+        db.add(existing)
+        db.add(AuditEvent(actor=user, action="survey.import",
+                          target=f"{survey.id} v{version}", detail={"source": name}))
+        db.flush()
+    published = False
+    if publish:
+        published = publish_version(db, existing, user)
+    return ImportOutcome(existing, created, published)
+
+
+def publish_version(db: Session, definition: SurveyDefinition, user: str) -> bool:
+    """Make a version the one new sessions get; False when it already was."""
+    current = db.get(SurveyPublication, definition.code)
+    if current is not None and current.definition_id == definition.id:
+        return False
+    if current is None:
+        db.add(SurveyPublication(code=definition.code, definition_id=definition.id,
+                                 published_by=user[:64]))
+    else:
+        current.definition_id, current.published_by = definition.id, user[:64]
+        current.published_at = utcnow()
+    db.add(AuditEvent(actor=user, action="survey.publish",
+                      target=f"{definition.code} v{definition.version}"))
+    db.flush()
+    return True
+
+
+_survey_cache: dict[int, Survey] = {}
+
+
+def definition_survey(definition: SurveyDefinition) -> Survey:
+    """The survey of a stored version (versions never change, so cached per id)."""
+    survey = _survey_cache.get(definition.id)
+    if survey is None:
+        survey = survey_from_dict(definition.document, f"{definition.code} "
+                                  f"v{definition.version}").survey_or_raise()
+        if len(_survey_cache) > 64:
+            _survey_cache.clear()
+        _survey_cache[definition.id] = survey
+    return survey
+
+
+def published_survey(db: Session, code: str = DEFAULT_SURVEY) -> SurveyDefinition | None:
+    """The published version of a survey code, or None."""
+    publication = db.get(SurveyPublication, code)
+    return None if publication is None else db.get(SurveyDefinition, publication.definition_id)
+
+
+def get_definition(db: Session, code: str, version: int | None = None) -> SurveyDefinition:
+    """A version of a survey (default: the published one); ValueError when unknown."""
+    if version is None:
+        found = published_survey(db, code) or db.scalar(
+            sa.select(SurveyDefinition).where(SurveyDefinition.code == code)
+            .order_by(SurveyDefinition.version.desc()).limit(1))
+    else:
+        found = db.scalar(sa.select(SurveyDefinition).where(
+            SurveyDefinition.code == code, SurveyDefinition.version == version))
+    if found is None:
+        known = ", ".join(sorted(set(db.scalars(sa.select(SurveyDefinition.code))))) or "none"
+        raise ValueError(f"no survey {code!r}" + (f" version {version}" if version else "")
+                         + f"; known surveys: {known}")
+    return found
+
+
+@dataclass
+class SurveySummary:
+    code: str
+    versions: list[SurveyDefinition]
+    published_id: int | None
+    counts: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+def list_surveys(db: Session, district: str | None = None) -> list[SurveySummary]:
+    """Every survey code with its versions, the published one and session counts."""
+    out: dict[str, SurveySummary] = {}
+    for d in db.scalars(sa.select(SurveyDefinition).order_by(SurveyDefinition.code,
+                                                             SurveyDefinition.version)):
+        out.setdefault(d.code, SurveySummary(d.code, [], None)).versions.append(d)
+    for p in db.scalars(sa.select(SurveyPublication)):
+        if p.code in out:
+            out[p.code].published_id = p.definition_id
+    query = sa.select(SurveySession.survey_code, SurveySession.definition_id,
+                      SurveySession.status, sa.func.count()).group_by(
+        SurveySession.survey_code, SurveySession.definition_id, SurveySession.status)
+    if district is not None:
+        query = query.where(SurveySession.district == district)
+    for code, def_id, status, n in db.execute(query):
+        if code in out:
+            out[code].counts.setdefault(def_id, {}).update({status: n})
+    return list(out.values())
+
+
+# ------------------------------------------------------------------ sessions
+
+def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
+                         locale: str = "zh_CN", campaign: str | None = None,
+                         invitation: str | None = None, test_session_id: int | None = None,
+                         prefill: dict[str, Any] | None = None, district: str | None = None,
+                         token: str | None = None) -> tuple[SurveySession, str]:
+    """Open a session on the published version of ``survey_code``.
+
+    ``prefill`` holds answers already known (from a campaign invitation or the
+    ability test): each one that is a valid answer of the survey is stored as an
+    answer; unknown keys or invalid values are ignored (they are hints, not the
+    resident's input). A page whose asked questions are all prefilled is skipped.
+    ``district`` scopes the session for district staff (a campaign's district);
+    without it the answered ``district`` is used. Returns the session and its link
+    token (shown once; only its hash is stored).
+    """
+    definition = published_survey(db, survey_code)
+    if definition is None:
+        raise DeliveryError(404, "unknown_survey", f"no published survey {survey_code!r}")
+    survey = definition_survey(definition)
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
+    session = SurveySession(
+        token_hash=hash_token(token), definition_id=definition.id, survey_code=definition.code,
+        status="started", locale="en" if locale.startswith("en") else "zh_CN",
+        campaign=campaign, invitation=invitation, test_session_id=test_session_id,
+        district=district, prefilled=[])
+    db.add(session)
+    known = _valid_prefill(survey, prefill or {})
+    for name, value in known.items():
+        session.answers.append(SurveyAnswer(name=name, page=survey.field(name).page.name,
+                                            value=value))
+    session.prefilled = sorted(known)
+    if session.district is None and isinstance(known.get("district"), str):
+        session.district = known["district"][:32]
+    session.page = _first_page(survey, known, set(known))
+    db.flush()
+    return session, token
+
+
+def _valid_prefill(survey: Survey, prefill: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name: f for f in survey.fields()}
+    out: dict[str, Any] = {}
+    for name, raw in prefill.items():
+        f = names.get(name)
+        if f is None or raw is None or raw == "":
+            continue
+        try:
+            value = _coerce(survey, name, raw)
+        except AnswerError:
+            continue
+        if value is not None and _value_problem(survey, f, value) is None:
+            out[name] = value
+    return out
+
+
+def find_survey_session(db: Session, token: str, *, for_update: bool = False,
+                        idle_days: int = DEFAULT_IDLE_DAYS) -> SurveySession:
+    """The session behind a link token; expires it when left idle too long (answers kept)."""
+    query = sa.select(SurveySession).where(SurveySession.token_hash == hash_token(token))
+    if for_update:
+        query = query.with_for_update()
+    session = db.scalar(query)
+    if session is None:
+        raise DeliveryError(404, "unknown_session", "this survey link is not valid")
+    if session.status == "started" and utcnow() - session.updated_at > dt.timedelta(
+            days=idle_days):
+        session.status = "expired"
+    return session
+
+
+def session_survey(db: Session, session: SurveySession) -> Survey:
+    return definition_survey(db.get(SurveyDefinition, session.definition_id))
+
+
+# --- pages -----------------------------------------------------------------------
+
+def _page_on(survey: Survey, page: Page, answers: Mapping[str, Any]) -> bool:
+    if page.relevant is None:
+        return True
+    env = clean_answers(survey, answers)
+    return E.is_true(E.evaluate(E.parse(page.relevant), env))
+
+
+def _question_on(q: Question, rel: Mapping[str, bool]) -> bool:
+    """Whether a question is asked (notes: always, on a page that is shown)."""
+    if q.type == "note":
+        return True
+    key = q.items[0].name if q.type == "rating_grid" else q.name
+    return rel.get(key, False)
+
+
+def shown_questions(survey: Survey, page: Page, answers: Mapping[str, Any]) -> list[Question]:
+    """The questions of a page asked given the stored answers, in order."""
+    rel = relevance(survey, answers)
+    return [q for q in page.questions if _question_on(q, rel)]
+
+
+def page_questions(db: Session, session: SurveySession, page_id: str) -> list[Question]:
+    """The questions a page shows now (empty for an unknown page)."""
+    survey = session_survey(db, session)
+    page = next((p for p in survey.pages if p.name == page_id), None)
+    return [] if page is None else shown_questions(survey, page, session.answer_dict())
+
+
+def _page_fields(q: Question) -> list[str]:
+    if q.type == "note":
+        return []
+    if q.type == "rating_grid":
+        return [i.name for i in q.items]
+    return [q.name] + ([q.name + "_other"] if q.other else [])
+
+
+def _visible(survey: Survey, page: Page, answers: Mapping[str, Any]) -> bool:
+    if not _page_on(survey, page, answers):
+        return False
+    shown = shown_questions(survey, page, answers)
+    return any(q.type != "note" for q in shown) or (
+        bool(shown) and all(q.type == "note" for q in page.questions))
+
+
+def _prefilled_complete(survey: Survey, page: Page, answers: Mapping[str, Any],
+                        prefilled: set[str]) -> bool:
+    """A page whose asked answer slots are all prefilled (so it need not be shown)."""
+    rel = relevance(survey, answers)
+    names = [n for q in page.questions if _question_on(q, rel) for n in _page_fields(q)
+             if not (q.other and n == q.name + "_other")]  # "please specify" is optional
+    return bool(names) and all(n in prefilled and n in answers for n in names)
+
+
+def page_path(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> list[Page]:
+    """The pages this resident is shown, given the answers so far."""
+    return [p for p in survey.pages if _visible(survey, p, answers)
+            and not _prefilled_complete(survey, p, answers, prefilled)]
+
+
+def _first_page(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> str | None:
+    path = page_path(survey, answers, prefilled)
+    return path[0].name if path else None
+
+
+def _page_index(survey: Survey, name: str) -> int:
+    return next(i for i, p in enumerate(survey.pages) if p.name == name)
+
+
+def _next_page(survey: Survey, after: str, answers: Mapping[str, Any],
+               prefilled: set[str]) -> str | None:
+    start = _page_index(survey, after)
+    for p in page_path(survey, answers, prefilled):
+        if _page_index(survey, p.name) > start:
+            return p.name
+    return None
+
+
+def _previous_page(survey: Survey, before: str | None, answers: Mapping[str, Any],
+                   prefilled: set[str]) -> str | None:
+    end = len(survey.pages) if before is None else _page_index(survey, before)
+    earlier = [p for p in page_path(survey, answers, prefilled)
+               if _page_index(survey, p.name) < end]
+    return earlier[-1].name if earlier else None
+
+
+@dataclass
+class PageState:
+    """What the resident sees now: a page (with its shown questions), or the end."""
+
+    status: str
+    revision: int
+    page: Page | None
+    questions: list[Question]
+    answers: dict[str, Any]
+    number: int
+    total: int
+    can_go_back: bool
+    survey: Survey
+    complete: bool = False
+    errors: dict[str, Text] = field(default_factory=dict)
+
+
+def current_page(db: Session, session: SurveySession) -> PageState:
+    """The state of a session computed from the stored answers only."""
+    survey = session_survey(db, session)
+    answers = session.answer_dict()
+    prefilled = set(session.prefilled or [])
+    path = page_path(survey, answers, prefilled)
+    names = [p.name for p in path]
+    page = None
+    if session.status == "started" and session.page is not None:
+        page = next((p for p in survey.pages if p.name == session.page), None)
+    questions = shown_questions(survey, page, answers) if page is not None else []
+    number = names.index(page.name) + 1 if page is not None and page.name in names else \
+        len(names)
+    return PageState(status=session.status, revision=session.revision, page=page,
+                     questions=questions, answers=answers, number=number, total=len(names),
+                     can_go_back=session.status == "started" and _previous_page(
+                         survey, session.page, answers, prefilled) is not None,
+                     survey=survey, complete=session.status == "started" and page is None)
+
+
+def _coerce(survey: Survey, name: str, raw: Any) -> Any:
+    """A typed answer from form text or a JSON value (numbers pass through)."""
+    f = survey.field(name)
+    if isinstance(raw, bool):
+        raise AnswerError(Text("这个回答不符合要求，请检查。",
+                               "This answer is not valid; please check it."))
+    if isinstance(raw, int | float) and f.kind in ("integer", "decimal"):
+        return raw
+    if isinstance(raw, int | float):
+        raw = str(raw)
+    if isinstance(raw, list):
+        raw = [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+               for v in raw]
+        if not all(isinstance(v, str) for v in raw):
+            raise AnswerError(Text("请从选项中选择。", "Please choose from the options."))
+    elif raw is not None and not isinstance(raw, str):
+        raise AnswerError(Text("这个回答不符合要求，请检查。",
+                               "This answer is not valid; please check it."))
+    return parse_answer(survey, name, raw)
+
+
+class PageInvalid(DeliveryError):
+    """A page post with answers that are not acceptable; ``errors`` maps keys to messages
+    and ``values`` keeps what the resident typed."""
+
+    def __init__(self, errors: dict[str, Text], values: dict[str, Any]) -> None:
+        super().__init__(422, "invalid_answers", "some answers need attention",
+                         [{"name": k, "message": v.en, "message_zh": v.zh}
+                          for k, v in errors.items()])
+        self.errors, self.values = errors, values
+
+
+def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[str, Any],
+              expected_revision: int | None) -> PageState:
+    """Store the answers of one page and move on; returns the new state.
+
+    ``form`` maps answer keys to raw values (text, a list for multiple choice, or
+    JSON numbers). Only the questions shown on the page count. Re-posting the same
+    answers is harmless (the state is returned unchanged); posting a page the session
+    has left, or on a stale revision, with different answers raises
+    :class:`StaleRevision`; invalid answers raise :class:`PageInvalid` and store
+    nothing.
+    """
+    survey = session_survey(db, session)
+    if page_id not in {p.name for p in survey.pages}:
+        raise DeliveryError(404, "unknown_page", f"the survey has no page {page_id!r}")
+    stored = session.answer_dict()
+    page = next(p for p in survey.pages if p.name == page_id)
+    owner = {n: q for q in page.questions for n in _page_fields(q)}
+    unknown = sorted(str(k) for k in form if k not in owner)
+    shown_names = {q.name for q in shown_questions(survey, page, stored)}
+    posted = {owner[k].name for k in form if k in owner}
+    # questions answered now: those shown, and those an API client answered together with
+    # the question that reveals them (kept only if relevant given the new answers)
+    asked = [q for q in page.questions if q.name in shown_names | posted]
+    keys = [n for q in asked for n in _page_fields(q)]
+    values: dict[str, Any] = {}
+    errors: dict[str, Text] = {}
+    for key in keys:
+        raw = form.get(key)
+        try:
+            values[key] = _coerce(survey, key, raw)
+        except AnswerError as exc:
+            errors[key] = exc.message
+            values[key] = raw
+    if session.status != "started" or page_id != session.page or (
+            expected_revision is not None and expected_revision != session.revision):
+        same = not errors and not unknown and all(
+            stored.get(k) == v for k, v in values.items() if v is not None) and not any(
+            k in stored for k, v in values.items() if v is None)
+        if same:
+            return current_page(db, session)  # a double submit or a resend
+        if session.status != "started":
+            raise DeliveryError(409, session.status, f"the survey is {session.status}")
+        raise StaleRevision("this page was changed elsewhere (another window or device); "
+                            "the current state is returned")
+    if unknown:
+        raise DeliveryError(422, "unknown_answers", "answers for questions not on this page: "
+                            + ", ".join(unknown[:20]),
+                            [{"name": k, "message": "not a question on this page"}
+                             for k in unknown[:20]])
+    merged = {k: v for k, v in stored.items() if k not in keys}
+    merged.update({k: v for k, v in values.items() if v is not None and k not in errors})
+    rel = relevance(survey, merged)
+    on_now = {q.name for q in page.questions if _question_on(q, rel)}
+    checked = {q.name for q in asked if q.name in shown_names or q.name in on_now}
+    errors = {k: v for k, v in errors.items() if owner[k].name in checked}
+    fields = {f.name for f in survey.fields()}
+    for problem in check_answers(survey, merged, pages=[page_id]):
+        if problem.name in fields and owner.get(problem.name) is not None and \
+                owner[problem.name].name in checked and problem.name not in errors:
+            errors[problem.name] = problem.message
+    if errors:
+        raise PageInvalid(errors, {k: form.get(k) for k in keys})
+    keys = [k for k in keys if owner[k].name in checked]
+    try:
+        with db.no_autoflush:
+            _store(session, page_id, keys, values)
+            after = session.answer_dict()
+            prefilled = set(session.prefilled or []) - set(keys)
+            session.prefilled = sorted(prefilled)
+            newly = [q for q in shown_questions(survey, page, after)
+                     if q.name not in checked]
+            if not newly:
+                session.page = _next_page(survey, page_id, after, prefilled)
+            if "district" in keys and session.campaign is None and isinstance(
+                    after.get("district"), str):
+                session.district = after["district"][:32]
+            session.updated_at = utcnow()
+            db.flush()
+    except (IntegrityError, StaleDataError) as exc:
+        raise ConcurrentChange(str(exc)) from exc
+    return current_page(db, session)
+
+
+def _store(session: SurveySession, page_id: str, keys: list[str],
+           values: Mapping[str, Any]) -> None:
+    rows = {a.name: a for a in session.answers}
+    now = utcnow()
+    for key in keys:
+        value, row = values.get(key), rows.get(key)
+        if value is None:
+            if row is not None:
+                session.answers.remove(row)
+        elif row is None:
+            session.answers.append(SurveyAnswer(name=key, page=page_id, value=value,
+                                                answered_at=now))
+        elif row.value != value:
+            row.value, row.answered_at = value, now
+
+
+def go_back(db: Session, session: SurveySession, expected_revision: int | None = None
+            ) -> PageState:
+    """Show the page before the current one (answers stay as they are)."""
+    if session.status != "started":
+        raise DeliveryError(409, session.status, f"the survey is {session.status}")
+    if expected_revision is not None and expected_revision != session.revision:
+        return current_page(db, session)  # a double tap on "back": go back only once
+    survey = session_survey(db, session)
+    previous = _previous_page(survey, session.page, session.answer_dict(),
+                              set(session.prefilled or []))
+    if previous is None:
+        raise DeliveryError(409, "first_page", "this is the first page")
+    session.page = previous
+    session.updated_at = utcnow()
+    db.flush()
+    return current_page(db, session)
+
+
+# --- finish and scores --------------------------------------------------------------
+
+def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE_INSTRUMENT
+           ) -> PageState:
+    """Check every asked question, drop answers of skipped ones and store scale scores.
+
+    Finishing twice is harmless. Raises :class:`PageInvalid` (422) when a required
+    answer is missing, and moves the session to the page of the first problem.
+    """
+    if session.status == "finished":
+        return current_page(db, session)
+    if session.status != "started":
+        raise DeliveryError(409, session.status, f"the survey is {session.status}")
+    survey = session_survey(db, session)
+    answers = session.answer_dict()
+    problems = check_answers(survey, answers)
+    if problems:
+        first = survey.field(problems[0].name).page.name if problems[0].name in {
+            f.name for f in survey.fields()} else None
+        if first is not None and first != session.page:
+            session.page = first
+            db.flush()
+        raise PageInvalid({p.name: p.message for p in problems}, {})
+    kept = clean_answers(survey, answers)
+    for row in list(session.answers):
+        if row.name not in kept:
+            session.answers.remove(row)
+    for score in _scale_scores(db, survey, kept, scale_instrument):
+        session.scores.append(score)
+    session.status, session.page = "finished", None
+    session.finished_at = session.updated_at = utcnow()
+    try:
+        db.flush()
+    except (IntegrityError, StaleDataError) as exc:
+        raise ConcurrentChange(str(exc)) from exc
+    return current_page(db, session)
+
+
+def _irt_params(db: Session, instrument_code: str) -> tuple[Any, int] | None:
+    from itembank.models import Instrument
+    from itembank.services import calibration_params, published_calibration
+
+    instrument = db.scalar(sa.select(Instrument).where(Instrument.code == instrument_code))
+    if instrument is None:
+        return None
+    calibration = published_calibration(db, instrument)
+    if calibration is None or not calibration.items:
+        return None
+    return calibration_params(calibration), calibration.id
+
+
+def _finite(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def _scale_scores(db: Session, survey: Survey, answers: Mapping[str, Any],
+                  instrument_code: str) -> list[SurveyScaleScore]:
+    """Per rating grid: sum score, and GRM/GPCM EAP theta and SE when the published
+    calibration of ``instrument_code`` covers all of its items."""
+    from .scales import scale, score_scale
+
+    found = None
+    out = []
+    for q in survey.questions:
+        if q.type != "rating_grid":
+            continue
+        block = scale(survey, q)
+        sums = score_scale(block, [answers])
+        n_answered = int(sums.n_answered[0])
+        if n_answered == 0:
+            continue
+        row = SurveyScaleScore(scale=q.name, n_items=len(block.items), n_answered=n_answered,
+                               sum_score=_finite(sums.sum[0]), method="sum")
+        if all(i.item_code for i in block.items):
+            if found is None:
+                found = _irt_params(db, instrument_code) or False
+            if found:
+                params, calibration_id = found
+                ids = set(params.item_ids.tolist())
+                if set(block.item_ids) <= ids:
+                    models = {str(m) for m in params.subset(block.item_ids).model}
+                    method = "grm" if models == {"grm"} else "gpcm" if models <= {
+                        "gpcm", "pcm"} else None
+                    if method is not None:
+                        try:
+                            irt = score_scale(block, [answers], method, params)
+                        except ValueError:
+                            irt = None
+                        if irt is not None:
+                            row.method, row.calibration_id = method, calibration_id
+                            row.theta = _finite(irt.theta[0])
+                            row.se = _finite(irt.se[0])
+        out.append(row)
+    return out
+
+
+def scale_results(session: SurveySession) -> dict[str, dict[str, Any]]:
+    """The stored scale scores of a session, keyed by scale (grid) name."""
+    return {s.scale: {"n_items": s.n_items, "n_answered": s.n_answered, "sum": s.sum_score,
+                      "method": s.method, "theta": s.theta, "se": s.se,
+                      "calibration_id": s.calibration_id} for s in session.scores}
+
+
+# --- the flow after the ability test ---------------------------------------------
+
+def after_test_token(secret: str, test_token: str) -> str:
+    """The survey link token that belongs to an ability-test link token.
+
+    Derived with HMAC from the app secret, so the test result page can always link to
+    "its" survey session without storing a token, and starting it twice is harmless.
+    """
+    digest = hmac.new(secret.encode("utf-8"), b"survey-after-test:" + test_token.encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _test_session_row(db: Session, test_token: str) -> Any:
+    """Read the ability-test session of a link token (surveys may read, not import,
+    the assessment tables: the columns named here are its published contract)."""
+    table = sa.table("test_session", sa.column("id"), sa.column("token_hash"),
+                     sa.column("campaign"), sa.column("invitation"),
+                     sa.column("background", sa.JSON), sa.column("status"),
+                     sa.column("locale"))
+    return db.execute(sa.select(table).where(
+        table.c.token_hash == hash_token(test_token))).first()
+
+
+def start_after_test(db: Session, test_token: str, secret: str, *,
+                     survey_code: str = DEFAULT_SURVEY, locale: str | None = None
+                     ) -> tuple[SurveySession, str, bool]:
+    """Start (or find) the survey session linked to an ability-test session.
+
+    Campaign and invitation are copied from the test session and its background
+    answers prefill the survey where the codes agree. Returns the session, its token
+    and whether it was created now.
+    """
+    test = _test_session_row(db, test_token)
+    if test is None:
+        raise DeliveryError(404, "unknown_test_session", "this test link is not valid")
+    token = after_test_token(secret, test_token)
+    existing = db.scalar(sa.select(SurveySession).where(
+        SurveySession.token_hash == hash_token(token)))
+    if existing is not None:
+        return existing, token, False
+    background = test.background if isinstance(test.background, dict) else {}
+    session, token = start_survey_session(
+        db, survey_code, locale=locale or test.locale or "zh_CN", campaign=test.campaign,
+        invitation=test.invitation, test_session_id=test.id, prefill=dict(background),
+        token=token)
+    session.test_token_sealed = seal(token, test_token)
+    db.flush()
+    return session, token, True
+
+
+def _keystream(key: str, n: int) -> bytes:
+    return hashlib.shake_256(b"survey-test-link:" + key.encode("utf-8")).digest(n)
+
+
+def seal(survey_token: str, test_token: str) -> str:
+    """The test token encrypted with a key only the survey token gives (one-time pad from
+    SHAKE-256 of the survey token, which has 192 random bits)."""
+    data = test_token.encode("utf-8")
+    return base64.urlsafe_b64encode(bytes(a ^ b for a, b in zip(
+        data, _keystream(survey_token, len(data))))).decode("ascii")
+
+
+def unseal(survey_token: str, sealed: str | None) -> str | None:
+    """The test token of :func:`seal`, or None."""
+    if not sealed:
+        return None
+    data = base64.urlsafe_b64decode(sealed.encode("ascii"))
+    try:
+        return bytes(a ^ b for a, b in zip(data, _keystream(survey_token, len(data)))
+                     ).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def survey_session_for_test(db: Session, secret: str, test_token: str) -> tuple[
+        SurveySession | None, str]:
+    token = after_test_token(secret, test_token)
+    return db.scalar(sa.select(SurveySession).where(
+        SurveySession.token_hash == hash_token(token))), token
+
+
+# --- data for exports and monitoring --------------------------------------------------
+
+def _finished(db: Session, definition_ids: list[int], *, district: str | None = None,
+              campaign: str | None = None) -> list[SurveySession]:
+    query = sa.select(SurveySession).where(
+        SurveySession.definition_id.in_(definition_ids),
+        SurveySession.status == "finished").order_by(SurveySession.id).options(
+        selectinload(SurveySession.answers), selectinload(SurveySession.scores))
+    if district is not None:
+        query = query.where(SurveySession.district == district)
+    if campaign is not None:
+        query = query.where(SurveySession.campaign == campaign)
+    return list(db.scalars(query))
+
+
+def responses_for_export(db: Session, survey_code: str, *, version: int | None = None,
+                         district: str | None = None, campaign: str | None = None
+                         ) -> tuple[Survey, SurveyDefinition, list[dict[str, Any]], list[int]]:
+    """Finished sessions of one survey version (default: published), one answer dict each.
+
+    Returns the survey, its stored definition, the answers (cleaned) and the session ids
+    (used as respondent ids). ``district`` restricts to one district's sessions.
+    """
+    definition = get_definition(db, survey_code, version)
+    survey = definition_survey(definition)
+    sessions = _finished(db, [definition.id], district=district, campaign=campaign)
+    return (survey, definition, [clean_answers(survey, s.answer_dict()) for s in sessions],
+            [s.id for s in sessions])
+
+
+def campaign_responses(db: Session, campaign_code: str) -> list[dict[str, Any]]:
+    """Per finished survey session of a campaign: its invitation, cleaned answers and scales.
+
+    ``[{"session_id", "invitation", "survey_code", "version", "finished_at",
+    "answers": {...}, "scales": {grid: {"sum", "n_answered", "theta", "se", ...}}}]``;
+    what the monitoring package reads.
+    """
+    sessions = db.scalars(sa.select(SurveySession).where(
+        SurveySession.campaign == campaign_code, SurveySession.status == "finished")
+        .order_by(SurveySession.id).options(selectinload(SurveySession.answers),
+                                            selectinload(SurveySession.scores)))
+    out = []
+    for s in sessions:
+        definition = db.get(SurveyDefinition, s.definition_id)
+        survey = definition_survey(definition)
+        out.append({"session_id": s.id, "invitation": s.invitation,
+                    "survey_code": s.survey_code, "version": definition.version,
+                    "finished_at": s.finished_at,
+                    "answers": clean_answers(survey, s.answer_dict()),
+                    "scales": scale_results(s)})
+    return out
+
+
+def export_responses(db: Session, survey_code: str, fmt: str, out: str | Path, *,
+                     version: int | None = None, district: str | None = None,
+                     campaign: str | None = None) -> int:
+    """Write responses as ``csv``, ``xlsx`` or ``sav`` (and ``codebook`` CSV); returns the
+    number of respondents."""
+    from . import exports
+
+    writers = {"csv": exports.write_csv, "xlsx": exports.write_xlsx, "sav": exports.write_sav}
+    if fmt == "codebook":
+        survey, _d, _r, _i = responses_for_export(db, survey_code, version=version,
+                                                  district=district, campaign=campaign)
+        exports.write_codebook_csv(survey, out)
+        return 0
+    if fmt not in writers:
+        raise ValueError(f"unknown format {fmt!r}; choose csv, xlsx, sav or codebook")
+    survey, _definition, responses, ids = responses_for_export(
+        db, survey_code, version=version, district=district, campaign=campaign)
+    writers[fmt](survey, responses, out, ids=ids)
+    return len(responses)
+
+
+def definition_json(definition: SurveyDefinition) -> str:
+    """The stored definition as canonical JSON text (for download)."""
+    return dumps(definition_survey(definition))
+

@@ -1,0 +1,409 @@
+"""Survey pages for residents (no JavaScript needed), the survey API, and staff pages.
+
+Views parse the request, call one service and render; the logic is in
+``surveys.services``. Every form post redirects (POST/redirect/GET), so reloading
+or tapping twice never stores anything twice.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.response import FileResponse, Response
+from pyramid.view import exception_view_config, view_config
+
+from learningcity.api import ApiError, error_body
+from learningcity.i18n import _
+from learningcity.models import AuditEvent
+
+from . import services
+from .definition import SurveyError
+from .presenting import form_values, is_selected, state_json
+from .resources import SurveysArea
+
+T = "surveys:templates/"
+FORMATS = {"csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+           "sav": "application/x-spss-sav", "codebook": "text/csv; charset=utf-8",
+           "json": "application/json"}
+
+
+def _idle(request: Any) -> int:
+    return int(request.registry.settings.get("surveys.idle_days", services.DEFAULT_IDLE_DAYS))
+
+
+def _session(request: Any, for_update: bool = False) -> Any:
+    return services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                        for_update=for_update, idle_days=_idle(request))
+
+
+def _secret(request: Any) -> str:
+    return request.registry.settings["learningcity.secret"]
+
+
+def _lang(request: Any) -> str:
+    return "en" if request.locale_name.startswith("en") else "zh"
+
+
+# --- resident pages ------------------------------------------------------------------
+
+@view_config(route_name="surveys.start", renderer=T + "start.pt", request_method="GET")
+def start_page(request: Any) -> dict[str, Any]:
+    code = request.params.get("survey", services.DEFAULT_SURVEY)
+    definition = services.published_survey(request.dbsession, code)
+    return {"definition": definition, "code": code, "lang": _lang(request)}
+
+
+@view_config(route_name="surveys.start", request_method="POST")
+def start_submit(request: Any) -> Any:
+    _session_row, token = services.start_survey_session(
+        request.dbsession, request.POST.get("survey", services.DEFAULT_SURVEY)[:64],
+        locale=request.locale_name)
+    return HTTPSeeOther(request.route_url("surveys.session", token=token))
+
+
+@view_config(route_name="surveys.after_test", request_method="POST")
+def after_test_submit(request: Any) -> Any:
+    """Start (or resume) the survey that belongs to an ability-test session."""
+    test_token = request.POST.get("test_token", "")
+    if not 16 <= len(test_token) <= 64:
+        raise services.DeliveryError(400, "bad_request", "no test link given")
+    _row, token, _created = services.start_after_test(
+        request.dbsession, test_token, _secret(request),
+        survey_code=request.POST.get("survey", services.DEFAULT_SURVEY)[:64],
+        locale=request.locale_name)
+    return HTTPSeeOther(request.route_url("surveys.session", token=token))
+
+
+def _page_response(request: Any, session: Any, state: Any, *, errors: Any = None,
+                   values: dict[str, Any] | None = None, status: int = 200,
+                   notice: Any = None) -> Any:
+    from pyramid.renderers import render_to_response
+
+    if errors:
+        state.errors = errors
+    data = state_json(state, request.locale_name)
+    if values:  # what the resident typed, kept when a page comes back with problems
+        for q in data["page"]["questions"]:
+            if q["type"] == "rating_grid":
+                for item in q["items"]:
+                    item["value"] = values.get(item["name"], item["value"])
+            elif q["type"] != "note":
+                q["value"] = values.get(q["name"], q.get("value"))
+                if q.get("other"):
+                    q["other_value"] = values.get(q["other_name"], q.get("other_value"))
+    response = render_to_response(T + "page.pt", {
+        "state": data, "token": request.matchdict["token"], "selected": is_selected,
+        "notice": notice, "has_errors": bool(errors)}, request=request)
+    response.status_int = status
+    return response
+
+
+@view_config(route_name="surveys.session", request_method="GET")
+def session_page(request: Any) -> Any:
+    session = _session(request)
+    token = request.matchdict["token"]
+    if session.status == "finished":
+        return HTTPSeeOther(request.route_url("surveys.done", token=token))
+    if session.status == "expired":
+        from pyramid.renderers import render_to_response
+
+        return render_to_response(T + "expired.pt", {}, request=request)
+    state = services.current_page(request.dbsession, session)
+    notice = _("This page was changed in another window. Here is where you are now; "
+               "your earlier answers are kept.") if request.GET.get("moved") else None
+    return _page_response(request, session, state, notice=notice)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@view_config(route_name="surveys.session", request_method="POST")
+def session_submit(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    token = request.matchdict["token"]
+    db = request.dbsession
+    revision = _int_or_none(request.POST.get("revision"))
+    here = request.route_url("surveys.session", token=token)
+    if session.status == "finished":
+        return HTTPSeeOther(request.route_url("surveys.done", token=token))
+    if session.status == "expired":
+        return HTTPSeeOther(here)  # the page says so, and that the answers were kept
+    if request.POST.get("action") == "back":
+        try:
+            services.go_back(db, session, revision)
+        except services.DeliveryError:
+            pass  # already on the first page: show it again
+        return HTTPSeeOther(here)
+    page_id = str(request.POST.get("page", ""))[:64]
+    questions = services.page_questions(db, session, page_id)
+    values = form_values(questions, request.POST)
+    try:
+        state = services.save_page(db, session, page_id, values, revision)
+    except services.StaleRevision:
+        return HTTPSeeOther(here + "?moved=1")
+    except services.PageInvalid as exc:
+        state = services.current_page(db, session)
+        return _page_response(request, session, state, errors=exc.errors,
+                              values=exc.values, status=400)
+    if state.complete:
+        try:
+            services.finish(db, session)
+        except services.PageInvalid as exc:
+            state = services.current_page(db, session)
+            return _page_response(request, session, state, errors=exc.errors, status=400)
+        return HTTPSeeOther(request.route_url("surveys.done", token=token))
+    return HTTPSeeOther(here)
+
+
+@view_config(route_name="surveys.finish", request_method="POST")
+def finish_submit(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    token = request.matchdict["token"]
+    try:
+        services.finish(request.dbsession, session)
+    except services.PageInvalid:
+        return HTTPSeeOther(request.route_url("surveys.session", token=token))
+    return HTTPSeeOther(request.route_url("surveys.done", token=token))
+
+
+@view_config(route_name="surveys.done", renderer=T + "done.pt")
+def done_page(request: Any) -> Any:
+    session = _session(request)
+    token = request.matchdict["token"]
+    if session.status != "finished":
+        return HTTPSeeOther(request.route_url("surveys.session", token=token))
+    test_token = services.unseal(token, session.test_token_sealed)
+    result_url = None
+    if test_token:
+        try:
+            result_url = request.route_url("assessment.result", token=test_token)
+        except KeyError:  # the ability test is not installed on this server
+            result_url = None
+    return {"result_url": result_url, "token": token}
+
+
+# --- the hook shown on the ability-test result page ---------------------------------
+
+def after_test_link(request: Any, test_session: Any) -> dict[str, Any] | None:
+    """A "continue to the learning-needs survey" action for a test result page.
+
+    Links to the survey session of this test when it exists; otherwise a form that
+    starts it (campaign, invitation and background copied from the test).
+    """
+    test_token = request.matchdict.get("token") if request.matchdict else None
+    if not test_token or services.published_survey(request.dbsession) is None:
+        return None
+    existing, token = services.survey_session_for_test(request.dbsession, _secret(request),
+                                                       test_token)
+    if existing is not None:
+        if existing.status == "finished":
+            return None  # already sent: nothing to continue
+        return {"method": "get", "url": request.route_url("surveys.session", token=token),
+                "label": _("Continue the learning-needs survey")}
+    return {"method": "post", "url": request.route_url("surveys.after_test"),
+            "label": _("Continue to the learning-needs survey"),
+            "fields": {"test_token": test_token}}
+
+
+# --- errors ------------------------------------------------------------------------
+
+@exception_view_config(services.DeliveryError, renderer=T + "problem.pt")
+def delivery_error(exc: services.DeliveryError, request: Any) -> Any:
+    if request.path.startswith("/api/"):
+        body = error_body(exc.code, exc.message, exc.details)
+        return Response(json_body=body, status=exc.status)
+    request.response.status_int = exc.status
+    messages = {
+        "unknown_session": _("This survey link is not valid. Please check the link or start "
+                             "the survey again."),
+        "unknown_survey": _("This survey is not available on this server."),
+        "unknown_test_session": _("This test link is not valid."),
+    }
+    return {"message": messages.get(exc.code, _("Something went wrong. Please go back and "
+                                                "try again.")),
+            "token": request.matchdict.get("token") if request.matchdict else None}
+
+
+# --- JSON API ------------------------------------------------------------------------
+
+def _api_state(request: Any, session: Any, state: Any = None) -> dict[str, Any]:
+    state = state or services.current_page(request.dbsession, session)
+    locale = request.GET.get("locale") or session.locale
+    return state_json(state, locale)
+
+
+@view_config(route_name="api.survey_sessions", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_start(request: Any) -> dict[str, Any]:
+    body = request.openapi_body or {}
+    code = body.get("survey", services.DEFAULT_SURVEY)
+    locale = body.get("locale", "zh_CN")
+    if body.get("test_session_token"):
+        session, token, created = services.start_after_test(
+            request.dbsession, body["test_session_token"], _secret(request),
+            survey_code=code, locale=locale)
+        request.response.status_int = 201 if created else 200
+    else:
+        session, token = services.start_survey_session(request.dbsession, code,
+                                                       locale=locale)
+        request.response.status_int = 201
+    return {"token": token, **_api_state(request, session)}
+
+
+@view_config(route_name="api.survey_session", request_method="GET", renderer="json",
+             openapi=True)
+def api_state(request: Any) -> dict[str, Any]:
+    return _api_state(request, _session(request))
+
+
+@view_config(route_name="api.survey_page", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_page(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    body = request.openapi_body
+    try:
+        state = services.save_page(request.dbsession, session, request.matchdict["page"],
+                                   body.get("answers", {}), body["revision"])
+    except services.StaleRevision as exc:
+        return Response(json_body={**error_body(exc.code, exc.message),
+                                   "state": _api_state(request, session)}, status=409)
+    except services.PageInvalid as exc:
+        return Response(json_body={**error_body(exc.code, exc.message, exc.details),
+                                   "state": _api_state(request, session)}, status=422)
+    return _api_state(request, session, state)
+
+
+@view_config(route_name="api.survey_back", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_back(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    body = request.openapi_body or {}
+    state = services.go_back(request.dbsession, session, body.get("revision"))
+    return _api_state(request, session, state)
+
+
+@view_config(route_name="api.survey_finish", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_finish(request: Any) -> Any:
+    session = _session(request, for_update=True)
+    try:
+        services.finish(request.dbsession, session)
+    except services.PageInvalid as exc:
+        return Response(json_body={**error_body(exc.code, exc.message, exc.details),
+                                   "state": _api_state(request, session)}, status=422)
+    return {"status": session.status, "scales": services.scale_results(session)}
+
+
+@view_config(route_name="api.survey_result", request_method="GET", renderer="json",
+             openapi=True)
+def api_result(request: Any) -> Any:
+    session = _session(request)
+    if session.status != "finished":
+        raise ApiError(409, "not_finished", "the survey is not finished yet")
+    return {"status": session.status, "scales": services.scale_results(session)}
+
+
+# --- staff ---------------------------------------------------------------------------
+
+def _district_scope(request: Any) -> str | None:
+    user = request.identity
+    return user.district_code if user.role == "district" else None
+
+
+@view_config(route_name="surveys.staff_list", context=SurveysArea, renderer=T + "staff.pt",
+             permission="survey.view", request_method="GET")
+def staff_list(request: Any) -> dict[str, Any]:
+    return _staff_data(request)
+
+
+def _staff_data(request: Any, problems: list[str] | None = None, message: Any = None
+                ) -> dict[str, Any]:
+    scope = _district_scope(request)
+    return {"surveys": services.list_surveys(request.dbsession, district=scope),
+            "can_import": request.has_permission("survey.import"),
+            "can_download": request.has_permission("survey.download"),
+            "scope": scope, "problems": problems or [], "message": message,
+            "lang": _lang(request)}
+
+
+@view_config(route_name="surveys.staff_list", context=SurveysArea, renderer=T + "staff.pt",
+             permission="survey.import", request_method="POST")
+def staff_import(request: Any) -> Any:
+    upload = request.POST.get("file")
+    if upload is None or not hasattr(upload, "file"):
+        request.response.status_int = 400
+        return _staff_data(request, [request.translate(_("Choose a JSON or XLSX file."))])
+    data = upload.file.read(services.MAX_UPLOAD + 1)
+    try:
+        outcome = services.import_survey(
+            request.dbsession, data, request.identity.username, name=upload.filename,
+            publish=request.POST.get("publish") == "yes")
+    except SurveyError as exc:
+        request.response.status_int = 400
+        return _staff_data(request, [str(p) for p in exc.problems])
+    d = outcome.definition
+    request.session.flash(request.translate(
+        _("Imported ${code} version ${version}.", mapping={"code": d.code, "version": d.version})
+        if outcome.created else _("This document is already stored as ${code} version "
+                                  "${version}.", mapping={"code": d.code,
+                                                          "version": d.version})))
+    return HTTPSeeOther(request.route_url("surveys.staff_list"))
+
+
+@view_config(route_name="surveys.staff_publish", context=SurveysArea,
+             permission="survey.import", request_method="POST")
+def staff_publish(request: Any) -> Any:
+    try:
+        definition = services.get_definition(request.dbsession, request.matchdict["code"],
+                                             int(request.matchdict["version"]))
+    except ValueError:
+        raise HTTPNotFound() from None
+    services.publish_version(request.dbsession, definition, request.identity.username)
+    return HTTPSeeOther(request.route_url("surveys.staff_list"))
+
+
+@view_config(route_name="surveys.staff_download", context=SurveysArea,
+             permission="survey.download", request_method="GET")
+def staff_download(request: Any) -> Any:
+    """Responses of one survey version; district staff get only their district's rows."""
+    code, fmt = request.matchdict["code"], request.matchdict["fmt"]
+    if fmt not in FORMATS:
+        raise HTTPNotFound()
+    try:
+        definition = services.get_definition(request.dbsession, code,
+                                             int(request.matchdict["version"]))
+    except ValueError:
+        raise HTTPNotFound() from None
+    if fmt == "json":  # the definition itself (no responses)
+        response = Response(services.definition_json(definition), charset="utf-8",
+                            content_type="application/json")
+        response.content_disposition = (f'attachment; filename="{code}_v'
+                                        f'{definition.version}.json"')
+        return response
+    scope = _district_scope(request)
+    suffix = "csv" if fmt == "codebook" else fmt
+    tmp = tempfile.NamedTemporaryFile(suffix="." + suffix, delete=False)
+    tmp.close()
+    path = Path(tmp.name)
+    try:
+        n = services.export_responses(request.dbsession, code, fmt, path,
+                                      version=definition.version, district=scope)
+        response = FileResponse(str(path), request=request, content_type=FORMATS[fmt])
+    finally:
+        path.unlink(missing_ok=True)  # FileResponse holds the open file
+    name = f"{code}_v{definition.version}_{'codebook' if fmt == 'codebook' else 'responses'}"
+    name += f"_{scope}" if scope else ""
+    response.content_disposition = f'attachment; filename="{name}.{suffix}"'
+    response.cache_control = "no-store"
+    request.dbsession.add(AuditEvent(
+        actor=request.identity.username, action="survey.download",
+        target=f"{code} v{definition.version}", address=request.client_addr or "",
+        detail={"format": fmt, "district": scope, "respondents": n}))
+    return response
