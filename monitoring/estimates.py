@@ -27,6 +27,9 @@ import pandas as pd
 from scipy import sparse, stats
 
 __all__ = [
+    "LONELY_PSU",
+    "MAX_RSE",
+    "MIN_N",
     "Design",
     "Estimates",
     "ReplicateDesign",
@@ -42,7 +45,16 @@ __all__ = [
     "survey_total",
 ]
 
-LONELY_PSU = ("fail", "certainty", "adjust")
+LONELY_PSU = ("fail", "certainty", "adjust", "remove")
+
+#: Publication rule for small cells (issue 7): an estimate from fewer respondents is
+#: withheld.  Pages, exports, ``learningcity groupstats`` and the monitoring database all
+#: use this one constant through :func:`suppress`.
+MIN_N = 30
+
+#: Relative standard error (se / |estimate|) above which an estimate is flagged as
+#: unreliable (NCHS-style 30 % rule); :func:`suppress` can also withhold such cells.
+MAX_RSE = 0.30
 
 
 # ------------------------------------------------------------------ designs
@@ -67,8 +79,19 @@ class Design:
     n_psu : (S,) number of sampled PSUs per stratum
     f : (S,) first-stage sampling fraction (0 without fpc)
     strata_labels : (S,) original stratum labels
-    lonely_psu : ``"fail"`` (error), ``"certainty"`` (a one-PSU stratum adds no
-        variance) or ``"adjust"`` (centred at the grand mean of PSU totals)
+    lonely_psu : as R's ``options(survey.lonely.psu=)``: ``"fail"`` (error, R's
+        default), ``"certainty"`` and ``"remove"`` (a one-PSU stratum adds no variance;
+        the two coincide for the first-stage variance computed here) or ``"adjust"``
+        (the lonely PSU is centred at the grand mean of PSU totals)
+    ssu : (n,) int second-stage unit code 0..Q-1 (nested in PSUs), or None
+    ssu_psu : (Q,) PSU of each second-stage unit
+    m_ssu : (P,) number of sampled second-stage units per PSU
+    f2 : (P,) second-stage sampling fraction per PSU
+
+    With ``ssu``/``f2`` (population sizes at both stages) the variance adds R's
+    second-stage term ``Σ_i f_1 (1 - f_2i) m_i/(m_i - 1) Σ_j (t_ij - t̄_i)²``
+    (``svydesign(ids=~psu+ssu, fpc=~N1+N2)``); without them it is the
+    with-replacement first-stage variance.
     """
 
     weights: np.ndarray
@@ -79,6 +102,10 @@ class Design:
     f: np.ndarray
     strata_labels: np.ndarray
     lonely_psu: str = "fail"
+    ssu: np.ndarray | None = None
+    ssu_psu: np.ndarray | None = None
+    m_ssu: np.ndarray | None = None
+    f2: np.ndarray | None = None
 
     @classmethod
     def from_arrays(
@@ -89,6 +116,8 @@ class Design:
         fpc: Any = None,
         lonely_psu: str = "fail",
         names: dict[str, str] | None = None,
+        ssu: Any = None,
+        fpc2: Any = None,
     ) -> Design:
         """Build a design from per-unit arrays.
 
@@ -101,6 +130,9 @@ class Design:
             stratum, units if ``psu`` is None), or the sampling fraction when all
             values are <= 1; constant within a stratum.  None: no fpc.
         lonely_psu : see the class docstring
+        ssu, fpc2 : (n,) second-stage unit ids (nested in PSUs) and their population
+            size per PSU (or the fraction, all <= 1); both or neither, and only with
+            ``psu`` and ``fpc`` (R adds the second-stage variance only then)
         """
         names = names or {}
         nw, ns, npsu, nf = (names.get(k, k) for k in ("weights", "strata", "psu", "fpc"))
@@ -171,11 +203,17 @@ class Design:
         if lonely.size and lonely_psu == "fail":
             k = lonely[0]
             if not f[k] >= 1 - 1e-12:
-                raise ValueError(f"stratum {_label_name(labels[k])} ({ns}) has a single PSU; "
-                                 "use lonely_psu='certainty' or 'adjust', or merge strata")
+                raise ValueError(f"stratum {_label_name(labels[k])} ({ns}) has a single PSU, so "
+                                 "its variance cannot be estimated (R's survey stops here too, "
+                                 "with its default options(survey.lonely.psu='fail')); use "
+                                 "lonely_psu='adjust', 'certainty' or 'remove', or merge strata")
+        stage2: dict[str, Any] = {}
+        if ssu is not None or fpc2 is not None:
+            stage2 = _second_stage(ssu, fpc2, p, P, n, psu is not None and fpc is not None,
+                                   lonely_psu, names)
         return cls(weights=w, stratum=h.astype(np.int64), psu=p.astype(np.int64),
                    psu_stratum=psu_stratum, n_psu=nh, f=f, strata_labels=labels,
-                   lonely_psu=lonely_psu)
+                   lonely_psu=lonely_psu, **stage2)
 
     @classmethod
     def from_frame(
@@ -237,7 +275,67 @@ class Design:
             lp = lonely[self.psu_stratum]
             dev[lp] = T[lp] - grand
             c = np.where(lonely, 1.0 - self.f, c)
-        return (c[:, None] * np.asarray(M @ dev**2)).sum(axis=0)
+        v = (c[:, None] * np.asarray(M @ dev**2)).sum(axis=0)
+        if self.ssu is not None:
+            Q = self.ssu_psu.size
+            T2 = np.bincount(self.ssu[inside] * G + g[inside], weights=wz[inside],
+                             minlength=Q * G).reshape(Q, G)
+            Mq = sparse.csr_matrix((np.ones(Q), (self.ssu_psu, np.arange(Q))), shape=(P, Q))
+            m = self.m_ssu.astype(float)
+            dev2 = T2 - (np.asarray(Mq @ T2) / m[:, None])[self.ssu_psu]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c2 = np.where(m > 1, self.f[self.psu_stratum] * (1.0 - self.f2) * m / (m - 1.0),
+                              0.0)
+            v = v + (c2[:, None] * np.asarray(Mq @ dev2**2)).sum(axis=0)
+        return v
+
+
+def _second_stage(ssu: Any, fpc2: Any, p: np.ndarray, P: int, n: int, have_stage1: bool,
+                  lonely_psu: str, names: dict[str, str]) -> dict[str, Any]:
+    """Codes and fractions of the second stage (see :meth:`Design.from_arrays`)."""
+    nss, nf2 = names.get("ssu", "ssu"), names.get("fpc2", "fpc2")
+    if ssu is None or fpc2 is None:
+        raise ValueError(f"{nss}/{nf2}: give the second-stage units and their population "
+                         "sizes together")
+    if not have_stage1:
+        raise ValueError(f"{nss}: a second stage needs PSUs and a first-stage fpc (without "
+                         "them R, and this, use the with-replacement first-stage variance)")
+    q = pd.Series(np.asarray(ssu))
+    if len(q) != n or q.isna().any():
+        raise ValueError(f"{nss}: need one second-stage unit per row, none missing")
+    qc, _ = pd.factorize(q.to_numpy(), sort=True)
+    _, ssu_code = np.unique(p.astype(np.int64) * (int(qc.max()) + 1) + qc, return_inverse=True)
+    ssu_code = ssu_code.reshape(-1)
+    Q = int(ssu_code.max()) + 1
+    ssu_psu = np.zeros(Q, dtype=np.int64)
+    ssu_psu[ssu_code] = p
+    m = np.bincount(ssu_psu, minlength=P)
+    M = np.asarray(fpc2, dtype=float)
+    if M.shape != (n,) or not np.isfinite(M).all() or (M <= 0).any():
+        raise ValueError(f"{nf2}: need one positive value per row")
+    lo = np.full(P, np.inf)
+    hi = np.full(P, -np.inf)
+    np.minimum.at(lo, p, M)
+    np.maximum.at(hi, p, M)
+    if (hi - lo > 1e-9 * np.maximum(hi, 1)).any():
+        raise ValueError(f"{nf2}: not constant within a PSU (first-stage unit "
+                         f"{int(np.argmax(hi - lo > 1e-9 * np.maximum(hi, 1)))})")
+    if (M <= 1).all():
+        f2 = hi.copy()
+    else:
+        if (M < 1).any():
+            raise ValueError(f"{nf2}: mixes sampling fractions (<= 1) and population sizes")
+        if (m > hi + 1e-9).any():
+            raise ValueError(f"{nf2}: a PSU has more sampled second-stage units than its "
+                             "population size")
+        f2 = m / hi
+    lonely = (m == 1) & (f2 < 1 - 1e-12)
+    if lonely.any() and lonely_psu == "fail":
+        raise ValueError(f"a PSU ({names.get('psu', 'psu')}) has a single sampled "
+                         "second-stage unit but more in its population; use "
+                         "lonely_psu='certainty' or "
+                         "'remove' (no second-stage variance from it)")
+    return {"ssu": ssu_code.astype(np.int64), "ssu_psu": ssu_psu, "m_ssu": m, "f2": f2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,46 +353,82 @@ class ReplicateDesign:
     mse : bool
     df : design degrees of freedom (#PSUs - #strata for the jackknife)
     kind : e.g. ``"JK1"``, ``"JKn"``
+    base : for the delete-one-PSU jackknife, the :class:`Design` it was made from;
+        estimates then use PSU totals (O(#PSUs x #domains)) instead of the dense
+        ``replicates`` matrix, which :func:`jackknife` leaves as None with
+        ``dense=False``
     """
 
     weights: np.ndarray
-    replicates: np.ndarray
+    replicates: np.ndarray | None
     scale: float
     rscales: np.ndarray
     mse: bool
     df: int
     kind: str
+    base: Design | None = None
 
     @property
     def n(self) -> int:
         return int(self.weights.size)
 
 
-def jackknife(design: Design, mse: bool = True) -> ReplicateDesign:
+def jackknife(design: Design, mse: bool = True, dense: bool = True) -> ReplicateDesign:
     """Delete-one-PSU jackknife replicate weights.
 
     Replicate r deletes PSU r (weight 0) and multiplies the weights of the other
     PSUs of its stratum h by ``n_h / (n_h - 1)``; other strata are unchanged.
     ``rscales_r = (1 - f_h)(n_h - 1)/n_h``.  With a single stratum this is JK1
-    (``(n-1)/n``), otherwise JKn.  A stratum with a single PSU cannot be
-    jackknifed (ValueError naming it).
+    (``(n-1)/n``), otherwise JKn (R's ``as.svrepdesign(type="JK1"|"JKn")``).  A
+    stratum with a single PSU cannot be jackknifed (ValueError naming it).
+
+    ``dense=False`` does not build the (n, #PSUs) replicate-weight matrix: the
+    estimators compute the same replicate estimates from PSU totals, which is what
+    makes the jackknife usable for a million respondents.
     """
     nh = design.n_psu
-    lonely = np.flatnonzero(nh < 2)
-    if lonely.size:
-        raise ValueError(f"jackknife: stratum {_label_name(design.strata_labels[lonely[0]])} "
-                         "has a single PSU")
+    lonely = nh < 2
+    certain = design.f >= 1 - 1e-12
+    bad = np.flatnonzero(lonely & ~certain & (design.lonely_psu not in ("certainty", "remove")))
+    if bad.size:
+        raise ValueError(f"jackknife: stratum {_label_name(design.strata_labels[bad[0]])} "
+                         "has a single PSU (use lonely_psu='certainty' or 'remove', as R's "
+                         "as.svrepdesign, or Taylor linearisation)")
     P = design.psu_stratum.size
-    h_unit = design.stratum
-    same = h_unit[:, None] == design.psu_stratum[None, :]
-    factor = np.where(same, (nh / (nh - 1.0))[h_unit][:, None], 1.0)
-    factor[np.arange(design.n), design.psu] = 0.0
-    rep = design.weights[:, None] * factor
+    rep = None
+    if dense:
+        h_unit = design.stratum
+        same = h_unit[:, None] == design.psu_stratum[None, :]
+        with np.errstate(divide="ignore"):
+            mult = np.where(nh > 1, nh / (nh - 1.0), 1.0)
+        factor = np.where(same, mult[h_unit][:, None], 1.0)
+        rows = np.flatnonzero(~lonely[h_unit])
+        factor[rows, design.psu[rows]] = 0.0   # a lonely PSU is never deleted (rscale 0)
+        rep = design.weights[:, None] * factor
     hs = design.psu_stratum
     rscales = (1.0 - design.f[hs]) * (nh[hs] - 1.0) / nh[hs]
     kind = "JK1" if nh.size == 1 else "JKn"
     return ReplicateDesign(weights=design.weights, replicates=rep, scale=1.0, rscales=rscales,
-                           mse=mse, df=max(P - nh.size, 1), kind=kind)
+                           mse=mse, df=max(P - nh.size, 1), kind=kind, base=design)
+
+
+def _jackknife_totals(base: Design, wv: np.ndarray, g: np.ndarray, G: int) -> np.ndarray:
+    """Replicate totals (#PSUs, G) of ``Σ wv`` per group for the delete-one-PSU jackknife.
+
+    With PSU totals t_r and stratum totals S_h, replicate r (in stratum h) is
+    ``A + S_h/(n_h-1) - n_h/(n_h-1) t_r`` -- exactly the dense replicate weights; the
+    PSU of a one-PSU stratum (certainty) is not deleted: its replicate is ``A``.
+    """
+    P = base.psu_stratum.size
+    inside = g >= 0
+    T = np.bincount(base.psu[inside] * G + g[inside], weights=wv[inside],
+                    minlength=P * G).reshape(P, G)
+    S = np.asarray(base._stratum_matrix() @ T)
+    nh = base.n_psu.astype(float)[base.psu_stratum][:, None]
+    A = T.sum(axis=0)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rep = A + S[base.psu_stratum] / (nh - 1.0) - nh / (nh - 1.0) * T
+    return np.where(nh > 1, rep, A)
 
 
 # ----------------------------------------------------------- the estimators
@@ -394,11 +528,15 @@ def _core(
                 z = np.where(inside, (a - est[gi] * b) / B[gi], 0.0)
         var = design.variance_of_totals(w * z, g, G)
     else:
-        ind = sparse.csr_matrix((np.ones(int(inside.sum())), (gi[inside], np.flatnonzero(inside))),
-                                shape=(G, w.size))
-        Ar = np.asarray(ind @ (design.replicates * a[:, None]))
-        if b is not None:
-            Br = np.asarray(ind @ (design.replicates * b[:, None]))
+        if design.base is not None:
+            Ar = _jackknife_totals(design.base, w * a, g, G).T
+            Br = None if b is None else _jackknife_totals(design.base, w * b, g, G).T
+        else:
+            ind = sparse.csr_matrix((np.ones(int(inside.sum())),
+                                     (gi[inside], np.flatnonzero(inside))), shape=(G, w.size))
+            Ar = np.asarray(ind @ (design.replicates * a[:, None]))
+            Br = None if b is None else np.asarray(ind @ (design.replicates * b[:, None]))
+        if Br is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 er = Ar / Br
         else:
@@ -702,24 +840,40 @@ def proficiency_shares(
 
 def suppress(
     table: pd.DataFrame | Estimates,
-    min_n: int = 10,
-    max_rse: float | None = None,
+    min_n: int = MIN_N,
+    max_rse: float | None = MAX_RSE,
     rse_action: str = "flag",
 ) -> pd.DataFrame:
-    """Suppress small cells before anything is published.
+    """Apply the publication rule for small cells to a table of estimates.
 
-    Rows with ``n < min_n`` get NaN in every estimate column (``estimate, se,
-    ci_low, ci_high, deff`` and PV columns) and ``suppressed=True``.  With
-    ``max_rse``, rows whose relative standard error ``se/|estimate|`` exceeds it
-    are flagged (``unreliable=True``) or, with ``rse_action="suppress"``,
-    suppressed as well.
+    This is the one rule for pages, exports, ``learningcity groupstats`` and the
+    monitoring database, as statistical offices publish:
+
+    * ``n < min_n`` (respondents in the cell, default :data:`MIN_N` = 30): the cell
+      is withheld -- ``estimate, se, ci_low, ci_high, deff`` (and PV columns) become
+      NaN, ``suppressed=True``, ``reason="small_n"``; ``n`` itself stays.
+    * relative standard error ``se/|estimate|`` above ``max_rse`` (default
+      :data:`MAX_RSE` = 0.30; None turns the check off), or not computable (an
+      estimate of 0): with ``rse_action="flag"`` the estimate is kept and marked
+      ``unreliable=True``, ``reason="high_rse"``; with ``"suppress"`` it is withheld
+      like a small cell.
+
+    Parameters
+    ----------
+    table : an :class:`Estimates` or its table; needs ``n`` (and ``estimate``, ``se``
+        when ``max_rse`` is given)
 
     Returns
     -------
-    A new DataFrame (the input is not changed).
+    A new DataFrame (the input is not changed) with ``suppressed``, ``unreliable``
+    (when ``max_rse`` is given) and ``reason`` ("" when published as is).
     """
     if rse_action not in ("flag", "suppress"):
         raise ValueError("rse_action must be 'flag' or 'suppress'")
+    if int(min_n) < 0:
+        raise ValueError("min_n must be >= 0")
+    if max_rse is not None and not float(max_rse) > 0:
+        raise ValueError("max_rse must be positive (or None)")
     t = (table.table if isinstance(table, Estimates) else table).copy()
     if "n" not in t.columns:
         raise ValueError("table has no 'n' column (respondents per cell)")
@@ -737,5 +891,6 @@ def suppress(
         t.loc[hide, c] = np.nan
     t["suppressed"] = hide
     if max_rse is not None:
-        t["unreliable"] = unreliable & ~hide
+        t["unreliable"] = unreliable & ~small
+    t["reason"] = np.where(small, "small_n", np.where(unreliable, "high_rse", ""))
     return t

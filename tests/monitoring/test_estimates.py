@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from monitoring.estimates import (
+    MAX_RSE,
+    MIN_N,
     Design,
     jackknife,
     proficiency_shares,
@@ -411,10 +413,12 @@ def test_design_errors_name_the_problem():
         Design.from_frame(one, "w", strata="h", psu="psu")
     d = Design.from_frame(one, "w", strata="h", psu="psu", lonely_psu="certainty")
     assert np.isfinite(survey_mean(d, one["y"]).se[0])
-    with pytest.raises(ValueError, match="stratum 3"):
-        jackknife(d)
+    # R's as.svrepdesign keeps a certainty (or removed) lonely PSU: it is never deleted
+    assert np.isfinite(survey_mean(jackknife(d), one["y"]).se[0])
     da = Design.from_frame(one, "w", strata="h", psu="psu", lonely_psu="adjust")
     assert survey_mean(da, one["y"]).se[0] > survey_mean(d, one["y"]).se[0] * 0.99
+    with pytest.raises(ValueError, match="stratum 3"):
+        jackknife(da)
     bad = s.assign(N=np.where(s["h"] == 1, 3.0, 100.0))
     with pytest.raises(ValueError, match="stratum 1"):
         Design.from_frame(bad, "w", strata="h", psu="psu", fpc="N")
@@ -440,3 +444,68 @@ def test_missing_y_is_outside_domain():
 def test_pps_probabilities_sum_fixture_smoke():
     pi, cert = pps_inclusion_probabilities([1, 1, 1, 10], 2)
     assert cert.tolist() == [False, False, False, True] and pi.sum() == pytest.approx(2)
+
+
+def test_publication_rule_defaults_and_reasons():
+    """One rule everywhere: n < MIN_N (30) withheld, RSE > MAX_RSE (0.30) flagged."""
+    assert (MIN_N, MAX_RSE) == (30, 0.30)
+    t = pd.DataFrame({"g": list("abcd"), "estimate": [10.0, 10.0, 10.0, 0.0],
+                      "se": [1.0, 3.5, 1.0, 0.0], "ci_low": 0.0, "ci_high": 1.0,
+                      "n": [30, 40, 29, 50], "deff": 1.0})
+    out = suppress(t).set_index("g")
+    assert out["suppressed"].tolist() == [False, False, True, False]
+    assert out["reason"].tolist() == ["", "high_rse", "small_n", "high_rse"]
+    assert out.loc["b", "estimate"] == 10.0 and out.loc["b", "unreliable"]
+    assert np.isnan(out.loc["c", ["estimate", "se", "ci_low", "ci_high", "deff"]].astype(
+        float)).all() and out.loc["c", "n"] == 29
+    strict = suppress(t, rse_action="suppress").set_index("g")
+    assert strict["suppressed"].tolist() == [False, True, True, True]
+    assert suppress(t, max_rse=None)["reason"].tolist() == ["", "", "small_n", ""]
+    with pytest.raises(ValueError):
+        suppress(t, max_rse=0)
+    assert t["estimate"].tolist() == [10.0, 10.0, 10.0, 0.0]     # input unchanged
+
+
+def test_jackknife_from_psu_totals_equals_dense_replicates():
+    s = _cluster_sample()
+    s["N"] = 8 / 0.3                      # first-stage fraction 0.3 in every stratum
+    d = Design.from_frame(s, "w", strata="h", psu="psu", fpc="N")
+    dense, fast = jackknife(d), jackknife(d, dense=False)
+    assert fast.replicates is None and dense.replicates.shape == (len(s), 40)
+    for f in (lambda dd: survey_mean(dd, s["y"], by=s["sex"]),
+              lambda dd: survey_total(dd, s["y"], by=s[["h", "sex"]]),
+              lambda dd: survey_proportion(dd, s["yes"], level=True, by=s["sex"]),
+              lambda dd: survey_ratio(dd, s["y"], s["w"], by=s["sex"])):
+        a, b = f(dense).table, f(fast).table
+        np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-12)
+        np.testing.assert_allclose(b["se"], a["se"], rtol=1e-10)
+    # JK1 on an unstratified design, centred at the replicate mean
+    d1 = Design.from_frame(s, "w", psu="psu")
+    np.testing.assert_allclose(survey_mean(jackknife(d1, mse=False, dense=False), s["y"]).se,
+                               survey_mean(jackknife(d1, mse=False), s["y"]).se, rtol=1e-10)
+
+
+def test_second_stage_variance_matches_the_two_stage_formula():
+    """v = Σ_h (1-f1) n/(n-1) Σ_i (t_i - t̄)² + Σ_i f1 (1-f2_i) m_i/(m_i-1) Σ_j (t_ij - t̄_i)²
+    (Bellhouse's recursion, as R's multistage), by loops over PSUs and units."""
+    s = _cluster_sample()
+    s["unit"] = np.arange(len(s))
+    s["N1"] = 20.0                                   # 8 of 20 PSUs per stratum
+    s["M2"] = s.groupby(["h", "psu"])["y"].transform("size") * 3.0   # 1/3 of each PSU
+    d = Design.from_frame(s, "w", strata="h", psu="psu", fpc="N1")
+    d2 = Design.from_arrays(s["w"], s["h"], s["psu"], s["N1"], ssu=s["unit"], fpc2=s["M2"])
+    t = survey_total(d2, s["y"]).se[0] ** 2
+    extra = 0.0
+    for _, g in s.groupby(["h", "psu"]):
+        m = len(g)
+        wy = (g["w"] * g["y"]).to_numpy()
+        extra += 8 / 20 * (1 - m / g["M2"].iloc[0]) * m / (m - 1) * ((wy - wy.mean()) ** 2).sum()
+    assert t == pytest.approx(survey_total(d, s["y"]).se[0] ** 2 + extra, rel=1e-10)
+    with pytest.raises(ValueError, match="together"):
+        Design.from_arrays(s["w"], s["h"], s["psu"], s["N1"], ssu=s["unit"])
+    with pytest.raises(ValueError, match="first-stage fpc"):
+        Design.from_arrays(s["w"], s["h"], s["psu"], ssu=s["unit"], fpc2=s["M2"])
+    one = s.groupby(["h", "psu"]).head(1)            # one unit per PSU, more in population
+    with pytest.raises(ValueError, match="single sampled second-stage unit"):
+        Design.from_arrays(one["w"], one["h"], one["psu"], one["N1"], ssu=one["unit"],
+                           fpc2=one["M2"])
