@@ -1,0 +1,105 @@
+"""District staff use the campaign pages on a 360 px phone, without JavaScript.
+
+Headless Chromium (Debian's ``chromium``) with JavaScript disabled, on a fresh SQLite
+database with the demo content, as ``pserve development.ini`` serves it. Every tab of
+the demo campaign fits the screen width (wide tables scroll inside their own box), and
+the printable list of new codes works.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+
+import pytest
+from waitress.server import create_server
+
+from learningcity import main
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PASSWORD = "correct horse battery"
+CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from learningcity.accounts import create_user
+    from tests.conftest import app_settings
+
+    db = tmp_path_factory.mktemp("campaign_browser") / "demo.sqlite"
+    app = main({}, **app_settings(f"sqlite:///{db}", **{
+        "learningcity.auto_migrate": "true", "learningcity.demo_content": "true"}))
+    session = app.registry.dbsession_factory()
+    create_user(session, "district_d01", PASSWORD, "district", "D01")
+    session.commit()
+    session.close()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    srv = create_server(app, host="127.0.0.1", port=port, threads=2)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _fits(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"{page.url} is {width}px wide"
+
+
+def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  java_script_enabled=False, locale="zh-CN")
+    page = context.new_page()
+    page.goto(server + "/login?next=/campaigns")
+    page.fill("input[name=username]", "district_d01")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    assert page.url.endswith("/campaigns")
+    _fits(page)
+    page.click("a.card-title")
+    _fits(page)
+    assert "var/demo_invitations.csv" in page.content()
+    code = page.url.rstrip("/").rsplit("/", 1)[-1]
+    for tab in ("frame", "design", "draw", "invitations", "progress", "close"):
+        page.goto(f"{server}/campaigns/{code}/{tab}")
+        assert page.locator("nav.tabs a[aria-current=page]").count() == 1
+        _fits(page)
+        if os.environ.get("LC_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['LC_SCREENSHOTS']}/campaign-{tab}.png",
+                            full_page=True)
+        for button in page.locator("main button:not(.link)").all():
+            assert button.bounding_box()["height"] >= 44
+    # replace the unused demo codes: the printable list appears once, and fits the phone
+    page.goto(f"{server}/campaigns/{code}/invitations")
+    page.check("input[name=confirm]")
+    page.click("form:has(input[value=reissue]) button.secondary")
+    html = page.content()
+    assert len(set(CODE_RE.findall(html))) >= 10
+    assert page.locator("img.qr").count() >= 10
+    _fits(page)
+    if os.environ.get("LC_SCREENSHOTS"):
+        page.screenshot(path=f"{os.environ['LC_SCREENSHOTS']}/campaign-codes.png")
+    page.goto(f"{server}/campaigns/{code}/invitations")
+    assert not CODE_RE.findall(page.content())
+    context.close()
