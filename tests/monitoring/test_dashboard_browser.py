@@ -1,0 +1,101 @@
+"""A monitor reads the indicator page in headless Chromium at 360 px: no sideways
+scrolling of the page (wide tables scroll in their own box), the chart loads, the
+links are large enough to tap.  The screenshot lands in docs/screenshots/."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from waitress.server import create_server
+
+from learningcity import main
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from learningcity.accounts import create_user
+    from learningcity.models import District
+    from monitoring.aggregate import compute_aggregates, write_aggregates
+    from monitoring.indicators import catalogue
+    from tests.conftest import PASSWORD, app_settings
+    from tests.monitoring.synthetic import respondents
+
+    db = tmp_path_factory.mktemp("browser") / "monitoring.sqlite"
+    app = main({}, **app_settings(f"sqlite:///{db}", **{
+        "learningcity.auto_migrate": "true", "learningcity.demo_content": "false"}))
+    session = app.registry.dbsession_factory()
+    session.add_all([District(code="A", name_zh="甲区", name_en="District A"),
+                     District(code="B", name_zh="乙区", name_en="District B")])
+    session.flush()
+    create_user(session, "monitor", PASSWORD, "monitor")
+    for code, district, year in (("A-2025", "A", 2025), ("A-2026", "A", 2026),
+                                 ("B-2026", "B", 2026)):
+        data = respondents(seed=year, district=district, code=code,
+                           closes=dt.datetime(year, 6, 30, tzinfo=dt.UTC))
+        write_aggregates(session, data.campaign, compute_aggregates(data, catalogue()),
+                         len(data.frame))
+    session.commit()
+    session.close()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_monitor_reads_indicators_at_360px(server, browser):
+    from tests.conftest import PASSWORD
+
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  device_scale_factor=2, locale="zh-CN",
+                                  java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server + "/monitoring")
+    assert "/login" in page.url  # anonymous: asked to log in first
+    page.fill("input[name=username]", "monitor")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.goto(server + "/monitoring")
+    assert page.locator("h1").inner_text() == "指标与目标对照"
+    for path in ("/monitoring", "/monitoring/groups", "/monitoring/trends",
+                 "/monitoring/districts"):
+        page.goto(server + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, (path, width)
+        loaded = page.evaluate("Array.from(document.querySelectorAll('img.chart-img'))"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
+        assert loaded, path
+        if path == "/monitoring":
+            page.screenshot(path=str(SCREENSHOTS / "monitoring-360.png"), full_page=True)
+    heights = page.evaluate("Array.from(document.querySelectorAll('.dashboard-nav a, "
+                            ".downloads a')).map(a => a.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 44
+    context.close()
