@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import sampling
 from .campaigns import to_local
+from .entry import refresh_statuses
 from .models import Campaign, CampaignStratum, Invitation
 
 CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "SimHei",
@@ -62,6 +63,7 @@ def _rate(num: int, den: int) -> float | None:
 
 def campaign_progress(db: Session, campaign: Campaign) -> ProgressReport:
     """Sampled, started, completed, response rate and quota progress by stratum."""
+    refresh_statuses(db, campaign)  # a resident may have finished through the pages
     strata = db.scalars(sa.select(CampaignStratum).where(
         CampaignStratum.campaign_id == campaign.id).order_by(CampaignStratum.stratum)).all()
     counts: dict[str, dict[str, int]] = {}

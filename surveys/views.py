@@ -35,8 +35,16 @@ def _idle(request: Any) -> int:
 
 
 def _session(request: Any, for_update: bool = False) -> Any:
-    return services.find_survey_session(request.dbsession, request.matchdict["token"],
-                                        for_update=for_update, idle_days=_idle(request))
+    """The session of the link; a change (``for_update``) must pass every session gate."""
+    session = services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                           for_update=for_update, idle_days=_idle(request))
+    if for_update:
+        # hooks from other packages, e.g. a campaign that is closed or outside its window
+        for gate in request.registry.get("session_gates", ()):
+            refusal = gate(request.dbsession, session.campaign)
+            if refusal:
+                raise services.DeliveryError(409, "campaign_closed", refusal)
+    return session
 
 
 def _secret(request: Any) -> str:
@@ -225,6 +233,7 @@ def delivery_error(exc: services.DeliveryError, request: Any) -> Any:
                              "the survey again."),
         "unknown_survey": _("This survey is not available on this server."),
         "unknown_test_session": _("This test link is not valid."),
+        "campaign_closed": exc.message,  # translated by the session gate that refused
     }
     return {"message": messages.get(exc.code, _("Something went wrong. Please go back and "
                                                 "try again.")),

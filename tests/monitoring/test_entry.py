@@ -357,3 +357,47 @@ def test_after_the_test_the_same_code_leads_to_the_survey(
     testapp.get(to_survey, status=200)
     inv = _fresh(monitoring_demo, Invitation, public_id=invitation.public_id)
     assert inv.status == "started" and inv.survey_session_id == survey.id
+
+
+def test_a_survey_session_whose_campaign_closed_accepts_no_answer(
+        testapp: Any, make_campaign: Any, monitoring_demo: Any) -> None:
+    """The same gate holds inside the survey: pages and API refuse, nothing is stored."""
+    from surveys import demo_content, services
+    from surveys.models import SurveyAnswer
+
+    demo_content.load(monitoring_demo)
+    campaign = make_campaign(test_instrument=None)  # survey only
+    session, token = services.start_survey_session(
+        monitoring_demo, "learning_needs", campaign=campaign.code, invitation="INV-X")
+    monitoring_demo.commit()
+    state = testapp.get(f"/api/v1/survey-sessions/{token}").json
+    campaign = monitoring_demo.get(Campaign, campaign.id)
+    campaign.status = "closed"
+    monitoring_demo.commit()
+    before = monitoring_demo.scalar(sa.select(sa.func.count(SurveyAnswer.id)))
+    page = state["page"]["name"]
+    res = testapp.post_json(f"/api/v1/survey-sessions/{token}/pages/{page}",
+                            {"answers": {}, "revision": state["revision"]}, status=409)
+    assert res.json["error"] == "campaign_closed"
+    form = testapp.get(f"/s/{token}").forms[0]
+    refused = form.submit(status=409)
+    assert "不再接受作答" in refused.text
+    monitoring_demo.expire_all()
+    assert monitoring_demo.scalar(sa.select(sa.func.count(SurveyAnswer.id))) == before
+
+
+def test_progress_counts_a_test_finished_through_the_pages(
+        testapp: Any, codes: Any, monitoring_demo: Any) -> None:
+    """A resident who finishes without re-entering the code counts as completed."""
+    from monitoring.progress import campaign_progress
+
+    from .entry_support import finish_test
+
+    code, invitation = codes[0]
+    token = testapp.post_json("/api/v1/invitations/redeem",
+                              {"code": code, "consent": True}).json["test_session"]["token"]
+    finish_test(testapp, token)
+    assert _fresh(monitoring_demo, Invitation, id=invitation.id).status == "started"
+    campaign = monitoring_demo.get(Campaign, invitation.campaign_id)
+    report = campaign_progress(monitoring_demo, campaign)
+    assert sum(row.completed for row in report.rows) == 1
