@@ -82,6 +82,46 @@ class LiveBank:
     domains: list[str]
     pilot: np.ndarray
     levels: list[dict] = field(default_factory=list)
+    #: item version id -> its immutable content (versions never change once stored)
+    contents: dict[int, ItemContent] = field(default_factory=dict)
+    #: item version id -> its index in the engine bank
+    index_of: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index_of = {v: j for j, v in enumerate(self.version_ids)}
+
+    def content(self, db: Session, version_id: int) -> ItemContent:
+        """An item version's content, read from the database once per worker."""
+        found = self.contents.get(version_id)
+        if found is None:
+            found = ItemContent.of(db.get(ItemVersion, version_id))
+            self.contents[version_id] = found
+        return found
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """The parts of an immutable :class:`ItemVersion` the answer path needs, kept per worker."""
+
+    id: int
+    item_id: int
+    stem_zh: str
+    stem_en: str
+    options: tuple[dict, ...]
+    key: int | None
+    reverse: bool
+    media: str | None
+
+    @classmethod
+    def of(cls, version: ItemVersion) -> ItemContent:
+        return cls(id=version.id, item_id=version.item_id, stem_zh=version.stem_zh,
+                   stem_en=version.stem_en, options=tuple(dict(o) for o in version.options),
+                   key=version.key, reverse=bool(version.reverse), media=version.media)
+
+    # the same answers as ItemVersion's methods (so itembank.record_response accepts it)
+    stem = ItemVersion.stem
+    option_texts = ItemVersion.option_texts
+    score = ItemVersion.score
 
 
 _cache: dict[tuple[int, int, int], LiveBank] = {}
@@ -89,9 +129,14 @@ _cache_lock = threading.Lock()
 
 
 def _bank_revision(db: Session) -> tuple[int, int]:
-    """Changes whenever an item changes status or gets a new version (two cheap maxima)."""
-    return (db.scalar(sa.select(sa.func.max(ItemStatusChange.id))) or 0,
-            db.scalar(sa.select(sa.func.max(ItemVersion.id))) or 0)
+    """Changes whenever an item changes status or gets a new version (two cheap maxima).
+
+    One round trip: both maxima come back in one row.
+    """
+    row = db.execute(sa.select(
+        sa.select(sa.func.max(ItemStatusChange.id)).scalar_subquery(),
+        sa.select(sa.func.max(ItemVersion.id)).scalar_subquery())).one()
+    return (row[0] or 0, row[1] or 0)
 
 
 def live_bank(db: Session, calibration_id: int) -> LiveBank:
@@ -134,9 +179,12 @@ def live_bank(db: Session, calibration_id: int) -> LiveBank:
     blueprint = engine.Blueprint.from_dict(instrument.blueprint or {})
     bank = engine.Bank(params, domains=domains, pilot=[c for c, p in zip(codes, pilot) if p],
                        blueprint=blueprint)
+    contents = {i.current.id: ItemContent.of(i.current)
+                for i in [r.item for r in rows] + list(pilot_items)}
     live = LiveBank(calibration=calibration, bank=bank, params=params,
                     version_ids=[versions[r.item_id] for r in rows] + pilot_versions,
-                    codes=codes, domains=domains, pilot=pilot, levels=calibration.levels)
+                    codes=codes, domains=domains, pilot=pilot, levels=calibration.levels,
+                    contents=contents)
     db.expunge(calibration)  # cached across requests: detach from this session
     with _cache_lock:
         stale = [k for k in _cache if k[0] == calibration_id or len(_cache) >= 16]
@@ -248,21 +296,26 @@ def _blueprint(db: Session, session: TestSession) -> Any:
 def current_step(db: Session, session: TestSession, locale: str | None = None) -> Step:
     """The next step of a session, computed from the stored state only."""
     locale = locale or session.locale
-    answered = len(session.answers)
+    answered = session.n_answered
     if session.status in ("consent", "background", "expired"):
-        return Step(session.status, answered + 1, answered, 0,
-                    result=result(db, session, locale) if session.status == "finished"
-                    else None)
+        return Step(session.status, answered + 1, answered, 0)
     if session.status == "finished":
         return Step("finished", answered + 1, answered, 0, result=result(db, session, locale))
     live = live_bank(db, session.calibration_id)
     blueprint = _blueprint(db, session)
     state = engine.TestState.from_dict(session.engine_state)
+    return _next_step(db, session, live, blueprint, state, locale)
+
+
+def _next_step(db: Session, session: TestSession, live: LiveBank, blueprint: Any,
+               state: Any, locale: str) -> Step:
+    """The item to show next (or the result, finishing the session when the test stops)."""
+    answered = session.n_answered
     choice = engine.next_item(live.bank, blueprint, state)
     if choice is None:
         _finish(db, session, live, blueprint, state)
         return Step("finished", answered + 1, answered, 0, result=result(db, session, locale))
-    version = db.get(ItemVersion, live.version_ids[choice.index])
+    version = live.content(db, live.version_ids[choice.index])
     item = {"position": answered + 1, "version": version.id, "code": live.codes[choice.index],
             "stem": version.stem(locale), "options": version.option_texts(locale),
             "media": version.media, "domain": live.domains[choice.index]}
@@ -285,59 +338,84 @@ def _remaining(blueprint: Any, state: Any, answered: int) -> int:
 def submit_answer(db: Session, session: TestSession, *, position: int, version_id: int,
                   choice: int, response_ms: int | None = None,
                   locale: str | None = None) -> Step:
-    """Store one answer and return the next step; resending the same answer is harmless."""
-    existing = next((a for a in session.answers if a.position == position), None)
-    if existing is not None:
-        if existing.item_version_id == version_id and existing.choice == choice:
-            return current_step(db, session, locale)  # a resend: same next step
-        raise DeliveryError(409, "conflict", f"position {position} was already answered "
-                                             "differently")
+    """Store one answer and return the next step; resending the same answer is harmless.
+
+    The hot path of a campaign day: the session row (locked by the caller), one
+    revision query, the instrument, two inserts and one update; item contents and
+    the engine bank come from the per-worker cache, and earlier answers are not loaded.
+    """
+    locale = locale or session.locale
+    if position <= session.n_answered:
+        existing = db.scalar(sa.select(Answer).where(Answer.session_id == session.id,
+                                                     Answer.position == position))
+        if existing is not None:
+            if existing.item_version_id == version_id and existing.choice == choice:
+                return current_step(db, session, locale)  # a resend: same next step
+            raise DeliveryError(409, "conflict", f"position {position} was already answered "
+                                                 "differently")
     if session.status != "testing":
         raise DeliveryError(409, "not_testing", f"the session is {session.status}")
-    step = current_step(db, session, locale)
-    if step.status != "testing" or step.item is None:
+    live = live_bank(db, session.calibration_id)
+    instrument = db.get(Instrument, session.instrument_id)
+    blueprint = engine.Blueprint.from_dict(instrument.blueprint or {})
+    state = engine.TestState.from_dict(session.engine_state)
+    shown = engine.next_item(live.bank, blueprint, state)
+    if shown is None:
+        _finish(db, session, live, blueprint, state)
         raise DeliveryError(409, "finished", "the test is already finished")
-    if position != step.position or version_id != step.item["version"]:
+    expected = session.n_answered + 1
+    if position != expected or version_id != live.version_ids[shown.index]:
         raise DeliveryError(409, "out_of_order", f"the next question is number "
-                                                 f"{step.position}, not {position}")
+                                                 f"{expected}, not {position}")
     try:
         with db.no_autoflush:
-            return _store_answer(db, session, position, version_id, choice, response_ms,
-                                 locale)
-    except (IntegrityError, StaleDataError) as exc:
+            state = _store_answer(db, session, live, instrument, state, position, version_id,
+                                  choice, response_ms)
+    except StaleDataError as exc:
         raise ConcurrentChange(str(exc)) from exc
+    except IntegrityError as exc:
+        if _is_duplicate(exc):  # another request stored this position first
+            raise ConcurrentChange(str(exc)) from exc
+        raise
+    return _next_step(db, session, live, blueprint, state, locale)
 
 
-def _store_answer(db: Session, session: TestSession, position: int, version_id: int,
-                  choice: int, response_ms: int | None, locale: str | None) -> Step:
-    version = db.get(ItemVersion, version_id)
+def _is_duplicate(exc: IntegrityError) -> bool:
+    """A unique-constraint violation (PostgreSQL 23505, SQLite "UNIQUE constraint")."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "23505"
+    return "UNIQUE" in str(exc.orig).upper()
+
+
+def _store_answer(db: Session, session: TestSession, live: LiveBank, instrument: Instrument,
+                  state: Any, position: int, version_id: int, choice: int,
+                  response_ms: int | None) -> Any:
+    """Write the answer, the bank's response row and the new state; returns the state."""
+    version = live.content(db, version_id)
     if not 1 <= choice <= len(version.options):
         raise DeliveryError(400, "bad_choice", f"choice must be 1..{len(version.options)}")
-    live = live_bank(db, session.calibration_id)
-    index = live.version_ids.index(version_id)
+    index = live.index_of[version_id]
     is_pilot = bool(live.pilot[index])
     score = version.score(choice)
-    state = engine.TestState.from_dict(session.engine_state)
     state = engine.answer(live.bank, state, index, score)
     now = utcnow()
     if response_ms is None:
         response_ms = int((now - session.last_activity_at).total_seconds() * 1000)
-    session.answers.append(Answer(position=position, item_version_id=version_id, choice=choice,
-                                  score=score, is_pilot=is_pilot,
-                                  response_ms=max(0, min(response_ms, 86_400_000)),
-                                  theta_after=float(state.theta), se_after=float(state.se),
-                                  answered_at=now))
-    instrument = db.get(Instrument, session.instrument_id)
+    db.add(Answer(session_id=session.id, position=position, item_version_id=version_id,
+                  choice=choice, score=score, is_pilot=is_pilot,
+                  response_ms=max(0, min(response_ms, 86_400_000)),
+                  theta_after=float(state.theta), se_after=float(state.se), answered_at=now))
     bank_services.record_response(db, instrument=instrument, version=version,
                                   respondent=f"t{session.id}", choice=choice,
                                   campaign=session.campaign, groups=session.background,
                                   scored=not is_pilot)
     session.engine_state = state.to_dict()
     session.theta, session.se = float(state.theta), float(state.se)
-    session.n_answered = len(session.answers)
+    session.n_answered = position
     session.last_activity_at = now
     db.flush()  # the answer is durable (with the transaction) before the next item is sent
-    return current_step(db, session, locale)
+    return state
 
 
 def _finish(db: Session, session: TestSession, live: LiveBank, blueprint: Any,

@@ -9,7 +9,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
 from itembank.models import Instrument
-from learningcity.api import ApiError, error_body
+from learningcity.api import ApiError, error_body, validate_request
 from learningcity.i18n import _
 from learningcity.models import District
 
@@ -28,6 +28,14 @@ def _idle(request: Any) -> int:
 def _session(request: Any, for_update: bool = False) -> Any:
     return services.find_session(request.dbsession, request.matchdict["token"],
                                  for_update=for_update, idle_minutes=_idle(request))
+
+
+def _gate(request: Any, session: Any) -> None:
+    """Refuse answers when a ``session_gates`` hook says the session's campaign is shut."""
+    for gate in request.registry.get("session_gates", ()):
+        refusal = gate(request.dbsession, session.campaign)
+        if refusal:
+            raise DeliveryError(409, "campaign_closed", refusal)
 
 
 def _int(value: Any, name: str) -> int:
@@ -84,6 +92,7 @@ def _background_page(request: Any, session: Any, error: Any = None) -> Any:
 @view_config(route_name="assessment.background", request_method="POST")
 def background_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
+    _gate(request, session)
     if session.status == "background":
         services.set_background(request.dbsession, session, dict(request.POST))
     return HTTPSeeOther(request.route_url("assessment.session", token=request.matchdict["token"]))
@@ -92,6 +101,7 @@ def background_submit(request: Any) -> Any:
 @view_config(route_name="assessment.answer", request_method="POST", renderer=T + "item.pt")
 def answer_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
+    _gate(request, session)
     token = request.matchdict["token"]
     if "choice" not in request.POST:
         step = services.current_step(request.dbsession, session, request.locale_name)
@@ -113,8 +123,11 @@ def result_page(request: Any) -> Any:
     if step.status != "finished":
         return HTTPSeeOther(request.route_url("assessment.session",
                                               token=request.matchdict["token"]))
+    # actions other packages offer after a result (e.g. the learning-needs survey)
+    next_links = [link for link in (hook(request, session) for hook in
+                                    request.registry.get("after_test_links", [])) if link]
     return {"result": step.result, "token": request.matchdict["token"],
-            "print": request.params.get("print") == "1"}
+            "print": request.params.get("print") == "1", "next_links": next_links}
 
 
 @exception_view_config(DeliveryError, renderer=T + "problem.pt")
@@ -128,6 +141,7 @@ def delivery_error(exc: DeliveryError, request: Any) -> Any:
         "conflict": _("This question was already answered with a different choice. Your "
                       "first answer was kept."),
         "consent_required": _("Please tick the box to agree before starting."),
+        "campaign_closed": exc.message,  # translated by the session gate that refused
     }
     return {"message": messages.get(exc.code, _("Something went wrong. Please go back and try "
                                                 "again.")),
@@ -158,16 +172,47 @@ def api_state(request: Any) -> dict[str, Any]:
              openapi=True, require_csrf=False)
 def api_background(request: Any) -> dict[str, Any]:
     session = _session(request, for_update=True)
+    _gate(request, session)
     if session.status == "background":
         services.set_background(request.dbsession, session, dict(request.openapi_body))
     return services.current_step(request.dbsession, session).to_json()
 
 
+def _answer_body(request: Any) -> dict[str, Any]:
+    """The answer body, validated against the served document's ``AnswerPost`` schema.
+
+    The hottest endpoint skips openapi-core's generic path (about 7 ms a request) for
+    one compiled JSON-schema check of the same schema; anything that fails it goes
+    through the generic validation, so errors read exactly as on every other endpoint.
+    """
+    validator = request.registry.get("assessment.answer_validator")
+    if validator is None:
+        from jsonschema import Draft202012Validator
+
+        spec = request.registry.api_spec
+        validator = Draft202012Validator(spec["components"]["schemas"]["AnswerPost"])
+        token_schema = next(p["schema"] for p in spec["paths"]["/sessions/{token}/answers"]
+                            ["post"]["parameters"] if p["name"] == "token")
+        request.registry["assessment.answer_validator"] = validator = (
+            validator, token_schema["minLength"], token_schema["maxLength"])
+    schema, shortest, longest = validator
+    token = request.matchdict.get("token", "")
+    if request.content_type == "application/json" and shortest <= len(token) <= longest:
+        try:
+            body = request.json_body
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and schema.is_valid(body):
+            return body
+    return validate_request(request).body  # raises the API's usual 400 with details
+
+
 @view_config(route_name="api.session_answers", request_method="POST", renderer="json",
-             openapi=True, require_csrf=False)
+             require_csrf=False)
 def api_answer(request: Any) -> dict[str, Any]:
+    body = _answer_body(request)
     session = _session(request, for_update=True)
-    body = request.openapi_body
+    _gate(request, session)
     return services.submit_answer(request.dbsession, session, position=body["position"],
                                   version_id=body["version"], choice=body["choice"],
                                   response_ms=body.get("response_ms")).to_json()

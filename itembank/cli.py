@@ -14,6 +14,7 @@ import click
 import sqlalchemy as sa
 
 from learningcity.cli import db_session, ini_option
+from scoring.csvsafe import guard_cell
 
 
 def _actor(actor: str | None) -> str:
@@ -94,7 +95,7 @@ def export_cmd(ini_path: str, out: str) -> None:
 
 def _safe_cell(value: str) -> str:
     """Keep spreadsheet programs from running exported text as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return guard_cell(value)
 
 
 def _safe_row(row: dict[str, str]) -> dict[str, str]:

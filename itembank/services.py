@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from learningcity.models import AuditEvent
+from scoring.csvsafe import guard_cell
 from scoring.params import ItemParams
 
 from .importing import ImportReport, ItemSpec
@@ -350,7 +351,9 @@ def export_responses(db: Session, instrument: Instrument, out: io.TextIOBase | P
     for respondent in sorted(persons):
         answers = persons[respondent]
         groups = person_groups[respondent]
-        writer.writerow([respondent, *[groups.get(g, "") for g in group_columns],
+        # group values come from residents' background answers: guard them (CSV injection)
+        writer.writerow([guard_cell(respondent),
+                         *[guard_cell(str(groups.get(g, ""))) for g in group_columns],
                          *[answers.get(code, "") for code in items]])
     if close:
         out.close()

@@ -106,10 +106,12 @@ def _describe(error: BaseException) -> list[str]:
         for e in schema_errors:
             where = "/".join(str(p) for p in e.absolute_path) or "(body)"
             out.append(f"{where}: {e.message}")
-    elif inner is not None and inner is not error:
-        out.append(str(inner))
     else:
-        out.append(str(error))
+        described = inner if inner is not None and inner is not error else error
+        try:
+            out.append(str(described))
+        except UnicodeDecodeError:  # openapi-core quotes the raw body (found by fuzzing)
+            out.append("the request body is not UTF-8 text")
     return out
 
 

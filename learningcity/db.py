@@ -83,8 +83,14 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
-    """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized, pre-pinged pool."""
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
+                pool_timeout: float = 30, pool_recycle: int = 1800,
+                statement_timeout_ms: int | None = None) -> Engine:
+    """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized, pre-pinged pool.
+
+    ``statement_timeout_ms`` (PostgreSQL only) stops a runaway query before it holds a
+    worker and a connection for long; ``None`` leaves the server's default.
+    """
     url_obj = sa.engine.make_url(url)
     if url_obj.get_backend_name() == "sqlite":
         if url_obj.database and url_obj.database != ":memory:":
@@ -92,10 +98,40 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Eng
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {}
+    if statement_timeout_ms and url_obj.get_backend_name() == "postgresql":
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return sa.create_engine(
         url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-        pool_recycle=1800,
+        pool_timeout=pool_timeout, pool_recycle=pool_recycle, connect_args=connect_args,
     )
+
+
+#: ``.ini`` keys read by :func:`engine_options` (values per worker process)
+ENGINE_SETTINGS = {
+    "sqlalchemy.pool_size": ("pool_size", int, 10),
+    "sqlalchemy.max_overflow": ("max_overflow", int, 10),
+    "sqlalchemy.pool_timeout": ("pool_timeout", float, 30.0),
+    "sqlalchemy.pool_recycle": ("pool_recycle", int, 1800),
+    "sqlalchemy.statement_timeout_ms": ("statement_timeout_ms", int, None),
+}
+
+
+def engine_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for :func:`make_engine` from the settings, with a clear error."""
+    options: dict[str, Any] = {}
+    for key, (name, kind, default) in ENGINE_SETTINGS.items():
+        raw = settings.get(key)
+        if raw in (None, ""):
+            options[name] = default
+            continue
+        try:
+            options[name] = kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"setting {key} must be a number, not {raw!r}") from None
+        if options[name] < 0:
+            raise ValueError(f"setting {key} must not be negative")
+    return options
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,3 +9,6 @@ from typing import Any
 
 def includeme(config: Any) -> None:
     config.add_translation_dirs("monitoring:locale/")
+    config.include(".entry_views")
+    config.include(".dashboard_views")
+    config.include(".campaign_views")

@@ -107,6 +107,7 @@ from typing import IO
 
 import numpy as np
 
+from .csvsafe import FORMULA_START, guard_cell, unguard_cell
 from .params import DICHOTOMOUS, MODELS, ItemParams
 
 __all__ = [
@@ -132,7 +133,7 @@ FIT_COLUMNS = ("infit", "outfit", "sx2", "sx2_p")
 #: Models whose slope is fixed at 1 (``a`` may be left empty in PARAMS.csv).
 UNIT_SLOPE = ("rasch", "pcm")
 
-_INJECTION_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_INJECTION_PREFIXES = FORMULA_START  # kept for readers of this module
 
 
 class InputError(Exception):
@@ -229,20 +230,13 @@ def _read_rows(path: PathLike) -> Iterator[tuple[int, list[str]]]:
 
 
 def _unescape(cell: str) -> str:
-    """Undo the CSV-injection guard of :func:`_escape` (``'=x`` -> ``=x``)."""
-    if len(cell) > 1 and cell[0] == "'" and cell[1] in _INJECTION_PREFIXES:
-        return cell[1:]
-    return cell
+    """Undo the CSV-injection guard (``'=x`` -> ``=x``); see :mod:`scoring.csvsafe`."""
+    return unguard_cell(cell)
 
 
 def _escape(cell: str) -> str:
-    """Prefix ``'`` to a text cell a spreadsheet would run as a formula."""
-    if cell.startswith(_INJECTION_PREFIXES):
-        try:
-            float(cell)
-        except ValueError:
-            return "'" + cell
-    return cell
+    """Guard a text cell a spreadsheet would run as a formula; see :mod:`scoring.csvsafe`."""
+    return guard_cell(cell)
 
 
 def _header(path: PathLike, rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
@@ -735,7 +729,7 @@ def write_scores(path: PathLike, person_ids: Sequence[str], estimates: object,
     header = ["person_id", "theta", "se"] + [f"pv{k}" for k in range(1, n_pv + 1)]
     rows = []
     for i in range(n):
-        row = [_escape(str(person_ids[i])), _fmt(theta[i]), _fmt(se[i])]
+        row = [str(person_ids[i]), _fmt(theta[i]), _fmt(se[i])]  # write_table guards
         if pvs is not None:
             row += [_fmt(v) for v in pvs[i]]
         rows.append(row)

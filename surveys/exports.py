@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scoring.csvsafe import guard_cell  # the project's one CSV-injection guard
+
 from .definition import Choice, Field, Survey, Text, clean_answers
 
 __all__ = ["CODEBOOK_COLUMNS", "Variable", "codebook_rows", "guard_cell", "response_rows",
@@ -42,7 +44,6 @@ ID_VARIABLE = "respondent_id"
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO",
                  "WITH"}
 MAX_NAME = 64
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SELECTED = Text("选中", "selected")
 NOT_SELECTED = Text("未选", "not selected")
@@ -193,11 +194,6 @@ def _value(var: Variable, answers: Mapping[str, Any], i: int, ids: Sequence[Any]
             raise ValueError(f"respondent {i + 1}, {var.field.name}: {value!r} is not a date "
                              "(YYYY-MM-DD)") from None
     return value
-
-
-def guard_cell(value: str) -> str:
-    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _csv_cell(value: Any) -> str:

@@ -367,7 +367,7 @@ def test_a_survey_session_whose_campaign_closed_accepts_no_answer(
 
     demo_content.load(monitoring_demo)
     campaign = make_campaign(test_instrument=None)  # survey only
-    session, token = services.start_survey_session(
+    _session, token = services.start_survey_session(
         monitoring_demo, "learning_needs", campaign=campaign.code, invitation="INV-X")
     monitoring_demo.commit()
     state = testapp.get(f"/api/v1/survey-sessions/{token}").json
