@@ -22,6 +22,10 @@ actor_option = click.option("--as", "actor", default=None,
                             help="Name recorded in the audit trail (default cli:<login>).")
 
 
+quiet_option = click.option("--quiet", is_flag=True,
+                            help="No progress bar or messages on stderr (for scripts).")
+
+
 def _campaign(session, code: str):  # -> Campaign
     from .campaigns import get_campaign
 
@@ -98,10 +102,13 @@ def list_cmd(ini_path: str, district: str | None) -> None:
 @click.option("--strata", "stratum_columns", required=True,
               help="Stratum columns, comma-separated (e.g. street,age_band).")
 @click.option("--size-column", default=None, help="Population count column (clusters).")
+@quiet_option
 def upload_frame_cmd(ini_path: str, actor: str | None, code: str, frame_file: Path,
                      kind: str, id_column: str, stratum_columns: str,
-                     size_column: str | None) -> None:
+                     size_column: str | None, quiet: bool) -> None:
     """Check and store the frame (CSV UTF-8/GBK or XLSX); all rows or none."""
+    from tqdm import tqdm
+
     from .frames import FrameSpec, import_frame
 
     spec = FrameSpec(kind, id_column.strip(),
@@ -109,8 +116,12 @@ def upload_frame_cmd(ini_path: str, actor: str | None, code: str, frame_file: Pa
                      (size_column or "").strip() or None)
     with db_session(ini_path) as session:
         target = _campaign(session, code)
-        upload = import_frame(session, target, frame_file.name, frame_file.read_bytes(),
-                              spec, _actor(actor))
+        if not quiet:
+            click.echo(f"{frame_file.name}: reading and checking every row ...", err=True)
+        with tqdm(desc="storing rows", unit="row", disable=quiet, leave=False) as bar:
+            upload = import_frame(session, target, frame_file.name,
+                                  frame_file.read_bytes(), spec, _actor(actor),
+                                  progress=bar.update)
         click.echo(f"{code}: frame {frame_file.name} stored, {upload.n_rows} rows, "
                    f"{len(target.strata)} strata")
         for s in target.strata:
@@ -186,8 +197,9 @@ def draw_cmd(ini_path: str, actor: str | None, code: str, seed: int | None) -> N
 @click.option("--base-url", required=True, help="Public address, e.g. https://learn.city.cn")
 @click.option("--replace-unused", is_flag=True,
               help="Void every unused code and issue new ones (a lost list).")
+@quiet_option
 def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base_url: str,
-                    replace_unused: bool) -> None:
+                    replace_unused: bool, quiet: bool) -> None:
     """Issue the missing invitations and write their codes to --out (only place they exist)."""
     from tqdm import tqdm
 
@@ -208,14 +220,14 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
             if not issued:
                 raise ValueError(f"{code}: every sampled unit already has an invitation "
                                  "(use --replace-unused for new codes)")
+            bar = tqdm(issued, desc="QR codes" if suffix == ".html" else "writing list",
+                       unit="code", disable=quiet, leave=False)
             if suffix == ".csv":
-                data = inv.invitations_csv(issued, base_url)
+                data = inv.invitations_csv(bar, base_url)
             elif suffix == ".xlsx":
-                data = inv.invitations_xlsx(issued, base_url)
+                data = inv.invitations_xlsx(bar, base_url)
             else:
-                data = inv.invitations_html(target, tqdm(issued, desc="QR codes", unit="code",
-                                                         disable=len(issued) < 200),
-                                            base_url).encode("utf-8")
+                data = inv.invitations_html(target, bar, base_url).encode("utf-8")
             with open(out, "xb") as fh:
                 fh.write(data)
             written = True

@@ -14,7 +14,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,9 @@ EXPORT_FORMATS = {
     "sav": "application/x-spss-sav",
 }
 TABLES = ("overview", "groups", "trends", "districts")
+#: campaigns whose name contains this are simulated demo data (monitoring.demo_results):
+#: pages show a notice while any of them is in view
+SIMULATED_MARK = "【模拟 SIMULATED】"
 #: rows per API answer; narrow the filters (campaign, measure, dimension) for more
 API_LIMIT = 5000
 DIMENSION_LABELS = {
@@ -123,6 +126,14 @@ def campaigns(mdb: Session, scope: Scope) -> list[MonitoringRun]:
     """Aggregated campaigns the scope may see, newest first."""
     q = scope.runs(sa.select(MonitoringRun)).order_by(
         MonitoringRun.closes_at.desc().nulls_last(), MonitoringRun.campaign)
+    return list(mdb.scalars(q))
+
+
+def simulated_campaigns(mdb: Session, scope: Scope) -> list[str]:
+    """Codes of the visible aggregated campaigns marked as simulated demo data."""
+    q = scope.runs(sa.select(MonitoringRun.campaign)).where(
+        MonitoringRun.campaign_name.contains(SIMULATED_MARK, autoescape=True)
+    ).order_by(MonitoringRun.campaign)
     return list(mdb.scalars(q))
 
 
@@ -318,9 +329,12 @@ def guard_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _export_columns(t: Table) -> list[Column]:
+def _export_columns(t: Table, with_names: bool = False) -> list[Column]:
     cols = list(t.columns)
     keys = {c.key for c in cols}
+    if with_names and "district" in keys:  # the name beside the code (codes stay)
+        cols.insert([c.key for c in cols].index("district") + 1,
+                    Column("district_name", _("District name")))
     if t.rows and "se" in t.rows[0] and "se" not in keys:
         cols.insert([c.key for c in cols].index("estimate") + 1 if "estimate" in keys
                     else len(cols), Column("se", _("SE"), "value"))
@@ -338,15 +352,22 @@ def _raw(row: dict[str, Any], col: Column) -> Any:
     return v
 
 
-def export(t: Table, fmt: str, translate: Callable[[Any], str] = str) -> bytes:
+def export(t: Table, fmt: str, translate: Callable[[Any], str] = str,
+           district_names: Mapping[str, str] | None = None) -> bytes:
     """The table as CSV (UTF-8 with BOM, formula-guarded), XLSX or SPSS .sav bytes.
 
     Suppressed cells are empty in every format (they are NULL in the database).
+    ``district_names`` (code -> name in the download's language) adds a
+    ``district_name`` column next to the district code.
     """
-    cols = _export_columns(t)
+    cols = _export_columns(t, with_names=district_names is not None)
     names = _variable_names([c.key for c in cols])
     labels = [translate(c.label) for c in cols]
-    data = [[_raw(r, c) for c in cols] for r in t.rows]
+    rows = t.rows if district_names is None else [
+        {**r, "district_name": district_names.get(r.get("district") or "",
+                                                  r.get("district") or "")}
+        for r in t.rows]
+    data = [[_raw(r, c) for c in cols] for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)

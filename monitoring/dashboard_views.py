@@ -115,6 +115,7 @@ def _page(request: Any, name: str) -> dict[str, Any]:
                                        table.params.get("campaign") or None, locale),
         "dimensions": [(d, dashboard.DIMENSION_LABELS[d]) for d in DIMENSIONS],
         "params": table.params,
+        "simulated": dashboard.simulated_campaigns(request.monitoring_db, scope),
     }
 
 
@@ -217,7 +218,7 @@ def export(request: Any) -> Response:
     fmt = request.matchdict["ext"]
     if fmt not in dashboard.EXPORT_FORMATS:
         raise HTTPNotFound()
-    body = dashboard.export(table, fmt, request.translate)
+    body = dashboard.export(table, fmt, request.translate, _district_names(request))
     user = request.identity
     request.dbsession.add(AuditEvent(
         actor=user.username, action="monitoring.download", target=f"{name}.{fmt}",

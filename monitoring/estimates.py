@@ -199,14 +199,13 @@ class Design:
                     raise ValueError(f"{nf}: stratum {_label_name(labels[k])} has {nh[k]} sampled "
                                      f"PSUs but population size {hi[k]:g}")
                 f = nh / hi
-        lonely = np.flatnonzero(nh == 1)
+        lonely = np.flatnonzero((nh == 1) & ~(f >= 1 - 1e-12))  # certainty strata are fine
         if lonely.size and lonely_psu == "fail":
             k = lonely[0]
-            if not f[k] >= 1 - 1e-12:
-                raise ValueError(f"stratum {_label_name(labels[k])} ({ns}) has a single PSU, so "
-                                 "its variance cannot be estimated (R's survey stops here too, "
-                                 "with its default options(survey.lonely.psu='fail')); use "
-                                 "lonely_psu='adjust', 'certainty' or 'remove', or merge strata")
+            raise ValueError(f"stratum {_label_name(labels[k])} ({ns}) has a single PSU, so "
+                             "its variance cannot be estimated (R's survey stops here too, "
+                             "with its default options(survey.lonely.psu='fail')); use "
+                             "lonely_psu='adjust', 'certainty' or 'remove', or merge strata")
         stage2: dict[str, Any] = {}
         if ssu is not None or fpc2 is not None:
             stage2 = _second_stage(ssu, fpc2, p, P, n, psu is not None and fpc is not None,

@@ -18,7 +18,7 @@ import csv
 import hashlib
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ FRAME_KINDS = ("unit", "cluster")
 STRATUM_SEPARATOR = " / "
 #: problems shown in full; beyond that a count (the file has more to fix)
 MAX_PROBLEMS = 500
+#: frame rows per executemany (one round trip and one progress step each)
+INSERT_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -301,10 +303,13 @@ def check_frame(table: FrameTable, spec: FrameSpec, max_rows: int = MAX_ROWS) ->
 # ------------------------------------------------------------------ storing
 
 def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
-                 spec: FrameSpec, user: str, max_rows: int = MAX_ROWS) -> FrameUpload:
+                 spec: FrameSpec, user: str, max_rows: int = MAX_ROWS,
+                 progress: Callable[[int], None] | None = None) -> FrameUpload:
     """Check and store a frame for a draft campaign, replacing any earlier frame.
 
-    Raises FrameError (every problem, nothing stored) or ValueError (wrong state)."""
+    ``progress(k)`` (e.g. a tqdm bar's ``update``) is called after each chunk of ``k``
+    stored rows. Raises FrameError (every problem, nothing stored) or ValueError (wrong
+    state)."""
     if campaign.status != "draft":
         raise ValueError(f"campaign {campaign.code} is {campaign.status}: the frame cannot "
                          "change after the draw")
@@ -320,10 +325,19 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
     db.add(upload)
     db.flush()
     unit_table = FrameUnit.__table__  # Core executemany: much faster than ORM objects
-    rows = [{**u, "campaign_id": campaign.id, "upload_id": upload.id, "selected": False,
-             "certainty": False, "n_invitations": 0, "pi1": None} for u in checked.units]
-    for start in range(0, len(rows), 10_000):
-        db.execute(unit_table.insert(), rows[start:start + 10_000])
+    fixed = {"campaign_id": campaign.id, "upload_id": upload.id, "selected": False,
+             "certainty": False, "n_invitations": 0, "pi1": None}
+    units = checked.units
+    if db.get_bind().dialect.name == "postgresql":
+        _copy_units(db, units, fixed, progress)
+        units = []
+    for start in range(0, len(units), INSERT_CHUNK):
+        chunk = units[start:start + INSERT_CHUNK]
+        for unit in chunk:  # in place: no second copy of 200,000 dicts
+            unit.update(fixed)
+        db.execute(unit_table.insert(), chunk)
+        if progress is not None:
+            progress(len(chunk))
     quotas = campaign.design.get("quotas", {}) if campaign.design else {}
     for label, entry in sorted(checked.strata.items()):
         db.add(CampaignStratum(campaign_id=campaign.id, stratum=label, values=entry["values"],
@@ -341,6 +355,32 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
                               "encoding": table.encoding, "strata": len(checked.strata)}))
     db.flush()
     return upload
+
+
+_COPY_COLUMNS = ("campaign_id", "upload_id", "row_number", "unit_key", "stratum", "psu",
+                 "size", "attributes", "selected", "certainty", "n_invitations", "pi1")
+
+
+def _copy_units(db: Session, units: list[dict[str, Any]], fixed: dict[str, Any],
+                progress: Callable[[int], None] | None) -> None:
+    """PostgreSQL: store the rows with COPY in the session's transaction (200,000 rows
+    in about a second instead of ~10 s of parameter handling with executemany)."""
+    import json
+
+    raw = db.connection().connection.driver_connection  # psycopg 3 connection
+    statement = (f"COPY {FrameUnit.__tablename__} ({', '.join(_COPY_COLUMNS)}) "
+                 "FROM STDIN")
+    dumps = json.dumps
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for start in range(0, len(units), INSERT_CHUNK):
+            chunk = units[start:start + INSERT_CHUNK]
+            for u in chunk:
+                copy.write_row((fixed["campaign_id"], fixed["upload_id"], u["row_number"],
+                                u["unit_key"], u["stratum"], u["psu"], u["size"],
+                                dumps(u["attributes"], ensure_ascii=False), False, False,
+                                0, None))
+            if progress is not None:
+                progress(len(chunk))
 
 
 def current_upload(db: Session, campaign: Campaign) -> FrameUpload | None:

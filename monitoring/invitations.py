@@ -261,7 +261,11 @@ def qr_svg_data_uri(text: str) -> str:
     """A QR code of ``text`` as an SVG data URI (rendered locally, no external request)."""
     import segno
 
-    return segno.make(text, error="m").svg_data_uri(scale=3, border=2)
+    # A fixed mask skips segno's evaluation of the eight masks (about 3/4 of its time:
+    # 2,000 codes in ~2.5 s instead of ~10 s); any mask is a valid code that phones read.
+    # Module size 1 + CSS size (img 30 mm) keeps the SVG small; no XML declaration.
+    qr = segno.make(text, error="m", micro=False, mask=0)
+    return qr.svg_data_uri(scale=1, border=2, xmldecl=False, nl=False, omitsize=True)
 
 
 def _guard(value: Any) -> str:

@@ -22,11 +22,19 @@ and stored as plain text cells in XLSX.
 
 Answers are cleaned first (:func:`surveys.definition.clean_answers`): answers to
 questions a respondent skipped are not exported, as in XLSForm tools.
+
+With ``scores`` (the scale scores stored when each session finished, one
+``{grid: {"sum", "n_answered", "theta", "se", ...}}`` per respondent) every
+rating grid adds four numeric variables after the answers: ``<grid>_sum`` (sum
+score, reverse keys mirrored, prorated), ``<grid>_n`` (items answered),
+``<grid>_theta`` and ``<grid>_se`` (IRT EAP; blank without a calibration).
+The scores are exported as stored, never recomputed.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +45,9 @@ from scoring.csvsafe import guard_cell  # the project's one CSV-injection guard
 
 from .definition import Choice, Field, Survey, Text, clean_answers
 
-__all__ = ["CODEBOOK_COLUMNS", "Variable", "codebook_rows", "guard_cell", "response_rows",
-           "variables", "write_codebook_csv", "write_csv", "write_sav", "write_xlsx"]
+__all__ = ["CODEBOOK_COLUMNS", "SCORE_PARTS", "Variable", "codebook_rows", "guard_cell",
+           "response_rows", "variables", "write_codebook_csv", "write_csv", "write_sav",
+           "write_xlsx"]
 
 ID_VARIABLE = "respondent_id"
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO",
@@ -50,6 +59,16 @@ NOT_SELECTED = Text("未选", "not selected")
 CODEBOOK_COLUMNS = ("variable", "answer_key", "page", "question", "type", "label_zh",
                     "label_en", "value", "value_label_zh", "value_label_en", "item_code",
                     "reverse", "relevant")
+#: the stored scale-score parts exported per rating grid: (key in the stored scores,
+#: variable suffix, zh label, en label, SPSS print format)
+SCORE_PARTS = (
+    ("sum", "sum", "总分（反向题已转换，缺答按比例折算）",
+     "sum score (reverse-keyed items mirrored, prorated when items are missing)", "F8.2"),
+    ("n_answered", "n", "作答题数", "items answered", "F4.0"),
+    ("theta", "theta", "IRT能力估计值θ（EAP，项目库已发布的校准；无校准时为空）",
+     "IRT theta (EAP, the item bank's published calibration; blank without one)", "F8.3"),
+    ("se", "se", "θ的标准误", "standard error of theta", "F8.3"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,14 +76,18 @@ class Variable:
     """One column of the response files.
 
     ``kind``: ``id``, ``choice`` (coded), ``flag`` (0/1 for one choice of a multiple
-    choice), ``number``, ``text``, ``date``, ``month``.  ``codes`` maps the stored
-    choice names to SPSS codes; ``value_labels`` the SPSS codes to labels.
+    choice), ``number``, ``text``, ``date``, ``month``, ``score`` (a stored scale
+    score).  ``codes`` maps the stored choice names to SPSS codes; ``value_labels``
+    the SPSS codes to labels.
     """
 
     name: str
     kind: str
     label: Text
     field: Field | None = None
+    #: for ``score`` variables: the rating grid and the key of the stored score
+    scale: str | None = None
+    part: str | None = None
     choice: str | None = None
     codes: tuple[tuple[str, int], ...] = ()
     value_labels: tuple[tuple[int, Text], ...] = ()
@@ -103,8 +126,9 @@ class _Names:
         return candidate
 
 
-def variables(survey: Survey) -> list[Variable]:
-    """The columns of the response files, in survey order (the id column first)."""
+def variables(survey: Survey, scores: bool = False) -> list[Variable]:
+    """The columns of the response files, in survey order (the id column first); with
+    ``scores`` the scale-score variables of every rating grid follow the answers."""
     names = _Names()
     fields = survey.fields()
     out = [Variable(names.claim(ID_VARIABLE), "id", Text("答卷编号", "Respondent id"))]
@@ -136,21 +160,45 @@ def variables(survey: Survey) -> list[Variable]:
         else:  # text, date, month
             out.append(Variable(direct[f.name], f.kind, f.label, f,
                                 measure="scale" if f.kind == "date" else "nominal"))
+    if scores:
+        for page in survey.pages:
+            for q in page.questions:
+                if q.type != "rating_grid":
+                    continue
+                for key, suffix, zh, en, _fmt in SCORE_PARTS:
+                    label = Text(f"{page.title.zh}（{q.name}）：{zh}",
+                                 f"{page.title.en} ({q.name}): {en}")
+                    out.append(Variable(names.claim(f"{q.name}_{suffix}"), "score", label,
+                                        measure="scale", scale=q.name, part=key))
     return out
 
 
+Scores = Sequence[Mapping[str, Mapping[str, Any]]]
+
+
 def response_rows(survey: Survey, responses: Sequence[Mapping[str, Any]],
-                  ids: Sequence[Any] | None = None, clean: bool = True
-                  ) -> tuple[list[Variable], list[list[Any]]]:
+                  ids: Sequence[Any] | None = None, clean: bool = True,
+                  scores: Scores | None = None) -> tuple[list[Variable], list[list[Any]]]:
     """Variables and one row of Python values per respondent (None = missing).
 
-    Choice variables hold the choice name; flags 0/1; dates ``datetime.date``.
-    Raises ValueError naming the respondent and key for answers the survey does
-    not know or values that are not choices of their list.
+    Choice variables hold the choice name; flags 0/1; dates ``datetime.date``; scale
+    scores floats (``scores``: one ``{grid: {"sum", "n_answered", "theta", "se"}}`` per
+    respondent, as stored). Raises ValueError naming the respondent and key for
+    answers the survey does not know, values that are not choices of their list, or
+    scores of a grid the survey does not have.
     """
-    cols = variables(survey)
+    cols = variables(survey, scores=scores is not None)
     if ids is not None and len(ids) != len(responses):
         raise ValueError(f"{len(ids)} ids for {len(responses)} respondents")
+    if scores is not None:
+        if len(scores) != len(responses):
+            raise ValueError(f"{len(scores)} score sets for {len(responses)} respondents")
+        grids = {v.scale for v in cols if v.kind == "score"}
+        for i, given in enumerate(scores):
+            unknown = sorted(set(given) - grids)
+            if unknown:
+                raise ValueError(f"respondent {i + 1}: scores of unknown rating grid(s) "
+                                 f"{', '.join(unknown)}")
     known = {f.name for f in survey.fields()}
     rows = []
     for i, raw in enumerate(responses):
@@ -160,9 +208,24 @@ def response_rows(survey: Survey, responses: Sequence[Mapping[str, Any]],
         answers = clean_answers(survey, raw) if clean else dict(raw)
         row: list[Any] = []
         for var in cols:
-            row.append(_value(var, answers, i, ids))
+            if var.kind == "score":
+                row.append(_score(var, scores[i] if scores is not None else {}, i))
+            else:
+                row.append(_value(var, answers, i, ids))
         rows.append(row)
     return cols, rows
+
+
+def _score(var: Variable, given: Mapping[str, Mapping[str, Any]], i: int) -> float | None:
+    value = (given.get(var.scale or "") or {}).get(var.part or "")
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"respondent {i + 1}, {var.scale} {var.part}: {value!r} is not a "
+                         "number") from None
+    return number if math.isfinite(number) else None
 
 
 def _value(var: Variable, answers: Mapping[str, Any], i: int, ids: Sequence[Any] | None
@@ -211,9 +274,9 @@ def _csv_cell(value: Any) -> str:
 
 
 def write_csv(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-              ids: Sequence[Any] | None = None) -> None:
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
     """Responses as CSV in UTF-8 with a byte-order mark (so Excel reads the Chinese)."""
-    cols, rows = response_rows(survey, responses, ids)
+    cols, rows = response_rows(survey, responses, ids, scores=scores)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([v.name for v in cols])
@@ -245,14 +308,14 @@ def _fill_sheet(ws: Any, header: Sequence[str], rows: Sequence[Sequence[Any]]) -
 
 
 def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-               ids: Sequence[Any] | None = None) -> None:
+               ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
     """Responses (sheet ``responses``) and the codebook (sheet ``codebook``) in one workbook.
 
     Choice variables hold the choice name (a number for numeric names).
     """
     import openpyxl
 
-    cols, rows = response_rows(survey, responses, ids)
+    cols, rows = response_rows(survey, responses, ids, scores=scores)
     numeric = {v.name for v in cols if v.kind == "choice" and all(
         str(code) == name for name, code in v.codes)}
     out_rows = [[int(val) if cols[j].name in numeric and val is not None else val
@@ -262,8 +325,8 @@ def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str
     ws.title = "responses"
     _fill_sheet(ws, [v.name for v in cols], out_rows)
     cb = book.create_sheet("codebook")
-    _fill_sheet(cb, CODEBOOK_COLUMNS, [[r[c] for c in CODEBOOK_COLUMNS]
-                                       for r in codebook_rows(survey)])
+    _fill_sheet(cb, CODEBOOK_COLUMNS, [[r[c] for c in CODEBOOK_COLUMNS] for r in
+                                       codebook_rows(survey, scores=scores is not None)])
     book.save(path)
 
 
@@ -276,7 +339,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-              ids: Sequence[Any] | None = None) -> None:
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
     """Responses as an SPSS ``.sav`` file with Chinese variable and value labels.
 
     Choice variables are numeric codes (see the module docstring); labels longer
@@ -286,7 +349,8 @@ def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str 
     import pandas as pd
     import pyreadstat
 
-    cols, rows = response_rows(survey, responses, ids)
+    cols, rows = response_rows(survey, responses, ids, scores=scores)
+    score_formats = {key: fmt for key, _s, _zh, _en, fmt in SCORE_PARTS}
     data: dict[str, Any] = {}
     formats: dict[str, str] = {}
     for j, var in enumerate(cols):
@@ -301,6 +365,9 @@ def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str 
             formats[var.name] = "F1.0"
         elif var.kind == "number":
             data[var.name] = pd.array(values, dtype="float64")
+        elif var.kind == "score":
+            data[var.name] = pd.array(values, dtype="float64")
+            formats[var.name] = score_formats[var.part or ""]
         elif var.kind == "id" and all(isinstance(v, int) for v in values):
             data[var.name] = pd.array(values, dtype="float64")
             formats[var.name] = "F10.0"
@@ -320,10 +387,14 @@ def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str 
         variable_format=formats)
 
 
-def codebook_rows(survey: Survey) -> list[dict[str, str]]:
-    """The codebook: one row per variable, then one row per value label of it."""
+def codebook_rows(survey: Survey, scores: bool = False) -> list[dict[str, str]]:
+    """The codebook: one row per variable, then one row per value label of it (with
+    ``scores``, also the scale-score variables, as in exports made with scores)."""
     out: list[dict[str, str]] = []
-    for var in variables(survey):
+    for var in variables(survey, scores=scores):
+        if var.kind == "score":
+            out.append(_score_codebook_row(survey, var))
+            continue
         f = var.field
         item = f.item if f is not None else None
         relevant = f.question.relevant if f is not None else None
@@ -351,10 +422,28 @@ def codebook_rows(survey: Survey) -> list[dict[str, str]]:
     return out
 
 
-def write_codebook_csv(survey: Survey, path: str | Path) -> None:
-    """The codebook as CSV (UTF-8 with BOM), both languages."""
+def _score_codebook_row(survey: Survey, var: Variable) -> dict[str, str]:
+    """A scale-score variable: its grid, the item codes it sums (``-`` marks reverse
+    keys) and the grid's relevance."""
+    q = survey.question(var.scale or "")
+    page = next(p for p in survey.pages if q in p.questions)
+    relevant = q.relevant
+    if page.relevant:
+        relevant = f"({page.relevant}) and ({relevant})" if relevant else page.relevant
+    row = {c: "" for c in CODEBOOK_COLUMNS}
+    row.update(variable=var.name, answer_key="", page=page.name, question=q.name,
+               type=f"scale_score:{var.part}", label_zh=var.label.zh, label_en=var.label.en,
+               item_code=" ".join(("-" if i.reverse else "") + (i.item_code or i.name)
+                                  for i in q.items),
+               relevant=relevant or "")
+    return row
+
+
+def write_codebook_csv(survey: Survey, path: str | Path, scores: bool = False) -> None:
+    """The codebook as CSV (UTF-8 with BOM), both languages (``scores``: with the
+    scale-score variables)."""
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CODEBOOK_COLUMNS)
         writer.writeheader()
-        for row in codebook_rows(survey):
+        for row in codebook_rows(survey, scores=scores):
             writer.writerow({k: guard_cell(v) for k, v in row.items()})

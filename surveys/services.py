@@ -834,11 +834,21 @@ def responses_for_export(db: Session, survey_code: str, *, version: int | None =
     Returns the survey, its stored definition, the answers (cleaned) and the session ids
     (used as respondent ids). ``district`` restricts to one district's sessions.
     """
+    survey, definition, responses, ids, _scores = _export_data(
+        db, survey_code, version=version, district=district, campaign=campaign)
+    return survey, definition, responses, ids
+
+
+def _export_data(db: Session, survey_code: str, *, version: int | None,
+                 district: str | None, campaign: str | None
+                 ) -> tuple[Survey, SurveyDefinition, list[dict[str, Any]], list[int],
+                            list[dict[str, dict[str, Any]]]]:
+    """As :func:`responses_for_export`, plus each session's stored scale scores."""
     definition = get_definition(db, survey_code, version)
     survey = definition_survey(definition)
     sessions = _finished(db, [definition.id], district=district, campaign=campaign)
     return (survey, definition, [clean_answers(survey, s.answer_dict()) for s in sessions],
-            [s.id for s in sessions])
+            [s.id for s in sessions], [scale_results(s) for s in sessions])
 
 
 def campaign_responses(db: Session, campaign_code: str) -> list[dict[str, Any]]:
@@ -868,20 +878,20 @@ def export_responses(db: Session, survey_code: str, fmt: str, out: str | Path, *
                      version: int | None = None, district: str | None = None,
                      campaign: str | None = None) -> int:
     """Write responses as ``csv``, ``xlsx`` or ``sav`` (and ``codebook`` CSV); returns the
-    number of respondents."""
+    number of respondents. The files carry the scale scores stored at finish (sum, items
+    answered, theta, SE per rating grid) after the answers; the codebook lists them."""
     from . import exports
 
     writers = {"csv": exports.write_csv, "xlsx": exports.write_xlsx, "sav": exports.write_sav}
     if fmt == "codebook":
-        survey, _d, _r, _i = responses_for_export(db, survey_code, version=version,
-                                                  district=district, campaign=campaign)
-        exports.write_codebook_csv(survey, out)
+        definition = get_definition(db, survey_code, version)
+        exports.write_codebook_csv(definition_survey(definition), out, scores=True)
         return 0
     if fmt not in writers:
         raise ValueError(f"unknown format {fmt!r}; choose csv, xlsx, sav or codebook")
-    survey, _definition, responses, ids = responses_for_export(
+    survey, _definition, responses, ids, scores = _export_data(
         db, survey_code, version=version, district=district, campaign=campaign)
-    writers[fmt](survey, responses, out, ids=ids)
+    writers[fmt](survey, responses, out, ids=ids, scores=scores)
     return len(responses)
 
 

@@ -103,3 +103,27 @@ def test_cli_errors(tmp_path, db_url, monitoring_demo) -> None:
     assert "opens_at: 'soon'" in done.output
     done = _run(["campaign", "draw", "NOPE"], ini)
     assert done.exit_code == 1 and "no campaign 'NOPE'" in done.output
+
+
+def test_cli_progress_and_quiet(tmp_path, db_url, monitoring_demo) -> None:
+    ini = write_ini(tmp_path, db_url)
+    code = _run(["campaign", "create", "--district", "A", "--name", "Quiet",
+                 "--opens", "2026-01-01 08:00", "--closes", "2099-01-01 08:00"],
+                ini).output.strip()
+    frame = tmp_path / "frame.csv"
+    frame.write_bytes(to_csv(cluster_rows()))
+    args = ["campaign", "upload-frame", code, str(frame), "--kind", "cluster",
+            "--id-column", "community", "--strata", "area", "--size-column", "population"]
+    loud = _run(args, ini)
+    assert loud.exit_code == 0 and "reading and checking" in loud.output
+    quiet = _run([*args, "--quiet"], ini)
+    assert quiet.exit_code == 0, quiet.output
+    assert "reading and checking" not in quiet.output and "storing rows" not in quiet.output
+    assert "frame.csv stored" in quiet.output
+    assert _run(["campaign", "design", code, "--n", "4", "--m", "2"], ini).exit_code == 0
+    assert _run(["campaign", "draw", code, "--seed", "3"], ini).exit_code == 0
+    out = tmp_path / "codes.html"
+    done = _run(["campaign", "invitations", code, "--out", str(out), "--base-url",
+                 "https://learn.example.cn", "--quiet"], ini)
+    assert done.exit_code == 0, done.output
+    assert "QR codes" not in done.output and out.read_text().count("<img") == 8

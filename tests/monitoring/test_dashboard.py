@@ -167,27 +167,36 @@ def test_downloads_parse_and_are_logged(testapp: Any, aggregated: Any, login: An
     assert res.body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(res.body.decode("utf-8-sig"))))
     header, labels, data = rows[0], rows[1], rows[2:]
-    assert header[:3] == ["group", "district", "n"] and "estimate" in header
-    assert labels[:2] == ["群体", "区县"]  # variable labels in the page's language
+    assert header[:4] == ["group", "district", "district_name", "n"] and "estimate" in header
+    assert labels[:3] == ["群体", "区县", "区县名称"]  # variable labels in the page's language
     by_group = {r[0]: dict(zip(header, r, strict=True)) for r in data}
+    assert {r["district"] for r in by_group.values()} == {"A"}
+    assert {r["district_name"] for r in by_group.values()} == {"甲区"}  # name beside code
     assert by_group["civil_servant"]["estimate"] == "" and by_group["civil_servant"][
         "suppressed"] == "1"
     assert 0 < float(by_group["farmer"]["estimate"]) < 1
     xlsx = testapp.get("/monitoring/export/groups.xlsx", params=params)
     book = openpyxl.load_workbook(io.BytesIO(xlsx.body))
     sheet = list(book.active.iter_rows(values_only=True))
-    assert list(sheet[0][:3]) == ["group", "district", "n"] and len(sheet) == len(rows)
+    assert list(sheet[0][:4]) == ["group", "district", "district_name", "n"]
+    assert len(sheet) == len(rows) and {r[2] for r in sheet[2:]} == {"甲区"}
     sav = testapp.get("/monitoring/export/groups.sav", params=params)
     path = tmp_path / "t.sav"
     path.write_bytes(sav.body)
     frame, meta = pyreadstat.read_sav(str(path))
     assert len(frame) == len(data) and "estimate" in frame.columns
+    assert set(frame["district_name"]) == {"甲区"}
     assert meta.column_names_to_labels["estimate"] in ("估计值", "Estimate")
     farmer = frame[frame["group"] == "farmer"]["estimate"].iloc[0]
     assert farmer == pytest.approx(float(by_group["farmer"]["estimate"]), rel=1e-9)
+    en = testapp.get("/monitoring/export/groups.csv", params={**params, "lang": "en"})
+    en_rows = list(csv.reader(io.StringIO(en.body.decode("utf-8-sig"))))
+    assert en_rows[1][:3] == ["Group", "District", "District name"]
+    assert {r[2] for r in en_rows[2:]} == {"District A"}
     events = dbsession.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "monitoring.download").order_by(AuditEvent.id)).all()
-    assert [e.target for e in events] == ["groups.csv", "groups.xlsx", "groups.sav"]
+    assert [e.target for e in events] == ["groups.csv", "groups.xlsx", "groups.sav",
+                                          "groups.csv"]
     assert {e.actor for e in events} == {"monitor"}
     assert events[0].detail["params"]["measure"] == "community_training_rate"
     assert all(e.at is not None for e in events)

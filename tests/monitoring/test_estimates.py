@@ -509,3 +509,18 @@ def test_second_stage_variance_matches_the_two_stage_formula():
     with pytest.raises(ValueError, match="single sampled second-stage unit"):
         Design.from_arrays(one["w"], one["h"], one["psu"], one["N1"], ssu=one["unit"],
                            fpc2=one["M2"])
+
+
+def test_lonely_fail_checks_every_stratum_not_only_the_first():
+    """A certainty stratum (fpc 1) with one PSU is fine, but another one-PSU stratum
+    without fpc 1 must still stop ``lonely_psu='fail'``, whatever the strata order."""
+    s = _cluster_sample()
+    strata = sorted(s["h"].unique())
+    first, last = strata[0], strata[-1]
+    one = s[~(s["h"].isin([first, last]) & (s["psu"] > 0))]
+    fpc = np.where(one["h"] == first, 1.0, 0.1)  # the first stratum is taken whole
+    with pytest.raises(ValueError, match=f"stratum {last}"):
+        Design.from_frame(one.assign(f=fpc), "w", strata="h", psu="psu", fpc="f")
+    both = np.where(one["h"].isin([first, last]), 1.0, 0.1)  # both taken whole: fine
+    ok = Design.from_frame(one.assign(f=both), "w", strata="h", psu="psu", fpc="f")
+    assert np.isfinite(survey_mean(ok, one["y"]).se[0])

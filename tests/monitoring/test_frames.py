@@ -154,3 +154,29 @@ def test_reupload_replaces_before_draw_refused_after(drawn_campaign, make_campai
     with pytest.raises(ValueError, match="after the draw"):
         frames.import_frame(db, drawn, "c.csv", to_csv(cluster_rows()), CLUSTER, ACTOR)
     assert _counts(db, drawn) == before
+
+
+def test_rows_stored_in_chunks_with_progress(make_campaign, monitoring_demo,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk path (executemany on SQLite, COPY on PostgreSQL): every row, every value,
+    in order, progress reported per chunk."""
+    db = monitoring_demo
+    monkeypatch.setattr(frames, "INSERT_CHUNK", 7)
+    rows = unit_rows()
+    rows[0]["street"] = "南京路"
+    rows[1]["sex"] = "a\\N b"  # a backslash (COPY's escape character)
+    campaign = make_campaign()
+    steps: list[int] = []
+    frames.import_frame(db, campaign, "u.csv", to_csv(rows),
+                        frames.FrameSpec("unit", "hh_id", ["street", "age_band"]), ACTOR,
+                        progress=steps.append)
+    db.commit()
+    assert sum(steps) == len(rows) and max(steps) == 7 and len(steps) == -(-len(rows) // 7)
+    stored = db.execute(sa.select(FrameUnit.row_number, FrameUnit.unit_key,
+                                  FrameUnit.attributes, FrameUnit.selected, FrameUnit.size,
+                                  FrameUnit.psu).order_by(FrameUnit.row_number)).all()
+    assert [s.unit_key for s in stored] == [r["hh_id"] for r in rows]
+    assert [s.row_number for s in stored] == list(range(2, len(rows) + 2))
+    assert stored[0].attributes["street"] == "南京路"
+    assert stored[1].attributes["sex"] == "a\\N b"
+    assert all(s.selected is False and s.size is None and s.psu is None for s in stored)

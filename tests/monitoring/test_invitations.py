@@ -134,3 +134,21 @@ def test_printable_outputs(drawn_campaign, monitoring_demo) -> None:
     assert [v[4] for v in values[1:]] == [i.code for i in issued]
     svg = inv.qr_svg_data_uri(issued[0].link("https://city.example"))
     assert svg.startswith("data:image/svg+xml")
+
+
+def test_qr_is_small_inline_svg() -> None:
+    """Fixed-mask QR (fast) still encodes the link at error level M, no declaration."""
+    import urllib.parse
+
+    import segno
+
+    link = "https://learn.example.cn/i/K7Q2-M9XD-4HT3P"
+    uri = inv.qr_svg_data_uri(link)
+    assert uri.startswith("data:image/svg+xml")
+    svg = urllib.parse.unquote(uri.split(",", 1)[1])
+    assert "<?xml" not in svg and "viewBox" in svg and "http" not in svg.replace(
+        "http://www.w3.org/2000/svg", "")
+    reference = segno.make(link, error="m", micro=False)
+    fixed = segno.make(link, error="m", micro=False, mask=0)
+    assert (fixed.version, fixed.error) == (reference.version, reference.error)
+    assert len(uri) < 3000

@@ -195,3 +195,76 @@ def test_codebook_in_both_languages(survey, tmp_path):
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     text = path.read_text(encoding="utf-8-sig")
     assert "How old are you?" in text and "您的年龄是？" in text
+
+
+#: stored scale scores as ``scale_results`` gives them (respondent 2 skipped the
+#: satisfaction grid; respondent 3 has none; a NaN is exported as missing)
+SCORES = [
+    {"satisfaction": {"n_items": 5, "n_answered": 1, "sum": 25.0, "method": "sum",
+                      "theta": None, "se": None},
+     "motivation": {"n_items": 12, "n_answered": 2, "sum": 27.5, "method": "grm",
+                    "theta": -0.4321, "se": 0.61}},
+    {"motivation": {"n_items": 12, "n_answered": 12, "sum": 40.0, "method": "grm",
+                    "theta": 1.25, "se": float("nan")}},
+    {},
+]
+SCORE_VARS = [f"{g}_{p}" for g in ("satisfaction", "motivation", "self_directed")
+              for p in ("sum", "n", "theta", "se")]
+
+
+def test_scale_scores_follow_the_answers_in_every_format(survey, tmp_path):
+    names = [v.name for v in variables(survey, scores=True)]
+    assert names[-12:] == SCORE_VARS
+    assert names[:-12] == [v.name for v in variables(survey)]  # answers unchanged
+    write_csv(survey, RESPONSES, tmp_path / "r.csv", scores=SCORES)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text("utf-8-sig"))))
+    assert [rows[0][v] for v in SCORE_VARS[:8]] == ["25", "1", "", "", "27.5", "2",
+                                                     "-0.4321", "0.61"]
+    assert rows[1]["motivation_theta"] == "1.25" and rows[1]["motivation_se"] == ""
+    assert rows[1]["satisfaction_sum"] == "" and rows[2]["self_directed_sum"] == ""
+
+    write_xlsx(survey, RESPONSES, tmp_path / "r.xlsx", scores=SCORES)
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    sheet = book["responses"]
+    header = [c.value for c in sheet[1]]
+    first = dict(zip(header, (c.value for c in sheet[2])))
+    assert first["motivation_theta"] == pytest.approx(-0.4321, abs=1e-12)
+    assert first["satisfaction_theta"] is None
+    assert "motivation_theta" in {c.value for c in book["codebook"]["A"]}
+
+    write_sav(survey, RESPONSES, tmp_path / "r.sav", scores=SCORES)
+    frame, meta = pyreadstat.read_sav(str(tmp_path / "r.sav"))
+    assert list(frame.columns)[-12:] == SCORE_VARS
+    assert frame.iloc[0]["motivation_sum"] == 27.5
+    assert frame.iloc[0]["motivation_theta"] == pytest.approx(-0.4321, abs=1e-12)
+    assert np.isnan(frame.iloc[1]["motivation_se"]) and np.isnan(frame.iloc[2]["motivation_n"])
+    labels = meta.column_names_to_labels
+    assert labels["motivation_theta"].startswith("学习的想法（motivation）：IRT能力估计值θ")
+    assert labels["self_directed_se"] == "自己学习（self_directed）：θ的标准误"
+    assert meta.variable_measure["motivation_sum"] == "scale"
+    assert meta.original_variable_types["motivation_theta"] == "F8.3"
+
+
+def test_scale_scores_in_the_codebook(survey, tmp_path):
+    assert not [r for r in codebook_rows(survey) if r["type"].startswith("scale_score")]
+    rows = {r["variable"]: r for r in codebook_rows(survey, scores=True)
+            if r["type"].startswith("scale_score")}
+    assert list(rows) == SCORE_VARS
+    mot = rows["motivation_sum"]
+    assert mot["question"] == "motivation" and mot["page"] == "why_learn"
+    assert mot["type"] == "scale_score:sum"
+    assert mot["label_en"].startswith("Why you learn (motivation): sum score")
+    assert mot["item_code"].split()[:6] == ["MOT-001", "MOT-002", "MOT-003", "MOT-004",
+                                             "MOT-005", "-MOT-006"]  # - = reverse-keyed
+    assert "${community_training} = 'yes'" in rows["satisfaction_se"]["relevant"]
+    write_codebook_csv(survey, tmp_path / "cb.csv", scores=True)
+    assert "motivation_theta" in (tmp_path / "cb.csv").read_text("utf-8-sig")
+
+
+def test_bad_scale_scores_are_refused(survey, tmp_path):
+    with pytest.raises(ValueError, match="2 score sets for 3 respondents"):
+        write_csv(survey, RESPONSES, tmp_path / "x.csv", scores=SCORES[:2])
+    with pytest.raises(ValueError, match="respondent 1: scores of unknown rating grid"):
+        write_csv(survey, [{}], tmp_path / "x.csv", scores=[{"age_band": {"sum": 1}}])
+    with pytest.raises(ValueError, match="respondent 1, motivation theta: 'high' is not"):
+        write_csv(survey, [{}], tmp_path / "x.csv", scores=[{"motivation": {"theta": "high"}}])

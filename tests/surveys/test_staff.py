@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -172,3 +173,36 @@ def test_import_lists_all_problems_and_changes_nothing(testapp, responses, login
     form.submit(status=303)
     dbsession.expire_all()
     assert services.published_survey(dbsession, "learning_needs").version == 1
+
+
+def test_downloads_carry_the_stored_scale_scores(testapp, responses, login, dbsession,
+                                                 tmp_path):
+    import pyreadstat
+
+    from surveys.models import SurveyScaleScore
+
+    stored = {(s.session_id, s.scale): s for s in dbsession.scalars(sa.select(SurveyScaleScore))}
+    assert any(s.theta is not None for s in stored.values())  # the demo bank calibrates LMS
+    login("researcher")
+    rows = csv_rows(download(testapp, "csv"))
+    assert len(rows) == 3
+    path = tmp_path / "r.sav"
+    path.write_bytes(download(testapp, "sav").body)
+    frame, meta = pyreadstat.read_sav(str(path))
+    for row, (_, sav_row) in zip(rows, frame.iterrows(), strict=True):
+        sid = int(row["respondent_id"])
+        assert int(sav_row["respondent_id"]) == sid
+        for grid in ("satisfaction", "motivation", "self_directed"):
+            score = stored.get((sid, grid))
+            for part, attr in (("sum", "sum_score"), ("n", "n_answered"), ("theta", "theta"),
+                               ("se", "se")):
+                want = getattr(score, attr) if score is not None else None
+                got = row[f"{grid}_{part}"]
+                if want is None:
+                    assert got == "" and np.isnan(sav_row[f"{grid}_{part}"])
+                else:
+                    assert float(got) == pytest.approx(want, rel=1e-12)
+                    assert sav_row[f"{grid}_{part}"] == pytest.approx(want, rel=1e-12)
+    assert meta.column_names_to_labels["motivation_se"].endswith("θ的标准误")
+    codebook = csv_rows(download(testapp, "codebook"))
+    assert {"motivation_theta", "self_directed_sum"} <= {r["variable"] for r in codebook}

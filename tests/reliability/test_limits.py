@@ -1,0 +1,119 @@
+"""Oversized request bodies are refused with 413 before they are read."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from assessment.models import TestSession
+from learningcity import limits
+
+
+def raw_post(app: Any, path: str, environ: dict[str, Any], status: Any,
+             content_type: str = "application/json") -> Any:
+    """A POST whose environ (Content-Length, body stream) is exactly as given."""
+    import webtest
+
+    req = webtest.TestRequest.blank(path, {"REQUEST_METHOD": "POST",
+                                           "CONTENT_TYPE": content_type,
+                                           "REMOTE_ADDR": "127.0.0.1", **environ})
+    return app.do_request(req, status=status)
+
+
+class Unreadable(io.RawIOBase):
+    """A request body that fails the test if anyone reads it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("the body of an oversized request was read")
+
+
+def test_api_body_over_64k_is_413_json_without_reading(testapp, demo, dbsession):
+    res = raw_post(testapp, "/api/v1/sessions", {"CONTENT_LENGTH": str(64 * 1024 + 1),
+                                                 "wsgi.input": Unreadable()}, 413)
+    assert res.json["error"] == "too_large"
+    assert res.json["details"] == [{"limit": 64 * 1024}]
+    assert dbsession.scalar(sa.select(sa.func.count(TestSession.id))) == 0
+
+
+def test_api_body_at_the_limit_is_handled_normally(testapp, demo):
+    padding = " " * (64 * 1024 - 40)
+    body = ('{"consent": true' + padding + "}").encode()
+    assert len(body) <= 64 * 1024
+    res = testapp.post("/api/v1/sessions", body, content_type="application/json",
+                       status=201)
+    assert res.json["status"] in ("background", "testing")
+
+
+def test_form_post_over_64k_is_413_html(testapp, demo):
+    res = testapp.post("/test", {"consent": "yes", "x": "a" * 70_000}, status=413)
+    assert res.content_type == "text/html"
+    assert "<html" in res.text and "too_large" not in res.text
+    assert "文件或表单太大" in res.text  # zh_CN by default
+
+
+def test_chunked_body_over_the_limit_is_refused_after_a_bounded_read(testapp, demo):
+    """No Content-Length (chunked, as gunicorn passes it): read at most limit + 1 bytes."""
+    data = io.BytesIO(b"{" + b" " * 200_000 + b"}")
+    res = raw_post(testapp, "/api/v1/sessions", {"HTTP_TRANSFER_ENCODING": "chunked",
+                                                 "wsgi.input": data}, 413)
+    assert res.json["error"] == "too_large"
+    assert data.tell() <= 64 * 1024 + 1
+
+
+def test_small_chunked_body_still_works(testapp, demo):
+    data = io.BytesIO(b'{"consent": true}')
+    res = raw_post(testapp, "/api/v1/sessions", {"HTTP_TRANSFER_ENCODING": "chunked",
+                                                 "wsgi.input": data}, 201)
+    assert res.json["token"]
+
+
+def test_upload_route_accepts_more_but_not_beyond_its_limit(testapp, demo, staff, login):
+    """The survey import takes files over 64 KB; above 10 MB it is refused unread."""
+    login("admin")
+    page = testapp.get("/research/surveys")
+    token = page.html.find("input", {"name": "csrf_token"})["value"]
+    big = b"{" + b" " * 100_000 + b"}"
+    res = testapp.post("/research/surveys", {"csrf_token": token},
+                       upload_files=[("file", "big.json", big)], status="*")
+    assert res.status_int != 413  # handled by the import (which rejects the JSON)
+    res = raw_post(testapp, "/research/surveys", {
+        "CONTENT_LENGTH": str(10 * 1024 * 1024 + 1), "wsgi.input": Unreadable()}, 413,
+        content_type="multipart/form-data; boundary=x")
+    assert "<html" in res.text
+
+
+def test_nonsense_content_length_is_refused(wsgi_app, testapp, demo):
+    """(Called without WebTest's lint, which rejects such a request itself.)"""
+    from webob import Request
+
+    req = Request.blank("/api/v1/sessions", {"REQUEST_METHOD": "POST",
+                                             "CONTENT_TYPE": "application/json",
+                                             "CONTENT_LENGTH": "-5",
+                                             "wsgi.input": Unreadable()})
+    res = req.get_response(wsgi_app)
+    assert res.status_int == 413 and res.json["error"] == "too_large"
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "0"])
+def test_bad_limit_settings_are_named(value):
+    with pytest.raises(ValueError, match=r"learningcity\.max_body_bytes"):
+        limits._int_setting({"learningcity.max_body_bytes": value},
+                            "learningcity.max_body_bytes", 1)
+
+
+def test_configured_limit_is_used(db_url):
+    import webtest
+
+    from learningcity import main
+    from tests.conftest import app_settings
+
+    app = webtest.TestApp(main({}, **app_settings(db_url, **{
+        "learningcity.max_body_bytes": "100"})))
+    res = app.post_json("/api/v1/echo", {"message": "x" * 200}, status=413)
+    assert res.json["details"] == [{"limit": 100}]
+    assert app.post_json("/api/v1/echo", {"message": "ok"}).json["received"] == {"message": "ok"}

@@ -1,0 +1,75 @@
+"""Property tests: garbled RESPONSES.csv and PARAMS.csv raise only InputError."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.io import InputError, read_params, read_responses
+
+CELL = st.one_of(st.sampled_from(["", "0", "1", "2", "-1", "1.5", "x", "nan", "inf", "'=1",
+                                  "2pl", "grm", "rasch", "3pl", "gpcm", "1e309", " "]),
+                 st.text(max_size=5))
+RESPONSE_HEADERS = st.lists(st.sampled_from(["person_id", "group", "i1", "i2", "i3", "item",
+                                             "score", "person", ""]), min_size=1,
+                            max_size=5)
+PARAM_HEADERS = st.lists(st.sampled_from(["item_id", "model", "a", "b", "c", "b1", "b2",
+                                          "se_a", "se_b", "infit", "x"]), min_size=1,
+                         max_size=7)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _file(content: str | bytes, name: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="lc-prop-"))
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+GARBLE = st.one_of(
+    st.binary(max_size=200),
+    st.text(max_size=200),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(GARBLE, st.tuples(RESPONSE_HEADERS, st.lists(st.lists(CELL, max_size=6),
+                                                               max_size=6)).map(
+    lambda t: _table(*t))))
+def test_garbled_responses_raise_only_input_error(content):
+    path = _file(content, "responses.csv")
+    try:
+        data = read_responses(path)
+    except InputError as exc:
+        assert "responses.csv" in str(exc)
+    else:  # whatever is accepted is a well-formed matrix
+        assert data.matrix.shape == (len(data.person_ids), len(data.item_ids))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(GARBLE, st.tuples(PARAM_HEADERS, st.lists(st.lists(CELL, max_size=8),
+                                                            max_size=5)).map(
+    lambda t: _table(*t))))
+def test_garbled_params_raise_only_input_error(content):
+    path = _file(content, "params.csv")
+    try:
+        params = read_params(path)
+    except InputError as exc:
+        assert "params.csv" in str(exc)
+    else:
+        assert len(params.item_ids) >= 1
