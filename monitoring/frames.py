@@ -136,19 +136,32 @@ def read_table(filename: str, data: bytes, max_rows: int = MAX_ROWS) -> FrameTab
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
+    if "\x00" in text:  # no database text column can hold it, and no real frame has it
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise FrameError(filename, [Problem(line, None, "the file contains a NUL character "
+                                            "(is it really a CSV file?)")])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
-        raise FrameError(filename, [Problem(1, None, "no header row")])
-    rows = []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            rows.append([])  # keep numbering; blank rows are skipped later
-            continue
-        rows.append([cell.strip() for cell in row])
-        if len(rows) > max_rows:
-            break
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise FrameError(filename, [Problem(1, None, "no header row")])
+        rows = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                rows.append([])  # keep numbering; blank rows are skipped later
+                continue
+            rows.append([cell.strip() for cell in row])
+            if len(rows) > max_rows:
+                break
+    except csv.Error as exc:  # e.g. a field over the csv module's limit
+        raise FrameError(filename, [Problem(reader.line_num, None,
+                                            f"unreadable CSV ({exc})")]) from None
     return FrameTable(filename, [h.strip() for h in header], rows, encoding, digest)
+
+
+def clean_name(text: str) -> str:
+    """A file or display name without control characters (NUL cannot be stored)."""
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def _read_xlsx(filename: str, data: bytes, digest: str, max_rows: int) -> FrameTable:
@@ -159,6 +172,8 @@ def _read_xlsx(filename: str, data: bytes, digest: str, max_rows: int) -> FrameT
     except Exception as exc:  # any unreadable workbook is one problem
         raise FrameError(filename, [Problem(None, None, f"not a readable .xlsx file ({exc})")]
                          ) from None
+    if not wb.worksheets:
+        raise FrameError(filename, [Problem(None, None, "the workbook has no worksheet")])
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)
     header = next(it, None)
@@ -319,8 +334,9 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
     db.execute(sa.delete(FrameUnit).where(FrameUnit.campaign_id == campaign.id))
     db.execute(sa.delete(CampaignStratum).where(CampaignStratum.campaign_id == campaign.id))
     db.expire(campaign, ["frame_units", "strata"])
-    upload = FrameUpload(campaign_id=campaign.id, filename=filename[:255], sha256=table.sha256,
-                         n_rows=len(checked.units), columns=list(table.columns),
+    upload = FrameUpload(campaign_id=campaign.id, filename=clean_name(filename)[:255],
+                         sha256=table.sha256, n_rows=len(checked.units),
+                         columns=list(table.columns),
                          kind=spec.kind, uploaded_by=user)
     db.add(upload)
     db.flush()

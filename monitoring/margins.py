@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from learningcity.cli import db_session, ini_option
 from learningcity.models import AuditEvent, District
 
-from .frames import FrameError, Problem, read_table
+from .frames import FrameError, Problem, clean_name, read_table
 from .models import PopulationCell, PopulationMargin
 
 POPULATION_COLUMN = "population"
@@ -134,7 +134,7 @@ def check_margin(db: Session, filename: str, data: bytes
 def upload_margin(db: Session, filename: str, data: bytes, *, name: str, user: str,
                   reference_year: int | None = None, source: str = "") -> PopulationMargin:
     """Check and store a margin (all or nothing); the new margin is active."""
-    name = (name or "").strip()
+    name = clean_name(name or "").strip()
     if not name or len(name) > 200:
         raise MarginError(filename, [Problem(None, None, "a name of 1 to 200 characters "
                                                          "is needed")])
@@ -143,7 +143,7 @@ def upload_margin(db: Session, filename: str, data: bytes, *, name: str, user: s
                                                          "is not plausible")])
     variables, cells = check_margin(db, filename, data)
     margin = PopulationMargin(name=name, variables=variables, reference_year=reference_year,
-                              source=(source or filename)[:500], active=True,
+                              source=clean_name(source or filename)[:500], active=True,
                               uploaded_by=user)
     margin.cells = [PopulationCell(values=values, population=population)
                     for values, population in cells]

@@ -12,13 +12,12 @@ file nothing is written: the row counts of their tables and of the audit log are
 unchanged. Some generated files (14-40 % per test) are valid; they must be stored in full,
 and are rolled back so that every example starts from the same database.
 
-Inputs that crash the importers today are pinned at the end as strict xfails (a CSV field
-over 131072 characters; NUL characters on PostgreSQL; an XLSX without worksheets).  Run with
+Inputs that once crashed the importers are pinned at the end (a CSV field over 131072
+characters; NUL characters, which PostgreSQL cannot store; an XLSX without worksheets).  Run with
 ``--hypothesis-show-statistics`` to see how many files were accepted and refused.
 """
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from typing import Any
@@ -378,18 +377,14 @@ LONG_FIELD_FRAME = b"hh_id,street,age_band\r\n" + b"H" * 131_073 + b",S01,60+\r\
 LONG_FIELD_MARGIN = b"district,population\r\nA," + b"1" * 131_073 + b"\r\n"
 
 
-LIMIT_BUG = ("read_table lets _csv.Error 'field larger than field limit (131072)' escape "
-             "instead of raising {}")
 NUL_BUG = ("check_frame accepts NUL; PostgreSQL then raises sqlalchemy.exc.DataError "
            "('text fields cannot contain NUL') at the insert")
 
 
-@pytest.mark.xfail(strict=True, raises=csv.Error, reason=LIMIT_BUG.format("FrameError"))
 def test_frame_long_csv_field_is_a_frame_error(draft: Any, monitoring_demo: Any) -> None:
     _try_frame(monitoring_demo, draft, "long.csv", LONG_FIELD_FRAME, UNIT)
 
 
-@pytest.mark.xfail(strict=True, raises=csv.Error, reason=LIMIT_BUG.format("MarginError"))
 def test_margin_long_csv_field_is_a_margin_error(margin_codes: Any, dbsession: Any) -> None:
     _try_margin(dbsession, "long.csv", LONG_FIELD_MARGIN)
 
@@ -400,21 +395,12 @@ def test_margin_long_csv_field_is_a_margin_error(margin_codes: Any, dbsession: A
 def test_frame_nul_character_is_refused_or_stored(request: pytest.FixtureRequest, draft: Any,
                                                   monitoring_demo: Any, data: bytes) -> None:
     """A NUL character in an id or stratum value: FrameError, or stored as read."""
-    _xfail_on_postgresql(request, monitoring_demo, NUL_BUG)
     _try_frame(monitoring_demo, draft, "nul.csv", data, UNIT)
-
-
-def _xfail_on_postgresql(request: pytest.FixtureRequest, db: Any, reason: str) -> None:
-    if db.get_bind().dialect.name == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=sa.exc.DataError,
-                                              reason=reason))
 
 
 def test_frame_nul_in_the_filename(request: pytest.FixtureRequest, draft: Any,
                                    monitoring_demo: Any) -> None:
     """The upload's file name (from the browser or the command line) with a NUL."""
-    _xfail_on_postgresql(request, monitoring_demo, "import_frame stores the filename "
-                         "unchecked; PostgreSQL raises DataError (NUL) at the insert")
     _try_frame(monitoring_demo, draft, "f\x00.csv", b"hh_id,street,age_band\nH1,S01,60+\n",
                UNIT)
 
@@ -423,8 +409,6 @@ def test_frame_nul_in_the_filename(request: pytest.FixtureRequest, draft: Any,
                          ids=["nul-in-filename", "nul-in-name"])
 def test_margin_nul_in_filename_or_name(request: pytest.FixtureRequest, margin_codes: Any,
                                         dbsession: Any, filename: str, name: str) -> None:
-    _xfail_on_postgresql(request, dbsession, "upload_margin stores name/source (the filename) "
-                         "unchecked; PostgreSQL raises DataError (NUL) at the insert")
     _try_margin(dbsession, filename, b"district,sex,population\nA,female,10\n", name)
 
 
@@ -451,16 +435,12 @@ def _xlsx_without_worksheets(header: list[str]) -> bytes:
     return out.getvalue()
 
 
-NO_SHEET_BUG = ("frames._read_xlsx indexes wb.worksheets[0] outside its try: IndexError "
-                "'list index out of range' instead of {}")
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=NO_SHEET_BUG.format("FrameError"))
 def test_frame_xlsx_without_worksheets(draft: Any, monitoring_demo: Any) -> None:
     _try_frame(monitoring_demo, draft, "c.xlsx", _xlsx_without_worksheets(CLUSTER_HEADER),
                CLUSTER)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=NO_SHEET_BUG.format("MarginError"))
 def test_margin_xlsx_without_worksheets(margin_codes: Any, dbsession: Any) -> None:
     _try_margin(dbsession, "m.xlsx", _xlsx_without_worksheets(MARGIN_HEADER))
