@@ -32,6 +32,7 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
         config.include(".display")
         config.include(".api")
         config.include(".limits")
+        config.include(".templating")
         config.include(".views")
         for package in DOMAIN_PACKAGES:
             config.include(package)

@@ -1,0 +1,32 @@
+"""Template compilation is serialised (a CPython 3.11 compile() race in threads)."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from chameleon.template import BaseTemplate
+from chameleon.zpt.template import PageTemplate
+
+
+def test_templates_compile_one_at_a_time(wsgi_app: Any, monkeypatch: Any) -> None:
+    """With the app loaded, two threads never run the compiler at the same moment."""
+    from learningcity import templating
+
+    assert BaseTemplate.cook is templating._serial_cook
+    inside, overlaps = [0], []
+
+    def slow_cook(self: Any, body: str) -> None:
+        inside[0] += 1
+        overlaps.append(inside[0])
+        time.sleep(0.02)
+        inside[0] -= 1
+
+    monkeypatch.setattr(templating, "_cook", slow_cook)
+    threads = [threading.Thread(target=lambda i=i: PageTemplate(f"<p>{i}</p>").cook_check())
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(overlaps) == 8 and max(overlaps) == 1
