@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity.i18n import _
+from scoring.csvsafe import guard_cell
 
 from .warehouse import DIMENSIONS, Aggregate, MonitoringRun
 
@@ -320,14 +321,6 @@ def format_value(value: Any, kind: str, value_kind: str = "number") -> str:
 
 
 # ------------------------------------------------------------------ exports
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def guard_cell(value: str) -> str:
-    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
 
 def _export_columns(t: Table, with_names: bool = False) -> list[Column]:
     cols = list(t.columns)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from learningcity.db import utcnow
 from learningcity.models import AuditEvent
+from scoring.csvsafe import guard_cell
 
 from .models import Campaign, FrameUnit, Invitation
 
@@ -270,8 +271,7 @@ def qr_svg_data_uri(text: str) -> str:
 
 def _guard(value: Any) -> str:
     """Keep spreadsheet programs from reading a cell as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return guard_cell("" if value is None else str(value))
 
 
 def sheet_rows(issued: Iterable[IssuedInvitation], base_url: str

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from scoring.csvsafe import guard_cell
+
 from . import sampling
 from .campaigns import to_local
 from .entry import refresh_statuses
@@ -185,6 +187,7 @@ def progress_csv(report: ProgressReport) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(PROGRESS_COLUMNS)
     for row in [*report.rows, report.overall]:
-        values = [row.stratum or "(overall)", *[getattr(row, c) for c in PROGRESS_COLUMNS[1:]]]
+        values = [guard_cell(row.stratum or "(overall)"),
+                  *[getattr(row, c) for c in PROGRESS_COLUMNS[1:]]]
         writer.writerow([_fmt(v) for v in values])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

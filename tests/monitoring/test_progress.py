@@ -77,3 +77,19 @@ def test_empty_progress(make_campaign, monitoring_demo) -> None:
     report = progress.campaign_progress(monitoring_demo, make_campaign())
     assert report.rows == [] and report.overall.sampled == 0 and report.daily == []
     assert progress.daily_chart_png(report).startswith(b"\x89PNG")
+
+
+def test_progress_csv_guards_a_stratum_that_looks_like_a_formula() -> None:
+    """Stratum names come from an uploaded frame: a formula must not run in a spreadsheet."""
+    import csv
+    import io
+
+    from monitoring.progress import ProgressReport, StratumProgress, progress_csv
+
+    def row(name: str) -> StratumProgress:
+        return StratumProgress(name, 100.0, 10, 10, 5, 4, 0, 0.4, 0.0, False)
+
+    report = ProgressReport("X", [row('=HYPERLINK("http://x","y")')], row(""))
+    rows = list(csv.reader(io.StringIO(progress_csv(report).decode("utf-8-sig"))))
+    assert rows[1][0] == '\'=HYPERLINK("http://x","y")'
+    assert rows[2][0] == "(overall)" and rows[1][5] == "4"
