@@ -20,9 +20,9 @@ def includeme(config: Any) -> None:
     config.add_route("assessment.answer", "/t/{token}/answer")
     config.add_route("assessment.result", "/t/{token}/result")
     config.add_route("assessment.staff_sessions", "/staff/sessions",
-                     factory="learningcity.resources.staff_factory")
+                     factory="assessment.views.SessionArea")
     config.add_route("assessment.staff_session", r"/staff/sessions/{id:\d+}",
-                     factory="learningcity.resources.staff_factory")
+                     factory="assessment.views.SessionArea")
     config.add_route("api.sessions", API_PREFIX + "/sessions")
     config.add_route("api.session", API_PREFIX + "/sessions/{token}")
     config.add_route("api.session_background", API_PREFIX + "/sessions/{token}/background")
@@ -33,6 +33,7 @@ def includeme(config: Any) -> None:
         {"route": "assessment.start", "label": _("Take the lifelong-learning test"),
          "order": 10})
     config.registry.setdefault("staff_links", []).append(
-        {"route": "assessment.staff_sessions", "label": _("Test sessions"), "order": 20})
+        {"route": "assessment.staff_sessions", "label": _("Test sessions"), "order": 20,
+         "roles": ("district", "researcher", "admin")})
     config.add_translation_dirs("assessment:locale/")
     config.scan(".views")

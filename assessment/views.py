@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from pyramid.authorization import Allow
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
@@ -230,8 +231,23 @@ def api_result(request: Any) -> dict[str, Any]:
 
 # --- staff look-up -----------------------------------------------------------------
 
+class SessionArea:
+    """Individual test sessions (answers item by item): district staff (their own
+    district, filtered in the services), researchers and admins. Monitors read group
+    results only, so person-level sessions are closed to them."""
+
+    __acl__ = [
+        (Allow, "role:admin", "sessions"),
+        (Allow, "role:researcher", "sessions"),
+        (Allow, "role:district", "sessions"),
+    ]
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+
 @view_config(route_name="assessment.staff_sessions", renderer=T + "staff_sessions.pt",
-             permission="staff")
+             permission="sessions")
 def staff_sessions(request: Any) -> dict[str, Any]:
     """Recent sessions; district staff see only sessions from their own district."""
     user = request.identity
@@ -242,7 +258,7 @@ def staff_sessions(request: Any) -> dict[str, Any]:
 
 
 @view_config(route_name="assessment.staff_session", renderer=T + "staff_session.pt",
-             permission="staff")
+             permission="sessions")
 def staff_session(request: Any) -> dict[str, Any]:
     user = request.identity
     session, answers = services.staff_session_detail(

@@ -20,9 +20,9 @@ def add_load_options(parser: argparse.ArgumentParser, *, residents_default: int,
                         help="median think time per question, seconds")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
-    parser.add_argument("--entry", choices=["api", "invitation"], default="api",
-                        help="how residents start: the public API, or an invitation code "
-                             "(not wired yet)")
+    parser.add_argument("--entry", choices=["invitation", "api"], default="invitation",
+                        help="how residents start: redeeming invitation codes of a drawn "
+                             "campaign (default), or the open test's start API")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", dest="json_out", help="also write the figures as JSON here")
 
@@ -40,15 +40,19 @@ def config_from(args: argparse.Namespace) -> residents.Config:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the stage, run the residents, verify; returns the figures (and prints them)."""
     config = config_from(args)
-    with harness.database() as url, harness.served(url, workers=args.workers,
-                                                    threads=args.threads) as server:
-        print(f"serving on {server.base_url}: gunicorn {args.workers} workers x "
-              f"{args.threads} threads, PostgreSQL; {config.residents} residents for "
-              f"{config.duration:.0f} s, median think time {config.think} s", flush=True)
-        asyncio.run(residents.warm_up(server.base_url, 4 * args.workers))
-        stats = asyncio.run(residents.run_residents(server.base_url, config))
-        unfinished = [t for t in stats.tokens if t not in stats.finished]
-        resumable = asyncio.run(residents.check_resumable(server.base_url, unfinished))
+    with harness.database() as url:
+        codes = harness.entry_codes(url, config)
+        with harness.served(url, workers=args.workers, threads=args.threads) as server:
+            print(f"serving on {server.base_url}: gunicorn {args.workers} workers x "
+                  f"{args.threads} threads, PostgreSQL; {config.residents} residents for "
+                  f"{config.duration:.0f} s, median think time {config.think} s, entry "
+                  f"{config.entry}" + (f" ({len(codes)} invitation codes)" if codes else ""),
+                  flush=True)
+            asyncio.run(residents.warm_up(server.base_url, 4 * args.workers))
+            stats = asyncio.run(residents.run_residents(server.base_url, config, codes))
+            unfinished = [t for t in stats.tokens if t not in stats.finished]
+            resumable = asyncio.run(residents.check_resumable(server.base_url, unfinished,
+                                                              stats.code_of))
         checked = verify.verify(url, stats.acknowledged)
     figures = summary(stats, checked, resumable)
     print(stats.report())
@@ -64,6 +68,7 @@ def summary(stats: residents.Stats, checked: dict[str, Any], resumable: list[str
     return {"wall_s": stats.wall, "sessions": len(stats.tokens),
             "sessions_per_s": len(stats.tokens) / stats.wall,
             "finished": len(stats.finished), "answers": stats.answers(),
+            "entry": "invitation" if stats.code_of else "api",
             "answers_per_s": stats.answers() / stats.wall,
             "latency_ms": {e: stats.percentiles(e) for e in stats.latencies},
             "errors": dict(stats.errors), "events": dict(stats.events),

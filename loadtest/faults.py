@@ -113,15 +113,17 @@ def private_cluster() -> Iterator[PrivateCluster]:
 class BackgroundLoad:
     """Residents running in a thread (their own event loop) while the main thread acts."""
 
-    def __init__(self, base_url: str, config: residents.Config) -> None:
-        self.base_url, self.config = base_url, config
+    def __init__(self, base_url: str, config: residents.Config,
+                 codes: list[str] | None = None) -> None:
+        self.base_url, self.config, self.codes = base_url, config, codes
         self.stats: residents.Stats | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         try:
-            self.stats = asyncio.run(residents.run_residents(self.base_url, self.config))
+            self.stats = asyncio.run(residents.run_residents(self.base_url, self.config,
+                                                                 self.codes))
         except BaseException as exc:  # reported by join()
             self.error = exc
 
@@ -170,17 +172,19 @@ def load_with_fault(url: str, args: argparse.Namespace, name: str,
     """Serve, run residents, inject ``fault`` a third of the way in, then check."""
     config = residents.Config(residents=args.residents, duration=args.duration,
                               think=args.think, ramp=min(5.0, args.duration / 6),
-                              seed=args.seed)
+                              seed=args.seed, entry=args.entry)
+    codes = harness.entry_codes(url, config)
     with harness.served(url, workers=args.workers, threads=args.threads) as server:
         asyncio.run(residents.warm_up(server.base_url, 2 * args.workers))
-        with BackgroundLoad(server.base_url, config) as load:
+        with BackgroundLoad(server.base_url, config, codes) as load:
             time.sleep(args.duration / 3)
             started = time.monotonic()
             what = fault(server)
             took = time.monotonic() - started
             stats = load.join()
         unfinished = [t for t in stats.tokens if t not in stats.finished]
-        resumable = asyncio.run(residents.check_resumable(server.base_url, unfinished))
+        resumable = asyncio.run(residents.check_resumable(server.base_url, unfinished,
+                                                          stats.code_of))
         recovered = probe(server.base_url)
         workers_after = len(server.worker_pids())
     checked = verify.verify(url, stats.acknowledged)

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -66,6 +67,72 @@ def prepare(url: str) -> None:
         demo.load(session)
         demo_content.load(session)
     engine.dispose()
+
+
+#: what the load campaign's frame knows of a resident: every second one has everything
+#: the test's background form asks (the test starts at once), the others only age band
+#: and sex (the resident fills in the form first)
+_OCCUPATIONS = ("farmer", "industrial_worker", "migrant_worker", "civil_servant", "retired")
+_EDUCATION = ("primary", "junior", "senior", "college")
+_AGE_BANDS = ("18-29", "30-44", "45-59", "60-69", "70+")
+
+
+def invitation_campaign(url: str, n: int) -> list[str]:
+    """A campaign in district D01 asking for the demo ability test, with a frame of ``n``
+    residents drawn whole (4 streets x 5 age bands) and invited; returns the ``n`` codes.
+
+    It goes through the same services as the campaign pages (frame import, design,
+    draw, invitations), so the load run starts residents exactly as field work does.
+    """
+    import datetime as dt
+
+    import transaction
+
+    from learningcity import db
+    from learningcity.db import utcnow
+    from monitoring import draw, frames, invitations
+    from monitoring.campaigns import create_campaign, local_input
+
+    lines = ["person_id,street,age_band,sex,occupation,education"]
+    for k in range(n):
+        full = k % 2 == 0
+        lines.append(f"P{k:06d},S0{k % 4 + 1},{_AGE_BANDS[k // 4 % 5]},"
+                     f"{'female' if k % 3 else 'male'},"
+                     f"{_OCCUPATIONS[k % 5] if full else ''},{_EDUCATION[k % 4] if full else ''}")
+    engine = db.make_engine(url)
+    manager = transaction.TransactionManager(explicit=True)
+    try:
+        with manager:
+            session = db.tm_session(db.session_factory(engine), manager)
+            now = utcnow()
+            campaign = create_campaign(
+                session, district_code="D01", user="loadtest", name="Load test campaign",
+                test_instrument="LLA", survey_code=None, mode="sample",
+                opens_at=local_input(now - dt.timedelta(minutes=5)),
+                closes_at=local_input(now + dt.timedelta(days=1)))
+            spec = frames.FrameSpec("unit", "person_id", ["street", "age_band"])
+            frames.import_frame(session, campaign, "load_frame.csv",
+                                ("\n".join(lines) + "\n").encode(), spec, "loadtest")
+            draw.set_design(session, campaign, "loadtest", n=n, allocation="proportional",
+                            min_per_stratum=1)
+            draw.draw_sample(session, campaign, "loadtest", seed=1)
+            codes = [i.code for i in invitations.issue_invitations(session, campaign,
+                                                                   "loadtest")]
+    finally:
+        engine.dispose()
+    if len(codes) != n:
+        raise RuntimeError(f"the load campaign invited {len(codes)} residents, not {n}")
+    return codes
+
+
+def entry_codes(url: str, config: Any) -> list[str] | None:
+    """For the invitation entry (``config.entry``): a drawn campaign in the run's
+    database with enough codes for the run (:func:`residents.codes_needed`)."""
+    from .residents import codes_needed
+
+    if config.entry != "invitation":
+        return None
+    return invitation_campaign(url, codes_needed(config))
 
 
 def write_ini(folder: Path, url: str, *, workers: int = 2, threads: int = 4,

@@ -1,10 +1,13 @@
 """Simulated residents: an asyncio/httpx client, bounded in count and time, loopback only.
 
-Each resident starts a session (today through ``POST /api/v1/sessions``; the
-``invitation`` entry is a plug-in point for starting from an invitation code),
-answers with a think time drawn from a log-normal distribution, and now and then
-re-sends an answer (a double tap), drops and resumes the session from its link
-(``GET /api/v1/sessions/{token}``), or loses the connection in the middle of a post.
+Each resident starts a session, either from an invitation code of a drawn campaign
+(``--entry invitation``: ``POST /api/v1/invitations/redeem`` with consent, as the QR
+link does, then the background form when the frame did not know every answer) or
+through the open test (``POST /api/v1/sessions``); answers with a think time drawn from
+a log-normal distribution; and now and then re-sends an answer (a double tap), drops
+and resumes the session from its link (``GET /api/v1/sessions/{token}``; with
+invitations every second resume redeems the code again, which must lead back to the
+same session), or loses the connection in the middle of a post.
 Every acknowledged answer (HTTP 200) is recorded so the database can be checked
 afterwards: each must be stored exactly once.
 """
@@ -24,6 +27,9 @@ import httpx
 API = "/api/v1"
 BACKGROUNDS = [{"age_band": a, "district": d} for a in ("18-29", "30-44", "45-59", "60-69",
                                                          "70+") for d in ("A", "B")]
+#: the background form's remaining answers for residents invited from a frame that did
+#: not know them (valid codes of assessment/background.py)
+INVITED_BACKGROUND = {"occupation": "service", "education": "senior"}
 
 
 @dataclass
@@ -55,6 +61,9 @@ class Stats:
     acknowledged: dict[str, dict[int, tuple[int, int]]] = field(
         default_factory=lambda: defaultdict(dict))
     tokens: list[str] = field(default_factory=list)
+    #: invitation entry: the codes not handed out yet, and the code behind each session
+    codes: list[str] = field(default_factory=list)
+    code_of: dict[str, str] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)
     started_at: float = 0.0
     stopped_at: float = 0.0
@@ -144,8 +153,46 @@ class Resident:
         self.stats.errors[f"{endpoint} gave-up"] += 1
         return None
 
+    async def redeem(self, code: str, endpoint: str = "redeem") -> dict | None:
+        """Redeem an invitation code with consent; the redeem answer, or None."""
+        got = await self.call(endpoint, "POST", f"{API}/invitations/redeem",
+                              {"code": code, "consent": True,
+                               "locale": self.rng.choice(["zh_CN", "en"])})
+        if got is None or got[0] != 200 or not (got[1].get("test_session") or {}).get("token"):
+            self.stats.errors[f"{endpoint} {None if got is None else got[0]}"] += 1
+            return None
+        return got[1]
+
+    async def start_invited(self) -> tuple[str, dict] | None:
+        """Open the invitation link: redeem the code, then the background form if the
+        frame did not know every answer the test asks."""
+        if not self.stats.codes:
+            self.stats.events["codes_used_up"] += 1
+            return None
+        code = self.stats.codes.pop()
+        redeemed = await self.redeem(code)
+        if redeemed is None:
+            return None
+        token = redeemed["test_session"]["token"]
+        self.stats.tokens.append(token)
+        self.stats.code_of[token] = code
+        step = await self.resume(token, count=False)
+        if step is None:
+            return token, {"status": "unknown"}
+        if step["status"] == "background":
+            self.stats.events["background_form"] += 1
+            got = await self.call("background", "POST", f"{API}/sessions/{token}/background",
+                                  INVITED_BACKGROUND)
+            if got is None or got[0] != 200:
+                self.stats.errors["background failed"] += 1
+                return token, {"status": "unknown"}
+            step = got[1]
+        return token, step
+
     async def start_session(self) -> tuple[str, dict] | None:
         """Consent and (for half of the sessions) the background in one post."""
+        if self.config.entry == "invitation":
+            return await self.start_invited()
         background = self.rng.choice(BACKGROUNDS)
         later = self.rng.random() < self.config.p_background_later
         body: dict[str, Any] = {"consent": True, "locale": self.rng.choice(["zh_CN", "en"])}
@@ -168,12 +215,24 @@ class Resident:
             step = got[1]
         return token, step
 
-    async def resume(self, token: str) -> dict | None:
+    async def resume(self, token: str, *, count: bool = True) -> dict | None:
+        """The session's current step from its link; an invited resident who comes back
+        opens the invitation link again half of the time (same session expected)."""
+        code = self.stats.code_of.get(token)
+        if count and code is not None and self.rng.random() < 0.5:
+            redeemed = await self.redeem(code, "reopen")
+            if redeemed is None:
+                return None
+            if redeemed["test_session"]["token"] != token:
+                self.stats.errors["reopened code led to another session"] += 1
+                return None
+            self.stats.events["reopened_code"] += 1
         got = await self.call("resume", "GET", f"{API}/sessions/{token}")
         if got is None or got[0] != 200:
             self.stats.errors["resume failed"] += 1
             return None
-        self.stats.events["resumed"] += 1
+        if count:
+            self.stats.events["resumed"] += 1
         return got[1]
 
     async def answer_all(self, token: str, step: dict) -> None:
@@ -232,6 +291,8 @@ class Resident:
         while self.running():
             started = await self.start_session()
             if started is None:
+                if self.config.entry == "invitation" and not self.stats.codes:
+                    return
                 await asyncio.sleep(1.0)
                 continue
             await self.answer_all(*started)
@@ -242,15 +303,26 @@ def _key(step: dict) -> tuple:
     return (step.get("status"), step.get("position"), item.get("version"))
 
 
-async def run_residents(base_url: str, config: Config) -> Stats:
-    """Run ``config.residents`` residents against ``base_url`` for ``config.duration`` s."""
+def codes_needed(config: Config) -> int:
+    """Invitation codes enough for every resident to start several sessions (a session
+    lasts about 25 think times; the pool must not run dry before the time is up)."""
+    sessions_each = 2 + math.ceil(config.duration / (config.think * 8))
+    return config.residents * sessions_each
+
+
+async def run_residents(base_url: str, config: Config, codes: list[str] | None = None
+                        ) -> Stats:
+    """Run ``config.residents`` residents against ``base_url`` for ``config.duration`` s;
+    with ``config.entry == "invitation"`` they start from ``codes``."""
     if not base_url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
         raise ValueError("the load client only talks to loopback addresses")
-    if config.entry != "api":
-        raise NotImplementedError(
-            "--entry invitation: starting from invitation codes is not wired yet (needs "
-            "campaign invitations; see loadtest/README in docs/reliability.md)")
+    if config.entry not in ("api", "invitation"):
+        raise ValueError(f"unknown entry {config.entry!r}")
+    if config.entry == "invitation" and not codes:
+        raise ValueError("--entry invitation needs the campaign's invitation codes")
     stats = Stats()
+    stats.codes = list(codes or [])
+    random.Random(config.seed).shuffle(stats.codes)  # residents arrive in no set order
     limits = httpx.Limits(max_connections=config.residents + 20,
                           max_keepalive_connections=config.residents + 20)
     async with httpx.AsyncClient(base_url=base_url, limits=limits,
@@ -265,11 +337,22 @@ async def run_residents(base_url: str, config: Config) -> Stats:
     return stats
 
 
-async def check_resumable(base_url: str, tokens: list[str]) -> list[str]:
-    """Every session answers its link with a sensible state (problems as text)."""
+async def check_resumable(base_url: str, tokens: list[str],
+                          code_of: dict[str, str] | None = None) -> list[str]:
+    """Every session answers its link with a sensible state, and (invitation entry) its
+    invitation code leads back to the same session (problems as text)."""
     problems = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for token in tokens:
+            code = (code_of or {}).get(token)
+            if code is not None:
+                res = await client.post(f"{API}/invitations/redeem",
+                                        json={"code": code, "consent": True})
+                if res.status_code != 200 or \
+                        (res.json().get("test_session") or {}).get("token") != token:
+                    problems.append(f"session {token[:8]}…: its invitation code gave "
+                                    f"{res.status_code}, not the same session")
+                    continue
             res = await client.get(f"{API}/sessions/{token}")
             if res.status_code != 200:
                 problems.append(f"session {token[:8]}…: resume gave {res.status_code}")

@@ -66,6 +66,7 @@ from monitoring.estimates import (
     survey_proportion,
     survey_total,
 )
+from scoring.csvsafe import guard_cell
 from scoring.io import atomic_write
 
 __all__ = ["OUTPUT_COLUMNS", "GroupStatsError", "compute_groupstats", "groupstats",
@@ -75,7 +76,6 @@ __all__ = ["OUTPUT_COLUMNS", "GroupStatsError", "compute_groupstats", "groupstat
 OUTPUT_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "n", "deff", "suppressed", "reason")
 
 _MISSING = {"", "NA", "N/A", "NaN", "nan", "."}
-_INJECTION_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class GroupStatsError(ValueError):
@@ -330,13 +330,7 @@ def _cell(v: object) -> str:
     if isinstance(v, (float, np.floating)):
         x = float(v)
         return "" if math.isnan(x) else repr(x)
-    s = str(v)
-    if s.startswith(_INJECTION_PREFIXES):
-        try:
-            float(s)
-        except ValueError:
-            return "'" + s
-    return s
+    return guard_cell(str(v))
 
 
 def write_groupstats(path: str | os.PathLike[str], table: pd.DataFrame,

@@ -36,6 +36,11 @@ def _drop_pg_database(handle: Any) -> None:
     admin.dispose()
 
 
+#: for tests of what only PostgreSQL has (serialization failures, killed backends,
+#: statement timeouts): run on the PostgreSQL database only, with no SQLite cell skipped
+postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:

@@ -133,10 +133,12 @@ CASES: list[Case] = [
     Case("api.session_result", "GET", "/api/v1/sessions/{token}/result", RESIDENT,
          token="test_token", reached=roles(409)),
     # --- staff: test sessions
-    Case("assessment.staff_sessions", "GET", "/staff/sessions", ANY_STAFF),
+    # person-level sessions: not for monitors, who read group results only
+    Case("assessment.staff_sessions", "GET", "/staff/sessions",
+         roles("district_a", "district_b", "researcher", "admin")),
     *both("assessment.staff_session", "GET", "/staff/sessions/{test_session_id}",
-          roles("district_a", "monitor", "researcher", "admin"),
-          roles("district_b", "monitor", "researcher", "admin")),
+          roles("district_a", "researcher", "admin"),
+          roles("district_b", "researcher", "admin")),
     # --- item bank (research)
     Case("itembank.items", "GET", "/research/items", RESEARCH),
     Case("itembank.item", "GET", "/research/items/{item}", RESEARCH),
@@ -501,11 +503,12 @@ def test_lists_show_only_the_own_district(clients: dict[str, Client], world: Wor
         campaigns = app.get("/campaigns").text
         assert f"/campaigns/{world['campaign'][own]}" in campaigns
         assert f"/campaigns/{world['campaign'][other]}" not in campaigns
-    for role in ("monitor", "admin"):
+    for role in ("researcher", "admin"):
         sessions = clients[role].app.get("/staff/sessions").text
-        campaigns = clients[role].app.get("/campaigns").text
         assert f"/staff/sessions/{a_session}" in sessions
         assert f"/staff/sessions/{b_session}" in sessions
+    for role in ("monitor", "admin"):
+        campaigns = clients[role].app.get("/campaigns").text
         assert f"/campaigns/{a_campaign}" in campaigns and f"/campaigns/{b_campaign}" in campaigns
 
 

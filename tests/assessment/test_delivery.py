@@ -154,8 +154,13 @@ def test_staff_look_up_is_scoped_to_the_district(testapp, demo, staff, login, db
     testapp.get(f"/staff/sessions/{id_b}", status=404)
     testapp.get(f"/staff/sessions/{id_a}", status=200)
     testapp.reset()
-    login("monitor", status=303)
+    login("researcher", status=303)
     assert str(id_b) in testapp.get(f"/staff/sessions?q={token_b}").text
+    testapp.reset()
+    login("monitor", status=303)  # group results only: no person-level sessions
+    testapp.get("/staff/sessions", status=403)
+    testapp.get(f"/staff/sessions/{id_a}", status=403)
+    assert "/staff/sessions" not in testapp.get("/staff/").text
 
 
 def test_anonymous_cannot_look_sessions_up(testapp, demo):

@@ -388,6 +388,21 @@ def test_crossed_domains_and_missing_labels(tmp_path, apistrat):
     assert both.loc["E", "se"] == pytest.approx(direct["se"].iloc[0], rel=1e-12)
 
 
+def test_group_labels_that_look_like_formulas_are_written_as_text(tmp_path, apistrat):
+    """CSV injection: a --by label starting with = + - @ gets the shared guard's
+    apostrophe (scoring.csvsafe), so a spreadsheet shows it as text."""
+    from scoring.csvsafe import unguard_cell
+
+    frame = apistrat.copy()
+    labels = {"E": '=HYPERLINK("http://evil.example","x")', "H": "@SUM(A1)", "M": "-high"}
+    frame["stype"] = frame["stype"].map(labels)
+    t, _ = run(tmp_path, frame, "--value", "api00", "--weight", "pw", "--strata", "stype",
+               "--fpc", "fpc", "--by", "stype", *NO_SUPPRESSION)
+    written = sorted(t["stype"])
+    assert written == sorted("'" + v for v in labels.values())
+    assert sorted(unguard_cell(v) for v in written) == sorted(labels.values())
+
+
 def test_numeric_group_codes_are_in_numeric_order(tmp_path, apiclus1):
     t, _ = run(tmp_path, apiclus1, "--value", "api00", "--weight", "pw", "--psu", "dnum",
                "--by", "dnum", *NO_SUPPRESSION)

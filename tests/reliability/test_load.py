@@ -30,7 +30,7 @@ def _postgres_or_skip() -> None:
 
 def _args(**extra) -> argparse.Namespace:
     values = {"residents": 20, "duration": 15.0, "think": 0.5, "workers": 2, "threads": 4,
-              "entry": "api", "seed": 7, "json_out": None, "only": None}
+              "entry": "invitation", "seed": 7, "json_out": None, "only": None}
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -43,6 +43,11 @@ def test_load_short_form_loses_nothing(capsys):
     assert figures["db_problems"] == [] and figures["resume_problems"] == []
     assert figures["acknowledged_checked"] == figures["answers"]
     assert figures["latency_ms"]["answer"]["n"] >= figures["answers"]
+    # residents came in through invitation codes of a drawn campaign, some filled in the
+    # background form the frame could not prefill, some opened their link again
+    assert figures["entry"] == "invitation"
+    assert figures["latency_ms"]["redeem"]["n"] == figures["sessions"]
+    assert figures["events"].get("background_form", 0) > 0
     print(capsys.readouterr().out)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from assessment import services
 from assessment.models import Answer, TestSession
 from learningcity import database
+from tests.conftest import postgresql_only
 
 
 def start(testapp: Any) -> tuple[str, dict]:
@@ -53,13 +54,8 @@ def stored(dbsession: Any) -> tuple[int, int]:
     return dbsession.scalar(sa.select(sa.func.count(Answer.id))), session.n_answered
 
 
-def _postgres_only(wsgi_app: Any) -> None:
-    if wsgi_app.registry.engine.dialect.name != "postgresql":
-        pytest.skip("needs PostgreSQL (real serialization failures and killed backends)")
-
-
+@postgresql_only
 def test_serialization_failure_is_retried(wsgi_app, testapp, demo, dbsession):
-    _postgres_only(wsgi_app)
     import psycopg.errors
 
     def fail(cursor):
@@ -73,9 +69,9 @@ def test_serialization_failure_is_retried(wsgi_app, testapp, demo, dbsession):
     assert stored(dbsession) == (1, 1)
 
 
+@postgresql_only
 def test_a_killed_database_connection_is_retried(wsgi_app, testapp, demo, dbsession):
     """The backend serving the request dies mid-transaction (as in a restart)."""
-    _postgres_only(wsgi_app)
 
     def kill(cursor):
         cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
@@ -88,8 +84,8 @@ def test_a_killed_database_connection_is_retried(wsgi_app, testapp, demo, dbsess
     assert stored(dbsession) == (1, 1)
 
 
+@postgresql_only
 def test_a_permanent_error_is_not_retried(wsgi_app, testapp, demo, dbsession):
-    _postgres_only(wsgi_app)
     import psycopg.errors
 
     def fail(cursor):

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from learningcity import db, serve
 from learningcity.cli import main
+from tests.conftest import postgresql_only
 
 ROOT_INI = "production.ini"
 
@@ -53,11 +54,11 @@ def test_engine_options_from_settings():
         db.engine_options({"sqlalchemy.pool_size": "many"})
 
 
+@postgresql_only
 def test_statement_timeout_reaches_postgresql(db_url):
     import sqlalchemy as sa
 
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
+    assert db_url.startswith("postgresql")
     engine = db.make_engine(db_url, statement_timeout_ms=1234)
     try:
         with engine.connect() as conn:
