@@ -2,13 +2,16 @@
 
 The app is served by waitress on a free loopback port, on a fresh SQLite database
 with the demo content loaded, exactly as ``pserve development.ini`` would. The
-screenshots of an item page and of the result page land in docs/screenshots/.
+screenshots of an item page and of the result page go to a temporary folder, or to the
+folder ``LC_SCREENSHOTS`` names (``LC_SCREENSHOTS=docs/screenshots`` refreshes the
+pictures in the docs), so a test run never changes tracked files.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from waitress.server import create_server
 from learningcity import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("LC_SCREENSHOTS") or tempfile.mkdtemp(prefix="lc-shots-"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 

@@ -1,6 +1,7 @@
 """A monitor reads the indicator page in headless Chromium at 360 px: no sideways
 scrolling of the page (wide tables scroll in their own box), the chart loads, the
-links are large enough to tap.  The screenshot lands in docs/screenshots/."""
+links are large enough to tap.  The screenshot goes where the resident browser
+test's go (``LC_SCREENSHOTS``, else a temporary folder)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,15 +9,14 @@ import os
 import shutil
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 from waitress.server import create_server
 
 from learningcity import main
+from tests.assessment.test_browser import SCREENSHOTS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 

@@ -1,6 +1,6 @@
 """A resident types an invitation code on a 360 px phone screen (headless Chromium, no
 JavaScript needed), agrees, reaches the first test question, and comes back later with the
-same code. Screenshot in docs/screenshots/entry-360.png."""
+same code. Screenshot entry-360.png (see LC_SCREENSHOTS in tests/assessment/test_browser.py)."""
 from __future__ import annotations
 
 import datetime as dt
