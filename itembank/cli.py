@@ -14,7 +14,7 @@ import click
 import sqlalchemy as sa
 
 from learningcity.cli import db_session, ini_option
-from scoring.csvsafe import guard_cell
+from scoring.csvsafe import guard_cell, mark_text_cells
 
 
 def _actor(actor: str | None) -> str:
@@ -85,7 +85,8 @@ def export_cmd(ini_path: str, out: str) -> None:
         sheet.append(CSV_COLUMNS)
         for s in specs:
             row = spec_to_row(s)
-            sheet.append([_safe_cell(row[c]) for c in CSV_COLUMNS])
+            sheet.append([row[c] for c in CSV_COLUMNS])
+        mark_text_cells(sheet.iter_rows())  # text stays text, exactly; never a formula
         book.save(tmp)
     else:
         raise click.ClickException(f"{out}: use .csv, .xlsx or .json")
@@ -93,13 +94,10 @@ def export_cmd(ini_path: str, out: str) -> None:
     click.echo(f"wrote {len(specs)} item(s) to {out}")
 
 
-def _safe_cell(value: str) -> str:
-    """Keep spreadsheet programs from running exported text as a formula."""
-    return guard_cell(value)
-
-
 def _safe_row(row: dict[str, str]) -> dict[str, str]:
-    return {k: _safe_cell(v) for k, v in row.items()}
+    """Keep spreadsheet programs from running exported text as a formula (the import
+    undoes the guard, so an exported file imports back unchanged)."""
+    return {k: guard_cell(v) for k, v in row.items()}
 
 
 @itembank.command("export-responses")

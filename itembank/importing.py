@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scoring.csvsafe import unguard_cell
+
 from .models import ITEM_STATUSES, ITEM_TYPES
 
 MAX_OPTIONS = 9
@@ -149,7 +151,8 @@ def _decode(name: str, raw: bytes) -> str:
 def _csv_records(name: str, raw: bytes) -> list[tuple[int, dict[str, str], list[str]]]:
     text = _decode(name, raw)
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows = list(reader)
+    # cells our exports guarded against formulas ('=...) come back as written
+    rows = [[unguard_cell(v) for v in row] for row in reader]
     if not rows:
         raise ItemFileError(f"{name}: the file is empty")
     return _table_records(name, rows)

@@ -42,10 +42,14 @@ def test_guard_round_trips_and_never_starts_a_formula(text):
 
 def test_every_package_uses_the_one_guard():
     from itembank import cli as itembank_cli
+    from itembank import importing
+    from monitoring import groupstats
     from surveys import exports
 
     assert exports.guard_cell is csvsafe.guard_cell
-    assert itembank_cli._safe_cell(EVIL) == csvsafe.guard_cell(EVIL)
+    assert itembank_cli.guard_cell is csvsafe.guard_cell
+    assert groupstats.guard_cell is csvsafe.guard_cell
+    assert importing.unguard_cell is csvsafe.unguard_cell
     assert scoring_io._escape(EVIL) == csvsafe.guard_cell(EVIL)
 
 
@@ -112,9 +116,15 @@ def test_item_text_exported_safely(db_url, demo, tmp_path):
     res = runner.invoke(main, ["itembank", "export", "--ini", ini, "--out",
                                str(tmp_path / "items.xlsx")])
     assert res.exit_code == 0, res.output
+    # XLSX: the exact text, typed as a string cell (Excel never evaluates those)
     sheet = openpyxl.load_workbook(tmp_path / "items.xlsx").active
-    values = [c.value for row in sheet.iter_rows() for c in row]
-    assert "'" + EVIL in values and EVIL not in values
+    cells = {c.value: c.data_type for row in sheet.iter_rows() for c in row}
+    assert cells.get(EVIL) == "s" and cells.get("-" + EVIL) == "s"
+    assert "'" + EVIL not in cells
+    # both files import back unchanged: the CSV reader undoes the guard
+    for name in ("items.csv", "items.xlsx"):
+        res = runner.invoke(main, ["itembank", "import", "--ini", ini, str(tmp_path / name)])
+        assert res.exit_code == 0 and "0 new version(s)" in res.output, (name, res.output)
 
 
 def test_background_answer_in_responses_export_is_guarded(testapp, demo, tmp_path):
