@@ -14,7 +14,7 @@ import click
 import sqlalchemy as sa
 
 from learningcity.cli import db_session, ini_option
-from scoring.csvsafe import guard_cell, mark_text_cells
+from scoring.csvsafe import guard_cell, mark_text_cells, unguard_cell
 
 
 def _actor(actor: str | None) -> str:
@@ -160,17 +160,39 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
 
 
 def _dif_classes(path: str, item_ids: list[str]) -> list[str]:
-    """ETS classes from a DIF.csv, aligned with the calibration's items ('' where absent)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "item_id" not in reader.fieldnames \
-                or "ets_class" not in reader.fieldnames:
-            raise click.ClickException(f"{path}: needs the columns item_id and ets_class "
-                                       "(run `learningcity dif --method mh --out ...`)")
-        classes = {row["item_id"].lstrip("'"): row["ets_class"] for row in reader}
+    """ETS classes from a DIF.csv, aligned with the calibration's items ('' where absent).
+
+    A file that is not UTF-8 CSV with ``item_id`` and ``ets_class`` columns, a class
+    other than A, B or C, or an item not in the calibration is refused, naming the row."""
+    name = Path(path).name
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{name}: not UTF-8 text; save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise click.ClickException(f"{name}: not a readable CSV file ({exc})") from None
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "item_id" not in header or "ets_class" not in header:
+        raise click.ClickException(f"{name}: needs the columns item_id and ets_class "
+                                   "(run `learningcity dif --method mh --out ...`)")
+    at_id, at_class = header.index("item_id"), header.index("ets_class")
+    classes: dict[str, str] = {}
+    for line, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) <= max(at_id, at_class):
+            raise click.ClickException(f"{name}: row {line}: has {len(cells)} cells, "
+                                       f"the header has {len(header)}")
+        code = unguard_cell(cells[at_id].strip())
+        ets = cells[at_class].strip().upper()
+        if ets not in ("A", "B", "C", ""):
+            raise click.ClickException(f"{name}: row {line}, column ets_class: {ets[:20]!r} "
+                                       "is not A, B or C")
+        classes[code] = ets
     unknown = sorted(set(classes) - set(item_ids))
     if unknown:
-        raise click.ClickException(f"{path}: items not in the calibration: "
+        raise click.ClickException(f"{name}: items not in the calibration: "
                                    f"{', '.join(unknown[:20])}")
     return [classes.get(code, "") for code in item_ids]
 

@@ -144,3 +144,35 @@ def test_calibration_import_of_unknown_or_mismatched_items_changes_nothing(bank,
     else:
         assert set(codes) <= known  # only a calibration of bank items may be stored
         bank.rollback()
+
+
+DIF_CELLS = st.one_of(st.sampled_from(["A", "B", "C", "b", "", "D", "LLA-M01", "'=x", "\x00"]),
+                      st.text(max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=120),
+    st.tuples(st.lists(st.sampled_from(["item_id", "ets_class", "delta", "x", ""]),
+                       min_size=0, max_size=4),
+              st.lists(st.lists(DIF_CELLS, max_size=4), max_size=4))))
+def test_garbled_dif_files_are_refused_with_a_message(tmp_path_factory, content):
+    """`import-calibration --dif`: any file gives classes A/B/C/'' per item or a clear
+    refusal naming the file (a ClickException, never a traceback)."""
+    import click
+
+    from itembank.cli import _dif_classes
+
+    path = tmp_path_factory.mktemp("dif") / "DIF.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        header, rows = content
+        path.write_text("\r\n".join(",".join(r) for r in [header, *rows]), encoding="utf-8")
+    items = ["LLA-M01", "LLA-M02"]
+    try:
+        classes = _dif_classes(str(path), items)
+    except click.ClickException as exc:
+        assert "DIF.csv" in exc.message
+    else:
+        assert len(classes) == len(items) and set(classes) <= {"A", "B", "C", ""}

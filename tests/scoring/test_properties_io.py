@@ -1,4 +1,5 @@
-"""Property tests: garbled RESPONSES.csv and PARAMS.csv raise only InputError."""
+"""Property tests: garbled RESPONSES.csv and PARAMS.csv raise only InputError (the
+calibration importer reads PARAMS.csv with read_params, then read_fit)."""
 from __future__ import annotations
 
 import tempfile
@@ -7,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.io import InputError, read_params, read_responses
+from scoring.io import InputError, read_fit, read_params, read_responses
 
 CELL = st.one_of(st.sampled_from(["", "0", "1", "2", "-1", "1.5", "x", "nan", "inf", "'=1",
                                   "2pl", "grm", "rasch", "3pl", "gpcm", "1e309", " "]),
@@ -73,3 +74,5 @@ def test_garbled_params_raise_only_input_error(content):
         assert "params.csv" in str(exc)
     else:
         assert len(params.item_ids) >= 1
+        fit = read_fit(path)  # what the calibration importer reads next
+        assert all(len(v) == len(params.item_ids) for v in fit.values())
