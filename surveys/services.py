@@ -355,11 +355,14 @@ def session_survey(db: Session, session: SurveySession) -> Survey:
 
 # --- pages -----------------------------------------------------------------------
 
-def _page_on(survey: Survey, page: Page, answers: Mapping[str, Any]) -> bool:
+def _page_on(survey: Survey, page: Page, answers: Mapping[str, Any],
+             env: Mapping[str, Any] | None = None) -> bool:
+    """Whether the page's own condition holds (``env``: the clean answers, when the
+    caller has them already)."""
     if page.relevant is None:
         return True
-    env = clean_answers(survey, answers)
-    return E.is_true(E.evaluate(E.parse(page.relevant), env))
+    env = clean_answers(survey, answers) if env is None else env
+    return E.is_true(E.evaluate(E.parse(page.relevant), dict(env)))
 
 
 def _question_on(q: Question, rel: Mapping[str, bool]) -> bool:
@@ -370,9 +373,11 @@ def _question_on(q: Question, rel: Mapping[str, bool]) -> bool:
     return rel.get(key, False)
 
 
-def shown_questions(survey: Survey, page: Page, answers: Mapping[str, Any]) -> list[Question]:
-    """The questions of a page asked given the stored answers, in order."""
-    rel = relevance(survey, answers)
+def shown_questions(survey: Survey, page: Page, answers: Mapping[str, Any],
+                    rel: Mapping[str, bool] | None = None) -> list[Question]:
+    """The questions of a page asked given the stored answers, in order (``rel``: the
+    relevance of every slot, when the caller has it already)."""
+    rel = relevance(survey, answers) if rel is None else rel
     return [q for q in page.questions if _question_on(q, rel)]
 
 
@@ -391,18 +396,20 @@ def _page_fields(q: Question) -> list[str]:
     return [q.name] + ([q.name + "_other"] if q.other else [])
 
 
-def _visible(survey: Survey, page: Page, answers: Mapping[str, Any]) -> bool:
-    if not _page_on(survey, page, answers):
+def _visible(survey: Survey, page: Page, answers: Mapping[str, Any],
+             rel: Mapping[str, bool] | None = None,
+             env: Mapping[str, Any] | None = None) -> bool:
+    if not _page_on(survey, page, answers, env):
         return False
-    shown = shown_questions(survey, page, answers)
+    shown = shown_questions(survey, page, answers, rel)
     return any(q.type != "note" for q in shown) or (
         bool(shown) and all(q.type == "note" for q in page.questions))
 
 
 def _prefilled_complete(survey: Survey, page: Page, answers: Mapping[str, Any],
-                        prefilled: set[str]) -> bool:
+                        prefilled: set[str], rel: Mapping[str, bool] | None = None) -> bool:
     """A page whose asked answer slots are all prefilled (so it need not be shown)."""
-    rel = relevance(survey, answers)
+    rel = relevance(survey, answers) if rel is None else rel
     names = [n for q in page.questions if _question_on(q, rel) for n in _page_fields(q)
              if not (q.other and n == q.name + "_other")]  # "please specify" is optional
     return bool(names) and all(n in prefilled and n in answers for n in names)
@@ -410,8 +417,9 @@ def _prefilled_complete(survey: Survey, page: Page, answers: Mapping[str, Any],
 
 def page_path(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> list[Page]:
     """The pages this resident is shown, given the answers so far."""
-    return [p for p in survey.pages if _visible(survey, p, answers)
-            and not _prefilled_complete(survey, p, answers, prefilled)]
+    rel, env = relevance(survey, answers), clean_answers(survey, answers)  # once, not per page
+    return [p for p in survey.pages if _visible(survey, p, answers, rel, env)
+            and not _prefilled_complete(survey, p, answers, prefilled, rel)]
 
 
 def _first_page(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> str | None:

@@ -36,6 +36,15 @@ def _drop_pg_database(handle: Any) -> None:
     admin.dispose()
 
 
+#: files that take a minute or more on their own (real gunicorn and PostgreSQL runs):
+#: handed out first, so pytest-xdist does not leave one worker running them at the end
+SLOW_FILES = ("tests/reliability/test_load.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in SLOW_FILES)  # stable
+
+
 #: for tests of what only PostgreSQL has (serialization failures, killed backends,
 #: statement timeouts): run on the PostgreSQL database only, with no SQLite cell skipped
 postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
