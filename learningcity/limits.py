@@ -15,6 +15,11 @@ handed on as an ordinary body. API clients get the usual JSON error
 The check runs in the execution policy, before pyramid_retry copies the body to make
 it replayable (it would otherwise read a huge body first); the limits tween then
 raises :class:`RequestTooLarge` so the exception views render the refusal.
+
+The same tween refuses text with NUL characters (``%00`` in the address or a form,
+``\\u0000`` in JSON) with 400: no field here has a use for them and PostgreSQL cannot
+store them, so they would otherwise surface as a server error wherever such text
+reaches a query. Uploaded files are left alone; their importers refuse NULs by row.
 """
 from __future__ import annotations
 
@@ -38,6 +43,36 @@ DEFAULT_UPLOAD_ROUTES = frozenset({"surveys.staff_list", "monitoring.margins",
                                    "campaigns.tab"})
 _READ_CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
+
+
+class NulInText(Exception):
+    """A path, query, form field or JSON string holds a NUL character."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"NUL character in {where}")
+        self.where = where
+
+
+def _nul_in(request: Any) -> str | None:
+    """Where the request carries a NUL character in text, or None."""
+    if "\x00" in request.path_info:
+        return "the address"
+    if "%00" in request.query_string or "\x00" in request.query_string:
+        return "the query string"
+    if request.method in ("GET", "HEAD") or not request.content_length:
+        return None
+    kind = request.content_type
+    if kind == "application/x-www-form-urlencoded":
+        body = request.body.lower()
+        return "the form" if b"%00" in body or b"\x00" in body else None
+    if kind == "application/json" or kind.endswith("+json"):
+        body = request.body.lower()
+        return "the JSON body" if b"\\u0000" in body or b"\x00" in body else None
+    if kind == "multipart/form-data":
+        for name, value in request.POST.items():
+            if isinstance(value, str) and "\x00" in value:
+                return f"the form field {name[:40]!r}"
+    return None
 
 
 class RequestTooLarge(Exception):
@@ -154,6 +189,9 @@ def limits_tween_factory(handler: Any, registry: Any) -> Any:
         limit = request.environ.get(MARK)
         if limit is not None:
             raise RequestTooLarge(limit)
+        where = _nul_in(request)
+        if where is not None:
+            raise NulInText(where)
         return handler(request)
 
     return limits_tween
@@ -175,6 +213,21 @@ def too_large_view(exc: RequestTooLarge, request: Any) -> Any:
     return {"title": _("The file or form is too large"),
             "message": _("What you sent is larger than this page accepts. Send a smaller "
                          "file, or split it into several.")}
+
+
+@exception_view_config(NulInText, renderer="learningcity:templates/error.pt")
+def nul_view(exc: NulInText, request: Any) -> Any:
+    """400: JSON under the API, a page for people."""
+    request.response.status_int = 400
+    if request.path.startswith(API_PREFIX + "/"):
+        from pyramid.response import Response
+
+        body = error_body("bad_text", f"text may not contain NUL characters ({exc.where})",
+                          [{"where": exc.where}])
+        return Response(json_body=body, status=400)
+    return {"title": _("Something in what you sent cannot be read"),
+            "message": _("The address or the form holds a character that is not text. "
+                         "Go back and type it again.")}
 
 
 def includeme(config: Any) -> None:

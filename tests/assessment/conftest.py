@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_once
+
 
 @pytest.fixture
 def demo(dbsession: Any) -> Any:
@@ -12,7 +14,5 @@ def demo(dbsession: Any) -> Any:
     from itembank import demo_content
     from learningcity import demo
 
-    demo.load(dbsession)
-    demo_content.load(dbsession)
-    dbsession.commit()
+    load_once(dbsession, "bank demo", lambda db: (demo.load(db), demo_content.load(db)))
     return dbsession

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_once
+
 ACTOR = "tester"
 
 
@@ -53,8 +55,7 @@ def to_csv(rows: list[dict[str, str]], encoding: str = "utf-8", bom: bool = Fals
 def monitoring_demo(dbsession: Any, staff: dict[str, Any]) -> Any:
     from itembank import demo_content
 
-    demo_content.load(dbsession)
-    dbsession.commit()
+    load_once(dbsession, "monitoring demo", demo_content.load)
     return dbsession
 
 

@@ -63,6 +63,7 @@ def browser():
 
 
 def _fits(page) -> None:
+    page.wait_for_load_state("load")  # a click's navigation may still be under way
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"{page.url} is {width}px wide"
 

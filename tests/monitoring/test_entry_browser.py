@@ -66,6 +66,7 @@ def browser():
 
 
 def _fits(page) -> bool:
+    page.wait_for_load_state("load")  # a click's navigation may still be under way
     return page.evaluate("document.documentElement.scrollWidth") <= 360
 
 

@@ -117,3 +117,38 @@ def test_configured_limit_is_used(db_url):
     res = app.post_json("/api/v1/echo", {"message": "x" * 200}, status=413)
     assert res.json["details"] == [{"limit": 100}]
     assert app.post_json("/api/v1/echo", {"message": "ok"}).json["received"] == {"message": "ok"}
+
+
+# --- NUL characters in text (PostgreSQL cannot store them) ---------------------------
+
+def test_nul_in_json_text_is_400_and_stores_nothing(testapp, demo, dbsession):
+    """Found by the API fuzzer: a survey code "\\u0000" reached a PostgreSQL query (500)."""
+    for path, body in (("/api/v1/survey-sessions", '{"code": "\\u0000", "consent": true}'),
+                       ("/api/v1/sessions", '{"consent": true, "locale": "zh\\u0000"}'),
+                       ("/api/v1/invitations/redeem", '{"code": "AB\\u0000CD"}')):
+        res = testapp.post(path, body.encode(), content_type="application/json", status=400)
+        assert res.json["error"] == "bad_text" and res.json["details"] == [
+            {"where": "the JSON body"}], path
+    assert dbsession.scalar(sa.select(sa.func.count(TestSession.id))) == 0
+
+
+def test_nul_in_address_query_or_form_is_400_page(testapp, demo, staff, login):
+    for url in ("/i/AB%00CD", "/test?lang=%00"):
+        res = testapp.get(url, status=400)
+        assert "<html" in res.text and "无法读取" in res.text, url
+    res = testapp.post("/test", "consent=yes&x=%00", content_type=(
+        "application/x-www-form-urlencoded"), status=400)
+    assert "<html" in res.text
+    login("admin")
+    page = testapp.get("/research/surveys")
+    token = page.html.find("input", {"name": "csrf_token"})["value"]
+    testapp.post("/research/surveys", {"csrf_token": token, "note": "a\x00b"},
+                 upload_files=[("file", "s.json", b"{}")], status=400)
+
+
+def test_text_without_nul_is_untouched(testapp, demo):
+    """"%2500" (a percent sign, then 00) and "\\\\u0000" spelled out are ordinary text."""
+    testapp.get("/test?lang=%2500", status=200)
+    res = testapp.post("/api/v1/sessions", b'{"consent": true, "locale": "en"}',
+                       content_type="application/json", status=201)
+    assert res.json["status"] in ("background", "testing")

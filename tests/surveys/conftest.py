@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_once
+
 
 @pytest.fixture
 def surveys_demo(dbsession: Any) -> Any:
@@ -13,10 +15,8 @@ def surveys_demo(dbsession: Any) -> Any:
     from learningcity import demo
     from surveys import demo_content
 
-    demo.load(dbsession)
-    bank_demo.load(dbsession)
-    demo_content.load(dbsession)
-    dbsession.commit()
+    load_once(dbsession, "surveys demo", lambda db: (
+        demo.load(db), bank_demo.load(db), demo_content.load(db)))
     return dbsession
 
 
