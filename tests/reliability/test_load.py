@@ -37,7 +37,7 @@ def _args(**extra) -> argparse.Namespace:
 
 def test_load_short_form_loses_nothing(capsys):
     _postgres_or_skip()
-    figures = cli.run(_args())
+    figures = cli.run(_args(duration=10.0))
     assert figures["answers"] > 50, figures  # the run did real work
     assert figures["errors"] == {}, figures["errors"]
     assert figures["db_problems"] == [] and figures["resume_problems"] == []
@@ -64,7 +64,8 @@ def test_restart_postgres_short_form(capsys):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"restart-postgres cannot run in CI: {reason}", pytrace=False)
         pytest.skip(reason)
-    assert faults.main(_args(only=["restart-postgres"])) == 0, capsys.readouterr().out
+    assert faults.main(_args(only=["restart-postgres"], duration=10.0)) == 0, \
+        capsys.readouterr().out
 
 
 def test_the_client_refuses_non_loopback_targets():
