@@ -248,3 +248,20 @@ def login(testapp: Any) -> Any:
         return form.submit(status=status)
 
     return do_login
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless chromium for the browser tests (one per test process)."""
+    from tests.browser import chromium
+
+    yield from chromium()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with the demo content on a fresh SQLite file, served on loopback."""
+    from tests.browser import make_app, serving
+
+    with serving(make_app(tmp_path_factory.mktemp("browser"))) as url:
+        yield url

@@ -3,66 +3,18 @@
 The app is served by waitress on a free loopback port, on a fresh SQLite database
 with the demo content loaded, exactly as ``pserve development.ini`` would. The
 screenshots of an item page and of the result page go to a temporary folder, or to the
-folder ``LC_SCREENSHOTS`` names (``LC_SCREENSHOTS=docs/screenshots`` refreshes the
-pictures in the docs), so a test run never changes tracked files.
+folder ``LC_SCREENSHOTS`` names (see tests/browser.py).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import threading
-from pathlib import Path
-
-import pytest
-from waitress.server import create_server
-
-from learningcity import main
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(os.environ.get("LC_SCREENSHOTS") or tempfile.mkdtemp(prefix="lc-shots-"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+from tests.browser import SCREENSHOTS, fits
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from tests.conftest import app_settings
-
-    db = tmp_path_factory.mktemp("browser") / "demo.sqlite"
-    app = main({}, **app_settings(f"sqlite:///{db}", **{
-        "learningcity.auto_migrate": "true", "learningcity.demo_content": "true"}))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def test_resident_takes_the_demo_test_from_start_to_result(server, browser):
+def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser):
     context = browser.new_context(viewport={"width": 360, "height": 740},
                                   device_scale_factor=2, locale="zh-CN")
     page = context.new_page()
-    page.goto(server + "/")
+    page.goto(demo_server + "/")
     page.click("a.button[href$=\"/test\"]")  # take the test
     page.check("input[name=consent]")
     page.click("button[type=submit]")
@@ -94,5 +46,5 @@ def test_resident_takes_the_demo_test_from_start_to_result(server, browser):
     assert "分以内" in text and "道题" in text  # precision and length sentences
     page.screenshot(path=str(SCREENSHOTS / "result-360.png"), full_page=True)
     # nothing overflows a 360 px screen
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert fits(page)
     context.close()

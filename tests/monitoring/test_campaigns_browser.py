@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import threading
 
 import pytest
-from waitress.server import create_server
 
-from learningcity import main
+from tests.browser import fits, make_app, serving
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "correct horse battery"
 CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
 
@@ -28,44 +21,18 @@ CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMN
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from learningcity.accounts import create_user
-    from tests.conftest import app_settings
 
-    db = tmp_path_factory.mktemp("campaign_browser") / "demo.sqlite"
-    app = main({}, **app_settings(f"sqlite:///{db}", **{
-        "learningcity.auto_migrate": "true", "learningcity.demo_content": "true"}))
+    app = make_app(tmp_path_factory.mktemp("campaign_browser"))
     session = app.registry.dbsession_factory()
     create_user(session, "district_d01", PASSWORD, "district", "D01")
     session.commit()
     session.close()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = create_server(app, host="127.0.0.1", port=port, threads=2)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serving(app, threads=2) as url:
+        yield url
 
 
 def _fits(page) -> None:
-    page.wait_for_load_state("load")  # a click's navigation may still be under way
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 360, f"{page.url} is {width}px wide"
+    assert fits(page), f"{page.url} is wider than 360 px"
 
 
 def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:

@@ -5,20 +5,10 @@ test's go (``LC_SCREENSHOTS``, else a temporary folder)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import socket
-import threading
 
 import pytest
-from waitress.server import create_server
 
-from learningcity import main
-from tests.assessment.test_browser import SCREENSHOTS
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+from tests.browser import SCREENSHOTS, fits, make_app, serving
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +17,10 @@ def server(tmp_path_factory):
     from learningcity.models import District
     from monitoring.aggregate import compute_aggregates, write_aggregates
     from monitoring.indicators import catalogue
-    from tests.conftest import PASSWORD, app_settings
+    from tests.conftest import PASSWORD
     from tests.monitoring.synthetic import respondents
 
-    db = tmp_path_factory.mktemp("browser") / "monitoring.sqlite"
-    app = main({}, **app_settings(f"sqlite:///{db}", **{
-        "learningcity.auto_migrate": "true", "learningcity.demo_content": "false"}))
+    app = make_app(tmp_path_factory.mktemp("browser"), demo_content=False)
     session = app.registry.dbsession_factory()
     session.add_all([District(code="A", name_zh="甲区", name_en="District A"),
                      District(code="B", name_zh="乙区", name_en="District B")])
@@ -46,29 +34,8 @@ def server(tmp_path_factory):
                          len(data.frame))
     session.commit()
     session.close()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serving(app) as url:
+        yield url
 
 
 def test_monitor_reads_indicators_at_360px(server, browser):
@@ -88,8 +55,7 @@ def test_monitor_reads_indicators_at_360px(server, browser):
     for path in ("/monitoring", "/monitoring/groups", "/monitoring/trends",
                  "/monitoring/districts"):
         page.goto(server + path)
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, (path, width)
+        assert fits(page), path
         loaded = page.evaluate("Array.from(document.querySelectorAll('img.chart-img'))"
                                ".every(i => i.complete && i.naturalWidth > 0)")
         assert loaded, path

@@ -4,25 +4,18 @@ same code. Screenshot entry-360.png (see LC_SCREENSHOTS in tests/assessment/test
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
 
 import pytest
-from waitress.server import create_server
 
-from learningcity import main
-from tests.assessment.test_browser import ARGS, CHROMIUM, SCREENSHOTS
+from tests.browser import SCREENSHOTS, fits, make_app, serving
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     from monitoring.invitations import generate_code, hash_code
     from monitoring.models import Campaign, Invitation
-    from tests.conftest import app_settings
 
-    db = tmp_path_factory.mktemp("entry-browser") / "demo.sqlite"
-    app = main({}, **app_settings(f"sqlite:///{db}", **{
-        "learningcity.auto_migrate": "true", "learningcity.demo_content": "true"}))
+    app = make_app(tmp_path_factory.mktemp("entry-browser"))
     session = app.registry.dbsession_factory()
     now = dt.datetime.now(dt.UTC)
     campaign = Campaign(code="D01-TEST-1", district_code="D01", name="东湖区终身学习能力调查",
@@ -38,36 +31,10 @@ def served(tmp_path_factory):
                                     "occupation": "retired", "education": "senior"}))
     session.commit()
     session.close()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", code
-    srv.close()
+    with serving(app) as url:
+        yield url, code
 
 
-@pytest.fixture(scope="module")
-def browser():
-    import os
-
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _fits(page) -> bool:
-    page.wait_for_load_state("load")  # a click's navigation may still be under way
-    return page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
 def test_resident_enters_a_code_on_a_phone(served, browser):
@@ -77,14 +44,14 @@ def test_resident_enters_a_code_on_a_phone(served, browser):
                                   java_script_enabled=False)
     page = context.new_page()
     page.goto(server + "/i")
-    assert _fits(page)
+    assert fits(page)
     box = page.locator("input[name=code]").bounding_box()
     assert box["height"] >= 44 and box["width"] >= 280  # a big input, easy to tap
     page.fill("input[name=code]", code.lower().replace("-", " "))
     page.screenshot(path=str(SCREENSHOTS / "entry-360.png"), full_page=True)
     page.click("button[type=submit]")
     assert "东湖区终身学习能力调查" in page.content()
-    assert _fits(page)
+    assert fits(page)
     page.check("input[name=consent]")
     page.click("button[type=submit]")
     assert "/t/" in page.url

@@ -2,12 +2,12 @@
 following a skip path (no training, under 60), without any JavaScript on the pages.
 
 Served by waitress on a fresh SQLite database with the demo content, as
-``pserve development.ini`` would. A screenshot of a rating-grid page lands in
-docs/screenshots/survey_page.png.
+``pserve development.ini`` would. A screenshot of a rating-grid page: survey_page.png (see
+tests/browser.py).
 """
 from __future__ import annotations
 
-from tests.assessment.test_browser import SCREENSHOTS, browser, server  # noqa: F401 (fixtures)
+from tests.browser import SCREENSHOTS, fits
 
 VIEWPORT = {"width": 360, "height": 740}
 
@@ -16,11 +16,11 @@ def next_page(page):
     page.click("button[name=action][value=next]")
 
 
-def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(server, browser):  # noqa: F811
+def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(demo_server, browser):
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=2, locale="zh-CN",
                                   java_script_enabled=False)
     page = context.new_page()
-    page.goto(server + "/survey")
+    page.goto(demo_server + "/survey")
     page.click("form button[type=submit]")
     assert "第 1 页，共 7 页" in page.locator(".progress").inner_text()
     next_page(page)  # intro
@@ -57,7 +57,7 @@ def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(server, brow
         page.locator(f"input[name=mot_{i + 1:03d}][value='{1 + i % 5}']").check()
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "survey_page.png"), full_page=False)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert fits(page)
     next_page(page)
     for i in range(12):
         page.locator(f"input[name=sdl_{i + 1:03d}][value='4']").check()
@@ -67,7 +67,7 @@ def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(server, brow
     assert "/done" in page.url and "谢谢" in page.locator("main").inner_text()
     context.close()
     token = link.rsplit("/", 1)[-1]
-    check_stored(server, token)
+    check_stored(demo_server, token)
 
 
 def check_stored(server_url, token):
