@@ -1,11 +1,12 @@
 """Requests per second and latency of the answer endpoint: gunicorn, 2 workers, PostgreSQL.
 
-    python bench/bench_answer.py [--residents 40] [--concurrency 20] [--port 6590]
+    python bench/bench_answer.py [--residents 40] [--concurrency 20]
 
 Creates a fresh PostgreSQL database (``LEARNINGCITY_TEST_PG``, default the local
 server), migrates it and loads the demo bank, serves the app with gunicorn (2
-workers, 4 threads each) on loopback, then runs simulated residents in threads:
-each starts a session through the JSON API and answers until the test stops.
+workers, 4 threads each) on a free loopback port (both through
+``loadtest/harness.py``), then runs simulated residents in threads: each starts a
+session through the JSON API and answers until the test stops.
 Prints answers/s and p50/p95/p99 latency of ``POST /api/v1/sessions/{token}/answers``.
 Bounded: at most ``--residents`` sessions, loopback only, stops by itself.
 """
@@ -14,52 +15,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parents[1]
-PG = os.environ.get("LEARNINGCITY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(ROOT))  # the load harness lives in the repository, not the package
 
-
-def make_database() -> tuple[str, str]:
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    name = f"lc_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return sa.engine.make_url(PG).set(database=name).render_as_string(False), name
-
-
-def drop_database(name: str) -> None:
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def prepare(url: str) -> None:
-    import transaction
-
-    from itembank import demo_content
-    from learningcity import db, demo
-
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    manager = transaction.TransactionManager(explicit=True)
-    with manager:
-        session = db.tm_session(db.session_factory(engine), manager)
-        demo.load(session)
-        demo_content.load(session)
-    engine.dispose()
+from loadtest import harness  # noqa: E402  (a fresh database, gunicorn on loopback)
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None
@@ -103,52 +68,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--port", type=int, default=6590)
     args = parser.parse_args()
-    url, name = make_database()
-    server = None
-    try:
-        prepare(url)
-        with tempfile.TemporaryDirectory() as tmp:
-            ini = Path(tmp) / "bench.ini"
-            ini.write_text(
-                "[app:main]\nuse = egg:learningcity\n"
-                f"sqlalchemy.url = {url}\nlearningcity.require_secret = false\n"
-                "learningcity.secret = bench-secret-bench-secret-bench-secret\n"
-                "sqlalchemy.pool_size = 5\n")
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--paste", str(ini), "--workers", "2",
-                 "--threads", "4", "--bind", f"127.0.0.1:{args.port}", "--log-level",
-                 "warning"], cwd=ROOT)
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).request(
-                        "GET", "/healthz")
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            time.sleep(1.0)
-            latencies: list[float] = []
-            errors: list[str] = []
-            lock = threading.Lock()
-            started = time.perf_counter()
-            pending = list(range(args.residents))
-            threads: list[threading.Thread] = []
-            while pending or threads:
-                threads = [t for t in threads if t.is_alive()]
-                while pending and len(threads) < args.concurrency:
-                    pending.pop()
-                    t = threading.Thread(target=resident,
-                                         args=(args.port, latencies, errors, lock, 4))
-                    t.start()
-                    threads.append(t)
-                time.sleep(0.01)
-            wall = time.perf_counter() - started
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-        drop_database(name)
+    with harness.database() as url, harness.served(url, workers=2, threads=4,
+                                                    pool_size=5) as server:
+        time.sleep(1.0)
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        started = time.perf_counter()
+        pending = list(range(args.residents))
+        threads: list[threading.Thread] = []
+        while pending or threads:
+            threads = [t for t in threads if t.is_alive()]
+            while pending and len(threads) < args.concurrency:
+                pending.pop()
+                t = threading.Thread(target=resident,
+                                     args=(server.port, latencies, errors, lock, 4))
+                t.start()
+                threads.append(t)
+            time.sleep(0.01)
+        wall = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100)
     print(f"residents {args.residents}, concurrency {args.concurrency}, gunicorn 2 workers x 4 "
           f"threads, PostgreSQL")

@@ -181,13 +181,17 @@ class Resident:
             return token, {"status": "unknown"}
         if step["status"] == "background":
             self.stats.events["background_form"] += 1
-            got = await self.call("background", "POST", f"{API}/sessions/{token}/background",
-                                  INVITED_BACKGROUND)
-            if got is None or got[0] != 200:
-                self.stats.errors["background failed"] += 1
-                return token, {"status": "unknown"}
-            step = got[1]
+            return token, await self.post_background(token, INVITED_BACKGROUND)
         return token, step
+
+    async def post_background(self, token: str, answers: dict[str, str]) -> dict:
+        """The background form; the next step (status ``unknown`` when it failed)."""
+        got = await self.call("background", "POST", f"{API}/sessions/{token}/background",
+                              answers)
+        if got is None or got[0] != 200:
+            self.stats.errors["background failed"] += 1
+            return {"status": "unknown"}
+        return got[1]
 
     async def start_session(self) -> tuple[str, dict] | None:
         """Consent and (for half of the sessions) the background in one post."""
@@ -207,12 +211,7 @@ class Resident:
         token = step["token"]
         self.stats.tokens.append(token)
         if step["status"] == "background":
-            got = await self.call("background", "POST", f"{API}/sessions/{token}/background",
-                                  background)
-            if got is None or got[0] != 200:
-                self.stats.errors["background failed"] += 1
-                return token, {"status": "unknown"}
-            step = got[1]
+            return token, await self.post_background(token, background)
         return token, step
 
     async def resume(self, token: str, *, count: bool = True) -> dict | None:

@@ -39,6 +39,7 @@ def make_app(folder: Path, *, demo_content: bool = True) -> Any:
 @contextmanager
 def serving(app: Any, threads: int = 4) -> Iterator[str]:
     """Serve ``app`` with waitress on a free loopback port; yields the base URL."""
+    from waitress import wasyncore
     from waitress.server import create_server
 
     sock = socket.socket()
@@ -46,16 +47,22 @@ def serving(app: Any, threads: int = 4) -> Iterator[str]:
     port = sock.getsockname()[1]
     sock.close()
     server = create_server(app, host="127.0.0.1", port=port, threads=threads)
-    threading.Thread(target=server.run, daemon=True).start()
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.close()
+        # close every socket from inside the server's own loop (closing them from here
+        # races its select() into EBADF); the loop ends when nothing is left to watch
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        loop.join(10)
+        server.task_dispatcher.shutdown()
 
 
 def chromium() -> Iterator[Any]:
     """A headless chromium (for a fixture); missing chromium skips, or fails in CI."""
-    playwright = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api as playwright  # a test dependency (setup.cfg)
+
     if CHROMIUM is None:
         message = "chromium is not installed (apt-get install chromium); .ci/run installs it"
         if os.environ.get("CI", "").lower() == "true":

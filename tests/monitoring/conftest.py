@@ -2,6 +2,7 @@
 
 * ``monitoring_demo``: districts A/B and the staff accounts (``staff``), the demo item
   bank (so the LLA test is a published instrument).
+* ``city``: that, plus the demo districts (D01...) and the default survey.
 * ``make_campaign(district="A", mode="sample", **fields)``: a draft campaign whose window
   is open now (Asia/Shanghai input, stored UTC).
 * ``unit_frame_csv(rows)`` / ``cluster_frame_csv(rows)``: frame files as bytes.
@@ -57,6 +58,17 @@ def monitoring_demo(dbsession: Any, staff: dict[str, Any]) -> Any:
 
     load_once(dbsession, "monitoring demo", demo_content.load)
     return dbsession
+
+
+@pytest.fixture
+def city(monitoring_demo: Any) -> Any:
+    """``monitoring_demo`` plus the demo districts (D01...) and the default survey, as
+    on a first start."""
+    from learningcity import demo
+    from surveys import demo_content
+
+    load_once(monitoring_demo, "city", lambda db: (demo.load(db), demo_content.load(db)))
+    return monitoring_demo
 
 
 @pytest.fixture

@@ -14,17 +14,6 @@ import sqlalchemy as sa
 SIZE = 34
 
 
-@pytest.fixture
-def city(monitoring_demo: Any) -> Any:
-    from learningcity import demo
-    from surveys import demo_content
-
-    demo.load(monitoring_demo)
-    demo_content.load(monitoring_demo)
-    monitoring_demo.commit()
-    return monitoring_demo
-
-
 def _counts(db: Any) -> dict[str, int]:
     from assessment.models import TestSession
     from monitoring.models import Campaign, Invitation

@@ -27,17 +27,6 @@ def _frame() -> bytes:
     return to_csv(rows)
 
 
-@pytest.fixture
-def city(monitoring_demo: Any) -> Any:
-    from learningcity import demo
-    from surveys import demo_content
-
-    demo.load(monitoring_demo)
-    demo_content.load(monitoring_demo)
-    monitoring_demo.commit()
-    return monitoring_demo
-
-
 def test_frame_to_export(city: Any, make_campaign: Any, testapp: Any, wsgi_app: Any) -> None:
     from assessment.models import TestSession
     from monitoring import draw, frames
