@@ -23,6 +23,7 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
 
     settings = load_settings(settings)
     with Configurator(settings=settings) as config:
+        config.include(".settings")
         config.include("pyramid_chameleon")
         config.include("pyramid_tm")
         config.include("pyramid_retry")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from pyramid.exceptions import ConfigurationError
@@ -39,3 +40,72 @@ def load_settings(settings: dict[str, Any]) -> dict[str, Any]:
                          ("learningcity.secure_cookies", "false")):
         settings[key] = asbool(settings.get(key, default))
     return settings
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The settings views and services read, parsed once at start-up (``request.app_settings``)."""
+
+    secret: str
+    database_url: str
+    monitoring_url: str
+    secure_cookies: bool = False
+    auto_migrate: bool = False
+    demo_content: bool = False
+    retry_transient: bool = True
+    #: minutes without an answer before a test session counts as abandoned
+    test_idle_minutes: int = 60
+    #: years residents' answers are kept (shown on the consent screens)
+    retention_years: int = 3
+    #: days without an answer before a survey session counts as abandoned
+    survey_idle_days: int = 60
+    #: residents drawn per simulated demo campaign (0: no simulated monitoring results)
+    demo_results_size: int = 0
+    max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_routes: tuple[str, ...] = ()
+
+    @property
+    def separate_monitoring_database(self) -> bool:
+        """True when the monitoring database has a URL of its own."""
+        return self.monitoring_url != self.database_url
+
+
+def _int(settings: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
+    raw = settings.get(key)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(f"{key} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{key} must be at least {minimum}, not {value}")
+    return value
+
+
+def app_settings(settings: dict[str, Any]) -> AppSettings:
+    """Typed settings from the dict :func:`load_settings` returns; a clear error names the key."""
+    return AppSettings(
+        secret=settings["learningcity.secret"],
+        database_url=settings["sqlalchemy.url"],
+        monitoring_url=settings.get("monitoring.sqlalchemy.url") or settings["sqlalchemy.url"],
+        secure_cookies=asbool(settings.get("learningcity.secure_cookies", False)),
+        auto_migrate=asbool(settings.get("learningcity.auto_migrate", False)),
+        demo_content=asbool(settings.get("learningcity.demo_content", False)),
+        retry_transient=asbool(settings.get("learningcity.retry_transient", True)),
+        test_idle_minutes=_int(settings, "assessment.idle_minutes", 60, 1),
+        retention_years=_int(settings, "assessment.retention_years", 3, 1),
+        survey_idle_days=_int(settings, "surveys.idle_days", 60, 1),
+        demo_results_size=_int(settings, "monitoring.demo_results_size", 0),
+        max_body_bytes=_int(settings, "learningcity.max_body_bytes", 64 * 1024, 1024),
+        max_upload_bytes=_int(settings, "learningcity.max_upload_bytes", 10 * 1024 * 1024, 1024),
+        upload_routes=tuple(str(settings.get("learningcity.upload_routes", "")).split()),
+    )
+
+
+def includeme(config: Any) -> None:
+    """Parse the settings once: ``config.registry.app_settings`` and ``request.app_settings``."""
+    config.registry.app_settings = app_settings(config.registry.settings)
+    config.add_request_method(lambda request: request.registry.app_settings, "app_settings",
+                              reify=True)
