@@ -48,8 +48,9 @@ def run(url: str, rows: int, n: int) -> dict[str, float]:
     from itembank import demo_content
     from learningcity import db
     from learningcity.models import District
-    from monitoring import draw, frames, invitations
-    from monitoring.campaigns import create_campaign, local_input
+    from monitoring.fieldwork import draw, frames, invitations
+    from monitoring.fieldwork.campaigns import create_campaign
+    from monitoring.fieldwork.window import local_input
 
     db.upgrade(url)
     engine = db.make_engine(url)

@@ -36,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring.estimates import (
+from monitoring.stats.estimates import (
     Design,
     jackknife,
     survey_mean,

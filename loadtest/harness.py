@@ -90,8 +90,9 @@ def invitation_campaign(url: str, n: int) -> list[str]:
 
     from learningcity import db
     from learningcity.db import utcnow
-    from monitoring import draw, frames, invitations
-    from monitoring.campaigns import create_campaign, local_input
+    from monitoring.fieldwork import draw, frames, invitations
+    from monitoring.fieldwork.campaigns import create_campaign
+    from monitoring.fieldwork.window import local_input
 
     lines = ["person_id,street,age_band,sex,occupation,education"]
     for k in range(n):

@@ -1,5 +1,10 @@
 """Monitoring: campaigns and sampling, weights, group statistics, indicators and aggregates.
 
+Three wings and the step that joins them (see ``monitoring/README.md``):
+``stats/`` (pure statistics), ``fieldwork/`` (campaigns, frames, draws, invitations,
+entry, progress), ``results/`` (respondent tables, weights, aggregates, indicators,
+dashboards, the monitoring database) and ``closing.py``.
+
 A Pyramid add-on: ``includeme`` adds the district and monitoring pages and API.
 """
 from __future__ import annotations
@@ -9,6 +14,6 @@ from typing import Any
 
 def includeme(config: Any) -> None:
     config.add_translation_dirs("monitoring:locale/")
-    config.include(".entry_views")
-    config.include(".dashboard_views")
-    config.include(".campaign_views")
+    config.include(".fieldwork.entry_views")
+    config.include(".results.views")
+    config.include(".fieldwork.campaign_views")

@@ -53,17 +53,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity.models import District
-
-from .campaigns import (
+from monitoring.closing import close_campaign
+from monitoring.fieldwork.campaigns import (
     DEFAULT_SURVEY,
-    close_campaign,
     create_campaign,
     known_instruments,
-    local_input,
     update_campaign,
 )
-from .dashboard import SIMULATED_MARK
-from .models import Campaign
+from monitoring.fieldwork.models import Campaign
+from monitoring.fieldwork.window import local_input
+from monitoring.results.dashboard import SIMULATED_MARK
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +297,7 @@ def _take_survey(db: Session, session: Any, person: Resident, year: int,
 def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
                        train_shift: float, year: int, opens: str, closes: str,
                        size: int, test: str | None) -> Campaign:
-    from . import draw, entry, frames, invitations
+    from monitoring.fieldwork import draw, entry, frames, invitations
 
     now = dt.datetime.now(dt.UTC)
     campaign = create_campaign(
@@ -353,7 +352,7 @@ def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
 
 
 def _invitation(db: Session, issued: Any) -> Any:
-    from .models import Invitation
+    from monitoring.fieldwork.models import Invitation
 
     return db.scalar(sa.select(Invitation).where(Invitation.public_id == issued.public_id))
 
@@ -402,8 +401,8 @@ def load(db: Session, monitoring_db: Session | None = None, *, size: int | None 
     :func:`configured_size`; 0 creates nothing). ``monitoring_db`` defaults to the
     app's monitoring session (see :func:`_monitoring_session`); tests pass their own.
     """
-    from .aggregate import aggregate_campaign
-    from .warehouse import MonitoringRun
+    from monitoring.results.aggregate import aggregate_campaign
+    from monitoring.results.warehouse import MonitoringRun
 
     if size is None:
         size = configured_size()

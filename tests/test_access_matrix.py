@@ -321,8 +321,9 @@ def _snapshot(db: Any) -> dict[str, Any]:
     """What no cell of the matrix may change (the posts carry no fields on purpose)."""
     from itembank.models import Instrument, Item
     from learningcity.models import StaffUser
-    from monitoring.indicator_models import IndicatorDefinition
-    from monitoring.models import Campaign, PopulationMargin
+    from monitoring.fieldwork.models import Campaign
+    from monitoring.results.indicators import IndicatorDefinition
+    from monitoring.results.models import PopulationMargin
     from surveys.models import SurveyPublication
 
     def rows(query: Any) -> list[tuple[Any, ...]]:
@@ -346,9 +347,10 @@ def _snapshot(db: Any) -> dict[str, Any]:
 
 def _campaigns(db: Any) -> World:
     """A sampled campaign per district (A's invitations issued) and an open one in A."""
-    from monitoring import draw, frames
-    from monitoring.campaigns import create_campaign, local_input
-    from monitoring.invitations import issue_invitations
+    from monitoring.fieldwork import draw, frames
+    from monitoring.fieldwork.campaigns import create_campaign
+    from monitoring.fieldwork.invitations import issue_invitations
+    from monitoring.fieldwork.window import local_input
     from tests.monitoring.conftest import to_csv, unit_rows
 
     now = dt.datetime.now(dt.UTC)
@@ -408,7 +410,7 @@ def clients(wsgi_app: Any, world: World) -> dict[str, Client]:
 def random_token(key: str) -> str:
     """A well-formed token that belongs to nobody."""
     if key == "invitation_code":
-        from monitoring.invitations import format_code, generate_code
+        from monitoring.fieldwork.invitations import format_code, generate_code
 
         return format_code(generate_code())
     return secrets.token_urlsafe(24)
@@ -593,7 +595,7 @@ def test_session_tokens_are_unguessable(dbsession: Any) -> None:
 
 def test_derived_tokens_are_unguessable() -> None:
     """Tokens derived with HMAC (the survey after a test, invitation sessions) are 256-bit."""
-    from monitoring.entry import derived_token
+    from monitoring.fieldwork.entry import derived_token
     from surveys.services import after_test_token
 
     secret = "s" * 48

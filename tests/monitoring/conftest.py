@@ -73,7 +73,8 @@ def city(monitoring_demo: Any) -> Any:
 
 @pytest.fixture
 def make_campaign(monitoring_demo: Any) -> Callable[..., Any]:
-    from monitoring.campaigns import create_campaign, local_input
+    from monitoring.fieldwork.campaigns import create_campaign
+    from monitoring.fieldwork.window import local_input
 
     def make(district: str = "A", mode: str = "sample", **fields: Any) -> Any:
         now = dt.datetime.now(dt.UTC)
@@ -92,7 +93,7 @@ def make_campaign(monitoring_demo: Any) -> Callable[..., Any]:
 @pytest.fixture
 def drawn_campaign(make_campaign: Callable[..., Any], monitoring_demo: Any
                    ) -> Callable[..., Any]:
-    from monitoring import draw, frames
+    from monitoring.fieldwork import draw, frames
 
     def make(kind: str = "unit", n: int = 12, seed: int | None = 12345, m: int = 4,
              district: str = "A", mode: str = "sample", **design: Any) -> Any:

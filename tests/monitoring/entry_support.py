@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from monitoring.invitations import generate_code, hash_code
-from monitoring.models import CampaignStratum, Invitation
+from monitoring.fieldwork.invitations import generate_code, hash_code
+from monitoring.fieldwork.models import CampaignStratum, Invitation
 
 ADDRESS = "127.0.0.1"
 

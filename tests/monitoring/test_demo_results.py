@@ -16,8 +16,8 @@ SIZE = 34
 
 def _counts(db: Any) -> dict[str, int]:
     from assessment.models import TestSession
-    from monitoring.models import Campaign, Invitation
-    from monitoring.warehouse import Aggregate, MonitoringRun
+    from monitoring.fieldwork.models import Campaign, Invitation
+    from monitoring.results.warehouse import Aggregate, MonitoringRun
     from surveys.models import SurveySession
 
     return {name: db.scalar(sa.select(sa.func.count()).select_from(model))
@@ -60,9 +60,9 @@ def test_simulated_campaigns_are_real_closed_campaigns_and_idempotent(
         city: Any, testapp: Any, login: Any) -> None:
     from assessment.models import TestSession
     from monitoring import demo_results
-    from monitoring.dashboard import SIMULATED_MARK
-    from monitoring.models import Campaign, Invitation
-    from monitoring.warehouse import Aggregate, MonitoringRun
+    from monitoring.fieldwork.models import Campaign, Invitation
+    from monitoring.results.dashboard import SIMULATED_MARK
+    from monitoring.results.warehouse import Aggregate, MonitoringRun
     from surveys.models import SurveySession
 
     db = city

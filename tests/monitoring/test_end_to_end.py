@@ -29,14 +29,15 @@ def _frame() -> bytes:
 
 def test_frame_to_export(city: Any, make_campaign: Any, testapp: Any, wsgi_app: Any) -> None:
     from assessment.models import TestSession
-    from monitoring import draw, frames
-    from monitoring.campaigns import close_campaign
-    from monitoring.dashboard import Scope, export, table
-    from monitoring.invitations import issue_invitations
-    from monitoring.margins import upload_margin
-    from monitoring.models import Invitation, RespondentWeight, WeightRun
-    from monitoring.respondents import respondent_table
-    from monitoring.warehouse import Aggregate, MonitoringRun
+    from monitoring.closing import close_campaign
+    from monitoring.fieldwork import draw, frames
+    from monitoring.fieldwork.invitations import issue_invitations
+    from monitoring.fieldwork.models import Invitation
+    from monitoring.results.dashboard import Scope, export, table
+    from monitoring.results.margins import upload_margin
+    from monitoring.results.models import RespondentWeight, WeightRun
+    from monitoring.results.respondents import respondent_table
+    from monitoring.results.warehouse import Aggregate, MonitoringRun
 
     db = city
     campaign = make_campaign(district="D01")

@@ -28,15 +28,10 @@ from hypothesis import HealthCheck, currently_in_test_context, event, given, set
 from hypothesis import strategies as st
 
 from learningcity.models import AuditEvent
-from monitoring import frames
-from monitoring.margins import MarginError, known_codes, upload_margin
-from monitoring.models import (
-    CampaignStratum,
-    FrameUnit,
-    FrameUpload,
-    PopulationCell,
-    PopulationMargin,
-)
+from monitoring.fieldwork import frames
+from monitoring.fieldwork.models import CampaignStratum, FrameUnit, FrameUpload
+from monitoring.results.margins import MarginError, known_codes, upload_margin
+from monitoring.results.models import PopulationCell, PopulationMargin
 
 from .conftest import ACTOR
 

@@ -43,7 +43,7 @@ def test_guard_round_trips_and_never_starts_a_formula(text):
 def test_every_package_uses_the_one_guard():
     from itembank import cli as itembank_cli
     from itembank import importing
-    from monitoring import groupstats
+    from monitoring.stats import groupstats
     from surveys import exports
 
     assert exports.guard_cell is csvsafe.guard_cell

@@ -1,0 +1,74 @@
+"""Closing a campaign: freeze it, then compute its weights and its aggregates.
+
+The step that joins the two wings: fieldwork (the campaign is frozen: no edits, draws,
+invitations or answers) and results (weights, then the monitoring database). A failing
+step is reported and never undoes the close.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from learningcity.db import utcnow
+from learningcity.models import AuditEvent
+from monitoring.fieldwork.campaigns import CampaignError
+from monitoring.fieldwork.models import Campaign
+from monitoring.results.aggregate import aggregate_campaign
+from monitoring.results.weighting import compute_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CloseOutcome:
+    """What closing did: the hook results, in order (``ok``, ``skipped`` or an error)."""
+
+    campaign: str
+    steps: dict[str, str] = field(default_factory=dict)
+
+
+def _hook(db: Session, name: str, call: Any, outcome: CloseOutcome) -> None:
+    """Run another module's step in a savepoint: its failure never undoes the close."""
+    try:
+        with db.begin_nested():
+            call()
+        outcome.steps[name] = "ok"
+    except Exception as exc:  # reported to the user; the close stands
+        log.warning("close %s: %s failed: %s", outcome.campaign, name, exc)
+        outcome.steps[name] = f"error: {exc}"
+
+
+def close_campaign(db: Session, campaign: Campaign, user: str,
+                   monitoring_db: Session | None = None) -> CloseOutcome:
+    """Freeze the campaign (no edits, draws, invitations or answers), then compute its
+    weights (:func:`~monitoring.results.weighting.compute_weights`) and aggregates
+    (:func:`~monitoring.results.aggregate.aggregate_campaign`)."""
+    if campaign.status == "closed":
+        raise CampaignError(f"campaign {campaign.code} is already closed")
+    campaign.status = "closed"
+    campaign.closed_at = utcnow()
+    campaign.closed_by = user
+    db.add(AuditEvent(actor=user, action="campaign.close", target=campaign.code, detail={}))
+    db.flush()
+    outcome = CloseOutcome(campaign=campaign.code)
+
+    def weights() -> None:
+        compute_weights(db, campaign, user)
+
+    def aggregates() -> None:
+        if monitoring_db is None:
+            raise RuntimeError("no monitoring database session")
+        aggregate_campaign(db, monitoring_db, campaign.code)
+
+    _hook(db, "weights", weights, outcome)
+    if outcome.steps["weights"] == "ok":
+        _hook(db, "aggregates", aggregates, outcome)
+    else:
+        outcome.steps["aggregates"] = "skipped: no weights"
+    db.add(AuditEvent(actor=user, action="campaign.close_steps", target=campaign.code,
+                      detail=dict(outcome.steps)))
+    db.flush()
+    return outcome

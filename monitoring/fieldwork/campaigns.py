@@ -1,0 +1,168 @@
+"""Campaigns: create, edit, list (district-scoped).
+
+A campaign moves draft -> ready (sample drawn) -> closed. A drawn campaign keeps its
+design, instruments and mode; a closed one accepts nothing at all. The response window
+is in :mod:`monitoring.fieldwork.window`; closing (freeze, weights, aggregates) in
+:mod:`monitoring.closing`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from learningcity.db import utcnow
+from learningcity.models import AuditEvent, District, StaffUser
+from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
+from monitoring.fieldwork.window import TIMEZONE, parse_local, to_local
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SURVEY = "learning_needs"
+NAME_MAX = 200
+
+
+class CampaignError(ValueError):
+    """A campaign request that cannot be carried out; ``problems`` lists every reason."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems) or [message]
+        super().__init__(message if not problems else "; ".join(self.problems))
+
+
+# ------------------------------------------------------------------ queries
+
+def get_campaign(db: Session, code: str) -> Campaign | None:
+    return db.scalar(sa.select(Campaign).where(Campaign.code == code))
+
+
+def visible_campaigns(db: Session, user: StaffUser | None) -> list[Campaign]:
+    """Campaigns the user may see: own district for district staff, all for admin/monitor."""
+    query = sa.select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    if user is None or user.role not in ("admin", "monitor", "district"):
+        return []
+    if user.role == "district":
+        query = query.where(Campaign.district_code == user.district_code)
+    return list(db.scalars(query))
+
+
+def known_instruments(db: Session) -> list[str]:
+    """Ability-test instruments with a published calibration (item bank)."""
+    from itembank.models import Instrument
+
+    return list(db.scalars(sa.select(Instrument.code).where(
+        Instrument.kind == "ability", Instrument.published_calibration_id.is_not(None))
+        .order_by(Instrument.code)))
+
+
+def known_surveys(db: Session) -> list[str]:
+    """Survey codes residents can be given: published surveys and the default one."""
+    codes = {DEFAULT_SURVEY}
+    try:
+        from surveys.models import SurveyPublication
+
+        codes.update(db.scalars(sa.select(SurveyPublication.code)))
+    except (ImportError, sa.exc.SQLAlchemyError):  # surveys not installed or not migrated
+        pass
+    return sorted(codes)
+
+
+# ------------------------------------------------------------------ create and edit
+
+def next_code(db: Session, district_code: str, when: dt.datetime | None = None) -> str:
+    """``<district>-<yyyymm>-<n>``, n counting that district's campaigns of the month."""
+    local = to_local(when or utcnow())
+    prefix = f"{district_code}-{local:%Y%m}-"
+    taken = set(db.scalars(sa.select(Campaign.code).where(Campaign.code.like(prefix + "%"))))
+    n = len(taken) + 1
+    while f"{prefix}{n}" in taken:
+        n += 1
+    return f"{prefix}{n}"
+
+
+def _check_fields(db: Session, values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Validate name, instruments, mode and window; collect every problem."""
+    clean: dict[str, Any] = {}
+    name = str(values.get("name") or "").strip()
+    if not name:
+        problems.append("name: required")
+    elif len(name) > NAME_MAX:
+        problems.append(f"name: at most {NAME_MAX} characters")
+    clean["name"] = name
+    test = str(values.get("test_instrument") or "").strip() or None
+    survey = str(values.get("survey_code") or "").strip() or None
+    if test is not None and test not in known_instruments(db):
+        problems.append(f"test_instrument: {test!r} is not a published ability test")
+    if survey is not None and survey not in known_surveys(db):
+        problems.append(f"survey_code: unknown survey {survey!r}")
+    if test is None and survey is None:
+        problems.append("instruments: choose an ability test, a survey, or both")
+    clean["test_instrument"], clean["survey_code"] = test, survey
+    mode = str(values.get("mode") or "sample")
+    if mode not in CAMPAIGN_MODES:
+        problems.append(f"mode: {mode!r} is not one of {', '.join(CAMPAIGN_MODES)}")
+    clean["mode"] = mode
+    tz = str(values.get("timezone") or TIMEZONE)
+    for key in ("opens_at", "closes_at"):
+        raw = values.get(key)
+        if raw in (None, ""):
+            problems.append(f"{key}: required")
+            continue
+        try:
+            clean[key] = parse_local(raw, tz)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    if "opens_at" in clean and "closes_at" in clean and clean["closes_at"] <= clean["opens_at"]:
+        problems.append("closes_at: the window must close after it opens")
+    clean["timezone"] = tz
+    return clean
+
+
+def create_campaign(db: Session, *, district_code: str, user: str, **values: Any) -> Campaign:
+    """A new draft campaign. ``values``: name, test_instrument, survey_code, mode,
+    opens_at, closes_at (local date-times in Asia/Shanghai, or aware datetimes)."""
+    problems: list[str] = []
+    if db.get(District, district_code) is None:
+        problems.append(f"district: unknown district {district_code!r}")
+    clean = _check_fields(db, values, problems)
+    if problems:
+        raise CampaignError("the campaign was not saved", problems)
+    campaign = Campaign(code=next_code(db, district_code), district_code=district_code,
+                        created_by=user, status="draft", design={}, **clean)
+    db.add(campaign)
+    db.flush()
+    db.add(AuditEvent(actor=user, action="campaign.create", target=campaign.code,
+                      detail={"district": district_code, "name": clean["name"]}))
+    return campaign
+
+
+def update_campaign(db: Session, campaign: Campaign, *, user: str, **values: Any) -> Campaign:
+    """Change name, instruments, mode or window. After the draw only name and window may
+    change; a closed campaign changes no more."""
+    if campaign.status == "closed":
+        raise CampaignError(f"campaign {campaign.code} is closed and cannot be edited")
+    problems: list[str] = []
+    merged = {"name": campaign.name, "test_instrument": campaign.test_instrument,
+              "survey_code": campaign.survey_code, "mode": campaign.mode,
+              "opens_at": campaign.opens_at, "closes_at": campaign.closes_at,
+              "timezone": campaign.timezone, **values}
+    clean = _check_fields(db, merged, problems)
+    if campaign.status != "draft":
+        for key in ("test_instrument", "survey_code", "mode"):
+            if clean.get(key) != getattr(campaign, key):
+                problems.append(f"{key}: cannot change after the sample was drawn")
+    if problems:
+        raise CampaignError("the campaign was not saved", problems)
+    changed = {k: v for k, v in clean.items() if getattr(campaign, k) != v}
+    for key, value in changed.items():
+        setattr(campaign, key, value)
+    if changed:
+        db.add(AuditEvent(actor=user, action="campaign.edit", target=campaign.code,
+                          detail={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                                  for k, v in changed.items()}))
+    db.flush()
+    return campaign

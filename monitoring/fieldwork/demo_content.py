@@ -1,0 +1,90 @@
+"""Demo campaign: one drawn campaign in the first demo district, window open for 30 days.
+
+Invitation codes are shown only once, so the loader writes the demo campaign's codes to
+``var/demo_invitations.csv`` beside the SQLite database (or the working directory for
+other databases), marked as demo codes, and logs three of them; the campaign page says
+where the file is. Loading is idempotent: an existing demo campaign is left alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from learningcity.db import utcnow
+from learningcity.models import District
+from monitoring.fieldwork import draw, frames, invitations
+from monitoring.fieldwork.campaigns import DEFAULT_SURVEY, create_campaign, known_instruments
+from monitoring.fieldwork.models import Campaign
+from monitoring.fieldwork.window import local_input
+
+log = logging.getLogger(__name__)
+
+DEMO_CAMPAIGN_NAME = "演示抽样调查 Demo sampling campaign"
+DEMO_DISTRICT = "D01"
+DEMO_ACTOR = "demo"
+DEMO_SEED = 20261129
+DEMO_N = 40
+DEMO_FILE = Path("var") / "demo_invitations.csv"
+DEMO_BASE_URL = "http://localhost:6543"
+STREETS = (("S01", "东湖街道"), ("S02", "湖滨街道"), ("S03", "新村街道"), ("S04", "滨江街道"))
+#: the age bands and sex codes of the test and the learning-needs survey, so prefill fits
+AGE_BANDS = ("18-29", "30-44", "45-59", "60-69", "70+")
+
+
+def _frame_csv() -> bytes:
+    """A small person frame: 4 streets x 5 age bands, 6 to 19 residents per cell."""
+    lines = ["person_id,street,street_name,age_band,sex"]
+    for s, (street, name) in enumerate(STREETS):
+        for b, band in enumerate(AGE_BANDS):
+            for i in range(6 + 2 * s + 2 * b):
+                lines.append(f"{street}-{b}{i:02d},{street},{name},{band},"
+                             f"{'female' if (i + s) % 2 else 'male'}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def demo_file(db: Session) -> Path:
+    """Where the demo codes go: ``var/`` beside the SQLite file, else the working dir."""
+    url = db.get_bind().url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent / DEMO_FILE
+    return Path.cwd() / DEMO_FILE
+
+
+def demo_codes_note(db: Session) -> str | None:
+    """The demo codes file, when it exists (shown on the demo campaign's page)."""
+    path = demo_file(db)
+    return str(path) if path.exists() else None
+
+
+def load(db: Session) -> None:
+    """Create, draw and invite the demo campaign once."""
+    if db.get(District, DEMO_DISTRICT) is None:
+        return
+    exists = db.scalar(sa.select(Campaign.id).where(Campaign.name == DEMO_CAMPAIGN_NAME))
+    if exists is not None:
+        return
+    now = utcnow()
+    test = "LLA" if "LLA" in known_instruments(db) else None
+    campaign = create_campaign(
+        db, district_code=DEMO_DISTRICT, user=DEMO_ACTOR, name=DEMO_CAMPAIGN_NAME,
+        test_instrument=test, survey_code=DEFAULT_SURVEY, mode="sample",
+        opens_at=local_input(now - dt.timedelta(minutes=1)),
+        closes_at=local_input(now + dt.timedelta(days=30)))
+    spec = frames.FrameSpec("unit", "person_id", ["street", "age_band"])
+    frames.import_frame(db, campaign, "demo_frame.csv", _frame_csv(), spec, DEMO_ACTOR)
+    draw.set_design(db, campaign, DEMO_ACTOR, n=DEMO_N, allocation="proportional",
+                    min_per_stratum=1)
+    draw.draw_sample(db, campaign, DEMO_ACTOR, seed=DEMO_SEED)
+    issued = invitations.issue_invitations(db, campaign, DEMO_ACTOR)
+    path = demo_file(db)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(invitations.invitations_csv(issued, DEMO_BASE_URL))
+    except OSError as exc:  # a read-only checkout: the demo works, the codes are logged
+        log.warning("demo invitation codes not written to %s: %s", path, exc)
+    log.warning("DEMO campaign %s: invitation codes written to %s; e.g. %s", campaign.code,
+                path, ", ".join(i.code for i in issued[:3]))

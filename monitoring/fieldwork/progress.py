@@ -1,0 +1,192 @@
+"""Fieldwork progress of a campaign: per stratum and overall, with a daily chart.
+
+Counts come from the invitations (their status is set by the resident entry): sampled =
+invitations not void, started = used at least once (started or completed), completed.
+Response rate = completed / sampled; completes are compared with each stratum's quota
+(``sampling.quota_progress``). Days are calendar days in the campaign's time zone.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from monitoring.fieldwork.entry import refresh_statuses
+from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
+from monitoring.fieldwork.window import to_local
+from monitoring.stats import sampling
+from scoring.csvsafe import guard_cell
+
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "SimHei",
+             "Microsoft YaHei", "DejaVu Sans"]
+
+
+@dataclass(frozen=True)
+class StratumProgress:
+    stratum: str
+    population: float
+    allocated: int
+    sampled: int
+    started: int
+    completed: int
+    quota: int
+    response_rate: float | None
+    quota_progress: float
+    quota_met: bool
+
+
+@dataclass
+class ProgressReport:
+    """Per-stratum rows, the overall row and completes per local day."""
+
+    campaign: str
+    rows: list[StratumProgress]
+    overall: StratumProgress
+    daily: list[tuple[dt.date, int]] = field(default_factory=list)
+
+    @property
+    def cumulative(self) -> list[tuple[dt.date, int]]:
+        total, out = 0, []
+        for day, n in self.daily:
+            total += n
+            out.append((day, total))
+        return out
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def campaign_progress(db: Session, campaign: Campaign) -> ProgressReport:
+    """Sampled, started, completed, response rate and quota progress by stratum."""
+    refresh_statuses(db, campaign)  # a resident may have finished through the pages
+    strata = db.scalars(sa.select(CampaignStratum).where(
+        CampaignStratum.campaign_id == campaign.id).order_by(CampaignStratum.stratum)).all()
+    counts: dict[str, dict[str, int]] = {}
+    for stratum, status, n in db.execute(
+            sa.select(Invitation.stratum, Invitation.status, sa.func.count(Invitation.id))
+            .where(Invitation.campaign_id == campaign.id)
+            .group_by(Invitation.stratum, Invitation.status)):
+        counts.setdefault(stratum, {})[status] = int(n)
+    labels = [s.stratum for s in strata] + sorted(set(counts) - {s.stratum for s in strata})
+    info = {s.stratum: s for s in strata}
+    sampled = {k: sum(v for s, v in counts.get(k, {}).items() if s != "void") for k in labels}
+    completed = {k: counts.get(k, {}).get("completed", 0) for k in labels}
+    started = {k: counts.get(k, {}).get("started", 0) + completed[k] for k in labels}
+    quotas = {k: int(info[k].quota if k in info and info[k].quota is not None
+                     else sampled[k]) for k in labels}
+    status = sampling.quota_progress(quotas, completed, sampled) if labels else None
+    rows = []
+    for k in labels:
+        t = status.table.loc[k]
+        rows.append(StratumProgress(
+            stratum=k, population=float(info[k].population) if k in info else 0.0,
+            allocated=int(info[k].allocated) if k in info else 0, sampled=sampled[k],
+            started=started[k], completed=completed[k], quota=quotas[k],
+            response_rate=_rate(completed[k], sampled[k]),
+            quota_progress=float(t["progress"]), quota_met=bool(t["met"])))
+    tot = {name: sum(getattr(r, name) for r in rows)
+           for name in ("population", "allocated", "sampled", "started", "completed", "quota")}
+    overall = StratumProgress(
+        stratum="", population=float(tot["population"]), allocated=int(tot["allocated"]),
+        sampled=int(tot["sampled"]), started=int(tot["started"]),
+        completed=int(tot["completed"]), quota=int(tot["quota"]),
+        response_rate=_rate(int(tot["completed"]), int(tot["sampled"])),
+        quota_progress=(tot["completed"] / tot["quota"]) if tot["quota"] else 1.0,
+        quota_met=bool(rows) and all(r.quota_met for r in rows))
+    return ProgressReport(campaign.code, rows, overall, daily_completes(db, campaign))
+
+
+def daily_completes(db: Session, campaign: Campaign) -> list[tuple[dt.date, int]]:
+    """Completes per local calendar day, every day from the first complete to the last."""
+    times = db.scalars(sa.select(Invitation.completed_at).where(
+        Invitation.campaign_id == campaign.id, Invitation.status == "completed",
+        Invitation.completed_at.is_not(None)))
+    per_day: dict[dt.date, int] = {}
+    for moment in times:
+        day = to_local(moment, campaign.timezone).date()
+        per_day[day] = per_day.get(day, 0) + 1
+    if not per_day:
+        return []
+    first, last = min(per_day), max(per_day)
+    return [(first + dt.timedelta(days=i), per_day.get(first + dt.timedelta(days=i), 0))
+            for i in range((last - first).days + 1)]
+
+
+CHART_LABELS = {"per_day": "completes per day", "cumulative": "cumulative",
+                "empty": "no completes yet"}
+
+
+def daily_chart_png(report: ProgressReport, title: str = "",
+                    labels: dict[str, str] | None = None) -> bytes:
+    """Bars of completes per day with the cumulative line (PNG, matplotlib Agg).
+
+    ``labels`` (per_day, cumulative, empty) lets the page pass translated axis texts."""
+    text = {**CHART_LABELS, **(labels or {})}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"font.sans-serif": CJK_FONTS, "font.family": "sans-serif",
+                         "axes.unicode_minus": False}):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        if report.daily:
+            days = [d for d, _n in report.daily]
+            ax.bar(days, [n for _d, n in report.daily], color="#0b5cad",
+                   label=text["per_day"])
+            ax2 = ax.twinx()
+            ax2.plot(days, [n for _d, n in report.cumulative], color="#b36b00", lw=2,
+                     label=text["cumulative"])
+            ax2.set_ylabel(text["cumulative"])
+            ax2.set_ylim(bottom=0)
+            import matplotlib.dates as mdates
+
+            ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, len(days) // 8)))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+            fig.autofmt_xdate()
+        else:
+            ax.text(0.5, 0.5, text["empty"], ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.set_ylabel(text["per_day"])
+        ax.set_ylim(bottom=0)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, axis="y")
+        ax.set_title(title or report.campaign)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+PROGRESS_COLUMNS = ("stratum", "population", "allocated", "sampled", "started", "completed",
+                    "response_rate", "quota", "quota_progress", "quota_met")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}" if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+def progress_csv(report: ProgressReport) -> bytes:
+    """The progress table as CSV (UTF-8 with BOM), strata then the overall row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(PROGRESS_COLUMNS)
+    for row in [*report.rows, report.overall]:
+        values = [guard_cell(row.stratum or "(overall)"),
+                  *[getattr(row, c) for c in PROGRESS_COLUMNS[1:]]]
+        writer.writerow([_fmt(v) for v in values])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -1,0 +1,302 @@
+"""The per-respondent analysis table of a campaign: what aggregation and exports read.
+
+:func:`respondent_table` returns one row per *responding* person (invitation completed:
+every instrument of the campaign finished) with the design, the current weight, the
+grouping variables, the survey answers, plausible values and scale scores. It holds no
+names, codes, contact data or free text: the respondent is the invitation's public id.
+
+Columns
+-------
+``respondent``
+    invitation public id.
+``district``, ``street``, ``stratum``
+    the campaign's district (the frame the person was drawn from), the street (answer,
+    else frame), the design stratum.
+``psu``
+    the cluster (street or community) of a two-stage design, else the respondent itself.
+``fpc``
+    what :meth:`monitoring.estimates.Design.from_frame` takes as ``fpc``: the stratum's
+    *first-stage* population size, i.e. the number of frame rows in the stratum
+    (``CampaignStratum.frame_rows``): N_h units for a unit frame, the number of PSUs
+    (clusters) for a cluster frame, so that f_h = n_h / N_h is the first-stage sampling
+    fraction.
+``weight``
+    final weight of the campaign's current weight run (:mod:`monitoring.weighting`).
+``age_band``, ``sex``, ``occupation``, ``education``
+    answers (survey, else test background, else the invitation's prefill).
+``group`` and ``group__<code>``
+    population groups. ``group__<code>`` is 1/0 per group (a person may be in several);
+    ``group`` is the first that applies in :data:`GROUP_ORDER` (or missing). Derivation:
+    ``older_adult``: age band 60-69 or 70+ (or a frame's 60+);
+    ``farmer``, ``industrial_worker``, ``migrant_worker``, ``civil_servant``: the
+    occupation answer has that code; ``young_people``: age band 18-29, the only band
+    wholly under 35 (30-44 straddles 35 and is not counted).
+survey answers
+    under the question names: single choice -> the code, multiple choice ->
+    ``<q>__<choice>`` 0/1, numbers and rating items -> float, months -> ``YYYY-MM``.
+    Free-text answers are left out.
+``pv1`` .. ``pv5``, ``score``, ``level``
+    plausible values on the reporting scale drawn from each finished test session's
+    posterior (N(0, 1) prior, the calibration the session used, operational items only),
+    with a seed fixed per campaign and calibration, so re-runs give identical values;
+    the session's score and level.
+``scale_<name>``
+    survey scale scores (the IRT theta when the scale was IRT-scored, else the sum).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
+from monitoring.results.models import RespondentWeight, WeightRun
+
+#: population groups, in the order that picks the single ``group`` value
+GROUP_ORDER = ("older_adult", "civil_servant", "farmer", "industrial_worker",
+               "migrant_worker", "young_people")
+OLDER_BANDS = frozenset({"60-69", "70+", "60+"})
+YOUNG_BANDS = frozenset({"18-29"})
+OCCUPATION_GROUPS = ("farmer", "industrial_worker", "migrant_worker", "civil_servant")
+PERSON_FIELDS = ("age_band", "sex", "district", "street", "occupation", "education")
+N_PV = 5
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """What a table consumer needs to know about the campaign."""
+
+    code: str
+    district: str
+    name: str
+    closes_at: dt.datetime | None
+
+
+@dataclass
+class RespondentData:
+    """The table, its campaign and the names of its design columns."""
+
+    frame: pd.DataFrame
+    campaign: CampaignInfo
+    design: dict[str, str | None] = field(default_factory=dict)
+
+
+def groups_of(person: dict[str, Any]) -> list[str]:
+    """The population groups a person belongs to (see the module docstring)."""
+    band, occupation = person.get("age_band"), person.get("occupation")
+    out = []
+    for code in GROUP_ORDER:
+        if code == "older_adult":
+            member = band in OLDER_BANDS
+        elif code == "young_people":
+            member = band in YOUNG_BANDS
+        else:
+            member = occupation == code
+        if member:
+            out.append(code)
+    return out
+
+
+# ------------------------------------------------------------------ answers per person
+
+def _test_sessions(db: Session, campaign: Campaign, public_ids: list[str]) -> dict[str, Any]:
+    """public_id -> the finished test session of the campaign (latest if several)."""
+    if not campaign.test_instrument or not public_ids:
+        return {}
+    from assessment.models import TestSession
+
+    wanted = set(public_ids)
+    rows = db.scalars(sa.select(TestSession).where(
+        TestSession.campaign == campaign.code, TestSession.status == "finished")
+        .order_by(TestSession.id).execution_options(populate_existing=True))
+    return {s.invitation: s for s in rows if s.invitation in wanted}
+
+
+def _survey_responses(db: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
+    if not campaign.survey_code:
+        return {}
+    from surveys.services import campaign_responses
+
+    return {r["invitation"]: r for r in campaign_responses(db, campaign.code)
+            if r.get("invitation")}
+
+
+def person_answers(db: Session, campaign: Campaign, invitations: list[Invitation]
+                   ) -> dict[str, dict[str, Any]]:
+    """public_id -> age band, sex, district, street, occupation, education: the survey's
+    answer, else the test's background answer, else the invitation's prefill."""
+    tests = _test_sessions(db, campaign, [i.public_id for i in invitations])
+    surveys = _survey_responses(db, campaign)
+    out: dict[str, dict[str, Any]] = {}
+    for inv in invitations:
+        merged: dict[str, Any] = {}
+        layers = [inv.prefill or {},
+                  (tests[inv.public_id].background or {}) if inv.public_id in tests else {},
+                  surveys.get(inv.public_id, {}).get("answers", {})]
+        for layer in layers:
+            for name in PERSON_FIELDS:
+                value = layer.get(name)
+                if isinstance(value, str) and value.strip():
+                    merged[name] = value.strip()
+        out[inv.public_id] = merged
+    return out
+
+
+# ------------------------------------------------------------------ plausible values
+
+def _pv_seed(campaign: Campaign, calibration_id: int) -> int:
+    text = f"{campaign.code}:{campaign.seed or 0}:{calibration_id}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def plausible_scores(db: Session, campaign: Campaign, sessions: dict[str, Any]
+                     ) -> dict[str, np.ndarray]:
+    """public_id -> ``N_PV`` plausible values on the reporting scale."""
+    if not sessions:
+        return {}
+    from assessment.models import Answer, TestSession
+    from itembank.models import Calibration, ItemVersion
+    from itembank.scale import to_scale
+    from itembank.services import calibration_params
+    from scoring.plausible import plausible_values
+
+    by_cal: dict[int, list[tuple[str, Any]]] = {}
+    for pid, s in sorted(sessions.items()):
+        by_cal.setdefault(s.calibration_id, []).append((pid, s))
+    out: dict[str, np.ndarray] = {}
+    for cal_id, members in sorted(by_cal.items()):
+        calibration = db.get(Calibration, cal_id)
+        params = calibration_params(calibration)
+        column = {row.item_id: j for j, row in enumerate(calibration.items)}
+        ids = [s.id for _pid, s in members]
+        answers = db.execute(sa.select(Answer.session_id, ItemVersion.item_id, Answer.score)
+                             .join(ItemVersion, ItemVersion.id == Answer.item_version_id)
+                             .join(TestSession, TestSession.id == Answer.session_id)
+                             .where(TestSession.campaign == campaign.code,
+                                    TestSession.calibration_id == cal_id,
+                                    Answer.is_pilot.is_(False))).all()
+        row_of = {sid: k for k, sid in enumerate(ids)}
+        responses = np.full((len(ids), len(calibration.items)), np.nan)
+        for sid, item_id, score in answers:
+            if sid in row_of and item_id in column:
+                responses[row_of[sid], column[item_id]] = float(score)
+        pv = plausible_values(params, responses, n_draws=N_PV,
+                              rng=np.random.default_rng(_pv_seed(campaign, cal_id)))
+        scaled = np.asarray(to_scale(pv, calibration.scale_mean, calibration.scale_sd,
+                                     calibration.link_a, calibration.link_b), dtype=float)
+        for k, (pid, _s) in enumerate(members):
+            out[pid] = scaled[k]
+    return out
+
+
+# ------------------------------------------------------------------ survey answers
+
+def _survey_columns(db: Session, response: dict[str, Any]) -> dict[str, Any]:
+    from surveys.services import definition_survey, get_definition
+
+    survey = definition_survey(get_definition(db, response["survey_code"],
+                                              response["version"]))
+    answers = response.get("answers", {})
+    out: dict[str, Any] = {}
+    for f in survey.fields():
+        if f.kind in ("text", "other_text") or f.name in PERSON_FIELDS:
+            continue
+        value = answers.get(f.name)
+        if f.kind == "multiple_choice":
+            chosen = set(value or [])
+            for choice in survey.choices(f.question.choices):
+                out[f"{f.name}__{choice.name}"] = float(choice.name in chosen) \
+                    if value is not None else np.nan
+        elif f.kind in ("integer", "decimal", "number", "rating"):
+            try:
+                out[f.name] = float(value) if value is not None else np.nan
+            except (TypeError, ValueError):
+                out[f.name] = np.nan
+        else:
+            out[f.name] = value if value is not None else np.nan
+    for scale, result in (response.get("scales") or {}).items():
+        theta, total = result.get("theta"), result.get("sum")
+        out[f"scale_{scale}"] = float(theta) if theta is not None else (
+            float(total) if total is not None else np.nan)
+    return out
+
+
+# ------------------------------------------------------------------ the table
+
+def current_run(db: Session, campaign: Campaign) -> WeightRun | None:
+    return db.scalar(sa.select(WeightRun).where(WeightRun.campaign_id == campaign.id,
+                                                WeightRun.current.is_(True))
+                     .order_by(WeightRun.id.desc()))
+
+
+def respondent_table(db: Session, campaign_code: str) -> RespondentData:
+    """One row per responding person of the campaign (see the module docstring).
+
+    Raises LookupError for an unknown campaign and ValueError when the campaign has
+    respondents but no current weight run (compute the weights first).
+    """
+    from monitoring.fieldwork.entry import refresh_statuses
+
+    campaign = db.scalar(sa.select(Campaign).where(Campaign.code == campaign_code))
+    if campaign is None:
+        raise LookupError(f"no campaign {campaign_code!r}")
+    refresh_statuses(db, campaign)
+    info = CampaignInfo(code=campaign.code, district=campaign.district_code,
+                        name=campaign.name, closes_at=campaign.closes_at)
+    invitations = list(db.scalars(sa.select(Invitation).where(
+        Invitation.campaign_id == campaign.id, Invitation.status == "completed")
+        .order_by(Invitation.stratum, Invitation.public_id)
+        .execution_options(populate_existing=True)))
+    cluster = any(i.psu is not None for i in db.scalars(sa.select(Invitation).where(
+        Invitation.campaign_id == campaign.id)))
+    design = {"strata": "stratum", "psu": "psu", "fpc": "fpc"}
+    if not invitations:
+        return RespondentData(frame=pd.DataFrame(columns=["respondent", "weight"]),
+                              campaign=info, design=design)
+    run = current_run(db, campaign)
+    if run is None:
+        raise ValueError(f"campaign {campaign.code} has no weights yet: compute them first")
+    weights = dict(db.execute(sa.select(RespondentWeight.invitation_id, RespondentWeight.weight)
+                              .where(RespondentWeight.run_id == run.id)).all())
+    strata = {s.stratum: s for s in db.scalars(sa.select(CampaignStratum).where(
+        CampaignStratum.campaign_id == campaign.id))}
+    persons = person_answers(db, campaign, invitations)
+    sessions = _test_sessions(db, campaign, [i.public_id for i in invitations])
+    pvs = plausible_scores(db, campaign, sessions)
+    surveys = _survey_responses(db, campaign)
+    rows = []
+    for inv in invitations:
+        person = persons.get(inv.public_id, {})
+        stratum = strata.get(inv.stratum)
+        groups = groups_of(person)
+        row: dict[str, Any] = {
+            "respondent": inv.public_id, "district": campaign.district_code,
+            "street": person.get("street", np.nan), "stratum": inv.stratum,
+            "psu": (inv.psu or inv.public_id) if cluster else inv.public_id,
+            "fpc": float(stratum.frame_rows) if stratum is not None else np.nan,
+            "weight": float(weights.get(inv.id, np.nan)),
+            **{name: person.get(name, np.nan)
+               for name in ("age_band", "sex", "occupation", "education")},
+            "group": groups[0] if groups else np.nan,
+            **{f"group__{code}": int(code in groups) for code in GROUP_ORDER},
+        }
+        if inv.public_id in surveys:
+            row.update(_survey_columns(db, surveys[inv.public_id]))
+        if inv.public_id in sessions:
+            session = sessions[inv.public_id]
+            row.update({f"pv{m + 1}": float(v) for m, v in enumerate(pvs[inv.public_id])})
+            row["score"] = float(session.score) if session.score is not None else np.nan
+            row["level"] = session.level
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame["weight"].isna().any():
+        missing = frame.loc[frame["weight"].isna(), "respondent"].tolist()[:5]
+        raise ValueError(f"campaign {campaign.code}: respondents without a weight in the "
+                         f"current run ({', '.join(missing)}): compute the weights again")
+    return RespondentData(frame=frame, campaign=info, design=design)

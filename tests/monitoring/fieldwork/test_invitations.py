@@ -1,0 +1,154 @@
+"""Invitation codes: >= 64 bits, hash only stored, unique, re-issue voids, prefill, outputs."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from monitoring.fieldwork import invitations as inv
+from monitoring.fieldwork.models import Invitation
+
+from ..conftest import ACTOR
+
+CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}$")
+
+
+def test_code_format_and_entropy() -> None:
+    codes = [inv.generate_code() for _ in range(2000)]
+    assert all(CODE_RE.match(c) for c in codes)
+    assert not set("ILOU") & set("".join(codes))
+    bits = len(inv.normalise_code(codes[0])) * math.log2(len(inv.ALPHABET))
+    assert bits >= 64
+    assert len(set(codes)) == len(codes)
+    # every symbol of the alphabet is used (no bias towards a subset)
+    assert set("".join(inv.normalise_code(c) for c in codes)) == set(inv.ALPHABET)
+
+
+def test_hash_normalises() -> None:
+    code = "K7Q2-M9XD-4HT3P"
+    digest = inv.hash_code(code)
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert inv.hash_code("k7q2 m9xd 4ht3p") == digest
+    assert inv.hash_code("K7Q2M9XD4HT3P") == digest
+    assert inv.hash_code("K7Q2-M9XD-4HT3Q") != digest
+    import hashlib
+
+    assert digest == hashlib.sha256(b"K7Q2M9XD4HT3P").hexdigest()
+
+
+def _all_text(db) -> str:
+    """Every value of every column of every table, as one string."""
+    from learningcity.db import Base, MonitoringBase
+
+    parts = []
+    for table in [*Base.metadata.sorted_tables, *MonitoringBase.metadata.sorted_tables]:
+        for row in db.execute(sa.select(table)).all():
+            parts.extend(str(v) for v in row)
+    return "\n".join(parts)
+
+
+def test_issue_stores_only_hashes(drawn_campaign, monitoring_demo) -> None:
+    db = monitoring_demo
+    campaign = drawn_campaign(n=12)
+    issued = inv.issue_invitations(db, campaign, ACTOR)
+    db.commit()
+    assert len(issued) == 12
+    assert len({i.code for i in issued}) == 12 and len({i.public_id for i in issued}) == 12
+    text = _all_text(db)
+    for item in issued:
+        assert item.code not in text
+        assert inv.normalise_code(item.code) not in text
+        assert inv.hash_code(item.code) in text
+        found = inv.find_invitation(db, item.code.lower())
+        assert found is not None and found.public_id == item.public_id
+        assert found.status == "issued" and found.prefill["district"] == "A"
+        assert found.prefill["street"] == item.attributes["street"]
+        assert found.prefill["age_band"] == item.attributes["age_band"]
+        assert found.prefill["sex"] == {"F": "female", "M": "male"}[item.attributes["sex"]]
+    assert inv.find_invitation(db, "0000-0000-00000") is None
+    assert inv.find_invitation(db, "short") is None
+    # issuing again adds nothing: every sampled unit has its invitation
+    assert inv.issue_invitations(db, campaign, ACTOR) == []
+
+
+def test_reissue_voids_old_code(drawn_campaign, monitoring_demo) -> None:
+    db = monitoring_demo
+    campaign = drawn_campaign(n=5)
+    issued = inv.issue_invitations(db, campaign, ACTOR)
+    old = issued[0]
+    new = inv.reissue_invitation(db, campaign, old.public_id, ACTOR)
+    db.commit()
+    assert new.code != old.code and new.unit_key == old.unit_key
+    assert inv.find_invitation(db, old.code) is None
+    assert inv.find_invitation(db, new.code).public_id == new.public_id
+    statuses = db.execute(sa.select(Invitation.public_id, Invitation.status).where(
+        Invitation.campaign_id == campaign.id)).all()
+    assert dict(statuses)[old.public_id] == "void"
+    assert inv.invitation_counts(db, campaign)["issued"] == 5
+    # a started invitation is not re-issued
+    started = inv.find_invitation(db, issued[1].code)
+    started.status = "started"
+    db.flush()
+    with pytest.raises(inv.InvitationError, match="only an unused"):
+        inv.reissue_invitation(db, campaign, issued[1].public_id, ACTOR)
+    # re-issue all unused: every old unused code stops working
+    fresh = inv.reissue_unused(db, campaign, ACTOR)
+    assert len(fresh) == 4
+    assert inv.find_invitation(db, new.code) is None
+    assert inv.find_invitation(db, issued[1].code) is not None
+
+
+def test_no_invitations_before_draw_or_after_close(make_campaign, drawn_campaign,
+                                                   monitoring_demo) -> None:
+    from monitoring.closing import close_campaign
+
+    with pytest.raises(inv.InvitationError, match="draw the sample"):
+        inv.issue_invitations(monitoring_demo, make_campaign(), ACTOR)
+    campaign = drawn_campaign(n=4)
+    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+    close_campaign(monitoring_demo, campaign, ACTOR)
+    with pytest.raises(inv.InvitationError, match="closed"):
+        inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+    with pytest.raises(inv.InvitationError, match="closed"):
+        inv.reissue_invitation(monitoring_demo, campaign, issued[0].public_id, ACTOR)
+
+
+def test_printable_outputs(drawn_campaign, monitoring_demo) -> None:
+    from openpyxl import load_workbook
+
+    campaign = drawn_campaign(n=3)
+    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+    data = inv.invitations_csv(issued, "https://city.example")
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r["code"] for r in rows] == [i.code for i in issued]
+    assert rows[0]["link"] == f"https://city.example/i/{issued[0].code}"
+    assert rows[0]["street"] == issued[0].attributes["street"]
+    wb = load_workbook(io.BytesIO(inv.invitations_xlsx(issued, "https://city.example")))
+    values = list(wb.active.iter_rows(values_only=True))
+    assert values[0][:6] == ("campaign", "public_id", "stratum", "unit", "code", "link")
+    assert [v[4] for v in values[1:]] == [i.code for i in issued]
+    svg = inv.qr_svg_data_uri(issued[0].link("https://city.example"))
+    assert svg.startswith("data:image/svg+xml")
+
+
+def test_qr_is_small_inline_svg() -> None:
+    """Fixed-mask QR (fast) still encodes the link at error level M, no declaration."""
+    import urllib.parse
+
+    import segno
+
+    link = "https://learn.example.cn/i/K7Q2-M9XD-4HT3P"
+    uri = inv.qr_svg_data_uri(link)
+    assert uri.startswith("data:image/svg+xml")
+    svg = urllib.parse.unquote(uri.split(",", 1)[1])
+    assert "<?xml" not in svg and "viewBox" in svg and "http" not in svg.replace(
+        "http://www.w3.org/2000/svg", "")
+    reference = segno.make(link, error="m", micro=False)
+    fixed = segno.make(link, error="m", micro=False, mask=0)
+    assert (fixed.version, fixed.error) == (reference.version, reference.error)
+    assert len(uri) < 3000

@@ -1,0 +1,151 @@
+"""Indicator definitions: validation, evaluation over respondent rows, judgement, saving."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from monitoring.results import indicators as I
+
+
+def test_builtins_are_the_action_plan_targets_and_valid() -> None:
+    by_code = {i.code: i for i in I.BUILTIN}
+    assert (by_code["older_adult_education"].target, by_code["older_adult_education"].direction
+            ) == (0.26, ">")
+    assert (by_code["community_training_rate"].target,
+            by_code["community_training_rate"].direction) == (0.55, ">=")
+    assert (by_code["learning_communities"].target, by_code["learning_communities"].kind
+            ) == (0.80, "frame")
+    for ind in I.BUILTIN:
+        assert I.validate(ind) == [], ind.code
+
+
+@pytest.mark.parametrize(("lo", "hi", "target", "direction", "expected"), [
+    (0.30, 0.40, 0.26, ">", "met"),
+    (0.26, 0.40, 0.26, ">", "undetermined"),     # touching from above: may equal the target
+    (0.10, 0.26, 0.26, ">", "not_met"),          # nothing in the interval exceeds it
+    (0.20, 0.30, 0.26, ">", "undetermined"),
+    (0.55, 0.70, 0.55, ">=", "met"),
+    (0.40, 0.55, 0.55, ">=", "undetermined"),
+    (0.40, 0.549, 0.55, ">=", "not_met"),
+    (0.10, 0.19, 0.20, "<", "met"),
+    (0.10, 0.20, 0.20, "<", "undetermined"),
+    (0.20, 0.30, 0.20, "<", "not_met"),
+    (0.10, 0.20, 0.20, "<=", "met"),
+    (0.15, 0.25, 0.20, "<=", "undetermined"),
+    (0.201, 0.30, 0.20, "<=", "not_met"),
+])
+def test_judgement_with_interval(lo: float, hi: float, target: float, direction: str,
+                                 expected: str) -> None:
+    assert I.judge(lo, hi, target, direction) == expected
+
+
+def test_judgement_without_interval_or_target() -> None:
+    assert I.judge(None, None, 0.5, ">") is None
+    assert I.judge(0.1, 0.2, None, ">") is None
+    assert I.judge(math.nan, 0.2, 0.5, ">") is None
+    with pytest.raises(ValueError, match="direction"):
+        I.judge(0.1, 0.2, 0.5, "=>")
+
+
+def test_validation_names_unknown_questions_and_type_errors() -> None:
+    bad = I.Indicator(code="Bad code", name_zh="", name_en="x", kind="person",
+                      expression="${no_such_question} = 'yes' and ${age_band} + 1",
+                      population="${training_times} = 'many'", target=1.5, direction="=>")
+    problems = I.validate(bad)
+    text = "\n".join(problems)
+    assert "code:" in text and "name_zh:" in text and "target:" in text
+    assert "direction:" in text
+    assert "unknown question or column ${no_such_question}" in text
+    assert any(p.startswith("expression:") and "age_band" in p for p in problems)
+    assert any(p.startswith("population:") and "training_times" in p for p in problems)
+    with pytest.raises(I.IndicatorError) as err:
+        I.check(bad)
+    assert err.value.problems == problems
+
+
+def test_validation_reports_syntax_errors_with_position() -> None:
+    problems = I.validate(I.Indicator("x1", "甲", "x", "${community_training} = "))
+    assert len(problems) == 1 and problems[0].startswith("expression:")
+    assert "character" in problems[0]
+
+
+def test_multiple_choice_rows_and_missing_values() -> None:
+    frame = pd.DataFrame({
+        "age_band": ["60-69", "30-44", None, "70+"],
+        "elder_education": ["regular", np.nan, "never", np.nan],
+        "topics__arts": [1.0, 0.0, np.nan, 0.0],
+        "topics__health": [0.0, 1.0, np.nan, 1.0],
+    })
+    rows = I.row_values(frame)
+    assert rows[0]["topics"] == ["arts"] and rows[2]["topics"] is None
+    older = I.BUILTIN[0]
+    np.testing.assert_array_equal(I.evaluate_rows(older.population, rows), [1, 0, np.nan, 1])
+    # unanswered -> missing (left out of the share), not "no"
+    np.testing.assert_array_equal(I.evaluate_rows(older.expression, rows), [1, np.nan, 0, np.nan])
+    np.testing.assert_array_equal(
+        I.evaluate_rows("selected(${topics}, 'health')", rows), [0, 1, np.nan, 1])
+    np.testing.assert_array_equal(I.evaluate_rows("", rows), [1, 1, 1, 1])
+
+
+def test_frame_values_normalise_yes_no() -> None:
+    vals = I.frame_values([{"learning_community": 1}, {"learning_community": "否"},
+                           {"learning_community": "yes"}, {"learning_community": ""}])
+    assert [v["learning_community"] for v in vals] == ["yes", "no", "yes", None]
+    np.testing.assert_array_equal(I.evaluate_rows(I.BUILTIN[2].expression, vals),
+                                  [1, 0, 1, np.nan])
+
+
+def test_catalogue_saved_definition_replaces_builtin() -> None:
+    changed = I.Indicator("community_training_rate", "社区居民培训率", "Training rate",
+                          "${community_training} = 'yes'", target=0.6, direction=">=")
+    extra = I.Indicator("arts_interest", "艺术兴趣", "Interest in arts",
+                        "selected(${topics}, 'arts')", target=None)
+    cat = I.catalogue([changed, extra])
+    assert len(cat) == 4
+    assert cat.get("community_training_rate").target == 0.6
+    assert cat.get("community_training_rate").builtin
+    assert not cat.get("arts_interest").builtin
+
+
+def test_save_indicator_validates_stores_and_audits(dbsession) -> None:
+    from learningcity.models import AuditEvent
+    from monitoring.results.indicators import IndicatorDefinition, save_indicator
+
+    with pytest.raises(I.IndicatorError, match="unknown question"):
+        save_indicator(dbsession, I.Indicator("x1", "甲", "x", "${nope} = 1"), "admin")
+    dbsession.rollback()
+    assert dbsession.scalar(sa.select(sa.func.count(IndicatorDefinition.id))) == 0
+    ind = I.Indicator("arts_interest", "艺术兴趣", "Interest in arts",
+                      "selected(${topics}, 'arts')", target=0.3, direction=">")
+    save_indicator(dbsession, ind, "admin")
+    save_indicator(dbsession, I.Indicator(**{**ind.__dict__, "target": 0.4}), "admin")
+    dbsession.commit()
+    cat = I.load_catalogue(dbsession)
+    assert cat.get("arts_interest").target == 0.4
+    actions = dbsession.scalars(sa.select(AuditEvent.action)
+                                .where(AuditEvent.target == "arts_interest")).all()
+    assert sorted(actions) == ["indicator.add", "indicator.edit"]
+
+
+def test_cli_indicator_set_checks_then_saves(dbsession, wsgi_app, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from learningcity.cli import main
+    from tests.conftest import write_ini
+
+    ini = write_ini(tmp_path, wsgi_app.registry.settings["sqlalchemy.url"])
+    args = ["monitoring", "indicator-set", "arts_interest", "--ini", ini, "--as", "tester",
+            "--name-zh", "艺术兴趣", "--name-en", "Interest in arts", "--target", "0.3",
+            "--direction", ">"]
+    bad = CliRunner().invoke(main, [*args, "--expression", "${nope} = 1"])
+    assert bad.exit_code != 0 and "unknown question or column ${nope}" in bad.output
+    assert "arts_interest" not in CliRunner().invoke(
+        main, ["monitoring", "indicators", "--ini", ini]).output
+    ok = CliRunner().invoke(main, [*args, "--expression", "selected(${topics}, 'arts')"])
+    assert ok.exit_code == 0, ok.output
+    listed = CliRunner().invoke(main, ["monitoring", "indicators", "--ini", ini]).output
+    assert "arts_interest\tperson\t> 30%\tsaved" in listed

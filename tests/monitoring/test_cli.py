@@ -1,0 +1,129 @@
+"""``learningcity campaign``: the whole flow from the command line; errors change nothing."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from learningcity.cli import main
+from monitoring.fieldwork.invitations import find_invitation
+from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+
+from ..conftest import write_ini
+from .conftest import cluster_rows, to_csv
+
+CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
+
+
+def _run(args, ini):
+    return CliRunner().invoke(main, [*args, "--ini", ini], catch_exceptions=False)
+
+
+def test_cli_flow(tmp_path, db_url, monitoring_demo) -> None:
+    db = monitoring_demo
+    ini = write_ini(tmp_path, db_url)
+    done = _run(["campaign", "create", "--district", "A", "--name", "CLI campaign",
+                 "--opens", "2026-01-01 08:00", "--closes", "2099-01-01 08:00"], ini)
+    assert done.exit_code == 0, done.output
+    code = done.output.strip()
+    assert code.startswith("A-")
+    assert code in _run(["campaign", "list"], ini).output
+    # a frame with problems: exit 1, every problem named, nothing stored
+    rows = cluster_rows()
+    rows[0]["population"] = "abc"
+    rows[3]["area"] = ""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(to_csv(rows))
+    done = _run(["campaign", "upload-frame", code, str(bad), "--kind", "cluster",
+                 "--id-column", "community", "--strata", "area", "--size-column",
+                 "population"], ini)
+    assert done.exit_code == 1
+    assert "bad.csv: row 2, column 'population'" in done.output
+    assert "bad.csv: row 5, column 'area'" in done.output
+    assert db.scalar(sa.select(sa.func.count(FrameUnit.id))) == 0
+    good = tmp_path / "good.csv"
+    good.write_bytes(to_csv(cluster_rows()))
+    done = _run(["campaign", "upload-frame", code, str(good), "--kind", "cluster",
+                 "--id-column", "community", "--strata", "area", "--size-column",
+                 "population"], ini)
+    assert done.exit_code == 0, done.output
+    done = _run(["campaign", "design", code, "--n", "4", "--m", "3"], ini)
+    assert done.exit_code == 0, done.output
+    done = _run(["campaign", "draw", code, "--seed", "11"], ini)
+    assert done.exit_code == 0 and "seed 11" in done.output
+    out = tmp_path / "codes.csv"
+    done = _run(["campaign", "invitations", code, "--out", str(out), "--base-url",
+                 "https://learn.example.cn"], ini)
+    assert done.exit_code == 0, done.output
+    listed = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert len(listed) == 12  # 4 clusters x m=3 (every demo cluster has more than 3 people)
+    db.expire_all()
+    for row in listed:
+        assert CODE_RE.fullmatch(row["code"])
+        assert row["link"] == f"https://learn.example.cn/i/{row['code']}"
+        assert find_invitation(db, row["code"]) is not None
+    # nothing new to issue: exit 1, the file is not created
+    again = tmp_path / "again.html"
+    done = _run(["campaign", "invitations", code, "--out", str(again), "--base-url",
+                 "https://x"], ini)
+    assert done.exit_code == 1 and not again.exists()
+    # replacing unused codes writes a printable page
+    done = _run(["campaign", "invitations", code, "--out", str(again), "--base-url",
+                 "https://x", "--replace-unused"], ini)
+    assert done.exit_code == 0, done.output
+    html = again.read_text(encoding="utf-8")
+    assert len(set(CODE_RE.findall(html))) == 12 and html.count("data:image/svg+xml") == 12
+    db.expire_all()
+    assert find_invitation(db, listed[0]["code"]) is None
+    done = _run(["campaign", "progress", code], ini)
+    assert done.exit_code == 0 and "(overall)\t12\t0\t0\t0.000" in done.output
+    assert _run(["campaign", "close", code], ini).exit_code == 1
+    done = _run(["campaign", "close", code, "--yes"], ini)
+    assert done.exit_code == 0 and "closed" in done.output
+    db.expire_all()
+    assert db.scalar(sa.select(Campaign)).status == "closed"
+    done = _run(["campaign", "draw", code], ini)
+    assert done.exit_code == 1 and "closed" in done.output
+    n_before = db.scalar(sa.select(sa.func.count(Invitation.id)))
+    done = _run(["campaign", "invitations", code, "--out", str(tmp_path / "z.csv"),
+                 "--base-url", "https://x"], ini)
+    assert done.exit_code == 1 and not (tmp_path / "z.csv").exists()
+    assert db.scalar(sa.select(sa.func.count(Invitation.id))) == n_before
+
+
+def test_cli_errors(tmp_path, db_url, monitoring_demo) -> None:
+    ini = write_ini(tmp_path, db_url)
+    done = _run(["campaign", "create", "--district", "Z", "--name", "", "--opens", "soon",
+                 "--closes", "2099-01-01 08:00"], ini)
+    assert done.exit_code == 1
+    assert "district: unknown district 'Z'" in done.output and "name: required" in done.output
+    assert "opens_at: 'soon'" in done.output
+    done = _run(["campaign", "draw", "NOPE"], ini)
+    assert done.exit_code == 1 and "no campaign 'NOPE'" in done.output
+
+
+def test_cli_progress_and_quiet(tmp_path, db_url, monitoring_demo) -> None:
+    ini = write_ini(tmp_path, db_url)
+    code = _run(["campaign", "create", "--district", "A", "--name", "Quiet",
+                 "--opens", "2026-01-01 08:00", "--closes", "2099-01-01 08:00"],
+                ini).output.strip()
+    frame = tmp_path / "frame.csv"
+    frame.write_bytes(to_csv(cluster_rows()))
+    args = ["campaign", "upload-frame", code, str(frame), "--kind", "cluster",
+            "--id-column", "community", "--strata", "area", "--size-column", "population"]
+    loud = _run(args, ini)
+    assert loud.exit_code == 0 and "reading and checking" in loud.output
+    quiet = _run([*args, "--quiet"], ini)
+    assert quiet.exit_code == 0, quiet.output
+    assert "reading and checking" not in quiet.output and "storing rows" not in quiet.output
+    assert "frame.csv stored" in quiet.output
+    assert _run(["campaign", "design", code, "--n", "4", "--m", "2"], ini).exit_code == 0
+    assert _run(["campaign", "draw", code, "--seed", "3"], ini).exit_code == 0
+    out = tmp_path / "codes.html"
+    done = _run(["campaign", "invitations", code, "--out", str(out), "--base-url",
+                 "https://learn.example.cn", "--quiet"], ini)
+    assert done.exit_code == 0, done.output
+    assert "QR codes" not in done.output and out.read_text().count("<img") == 8
