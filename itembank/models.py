@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learningcity.db import Base, UTCDateTime, utcnow
 
+from .content import score_choice
+
 ITEM_TYPES = ("single_choice", "rating")
 ITEM_STATUSES = ("draft", "pilot", "operational", "retired")
 #: allowed status changes (retired items may come back as pilot after revision)
@@ -123,10 +125,7 @@ class ItemVersion(Base):
 
     def score(self, choice: int) -> int:
         """Score of a 1-based option choice: 0/1 against the key, or the rating category."""
-        if self.key is not None:
-            return int(choice == self.key)
-        k = len(self.options)
-        return (k - choice) if self.reverse else (choice - 1)
+        return score_choice(self.key, bool(self.reverse), len(self.options), choice)
 
 
 class ItemStatusChange(Base):

@@ -21,6 +21,7 @@ from learningcity.models import AuditEvent
 from scoring.csvsafe import guard_cell
 from scoring.params import ItemParams
 
+from .content import VersionContent
 from .importing import ImportReport, ItemSpec
 from .models import (
     STATUS_FLOW,
@@ -34,7 +35,7 @@ from .models import (
     ItemStatusChange,
     ItemVersion,
 )
-from .scale import default_levels
+from .scale import default_levels, level_for, se_to_scale, to_scale
 
 
 class BankError(ValueError):
@@ -307,10 +308,15 @@ def published_calibration(db: Session, instrument: Instrument) -> Calibration | 
 
 # --- responses and exposure ---------------------------------------------------
 
-def record_response(db: Session, *, instrument: Instrument, version: ItemVersion,
-                    respondent: str, choice: int | None, campaign: str | None = None,
+def record_response(db: Session, *, instrument: Instrument | InstrumentInfo,
+                    version: ItemVersion | VersionContent, respondent: str,
+                    choice: int | None, campaign: str | None = None,
                     groups: Mapping[str, str] | None = None, scored: bool = True) -> ItemResponse:
-    """Store one scored answer against the exact item version shown."""
+    """Store one scored answer against the exact item version shown.
+
+    ``instrument`` needs only ``.id``; ``version`` only ``.id``, ``.item_id`` and
+    ``.score(choice)``, so the contract's InstrumentInfo and VersionContent do.
+    """
     response = ItemResponse(
         instrument_id=instrument.id, item_version_id=version.id, item_id=version.item_id,
         respondent=respondent, campaign=campaign, groups=dict(groups or {}), choice=choice,
@@ -393,3 +399,245 @@ def ensure_domains(db: Session, domains: Iterable[tuple]) -> None:
             db.add(Domain(code=code, name_zh=zh, name_en=en, kind=kind, position=position,
                           advice_zh=advice_zh, advice_en=advice_en))
     db.flush()
+
+
+# --- contract: what other packages read of the bank -----------------------------
+# Plain frozen values, never ORM objects; documented in itembank/README.md ("Contract").
+
+@dataclass(frozen=True)
+class InstrumentInfo:
+    """An instrument as other packages see it: codes, names, blueprint, live calibration."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    item_type: str
+    blueprint: dict
+    published_calibration_id: int | None
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale.startswith("en") else self.name_zh
+
+    @property
+    def ready(self) -> bool:
+        """True when a calibration is published, so residents can take the test."""
+        return self.published_calibration_id is not None
+
+
+def _instrument_info(row: Instrument) -> InstrumentInfo:
+    return InstrumentInfo(id=row.id, code=row.code, name_zh=row.name_zh, name_en=row.name_en,
+                          kind=row.kind, item_type=row.item_type,
+                          blueprint=dict(row.blueprint or {}),
+                          published_calibration_id=row.published_calibration_id)
+
+
+def instrument_info(db: Session, code: str) -> InstrumentInfo | None:
+    """The instrument with this code, or None when there is none."""
+    row = db.scalar(sa.select(Instrument).where(Instrument.code == code))
+    return None if row is None else _instrument_info(row)
+
+
+def instrument_info_by_id(db: Session, instrument_id: int) -> InstrumentInfo | None:
+    """The instrument with this database id (as stored on sessions and responses), or None."""
+    row = db.get(Instrument, instrument_id)
+    return None if row is None else _instrument_info(row)
+
+
+def instrument_codes(db: Session, *, kind: str | None = None,
+                     published_only: bool = False) -> list[str]:
+    """Instrument codes in code order, optionally of one kind and with a live calibration."""
+    query = sa.select(Instrument.code).order_by(Instrument.code)
+    if kind is not None:
+        query = query.where(Instrument.kind == kind)
+    if published_only:
+        query = query.where(Instrument.published_calibration_id.is_not(None))
+    return list(db.scalars(query))
+
+
+def version_contents(db: Session, version_ids: Iterable[int]) -> dict[int, VersionContent]:
+    """Item version id -> its content (text, options, scoring), for many versions in one query.
+
+    Unknown ids are left out. Versions never change once stored, so callers may cache them.
+    """
+    wanted = sorted({int(v) for v in version_ids})
+    if not wanted:
+        return {}
+    rows = db.execute(sa.select(ItemVersion, Item.code, Item.type)
+                      .join(Item, Item.id == ItemVersion.item_id)
+                      .where(ItemVersion.id.in_(wanted))).all()
+    return {v.id: _version_content(v, code, type_) for v, code, type_ in rows}
+
+
+def _version_content(v: ItemVersion, code: str, type_: str) -> VersionContent:
+    return VersionContent(id=v.id, item_id=v.item_id, item_code=code, item_type=type_,
+                          version=v.version, stem_zh=v.stem_zh, stem_en=v.stem_en,
+                          options=tuple(dict(o) for o in v.options), key=v.key,
+                          reverse=bool(v.reverse), media=v.media)
+
+
+def version_item_ids(db: Session, version_ids: Iterable[int]) -> dict[int, int]:
+    """Item version id -> the id of its item (to put answers into calibration columns)."""
+    wanted = sorted({int(v) for v in version_ids})
+    if not wanted:
+        return {}
+    return {version_id: item_id for version_id, item_id in db.execute(
+        sa.select(ItemVersion.id, ItemVersion.item_id).where(ItemVersion.id.in_(wanted)))}
+
+
+def current_contents(db: Session, *, item_type: str | None = None,
+                     status: Sequence[str] | None = None) -> dict[str, VersionContent]:
+    """Item code -> the content of its current (latest) version, in code order.
+
+    ``item_type`` ("single_choice" or "rating") and ``status`` narrow the items;
+    the survey checker reads the rating items this way.
+    """
+    latest = (sa.select(ItemVersion.item_id, sa.func.max(ItemVersion.version).label("n"))
+              .group_by(ItemVersion.item_id).subquery())
+    query = (sa.select(ItemVersion, Item.code, Item.type)
+             .join(Item, Item.id == ItemVersion.item_id)
+             .join(latest, sa.and_(latest.c.item_id == ItemVersion.item_id,
+                                   latest.c.n == ItemVersion.version))
+             .order_by(Item.code))
+    if item_type is not None:
+        query = query.where(Item.type == item_type)
+    if status is not None:
+        query = query.where(Item.status.in_(list(status)))
+    return {code: _version_content(v, code, type_) for v, code, type_ in db.execute(query)}
+
+
+@dataclass(frozen=True)
+class BankItem:
+    """An item's identity and life-cycle status with the id of its current version."""
+
+    item_id: int
+    code: str
+    domain_code: str
+    type: str
+    status: str
+    current_version_id: int
+
+
+def _bank_items(db: Session, where: Any, order: Any) -> list[BankItem]:
+    latest = (sa.select(ItemVersion.item_id, sa.func.max(ItemVersion.version).label("n"))
+              .group_by(ItemVersion.item_id).subquery())
+    query = (sa.select(Item.id, Item.code, Item.domain_code, Item.type, Item.status,
+                       ItemVersion.id)
+             .join(latest, latest.c.item_id == Item.id)
+             .join(ItemVersion, sa.and_(ItemVersion.item_id == Item.id,
+                                        ItemVersion.version == latest.c.n))
+             .where(where).order_by(order))
+    return [BankItem(*row) for row in db.execute(query)]
+
+
+def pilot_items(db: Session, item_type: str, *, exclude: Iterable[int] = ()) -> list[BankItem]:
+    """Pilot items of one type in code order, leaving out the given item ids (calibrated ones)."""
+    excluded = list({int(i) for i in exclude})
+    where = sa.and_(Item.status == "pilot", Item.type == item_type,
+                    Item.id.not_in(excluded) if excluded else sa.true())
+    return _bank_items(db, where, Item.code)
+
+
+def bank_revision(db: Session) -> tuple[int, int]:
+    """A pair that changes whenever an item changes status or gets a new version.
+
+    Two cheap maxima in one round trip: key a per-worker cache of bank content on it.
+    """
+    row = db.execute(sa.select(
+        sa.select(sa.func.max(ItemStatusChange.id)).scalar_subquery(),
+        sa.select(sa.func.max(ItemVersion.id)).scalar_subquery())).one()
+    return (row[0] or 0, row[1] or 0)
+
+
+@dataclass(frozen=True)
+class CalibrationInfo:
+    """A stored calibration: its parameters for scoring, the reporting scale and levels.
+
+    ``items`` and ``params`` are in the same order (row ``j`` of ``params`` is ``items[j]``).
+    """
+
+    id: int
+    instrument_id: int
+    name: str
+    version: int
+    model: str
+    is_demo: bool
+    scale_mean: float
+    scale_sd: float
+    link_a: float
+    link_b: float
+    #: [{"min", "code", "label_zh", "label_en", "cando_zh", "cando_en"}], lowest first
+    levels: tuple[dict, ...]
+    items: tuple[BankItem, ...]
+    params: ItemParams
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def to_scale(self, theta: np.ndarray | float) -> np.ndarray | float:
+        """Reporting-scale score of theta (this calibration's mean, SD and link)."""
+        return to_scale(theta, self.scale_mean, self.scale_sd, self.link_a, self.link_b)
+
+    def se_to_scale(self, se: np.ndarray | float) -> np.ndarray | float:
+        """A theta standard error on the reporting scale."""
+        return se_to_scale(se, self.scale_sd, self.link_a)
+
+    def level_for(self, score: float) -> dict:
+        """The proficiency level a reporting-scale score reaches."""
+        return level_for(score, self.levels)
+
+
+def calibration_info(db: Session, calibration_id: int) -> CalibrationInfo | None:
+    """The calibration with this id (parameters, scale, levels, items), or None."""
+    calibration = db.scalar(
+        sa.select(Calibration).where(Calibration.id == calibration_id)
+        .options(selectinload(Calibration.items).selectinload(CalibrationItem.item)))
+    if calibration is None:
+        return None
+    bank = {b.item_id: b for b in _bank_items(
+        db, Item.id.in_([r.item_id for r in calibration.items]), Item.id)}
+    return CalibrationInfo(
+        id=calibration.id, instrument_id=calibration.instrument_id, name=calibration.name,
+        version=calibration.version, model=calibration.model,
+        is_demo=bool(calibration.is_demo), scale_mean=float(calibration.scale_mean),
+        scale_sd=float(calibration.scale_sd), link_a=float(calibration.link_a),
+        link_b=float(calibration.link_b),
+        levels=tuple(dict(lv) for lv in (calibration.levels or [])),
+        items=tuple(bank[r.item_id] for r in calibration.items),
+        params=calibration_params(calibration))
+
+
+def published_calibration_info(db: Session, instrument_code: str) -> CalibrationInfo | None:
+    """The live calibration of an instrument, or None (unknown instrument, none published)."""
+    calibration_id = db.scalar(sa.select(Instrument.published_calibration_id)
+                               .where(Instrument.code == instrument_code))
+    return None if calibration_id is None else calibration_info(db, calibration_id)
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """A content area with its names and the advice shown to residents weak in it."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    position: int
+    advice_zh: str
+    advice_en: str
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale.startswith("en") else self.name_zh
+
+    def advice(self, locale: str) -> str:
+        return self.advice_en if locale.startswith("en") else self.advice_zh
+
+
+def domain_infos(db: Session) -> dict[str, DomainInfo]:
+    """Domain code -> its names and advice, in display order."""
+    rows = db.scalars(sa.select(Domain).order_by(Domain.position, Domain.code))
+    return {d.code: DomainInfo(code=d.code, name_zh=d.name_zh, name_en=d.name_en, kind=d.kind,
+                               position=d.position, advice_zh=d.advice_zh or "",
+                               advice_en=d.advice_en or "") for d in rows}
