@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent
 from monitoring.fieldwork.campaigns import CampaignError
 from monitoring.fieldwork.models import Campaign
 from monitoring.results.aggregate import aggregate_campaign
@@ -51,7 +51,7 @@ def close_campaign(db: Session, campaign: Campaign, user: str,
     campaign.status = "closed"
     campaign.closed_at = utcnow()
     campaign.closed_by = user
-    db.add(AuditEvent(actor=user, action="campaign.close", target=campaign.code, detail={}))
+    audit.record(db, actor=user, action="campaign.close", target=campaign.code, detail={})
     db.flush()
     outcome = CloseOutcome(campaign=campaign.code)
 
@@ -68,7 +68,7 @@ def close_campaign(db: Session, campaign: Campaign, user: str,
         _hook(db, "aggregates", aggregates, outcome)
     else:
         outcome.steps["aggregates"] = "skipped: no weights"
-    db.add(AuditEvent(actor=user, action="campaign.close_steps", target=campaign.code,
-                      detail=dict(outcome.steps)))
+    audit.record(db, actor=user, action="campaign.close_steps", target=campaign.code,
+                     detail=dict(outcome.steps))
     db.flush()
     return outcome

@@ -52,7 +52,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from learningcity.models import District
+from learningcity.districts import get_district
+from learningcity.people import AGE_BANDS, OLDER_BANDS
 from monitoring.closing import close_campaign
 from monitoring.fieldwork.campaigns import (
     DEFAULT_SURVEY,
@@ -79,8 +80,6 @@ DISTRICTS = (("D01", 0.15, 0.05), ("D02", -0.15, -0.06))
 ROUNDS = ((2025, "2025-10-08T09:00", "2025-11-08T18:00"),
           (2026, "2026-10-08T09:00", "2026-11-08T18:00"))
 STREETS = ("S01", "S02", "S03", "S04")
-AGE_BANDS = ("18-29", "30-44", "45-59", "60-69", "70+")
-OLDER = ("60-69", "70+")
 #: occupations by age band (probabilities over the survey's occupation codes)
 OCCUPATIONS = {
     "young": (("student", .25), ("industrial_worker", .2), ("migrant_worker", .15),
@@ -116,7 +115,7 @@ def _frame_csv(district: str, year: int, size: int) -> bytes:
                 else "no"
         for i in range(per_street + 3 * s):
             band = AGE_BANDS[int(rng.choice(5, p=[.17, .24, .25, .18, .16]))]
-            kind = "young" if band == "18-29" else "older" if band in OLDER else "middle"
+            kind = "young" if band == "18-29" else "older" if band in OLDER_BANDS else "middle"
             names, probs = zip(*OCCUPATIONS[kind], strict=True)
             occupation = names[int(rng.choice(len(names), p=np.array(probs) / sum(probs)))]
             edu = EDUCATION[int(rng.choice(4, p=[.15, .35, .3, .2] if kind != "older"
@@ -144,7 +143,7 @@ class Resident:
 def _resident(prefill: dict[str, Any], year: int, shift: float, train_shift: float,
               rng: np.random.Generator) -> Resident:
     band = prefill.get("age_band", "30-44")
-    older = band in OLDER
+    older = band in OLDER_BANDS
     edu = EDUCATION.index(prefill.get("education", "junior")) \
         if prefill.get("education") in EDUCATION else 1
     theta = rng.normal(shift + 0.25 * (edu - 1.5) - (0.35 if older else 0.0)
@@ -217,7 +216,7 @@ def _answer(q: Any, survey: Any, person: Resident, answers: dict[str, Any],
             year: int) -> dict[str, Any]:
     """Plausible answers to one question (only choices that need no free text)."""
     rng = person.rng
-    older = answers.get("age_band") in OLDER
+    older = answers.get("age_band") in OLDER_BANDS
     options = [c.name for c in survey.choice_lists.get(q.choices or "", ())
                if c.name not in ("other",)]
     name, kind = q.name, q.type
@@ -408,7 +407,7 @@ def load(db: Session, monitoring_db: Session | None = None, *, size: int | None 
         size = configured_size()
     if size <= 0:
         return []
-    if "LLA" not in known_instruments(db) or db.get(District, districts[0][0]) is None:
+    if "LLA" not in known_instruments(db) or get_district(db, districts[0][0]) is None:
         return []  # no demo item bank or districts: nothing to simulate
     owned = False
     if monitoring_db is None:
@@ -416,7 +415,7 @@ def load(db: Session, monitoring_db: Session | None = None, *, size: int | None 
     created: list[str] = []
     try:
         for district, shift, train_shift in districts:
-            if db.get(District, district) is None:
+            if get_district(db, district) is None:
                 continue
             for year, opens, closes in ROUNDS:
                 name = campaign_name(district, year)

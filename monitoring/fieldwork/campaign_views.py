@@ -16,8 +16,8 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from learningcity.districts import list_districts
 from learningcity.i18n import _
-from learningcity.models import District
 from monitoring.closing import close_campaign
 from monitoring.fieldwork import campaigns as svc
 from monitoring.fieldwork import draw, frames, invitations, progress, window
@@ -128,7 +128,7 @@ def _form_page(request: Any, form: dict[str, Any], problems: list[str],
                campaign: Campaign | None) -> dict[str, Any]:
     db = request.dbsession
     user = request.identity
-    districts = db.scalars(sa.select(District).order_by(District.code)).all()
+    districts = list_districts(db)
     if user.role == "district":
         districts = [d for d in districts if d.code == user.district_code]
     return {"form": form, "problems": problems, "campaign": campaign, "districts": districts,

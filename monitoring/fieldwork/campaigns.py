@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent, District, StaffUser
+from learningcity.districts import get_district
 from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
 from monitoring.fieldwork.window import TIMEZONE, parse_local, to_local
 
@@ -40,7 +41,7 @@ def get_campaign(db: Session, code: str) -> Campaign | None:
     return db.scalar(sa.select(Campaign).where(Campaign.code == code))
 
 
-def visible_campaigns(db: Session, user: StaffUser | None) -> list[Campaign]:
+def visible_campaigns(db: Session, user: Any) -> list[Campaign]:
     """Campaigns the user may see: own district for district staff, all for admin/monitor."""
     query = sa.select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
     if user is None or user.role not in ("admin", "monitor", "district"):
@@ -126,7 +127,7 @@ def create_campaign(db: Session, *, district_code: str, user: str, **values: Any
     """A new draft campaign. ``values``: name, test_instrument, survey_code, mode,
     opens_at, closes_at (local date-times in Asia/Shanghai, or aware datetimes)."""
     problems: list[str] = []
-    if db.get(District, district_code) is None:
+    if get_district(db, district_code) is None:
         problems.append(f"district: unknown district {district_code!r}")
     clean = _check_fields(db, values, problems)
     if problems:
@@ -135,8 +136,8 @@ def create_campaign(db: Session, *, district_code: str, user: str, **values: Any
                         created_by=user, status="draft", design={}, **clean)
     db.add(campaign)
     db.flush()
-    db.add(AuditEvent(actor=user, action="campaign.create", target=campaign.code,
-                      detail={"district": district_code, "name": clean["name"]}))
+    audit.record(db, actor=user, action="campaign.create", target=campaign.code,
+                     detail={"district": district_code, "name": clean["name"]})
     return campaign
 
 
@@ -161,8 +162,8 @@ def update_campaign(db: Session, campaign: Campaign, *, user: str, **values: Any
     for key, value in changed.items():
         setattr(campaign, key, value)
     if changed:
-        db.add(AuditEvent(actor=user, action="campaign.edit", target=campaign.code,
-                          detail={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                                  for k, v in changed.items()}))
+        audit.record(db, actor=user, action="campaign.edit", target=campaign.code,
+                         detail={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                                 for k, v in changed.items()})
     db.flush()
     return campaign

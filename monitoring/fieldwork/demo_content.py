@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity.db import utcnow
-from learningcity.models import District
+from learningcity.districts import get_district
+from learningcity.people import AGE_BANDS
 from monitoring.fieldwork import draw, frames, invitations
 from monitoring.fieldwork.campaigns import DEFAULT_SURVEY, create_campaign, known_instruments
 from monitoring.fieldwork.models import Campaign
@@ -32,7 +33,6 @@ DEMO_FILE = Path("var") / "demo_invitations.csv"
 DEMO_BASE_URL = "http://localhost:6543"
 STREETS = (("S01", "东湖街道"), ("S02", "湖滨街道"), ("S03", "新村街道"), ("S04", "滨江街道"))
 #: the age bands and sex codes of the test and the learning-needs survey, so prefill fits
-AGE_BANDS = ("18-29", "30-44", "45-59", "60-69", "70+")
 
 
 def _frame_csv() -> bytes:
@@ -62,7 +62,7 @@ def demo_codes_note(db: Session) -> str | None:
 
 def load(db: Session) -> None:
     """Create, draw and invite the demo campaign once."""
-    if db.get(District, DEMO_DISTRICT) is None:
+    if get_district(db, DEMO_DISTRICT) is None:
         return
     exists = db.scalar(sa.select(Campaign.id).where(Campaign.name == DEMO_CAMPAIGN_NAME))
     if exists is not None:

@@ -30,8 +30,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit
 from monitoring.stats import sampling
 
@@ -154,8 +154,8 @@ def set_design(db: Session, campaign: Campaign, user: str, *, n: Any,
     campaign.design = design
     for label, stratum in strata.items():
         stratum.quota = design["quotas"].get(label)
-    db.add(AuditEvent(actor=user, action="campaign.design", target=campaign.code,
-                      detail={k: v for k, v in design.items() if k != "frame"}))
+    audit.record(db, actor=user, action="campaign.design", target=campaign.code,
+                     detail={k: v for k, v in design.items() if k != "frame"})
     db.flush()
     return design
 
@@ -327,7 +327,7 @@ def draw_sample(db: Session, campaign: Campaign, user: str, seed: int | None = N
         for position, pi1, certainty in zip(chosen.index, chosen["pi1"],
                                             chosen["certainty"]):
             unit = units[int(position)]
-            k = (int(min(m, math.floor(unit.size or 0))) or 1) if kind == "cluster" else 1
+            k = sampling.second_stage_size(m, unit.size) if kind == "cluster" else 1
             changes.append({"id": unit.id, "selected": True, "pi1": float(pi1),
                             "certainty": bool(certainty), "n_invitations": k})
             planned[unit.stratum] += k
@@ -347,11 +347,11 @@ def draw_sample(db: Session, campaign: Campaign, user: str, seed: int | None = N
     campaign.status = "ready"
     campaign.drawn_at = utcnow()
     campaign.drawn_by = user
-    db.add(AuditEvent(actor=user, action="campaign.draw", target=campaign.code, detail={
-        "seed": str(seed), "mode": campaign.mode,
-        "design": {k: v for k, v in design.items()},
-        "frame_sha256": design.get("frame", {}).get("sha256"),
-        "allocation": allocation, "selected": selected, "invitations": invitations}))
+    audit.record(db, actor=user, action="campaign.draw", target=campaign.code, detail={
+       "seed": str(seed), "mode": campaign.mode,
+       "design": {k: v for k, v in design.items()},
+       "frame_sha256": design.get("frame", {}).get("sha256"),
+       "allocation": allocation, "selected": selected, "invitations": invitations})
     db.flush()
     return DrawResult(seed=seed, allocation=allocation, selected=selected,
                       invitations=invitations)

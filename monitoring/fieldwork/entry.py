@@ -38,9 +38,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.districts import get_district
 from learningcity.i18n import _
-from learningcity.models import AuditEvent, District
+from learningcity.people import CHOICES
 from monitoring.fieldwork.invitations import (
     ALPHABET,
     find_invitation,
@@ -108,9 +110,8 @@ def throttle_wait(db: Session, address: str, now: dt.datetime | None = None) -> 
     """Seconds this address must wait before trying a code again, or None."""
     now = now or utcnow()
     since = now - THROTTLE_WINDOW
-    times = sorted(_aware(t) for t in db.scalars(sa.select(AuditEvent.at).where(
-        AuditEvent.action == FAILED_ACTION, AuditEvent.address == address,
-        AuditEvent.at >= since)))
+    times = sorted(_aware(t) for t in audit.event_times(db, FAILED_ACTION, address=address,
+                                                        since=since))
     if len(times) < THROTTLE_LIMIT:
         return None
     # wait until enough failures leave the window to bring the count below the limit
@@ -120,8 +121,8 @@ def throttle_wait(db: Session, address: str, now: dt.datetime | None = None) -> 
 
 def record_failure(db: Session, address: str) -> None:
     """Audit a wrong code: the address and the time, never what was typed."""
-    db.add(AuditEvent(actor="resident", action=FAILED_ACTION, target="", address=address,
-                      detail={}))
+    audit.record(db, actor="resident", action=FAILED_ACTION, target="", address=address,
+                     detail={})
     db.flush()
 
 
@@ -151,8 +152,8 @@ def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None
     """
     wait = throttle_wait(db, address, now)
     if wait is not None:
-        db.add(AuditEvent(actor="resident", action=THROTTLED_ACTION, target="",
-                          address=address, detail={"retry_after": wait}))
+        audit.record(db, actor="resident", action=THROTTLED_ACTION, target="",
+                         address=address, detail={"retry_after": wait})
         db.flush()
         raise EntryRefused(429, "throttled", "too many wrong codes from this address; "
                            f"try again in {wait} seconds", retry_after=wait)
@@ -229,8 +230,6 @@ def instruments_of(campaign: Campaign) -> list[str]:
 def background_prefill(db: Session, prefill: dict[str, Any]) -> dict[str, str]:
     """The invitation's prefill values that are valid answers of the test's background
     questions (choice codes of assessment/background.py, a known district, a street)."""
-    from assessment.background import CHOICES
-
     out: dict[str, str] = {}
     for name in BACKGROUND_FIELDS:
         value = str((prefill or {}).get(name, "") or "").strip()
@@ -238,7 +237,7 @@ def background_prefill(db: Session, prefill: dict[str, Any]) -> dict[str, str]:
             continue
         if name in CHOICES and value not in {code for code, _label in CHOICES[name][1]}:
             continue
-        if name == "district" and db.get(District, value) is None:
+        if name == "district" and get_district(db, value) is None:
             continue
         out[name] = value[:64]
     return out
@@ -514,9 +513,7 @@ def enrol(db: Session, campaign: Campaign, answers: dict[str, str], address: str
                            "the resident must agree to the consent statement first",
                            campaign=campaign)
     since = (now or utcnow()) - ENROL_WINDOW
-    recent = db.scalar(sa.select(sa.func.count(AuditEvent.id)).where(
-        AuditEvent.action == ENROLLED_ACTION, AuditEvent.address == address,
-        AuditEvent.at >= since)) or 0
+    recent = audit.count_events(db, ENROLLED_ACTION, address=address, since=since)
     if recent >= ENROL_LIMIT:
         raise EntryRefused(429, "throttled", "too many enrolments from this address",
                            retry_after=int(ENROL_WINDOW.total_seconds()))
@@ -542,8 +539,8 @@ def enrol(db: Session, campaign: Campaign, answers: dict[str, str], address: str
                             prefill={**chosen, "district": campaign.district_code},
                             status="issued")
     db.add(invitation)
-    db.add(AuditEvent(actor="resident", action=ENROLLED_ACTION, target=campaign.code,
-                      address=address, detail={"stratum": stratum.stratum}))
+    audit.record(db, actor="resident", action=ENROLLED_ACTION, target=campaign.code,
+                     address=address, detail={"stratum": stratum.stratum})
     db.flush()
     state = enter(db, invitation, code, secret, locale=locale, consent=True)
     return code, state

@@ -14,6 +14,7 @@ from pyramid.view import view_config
 
 from learningcity.api import API_PREFIX, error_body
 from learningcity.i18n import _
+from learningcity.people import CHOICES
 from monitoring.fieldwork import entry
 from monitoring.fieldwork.invitations import format_code, normalise_code
 from monitoring.fieldwork.window import local_text
@@ -133,8 +134,6 @@ def entry_start(request: Any) -> Any:
 
 def _join_page(request: Any, campaign: Any, error: Any = None, values: Any = None,
                status: int = 200) -> Any:
-    from assessment.background import CHOICES
-
     form = entry.join_form(request.dbsession, campaign)
     labels = {name: dict(CHOICES[name][1]) for name in form.variables if name in CHOICES}
     questions = {name: CHOICES[name][0] for name in form.variables if name in CHOICES}

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from learningcity.models import AuditEvent
+from learningcity import audit
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit, FrameUpload
 
 MAX_ROWS = 200_000
@@ -364,10 +364,10 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
                        "size_column": spec.size_column, "upload_id": upload.id,
                        "sha256": table.sha256}
     campaign.design = design
-    db.add(AuditEvent(actor=user, action="campaign.frame", target=campaign.code,
-                      detail={"filename": filename, "sha256": table.sha256,
-                              "rows": len(checked.units), "kind": spec.kind,
-                              "encoding": table.encoding, "strata": len(checked.strata)}))
+    audit.record(db, actor=user, action="campaign.frame", target=campaign.code,
+                     detail={"filename": filename, "sha256": table.sha256,
+                             "rows": len(checked.units), "kind": spec.kind,
+                             "encoding": table.encoding, "strata": len(checked.strata)})
     db.flush()
     return upload
 

@@ -22,9 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+from monitoring.stats.sampling import second_stage_size
 from scoring.csvsafe import guard_cell
 
 #: Crockford base32: digits and letters without I, L, O, U
@@ -146,9 +147,9 @@ def _unit_pi(campaign: Campaign, unit: FrameUnit) -> float | None:
         return None
     if unit.size is None:  # unit frame: the unit's own probability
         return float(unit.pi1)
-    m = int(campaign.design.get("m_per_psu", 0) or 0)
     size = float(unit.size)
-    return float(unit.pi1) * min(m, size) / size if size > 0 else None
+    m = second_stage_size(int(campaign.design.get("m_per_psu") or 1), size)
+    return float(unit.pi1) * m / size if size > 0 else None
 
 
 def _check_open_for_invitations(campaign: Campaign) -> None:
@@ -195,8 +196,8 @@ def issue_invitations(db: Session, campaign: Campaign, user: str) -> list[Issued
     for unit, k in wanted:
         for _ in range(k):
             issued.append(_new(db, campaign, unit, next(ids))[1])
-    db.add(AuditEvent(actor=user, action="campaign.invitations", target=campaign.code,
-                      detail={"issued": len(issued)}))
+    audit.record(db, actor=user, action="campaign.invitations", target=campaign.code,
+                     detail={"issued": len(issued)})
     db.flush()
     return issued
 
@@ -217,8 +218,8 @@ def reissue_invitation(db: Session, campaign: Campaign, public_id: str, user: st
         raise InvitationError(f"invitation {old.public_id} has no frame unit to re-issue for")
     old.status = "void"
     _invitation, issued = _new(db, campaign, unit, _public_ids(db, 1)[0])
-    db.add(AuditEvent(actor=user, action="campaign.invitation_reissue", target=campaign.code,
-                      detail={"void": old.public_id, "new": issued.public_id}))
+    audit.record(db, actor=user, action="campaign.invitation_reissue", target=campaign.code,
+                     detail={"void": old.public_id, "new": issued.public_id})
     db.flush()
     return issued
 
@@ -232,9 +233,9 @@ def reissue_unused(db: Session, campaign: Campaign, user: str) -> list[IssuedInv
         invitation.status = "void"
     db.flush()
     issued = issue_invitations(db, campaign, user)
-    db.add(AuditEvent(actor=user, action="campaign.invitations_reissue_all",
-                      target=campaign.code, detail={"void": len(unused),
-                                                    "issued": len(issued)}))
+    audit.record(db, actor=user, action="campaign.invitations_reissue_all",
+                     target=campaign.code, detail={"void": len(unused),
+                                                   "issued": len(issued)})
     db.flush()
     return issued
 

@@ -46,11 +46,6 @@ JUDGEMENT_LABELS = {"met": _("met"), "not_met": _("not met"),
 REASON_LABELS = {"small_n": _("suppressed: too few respondents"),
                  "high_rse": _("suppressed: too imprecise"),
                  "not_available": _("not available")}
-GROUP_LABELS = {"older_adult": _("Older adults"), "farmer": _("Farmers"),
-                "industrial_worker": _("Industrial workers"),
-                "migrant_worker": _("Migrant workers"), "civil_servant": _("Civil servants"),
-                "young_people": _("Young people"), "other": _("Other"),
-                "female": _("Female"), "male": _("Male")}
 
 
 class ScopeError(PermissionError):

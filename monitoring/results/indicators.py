@@ -45,8 +45,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent
+from learningcity.people import GROUP_CODES, OLDER_ADULT_EXPRESSION, OLDER_BANDS
 from monitoring.results.models import IndicatorDefinition
 from surveys import expressions as E
 
@@ -55,8 +56,6 @@ DIRECTIONS = (">", ">=", "<", "<=")
 JUDGEMENTS = ("met", "not_met", "undetermined")
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 #: Respondent-table columns every campaign has (besides the survey's answers).
-GROUP_CODES = ("older_adult", "farmer", "industrial_worker", "migrant_worker",
-               "civil_servant", "young_people", "other")
 LEVEL_CODES = ("L1", "L2", "L3", "L4", "L5")
 
 
@@ -98,7 +97,7 @@ BUILTIN: tuple[Indicator, ...] = (
         name_zh="老年人经常参加老年教育的比例",
         name_en="Older adults regularly taking part in older-adult education",
         expression="${elder_education} = 'regular'",
-        population="${age_band} = '60-69' or ${age_band} = '70+'",
+        population=OLDER_ADULT_EXPRESSION,
         kind="person", target=0.26, direction=">", builtin=True,
         description="Share of residents aged 60+ who answered 'regularly' to the older-adult "
                     "education question (last 12 months)."),
@@ -150,6 +149,10 @@ def respondent_variables(survey: Any = None) -> dict[str, E.VarType]:
     out.setdefault("stratum", E.VarType("string"))
     out["group"] = E.VarType("choice", GROUP_CODES)
     out.setdefault("age_band", E.VarType("string"))
+    band = out["age_band"]
+    if band.kind == "choice":  # a frame's prefill may carry the band 60+ (learningcity.people)
+        extra = tuple(b for b in sorted(OLDER_BANDS) if b not in band.choices)
+        out["age_band"] = E.VarType("choice", tuple(band.choices) + extra, band.label)
     out.setdefault("sex", E.VarType("string"))
     out["score"] = E.VarType("number")
     out["level"] = E.VarType("choice", LEVEL_CODES)
@@ -393,10 +396,10 @@ def save_indicator(db: Session, ind: Indicator, actor: str) -> IndicatorDefiniti
     row.kind, row.target, row.direction = ind.kind, ind.target, ind.direction
     row.description = ind.description
     row.updated_at, row.updated_by = utcnow(), actor
-    db.add(AuditEvent(actor=actor, action="indicator.add" if created else "indicator.edit",
-                      target=ind.code,
-                      detail={"expression": row.expression, "population": row.population,
-                              "kind": row.kind, "target": row.target,
-                              "direction": row.direction}))
+    audit.record(db, actor=actor, action="indicator.add" if created else "indicator.edit",
+                     target=ind.code,
+                     detail={"expression": row.expression, "population": row.population,
+                             "kind": row.kind, "target": row.target,
+                             "direction": row.direction})
     db.flush()
     return row

@@ -27,7 +27,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from learningcity.models import AuditEvent, District
+from learningcity import audit
+from learningcity.districts import district_codes
+from learningcity.people import CHOICES
 from monitoring.fieldwork.frames import FrameError, Problem, clean_name, read_table
 from monitoring.results.models import PopulationCell, PopulationMargin
 
@@ -42,11 +44,9 @@ class MarginError(FrameError):
 
 def known_codes(db: Session) -> dict[str, set[str]]:
     """The valid codes of every margin variable."""
-    from assessment.background import CHOICES
-
     codes = {name: {code for code, _label in CHOICES[name][1]}
              for name in VARIABLES if name in CHOICES}
-    codes["district"] = set(db.scalars(sa.select(District.code)))
+    codes["district"] = set(district_codes(db))
     return codes
 
 
@@ -145,9 +145,9 @@ def upload_margin(db: Session, filename: str, data: bytes, *, name: str, user: s
                     for values, population in cells]
     db.add(margin)
     db.flush()
-    db.add(AuditEvent(actor=user, action="margin.upload", target=name,
-                      detail={"id": margin.id, "variables": variables, "cells": len(cells),
-                              "file": filename}))
+    audit.record(db, actor=user, action="margin.upload", target=name,
+                     detail={"id": margin.id, "variables": variables, "cells": len(cells),
+                             "file": filename})
     db.flush()
     return margin
 
@@ -162,8 +162,8 @@ def set_active(db: Session, margin_id: int, active: bool, user: str) -> Populati
     if margin is None:
         raise ValueError(f"no population margin with id {margin_id}")
     margin.active = active
-    db.add(AuditEvent(actor=user, action="margin.activate" if active else "margin.deactivate",
-                      target=margin.name, detail={"id": margin.id}))
+    audit.record(db, actor=user, action="margin.activate" if active else "margin.deactivate",
+                     target=margin.name, detail={"id": margin.id})
     db.flush()
     return margin
 

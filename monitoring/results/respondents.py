@@ -55,16 +55,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity.people import GROUP_ORDER, PERSON_FIELDS, groups_of
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import RespondentWeight, WeightRun
 
-#: population groups, in the order that picks the single ``group`` value
-GROUP_ORDER = ("older_adult", "civil_servant", "farmer", "industrial_worker",
-               "migrant_worker", "young_people")
-OLDER_BANDS = frozenset({"60-69", "70+", "60+"})
-YOUNG_BANDS = frozenset({"18-29"})
-OCCUPATION_GROUPS = ("farmer", "industrial_worker", "migrant_worker", "civil_servant")
-PERSON_FIELDS = ("age_band", "sex", "district", "street", "occupation", "education")
 N_PV = 5
 
 
@@ -85,22 +79,6 @@ class RespondentData:
     frame: pd.DataFrame
     campaign: CampaignInfo
     design: dict[str, str | None] = field(default_factory=dict)
-
-
-def groups_of(person: dict[str, Any]) -> list[str]:
-    """The population groups a person belongs to (see the module docstring)."""
-    band, occupation = person.get("age_band"), person.get("occupation")
-    out = []
-    for code in GROUP_ORDER:
-        if code == "older_adult":
-            member = band in OLDER_BANDS
-        elif code == "young_people":
-            member = band in YOUNG_BANDS
-        else:
-            member = occupation == code
-        if member:
-            out.append(code)
-    return out
 
 
 # ------------------------------------------------------------------ answers per person

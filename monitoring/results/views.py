@@ -11,9 +11,11 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPForbidden, HTTPNotFound, 
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from learningcity import audit
 from learningcity.api import ApiError
+from learningcity.districts import list_districts
 from learningcity.i18n import _
-from learningcity.models import AuditEvent
+from learningcity.people import GROUP_LABELS
 from monitoring.results import charts, dashboard
 from monitoring.results.openapi import SPEC
 from monitoring.results.warehouse import DIMENSIONS
@@ -56,11 +58,8 @@ def _params(request: Any, name: str) -> dict[str, str]:
 def _district_names(request: Any) -> dict[str, str]:
     """District code -> name in the page's language (codes stay in exports)."""
     if "lc_district_names" not in request.__dict__:
-        from learningcity.models import District
-
         request.__dict__["lc_district_names"] = {
-            d.code: d.name(request.locale_name)
-            for d in request.dbsession.query(District).all()}
+            d.code: d.name(request.locale_name) for d in list_districts(request.dbsession)}
     return request.__dict__["lc_district_names"]
 
 
@@ -78,8 +77,8 @@ def _cell(request: Any, row: dict[str, Any], col: dashboard.Column) -> str:
     if col.kind == "reason":
         return t(dashboard.REASON_LABELS[value]) if value in dashboard.REASON_LABELS else ""
     if col.kind == "group":
-        if value in dashboard.GROUP_LABELS:
-            return t(dashboard.GROUP_LABELS[value])
+        if value in GROUP_LABELS:
+            return t(GROUP_LABELS[value])
         return _district_names(request).get(value, value or "")
     if col.kind in ("share", "number") and value is None and "__" not in col.key:
         reason = row.get(col.key + "__reason")
@@ -219,11 +218,10 @@ def export(request: Any) -> Response:
         raise HTTPNotFound()
     body = dashboard.export(table, fmt, request.translate, _district_names(request))
     user = request.identity
-    request.dbsession.add(AuditEvent(
-        actor=user.username, action="monitoring.download", target=f"{name}.{fmt}",
-        address=request.remote_addr or "",
-        detail={"params": table.params, "rows": len(table.rows),
-                "scope": _scope(request).district or "all"}))
+    audit.record(request.dbsession, actor=user.username, action="monitoring.download", target=f"{name}.{fmt}",
+       address=request.remote_addr or "",
+       detail={"params": table.params, "rows": len(table.rows),
+               "scope": _scope(request).district or "all"})
     filename = f"monitoring-{name}.{fmt}"
     return Response(body=body, content_type=dashboard.EXPORT_FORMATS[fmt].split(";")[0],
                     charset="utf-8" if fmt == "csv" else None,

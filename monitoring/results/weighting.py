@@ -36,7 +36,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from learningcity.models import AuditEvent
+from learningcity import audit
 from monitoring.fieldwork.entry import instruments_of, refresh_statuses
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import PopulationMargin, RespondentWeight, WeightRun
@@ -213,10 +213,10 @@ def compute_weights(db: Session, campaign: Campaign, user: str, *,
         w_design=float(w0[k]),
         steps={name: float(per_person[name][k]) for name in step_names},
         weight=float(steps.final[k])) for k, inv in enumerate(invitations)])
-    db.add(AuditEvent(actor=user, action="campaign.weights", target=campaign.code,
-                      detail={"run": run.id, "steps": list(steps.names),
-                              "respondents": int(responded.sum()),
-                              "sampled": len(invitations)}))
+    audit.record(db, actor=user, action="campaign.weights", target=campaign.code,
+                     detail={"run": run.id, "steps": list(steps.names),
+                             "respondents": int(responded.sum()),
+                             "sampled": len(invitations)})
     db.flush()
     return run
 

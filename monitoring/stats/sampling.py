@@ -18,6 +18,7 @@ Methods (see ``monitoring/README.md`` for formulas and references):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -466,6 +467,14 @@ def pps_sample(
     units["certainty"] = cert[sel]
     return Sample(units=units, seed=seed, design="pps_systematic",
                   allocation={k: v for k, v in alloc.items()})
+
+
+def second_stage_size(m_per_psu: int, cluster_size: float | None) -> int:
+    """Persons invited in a selected cluster: ``m_per_psu``, at most the cluster's whole
+    number of persons (``floor(size)``), and at least one. The draw and the inclusion
+    probabilities both use this rule, so pi = pi1 * m_i / M_i matches what was drawn."""
+    whole = math.floor(cluster_size or 0)
+    return max(1, min(int(m_per_psu or 1), int(whole)))
 
 
 def two_stage_sample(

@@ -149,3 +149,14 @@ def test_cli_indicator_set_checks_then_saves(dbsession, wsgi_app, tmp_path) -> N
     assert ok.exit_code == 0, ok.output
     listed = CliRunner().invoke(main, ["monitoring", "indicators", "--ini", ini]).output
     assert "arts_interest\tperson\t> 30%\tsaved" in listed
+
+
+def test_older_adult_population_takes_every_older_band_of_the_vocabulary() -> None:
+    """The frames' band 60+ counts as older adults, as the respondent table's groups do."""
+    from learningcity.people import OLDER_BANDS
+
+    ind = {i.code: i for i in I.BUILTIN}["older_adult_education"]
+    rows = [{"age_band": b} for b in ("60+", "60-69", "70+", "45-59", "18-29")]
+    assert list(I.evaluate_rows(ind.population, rows)) == [1, 1, 1, 0, 0]
+    assert I.validate(ind, I.respondent_variables()) == []
+    assert OLDER_BANDS == {"60+", "60-69", "70+"}

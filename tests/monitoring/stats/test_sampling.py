@@ -14,6 +14,7 @@ from monitoring.stats.sampling import (
     pps_inclusion_probabilities,
     pps_sample,
     quota_progress,
+    second_stage_size,
     stratified_srs,
     systematic_pps,
     two_stage_sample,
@@ -226,3 +227,10 @@ def test_quota_progress():
     assert q2.all_met
     with pytest.raises(ValueError, match="'Z'"):
         quota_progress({"A": 1}, ["Z"])
+
+
+@pytest.mark.parametrize(("m", "size", "expected"), [
+    (10, 25, 10), (10, 7, 7), (10, 7.9, 7), (10, 0.5, 1), (10, None, 1), (0, 12, 1), (3, 3, 3)])
+def test_second_stage_size_is_one_rule(m, size, expected) -> None:
+    """m per cluster, at most the cluster's whole persons, at least one (draw and pi agree)."""
+    assert second_stage_size(m, size) == expected
