@@ -26,6 +26,8 @@ import click
 import sqlalchemy as sa
 
 from learningcity.cli import db_session, ini_option, load_app_settings, open_session
+from learningcity.db import make_engine, session_factory
+from learningcity.settings import app_settings
 
 
 def _actor(actor: str | None) -> str:
@@ -46,21 +48,16 @@ quiet_option = click.option("--quiet", is_flag=True,
 
 def monitoring_session(ini_path: str) -> Any:
     """A session on the monitoring database (the main database unless it has its own URL)."""
-    from learningcity.db import make_engine, session_factory
-
-    settings = load_app_settings(ini_path)
-    url = settings.get("monitoring.sqlalchemy.url") or settings["sqlalchemy.url"]
-    return session_factory(make_engine(url))()
+    settings = app_settings(load_app_settings(ini_path))
+    return session_factory(make_engine(settings.monitoring_url))()
 
 
 def _both_sessions(ini_path: str) -> tuple[Any, Any]:
     """Sessions on the main and the monitoring database (one engine when they are the same)."""
-    from learningcity.db import make_engine, session_factory
-
-    settings = load_app_settings(ini_path)
-    engine = make_engine(settings["sqlalchemy.url"])
-    murl = settings.get("monitoring.sqlalchemy.url") or settings["sqlalchemy.url"]
-    mengine = engine if murl == settings["sqlalchemy.url"] else make_engine(murl)
+    settings = app_settings(load_app_settings(ini_path))
+    engine = make_engine(settings.database_url)
+    mengine = (make_engine(settings.monitoring_url) if settings.separate_monitoring_database
+               else engine)
     return session_factory(engine)(), session_factory(mengine)()
 
 

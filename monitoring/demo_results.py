@@ -55,15 +55,19 @@ from sqlalchemy.orm import Session
 from learningcity.districts import get_district
 from learningcity.people import AGE_BANDS, OLDER_BANDS
 from monitoring.closing import close_campaign
+from monitoring.fieldwork import draw, entry, frames, invitations
 from monitoring.fieldwork.campaigns import (
     DEFAULT_SURVEY,
     create_campaign,
     known_instruments,
     update_campaign,
 )
-from monitoring.fieldwork.models import Campaign
+from monitoring.fieldwork.models import Campaign, Invitation
 from monitoring.fieldwork.window import local_input
+from monitoring.results.aggregate import aggregate_campaign
 from monitoring.results.dashboard import SIMULATED_MARK
+from monitoring.results.warehouse import MonitoringRun
+from scoring import models as irt
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +164,6 @@ def _take_test(db: Session, session: Any, person: Resident, max_items: int = 120
     """Answer the adaptive test through assessment.services, each answer drawn from the
     IRT model at the resident's true ability (as assessment.simulate does)."""
     from assessment import services as tests
-    from scoring import models as irt
 
     live = tests.live_bank(db, session.calibration_id)
     probs = irt.probabilities(live.params, np.array([person.theta]))[0]
@@ -296,8 +299,6 @@ def _take_survey(db: Session, session: Any, person: Resident, year: int,
 def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
                        train_shift: float, year: int, opens: str, closes: str,
                        size: int, test: str | None) -> Campaign:
-    from monitoring.fieldwork import draw, entry, frames, invitations
-
     now = dt.datetime.now(dt.UTC)
     campaign = create_campaign(
         db, district_code=district, user=DEMO_ACTOR, name=campaign_name(district, year),
@@ -351,8 +352,6 @@ def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
 
 
 def _invitation(db: Session, issued: Any) -> Any:
-    from monitoring.fieldwork.models import Invitation
-
     return db.scalar(sa.select(Invitation).where(Invitation.public_id == issued.public_id))
 
 
@@ -400,9 +399,6 @@ def load(db: Session, monitoring_db: Session | None = None, *, size: int | None 
     :func:`configured_size`; 0 creates nothing). ``monitoring_db`` defaults to the
     app's monitoring session (see :func:`_monitoring_session`); tests pass their own.
     """
-    from monitoring.results.aggregate import aggregate_campaign
-    from monitoring.results.warehouse import MonitoringRun
-
     if size is None:
         size = configured_size()
     if size <= 0:

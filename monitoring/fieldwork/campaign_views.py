@@ -21,7 +21,9 @@ from learningcity.i18n import _
 from monitoring.closing import close_campaign
 from monitoring.fieldwork import campaigns as svc
 from monitoring.fieldwork import draw, frames, invitations, progress, window
+from monitoring.fieldwork.demo_content import DEMO_CAMPAIGN_NAME, demo_codes_note
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+from monitoring.results import charts
 
 T = "monitoring:templates/"
 TABS = ("overview", "frame", "design", "draw", "invitations", "progress", "close")
@@ -91,7 +93,8 @@ def _base(request: Any, campaign: Campaign, tab: str, **extra: Any) -> dict[str,
     tz = campaign.timezone
     return {"campaign": campaign, "tab": tab, "tabs": TABS, "tab_labels": TAB_LABELS,
             "can_edit": bool(request.has_permission("edit", request.context)),
-            "window": window.window_state(campaign), "opens": window.local_text(campaign.opens_at, tz),
+            "window": window.window_state(campaign),
+            "opens": window.local_text(campaign.opens_at, tz),
             "closes": window.local_text(campaign.closes_at, tz),
             "kind": draw.frame_kind(campaign), "problems": [], "demo_file": None,
             "closed_at": window.local_text(campaign.closed_at, tz), **LABELS, **extra}
@@ -189,8 +192,6 @@ def campaign_edit(context: CampaignResource, request: Any) -> Any:
 # ------------------------------------------------------------------ tabs
 
 def _overview(request: Any, campaign: Campaign) -> dict[str, Any]:
-    from monitoring.fieldwork.demo_content import DEMO_CAMPAIGN_NAME, demo_codes_note
-
     note = demo_codes_note(request.dbsession) if campaign.name == DEMO_CAMPAIGN_NAME else None
     return {"counts": invitations.invitation_counts(request.dbsession, campaign),
             "demo_file": note}
@@ -444,7 +445,7 @@ def progress_chart(context: CampaignResource, request: Any) -> Response:
     t = request.translate
     labels = {"per_day": t(_("Completes per day")), "cumulative": t(_("Cumulative")),
               "empty": t(_("No completes yet."))}
-    return Response(progress.daily_chart_png(report, context.campaign.code, labels),
+    return Response(charts.daily_chart_png(report, context.campaign.code, labels),
                     content_type="image/png", cache_control="private, max-age=60")
 
 

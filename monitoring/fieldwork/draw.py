@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from monitoring.fieldwork.frames import current_upload
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit
 from monitoring.stats import sampling
 
@@ -161,8 +162,6 @@ def set_design(db: Session, campaign: Campaign, user: str, *, n: Any,
 
 
 def _frame_columns(db: Session, campaign: Campaign) -> list[str]:
-    from monitoring.fieldwork.frames import current_upload
-
     upload = current_upload(db, campaign)
     return list(upload.columns) if upload else []
 

@@ -32,6 +32,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -493,8 +494,6 @@ def _completed_in(db: Session, campaign: Campaign, stratum: str) -> int:
 
 
 def _new_public_id(db: Session) -> str:
-    import secrets
-
     while True:
         candidate = "".join(secrets.choice(ALPHABET) for _ in range(8))
         if db.scalar(sa.select(Invitation.id).where(Invitation.public_id == candidate)) is None:

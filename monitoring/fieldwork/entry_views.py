@@ -17,13 +17,21 @@ from learningcity.i18n import _
 from learningcity.people import CHOICES
 from monitoring.fieldwork import entry
 from monitoring.fieldwork.invitations import format_code, normalise_code
+from monitoring.fieldwork.openapi import SPEC
 from monitoring.fieldwork.window import local_text
+from monitoring.results.margins import (
+    MarginError,
+    list_margins,
+    margin_total,
+    set_active,
+    upload_margin,
+)
 
 T = "monitoring:templates/"
 
 
 def _secret(request: Any) -> str:
-    return request.registry.settings["learningcity.secret"]
+    return request.app_settings.secret
 
 
 def _address(request: Any) -> str:
@@ -84,7 +92,7 @@ def entry_code(request: Any) -> Any:
         return _refusal_page(request, exc)
     state = entry.resolve(db, invitation, code, _secret(request))
     if state.next == "consent":
-        retention = request.registry.settings.get("assessment.retention_years", "3")
+        retention = request.app_settings.retention_years
         return render_to_response(T + "entry_welcome.pt", {
             "campaign": state.campaign, "instruments": state.instruments,
             "code": format_code(code), "retention": retention, "error": None,
@@ -122,7 +130,7 @@ def entry_start(request: Any) -> Any:
         response = render_to_response(T + "entry_welcome.pt", {
             "campaign": campaign, "instruments": entry.instruments_of(campaign),
             "code": format_code(code),
-            "retention": request.registry.settings.get("assessment.retention_years", "3"),
+            "retention": request.app_settings.retention_years,
             "error": _("Please tick the box to agree before starting."),
             "closes": local_text(campaign.closes_at, campaign.timezone)}, request=request)
         response.status_int = 400
@@ -141,7 +149,7 @@ def _join_page(request: Any, campaign: Any, error: Any = None, values: Any = Non
         "campaign": campaign, "form": form, "labels": labels, "questions": questions,
         "instruments": entry.instruments_of(campaign), "values": values or {},
         "error": error, "closes": local_text(campaign.closes_at, campaign.timezone),
-        "retention": request.registry.settings.get("assessment.retention_years", "3")},
+        "retention": request.app_settings.retention_years},
         request=request)
     response.status_int = status
     return response
@@ -226,8 +234,6 @@ def api_redeem(request: Any) -> Any:
 
 def _margins_page(request: Any, problems: list[str] | None = None,
                   values: dict[str, str] | None = None, status: int = 200) -> Any:
-    from monitoring.results.margins import list_margins, margin_total
-
     rows = [{"margin": m, "total": margin_total(m), "cells": len(m.cells)}
             for m in list_margins(request.dbsession)]
     response = render_to_response(T + "margins.pt", {
@@ -245,8 +251,6 @@ def margins_list(request: Any) -> Any:
 @view_config(route_name="monitoring.margins", request_method="POST", permission="admin")
 def margins_post(request: Any) -> Any:
     """Upload a margin file (every problem listed, nothing stored) or switch one on/off."""
-    from monitoring.results.margins import MarginError, set_active, upload_margin
-
     user = request.identity.username
     if request.POST.get("action") in ("activate", "deactivate"):
         try:
@@ -283,8 +287,6 @@ def margins_post(request: Any) -> Any:
 
 def includeme(config: Any) -> None:
     """Routes of the entry pages, the redeem API, the margins page; the session gate."""
-    from monitoring.fieldwork.openapi import SPEC
-
     config.add_route("monitoring.entry", "/i")
     config.add_route("monitoring.entry_code", "/i/{code}")
     config.add_route("monitoring.join", "/join/{campaign}")

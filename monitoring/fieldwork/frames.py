@@ -17,12 +17,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 from learningcity import audit
@@ -164,8 +166,6 @@ def clean_name(text: str) -> str:
 
 
 def _read_xlsx(filename: str, data: bytes, digest: str, max_rows: int) -> FrameTable:
-    from openpyxl import load_workbook
-
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # any unreadable workbook is one problem
@@ -380,8 +380,6 @@ def _copy_units(db: Session, units: list[dict[str, Any]], fixed: dict[str, Any],
                 progress: Callable[[int], None] | None) -> None:
     """PostgreSQL: store the rows with COPY in the session's transaction (200,000 rows
     in about a second instead of ~10 s of parameter handling with executemany)."""
-    import json
-
     raw = db.connection().connection.driver_connection  # psycopg 3 connection
     statement = (f"COPY {FrameUnit.__tablename__} ({', '.join(_COPY_COLUMNS)}) "
                  "FROM STDIN")

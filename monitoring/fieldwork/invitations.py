@@ -17,14 +17,18 @@ import io
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
+import segno
 import sqlalchemy as sa
+from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+from monitoring.fieldwork.window import local_text
 from monitoring.stats.sampling import second_stage_size
 from scoring.csvsafe import guard_cell
 
@@ -260,8 +264,6 @@ def list_invitations(db: Session, campaign: Campaign) -> Sequence[Invitation]:
 
 def qr_svg_data_uri(text: str) -> str:
     """A QR code of ``text`` as an SVG data URI (rendered locally, no external request)."""
-    import segno
-
     # A fixed mask skips segno's evaluation of the eight masks (about 3/4 of its time:
     # 2,000 codes in ~2.5 s instead of ~10 s); any mask is a valid code that phones read.
     # Module size 1 + CSS size (img 30 mm) keeps the SVG small; no XML declaration.
@@ -299,8 +301,6 @@ def invitations_csv(issued: Iterable[IssuedInvitation], base_url: str) -> bytes:
 
 def invitations_xlsx(issued: Iterable[IssuedInvitation], base_url: str) -> bytes:
     """The list as an XLSX workbook (codes as text cells)."""
-    from openpyxl import Workbook
-
     header, rows = sheet_rows(issued, base_url)
     wb = Workbook()
     ws = wb.active
@@ -337,10 +337,6 @@ break-inside:avoid;page-break-inside:avoid}p{margin:0}.code{font:700 14pt monosp
 def invitations_html(campaign: Campaign, issued: Iterable[IssuedInvitation], base_url: str
                      ) -> str:
     """A self-contained printable A4 page (QR codes inline), for the command line."""
-    from html import escape
-
-    from monitoring.fieldwork.window import local_text
-
     cards = []
     count = 0
     for item in issued:

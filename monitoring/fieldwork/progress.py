@@ -22,9 +22,6 @@ from monitoring.fieldwork.window import to_local
 from monitoring.stats import sampling
 from scoring.csvsafe import guard_cell
 
-CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "SimHei",
-             "Microsoft YaHei", "DejaVu Sans"]
-
 
 @dataclass(frozen=True)
 class StratumProgress:
@@ -116,54 +113,6 @@ def daily_completes(db: Session, campaign: Campaign) -> list[tuple[dt.date, int]
     first, last = min(per_day), max(per_day)
     return [(first + dt.timedelta(days=i), per_day.get(first + dt.timedelta(days=i), 0))
             for i in range((last - first).days + 1)]
-
-
-CHART_LABELS = {"per_day": "completes per day", "cumulative": "cumulative",
-                "empty": "no completes yet"}
-
-
-def daily_chart_png(report: ProgressReport, title: str = "",
-                    labels: dict[str, str] | None = None) -> bytes:
-    """Bars of completes per day with the cumulative line (PNG, matplotlib Agg).
-
-    ``labels`` (per_day, cumulative, empty) lets the page pass translated axis texts."""
-    text = {**CHART_LABELS, **(labels or {})}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context({"font.sans-serif": CJK_FONTS, "font.family": "sans-serif",
-                         "axes.unicode_minus": False}):
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        if report.daily:
-            days = [d for d, _n in report.daily]
-            ax.bar(days, [n for _d, n in report.daily], color="#0b5cad",
-                   label=text["per_day"])
-            ax2 = ax.twinx()
-            ax2.plot(days, [n for _d, n in report.cumulative], color="#b36b00", lw=2,
-                     label=text["cumulative"])
-            ax2.set_ylabel(text["cumulative"])
-            ax2.set_ylim(bottom=0)
-            import matplotlib.dates as mdates
-
-            ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, len(days) // 8)))
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-            fig.autofmt_xdate()
-        else:
-            ax.text(0.5, 0.5, text["empty"], ha="center", va="center",
-                    transform=ax.transAxes)
-        ax.set_ylabel(text["per_day"])
-        ax.set_ylim(bottom=0)
-        from matplotlib.ticker import MaxNLocator
-
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3, axis="y")
-        ax.set_title(title or report.campaign)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-        plt.close(fig)
-    return buffer.getvalue()
 
 
 PROGRESS_COLUMNS = ("stratum", "population", "allocated", "sampled", "started", "completed",

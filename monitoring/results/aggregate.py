@@ -32,13 +32,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from itembank.scale import default_levels
 from learningcity.db import utcnow
+from monitoring.fieldwork.models import Campaign, FrameUnit
 from monitoring.results.indicators import (
     Catalogue,
     Indicator,
     evaluate_rows,
     frame_values,
     judge,
+    load_catalogue,
     row_values,
 )
 from monitoring.results.respondents import RespondentData, respondent_table
@@ -255,8 +258,6 @@ def _labels_from_survey() -> tuple[dict[str, tuple[str, str]], dict[tuple[str, s
 
 
 def _level_scheme() -> tuple[list[float], list[str], dict[str, tuple[str, str]]]:
-    from itembank.scale import default_levels
-
     levels = default_levels()
     cuts = [float(lv["min"]) for lv in levels if lv["min"] is not None]
     codes = [lv["code"] for lv in levels]
@@ -402,8 +403,6 @@ def frame_unit_attributes(db: Session, campaign_code: str) -> list[dict[str, Any
     A cluster frame lists communities (streets, villages) directly; a unit frame
     (households) with a ``community`` column is reduced to one row per community.
     """
-    from monitoring.fieldwork.models import Campaign, FrameUnit
-
     rows = [dict(r or {}) for r in db.execute(
         sa.select(FrameUnit.attributes).join(Campaign).where(Campaign.code == campaign_code)
         .order_by(FrameUnit.row_number)).scalars()]
@@ -459,8 +458,6 @@ def aggregate_campaign(db: Session, monitoring_db: Session, campaign_code: str,
     committing: the caller's transaction (pyramid_tm, or the CLI committing both
     sessions) makes the delete + insert atomic.  Raises AggregationError.
     """
-    from monitoring.results.indicators import load_catalogue
-
     try:
         data = respondent_table(db, campaign_code)
     except LookupError as exc:

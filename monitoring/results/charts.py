@@ -15,8 +15,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
+from matplotlib.ticker import MaxNLocator
 
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC")
 FORMATS = ("svg", "png")
@@ -123,3 +125,43 @@ def trend_chart(series: dict[str, list[tuple[str, float | None, float | None, fl
             ax.legend(fontsize=8)
         fig.tight_layout()
         return _save(fig, fmt)
+
+
+CHART_LABELS = {"per_day": "completes per day", "cumulative": "cumulative",
+                "empty": "no completes yet"}
+
+
+def daily_chart_png(report: Any, title: str = "",
+                    labels: dict[str, str] | None = None) -> bytes:
+    """A campaign's fieldwork progress (:class:`~monitoring.fieldwork.progress.ProgressReport`):
+    bars of completes per day with the cumulative line (PNG).
+
+    ``labels`` (per_day, cumulative, empty) lets the page pass translated axis texts."""
+    text = {**CHART_LABELS, **(labels or {})}
+    with _LOCK, plt.rc_context({"font.sans-serif": _font(), "font.family": "sans-serif",
+                                "axes.unicode_minus": False}):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        if report.daily:
+            days = [d for d, _n in report.daily]
+            ax.bar(days, [n for _d, n in report.daily], color="#0b5cad",
+                   label=text["per_day"])
+            ax2 = ax.twinx()
+            ax2.plot(days, [n for _d, n in report.cumulative], color="#b36b00", lw=2,
+                     label=text["cumulative"])
+            ax2.set_ylabel(text["cumulative"])
+            ax2.set_ylim(bottom=0)
+            ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, len(days) // 8)))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+            fig.autofmt_xdate()
+        else:
+            ax.text(0.5, 0.5, text["empty"], ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.set_ylabel(text["per_day"])
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, axis="y")
+        ax.set_title(title or report.campaign)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+        plt.close(fig)
+    return buffer.getvalue()

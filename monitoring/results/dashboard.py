@@ -14,11 +14,17 @@ import csv
 import io
 import math
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import openpyxl
+import pandas as pd
+import pyreadstat
 import sqlalchemy as sa
+from openpyxl.styles import Font
 from sqlalchemy.orm import Session
 
 from learningcity.i18n import _
@@ -365,9 +371,6 @@ def export(t: Table, fmt: str, translate: Callable[[Any], str] = str,
                         repr(v) if isinstance(v, float) else v for v in row])
         return ("\ufeff" + buf.getvalue()).encode("utf-8")
     if fmt == "xlsx":
-        import openpyxl
-        from openpyxl.styles import Font
-
         book = openpyxl.Workbook()
         ws = book.active
         ws.title = t.name[:31]
@@ -407,12 +410,6 @@ def _variable_names(keys: Sequence[str]) -> list[str]:
 
 def _sav(t: Table, cols: list[Column], names: list[str], labels: list[str],
          data: list[list[Any]]) -> bytes:
-    import tempfile
-    from pathlib import Path
-
-    import pandas as pd
-    import pyreadstat
-
     frame: dict[str, Any] = {}
     for j, (c, name) in enumerate(zip(cols, names, strict=True)):
         values = [row[j] for row in data]

@@ -55,9 +55,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from itembank.scale import to_scale
+from itembank.services import calibration_params
 from learningcity.people import GROUP_ORDER, PERSON_FIELDS, groups_of
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import RespondentWeight, WeightRun
+from scoring.plausible import plausible_values
 
 N_PV = 5
 
@@ -140,9 +143,6 @@ def plausible_scores(db: Session, campaign: Campaign, sessions: dict[str, Any]
         return {}
     from assessment.models import Answer, TestSession
     from itembank.models import Calibration, ItemVersion
-    from itembank.scale import to_scale
-    from itembank.services import calibration_params
-    from scoring.plausible import plausible_values
 
     by_cal: dict[int, list[tuple[str, Any]]] = {}
     for pid, s in sorted(sessions.items()):

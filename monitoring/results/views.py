@@ -17,6 +17,12 @@ from learningcity.districts import list_districts
 from learningcity.i18n import _
 from learningcity.people import GROUP_LABELS
 from monitoring.results import charts, dashboard
+from monitoring.results.indicators import (
+    Indicator,
+    IndicatorError,
+    load_catalogue,
+    save_indicator,
+)
 from monitoring.results.openapi import SPEC
 from monitoring.results.warehouse import DIMENSIONS
 
@@ -218,10 +224,10 @@ def export(request: Any) -> Response:
         raise HTTPNotFound()
     body = dashboard.export(table, fmt, request.translate, _district_names(request))
     user = request.identity
-    audit.record(request.dbsession, actor=user.username, action="monitoring.download", target=f"{name}.{fmt}",
-       address=request.remote_addr or "",
-       detail={"params": table.params, "rows": len(table.rows),
-               "scope": _scope(request).district or "all"})
+    audit.record(request.dbsession, actor=user.username, action="monitoring.download",
+                 target=f"{name}.{fmt}", address=request.remote_addr or "",
+                 detail={"params": table.params, "rows": len(table.rows),
+                         "scope": _scope(request).district or "all"})
     filename = f"monitoring-{name}.{fmt}"
     return Response(body=body, content_type=dashboard.EXPORT_FORMATS[fmt].split(";")[0],
                     charset="utf-8" if fmt == "csv" else None,
@@ -259,8 +265,6 @@ def api_aggregates(request: Any) -> dict[str, Any]:
 @view_config(route_name="dashboard.indicators", renderer=T + "dashboard_indicators.pt",
              permission="monitoring", context=MonitoringArea, request_method="GET")
 def indicators_page(request: Any) -> dict[str, Any]:
-    from monitoring.results.indicators import load_catalogue
-
     return _indicator_form(request, load_catalogue(request.dbsession), {}, [])
 
 
@@ -275,13 +279,6 @@ def _indicator_form(request: Any, cat: Any, form: dict[str, str], problems: list
              permission="monitoring_admin", context=MonitoringArea, request_method="POST")
 def indicator_save(request: Any) -> Any:
     """Admins add or edit a definition; it is checked first and nothing is saved on a problem."""
-    from monitoring.results.indicators import (
-        Indicator,
-        IndicatorError,
-        load_catalogue,
-        save_indicator,
-    )
-
     p = request.POST
     form = {k: p.get(k, "").strip() for k in ("code", "name_zh", "name_en", "expression",
                                               "population", "kind", "target", "direction")}

@@ -53,6 +53,7 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from monitoring.stats.estimates import (
     LONELY_PSU,
@@ -386,8 +387,6 @@ def groupstats(data: str, value: str, stat: str, level: str | None, by: tuple[st
                ci: str, conf: float, min_n: int, max_rse: float, rse_action: str,
                out: str) -> None:
     """Weighted means, proportions or totals by group with design-based standard errors."""
-    from tqdm import tqdm
-
     steps = tqdm(total=3, desc="groupstats", unit="step", disable=None, leave=False)
     try:
         steps.set_postfix_str("reading")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from monitoring.fieldwork import invitations as inv
 from monitoring.fieldwork import progress
+from monitoring.results import charts
 from monitoring.fieldwork.models import Invitation
 
 from ..conftest import ACTOR
@@ -64,7 +65,7 @@ def test_progress_numbers(drawn_campaign, monitoring_demo) -> None:
     assert {d: n for d, n in report.daily if n} == want
     assert sum(n for _d, n in report.daily) == total_completed
     assert report.cumulative[-1][1] == total_completed
-    png = progress.daily_chart_png(report, "进度")
+    png = charts.daily_chart_png(report, "进度")
     assert png.startswith(b"\x89PNG")
     table = list(csv.reader(io.StringIO(progress.progress_csv(report).decode("utf-8-sig"))))
     assert table[0][:6] == ["stratum", "population", "allocated", "sampled", "started",
@@ -76,7 +77,7 @@ def test_progress_numbers(drawn_campaign, monitoring_demo) -> None:
 def test_empty_progress(make_campaign, monitoring_demo) -> None:
     report = progress.campaign_progress(monitoring_demo, make_campaign())
     assert report.rows == [] and report.overall.sampled == 0 and report.daily == []
-    assert progress.daily_chart_png(report).startswith(b"\x89PNG")
+    assert charts.daily_chart_png(report).startswith(b"\x89PNG")
 
 
 def test_progress_csv_guards_a_stratum_that_looks_like_a_formula() -> None:
