@@ -1,10 +1,11 @@
 """The survey definition: a versioned, bilingual document with pages, questions and rules.
 
 A definition is plain data (frozen dataclasses) that can be written to and read from
-JSON (this module) or an XLSForm-like workbook (:mod:`surveys.xlsform`); the format
-is documented in ``surveys/README.md``.  Reading never returns half a survey: every
-problem in a document is collected (with where it is, the question it concerns and
-the field) and a document with any problem gives no survey, like the item importer.
+JSON (this module) or an XLSForm-like workbook (:mod:`surveys.xlsform`);
+:mod:`surveys.documents` reads either. The format is documented in
+``surveys/README.md``.  Reading never returns half a survey: every problem in a
+document is collected (with where it is, the question it concerns and the field) and
+a document with any problem gives no survey, like the item importer.
 
 Besides the document, this module holds the rules an answer sheet must follow
 (relevance, required, ranges, constraints), because they are part of what a
@@ -836,16 +837,16 @@ def _pretty(value: Any, indent: int, width: int = 100) -> str:
 
 
 def load_survey(path: str | Path, bank: Mapping[str, BankItem] | None = None) -> Survey:
-    """Read a ``.json`` or ``.xlsx`` definition; raise :class:`SurveyError` listing all
-    problems."""
+    """Read a JSON definition file; raise :class:`SurveyError` listing all problems.
+
+    Any format (JSON or XLSX): :func:`surveys.documents.load_survey`, which is above both
+    format modules (this one cannot import :mod:`surveys.xlsform`, which imports it).
+    """
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from .xlsform import read_xlsform
-
-        report = read_xlsform(path, bank=bank)
-    else:
-        report = read_json(path, bank=bank)
-    return report.survey_or_raise()
+        raise SurveyError(SurveyReport(path.name, problems=[Problem(
+            path.name, "", "", "read workbooks with surveys.documents.load_survey")]))
+    return read_json(path, bank=bank).survey_or_raise()
 
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
@@ -853,7 +854,7 @@ DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 def default_survey() -> Survey:
     """The learning-needs instrument shipped with the project (``defaults/``)."""
-    return load_survey(DEFAULTS_DIR / "learning_needs.json")
+    return read_json(DEFAULTS_DIR / "learning_needs.json").survey_or_raise()
 
 
 def normalise(survey: Survey) -> Survey:
@@ -891,6 +892,8 @@ class BankItem:
 
 def read_bank(path: str | Path) -> dict[str, BankItem]:
     """Items of an item file (``itembank`` CSV/XLSX/JSON layout), keyed by code."""
+    # itembank.importing costs ~0.5 s to import (it loads the itembank package and its
+    # models; python -X importtime), and only reading a bank file needs it
     from itembank.importing import read_item_file
 
     report = read_item_file(path)

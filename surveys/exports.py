@@ -16,7 +16,8 @@ answer slots of the survey (:meth:`Survey.fields`):
 Variable names are legal SPSS names (a letter first, then letters, digits and
 ``_``; at most 64 characters; unique ignoring case; not a reserved word) and the
 same in every format.  Labels in the files are Chinese; the codebook gives both
-languages, the values and their labels.  Text cells that a spreadsheet would run
+languages, the values and their labels.  The files are written by the project's one
+export-writer registry (:mod:`tabular.writing`): text cells that a spreadsheet would run
 as a formula (starting with ``= + - @``, tab or CR) are prefixed with ``'`` in CSV,
 and stored as plain text cells in XLSX.
 
@@ -32,7 +33,6 @@ The scores are exported as stored, never recomputed.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 import re
@@ -41,19 +41,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scoring.csvsafe import guard_cell  # the project's one CSV-injection guard
+import pandas as pd
+
+from tabular.guard import guard_cell  # the project's one CSV-injection guard
+from tabular.writing import Sheet, write_table, write_workbook
 
 from .definition import Choice, Field, Survey, Text, clean_answers
 
-__all__ = ["CODEBOOK_COLUMNS", "SCORE_PARTS", "Variable", "codebook_rows", "guard_cell",
-           "response_rows", "variables", "write_codebook_csv", "write_csv", "write_sav",
-           "write_xlsx"]
+__all__ = ["CODEBOOK_COLUMNS", "RESPONSE_FILES", "SCORE_PARTS", "Variable", "codebook_bytes",
+           "codebook_rows", "csv_bytes", "guard_cell", "response_rows", "sav_bytes",
+           "variables", "write_codebook_csv", "write_csv", "write_sav", "write_xlsx",
+           "xlsx_bytes"]
 
 ID_VARIABLE = "respondent_id"
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO",
                  "WITH"}
 MAX_NAME = 64
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SELECTED = Text("选中", "selected")
 NOT_SELECTED = Text("未选", "not selected")
 CODEBOOK_COLUMNS = ("variable", "answer_key", "page", "question", "type", "label_zh",
@@ -259,96 +262,44 @@ def _value(var: Variable, answers: Mapping[str, Any], i: int, ids: Sequence[Any]
     return value
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return guard_cell(str(value))
+def _frame(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Rows as a frame of Python values (no NaN for None, ints stay ints)."""
+    return pd.DataFrame([list(r) for r in rows], columns=list(names), dtype=object)
 
 
-def write_csv(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+def csv_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> bytes:
     """Responses as CSV in UTF-8 with a byte-order mark (so Excel reads the Chinese)."""
     cols, rows = response_rows(survey, responses, ids, scores=scores)
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([v.name for v in cols])
-        for row in rows:
-            writer.writerow([_csv_cell(v) for v in row])
+    return write_table("csv", _frame([v.name for v in cols], rows))
 
 
-def _xlsx_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return _ILLEGAL_XML.sub("", value)
-    return value
-
-
-def _fill_sheet(ws: Any, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from openpyxl.styles import Font
-
-    ws.append(list(header))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([_xlsx_value(v) for v in row])
-    for r in ws.iter_rows(min_row=2):
-        for cell in r:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula
-            elif isinstance(cell.value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
-    ws.freeze_panes = "B2"
-
-
-def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-               ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+def xlsx_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
+               ids: Sequence[Any] | None = None, scores: Scores | None = None) -> bytes:
     """Responses (sheet ``responses``) and the codebook (sheet ``codebook``) in one workbook.
 
     Choice variables hold the choice name (a number for numeric names).
     """
-    import openpyxl
-
     cols, rows = response_rows(survey, responses, ids, scores=scores)
     numeric = {v.name for v in cols if v.kind == "choice" and all(
         str(code) == name for name, code in v.codes)}
     out_rows = [[int(val) if cols[j].name in numeric and val is not None else val
                  for j, val in enumerate(row)] for row in rows]
-    book = openpyxl.Workbook()
-    ws = book.active
-    ws.title = "responses"
-    _fill_sheet(ws, [v.name for v in cols], out_rows)
-    cb = book.create_sheet("codebook")
-    _fill_sheet(cb, CODEBOOK_COLUMNS, [[r[c] for c in CODEBOOK_COLUMNS] for r in
-                                       codebook_rows(survey, scores=scores is not None)])
-    book.save(path)
+    codebook = [[r[c] for c in CODEBOOK_COLUMNS]
+                for r in codebook_rows(survey, scores=scores is not None)]
+    return write_workbook([
+        Sheet("responses", _frame([v.name for v in cols], out_rows), freeze_panes="B2"),
+        Sheet("codebook", _frame(CODEBOOK_COLUMNS, codebook), freeze_panes="B2")])
 
 
-def _cut(text: str, limit: int) -> str:
-    """At most ``limit`` UTF-8 bytes, cut between characters (SPSS label limits)."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[:limit].decode("utf-8", errors="ignore")
-
-
-def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+def sav_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> bytes:
     """Responses as an SPSS ``.sav`` file with Chinese variable and value labels.
 
     Choice variables are numeric codes (see the module docstring); labels longer
     than SPSS allows (255 bytes for variables, 120 for values) are shortened, the
     codebook keeps them whole.
     """
-    import pandas as pd
-    import pyreadstat
-
     cols, rows = response_rows(survey, responses, ids, scores=scores)
     score_formats = {key: fmt for key, _s, _zh, _en, fmt in SCORE_PARTS}
     data: dict[str, Any] = {}
@@ -376,15 +327,35 @@ def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str 
         else:
             data[var.name] = pd.Series(["" if v is None else str(v) for v in values],
                                        dtype="object")
-    frame = pd.DataFrame(data, columns=[v.name for v in cols])
-    pyreadstat.write_sav(
-        frame, str(path), file_label=_cut(survey.title.zh, 64),
-        column_labels={v.name: _cut(v.label.zh, 255) for v in cols},
-        variable_value_labels={v.name: {code: _cut(text.zh, 120)
-                                        for code, text in v.value_labels}
-                               for v in cols if v.value_labels},
-        variable_measure={v.name: v.measure for v in cols},
-        variable_format=formats)
+    return write_table(
+        "sav", pd.DataFrame(data, columns=[v.name for v in cols]),
+        file_label=survey.title.zh, formats=formats,
+        variable_labels={v.name: v.label.zh for v in cols},
+        value_labels={v.name: {code: text.zh for code, text in v.value_labels}
+                      for v in cols if v.value_labels},
+        measures={v.name: v.measure for v in cols})
+
+
+#: format -> the bytes of a response file in it
+RESPONSE_FILES = {"csv": csv_bytes, "xlsx": xlsx_bytes, "sav": sav_bytes}
+
+
+def write_csv(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+    """:func:`csv_bytes` written to ``path``."""
+    Path(path).write_bytes(csv_bytes(survey, responses, ids, scores))
+
+
+def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+               ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+    """:func:`xlsx_bytes` written to ``path``."""
+    Path(path).write_bytes(xlsx_bytes(survey, responses, ids, scores))
+
+
+def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
+              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+    """:func:`sav_bytes` written to ``path``."""
+    Path(path).write_bytes(sav_bytes(survey, responses, ids, scores))
 
 
 def codebook_rows(survey: Survey, scores: bool = False) -> list[dict[str, str]]:
@@ -439,11 +410,13 @@ def _score_codebook_row(survey: Survey, var: Variable) -> dict[str, str]:
     return row
 
 
+def codebook_bytes(survey: Survey, scores: bool = False) -> bytes:
+    """The codebook as CSV (UTF-8 with BOM, formula-guarded), both languages
+    (``scores``: with the scale-score variables)."""
+    rows = [[r[c] for c in CODEBOOK_COLUMNS] for r in codebook_rows(survey, scores=scores)]
+    return write_table("csv", _frame(CODEBOOK_COLUMNS, rows))
+
+
 def write_codebook_csv(survey: Survey, path: str | Path, scores: bool = False) -> None:
-    """The codebook as CSV (UTF-8 with BOM), both languages (``scores``: with the
-    scale-score variables)."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CODEBOOK_COLUMNS)
-        writer.writeheader()
-        for row in codebook_rows(survey, scores=scores):
-            writer.writerow({k: guard_cell(v) for k, v in row.items()})
+    """:func:`codebook_bytes` written to ``path``."""
+    Path(path).write_bytes(codebook_bytes(survey, scores))

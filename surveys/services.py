@@ -26,7 +26,7 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,15 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
+from itembank.services import current_contents, published_calibration_info
+from learningcity import audit
 from learningcity.db import utcnow
-from learningcity.models import AuditEvent
 
+from . import exports
 from . import expressions as E
 from .definition import (
     AnswerError,
+    BankItem,
     Page,
     Problem,
     Question,
@@ -57,11 +60,12 @@ from .definition import (
     dumps,
     normalise,
     parse_answer,
-    read_json,
     relevance,
     survey_from_dict,
     survey_to_dict,
 )
+from .documents import MAX_UPLOAD as MAX_UPLOAD  # the limit the upload views apply
+from .documents import read_definition
 from .models import (
     SurveyAnswer,
     SurveyDefinition,
@@ -69,13 +73,13 @@ from .models import (
     SurveyScaleScore,
     SurveySession,
 )
+from .scales import scale, score_scale
 
 TOKEN_BYTES = 24  # 192 bits, URL-safe
 DEFAULT_SURVEY = "learning_needs"
 #: item-bank instrument whose published calibration scores the rating grids
 SCALE_INSTRUMENT = "LMS"
 DEFAULT_IDLE_DAYS = 60
-MAX_UPLOAD = 5 * 1024 * 1024
 
 
 @implementer(IRetryableError)
@@ -114,35 +118,12 @@ def _canonical(survey: Survey) -> tuple[dict[str, Any], str]:
     return doc, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_definition(name: str, data: bytes, bank: Mapping[str, Any] | None = None
-                    ) -> SurveyReport:
-    """Read a JSON or XLSX definition from bytes; the report lists every problem."""
-    if len(data) > MAX_UPLOAD:
-        return SurveyReport(name, problems=[Problem(name, "", "", "file larger than 5 MB")])
-    if name.lower().endswith((".xlsx", ".xlsm")):
-        from .xlsform import read_xlsform
-
-        return read_xlsform(name, data=data, bank=bank)
-    if name.lower().endswith(".json"):
-        return read_json(name, data=data, bank=bank)
-    return SurveyReport(name, problems=[Problem(name, "", "", "a survey definition is a "
-                                                              ".json or .xlsx file")])
-
-
-def _bank(db: Session) -> dict[str, Any]:
+def _bank(db: Session) -> dict[str, BankItem]:
     """The item bank's rating items as the survey checker sees them (coded items must match)."""
-    from itembank.models import Item
-
-    from .definition import BankItem
-
-    out: dict[str, Any] = {}
-    for item in db.scalars(sa.select(Item).where(Item.type == "rating")
-                           .options(selectinload(Item.versions))):
-        v = item.current
-        options = tuple(Text(o.get("zh", ""), o.get("en", "")) for o in (v.options or []))
-        out[item.code] = BankItem(item.code, item.type, Text(v.stem_zh, v.stem_en), options,
-                                  bool(getattr(v, "reverse", False)))
-    return out
+    return {code: BankItem(code, v.item_type, Text(v.stem_zh, v.stem_en),
+                           tuple(Text(o.get("zh", ""), o.get("en", "")) for o in v.options),
+                           bool(v.reverse))
+            for code, v in current_contents(db, item_type="rating").items()}
 
 
 @dataclass
@@ -187,8 +168,8 @@ def import_survey(db: Session, source: str | Path | bytes, user: str, *,
             title_zh=survey.title.zh[:300], title_en=survey.title.en[:300], document=doc,
             content_hash=digest, source=name[:300], imported_by=user[:64])
         db.add(existing)
-        db.add(AuditEvent(actor=user, action="survey.import",
-                          target=f"{survey.id} v{version}", detail={"source": name}))
+        audit.record(db, actor=user, action="survey.import",
+                     target=f"{survey.id} v{version}", detail={"source": name})
         db.flush()
     published = False
     if publish:
@@ -207,8 +188,8 @@ def publish_version(db: Session, definition: SurveyDefinition, user: str) -> boo
     else:
         current.definition_id, current.published_by = definition.id, user[:64]
         current.published_at = utcnow()
-    db.add(AuditEvent(actor=user, action="survey.publish",
-                      target=f"{definition.code} v{definition.version}"))
+    audit.record(db, actor=user, action="survey.publish",
+                 target=f"{definition.code} v{definition.version}")
     db.flush()
     return True
 
@@ -673,16 +654,11 @@ def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE
 
 
 def _irt_params(db: Session, instrument_code: str) -> tuple[Any, int] | None:
-    from itembank.models import Instrument
-    from itembank.services import calibration_params, published_calibration
-
-    instrument = db.scalar(sa.select(Instrument).where(Instrument.code == instrument_code))
-    if instrument is None:
-        return None
-    calibration = published_calibration(db, instrument)
+    """The item parameters and id of the instrument's published calibration, or None."""
+    calibration = published_calibration_info(db, instrument_code)
     if calibration is None or not calibration.items:
         return None
-    return calibration_params(calibration), calibration.id
+    return calibration.params, calibration.id
 
 
 def _finite(x: Any) -> float | None:
@@ -693,8 +669,6 @@ def _scale_scores(db: Session, survey: Survey, answers: Mapping[str, Any],
                   instrument_code: str) -> list[SurveyScaleScore]:
     """Per rating grid: sum score, and GRM/GPCM EAP theta and SE when the published
     calibration of ``instrument_code`` covers all of its items."""
-    from .scales import scale, score_scale
-
     found = None
     out = []
     for q in survey.questions:
@@ -859,51 +833,175 @@ def _export_data(db: Session, survey_code: str, *, version: int | None,
             [s.id for s in sessions], [scale_results(s) for s in sessions])
 
 
+def _surveys_by_id(db: Session, definition_ids: Any) -> dict[int, tuple[SurveyDefinition,
+                                                                         Survey]]:
+    """Stored definitions and their surveys for many ids, in one query."""
+    wanted = sorted({int(i) for i in definition_ids})
+    if not wanted:
+        return {}
+    rows = db.scalars(sa.select(SurveyDefinition).where(SurveyDefinition.id.in_(wanted)))
+    return {d.id: (d, definition_survey(d)) for d in rows}
+
+
 def campaign_responses(db: Session, campaign_code: str) -> list[dict[str, Any]]:
     """Per finished survey session of a campaign: its invitation, cleaned answers and scales.
 
-    ``[{"session_id", "invitation", "survey_code", "version", "finished_at",
-    "answers": {...}, "scales": {grid: {"sum", "n_answered", "theta", "se", ...}}}]``;
-    what the monitoring package reads.
+    ``[{"session_id", "invitation", "survey_code", "version", "definition_id",
+    "finished_at", "answers": {...}, "scales": {grid: {"sum", "n_answered", "theta", "se",
+    ...}}}]``; what the monitoring package reads. The definitions those sessions used
+    are read in one query (:func:`response_surveys` gives them to the caller).
     """
-    sessions = db.scalars(sa.select(SurveySession).where(
+    sessions = list(db.scalars(sa.select(SurveySession).where(
         SurveySession.campaign == campaign_code, SurveySession.status == "finished")
         .order_by(SurveySession.id).options(selectinload(SurveySession.answers),
-                                            selectinload(SurveySession.scores)))
+                                            selectinload(SurveySession.scores))))
+    found = _surveys_by_id(db, {s.definition_id for s in sessions})
     out = []
     for s in sessions:
-        definition = db.get(SurveyDefinition, s.definition_id)
-        survey = definition_survey(definition)
+        definition, survey = found[s.definition_id]
         out.append({"session_id": s.id, "invitation": s.invitation,
                     "survey_code": s.survey_code, "version": definition.version,
-                    "finished_at": s.finished_at,
+                    "definition_id": definition.id, "finished_at": s.finished_at,
                     "answers": clean_answers(survey, s.answer_dict()),
                     "scales": scale_results(s)})
     return out
 
 
+EXPORT_FORMATS = ("csv", "xlsx", "sav", "codebook")
+
+
+def export_file(db: Session, survey_code: str, fmt: str, *, version: int | None = None,
+                district: str | None = None, campaign: str | None = None
+                ) -> tuple[bytes, int]:
+    """Responses as ``csv``, ``xlsx`` or ``sav`` bytes (or the ``codebook`` CSV), and the
+    number of respondents. The files carry the scale scores stored at finish (sum, items
+    answered, theta, SE per rating grid) after the answers; the codebook lists them."""
+    if fmt == "codebook":
+        definition = get_definition(db, survey_code, version)
+        return exports.codebook_bytes(definition_survey(definition), scores=True), 0
+    if fmt not in exports.RESPONSE_FILES:
+        raise ValueError(f"unknown format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
+    survey, _definition, responses, ids, scores = _export_data(
+        db, survey_code, version=version, district=district, campaign=campaign)
+    return exports.RESPONSE_FILES[fmt](survey, responses, ids, scores), len(responses)
+
+
 def export_responses(db: Session, survey_code: str, fmt: str, out: str | Path, *,
                      version: int | None = None, district: str | None = None,
                      campaign: str | None = None) -> int:
-    """Write responses as ``csv``, ``xlsx`` or ``sav`` (and ``codebook`` CSV); returns the
-    number of respondents. The files carry the scale scores stored at finish (sum, items
-    answered, theta, SE per rating grid) after the answers; the codebook lists them."""
-    from . import exports
-
-    writers = {"csv": exports.write_csv, "xlsx": exports.write_xlsx, "sav": exports.write_sav}
-    if fmt == "codebook":
-        definition = get_definition(db, survey_code, version)
-        exports.write_codebook_csv(definition_survey(definition), out, scores=True)
-        return 0
-    if fmt not in writers:
-        raise ValueError(f"unknown format {fmt!r}; choose csv, xlsx, sav or codebook")
-    survey, _definition, responses, ids, scores = _export_data(
-        db, survey_code, version=version, district=district, campaign=campaign)
-    writers[fmt](survey, responses, out, ids=ids, scores=scores)
-    return len(responses)
+    """:func:`export_file` written to ``out``; returns the number of respondents."""
+    data, n = export_file(db, survey_code, fmt, version=version, district=district,
+                          campaign=campaign)
+    Path(out).write_bytes(data)
+    return n
 
 
 def definition_json(definition: SurveyDefinition) -> str:
     """The stored definition as canonical JSON text (for download)."""
     return dumps(definition_survey(definition))
 
+
+
+# --- contract: what other packages read of survey sessions and responses -------------
+# Plain frozen values, never ORM objects; documented in surveys/README.md ("Contract").
+
+@dataclass(frozen=True)
+class SurveySessionInfo:
+    """A survey session as other packages see it (no answers; see campaign_responses)."""
+
+    id: int
+    survey_code: str
+    definition_id: int
+    status: str
+    locale: str
+    campaign: str | None
+    invitation: str | None
+    district: str | None
+    test_session_id: int | None
+    created_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+
+def session_info(session: SurveySession) -> SurveySessionInfo:
+    """The plain view of a session row (for this package's own callers of the contract)."""
+    return SurveySessionInfo(
+        id=session.id, survey_code=session.survey_code, definition_id=session.definition_id,
+        status=session.status, locale=session.locale, campaign=session.campaign,
+        invitation=session.invitation, district=session.district,
+        test_session_id=session.test_session_id, created_at=session.created_at,
+        finished_at=session.finished_at)
+
+
+def session_by_token(db: Session, token: str) -> SurveySessionInfo | None:
+    """The session behind a link token, or None (nothing is changed: no expiry here)."""
+    session = db.scalar(sa.select(SurveySession).where(
+        SurveySession.token_hash == hash_token(token)))
+    return None if session is None else session_info(session)
+
+
+def start_campaign_session(db: Session, survey_code: str, *, token: str, campaign: str,
+                           invitation: str, locale: str = "zh_CN",
+                           prefill: Mapping[str, Any] | None = None,
+                           district: str | None = None) -> SurveySessionInfo:
+    """Open a session for a campaign invitation with the caller's link token
+    (see :func:`start_survey_session` for ``prefill`` and ``district``)."""
+    session, _token = start_survey_session(
+        db, survey_code, locale=locale, campaign=campaign, invitation=invitation,
+        prefill=dict(prefill or {}), district=district, token=token)
+    return session_info(session)
+
+
+def start_session_after_test(db: Session, test_token: str, secret: str, *,
+                             survey_code: str = DEFAULT_SURVEY, locale: str | None = None
+                             ) -> tuple[SurveySessionInfo, str, bool]:
+    """:func:`start_after_test` as plain data: the session, its token, created now."""
+    session, token, created = start_after_test(db, test_token, secret,
+                                               survey_code=survey_code, locale=locale)
+    return session_info(session), token, created
+
+
+def finished_invitations(db: Session, campaign: str,
+                         invitations: Iterable[str] | None = None) -> set[str]:
+    """Invitation public ids of the campaign with a finished survey session.
+
+    ``invitations`` narrows the answer: one id is looked up by itself, many are read
+    campaign-wide and filtered here (no huge IN list).
+    """
+    query = sa.select(SurveySession.invitation).where(
+        SurveySession.campaign == campaign, SurveySession.status == "finished",
+        SurveySession.invitation.is_not(None))
+    wanted = None if invitations is None else set(invitations)
+    if wanted is not None and len(wanted) == 1:
+        query = query.where(SurveySession.invitation == next(iter(wanted)))
+    found = set(db.scalars(query))
+    return found if wanted is None else found & wanted
+
+
+def published_codes(db: Session) -> list[str]:
+    """Codes of the surveys that have a published version, in code order."""
+    return sorted(db.scalars(sa.select(SurveyPublication.code)))
+
+
+def is_published(db: Session, code: str) -> bool:
+    """Whether a survey code has a published version (new sessions can start)."""
+    return db.get(SurveyPublication, code) is not None
+
+
+def response_surveys(db: Session, responses: Iterable[Mapping[str, Any]]
+                     ) -> dict[tuple[str, int], Survey]:
+    """``(survey_code, version) -> Survey`` for the definitions used by responses of
+    :func:`campaign_responses`, in one query (not one per respondent)."""
+    found = _surveys_by_id(db, {r["definition_id"] for r in responses})
+    return {(d.code, d.version): survey for d, survey in found.values()}
+
+
+def campaign_surveys(db: Session, campaign: str) -> dict[tuple[str, int], Survey]:
+    """``(survey_code, version) -> Survey`` for every definition the campaign's finished
+    sessions used, in one query."""
+    ids = db.scalars(sa.select(SurveySession.definition_id).distinct().where(
+        SurveySession.campaign == campaign, SurveySession.status == "finished"))
+    return {(d.code, d.version): survey for d, survey in _surveys_by_id(db, ids).values()}

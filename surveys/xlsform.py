@@ -19,11 +19,16 @@ question name and the column; a workbook with any problem gives no survey.
 """
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+
+from tabular.reading import Problem as TableProblem
+from tabular.reading import Table, TableError, read_sheets
+from tabular.writing import Sheet, write_workbook
 
 from .definition import (
     CHOICE_TYPES,
@@ -40,7 +45,7 @@ from .definition import (
     validate,
 )
 
-__all__ = ["SURVEY_COLUMNS", "read_xlsform", "write_xlsform"]
+__all__ = ["SURVEY_COLUMNS", "read_xlsform", "write_xlsform", "xlsform_bytes"]
 
 SURVEY_COLUMNS = ("type", "name", "label::zh", "label::en", "hint::zh", "hint::en",
                   "required", "relevant", "constraint", "constraint_message::zh",
@@ -62,16 +67,6 @@ class _Sheet:
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def _column(header: str) -> str:
     """Canonical column name: ``label::Chinese (zh)`` -> ``label::zh``."""
     text = header.strip()
@@ -84,16 +79,12 @@ def _column(header: str) -> str:
     return f"{base}::{code}" if code in ("zh", "en") else f"{base}::{lang}"
 
 
-def _read_sheet(book: Any, name: str, columns: tuple[str, ...]) -> _Sheet | None:
-    sheet = next((ws for ws in book.worksheets if ws.title.strip().lower() == name), None)
-    if sheet is None:
+def _sheet(table: Table | None, name: str, columns: tuple[str, ...]) -> _Sheet | None:
+    """A sheet's rows keyed by canonical column names, and the header's problems."""
+    if table is None:
         return None
     out = _Sheet(name)
-    rows = sheet.iter_rows(values_only=True)
-    header_row = next(rows, None)
-    if header_row is None:
-        return out
-    header = [_column(_cell_text(h)) if h is not None else "" for h in header_row]
+    header = [_column(h) if h else "" for h in table.header]
     for i, h in enumerate(header):
         if h and h in header[:i]:
             out.header_problems.append(f"column {h!r} appears twice")
@@ -102,12 +93,9 @@ def _read_sheet(book: Any, name: str, columns: tuple[str, ...]) -> _Sheet | None
             if h in ("label", "hint", "constraint_message", "title"):
                 hint = f" (write {h}::zh and {h}::en)"
             out.header_problems.append(f"unknown column {h!r}{hint}")
-    for number, values in enumerate(rows, start=2):
-        cells = [_cell_text(v) for v in values]
-        if not any(cells):
-            continue
-        out.rows.append((number, {h: (cells[i] if i < len(cells) else "")
-                                  for i, h in enumerate(header) if h in columns}))
+    for row in table.rows:
+        out.rows.append((row.number, {h: row.values[i] for i, h in enumerate(header)
+                                      if h in columns}))
     return out
 
 
@@ -350,21 +338,19 @@ def read_xlsform(path: str | Path, data: bytes | None = None,
     their labels empty and give only ``item_code``: the statement is taken from
     the item bank; coded items are checked against the bank either way.
     """
-    import openpyxl
-
     path = Path(path)
     try:
         raw = data if data is not None else path.read_bytes()
-        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # BadZipFile, InvalidFileException, OSError, KeyError...
-        return SurveyReport(path.name, problems=[Problem(
-            path.name, "", "", f"not a readable XLSX workbook ({exc})")])
+    except OSError as exc:
+        return SurveyReport(path.name, problems=[Problem(path.name, "", "", str(exc))])
     try:
-        survey_sheet = _read_sheet(book, "survey", SURVEY_COLUMNS)
-        choices_sheet = _read_sheet(book, "choices", CHOICES_COLUMNS)
-        settings_sheet = _read_sheet(book, "settings", SETTINGS_COLUMNS)
-    finally:
-        book.close()
+        tables = read_sheets(raw, path.name, ("survey", "choices", "settings"),
+                             check_header=False)
+    except TableError as exc:
+        return SurveyReport(path.name, problems=[_table_problem(p) for p in exc.problems])
+    survey_sheet = _sheet(tables.get("survey"), "survey", SURVEY_COLUMNS)
+    choices_sheet = _sheet(tables.get("choices"), "choices", CHOICES_COLUMNS)
+    settings_sheet = _sheet(tables.get("settings"), "settings", SETTINGS_COLUMNS)
     b = _Builder(path.name)
     form_id, version, title = b.settings(settings_sheet)
     lists = b.choices(choices_sheet)
@@ -387,6 +373,13 @@ def read_xlsform(path: str | Path, data: bytes | None = None,
     if not report.problems:
         report.survey = survey
     return report
+
+
+def _table_problem(p: TableProblem) -> Problem:
+    """A problem of reading the workbook, placed as the survey report places its own."""
+    sheet = (p.sheet or "").strip().lower()
+    where = " ".join(part for part in (sheet, f"row {p.row}" if p.row else "") if part)
+    return Problem(where or p.file, "", p.column or "", p.message)
 
 
 def _sheet_order(p: Problem) -> tuple[int, int]:
@@ -442,10 +435,11 @@ def _survey_rows(survey: Survey) -> list[dict[str, Any]]:
 
 def write_xlsform(survey: Survey, path: str | Path) -> None:
     """Write a definition as an XLSForm-like workbook that :func:`read_xlsform` reads back."""
-    import openpyxl
-    from openpyxl.styles import Alignment, Font
+    Path(path).write_bytes(xlsform_bytes(survey))
 
-    book = openpyxl.Workbook()
+
+def xlsform_bytes(survey: Survey) -> bytes:
+    """The XLSForm-like workbook of a definition (text cells are text, never formulas)."""
     sheets = [
         ("survey", SURVEY_COLUMNS, _survey_rows(survey)),
         ("choices", CHOICES_COLUMNS, [
@@ -458,21 +452,8 @@ def write_xlsform(survey: Survey, path: str | Path) -> None:
     ]
     widths = {"type": 26, "name": 20, "label::zh": 48, "label::en": 48, "hint::zh": 30,
               "hint::en": 30, "relevant": 40, "constraint": 36}
-    book.remove(book.active)
-    for title, columns, rows in sheets:
-        ws = book.create_sheet(title)
-        ws.append(list(columns))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for values in rows:
-            ws.append([values.get(c) for c in columns])
-        for r in ws.iter_rows(min_row=2):
-            for cell in r:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # text that starts with '=' is not a formula
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-        for i, column in enumerate(columns, start=1):
-            ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = widths.get(
-                column, 16)
-        ws.freeze_panes = "A2"
-    book.save(path)
+    return write_workbook([
+        Sheet(title, pd.DataFrame([[row.get(c) for c in columns] for row in rows],
+                                  columns=list(columns), dtype=object),
+              column_widths={c: widths.get(c, 16) for c in columns}, wrap_text=True)
+        for title, columns, rows in sheets])

@@ -249,21 +249,31 @@ def read_sheets(data: bytes, filename: str, sheets: Sequence[str], *,
                 check_header: bool = True) -> dict[str, Table]:
     """Several sheets of one XLSX workbook, opened once: ``{name: Table}`` for each of
     ``sheets`` the workbook has (matched ignoring case and spaces); absent ones are left
-    out, so the caller decides which are required. Raises :class:`TableError`."""
+    out, so the caller decides which are required. An empty sheet is a table with no
+    header and no rows. Raises :class:`TableError` with the problems of every sheet."""
     _check_size(data, filename, max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
     book = _open_workbook(data, filename)
+    out: dict[str, Table] = {}
+    problems = Problems(filename)
     try:
-        out = {}
         for name in sheets:
             ws = _find_sheet(book, name)
-            if ws is not None:
-                table, problems = _sheet_table(ws, filename, max_rows)
-                table.sha256 = hashlib.sha256(data).hexdigest()
-                _check_header(table, problems, (), check_header)
-                out[name] = table
-        return out
+            if ws is None:
+                continue
+            try:
+                table, found = _sheet_table(ws, filename, max_rows, empty_ok=True)
+                table.sha256 = digest
+                _check_header(table, found, (), check_header)
+            except TableError as exc:
+                problems.extend(exc.problems)
+                problems.total += exc.total - len(exc.problems)
+                continue
+            out[name] = table
     finally:
         book.close()
+    problems.raise_if_any()
+    return out
 
 
 def _check_size(data: bytes, filename: str, max_bytes: int) -> None:
@@ -460,7 +470,7 @@ def _cell(value: Any) -> str:
 
 
 def _sheet_table(ws: Any, filename: str, max_rows: int | None,
-                 header_only: bool = False) -> tuple[Table, Problems]:
+                 header_only: bool = False, empty_ok: bool = False) -> tuple[Table, Problems]:
     """Read one sheet row by row; the declared dimensions are never trusted."""
     title = ws.title
     problems = Problems(filename, title)
@@ -504,10 +514,11 @@ def _sheet_table(ws: Any, filename: str, max_rows: int | None,
         raise
     except Exception as exc:  # a corrupt sheet part (XML errors, bad cell types...)
         problems.add(None, None, f"not a readable XLSX workbook ({exc})")
-    if not header_row:
+    if not header_row and not empty_ok:
         problems.add(1, None, "no header row")
         problems.raise_if_any()
-    return Table(filename, title, header, rows, encoding="xlsx", header_row=header_row), problems
+    return Table(filename, title, header, rows, encoding="xlsx",
+                 header_row=header_row or 1), problems
 
 
 # -- header

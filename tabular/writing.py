@@ -96,6 +96,8 @@ class Sheet:
     label_row: bool = False
     column_widths: Mapping[str, float] | None = None
     freeze_panes: str | None = None
+    #: text cells wrap and sit at the top (long labels stay readable)
+    wrap_text: bool = False
 
 
 # ------------------------------------------------------------------ cells
@@ -187,7 +189,7 @@ def _sheet_title(name: str) -> str:
 
 def _fill(book: Any, sheet: Sheet) -> None:
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     ws = book.create_sheet(_sheet_title(sheet.name))
@@ -204,6 +206,7 @@ def _fill(book: Any, sheet: Sheet) -> None:
     header_rows = len(heads)
     ws.freeze_panes = sheet.freeze_panes or f"A{header_rows + 1}"
     bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top") if sheet.wrap_text else None
     for k, values in enumerate(heads):
         cells = [WriteOnlyCell(ws, _xlsx_value(v)) for v in values]
         if k == 0:
@@ -219,6 +222,8 @@ def _fill(book: Any, sheet: Sheet) -> None:
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
             elif isinstance(cell.value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
+            elif wrap is not None and isinstance(cell.value, str):
+                cell.alignment = wrap
             cells.append(cell)
         mark_text_cells([cells])
         ws.append(cells)

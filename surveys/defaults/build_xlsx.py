@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surveys.definition import load_survey
+from surveys.documents import load_survey
 from surveys.xlsform import write_xlsform
 
 HERE = Path(__file__).resolve().parent

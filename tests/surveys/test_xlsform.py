@@ -15,11 +15,11 @@ from surveys.definition import (
     RatingItem,
     Survey,
     Text,
-    load_survey,
     normalise,
     read_bank,
     read_json,
 )
+from surveys.documents import load_survey
 from surveys.xlsform import read_xlsform, write_xlsform
 
 ROOT = Path(__file__).resolve().parents[2]
