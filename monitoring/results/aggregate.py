@@ -42,6 +42,7 @@ from monitoring.results.indicators import (
     frame_values,
     judge,
     load_catalogue,
+    references,
     row_values,
 )
 from monitoring.results.respondents import RespondentData, respondent_table
@@ -345,13 +346,8 @@ def compute_aggregates(data: RespondentData, indicators: Catalogue | Sequence[In
 
 def _absent(ind: Indicator, frame: pd.DataFrame) -> list[str]:
     """Questions an indicator needs that the respondent table does not have."""
-    from surveys import expressions as E
-
     have = {str(c) for c in frame.columns} | {str(c).split("__", 1)[0] for c in frame.columns}
-    refs = E.references(E.parse(ind.expression))
-    if ind.population.strip():
-        refs += E.references(E.parse(ind.population))
-    return [r for r in dict.fromkeys(refs) if r not in have]
+    return [r for r in references(ind) if r not in have]
 
 
 def _not_available(ind: Indicator, district: str, method: str) -> dict[str, Any]:
@@ -366,13 +362,11 @@ def _not_available(ind: Indicator, district: str, method: str) -> dict[str, Any]
 def _frame_indicator(ind: Indicator, attributes: list[dict[str, Any]] | None,
                      district: str) -> list[dict[str, Any]]:
     """A share of frame units (a census of the frame: SE 0), or 'not available'."""
-    from surveys import expressions as E
-
     base = {"measure": ind.code, "kind": "indicator", "label_zh": ind.name_zh,
             "label_en": ind.name_en, "group_value": "", "district": district, "se": None,
             "deff": None, "target": ind.target, "direction": ind.direction,
             "method": "census(frame)"}
-    refs = E.references(E.parse(ind.expression))
+    refs = references(ind, population=False)
     values = frame_values(attributes or [])
     present = bool(values) and all(any(r in v for v in values) for r in refs)
     if not present:

@@ -35,6 +35,7 @@ met, because no value in it exceeds the target.  ``<`` mirrors this.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -161,10 +162,24 @@ def respondent_variables(survey: Any = None) -> dict[str, E.VarType]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def parsed(text: str) -> E.Expr:
+    """The expression tree of ``text``, parsed once per process (trees are immutable)."""
+    return E.parse(text)
+
+
+def references(ind: Indicator, *, population: bool = True) -> list[str]:
+    """The questions and columns an indicator's expression (and population) name, in order."""
+    refs = E.references(parsed(ind.expression))
+    if population and ind.population.strip():
+        refs += E.references(parsed(ind.population))
+    return list(dict.fromkeys(refs))
+
+
 def _check_expression(text: str, what: str, variables: Mapping[str, E.VarType] | None,
                       problems: list[str]) -> None:
     try:
-        tree = E.parse(text)
+        tree = parsed(text)
     except E.ParseError as exc:
         problems.append(f"{what}: {exc}")
         return
@@ -276,7 +291,7 @@ def evaluate_rows(text: str, rows: Sequence[Mapping[str, Any]], missing_as_nan: 
     n = len(rows)
     if not text.strip():
         return np.ones(n)
-    tree = E.parse(text)
+    tree = parsed(text)
     refs = E.references(tree)
     out = np.empty(n)
     for i, row in enumerate(rows):

@@ -160,3 +160,22 @@ def test_older_adult_population_takes_every_older_band_of_the_vocabulary() -> No
     assert list(I.evaluate_rows(ind.population, rows)) == [1, 1, 1, 0, 0]
     assert I.validate(ind, I.respondent_variables()) == []
     assert OLDER_BANDS == {"60+", "60-69", "70+"}
+
+
+def test_each_expression_is_parsed_once(monkeypatch) -> None:
+    """Evaluating, validating and listing references of one expression parse it once."""
+    from surveys import expressions as E
+
+    calls = []
+    real = E.parse
+    monkeypatch.setattr(E, "parse", lambda text: calls.append(text) or real(text))
+    I.parsed.cache_clear()
+    ind = I.Indicator(code="x_once", name_zh="x", name_en="x", expression="${q} = 'yes'",
+                      population="${age_band} = '70+'")
+    rows = [{"q": "yes", "age_band": "70+"}, {"q": "no", "age_band": "70+"}]
+    for _ in range(3):
+        assert list(I.evaluate_rows(ind.expression, rows)) == [1, 0]
+        assert I.references(ind) == ["q", "age_band"]
+        I.validate(ind)
+    mine = [c for c in calls if c in (ind.expression, ind.population)]
+    assert sorted(mine) == sorted([ind.expression, ind.population])
