@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from learningcity.models import AuditEvent
+from scoring import catalogue
 from scoring.csvsafe import guard_cell
 from scoring.params import ItemParams
 
@@ -195,7 +196,7 @@ def import_calibration(db: Session, instrument: Instrument, params: ItemParams, 
                         f"{', '.join(missing[:20])}")
     wrong_type = [c for c in codes
                   if (items[c].type == "rating") != (str(params.model[codes.index(c)])
-                                                     in ("grm", "gpcm", "pcm"))]
+                                                     in catalogue.POLYTOMOUS)]
     if wrong_type:
         raise BankError("model does not fit the item type (dichotomous models for "
                         f"single-choice items, GRM/GPCM/PCM for rating items): "

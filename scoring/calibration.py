@@ -65,17 +65,31 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 
+from scoring import catalogue
+from scoring.models import slope_intercept_log_probabilities
 from scoring.params import ItemParams
 
 __all__ = ["CalibrationResult", "IterationRecord", "Priors", "calibrate",
            "marginal_loglik", "quadrature_grid"]
 
-_MODELS = ("rasch", "1pl", "2pl", "3pl", "grm", "gpcm", "pcm")
+# Items carry an integer code: the position of their model in the catalogue.
+_MODELS = catalogue.NAMES
 _CODE = {name: i for i, name in enumerate(_MODELS)}
-_DICHOTOMOUS_CODES = (0, 1, 2, 3)
-_LOG_FLOOR = 1e-300                  # floor for log(P)
+_ENTRY = tuple(catalogue.MODELS[name] for name in _MODELS)
+
+
+def _codes_where(**attributes: object) -> tuple[int, ...]:
+    return tuple(_CODE[name] for name in catalogue.names_where(**attributes))
+
+
+_DICHOTOMOUS_CODES = _codes_where(dichotomous=True)
+_GUESSING_CODES = _codes_where(guessing=True)          # 3pl: c estimated
+_ORDERED_CODES = _codes_where(ordered_thresholds=True)  # grm: intercepts must decrease
+_FREE_SLOPE_CODES = _codes_where(slope="free")
+_COMMON_SLOPE_CODES = _codes_where(slope="common")      # 1pl: one slope for all its items
+_LOG_FLOOR = 1e-300                  # floor for P (log P floored at its log)
+_LOG_MIN = float(np.log(_LOG_FLOOR))
 _MAX_STEP = 1.0                      # cap on one Fisher-scoring step (internal units)
 _DENSE_FILL = 0.10                   # one-hot density above which Y is kept dense
 _DEDUP_MAX_ITEMS = 40
@@ -203,77 +217,17 @@ def _blas_threads(n_threads: int | None) -> Iterator[None]:
             setter(old)
 
 
-# ----------------------------------------------------------------------------------------
-# Item response functions in slope-intercept form, with first derivatives.
-# X: (n, p) with p = kmax + 1 columns [a, d_1 .. d_{kmax-1}, c]; unused d's are ignored.
-# ----------------------------------------------------------------------------------------
-
 def _probs(code: int, X: np.ndarray, ncat: np.ndarray, theta: np.ndarray, kmax: int,
            deriv: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Category probabilities of items sharing one model.
+    """P (n, Q, kmax) and dP/dX (n, Q, kmax, kmax + 1) of items sharing one model.
 
-    Returns
-    -------
-    P : (n, Q, kmax) float, zero for categories >= ncat
-    dP : (n, Q, kmax, kmax + 1) float or None, derivatives w.r.t. the columns of X
+    A view of :func:`scoring.models.slope_intercept_log_probabilities` (the EM itself
+    works on log P); kept for the tests that compare it with ``scoring.models``.
     """
-    n, q = X.shape[0], theta.size
-    p = kmax + 1
-    a = X[:, 0][:, None]
-    P = np.zeros((n, q, kmax))
-    dP = np.zeros((n, q, kmax, p)) if deriv else None
-    if code in _DICHOTOMOUS_CODES:
-        c = X[:, kmax][:, None]
-        z = a * theta + X[:, 1][:, None]
-        s = expit(z)
-        t = expit(-z)
-        P[:, :, 1] = c + (1.0 - c) * s
-        P[:, :, 0] = (1.0 - c) * t
-        if deriv:
-            w = (1.0 - c) * s * t
-            dP[:, :, 1, 0] = w * theta
-            dP[:, :, 1, 1] = w
-            dP[:, :, 1, kmax] = t
-            dP[:, :, 0, :] = -dP[:, :, 1, :]
-        return P, dP
-    k_idx = np.arange(kmax)
-    valid_k = k_idx[None, :] < ncat[:, None]                    # (n, kmax)
-    if code == _CODE["grm"]:
-        # z_k = a theta + d_k for k = 1..K-1; z_0 = +inf, z_k = -inf for k >= K
-        zfull = np.empty((n, q, kmax + 1))
-        zfull[:, :, 0] = np.inf
-        zfull[:, :, 1:kmax] = a[:, :, None] * theta[None, :, None] + X[:, None, 1:kmax]
-        zfull[:, :, kmax] = -np.inf
-        step_valid = (np.arange(kmax + 1)[None, :] < ncat[:, None])      # (n, kmax+1)
-        zfull = np.where(step_valid[:, None, :] | (np.arange(kmax + 1) == 0), zfull, -np.inf)
-        zk, zk1 = zfull[:, :, :-1], zfull[:, :, 1:]
-        with np.errstate(invalid="ignore"):
-            val = expit(zk) * expit(-zk1) * (-np.expm1(zk1 - zk))
-        P[:] = np.where(valid_k[:, None, :], val, 0.0)
-        if deriv:
-            W = expit(zfull) * expit(-zfull)          # 0 at +-inf
-            W[:, :, 0] = 0.0
-            dP[:, :, :, 0] = theta[None, :, None] * (W[:, :, :-1] - W[:, :, 1:])
-            for m in range(1, kmax):
-                dP[:, :, m, m] = W[:, :, m]
-                dP[:, :, m - 1, m] = -W[:, :, m]
-            dP *= valid_k[:, None, :, None]
-        return P, dP
-    # gpcm / pcm: s_k = k a theta + sum_{v<=k} d_v
-    D = np.zeros((n, kmax))
-    D[:, 1:] = np.cumsum(X[:, 1:kmax], axis=1)
-    s = k_idx[None, None, :] * a[:, :, None] * theta[None, :, None] + D[:, None, :]
-    s = np.where(valid_k[:, None, :], s, -np.inf)
-    s -= s.max(axis=2, keepdims=True)
-    e = np.exp(s)
-    P[:] = e / e.sum(axis=2, keepdims=True)
-    if deriv:
-        mean_k = (P * k_idx).sum(axis=2)                                   # (n, q)
-        dP[:, :, :, 0] = P * theta[None, :, None] * (k_idx[None, None, :] - mean_k[:, :, None])
-        tail = np.cumsum(P[:, :, ::-1], axis=2)[:, :, ::-1]                # P(X >= m)
-        for m in range(1, kmax):
-            dP[:, :, :, m] = P * ((k_idx >= m)[None, None, :] - tail[:, :, m:m + 1])
-    return P, dP
+    out = slope_intercept_log_probabilities(_ENTRY[code].family, X, ncat, theta,
+                                            guessing=code in _GUESSING_CODES, gradient=deriv)
+    P = np.exp(out.log_p)
+    return P, (P[..., None] * out.grad if deriv else None)
 
 
 # ----------------------------------------------------------------------------------------
@@ -319,10 +273,7 @@ def _item_codes(model: str | Sequence[str], n_items: int) -> np.ndarray:
     names = [model] * n_items if isinstance(model, str) else list(model)
     if len(names) != n_items:
         raise ValueError(f"model has {len(names)} entries for {n_items} items")
-    bad = sorted({m for m in names if str(m).lower() not in _CODE})
-    if bad:
-        raise ValueError(f"unknown model(s) {bad}; expected one of {_MODELS}")
-    return np.array([_CODE[str(m).lower()] for m in names], dtype=int)
+    return np.array([_CODE[name] for name in catalogue.canonical_names(names)], dtype=int)
 
 
 def _to_internal(code: int, a: float, b: np.ndarray, c: float, kmax: int) -> np.ndarray:
@@ -331,7 +282,7 @@ def _to_internal(code: int, a: float, b: np.ndarray, c: float, kmax: int) -> np.
     row[0] = a
     nb = np.sum(~np.isnan(b))
     row[1:1 + nb] = -a * b[:nb]
-    row[kmax] = c if code == _CODE["3pl"] else 0.0
+    row[kmax] = c if code in _GUESSING_CODES else 0.0
     return row
 
 
@@ -374,7 +325,7 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
         if not anchored.any():
             raise ValueError("none of the anchor item_ids occurs in item_ids")
         for j, k in anchor_rows.items():
-            codes[j] = _CODE[str(anchors.model[k]).lower()]
+            codes[j] = _CODE[catalogue.canonical(str(anchors.model[k]))]
 
     # categories and checks per item
     n_obs = cat_counts.sum(axis=1)
@@ -485,15 +436,15 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
         X[j, 0] = 1.0
         if code in _DICHOTOMOUS_CODES:
             pval = np.clip(counts[1] / counts.sum(), 0.02, 0.98)
-            if code == _CODE["3pl"]:
+            if code in _GUESSING_CODES:
                 X[j, kmax] = c_start
                 pval = np.clip((pval - c_start) / (1 - c_start), 0.02, 0.98)
                 free[j, kmax] = True
             X[j, 1] = np.log(pval / (1 - pval)) * np.sqrt(1 + np.pi / 8)
             free[j, 1] = True
-            free[j, 0] = code in (2, 3)
-            shared[j] = code == _CODE["1pl"]
-        elif code == _CODE["grm"]:
+            free[j, 0] = code in _FREE_SLOPE_CODES
+            shared[j] = code in _COMMON_SLOPE_CODES
+        elif _ENTRY[code].family == "grm":
             tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()      # P(X >= k)
             tail = np.clip(tail, 0.01, 0.99)
             X[j, 1:ncat[j]] = np.log(tail / (1 - tail)) * np.sqrt(1 + np.pi / 8)
@@ -502,11 +453,11 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
         else:  # gpcm, pcm: adjacent-category logits
             cc = np.maximum(counts, 0.5)
             X[j, 1:ncat[j]] = np.log(cc[1:] / cc[:-1])
-            free[j, 0] = code == _CODE["gpcm"]
+            free[j, 0] = code in _FREE_SLOPE_CODES
             free[j, 1:ncat[j]] = True
 
     # 1pl with 1pl anchors: slope taken from the anchors
-    one_pl_anchor = anchored & (codes == _CODE["1pl"])
+    one_pl_anchor = anchored & np.isin(codes, _COMMON_SLOPE_CODES)
     if np.any(shared) and np.any(one_pl_anchor):
         a_vals = X[one_pl_anchor, 0]
         if np.ptp(a_vals) > 1e-8:
@@ -540,22 +491,34 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
 # Model evaluation over all items
 # ----------------------------------------------------------------------------------------
 
-def _all_probs(pr: _Problem, X: np.ndarray, deriv: bool, items: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-    """P (J, Q, kmax) and dP (J, Q, kmax, p) for all items (or the subset ``items``)."""
+def _all_log_probs(pr: _Problem, X: np.ndarray, deriv: bool,
+                   items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """log P (J, Q, kmax) and d log P / dX (J, Q, kmax, p) for all items (or ``items``).
+
+    The item response functions are ``scoring.models``' (slope-intercept form); -inf
+    and 0 for categories an item lacks.
+    """
     sel = np.arange(X.shape[0]) if items is None else items
-    J, Q = sel.size, pr.theta.size
-    P = np.zeros((J, Q, pr.kmax))
-    dP = np.zeros((J, Q, pr.kmax, pr.kmax + 1)) if deriv else None
     codes = pr.codes[sel]
-    for cd in np.unique(codes):
+    present = np.unique(codes)
+    if present.size == 1:  # one model (the common case): no scatter
+        out = slope_intercept_log_probabilities(
+            _ENTRY[present[0]].family, X[sel], pr.ncat[sel], pr.theta,
+            guessing=int(present[0]) in _GUESSING_CODES, gradient=deriv)
+        return out.log_p, out.grad
+    J, Q = sel.size, pr.theta.size
+    log_p = np.full((J, Q, pr.kmax), -np.inf)
+    grad = np.zeros((J, Q, pr.kmax, pr.kmax + 1)) if deriv else None
+    for cd in present:
         loc = np.flatnonzero(codes == cd)
         idx = sel[loc]
-        Pc, dPc = _probs(int(cd), X[idx], pr.ncat[idx], pr.theta, pr.kmax, deriv)
-        P[loc] = Pc
+        out = slope_intercept_log_probabilities(
+            _ENTRY[cd].family, X[idx], pr.ncat[idx], pr.theta,
+            guessing=int(cd) in _GUESSING_CODES, gradient=deriv)
+        log_p[loc] = out.log_p
         if deriv:
-            dP[loc] = dPc
-    return P, dP
+            grad[loc] = out.grad
+    return log_p, grad
 
 
 def _log_prior_weights(theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -577,8 +540,8 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     R : (C, Q) expected counts per one-hot column and grid point, or None
     n_gq : (G, Q) expected number of persons per group and grid point, or None
     """
-    P, _ = _all_probs(pr, X, deriv=False)
-    logP = np.log(np.maximum(P, _LOG_FLOOR))                    # (J, Q, kmax)
+    logP, _ = _all_log_probs(pr, X, deriv=False)
+    np.maximum(logP, _LOG_MIN, out=logP)                         # (J, Q, kmax)
     logP_cols = logP[pr.col_item, :, pr.col_cat]                # (C, Q)
     L = pr.Y @ logP_cols                                         # (N, Q)
     L += _log_prior_weights(pr.theta, mu, sigma)[pr.group]
@@ -659,17 +622,17 @@ def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
                     ) -> np.ndarray:
     """Expected complete-data log-likelihood + log prior per item in ``items``."""
     Xs = X[items]
-    P, _ = _all_probs(pr, X, deriv=False, items=items)
+    logP, _ = _all_log_probs(pr, X, deriv=False, items=items)
     rs = r[items]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ll = np.where(rs > 0, rs * np.log(np.maximum(P, _LOG_FLOOR)), 0.0).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        ll = np.where(rs > 0, rs * np.maximum(logP, _LOG_MIN), 0.0).sum(axis=(1, 2))
     codes = pr.codes[items]
     bad = np.zeros(items.size, dtype=bool)
     # GRM: intercepts must decrease strictly
-    grm = codes == _CODE["grm"]
+    grm = np.isin(codes, _ORDERED_CODES)
     if np.any(grm):
         bad[grm] = _grm_disordered(Xs[grm], pr.ncat[items[grm]], pr.kmax)
-    three = codes == _CODE["3pl"]
+    three = np.isin(codes, _GUESSING_CODES)
     if np.any(three):
         lp, _, _ = _guess_prior(pr, Xs[three, pr.kmax])
         cc = Xs[three, pr.kmax]
@@ -691,13 +654,12 @@ def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
 def _score_and_info(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarray,
                     with_prior: bool = True):
     """Gradient (n, p) and expected information (n, p, p) of the item objectives."""
-    P, dP = _all_probs(pr, X, deriv=True, items=items)
+    logP, G = _all_log_probs(pr, X, deriv=True, items=items)
     rs = r[items]
     Nq = rs.sum(axis=2)                                            # (n, Q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(P > 0, 1.0 / np.maximum(P, _LOG_FLOOR), 0.0)
-    g = np.einsum("nqk,nqkp->np", rs * inv, dP)
-    info = np.einsum("nqk,nqkp,nqkr->npr", Nq[:, :, None] * inv, dP, dP)
+    # score sum r d log P; expected information sum N P (d log P)(d log P)'
+    g = np.einsum("nqk,nqkp->np", rs, G)
+    info = np.einsum("nqk,nqkp,nqkr->npr", Nq[:, :, None] * np.exp(logP), G, G)
     if with_prior:
         Xs = X[items]
         if pr.priors.slope_lognormal is not None:
@@ -706,7 +668,7 @@ def _score_and_info(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
             scale = np.where(pr.shared[items], 0.0, 1.0)   # shared: added once in Schur
             g[:, 0] += np.where(sl, gp * scale, 0.0)
             info[:, 0, 0] += np.where(sl, hp * scale, 0.0)
-        three = pr.codes[items] == _CODE["3pl"]
+        three = np.isin(pr.codes[items], _GUESSING_CODES)
         if np.any(three) and pr.priors.guessing_beta is not None:
             _, gp, hp = _guess_prior(pr, Xs[three, pr.kmax])
             g[three, pr.kmax] += gp
@@ -727,7 +689,7 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
     has_shared = bool(np.any(shared))
     base_mask = free.copy()
     base_mask[shared, 0] = False
-    three = pr.codes[items] == _CODE["3pl"]
+    three = np.isin(pr.codes[items], _GUESSING_CODES)
     kmax = pr.kmax
     p = X.shape[1]
     eye = np.eye(p)
@@ -916,7 +878,7 @@ def _log_prior_total(pr: _Problem, X: np.ndarray) -> float:
             total += float(_slope_prior(pr, X[sl, 0])[0].sum())
         if np.any(pr.shared):
             total += float(_slope_prior(pr, X[pr.shared, 0][:1])[0].sum())
-    three = est & (pr.codes == _CODE["3pl"])
+    three = est & np.isin(pr.codes, _GUESSING_CODES)
     if np.any(three) and pr.priors.guessing_beta is not None:
         total += float(_guess_prior(pr, X[three, pr.kmax])[0].sum())
     return total
@@ -926,10 +888,10 @@ def _valid(pr: _Problem, X: np.ndarray, sigma: np.ndarray) -> bool:
     if np.any(sigma <= 0.05) or not np.all(np.isfinite(X)):
         return False
     est = ~pr.anchored
-    three = est & (pr.codes == _CODE["3pl"])
+    three = est & np.isin(pr.codes, _GUESSING_CODES)
     if np.any(three) and np.any((X[three, pr.kmax] < 0) | (X[three, pr.kmax] >= 1)):
         return False
-    grm = est & (pr.codes == _CODE["grm"])
+    grm = est & np.isin(pr.codes, _ORDERED_CODES)
     return not np.any(_grm_disordered(X[grm], pr.ncat[grm], pr.kmax))
 
 
@@ -940,7 +902,7 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
     converged = False
     it = 0
     use_prior = (pr.priors.slope_lognormal is not None) or \
-        (pr.priors.guessing_beta is not None and np.any(pr.codes == _CODE["3pl"]))
+        (pr.priors.guessing_beta is not None and np.any(np.isin(pr.codes, _GUESSING_CODES)))
 
     def objective(ll, Xv):
         return ll + (_log_prior_total(pr, Xv) if use_prior else 0.0)
@@ -1064,9 +1026,7 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
                 H[grp_coord[g, t1], grp_coord[g, t2]] += he[t1, t2]
 
     # posterior covariance part: sum_i w_i Cov_post(dL_i)
-    P, dP = _all_probs(pr, X, deriv=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        D = np.where(P[..., None] > 0, dP / np.maximum(P, _LOG_FLOOR)[..., None], 0.0)
+    _, D = _all_log_probs(pr, X, deriv=True)                           # d log P / dX
     D = D.transpose(0, 2, 1, 3)                                         # (J, kmax, Q, p)
     D_cols = D[pr.col_item, pr.col_cat]                                 # (C, Q, p)
     sparse = sp.issparse(pr.Y)
@@ -1306,7 +1266,7 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         se_ok = False
         # a 3PL lower asymptote on its bound 0 is not an interior estimate: it is held
         # fixed for the standard errors (its SE is NaN)
-        at_bound = (~pr.anchored) & (pr.codes == _CODE["3pl"]) & (X[:, kmax] <= 1e-8)
+        at_bound = (~pr.anchored) & np.isin(pr.codes, _GUESSING_CODES) & (X[:, kmax] <= 1e-8)
         if compute_se:
             free_se = pr.free.copy()
             free_se[at_bound, kmax] = False
@@ -1325,7 +1285,7 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     for j in range(J):
         nb = pr.ncat[j] - 1
         b[j, :nb] = -X[j, 1:1 + nb] / a[j]
-    c = np.where(pr.codes == _CODE["3pl"], X[:, kmax], 0.0)
+    c = np.where(np.isin(pr.codes, _GUESSING_CODES), X[:, kmax], 0.0)
     if anchors is not None:
         # anchors are returned exactly as given (no round trip through a*theta + d)
         pos = {iid: k for k, iid in enumerate(np.asarray(anchors.item_ids).astype(str))}
@@ -1388,7 +1348,8 @@ def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) 
     pri = []
     if pr.priors.slope_lognormal is not None and (np.any(pr.free[:, 0]) or np.any(pr.shared)):
         pri.append(f"lognormal{tuple(pr.priors.slope_lognormal)} on slopes")
-    if pr.priors.guessing_beta is not None and np.any(pr.codes[~pr.anchored] == 3):
+    if pr.priors.guessing_beta is not None and np.any(
+            np.isin(pr.codes[~pr.anchored], _GUESSING_CODES)):
         pri.append(f"Beta{tuple(pr.priors.guessing_beta)} on c")
     if pri:
         parts.append("Priors (posterior-mode estimates; loglik excludes them): "

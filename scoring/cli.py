@@ -28,6 +28,7 @@ from typing import Any
 import click
 import numpy as np
 
+from . import catalogue
 from .io import (
     InputError,
     ResponseData,
@@ -44,10 +45,26 @@ from .params import DICHOTOMOUS, MODELS, ItemParams
 
 __all__ = ["calibrate", "dif", "link", "main", "score"]
 
-ENGINES = ("native", "girth")
+ENGINES = catalogue.ENGINES
 SCORE_METHODS = ("eap", "map", "mle", "wle")
 DIF_METHODS = ("mh", "logistic", "both")
 LINK_METHODS = ("mean-mean", "mean-sigma", "stocking-lord", "haebara")
+
+class ModelName(click.ParamType):
+    """An IRT model name or alias of :mod:`scoring.catalogue`, passed on canonical."""
+
+    name = "model"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(MODELS) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        try:
+            return catalogue.canonical(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
 
 _existing_file = click.Path(exists=True, dir_okay=False)
 _output_file = click.Path(dir_okay=False, writable=True)
@@ -156,8 +173,9 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
 
 @click.command()
 @click.argument("responses", type=_existing_file)
-@click.option("--model", type=click.Choice(MODELS), required=True,
-              help="IRT model of the items to calibrate (anchors keep their own model).")
+@click.option("--model", type=ModelName(), required=True,
+              help="IRT model of the items to calibrate (anchors keep their own model); "
+                   "aliases such as 'graded' are accepted.")
 @click.option("--out", "out_path", type=_output_file, required=True,
               help="PARAMS.csv to write.")
 @click.option("--id-col", help="Person-id column (default: person_id if present).")
@@ -236,10 +254,9 @@ def _check_anchors(anchors: ItemParams, anchors_path: str, data: ResponseData) -
 
 def _check_girth_model(model: str) -> None:
     """girth fits only some models (no PCM; its 3PL is broken under numpy 2)."""
-    from .girth_engine import GIRTH_MODELS
-
-    if model not in GIRTH_MODELS:
-        raise click.UsageError(f"--engine girth supports --model {', '.join(GIRTH_MODELS)}; "
+    girth_models = catalogue.engine_models("girth")
+    if model not in girth_models:
+        raise click.UsageError(f"--engine girth supports --model {', '.join(girth_models)}; "
                                "use --engine native")
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from . import catalogue
 from . import models as M
 from .params import ItemParams
 
@@ -317,14 +318,9 @@ def n_item_parameters(params: ItemParams) -> np.ndarray:
     rasch 1, 1pl 1 (the shared slope is not charged to any item), 2pl 2, 3pl 3,
     grm and gpcm ``K`` (slope + K-1 thresholds), pcm ``K - 1``.
     """
-    m, k = params.model, params.n_categories.astype(np.int64)
-    out = np.select(
-        [np.isin(m, ("rasch", "1pl")), m == "2pl", m == "3pl", np.isin(m, ("grm", "gpcm")),
-         m == "pcm"],
-        [1, 2, 3, k, k - 1],
-        default=0,
-    )
-    return out.astype(np.int64)
+    return np.array([catalogue.MODELS[str(m)].n_parameters(int(k))
+                     for m, k in zip(params.model, params.n_categories, strict=True)],
+                    dtype=np.int64)
 
 
 @dataclass(frozen=True, eq=False)

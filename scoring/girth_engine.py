@@ -45,12 +45,14 @@ from typing import Any
 
 import numpy as np
 
+from scoring import catalogue
 from scoring.calibration import CalibrationResult, marginal_loglik
 from scoring.params import ItemParams
 
 __all__ = ["GIRTH_MODELS", "calibrate_girth"]
 
-GIRTH_MODELS = ("rasch", "1pl", "2pl", "grm", "gpcm")
+GIRTH_MODELS = catalogue.engine_models("girth")
+#: the girth function behind each model it has (3PL's is broken under numpy >= 2)
 _GIRTH_FUNCTION = {"rasch": "onepl_mml", "1pl": "onepl_mml", "2pl": "twopl_mml",
                    "grm": "grm_mml", "gpcm": "pcm_mml", "3pl": "threepl_mml"}
 
@@ -63,7 +65,7 @@ def _girth_matrix(responses: np.ndarray, item_ids: np.ndarray, min_responses: in
     naming the item for what girth would silently mis-handle (empty middle categories are
     recoded by girth, constant items break its start values).
     """
-    import girth
+    import girth  # optional dependency: only this engine needs it
 
     r = np.asarray(responses, dtype=float)
     if r.ndim != 2:
@@ -124,9 +126,13 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
     RuntimeError
         girth's 3PL under numpy >= 2.
     """
-    import girth
+    import girth  # optional dependency: only this engine needs it
 
-    name = str(model).lower()
+    try:
+        name = catalogue.canonical(model)
+    except ValueError:
+        name = str(model).lower()
+    entry = catalogue.MODELS.get(name)
     r = np.asarray(responses, dtype=float)
     if r.ndim != 2:
         raise ValueError(f"responses must be 2-D (persons x items), got shape {r.shape}")
@@ -135,15 +141,16 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
            else np.asarray(item_ids).astype(str))
     if ids.shape != (n_items,):
         raise ValueError(f"item_ids has shape {ids.shape}, expected ({n_items},)")
-    if name == "pcm":
+    if entry is not None and entry.family == "gpcm" and entry.unit_slope:
         raise ValueError("girth has no MML partial credit model with a fixed slope of 1 "
                          "(its pcm_mml estimates a slope); use model 'gpcm' with girth or "
                          "the native engine for 'pcm'")
-    if name not in GIRTH_MODELS and name != "3pl":
+    if name not in _GIRTH_FUNCTION:
         raise ValueError(f"model {model!r} is not available with girth; "
                          f"choose one of {GIRTH_MODELS}")
+    function = _GIRTH_FUNCTION[name]
     data, ncat = _girth_matrix(r, ids, min_responses)
-    if name in ("rasch", "1pl", "2pl", "3pl") and np.any(ncat != 2):
+    if entry.dichotomous and np.any(ncat != 2):
         bad = ids[ncat != 2][0]
         raise ValueError(f"item {bad}: model {name} needs 0/1 responses")
     opts = dict(options) if options else None
@@ -151,7 +158,7 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
     c = np.zeros(n_items)
     group_sd = 1.0
     n_free = 0
-    if name == "3pl":
+    if function == "threepl_mml":
         try:
             out = girth.threepl_mml(data, options=opts)
         except ValueError as exc:
@@ -165,19 +172,19 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
         b = np.asarray(out["Difficulty"], dtype=float)[:, None]
         c = np.asarray(out["Guessing"], dtype=float)
         n_free = 3 * n_items
-    elif name in ("rasch", "1pl"):
+    elif function == "onepl_mml":
         out = girth.onepl_mml(data, options=opts)
         a_common = float(np.squeeze(out["Discrimination"]))
         b = np.asarray(out["Difficulty"], dtype=float)[:, None]
         n_free = n_items + 1
-        if name == "rasch":
+        if entry.unit_slope:
             # N(0,1) with common slope s  ==  slope 1 with theta ~ N(0, s^2)
             b = b * a_common
             group_sd = a_common
             a = np.ones(n_items)
         else:
             a = np.full(n_items, a_common)
-    elif name in ("2pl", "grm"):
+    elif function in ("twopl_mml", "grm_mml"):
         out = girth.grm_mml(data, options=opts)
         a = np.asarray(out["Discrimination"], dtype=float)
         b = np.atleast_2d(np.asarray(out["Difficulty"], dtype=float))
@@ -197,17 +204,17 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
     params = ItemParams(item_ids=ids, model=np.full(n_items, name), a=a, b=bmat, c=c,
                         n_categories=ncat, se_a=np.full(n_items, np.nan),
                         se_b=np.full(bmat.shape, np.nan), se_c=np.full(n_items, np.nan))
-    if name == "rasch":
+    if entry.unit_slope:
         n_free = n_items + 1          # difficulties + latent SD
     loglik = marginal_loglik(params, r, group_sds=np.array([group_sd]))
     n_persons = int((~np.isnan(r)).any(axis=1).sum())
     girth_opts = girth.validate_estimation_options(opts)
-    note = (f"girth MML ({_GIRTH_FUNCTION[name]}); quadrature "
+    note = (f"girth MML ({function}); quadrature "
             f"{girth_opts['quadrature_n']} points on "
             f"{tuple(girth_opts['quadrature_bounds'])}, max_iteration "
             f"{girth_opts['max_iteration']}; latent N(0, 1)"
             + (" with the common slope turned into the latent SD (Rasch metric)"
-               if name == "rasch" else "")
+               if entry.unit_slope else "")
             + ". girth reports no SEs, iterations or convergence; loglik/AIC/BIC computed "
               "by scoring.calibration.marginal_loglik (41 points on [-6, 6]).")
     return CalibrationResult(params=params, group_means=np.zeros(1),

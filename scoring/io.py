@@ -107,6 +107,7 @@ from typing import IO
 
 import numpy as np
 
+from . import catalogue
 from .csvsafe import FORMULA_START, guard_cell, unguard_cell
 from .params import DICHOTOMOUS, MODELS, ItemParams
 
@@ -131,7 +132,7 @@ PathLike = str | os.PathLike[str]
 FIT_COLUMNS = ("infit", "outfit", "sx2", "sx2_p")
 
 #: Models whose slope is fixed at 1 (``a`` may be left empty in PARAMS.csv).
-UNIT_SLOPE = ("rasch", "pcm")
+UNIT_SLOPE = catalogue.UNIT_SLOPE
 
 _INJECTION_PREFIXES = FORMULA_START  # kept for readers of this module
 
@@ -544,30 +545,32 @@ def read_params(path: PathLike) -> ItemParams:
             raise InputError(path, line, "item_id",
                              f"duplicate item '{item}' (first on row {first_line[item]})")
         first_line[item] = line
-        model = cell("model").lower()
-        if model not in MODELS:
-            raise InputError(path, line, "model",
-                             f"unknown model '{cell('model')}' (one of {', '.join(MODELS)})")
+        try:
+            entry = catalogue.get(cell("model"))
+        except ValueError:
+            raise InputError(path, line, "model", f"unknown model '{cell('model')}' "
+                             f"(one of {', '.join(MODELS)})") from None
+        model = entry.name
         a = _number(path, line, "a", cell("a"), positive=True)
         if math.isnan(a):
-            if model not in UNIT_SLOPE:
+            if not entry.unit_slope:
                 raise InputError(path, line, "a", f"slope is required for a {model} item")
             a = 1.0
-        if model in UNIT_SLOPE and a != 1.0:
+        if entry.unit_slope and a != 1.0:
             raise InputError(path, line, "a", f"a {model} item has slope 1 (found {a!r}); "
                              "use 1pl, 2pl or gpcm for another slope")
-        if model in DICHOTOMOUS:
+        if entry.dichotomous:
             if "b" not in pos:
                 raise InputError(path, header_line, "b", "required column is missing")
             b = [_number(path, line, "b", cell("b"))]
             if math.isnan(b[0]):
                 raise InputError(path, line, "b", f"difficulty is required for a {model} item")
-            if model == "3pl" and "c" not in pos:
+            if entry.guessing and "c" not in pos:
                 raise InputError(path, header_line, "c", "required column is missing "
-                                 "(the bank has 3pl items)")
+                                 f"(the bank has {model} items)")
             c = _number(path, line, "c", cell("c"), unit=True)
             c = 0.0 if math.isnan(c) else c
-            if model != "3pl" and c != 0.0:
+            if not entry.guessing and c != 0.0:
                 raise InputError(path, line, "c", f"a {model} item has c = 0 (found {c!r}); "
                                  "use 3pl for a lower asymptote")
             sb = [_number(path, line, "se_b", cell("se_b"))]
@@ -581,7 +584,7 @@ def read_params(path: PathLike) -> ItemParams:
             if any(math.isnan(v) for v in b):
                 missing = b_cols[[math.isnan(v) for v in b].index(True)]
                 raise InputError(path, line, missing, "empty threshold between filled ones")
-            if model == "grm" and any(x >= y for x, y in itertools.pairwise(b)):
+            if entry.ordered_thresholds and any(x >= y for x, y in itertools.pairwise(b)):
                 raise InputError(path, line, None, "GRM thresholds b1..bK must increase")
             c = 0.0
             sb = [_number(path, line, "se_" + name, cell("se_" + name))

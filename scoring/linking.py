@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from . import catalogue
 from . import models as M
 from .params import ItemParams
 
@@ -70,13 +71,12 @@ __all__ = [
 
 LINK_METHODS = ("mean_mean", "mean_sigma", "stocking_lord", "haebara")
 
-_UNIT_SLOPE = ("rasch", "pcm")
+_UNIT_SLOPE = catalogue.UNIT_SLOPE
 
 
 def _family(model: np.ndarray) -> np.ndarray:
-    """Model family per item: 'dich', 'grm' or 'gpcm' (gpcm and pcm)."""
-    fam = np.where(model == "grm", "grm", np.where(np.isin(model, ("gpcm", "pcm")), "gpcm", "dich"))
-    return fam.astype(str)
+    """Item response function family per item (``catalogue.IRTModel.family``)."""
+    return np.array([catalogue.MODELS[str(m)].family for m in model], dtype=str)
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ def apply_transform(params: ItemParams, transform: LinkTransform) -> ItemParams:
         raise ValueError(f"invalid transformation A={A}, B={B}")
     model = params.model
     if A != 1.0:
-        model = np.where(model == "rasch", "1pl", np.where(model == "pcm", "gpcm", model))
+        model = np.array([catalogue.MODELS[str(m)].rescaled for m in model], dtype=str)
     return params.replace(
         model=model,
         a=params.a / A,

@@ -20,9 +20,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .params import DICHOTOMOUS, ItemParams
+from . import catalogue
+from .params import ItemParams
 
 __all__ = [
+    "InterceptLogProbabilities",
     "LogProbabilityDerivatives",
     "as_theta",
     "category_indicators",
@@ -33,6 +35,7 @@ __all__ = [
     "log_probabilities",
     "log_probability_derivatives",
     "probabilities",
+    "slope_intercept_log_probabilities",
     "sum_over_responses",
     "test_information",
 ]
@@ -73,18 +76,24 @@ def as_theta(theta: Any) -> np.ndarray:
 
 
 def _model_groups(params: ItemParams) -> dict[str, np.ndarray]:
-    """Item indices of each model family: 'dich', 'grm', 'gpcm' (gpcm + pcm)."""
+    """Item indices of each item response function family (``catalogue.FAMILIES``)."""
     m = params.model
-    return {
-        "dich": np.flatnonzero(np.isin(m, DICHOTOMOUS)),
-        "grm": np.flatnonzero(m == "grm"),
-        "gpcm": np.flatnonzero(np.isin(m, ("gpcm", "pcm"))),
-    }
+    return {family: np.flatnonzero(np.isin(m, _FAMILY_MODELS[family]))
+            for family in catalogue.FAMILIES}
+
+
+_FAMILY_MODELS = {family: catalogue.names_where(family=family) for family in catalogue.FAMILIES}
 
 
 # --------------------------------------------------------------------------
-# Per-family kernels.  Inputs: theta (n_t,), parameters of the group's items.
-# Outputs (n_t, n_g, K_g) arrays; info (n_t, n_g).
+# The item response functions, once per family, on their linear predictors.
+#
+# Each takes the predictors of its family (any leading shape, categories on the
+# last axis) and returns log-probabilities and the derivatives of log P with
+# respect to the predictors.  Two parameterisations feed them: the reporting
+# form a(θ - b) (the public functions below: derivatives in θ) and the
+# slope-intercept form aθ + d that calibration estimates in
+# (:func:`slope_intercept_log_probabilities`: derivatives in a, d, c).
 # --------------------------------------------------------------------------
 
 
@@ -108,40 +117,141 @@ def _logistic_parts(z, need_e):
     return le, lme, e, q
 
 
-def _dichotomous(theta, a, b, c, derivs):
-    z = a[None, :] * (theta[:, None] - b[None, :])
+class _DichotomousParts(NamedTuple):
+    log_p: np.ndarray                 # (..., 2)
+    g: np.ndarray | None = None       # d log P_k / dz, (..., 2)
+    h: np.ndarray | None = None       # d² log P_k / dz², (..., 2)
+    info: np.ndarray | None = None    # Fisher information per unit a², (...)
+    gc: np.ndarray | None = None      # d log P_k / dc, (..., 2) (with guessing only)
+
+
+def _dichotomous_irf(z, c, guessing, derivs, c_gradient=False):
+    """``P(X=1) = c + (1-c) expit(z)`` on the predictor ``z`` (any shape; c broadcasts).
+
+    ``guessing`` False takes c = 0 exactly (the cheaper branch); ``c_gradient`` (with
+    ``guessing``) also gives ``d log P / dc``.
+    """
     shape = z.shape + (2,)
     log_p = np.empty(shape)
     le, lme, e, q = _logistic_parts(z, derivs)
-    guessing = bool(np.any(c != 0))
     if guessing:
         with np.errstate(divide="ignore"):
-            log_c = np.log(c)  # -inf where c = 0, handled exactly by logaddexp
+            log_c = np.log(np.maximum(c, 0.0))  # -inf where c = 0, exact in logaddexp
         log_1mc = np.log1p(-c)
         log_p[..., 0] = lme + log_1mc
         log_p[..., 1] = np.logaddexp(log_c, log_1mc + le)
+        if np.any(c < 0):  # only a numerical derivative steps below the bound c = 0
+            with np.errstate(invalid="ignore"):
+                below = np.log(c + (1 - c) * np.exp(le))
+            log_p[..., 1] = np.where(c < 0, below, log_p[..., 1])
     else:
         log_p[..., 0] = lme
         log_p[..., 1] = le
     if not derivs:
-        return log_p, None, None, None
-    a2 = a * a
+        return _DichotomousParts(log_p)
     eq = e * q  # q = expit(-z), not 1 - e, for relative accuracy
-    d1, d2 = np.empty(shape), np.empty(shape)
-    d1[..., 0] = -a * e
-    d2[..., 0] = -a2 * eq
+    g, h = np.empty(shape), np.empty(shape)
+    g[..., 0] = -e
+    h[..., 0] = -eq
+    gc = None
     if guessing:
         # r = (1-c) e / P1 = (P1 - c) / P1 (1 when c = 0)
         r = np.exp(log_1mc + le - log_p[..., 1])
-        d1[..., 1] = a * q * r
-        d2[..., 1] = a2 * q * (1 - 2 * e) * r - a2 * (q * r) ** 2
+        qr = q * r
+        g[..., 1] = qr
+        h[..., 1] = q * (1 - 2 * e) * r - qr ** 2
         # 3PL information a² (Q/P) ((P-c)/(1-c))² written as a² e q r (stable)
-        info = a2 * eq * r
+        info = eq * r
+        if c_gradient:
+            gc = np.empty(shape)
+            gc[..., 0] = -1.0 / (1.0 - c)
+            gc[..., 1] = np.exp(lme - log_p[..., 1])  # (1 - expit z) / P1
     else:
-        d1[..., 1] = a * q
-        d2[..., 1] = d2[..., 0]
-        info = a2 * eq
-    return log_p, d1, d2, info
+        g[..., 1] = q
+        h[..., 1] = h[..., 0]
+        info = eq
+    return _DichotomousParts(log_p, g, h, info, gc)
+
+
+class _GradedParts(NamedTuple):
+    log_p: np.ndarray                 # (..., K)
+    g: np.ndarray | None = None       # d log P_k / d(shift of all boundaries), (..., K)
+    h: np.ndarray | None = None       # its second derivative, (..., K)
+    up: np.ndarray | None = None      # d log P_k / dz_k, (..., K)
+    down: np.ndarray | None = None    # d log P_k / dz_{k+1}, (..., K)
+
+
+def _graded_irf(z, gap, cat_valid, derivs, boundary_gradient=False):
+    """Samejima's GRM: ``P_k = expit(z_k) - expit(z_{k+1})`` on boundary predictors.
+
+    Parameters
+    ----------
+    z : (..., K+1) boundary predictors; ``z_0 = +inf``, ``-inf`` past the item's last one
+    gap : (..., K), broadcasting: ``z_k - z_{k+1} > 0`` computed without θ (no
+        cancellation); ``inf`` where a boundary is infinite
+    cat_valid : (..., K) bool, broadcasting: the item has category k
+    boundary_gradient : also give ``up`` and ``down``, the derivatives by each boundary
+    """
+    # log P_k = log expit(z_k) + log expit(-z_{k+1}) + log(1 - exp(-gap_k))
+    le, lme, s, q = _logistic_parts(z, derivs)  # s = P(X >= k): 1, P*_1, ..., 0, ...
+    with np.errstate(invalid="ignore"):
+        one_minus = -np.expm1(-gap)
+        log_p = le[..., :-1] + lme[..., 1:] + np.log(one_minus)
+    log_p = np.where(cat_valid, log_p, -np.inf)
+    if not derivs:
+        return _GradedParts(log_p)
+    sq = s * q
+    g = np.where(cat_valid, 1 - s[..., :-1] - s[..., 1:], 0.0)
+    h = np.where(cat_valid, -(sq[..., :-1] + sq[..., 1:]), 0.0)
+    if not boundary_gradient:
+        return _GradedParts(log_p, g, h)
+    # W_k / P_k with W = s q and P_k = s_k q_{k+1} (1 - exp(-gap_k)), so that
+    # up + down = g; 0 where a boundary is infinite
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = q[..., :-1] / (q[..., 1:] * one_minus)
+        down = -s[..., 1:] / (s[..., :-1] * one_minus)
+    up = np.where(cat_valid & np.isfinite(up), up, 0.0)
+    down = np.where(cat_valid & np.isfinite(down), down, 0.0)
+    return _GradedParts(log_p, g, h, up, down)
+
+
+class _PartialCreditParts(NamedTuple):
+    log_p: np.ndarray                 # (..., K)
+    p: np.ndarray | None = None       # P_k, (..., K)
+    mean: np.ndarray | None = None    # E[X], (..., 1)
+    var: np.ndarray | None = None     # Var(X), (...)
+
+
+def _partial_credit_irf(s, cat_valid, derivs):
+    """Muraki's GPCM (and PCM): ``P_k ∝ exp(s_k)`` on category predictors ``s`` (..., K).
+
+    ``s_k`` is ``Σ_{v<=k}`` of the step predictors; ``-inf`` for categories the item lacks.
+    """
+    cols = np.arange(s.shape[-1])
+    s = np.where(cat_valid, s, -np.inf)
+    top = s.max(axis=-1, keepdims=True)  # log-sum-exp (category 0 is always finite)
+    log_p = s - (top + np.log(np.sum(np.exp(s - top), axis=-1, keepdims=True)))
+    if not derivs:
+        return _PartialCreditParts(log_p)
+    p = np.exp(log_p)
+    mean = np.sum(p * cols, axis=-1, keepdims=True)
+    var = np.sum(p * (cols - mean) ** 2, axis=-1)
+    return _PartialCreditParts(log_p, p, mean, var)
+
+
+# --------------------------------------------------------------------------
+# Reporting form a(θ - b): inputs theta (n_t,) and the group's parameters;
+# outputs (n_t, n_g, K_g) arrays with θ-derivatives; info (n_t, n_g).
+# --------------------------------------------------------------------------
+
+
+def _dichotomous(theta, a, b, c, derivs):
+    z = a[None, :] * (theta[:, None] - b[None, :])
+    parts = _dichotomous_irf(z, c, bool(np.any(c != 0)), derivs)
+    if not derivs:
+        return parts.log_p, None, None, None
+    a_ = a[:, None]
+    return parts.log_p, a_ * parts.g, (a * a)[:, None] * parts.h, (a * a) * parts.info
 
 
 def _grm(theta, a, b, ncat, derivs):
@@ -157,21 +267,14 @@ def _grm(theta, a, b, ncat, derivs):
     gap = a[:, None] * (bb[:, 1:] - bb[:, :-1])
     gap = np.where(valid[:, 1:] & valid[:, :-1], gap, np.inf)
     cat_valid = cols[None, :k_max] < ncat[:, None]
-    # log P_k = log expit(z_k) + log expit(-z_{k+1}) + log(1 - exp(-gap_k))
-    le, lme, s, q = _logistic_parts(z, derivs)  # s = P(X >= k): 1, P*_1, ..., 0, ...
-    with np.errstate(invalid="ignore"):
-        log_p = le[..., :-1] + lme[..., 1:] + np.log(-np.expm1(-gap))[None]
-    log_p = np.where(cat_valid[None], log_p, -np.inf)
+    parts = _graded_irf(z, gap[None], cat_valid[None], derivs)
     if not derivs:
-        return log_p, None, None, None
-    sq = s * q
-    d1 = a[None, :, None] * (1 - s[..., :-1] - s[..., 1:])
-    d2 = -(a * a)[None, :, None] * (sq[..., :-1] + sq[..., 1:])
-    d1 = np.where(cat_valid[None], d1, 0.0)
-    d2 = np.where(cat_valid[None], d2, 0.0)
-    p = np.exp(log_p)
+        return parts.log_p, None, None, None
+    d1 = a[None, :, None] * parts.g
+    d2 = (a * a)[None, :, None] * parts.h
+    p = np.exp(parts.log_p)
     info = np.sum(p * d1 * d1, axis=-1)  # Σ_k P_k [a (1 - P*_k - P*_{k+1})]²
-    return log_p, d1, d2, info
+    return parts.log_p, d1, d2, info
 
 
 def _gpcm(theta, a, b, ncat, derivs):
@@ -182,24 +285,108 @@ def _gpcm(theta, a, b, ncat, derivs):
     cum_b = np.concatenate([np.zeros((n_g, 1)), np.cumsum(steps, axis=1)], axis=1)
     # s_k = Σ_{v<=k} a (θ - b_v) = a (k θ - Σ_{v<=k} b_v)
     s = a[None, :, None] * (cols[None, None, :] * theta[:, None, None] - cum_b[None])
-    s = np.where(cat_valid[None], s, -np.inf)
-    top = s.max(axis=-1, keepdims=True)  # log-sum-exp (category 0 is always finite)
-    log_p = s - (top + np.log(np.sum(np.exp(s - top), axis=-1, keepdims=True)))
+    parts = _partial_credit_irf(s, cat_valid[None], derivs)
     if not derivs:
-        return log_p, None, None, None
-    p = np.exp(log_p)
-    mean = np.sum(p * cols, axis=-1, keepdims=True)
-    var = np.sum(p * (cols - mean) ** 2, axis=-1)
-    d1 = np.where(cat_valid[None], a[None, :, None] * (cols - mean), 0.0)
-    d2 = np.where(cat_valid[None], -(a * a)[None, :, None] * var[..., None], 0.0)
-    info = (a * a)[None, :] * var  # a² Var(X | θ)
-    return log_p, d1, d2, info
+        return parts.log_p, None, None, None
+    d1 = np.where(cat_valid[None], a[None, :, None] * (cols - parts.mean), 0.0)
+    d2 = np.where(cat_valid[None], -(a * a)[None, :, None] * parts.var[..., None], 0.0)
+    info = (a * a)[None, :] * parts.var  # a² Var(X | θ)
+    return parts.log_p, d1, d2, info
+
+
+class InterceptLogProbabilities(NamedTuple):
+    """Log-probabilities in slope-intercept form and their parameter gradients.
+
+    ``log_p``: (n_items, n_theta, K), -inf for categories an item lacks.
+    ``grad``: (n_items, n_theta, K, K + 1) or None; ``grad[j, q, k, m]`` is
+    ``d log P_jk(θ_q) / d X[j, m]`` for the parameter layout of
+    :func:`slope_intercept_log_probabilities`; 0 for missing categories and for
+    parameters the item does not use.
+    """
+
+    log_p: np.ndarray
+    grad: np.ndarray | None
+
+
+def slope_intercept_log_probabilities(family: str, X: np.ndarray, n_categories: np.ndarray,
+                                      theta: np.ndarray, *, guessing: bool = False,
+                                      gradient: bool = False) -> InterceptLogProbabilities:
+    """Log category probabilities of items of one family in slope-intercept form.
+
+    The form calibration estimates in: predictors ``a θ + d_k`` (dichotomous
+    ``z = a θ + d``; GRM boundaries ``z_k = a θ + d_k``; GPCM categories
+    ``s_k = k a θ + Σ_{v<=k} d_v``), so ``b_k = -d_k / a``.  The same item response
+    functions as :func:`log_probabilities`; items first, as calibration holds them.
+
+    Parameters
+    ----------
+    family : ``"dichotomous"``, ``"grm"`` or ``"gpcm"`` (``catalogue.IRTModel.family``)
+    X : (n_items, K + 1) float, rows ``[a, d_1 .. d_{K-1}, c]``; dichotomous items use
+        ``d_1`` (and ``c`` when ``guessing``), others ignore ``c`` and unused ``d``.
+    n_categories : (n_items,) int, each <= K
+    theta : (n_theta,) float
+    guessing : the lower asymptote ``c`` is a parameter (3PL): its gradient is filled
+    gradient : also return the gradient with respect to the columns of ``X``
+
+    Returns
+    -------
+    InterceptLogProbabilities
+    """
+    n, kmax = X.shape[0], X.shape[1] - 1
+    q = theta.size
+    a = X[:, 0][:, None]
+    grad = np.zeros((n, q, kmax, kmax + 1)) if gradient else None
+    k_idx = np.arange(kmax)
+    if family == "dichotomous":
+        z = a * theta + X[:, 1][:, None]
+        parts = _dichotomous_irf(z, X[:, kmax][:, None], guessing, gradient,
+                                 c_gradient=guessing)
+        log_p = np.full((n, q, kmax), -np.inf)
+        log_p[:, :, :2] = parts.log_p
+        if gradient:
+            grad[:, :, :2, 0] = theta[None, :, None] * parts.g
+            grad[:, :, :2, 1] = parts.g
+            if guessing:
+                grad[:, :, :2, kmax] = parts.gc
+        return InterceptLogProbabilities(log_p, grad)
+    cat_valid = (k_idx[None, :] < n_categories[:, None])[:, None, :]     # (n, 1, K)
+    if family == "grm":
+        # z_k = a θ + d_k for k = 1..K-1; z_0 = +inf, z_k = -inf for k >= K
+        z = np.empty((n, q, kmax + 1))
+        z[:, :, 0] = np.inf
+        z[:, :, 1:kmax] = a[:, :, None] * theta[None, :, None] + X[:, None, 1:kmax]
+        z[:, :, kmax] = -np.inf
+        bound_valid = np.arange(kmax + 1)[None, :] < n_categories[:, None]   # (n, K+1)
+        z = np.where(bound_valid[:, None, :] | (np.arange(kmax + 1) == 0), z, -np.inf)
+        # gap_k = z_k - z_{k+1} = d_k - d_{k+1}: finite for two finite boundaries
+        gap = np.full((n, kmax), np.inf)
+        pair = (k_idx[None, :] >= 1) & (k_idx[None, :] + 1 < n_categories[:, None])
+        gap[:, 1:kmax - 1] = np.where(pair[:, 1:kmax - 1],
+                                      X[:, 1:kmax - 1] - X[:, 2:kmax], np.inf)
+        parts = _graded_irf(z, gap[:, None, :], cat_valid, gradient, boundary_gradient=True)
+        if gradient:
+            grad[..., 0] = theta[None, :, None] * parts.g
+            for m in range(1, kmax):
+                grad[:, :, m, m] = parts.up[:, :, m]
+                grad[:, :, m - 1, m] = parts.down[:, :, m - 1]
+        return InterceptLogProbabilities(parts.log_p, grad)
+    # gpcm / pcm
+    D = np.zeros((n, kmax))
+    D[:, 1:] = np.cumsum(X[:, 1:kmax], axis=1)
+    s = k_idx[None, None, :] * a[:, :, None] * theta[None, :, None] + D[:, None, :]
+    parts = _partial_credit_irf(s, cat_valid, gradient)
+    if gradient:
+        grad[..., 0] = np.where(cat_valid, theta[None, :, None] * (k_idx - parts.mean), 0.0)
+        tail = np.cumsum(parts.p[:, :, ::-1], axis=2)[:, :, ::-1]            # P(X >= m)
+        for m in range(1, kmax):
+            grad[..., m] = np.where(cat_valid, (k_idx >= m) - tail[:, :, m:m + 1], 0.0)
+    return InterceptLogProbabilities(parts.log_p, grad)
 
 
 def _kernel(family, theta, params, idx, derivs):
     """Evaluate the items ``idx`` (all of one family) at ``theta``."""
     a, b = params.a[idx], params.b[idx]
-    if family == "dich":
+    if family == "dichotomous":
         return _dichotomous(theta, a, b[:, 0], params.c[idx], derivs)
     ncat = params.n_categories[idx]
     b = b[:, : int(ncat.max()) - 1]

@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 
-MODELS = ("rasch", "1pl", "2pl", "3pl", "grm", "gpcm", "pcm")
-DICHOTOMOUS = ("rasch", "1pl", "2pl", "3pl")
-POLYTOMOUS = ("grm", "gpcm", "pcm")
+from . import catalogue
 
-# Models whose slope is fixed at 1 by definition.
-_UNIT_SLOPE = ("rasch", "pcm")
+# The model names, from the one catalogue (kept here for the modules that import them).
+MODELS = catalogue.NAMES
+DICHOTOMOUS = catalogue.DICHOTOMOUS
+POLYTOMOUS = catalogue.POLYTOMOUS
+_UNIT_SLOPE = catalogue.UNIT_SLOPE
+_KNOWN = frozenset(MODELS)
 
 
 def _readonly(x: np.ndarray) -> np.ndarray:
@@ -72,6 +74,14 @@ def _threshold_matrix(b: Any, n_items: int, name: str = "b") -> np.ndarray:
     return arr
 
 
+def _model_vector(model: Any, n_items: int) -> np.ndarray:
+    """(n_items,) canonical model names; aliases resolved, unknown names rejected."""
+    names = np.strings.lower(_vector(model, n_items, "model", dtype=str))
+    if set(names.tolist()) <= _KNOWN:  # the common case: already canonical
+        return names
+    return np.array(catalogue.canonical_names(names.tolist()), dtype=str)
+
+
 def _vector(x: Any, n_items: int, name: str, dtype: Any = float) -> np.ndarray:
     arr = np.asarray(x).astype(str) if dtype is str else np.asarray(x, dtype=dtype)
     if arr.ndim == 0:
@@ -88,7 +98,8 @@ class ItemParams:
     Attributes
     ----------
     item_ids : (n_items,) str
-    model : (n_items,) str, each in ``MODELS``
+    model : (n_items,) str, each a canonical name of ``scoring.catalogue`` (aliases are
+        resolved on construction)
     a : (n_items,) float, slopes (1 for rasch and pcm)
     b : (n_items, max_categories - 1) float
         Difficulties / thresholds / step parameters, NaN padded on the right.
@@ -121,10 +132,7 @@ class ItemParams:
         if ids.ndim != 1:
             raise ValueError(f"item_ids must be 1-D, got shape {ids.shape}")
         n = ids.shape[0]
-        model = np.strings.lower(_vector(self.model, n, "model", dtype=str))
-        unknown = sorted(set(model.tolist()) - set(MODELS))
-        if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; expected one of {MODELS}")
+        model = _model_vector(self.model, n)
         a = _vector(self.a, n, "a")
         c = _vector(self.c, n, "c")
         ncat = _vector(self.n_categories, n, "n_categories", dtype=np.int64)
@@ -189,7 +197,7 @@ class ItemParams:
         if ids.ndim != 1:
             raise ValueError(f"item_ids must be 1-D, got shape {ids.shape}")
         n = ids.shape[0]
-        model_arr = np.strings.lower(_vector(model, n, "model", dtype=str))
+        model_arr = _model_vector(model, n)
         bmat = _threshold_matrix(b, n, "b")
         present = ~np.isnan(bmat)
         # Number of leading non-NaN thresholds per row, and whether any value
@@ -245,7 +253,7 @@ class ItemParams:
         fail(~np.isfinite(a) | (a <= 0), "slope a must be finite and > 0")
         fail(np.isin(model, _UNIT_SLOPE) & (np.abs(a - 1.0) > 1e-12),
              "rasch/pcm items must have a = 1 (use '1pl', '2pl' or 'gpcm' for a free slope)")
-        is3 = model == "3pl"
+        is3 = np.isin(model, catalogue.GUESSING)
         fail(is3 & ~((c >= 0) & (c < 1)), "3PL lower asymptote c must be in [0, 1)")
         fail(~is3 & (c != 0), "c must be 0 for non-3PL items")
         fail(dich & (ncat != 2), "dichotomous items must have n_categories = 2")
@@ -257,7 +265,8 @@ class ItemParams:
         if b.shape[1] > 1:
             steps = np.diff(b, axis=1)
             pair_used = used[:, 1:]
-            fail((model == "grm") & np.any(pair_used & ~(steps > 0), axis=1),
+            fail(np.isin(model, catalogue.ORDERED_THRESHOLDS)
+                 & np.any(pair_used & ~(steps > 0), axis=1),
                  "GRM thresholds must be strictly increasing")
         return self
 

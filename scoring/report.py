@@ -30,6 +30,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import catalogue
 from .models import probabilities, test_information
 from .params import DICHOTOMOUS, ItemParams
 
@@ -148,7 +149,7 @@ def _estimates_section(params: ItemParams) -> str:
     n = len(params.item_ids)
     poly = np.array([str(m) not in DICHOTOMOUS for m in params.model])
     has_dich = bool((~poly).any())
-    has_c = bool(np.any(params.model == "3pl"))
+    has_c = bool(np.any(np.isin(params.model, catalogue.GUESSING)))
     k_max = int(max((params.n_categories[i] - 1 for i in range(n) if poly[i]), default=0))
     se_a = params.se_a if params.se_a is not None else np.full(n, np.nan)
     se_b = params.se_b if params.se_b is not None else np.full(np.shape(params.b), np.nan)
