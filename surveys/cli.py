@@ -9,8 +9,14 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
+from learningcity import audit
 from learningcity.cli import db_session, ini_option, open_session
+
+from .definition import SurveyError
+from .documents import read_definition
+from .services import export_responses, import_survey, list_surveys
 
 
 @click.group()
@@ -22,8 +28,6 @@ def survey() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def validate_cmd(file: str) -> None:
     """Check a definition and list every problem (exit status 1 when there are any)."""
-    from .services import read_definition
-
     path = Path(file)
     report = read_definition(path.name, path.read_bytes())
     if not report.ok:
@@ -42,8 +46,6 @@ def validate_cmd(file: str) -> None:
 @click.option("--actor", default="cli", show_default=True, help="Name recorded as importer.")
 def import_cmd(ini_path: str, file: str, publish: bool, actor: str) -> None:
     """Store a definition as the next version of its survey (all or nothing)."""
-    from .definition import SurveyError
-    from .services import import_survey
 
     try:
         with db_session(ini_path) as db:
@@ -63,7 +65,6 @@ def import_cmd(ini_path: str, file: str, publish: bool, actor: str) -> None:
 @ini_option
 def list_cmd(ini_path: str) -> None:
     """Survey codes, versions, the published one and response counts."""
-    from .services import list_surveys
 
     db = open_session(ini_path)
     try:
@@ -94,18 +95,13 @@ def list_cmd(ini_path: str) -> None:
 def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None,
                district: str | None, campaign: str | None) -> None:
     """Write finished responses (one row per respondent) or the codebook."""
-    from tqdm import tqdm
-
-    from learningcity.models import AuditEvent
-
-    from .services import export_responses
 
     with db_session(ini_path) as db, tqdm(total=1, desc=f"export {code}", unit="file",
                                           disable=not sys.stderr.isatty()) as bar:
         n = export_responses(db, code, fmt, out, version=version, district=district,
                              campaign=campaign)
-        db.add(AuditEvent(actor="cli", action="survey.download", target=code,
-                          detail={"format": fmt, "district": district,
-                                  "campaign": campaign, "respondents": n, "out": out}))
+        audit.record(db, actor="cli", action="survey.download", target=code,
+                     detail={"format": fmt, "district": district, "campaign": campaign,
+                             "respondents": n, "out": out})
         bar.update(1)
     click.echo(f"wrote {out}" + ("" if fmt == "codebook" else f" ({n} respondents)"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from .definition import DEFAULTS_DIR
-from .services import DEFAULT_SURVEY, import_survey, published_survey
+from .services import DEFAULT_SURVEY, import_survey, publish_version, published_survey
 
 DEMO_ACTOR = "demo"
 
@@ -17,6 +17,4 @@ def load(db: Session) -> None:
     """Import ``defaults/learning_needs.json``; publish it when nothing is published yet."""
     outcome = import_survey(db, DEFAULTS_DIR / "learning_needs.json", DEMO_ACTOR)
     if published_survey(db, DEFAULT_SURVEY) is None:
-        from .services import publish_version
-
         publish_version(db, outcome.definition, DEMO_ACTOR)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from scoring.estimation import eap
 from scoring.params import ItemParams
@@ -85,9 +86,7 @@ class ScaleScores:
     theta: np.ndarray | None = None
     se: np.ndarray | None = None
 
-    def to_frame(self, ids: Sequence[Any] | None = None) -> Any:
-        import pandas as pd
-
+    def to_frame(self, ids: Sequence[Any] | None = None) -> pd.DataFrame:
         data: dict[str, Any] = {"sum": self.sum, "n_answered": self.n_answered}
         if self.theta is not None:
             data["theta"], data["se"] = self.theta, self.se

@@ -6,17 +6,17 @@ or tapping twice never stores anything twice.
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
-from pyramid.response import FileResponse, Response
+from pyramid.renderers import render_to_response
+from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
+from learningcity import audit
 from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
-from learningcity.models import AuditEvent
+from tabular.writing import WRITERS
 
 from . import services
 from .definition import SurveyError
@@ -24,14 +24,15 @@ from .presenting import form_values, is_selected, state_json
 from .resources import SurveysArea
 
 T = "surveys:templates/"
-FORMATS = {"csv": "text/csv; charset=utf-8",
-           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-           "sav": "application/x-spss-sav", "codebook": "text/csv; charset=utf-8",
-           "json": "application/json"}
+#: download format -> (media type, file extension); the response files come from the
+#: tabular registry, the codebook is a CSV and ``json`` the definition itself
+FORMATS = {**{fmt: (w.media_type, w.extension) for fmt, w in WRITERS.items()},
+           "codebook": (WRITERS["csv"].media_type, ".csv"),
+           "json": ("application/json", ".json")}
 
 
 def _idle(request: Any) -> int:
-    return int(request.registry.settings.get("surveys.idle_days", services.DEFAULT_IDLE_DAYS))
+    return request.app_settings.survey_idle_days
 
 
 def _session(request: Any, for_update: bool = False) -> Any:
@@ -48,7 +49,7 @@ def _session(request: Any, for_update: bool = False) -> Any:
 
 
 def _secret(request: Any) -> str:
-    return request.registry.settings["learningcity.secret"]
+    return request.app_settings.secret
 
 
 def _lang(request: Any) -> str:
@@ -88,8 +89,6 @@ def after_test_submit(request: Any) -> Any:
 def _page_response(request: Any, session: Any, state: Any, *, errors: Any = None,
                    values: dict[str, Any] | None = None, status: int = 200,
                    notice: Any = None) -> Any:
-    from pyramid.renderers import render_to_response
-
     if errors:
         state.errors = errors
     data = state_json(state, request.locale_name)
@@ -116,8 +115,6 @@ def session_page(request: Any) -> Any:
     if session.status == "finished":
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
     if session.status == "expired":
-        from pyramid.renderers import render_to_response
-
         return render_to_response(T + "expired.pt", {}, request=request)
     state = services.current_page(request.dbsession, session)
     notice = _("This page was changed in another window. Here is where you are now; "
@@ -397,22 +394,16 @@ def staff_download(request: Any) -> Any:
                                         f'{definition.version}.json"')
         return response
     scope = _district_scope(request)
-    suffix = "csv" if fmt == "codebook" else fmt
-    tmp = tempfile.NamedTemporaryFile(suffix="." + suffix, delete=False)
-    tmp.close()
-    path = Path(tmp.name)
-    try:
-        n = services.export_responses(request.dbsession, code, fmt, path,
-                                      version=definition.version, district=scope)
-        response = FileResponse(str(path), request=request, content_type=FORMATS[fmt])
-    finally:
-        path.unlink(missing_ok=True)  # FileResponse holds the open file
+    data, n = services.export_file(request.dbsession, code, fmt, version=definition.version,
+                                   district=scope)
+    media_type, extension = FORMATS[fmt]
+    response = Response(body=data, content_type=media_type.split(";")[0],
+                        charset="utf-8" if "charset" in media_type else None)
     name = f"{code}_v{definition.version}_{'codebook' if fmt == 'codebook' else 'responses'}"
     name += f"_{scope}" if scope else ""
-    response.content_disposition = f'attachment; filename="{name}.{suffix}"'
+    response.content_disposition = f'attachment; filename="{name}{extension}"'
     response.cache_control = "no-store"
-    request.dbsession.add(AuditEvent(
-        actor=request.identity.username, action="survey.download",
-        target=f"{code} v{definition.version}", address=request.client_addr or "",
-        detail={"format": fmt, "district": scope, "respondents": n}))
+    audit.record(request.dbsession, actor=request.identity.username, action="survey.download",
+                 target=f"{code} v{definition.version}", address=request.client_addr or "",
+                 detail={"format": fmt, "district": scope, "respondents": n})
     return response
