@@ -308,3 +308,24 @@ def test_any_bytes_give_a_table_or_a_table_error(data, name):
         read_table(data, name)
     except TableError as exc:
         assert exc.problems and all(p.file == name for p in exc.problems)
+
+
+def test_read_sheets_reports_every_sheet_and_keeps_empty_ones():
+    data = xlsx_bytes({"survey": [["type", "type"], ["text", "q1"]], "choices": [],
+                       "settings": [["form_id", None, "version"], ["f", "extra", 1]]})
+    error = None
+    try:
+        read_sheets(data, "form.xlsx", ["survey", "choices", "settings"])
+    except TableError as exc:
+        error = exc
+    assert error is not None
+    assert [(p.sheet, p.row, p.column) for p in error.problems] == [
+        ("survey", 1, "type"), ("settings", 1, "#2")]
+    tables = read_sheets(data, "form.xlsx", ["survey", "choices"], check_header=False)
+    assert tables["choices"].header == [] and tables["choices"].rows == []
+    assert tables["survey"].header == ["type", "type"]
+
+
+def test_read_sheets_of_an_unreadable_workbook():
+    with pytest.raises(TableError, match="not a readable XLSX workbook"):
+        read_sheets(b"not a zip", "form.xlsx", ["survey"])

@@ -213,3 +213,11 @@ def test_sav_round_trips_numbers(tmp_path_factory, values):
     assert back["x"].tolist() == values
     decimals = int(meta.original_variable_types["x"].split(".")[1])
     assert all(round(v, decimals) == v for v in values)
+
+
+def test_workbook_wraps_text_when_asked():
+    frame = pd.DataFrame({"label": ["很长的题目" * 10], "n": [1]})
+    data = write_workbook([Sheet("survey", frame, wrap_text=True)])
+    ws = openpyxl.load_workbook(io.BytesIO(data))["survey"]
+    assert ws["A2"].alignment.wrap_text and ws["A2"].alignment.vertical == "top"
+    assert not ws["B2"].alignment.wrap_text
