@@ -27,7 +27,7 @@ from typing import Any
 from .guard import unguard_cell
 
 __all__ = ["MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "Problem", "Problems", "Row", "Table",
-           "TableError", "read_header", "read_sheets", "read_table"]
+           "TableError", "is_xlsx", "read_header", "read_sheets", "read_table"]
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
@@ -135,6 +135,12 @@ class Problems:
     def extend(self, problems: Sequence[Problem]) -> None:
         for problem in problems:
             self.append(problem)
+
+    def merge(self, other: Problems | TableError) -> None:
+        """Take over another collector's or error's problems, and their count."""
+        kept = other.kept if isinstance(other, Problems) else other.problems
+        self.extend(kept)
+        self.total += other.total - len(kept)
 
     def __len__(self) -> int:
         return self.total
@@ -266,8 +272,7 @@ def read_sheets(data: bytes, filename: str, sheets: Sequence[str], *,
                 table.sha256 = digest
                 _check_header(table, found, (), check_header)
             except TableError as exc:
-                problems.extend(exc.problems)
-                problems.total += exc.total - len(exc.problems)
+                problems.merge(exc)
                 continue
             out[name] = table
     finally:
@@ -541,6 +546,5 @@ def _check_header(table: Table, rows: Problems, required: Sequence[str],
         if name not in table.header:
             shown = ", ".join(h for h in table.header if h)
             problems.add(line, name, f"column not found; the header has: {shown}")
-    problems.extend(rows.kept)
-    problems.total += rows.total - len(rows.kept)
+    problems.merge(rows)
     problems.raise_if_any()

@@ -329,3 +329,15 @@ def test_read_sheets_reports_every_sheet_and_keeps_empty_ones():
 def test_read_sheets_of_an_unreadable_workbook():
     with pytest.raises(TableError, match="not a readable XLSX workbook"):
         read_sheets(b"not a zip", "form.xlsx", ["survey"])
+
+
+def test_problems_merge_keeps_the_count():
+    first = Problems("f.csv", limit=2)
+    for row in range(2, 7):
+        first.add(row, None, "bad")
+    merged = Problems("f.csv")
+    merged.add(1, "id", "column not found")
+    merged.merge(first)
+    assert len(merged) == 6 and len(merged.kept) == 3
+    merged.merge(TableError([Problem("f.csv", None, 9, None, "worse")], total=4))
+    assert len(merged) == 10 and merged.kept[-1].row == 9
