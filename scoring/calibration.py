@@ -258,6 +258,8 @@ class _Problem:
     priors: Priors
     n_persons: int                    # persons with at least one response
     by_code: dict = field(default_factory=dict)
+    guessing: np.ndarray | None = None  # (J,) bool: c estimated (3pl)
+    ordered: np.ndarray | None = None   # (J,) bool: intercepts must decrease (grm)
 
 
 def _as_response_matrix(responses: np.ndarray) -> np.ndarray:
@@ -484,6 +486,8 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
                        mu_free=mu_free, sigma_free=sigma_free, priors=priors,
                        n_persons=int(keep.sum()))
     problem.by_code = {int(cd): np.flatnonzero(codes == cd) for cd in np.unique(codes)}
+    problem.guessing = np.isin(codes, _GUESSING_CODES)
+    problem.ordered = np.isin(codes, _ORDERED_CODES)
     return problem, item_ids, labels
 
 
@@ -498,14 +502,16 @@ def _all_log_probs(pr: _Problem, X: np.ndarray, deriv: bool,
     The item response functions are ``scoring.models``' (slope-intercept form); -inf
     and 0 for categories an item lacks.
     """
+    if len(pr.by_code) == 1:  # one model (the common case): no scatter
+        code = next(iter(pr.by_code))
+        out = slope_intercept_log_probabilities(
+            _ENTRY[code].family, X if items is None else X[items],
+            pr.ncat if items is None else pr.ncat[items], pr.theta,
+            guessing=code in _GUESSING_CODES, gradient=deriv)
+        return out.log_p, out.grad
     sel = np.arange(X.shape[0]) if items is None else items
     codes = pr.codes[sel]
     present = np.unique(codes)
-    if present.size == 1:  # one model (the common case): no scatter
-        out = slope_intercept_log_probabilities(
-            _ENTRY[present[0]].family, X[sel], pr.ncat[sel], pr.theta,
-            guessing=int(present[0]) in _GUESSING_CODES, gradient=deriv)
-        return out.log_p, out.grad
     J, Q = sel.size, pr.theta.size
     log_p = np.full((J, Q, pr.kmax), -np.inf)
     grad = np.zeros((J, Q, pr.kmax, pr.kmax + 1)) if deriv else None
@@ -626,13 +632,12 @@ def _item_objective(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
     rs = r[items]
     with np.errstate(invalid="ignore"):
         ll = np.where(rs > 0, rs * np.maximum(logP, _LOG_MIN), 0.0).sum(axis=(1, 2))
-    codes = pr.codes[items]
     bad = np.zeros(items.size, dtype=bool)
     # GRM: intercepts must decrease strictly
-    grm = np.isin(codes, _ORDERED_CODES)
+    grm = pr.ordered[items]
     if np.any(grm):
         bad[grm] = _grm_disordered(Xs[grm], pr.ncat[items[grm]], pr.kmax)
-    three = np.isin(codes, _GUESSING_CODES)
+    three = pr.guessing[items]
     if np.any(three):
         lp, _, _ = _guess_prior(pr, Xs[three, pr.kmax])
         cc = Xs[three, pr.kmax]
@@ -668,7 +673,7 @@ def _score_and_info(pr: _Problem, X: np.ndarray, r: np.ndarray, items: np.ndarra
             scale = np.where(pr.shared[items], 0.0, 1.0)   # shared: added once in Schur
             g[:, 0] += np.where(sl, gp * scale, 0.0)
             info[:, 0, 0] += np.where(sl, hp * scale, 0.0)
-        three = np.isin(pr.codes[items], _GUESSING_CODES)
+        three = pr.guessing[items]
         if np.any(three) and pr.priors.guessing_beta is not None:
             _, gp, hp = _guess_prior(pr, Xs[three, pr.kmax])
             g[three, pr.kmax] += gp
@@ -689,7 +694,7 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
     has_shared = bool(np.any(shared))
     base_mask = free.copy()
     base_mask[shared, 0] = False
-    three = np.isin(pr.codes[items], _GUESSING_CODES)
+    three = pr.guessing[items]
     kmax = pr.kmax
     p = X.shape[1]
     eye = np.eye(p)
@@ -878,7 +883,7 @@ def _log_prior_total(pr: _Problem, X: np.ndarray) -> float:
             total += float(_slope_prior(pr, X[sl, 0])[0].sum())
         if np.any(pr.shared):
             total += float(_slope_prior(pr, X[pr.shared, 0][:1])[0].sum())
-    three = est & np.isin(pr.codes, _GUESSING_CODES)
+    three = est & pr.guessing
     if np.any(three) and pr.priors.guessing_beta is not None:
         total += float(_guess_prior(pr, X[three, pr.kmax])[0].sum())
     return total
@@ -888,10 +893,10 @@ def _valid(pr: _Problem, X: np.ndarray, sigma: np.ndarray) -> bool:
     if np.any(sigma <= 0.05) or not np.all(np.isfinite(X)):
         return False
     est = ~pr.anchored
-    three = est & np.isin(pr.codes, _GUESSING_CODES)
+    three = est & pr.guessing
     if np.any(three) and np.any((X[three, pr.kmax] < 0) | (X[three, pr.kmax] >= 1)):
         return False
-    grm = est & np.isin(pr.codes, _ORDERED_CODES)
+    grm = est & pr.ordered
     return not np.any(_grm_disordered(X[grm], pr.ncat[grm], pr.kmax))
 
 
@@ -902,7 +907,7 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
     converged = False
     it = 0
     use_prior = (pr.priors.slope_lognormal is not None) or \
-        (pr.priors.guessing_beta is not None and np.any(np.isin(pr.codes, _GUESSING_CODES)))
+        (pr.priors.guessing_beta is not None and bool(np.any(pr.guessing)))
 
     def objective(ll, Xv):
         return ll + (_log_prior_total(pr, Xv) if use_prior else 0.0)
@@ -1266,7 +1271,7 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         se_ok = False
         # a 3PL lower asymptote on its bound 0 is not an interior estimate: it is held
         # fixed for the standard errors (its SE is NaN)
-        at_bound = (~pr.anchored) & np.isin(pr.codes, _GUESSING_CODES) & (X[:, kmax] <= 1e-8)
+        at_bound = (~pr.anchored) & pr.guessing & (X[:, kmax] <= 1e-8)
         if compute_se:
             free_se = pr.free.copy()
             free_se[at_bound, kmax] = False
@@ -1285,7 +1290,7 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     for j in range(J):
         nb = pr.ncat[j] - 1
         b[j, :nb] = -X[j, 1:1 + nb] / a[j]
-    c = np.where(np.isin(pr.codes, _GUESSING_CODES), X[:, kmax], 0.0)
+    c = np.where(pr.guessing, X[:, kmax], 0.0)
     if anchors is not None:
         # anchors are returned exactly as given (no round trip through a*theta + d)
         pos = {iid: k for k, iid in enumerate(np.asarray(anchors.item_ids).astype(str))}
@@ -1348,8 +1353,7 @@ def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) 
     pri = []
     if pr.priors.slope_lognormal is not None and (np.any(pr.free[:, 0]) or np.any(pr.shared)):
         pri.append(f"lognormal{tuple(pr.priors.slope_lognormal)} on slopes")
-    if pr.priors.guessing_beta is not None and np.any(
-            np.isin(pr.codes[~pr.anchored], _GUESSING_CODES)):
+    if pr.priors.guessing_beta is not None and np.any(pr.guessing[~pr.anchored]):
         pri.append(f"Beta{tuple(pr.priors.guessing_beta)} on c")
     if pri:
         parts.append("Priors (posterior-mode estimates; loglik excludes them): "

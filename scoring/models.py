@@ -117,23 +117,28 @@ def _logistic_parts(z, need_e):
     return le, lme, e, q
 
 
+# What a response function is asked for: log P only, what θ-derivatives need (first
+# and second derivatives in the predictor, information), or what parameter gradients
+# need (first derivatives by each predictor, and by c).
+_LOG, _THETA, _PARAMS = "log", "theta", "params"
+
+
 class _DichotomousParts(NamedTuple):
     log_p: np.ndarray                 # (..., 2)
     g: np.ndarray | None = None       # d log P_k / dz, (..., 2)
-    h: np.ndarray | None = None       # d² log P_k / dz², (..., 2)
-    info: np.ndarray | None = None    # Fisher information per unit a², (...)
-    gc: np.ndarray | None = None      # d log P_k / dc, (..., 2) (with guessing only)
+    h: np.ndarray | None = None       # d² log P_k / dz², (..., 2)         (theta)
+    info: np.ndarray | None = None    # Fisher information per unit a², (...)  (theta)
+    gc: np.ndarray | None = None      # d log P_k / dc, (..., 2)     (params, guessing)
 
 
-def _dichotomous_irf(z, c, guessing, derivs, c_gradient=False):
+def _dichotomous_irf(z, c, guessing, want):
     """``P(X=1) = c + (1-c) expit(z)`` on the predictor ``z`` (any shape; c broadcasts).
 
-    ``guessing`` False takes c = 0 exactly (the cheaper branch); ``c_gradient`` (with
-    ``guessing``) also gives ``d log P / dc``.
+    ``guessing`` False takes c = 0 exactly (the cheaper branch).
     """
     shape = z.shape + (2,)
     log_p = np.empty(shape)
-    le, lme, e, q = _logistic_parts(z, derivs)
+    le, lme, e, q = _logistic_parts(z, want != _LOG)
     if guessing:
         with np.errstate(divide="ignore"):
             log_c = np.log(np.maximum(c, 0.0))  # -inf where c = 0, exact in logaddexp
@@ -147,41 +152,46 @@ def _dichotomous_irf(z, c, guessing, derivs, c_gradient=False):
     else:
         log_p[..., 0] = lme
         log_p[..., 1] = le
-    if not derivs:
+    if want == _LOG:
         return _DichotomousParts(log_p)
-    eq = e * q  # q = expit(-z), not 1 - e, for relative accuracy
-    g, h = np.empty(shape), np.empty(shape)
+    g = np.empty(shape)
     g[..., 0] = -e
-    h[..., 0] = -eq
-    gc = None
     if guessing:
         # r = (1-c) e / P1 = (P1 - c) / P1 (1 when c = 0)
         r = np.exp(log_1mc + le - log_p[..., 1])
         qr = q * r
         g[..., 1] = qr
-        h[..., 1] = q * (1 - 2 * e) * r - qr ** 2
-        # 3PL information a² (Q/P) ((P-c)/(1-c))² written as a² e q r (stable)
-        info = eq * r
-        if c_gradient:
+    else:
+        g[..., 1] = q
+    if want == _PARAMS:
+        gc = None
+        if guessing:
             gc = np.empty(shape)
             gc[..., 0] = -1.0 / (1.0 - c)
             gc[..., 1] = np.exp(lme - log_p[..., 1])  # (1 - expit z) / P1
+        return _DichotomousParts(log_p, g, gc=gc)
+    eq = e * q  # q = expit(-z), not 1 - e, for relative accuracy
+    h = np.empty(shape)
+    h[..., 0] = -eq
+    if guessing:
+        h[..., 1] = q * (1 - 2 * e) * r - qr ** 2
+        # 3PL information a² (Q/P) ((P-c)/(1-c))² written as a² e q r (stable)
+        info = eq * r
     else:
-        g[..., 1] = q
         h[..., 1] = h[..., 0]
         info = eq
-    return _DichotomousParts(log_p, g, h, info, gc)
+    return _DichotomousParts(log_p, g, h, info)
 
 
 class _GradedParts(NamedTuple):
     log_p: np.ndarray                 # (..., K)
-    g: np.ndarray | None = None       # d log P_k / d(shift of all boundaries), (..., K)
-    h: np.ndarray | None = None       # its second derivative, (..., K)
-    up: np.ndarray | None = None      # d log P_k / dz_k, (..., K)
-    down: np.ndarray | None = None    # d log P_k / dz_{k+1}, (..., K)
+    g: np.ndarray | None = None       # d log P_k / d(shift of all boundaries) (theta)
+    h: np.ndarray | None = None       # its second derivative, (..., K)      (theta)
+    up: np.ndarray | None = None      # d log P_k / dz_k, (..., K)           (params)
+    down: np.ndarray | None = None    # d log P_k / dz_{k+1}, (..., K)       (params)
 
 
-def _graded_irf(z, gap, cat_valid, derivs, boundary_gradient=False):
+def _graded_irf(z, gap, cat_valid, want):
     """Samejima's GRM: ``P_k = expit(z_k) - expit(z_{k+1})`` on boundary predictors.
 
     Parameters
@@ -190,39 +200,38 @@ def _graded_irf(z, gap, cat_valid, derivs, boundary_gradient=False):
     gap : (..., K), broadcasting: ``z_k - z_{k+1} > 0`` computed without θ (no
         cancellation); ``inf`` where a boundary is infinite
     cat_valid : (..., K) bool, broadcasting: the item has category k
-    boundary_gradient : also give ``up`` and ``down``, the derivatives by each boundary
     """
     # log P_k = log expit(z_k) + log expit(-z_{k+1}) + log(1 - exp(-gap_k))
-    le, lme, s, q = _logistic_parts(z, derivs)  # s = P(X >= k): 1, P*_1, ..., 0, ...
+    le, lme, s, q = _logistic_parts(z, want != _LOG)  # s = P(X >= k): 1, P*_1, .., 0, ..
     with np.errstate(invalid="ignore"):
         one_minus = -np.expm1(-gap)
         log_p = le[..., :-1] + lme[..., 1:] + np.log(one_minus)
     log_p = np.where(cat_valid, log_p, -np.inf)
-    if not derivs:
+    if want == _LOG:
         return _GradedParts(log_p)
+    if want == _PARAMS:
+        # W_k / P_k with W = s q and P_k = s_k q_{k+1} (1 - exp(-gap_k)); up + down is
+        # 1 - s_k - s_{k+1}; 0 where a boundary is infinite
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = q[..., :-1] / (q[..., 1:] * one_minus)
+            down = -s[..., 1:] / (s[..., :-1] * one_minus)
+        up = np.where(cat_valid & np.isfinite(up), up, 0.0)
+        down = np.where(cat_valid & np.isfinite(down), down, 0.0)
+        return _GradedParts(log_p, up=up, down=down)
     sq = s * q
     g = np.where(cat_valid, 1 - s[..., :-1] - s[..., 1:], 0.0)
     h = np.where(cat_valid, -(sq[..., :-1] + sq[..., 1:]), 0.0)
-    if not boundary_gradient:
-        return _GradedParts(log_p, g, h)
-    # W_k / P_k with W = s q and P_k = s_k q_{k+1} (1 - exp(-gap_k)), so that
-    # up + down = g; 0 where a boundary is infinite
-    with np.errstate(divide="ignore", invalid="ignore"):
-        up = q[..., :-1] / (q[..., 1:] * one_minus)
-        down = -s[..., 1:] / (s[..., :-1] * one_minus)
-    up = np.where(cat_valid & np.isfinite(up), up, 0.0)
-    down = np.where(cat_valid & np.isfinite(down), down, 0.0)
-    return _GradedParts(log_p, g, h, up, down)
+    return _GradedParts(log_p, g, h)
 
 
 class _PartialCreditParts(NamedTuple):
     log_p: np.ndarray                 # (..., K)
     p: np.ndarray | None = None       # P_k, (..., K)
     mean: np.ndarray | None = None    # E[X], (..., 1)
-    var: np.ndarray | None = None     # Var(X), (...)
+    var: np.ndarray | None = None     # Var(X), (...)                        (theta)
 
 
-def _partial_credit_irf(s, cat_valid, derivs):
+def _partial_credit_irf(s, cat_valid, want):
     """Muraki's GPCM (and PCM): ``P_k ∝ exp(s_k)`` on category predictors ``s`` (..., K).
 
     ``s_k`` is ``Σ_{v<=k}`` of the step predictors; ``-inf`` for categories the item lacks.
@@ -231,10 +240,12 @@ def _partial_credit_irf(s, cat_valid, derivs):
     s = np.where(cat_valid, s, -np.inf)
     top = s.max(axis=-1, keepdims=True)  # log-sum-exp (category 0 is always finite)
     log_p = s - (top + np.log(np.sum(np.exp(s - top), axis=-1, keepdims=True)))
-    if not derivs:
+    if want == _LOG:
         return _PartialCreditParts(log_p)
     p = np.exp(log_p)
     mean = np.sum(p * cols, axis=-1, keepdims=True)
+    if want == _PARAMS:
+        return _PartialCreditParts(log_p, p, mean)
     var = np.sum(p * (cols - mean) ** 2, axis=-1)
     return _PartialCreditParts(log_p, p, mean, var)
 
@@ -247,7 +258,7 @@ def _partial_credit_irf(s, cat_valid, derivs):
 
 def _dichotomous(theta, a, b, c, derivs):
     z = a[None, :] * (theta[:, None] - b[None, :])
-    parts = _dichotomous_irf(z, c, bool(np.any(c != 0)), derivs)
+    parts = _dichotomous_irf(z, c, bool(np.any(c != 0)), _THETA if derivs else _LOG)
     if not derivs:
         return parts.log_p, None, None, None
     a_ = a[:, None]
@@ -267,7 +278,7 @@ def _grm(theta, a, b, ncat, derivs):
     gap = a[:, None] * (bb[:, 1:] - bb[:, :-1])
     gap = np.where(valid[:, 1:] & valid[:, :-1], gap, np.inf)
     cat_valid = cols[None, :k_max] < ncat[:, None]
-    parts = _graded_irf(z, gap[None], cat_valid[None], derivs)
+    parts = _graded_irf(z, gap[None], cat_valid[None], _THETA if derivs else _LOG)
     if not derivs:
         return parts.log_p, None, None, None
     d1 = a[None, :, None] * parts.g
@@ -285,7 +296,7 @@ def _gpcm(theta, a, b, ncat, derivs):
     cum_b = np.concatenate([np.zeros((n_g, 1)), np.cumsum(steps, axis=1)], axis=1)
     # s_k = Σ_{v<=k} a (θ - b_v) = a (k θ - Σ_{v<=k} b_v)
     s = a[None, :, None] * (cols[None, None, :] * theta[:, None, None] - cum_b[None])
-    parts = _partial_credit_irf(s, cat_valid[None], derivs)
+    parts = _partial_credit_irf(s, cat_valid[None], _THETA if derivs else _LOG)
     if not derivs:
         return parts.log_p, None, None, None
     d1 = np.where(cat_valid[None], a[None, :, None] * (cols - parts.mean), 0.0)
@@ -334,20 +345,25 @@ def slope_intercept_log_probabilities(family: str, X: np.ndarray, n_categories: 
     """
     n, kmax = X.shape[0], X.shape[1] - 1
     q = theta.size
+    want = _PARAMS if gradient else _LOG
     a = X[:, 0][:, None]
-    grad = np.zeros((n, q, kmax, kmax + 1)) if gradient else None
     k_idx = np.arange(kmax)
+    m_idx = np.arange(1, kmax)                                            # intercepts
     if family == "dichotomous":
         z = a * theta + X[:, 1][:, None]
-        parts = _dichotomous_irf(z, X[:, kmax][:, None], guessing, gradient,
-                                 c_gradient=guessing)
-        log_p = np.full((n, q, kmax), -np.inf)
-        log_p[:, :, :2] = parts.log_p
-        if gradient:
-            grad[:, :, :2, 0] = theta[None, :, None] * parts.g
-            grad[:, :, :2, 1] = parts.g
-            if guessing:
-                grad[:, :, :2, kmax] = parts.gc
+        parts = _dichotomous_irf(z, X[:, kmax][:, None], guessing, want)
+        if kmax == 2:
+            log_p = parts.log_p
+        else:
+            log_p = np.full((n, q, kmax), -np.inf)
+            log_p[:, :, :2] = parts.log_p
+        if not gradient:
+            return InterceptLogProbabilities(log_p, None)
+        grad = np.zeros((n, q, kmax, kmax + 1))
+        grad[:, :, :2, 0] = theta[None, :, None] * parts.g
+        grad[:, :, :2, 1] = parts.g
+        if guessing:
+            grad[:, :, :2, kmax] = parts.gc
         return InterceptLogProbabilities(log_p, grad)
     cat_valid = (k_idx[None, :] < n_categories[:, None])[:, None, :]     # (n, 1, K)
     if family == "grm":
@@ -363,23 +379,27 @@ def slope_intercept_log_probabilities(family: str, X: np.ndarray, n_categories: 
         pair = (k_idx[None, :] >= 1) & (k_idx[None, :] + 1 < n_categories[:, None])
         gap[:, 1:kmax - 1] = np.where(pair[:, 1:kmax - 1],
                                       X[:, 1:kmax - 1] - X[:, 2:kmax], np.inf)
-        parts = _graded_irf(z, gap[:, None, :], cat_valid, gradient, boundary_gradient=True)
-        if gradient:
-            grad[..., 0] = theta[None, :, None] * parts.g
-            for m in range(1, kmax):
-                grad[:, :, m, m] = parts.up[:, :, m]
-                grad[:, :, m - 1, m] = parts.down[:, :, m - 1]
+        parts = _graded_irf(z, gap[:, None, :], cat_valid, want)
+        if not gradient:
+            return InterceptLogProbabilities(parts.log_p, None)
+        grad = np.zeros((n, q, kmax, kmax + 1))
+        grad[..., 0] = theta[None, :, None] * (parts.up + parts.down)
+        grad[:, :, m_idx, m_idx] = parts.up[:, :, 1:]          # by z_k of category k
+        grad[:, :, m_idx - 1, m_idx] = parts.down[:, :, :-1]   # by z_{k+1}
         return InterceptLogProbabilities(parts.log_p, grad)
     # gpcm / pcm
     D = np.zeros((n, kmax))
     D[:, 1:] = np.cumsum(X[:, 1:kmax], axis=1)
     s = k_idx[None, None, :] * a[:, :, None] * theta[None, :, None] + D[:, None, :]
-    parts = _partial_credit_irf(s, cat_valid, gradient)
-    if gradient:
-        grad[..., 0] = np.where(cat_valid, theta[None, :, None] * (k_idx - parts.mean), 0.0)
-        tail = np.cumsum(parts.p[:, :, ::-1], axis=2)[:, :, ::-1]            # P(X >= m)
-        for m in range(1, kmax):
-            grad[..., m] = np.where(cat_valid, (k_idx >= m) - tail[:, :, m:m + 1], 0.0)
+    parts = _partial_credit_irf(s, cat_valid, want)
+    if not gradient:
+        return InterceptLogProbabilities(parts.log_p, None)
+    grad = np.zeros((n, q, kmax, kmax + 1))
+    grad[..., 0] = theta[None, :, None] * (k_idx - parts.mean)
+    tail = np.cumsum(parts.p[:, :, ::-1], axis=2)[:, :, ::-1]               # P(X >= m)
+    # d log P_k / d d_m = [k >= m] - P(X >= m)
+    grad[..., 1:kmax] = (k_idx[:, None] >= m_idx[None, :]) - tail[:, :, None, 1:]
+    grad *= cat_valid[..., None]
     return InterceptLogProbabilities(parts.log_p, grad)
 
 
