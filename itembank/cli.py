@@ -6,6 +6,7 @@ The offline loop: ``export-responses`` -> ``learningcity calibrate`` ->
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,26 @@ import sqlalchemy as sa
 
 from learningcity.cli import db_session, ini_option
 from scoring.csvsafe import guard_cell, mark_text_cells, unguard_cell
+from scoring.io import InputError, read_fit, read_params, write_params
+
+from .importing import CSV_COLUMNS, ItemFileError, read_item_file, spec_to_json, spec_to_row
+from .models import Calibration
+from .services import (
+    BankError,
+    ImportRejected,
+    calibration_params,
+    export_responses,
+    export_specs,
+    get_instrument,
+    import_calibration,
+    import_items,
+    publish,
+    published_calibration,
+    rollback,
+)
 
 
 def _actor(actor: str | None) -> str:
-    import getpass
-
     return actor or f"cli:{getpass.getuser()}"
 
 
@@ -38,9 +54,6 @@ def itembank() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_cmd(ini_path: str, actor: str | None, path: str) -> None:
     """Import items from PATH (.csv, .xlsx or .json): every row checked, all or nothing."""
-    from .importing import ItemFileError, read_item_file
-    from .services import ImportRejected, import_items
-
     try:
         report = read_item_file(path)
     except ItemFileError as exc:
@@ -60,9 +73,6 @@ def import_cmd(ini_path: str, actor: str | None, path: str) -> None:
               help="Output file: .csv, .xlsx or .json (the import format).")
 def export_cmd(ini_path: str, out: str) -> None:
     """Export every item's current version in the import format."""
-    from .importing import CSV_COLUMNS, spec_to_json, spec_to_row
-    from .services import export_specs
-
     with db_session(ini_path) as db:
         specs = export_specs(db)
     target = Path(out)
@@ -77,6 +87,7 @@ def export_cmd(ini_path: str, out: str) -> None:
             writer.writeheader()
             writer.writerows(_safe_row(spec_to_row(s)) for s in specs)
     elif suffix == ".xlsx":
+        # start-up cost: openpyxl adds ~90 ms to every itembank command; only XLSX needs it
         import openpyxl
 
         book = openpyxl.Workbook()
@@ -110,8 +121,6 @@ def _safe_row(row: dict[str, str]) -> dict[str, str]:
 def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple[str, ...],
                          scored_only: bool) -> None:
     """Write the sparse RESPONSES.csv that `learningcity calibrate` reads."""
-    from .services import export_responses, get_instrument
-
     with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
         target = Path(out)
@@ -136,10 +145,6 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
                            instrument: str, source: str, demo: bool, publish_now: bool,
                            dif_path: str | None) -> None:
     """Store a PARAMS.csv written by `learningcity calibrate` as a new calibration."""
-    from scoring.io import InputError, read_fit, read_params
-
-    from .services import get_instrument, import_calibration, publish
-
     try:
         params = read_params(params_path)
         fit = read_fit(params_path)
@@ -198,9 +203,6 @@ def _dif_classes(path: str, item_ids: list[str]) -> list[str]:
 
 
 def _calibration(db: Any, instrument: str, name: str, version: int | None) -> Any:
-    from .models import Calibration
-    from .services import BankError, get_instrument
-
     inst = get_instrument(db, instrument)
     query = sa.select(Calibration).where(Calibration.instrument_id == inst.id,
                                          Calibration.name == name)
@@ -221,10 +223,6 @@ def _calibration(db: Any, instrument: str, name: str, version: int | None) -> An
 def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
                            version: int | None, out: str) -> None:
     """Write a calibration as PARAMS.csv (for `calibrate --anchors`, `score`, `simulate`)."""
-    from scoring.io import write_params
-
-    from .services import BankError, calibration_params, get_instrument, published_calibration
-
     with db_session(ini_path) as db:
         if name:
             calibration = _calibration(db, instrument, name, version)
@@ -245,8 +243,6 @@ def export_calibration_cmd(ini_path: str, instrument: str, name: str | None,
 def publish_cmd(ini_path: str, actor: str | None, instrument: str, name: str,
                 version: int | None) -> None:
     """Make a calibration the live one (audited)."""
-    from .services import publish
-
     with db_session(ini_path) as db:
         calibration = _calibration(db, instrument, name, version)
         publish(db, calibration, _actor(actor))
@@ -259,8 +255,6 @@ def publish_cmd(ini_path: str, actor: str | None, instrument: str, name: str,
 @click.option("--instrument", default="LLA", show_default=True)
 def rollback_cmd(ini_path: str, actor: str | None, instrument: str) -> None:
     """Return to the calibration that was live before the current one (audited)."""
-    from .services import get_instrument, rollback
-
     with db_session(ini_path) as db:
         previous = rollback(db, get_instrument(db, instrument), _actor(actor))
     click.echo(f"{instrument} now uses {previous.label}")
@@ -271,9 +265,6 @@ def rollback_cmd(ini_path: str, actor: str | None, instrument: str) -> None:
 @click.option("--instrument", default="LLA", show_default=True)
 def calibrations_cmd(ini_path: str, instrument: str) -> None:
     """List an instrument's calibrations; * marks the published one."""
-    from .models import Calibration
-    from .services import get_instrument
-
     with db_session(ini_path) as db:
         inst = get_instrument(db, instrument)
         for c in db.scalars(sa.select(Calibration).where(Calibration.instrument_id == inst.id)

@@ -5,10 +5,13 @@ and are labelled as such everywhere. Loading is idempotent.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from scoring.io import read_fit, read_params
 
 from .importing import read_item_file
 from .models import Calibration, Instrument
@@ -79,8 +82,6 @@ def load(db: Session) -> None:
         exists = db.scalar(sa.select(Calibration.id).where(
             Calibration.instrument_id == instrument.id, Calibration.name == DEMO_CALIBRATION))
         if exists is None and params_file.exists():
-            from scoring.io import read_fit, read_params
-
             calibration = import_calibration(
                 db, instrument, read_params(params_file), DEMO_CALIBRATION, DEMO_ACTOR,
                 fit=read_fit(params_file), is_demo=True,
@@ -90,8 +91,6 @@ def load(db: Session) -> None:
 
 
 def _provenance(code: str) -> dict:
-    import json
-
     path = DEMO_DIR / "provenance.json"
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {"simulated": True, **data.get(code, {})}

@@ -159,6 +159,8 @@ def _csv_records(name: str, raw: bytes) -> list[tuple[int, dict[str, str], list[
 
 
 def _xlsx_records(name: str, raw: bytes) -> list[tuple[int, dict[str, str], list[str]]]:
+    # start-up cost: openpyxl adds ~90-140 ms to every import of this module (web app and
+    # every itembank command); only XLSX item files need it
     import openpyxl
 
     try:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from learningcity.i18n import _
 
 from . import charts, review, services
+from .importing import ImportReport, _check
 from .models import ITEM_STATUSES, Calibration, CalibrationEvent, Domain, Instrument, Item
 
 T = "itembank:templates/"
@@ -250,8 +251,6 @@ def _edit_record(item: Item, post: Any) -> dict[str, Any]:
 @view_config(route_name="itembank.item_edit", renderer=T + "edit.pt", permission="research")
 def item_edit(request: Any) -> Any:
     """Edit an item's content: every change is a new version, earlier answers keep theirs."""
-    from .importing import ImportReport, _check
-
     item = _item(request)
     current = item.current
     form = {"stem_zh": current.stem_zh, "stem_en": current.stem_en,

@@ -16,6 +16,12 @@ Each command is a thin shell over library calls:
 
 Progress bars (tqdm) and informational messages go to stderr; ``--quiet`` silences them.
 File formats are documented in :mod:`scoring.io`.
+
+Imports: each command imports the library modules it runs inside its own function, for
+the start-up cost: ``import scoring.cli`` takes 72 ms, with calibration, estimation, fit,
+report, plausible, dif, linking and girth_engine 797 ms (scipy.stats and matplotlib
+mostly; best of 5 fresh processes on the 2-core machine), which every
+``learningcity COMMAND`` would pay for modules it does not use.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from typing import Any
 
 import click
 import numpy as np
+from tqdm import tqdm
 
 from . import catalogue
 from .io import (
@@ -129,8 +136,6 @@ class _EMProgress:
     """tqdm bar fed by calibrate's per-cycle callback (an IterationRecord)."""
 
     def __init__(self, quiet: bool, max_iter: int) -> None:
-        from tqdm import tqdm
-
         self.bar = tqdm(total=max_iter, desc="EM", unit="cycle", file=sys.stderr,
                         disable=quiet, leave=False, dynamic_ncols=True)
 
@@ -269,7 +274,7 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
     """
     try:
         if engine == "girth":
-            from .girth_engine import calibrate_girth
+            from .girth_engine import calibrate_girth  # start-up cost (module docstring)
 
             _info(quiet, "calibrating with girth ...")
             try:
@@ -277,6 +282,7 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
             except RuntimeError as exc:  # girth's own failures (e.g. 3PL under numpy 2)
                 raise click.ClickException(f"girth: {exc}") from exc
 
+        # start-up cost (module docstring)
         from .calibration import calibrate as calibrate_items
 
         max_iter = 500
@@ -317,8 +323,8 @@ def _item_fit(result: Any, data: ResponseData,
     needs complete cases; with sparse designs it is NaN (empty in PARAMS.csv).  Anchor
     items count no estimated parameters in the S-X2 degrees of freedom.
     """
-    from .estimation import eap
-    from .fit import item_fit_table, n_item_parameters
+    from .estimation import eap  # start-up cost (module docstring)
+    from .fit import item_fit_table, n_item_parameters  # start-up cost (module docstring)
 
     params = result.params
     mu, sd, pooled_mean, pooled_sd = _latent_prior(result, data)
@@ -337,7 +343,7 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
                         responses: str) -> str:
     """The HTML report of one calibration run."""
-    from .report import build_report
+    from .report import build_report  # start-up cost (module docstring)
 
     summary: dict[str, Any] = {
         "Responses": responses,
@@ -388,7 +394,7 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
     of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP use the N(0, 1) prior of
     the calibrated scale; MLE/WLE are clamped to the scale ends for extreme patterns.
     """
-    from .estimation import estimate
+    from .estimation import estimate  # start-up cost (module docstring)
 
     _check_outputs(out_path)
     with _user_errors():
@@ -414,7 +420,7 @@ def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
     """(n_persons, n_pv) plausible values: posterior draws under the N(0, 1) scale prior,
     or, with groups, under a prior with a mean per group (estimated from the responses) so
     that group differences are not shrunk towards the overall mean."""
-    from .plausible import plausible_values
+    from .plausible import plausible_values  # start-up cost (module docstring)
 
     return np.asarray(plausible_values(params, data.matrix, n_draws=n_pv, rng=seed,
                                        groups=data.groups))
@@ -490,7 +496,7 @@ def _dif_matching(params: ItemParams, data: ResponseData) -> tuple[np.ndarray | 
     item sets are not comparable)."""
     if not np.isnan(data.matrix).any():
         return None, "total score"
-    from .estimation import eap
+    from .estimation import eap  # start-up cost (module docstring)
 
     return eap(params, data.matrix).theta, "EAP theta (incomplete design)"
 
@@ -498,7 +504,7 @@ def _dif_matching(params: ItemParams, data: ResponseData) -> tuple[np.ndarray | 
 def _dif_table(params: ItemParams, data: ResponseData, focal: np.ndarray, method: str,
                matching: np.ndarray | None) -> tuple[list[str], list[list[Any]]]:
     """Per-item DIF table for the chosen method(s), one row per item in column order."""
-    from .dif import logistic_dif, mantel_haenszel
+    from .dif import logistic_dif, mantel_haenszel  # start-up cost (module docstring)
 
     ids = [str(i) for i in params.item_ids]
     header = ["item_id"]
@@ -565,7 +571,7 @@ def link(new_path: str, ref_path: str, method: str, out_path: str | None) -> Non
         new = read_params(new_path)
         ref = read_params(ref_path)
         _check_common_items(new, new_path, ref, ref_path)
-    from . import linking
+    from . import linking  # start-up cost (module docstring)
 
     with _user_errors(ValueError):
         transform = linking.link(new, ref, method=method.replace("-", "_"))
