@@ -1,7 +1,7 @@
 """Population margins for post-stratification and raking: upload, check, list, activate.
 
-A margin file (CSV, UTF-8 or GBK, or XLSX, first sheet) has one column per variable and
-a ``population`` column, one row per cell, e.g.::
+A margin file (CSV, UTF-8 or GBK, or XLSX, first sheet; read with :mod:`tabular.reading`)
+has one column per variable and a ``population`` column, one row per cell, e.g.::
 
     district,age_band,sex,population
     D01,18-29,female,41200
@@ -9,9 +9,10 @@ a ``population`` column, one row per cell, e.g.::
 Variables and their codes are those residents answer (the default survey and the test's
 background questions): ``district`` (a district code of the database), ``age_band``,
 ``sex``, ``occupation``, ``education`` (codes of ``assessment/background.py``, the same
-as the default survey's). Every problem is listed with its row (header = row 1) and
-column: unknown columns or codes, duplicate cells, missing, non-numeric or negative
-counts; a file with any problem changes nothing. A new upload is active; the weighting
+as the default survey's). Every problem is listed with its file, sheet, row (header =
+row 1) and column, in one :class:`MarginError` (tabular's error type): unknown columns
+or codes, duplicate cells, missing, non-numeric or negative counts; a file with any
+problem changes nothing. A new upload is active; the weighting
 uses the most recent active margin unless told otherwise.
 
 Command line: ``learningcity margins upload FILE --name NAME [--year Y] [--source S]``,
@@ -30,8 +31,10 @@ from sqlalchemy.orm import Session
 from learningcity import audit
 from learningcity.districts import district_codes
 from learningcity.people import CHOICES
-from monitoring.fieldwork.frames import FrameError, Problem, clean_name, read_table
+from monitoring.fieldwork.frames import FrameError, clean_name
 from monitoring.results.models import PopulationCell, PopulationMargin
+from tabular import reading
+from tabular.reading import Problem, Table, TableError
 
 POPULATION_COLUMN = "population"
 VARIABLES = ("district", "age_band", "sex", "occupation", "education")
@@ -39,7 +42,8 @@ MAX_ROWS = 100_000
 
 
 class MarginError(FrameError):
-    """The margin file was refused; ``problems`` lists every reason, nothing was stored."""
+    """The margin file was refused; ``problems`` (file, sheet, row, column, message) lists
+    every reason, nothing was stored."""
 
 
 def known_codes(db: Session) -> dict[str, set[str]]:
@@ -50,6 +54,30 @@ def known_codes(db: Session) -> dict[str, set[str]]:
     return codes
 
 
+def _columns(table: Table) -> list[str]:
+    """The variables of the file (lower case), after checking its header; MarginError
+    lists every header problem. Empty column names are ignored."""
+    problems = table.problems()
+    line = table.header_row
+    lowered = [c.lower() for c in table.header]
+    for k, name in enumerate(lowered):
+        if name and lowered.index(name) != k:
+            problems.add(line, table.header[k], "column appears twice")
+    if POPULATION_COLUMN not in lowered:
+        problems.add(line, None, f"no {POPULATION_COLUMN!r} column (the population count of "
+                                 "each cell)")
+    for k, name in enumerate(lowered):
+        if name and name != POPULATION_COLUMN and name not in VARIABLES:
+            problems.add(line, table.header[k], "unknown column; use "
+                                                f"{', '.join(VARIABLES)} and {POPULATION_COLUMN}")
+    variables = [c for c in lowered if c in VARIABLES]
+    if not variables:
+        problems.add(line, None, "no variable column (district, age_band, sex...)")
+    if problems:
+        raise MarginError.of(problems)
+    return variables
+
+
 def check_margin(db: Session, filename: str, data: bytes
                  ) -> tuple[list[str], list[tuple[dict[str, str], float]]]:
     """Read and check a margin file: (variables, [(cell values, population), ...]).
@@ -57,73 +85,47 @@ def check_margin(db: Session, filename: str, data: bytes
     Raises :class:`MarginError` listing every problem found.
     """
     try:
-        table = read_table(filename, data, max_rows=MAX_ROWS)
-    except FrameError as exc:
-        raise MarginError(filename, exc.problems) from None
-    problems: list[Problem] = []
-    columns = [c.strip() for c in table.columns]
-    lowered = [c.lower() for c in columns]
-    for k, name in enumerate(lowered):
-        if name and lowered.index(name) != k:
-            problems.append(Problem(1, columns[k], "column appears twice"))
-    if POPULATION_COLUMN not in lowered:
-        problems.append(Problem(1, None, f"no {POPULATION_COLUMN!r} column (the population "
-                                         "count of each cell)"))
-    variables = [c for c in lowered if c in VARIABLES]
-    for k, name in enumerate(lowered):
-        if name and name != POPULATION_COLUMN and name not in VARIABLES:
-            problems.append(Problem(1, columns[k], "unknown column; use "
-                                    f"{', '.join(VARIABLES)} and {POPULATION_COLUMN}"))
-    if not variables:
-        problems.append(Problem(1, None, "no variable column (district, age_band, sex...)"))
-    if problems:
-        raise MarginError(filename, problems)
+        table = reading.read_table(data, filename, max_rows=MAX_ROWS, check_header=False)
+    except TableError as exc:
+        raise MarginError.of(exc) from None
+    variables = _columns(table)
+    lowered = [c.lower() for c in table.header]
     codes = known_codes(db)
     index = {name: lowered.index(name) for name in [*variables, POPULATION_COLUMN]}
+    problems = table.problems()
     cells: list[tuple[dict[str, str], float]] = []
     seen: dict[tuple[str, ...], int] = {}
-    for offset, row in enumerate(table.rows):
-        number = offset + 2
-        if not row:
-            continue
-        if len(table.rows) > MAX_ROWS and offset >= MAX_ROWS:
-            problems.append(Problem(number, None, f"more than {MAX_ROWS} rows"))
-            break
-
-        def get(name: str, row: list[str] = row) -> str:
-            return row[index[name]].strip() if index[name] < len(row) else ""
-
+    for row in table.rows:
+        number = row.number
         values: dict[str, str] = {}
         for name in variables:
-            value = get(name)
+            value = row.values[index[name]]
             if not value:
-                problems.append(Problem(number, name, "empty"))
+                problems.add(number, name, "empty")
             elif value not in codes[name]:
                 shown = ", ".join(sorted(codes[name])[:12])
-                problems.append(Problem(number, name, f"unknown {name} code {value!r} "
-                                                      f"(known: {shown})"))
+                problems.add(number, name, f"unknown {name} code {value!r} (known: {shown})")
             values[name] = value
-        raw = get(POPULATION_COLUMN).replace(",", "").replace(" ", "")
+        raw = row.values[index[POPULATION_COLUMN]].replace(",", "").replace(" ", "")
         try:
             population = float(raw)
         except ValueError:
-            problems.append(Problem(number, POPULATION_COLUMN,
-                                    f"{raw!r} is not a number" if raw else "empty"))
+            problems.add(number, POPULATION_COLUMN,
+                         f"{raw!r} is not a number" if raw else "empty")
             population = math.nan
         else:
             if not math.isfinite(population) or population < 0:
-                problems.append(Problem(number, POPULATION_COLUMN,
-                                        f"{raw!r} is not a non-negative count"))
+                problems.add(number, POPULATION_COLUMN, f"{raw!r} is not a non-negative count")
         key = tuple(values.get(name, "") for name in variables)
         if key in seen and all(key):
-            problems.append(Problem(number, None, f"duplicate cell {dict(zip(variables, key))} "
-                                                  f"(also row {seen[key]})"))
+            problems.add(number, None, f"duplicate cell {dict(zip(variables, key))} "
+                                       f"(also row {seen[key]})")
         seen.setdefault(key, number)
         cells.append((values, population))
     if not cells and not problems:
-        problems.append(Problem(None, None, "the file has no data rows"))
+        problems.add(None, None, "the file has no data rows")
     if problems:
-        raise MarginError(filename, problems)
+        raise MarginError.of(problems)
     return variables, cells
 
 
@@ -132,11 +134,11 @@ def upload_margin(db: Session, filename: str, data: bytes, *, name: str, user: s
     """Check and store a margin (all or nothing); the new margin is active."""
     name = clean_name(name or "").strip()
     if not name or len(name) > 200:
-        raise MarginError(filename, [Problem(None, None, "a name of 1 to 200 characters "
-                                                         "is needed")])
+        raise MarginError([Problem(filename, None, None, None,
+                                   "a name of 1 to 200 characters is needed")])
     if reference_year is not None and not 1900 <= reference_year <= 2200:
-        raise MarginError(filename, [Problem(None, None, f"reference year {reference_year} "
-                                                         "is not plausible")])
+        raise MarginError([Problem(filename, None, None, None,
+                                   f"reference year {reference_year} is not plausible")])
     variables, cells = check_margin(db, filename, data)
     margin = PopulationMargin(name=name, variables=variables, reference_year=reference_year,
                               source=clean_name(source or filename)[:500], active=True,

@@ -180,3 +180,42 @@ def test_rows_stored_in_chunks_with_progress(make_campaign, monitoring_demo,
     assert stored[0].attributes["street"] == "南京路"
     assert stored[1].attributes["sex"] == "a\\N b"
     assert all(s.selected is False and s.size is None and s.psu is None for s in stored)
+
+
+def test_problems_are_tabulars_naming_file_sheet_row_and_column(make_campaign,
+                                                                monitoring_demo) -> None:
+    """One error type: a FrameError is tabular's TableError; in a workbook each problem
+    names the sheet too, and ragged rows are reported by the one reader."""
+    from openpyxl import Workbook
+
+    from tabular.reading import Problem, TableError
+
+    campaign = make_campaign()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "frame"
+    ws.append(["community", "area", "population"])
+    ws.append(["C1", "", 10])
+    ws.append(["C2", "urban", "lots"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with pytest.raises(frames.FrameError) as caught:
+        frames.import_frame(monitoring_demo, campaign, "f.xlsx", buffer.getvalue(), CLUSTER,
+                            ACTOR)
+    assert isinstance(caught.value, TableError)
+    assert caught.value.problems == [
+        Problem("f.xlsx", "frame", 2, "area", "empty stratum value"),
+        Problem("f.xlsx", "frame", 3, "population", "population count 'lots' is not a number")]
+    assert "f.xlsx: sheet 'frame', row 3, column 'population'" in str(caught.value)
+    ragged = b"hh_id,street,age_band\r\nH1,S01,60+,extra\r\nH2,S02,60+\r\n"
+    with pytest.raises(frames.FrameError) as caught:
+        frames.import_frame(monitoring_demo, campaign, "r.csv", ragged, UNIT, ACTOR)
+    assert [(p.file, p.row) for p in caught.value.problems] == [("r.csv", 2)]
+    assert _counts(monitoring_demo, campaign) == (0, 0, 0)
+
+
+def test_preview_columns_reads_only_the_header() -> None:
+    assert frames.preview_columns("p.csv", "\ufeff编号,街道\r\n1,2\r\n".encode()) == [
+        "编号", "街道"]
+    with pytest.raises(frames.FrameError, match="the file is empty"):
+        frames.preview_columns("p.csv", b"")

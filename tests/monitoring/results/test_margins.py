@@ -132,3 +132,26 @@ def test_only_admins_see_the_margins_page(user: str, testapp: Any, staff: Any, l
     assert "/login" in testapp.get("/admin/margins", status=302).location  # anonymous
     login(user)
     testapp.get("/admin/margins", status=403)
+
+
+def test_margin_problems_are_tabulars_with_file_and_sheet(staff: Any, dbsession: Any) -> None:
+    """A MarginError is tabular's TableError (as a FrameError is): file, sheet, row, column."""
+    from openpyxl import Workbook
+
+    from tabular.reading import TableError
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "census"
+    for row in [["age_band", "sex", "population"], ["18-29", "female", -1]]:
+        ws.append(row)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with pytest.raises(MarginError) as refused:
+        upload_margin(dbsession, "m.xlsx", buffer.getvalue(), name="x", user="admin")
+    assert isinstance(refused.value, TableError)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.sheet, problem.row, problem.column) == (
+        "m.xlsx", "census", 2, "population")
+    assert str(refused.value) == ("m.xlsx: sheet 'census', row 2, column 'population': "
+                                  "'-1' is not a non-negative count")
