@@ -68,6 +68,7 @@ from monitoring.results.aggregate import aggregate_campaign
 from monitoring.results.dashboard import SIMULATED_MARK
 from monitoring.results.warehouse import MonitoringRun
 from scoring import models as irt
+from surveys import services as surveys
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +267,6 @@ def _answer(q: Any, survey: Any, person: Resident, answers: dict[str, Any],
 def _take_survey(db: Session, session: Any, person: Resident, year: int,
                  max_pages: int = 30) -> None:
     """Answer the survey page by page through surveys.services, then finish it."""
-    from surveys import services as surveys
-
     state = surveys.current_page(db, session)
     for _ in range(max_pages):
         if state.status != "started" or state.page is None:
@@ -339,7 +338,7 @@ def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
                 continue
             state = entry.enter(db, invitation, inv.code, secret)
         if state.survey_session is not None:
-            _take_survey(db, state.survey_session, person, year)
+            _take_survey(db, surveys.find_survey_session(db, state.survey_token), person, year)
         entry.refresh_status(db, invitation, campaign)
     db.flush()
     # the window as it was (in the past), then the close computes weights and aggregates

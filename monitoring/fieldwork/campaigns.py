@@ -15,11 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from itembank.services import instrument_codes
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import get_district
 from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
 from monitoring.fieldwork.window import TIMEZONE, parse_local, to_local
+from surveys.services import published_codes
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +55,12 @@ def visible_campaigns(db: Session, user: Any) -> list[Campaign]:
 
 def known_instruments(db: Session) -> list[str]:
     """Ability-test instruments with a published calibration (item bank)."""
-    from itembank.models import Instrument
-
-    return list(db.scalars(sa.select(Instrument.code).where(
-        Instrument.kind == "ability", Instrument.published_calibration_id.is_not(None))
-        .order_by(Instrument.code)))
+    return instrument_codes(db, kind="ability", published_only=True)
 
 
 def known_surveys(db: Session) -> list[str]:
     """Survey codes residents can be given: published surveys and the default one."""
-    codes = {DEFAULT_SURVEY}
-    try:
-        from surveys.models import SurveyPublication
-
-        codes.update(db.scalars(sa.select(SurveyPublication.code)))
-    except (ImportError, sa.exc.SQLAlchemyError):  # surveys not installed or not migrated
-        pass
-    return sorted(codes)
+    return sorted({DEFAULT_SURVEY, *published_codes(db)})
 
 
 # ------------------------------------------------------------------ create and edit

@@ -53,6 +53,8 @@ from monitoring.fieldwork.invitations import (
 )
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.fieldwork.window import local_text, window_state
+from surveys import services as surveys
+from surveys.services import SurveySessionInfo
 
 THROTTLE_LIMIT = 10
 THROTTLE_WINDOW = dt.timedelta(minutes=10)
@@ -250,10 +252,8 @@ def _test_session(db: Session, token: str) -> Any:
     return db.scalar(sa.select(TestSession).where(TestSession.token_hash == _sha256(token)))
 
 
-def _survey_session(db: Session, token: str) -> Any:
-    from surveys.models import SurveySession
-
-    return db.scalar(sa.select(SurveySession).where(SurveySession.token_hash == _sha256(token)))
+def _survey_session(db: Session, token: str) -> SurveySessionInfo | None:
+    return surveys.session_by_token(db, token)
 
 
 def resolve(db: Session, invitation: Invitation, code: str, secret: str) -> EntryState:
@@ -265,9 +265,7 @@ def resolve(db: Session, invitation: Invitation, code: str, secret: str) -> Entr
         state.test_token = derived_token(secret, code, "test")
         state.test_session = _test_session(db, state.test_token)
         if campaign.survey_code:
-            from surveys.services import after_test_token
-
-            state.survey_token = after_test_token(secret, state.test_token)
+            state.survey_token = surveys.after_test_token(secret, state.test_token)
             state.survey_session = _survey_session(db, state.survey_token)
     elif campaign.survey_code:
         state.survey_token = derived_token(secret, code, "survey")
@@ -367,19 +365,16 @@ def _instrument_model() -> Any:
 
 def _start_survey(db: Session, campaign: Campaign, invitation: Invitation, token: str,
                   locale: str, *, test_session: Any, test_token: str | None = None,
-                  secret: str = "") -> Any:
-    from surveys import services as surveys
-
+                  secret: str = "") -> SurveySessionInfo:
     if test_session is not None and test_token is not None:
         # the survey package's own after-test flow: same token as its result-page link
-        session, _token, _created = surveys.start_after_test(
+        session, _token, _created = surveys.start_session_after_test(
             db, test_token, secret, survey_code=campaign.survey_code, locale=locale)
         return session
-    session, _token = surveys.start_survey_session(
-        db, campaign.survey_code, locale=locale, campaign=campaign.code,
-        invitation=invitation.public_id, prefill=dict(invitation.prefill or {}),
-        district=campaign.district_code, token=token)
-    return session
+    return surveys.start_campaign_session(
+        db, campaign.survey_code, token=token, campaign=campaign.code,
+        invitation=invitation.public_id, locale=locale,
+        prefill=dict(invitation.prefill or {}), district=campaign.district_code)
 
 
 # ------------------------------------------------------------------ status
@@ -409,9 +404,9 @@ def _finished_instruments(db: Session, campaign: Campaign, public_ids: list[str]
 
         finished(TestSession, "test")
     if campaign.survey_code:
-        from surveys.models import SurveySession
-
-        finished(SurveySession, "survey")
+        for pid in surveys.finished_invitations(db, campaign.code, public_ids):
+            if pid in wanted:
+                out[pid].add("survey")
     return out
 
 

@@ -61,6 +61,7 @@ from learningcity.people import GROUP_ORDER, PERSON_FIELDS, groups_of
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import RespondentWeight, WeightRun
 from scoring.plausible import plausible_values
+from surveys.services import campaign_responses, response_surveys
 
 N_PV = 5
 
@@ -102,8 +103,6 @@ def _test_sessions(db: Session, campaign: Campaign, public_ids: list[str]) -> di
 def _survey_responses(db: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
     if not campaign.survey_code:
         return {}
-    from surveys.services import campaign_responses
-
     return {r["invitation"]: r for r in campaign_responses(db, campaign.code)
             if r.get("invitation")}
 
@@ -175,11 +174,8 @@ def plausible_scores(db: Session, campaign: Campaign, sessions: dict[str, Any]
 
 # ------------------------------------------------------------------ survey answers
 
-def _survey_columns(db: Session, response: dict[str, Any]) -> dict[str, Any]:
-    from surveys.services import definition_survey, get_definition
-
-    survey = definition_survey(get_definition(db, response["survey_code"],
-                                              response["version"]))
+def _survey_columns(survey: Any, response: dict[str, Any]) -> dict[str, Any]:
+    """A response's answers as table columns, by the survey definition it used."""
     answers = response.get("answers", {})
     out: dict[str, Any] = {}
     for f in survey.fields():
@@ -248,6 +244,7 @@ def respondent_table(db: Session, campaign_code: str) -> RespondentData:
     sessions = _test_sessions(db, campaign, [i.public_id for i in invitations])
     pvs = plausible_scores(db, campaign, sessions)
     surveys = _survey_responses(db, campaign)
+    definitions = response_surveys(db, surveys.values())
     rows = []
     for inv in invitations:
         person = persons.get(inv.public_id, {})
@@ -265,7 +262,9 @@ def respondent_table(db: Session, campaign_code: str) -> RespondentData:
             **{f"group__{code}": int(code in groups) for code in GROUP_ORDER},
         }
         if inv.public_id in surveys:
-            row.update(_survey_columns(db, surveys[inv.public_id]))
+            response = surveys[inv.public_id]
+            row.update(_survey_columns(
+                definitions[(response["survey_code"], response["version"])], response))
         if inv.public_id in sessions:
             session = sessions[inv.public_id]
             row.update({f"pv{m + 1}": float(v) for m, v in enumerate(pvs[inv.public_id])})
