@@ -484,3 +484,29 @@ def test_proportion_without_level_needs_0_1(tmp_path, apistrat):
     assert res.exit_code == 1 and "row 2, column 'api00': '840' is not 0 or 1" in res.output
     with pytest.raises(GroupStatsError, match="--level only applies"):
         compute_groupstats(apistrat.astype(str), "api00", "pw", level="1")
+
+
+# ------------------------------------------------------------ the one table reader
+
+
+def test_file_is_read_by_tabular_with_the_files_row_numbers(tmp_path):
+    """Blank rows are skipped but rows keep their numbers in the file; GBK is read; every
+    ragged row is named at once, in tabular's error type."""
+    from monitoring.stats.groupstats import read_table
+    from tabular.reading import TableError
+
+    src = tmp_path / "gbk.csv"
+    src.write_bytes("区县,w\r\n\r\n东湖,1\r\n\r\n西山,x\r\n".encode("gbk"))
+    df = read_table(src)
+    assert list(df.columns) == ["区县", "w"] and list(df.index) == [3, 5]
+    with pytest.raises(GroupStatsError, match=r"gbk.csv: row 5, column 'w': 'x' is not a"):
+        compute_groupstats(df, "w", "w", source=str(src))
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,w\n1,2\n3\n4,5,6\n", encoding="utf-8")
+    with pytest.raises(TableError) as caught:
+        read_table(ragged)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(3, None), (4, None)]
+    res = CliRunner().invoke(main, ["groupstats", str(ragged), "--value", "a", "--weight",
+                                    "w", "--out", str(tmp_path / "out.csv")])
+    assert res.exit_code == 1 and "ragged.csv: row 4: 3 values" in res.output
+    assert not (tmp_path / "out.csv").exists()
