@@ -199,14 +199,16 @@ def _graded_irf(z, gap, cat_valid, want):
     z : (..., K+1) boundary predictors; ``z_0 = +inf``, ``-inf`` past the item's last one
     gap : (..., K), broadcasting: ``z_k - z_{k+1} > 0`` computed without θ (no
         cancellation); ``inf`` where a boundary is infinite
-    cat_valid : (..., K) bool, broadcasting: the item has category k
+    cat_valid : (..., K) bool, broadcasting: the item has category k; None when every
+        item has all K categories
     """
     # log P_k = log expit(z_k) + log expit(-z_{k+1}) + log(1 - exp(-gap_k))
     le, lme, s, q = _logistic_parts(z, want != _LOG)  # s = P(X >= k): 1, P*_1, .., 0, ..
     with np.errstate(invalid="ignore"):
         one_minus = -np.expm1(-gap)
         log_p = le[..., :-1] + lme[..., 1:] + np.log(one_minus)
-    log_p = np.where(cat_valid, log_p, -np.inf)
+    if cat_valid is not None:
+        log_p = np.where(cat_valid, log_p, -np.inf)
     if want == _LOG:
         return _GradedParts(log_p)
     if want == _PARAMS:
@@ -215,12 +217,19 @@ def _graded_irf(z, gap, cat_valid, want):
         with np.errstate(divide="ignore", invalid="ignore"):
             up = q[..., :-1] / (q[..., 1:] * one_minus)
             down = -s[..., 1:] / (s[..., :-1] * one_minus)
-        up = np.where(cat_valid & np.isfinite(up), up, 0.0)
-        down = np.where(cat_valid & np.isfinite(down), down, 0.0)
+        keep_up, keep_down = np.isfinite(up), np.isfinite(down)
+        if cat_valid is not None:
+            keep_up &= cat_valid
+            keep_down &= cat_valid
+        up = np.where(keep_up, up, 0.0)
+        down = np.where(keep_down, down, 0.0)
         return _GradedParts(log_p, up=up, down=down)
     sq = s * q
-    g = np.where(cat_valid, 1 - s[..., :-1] - s[..., 1:], 0.0)
-    h = np.where(cat_valid, -(sq[..., :-1] + sq[..., 1:]), 0.0)
+    g = 1 - s[..., :-1] - s[..., 1:]
+    h = -(sq[..., :-1] + sq[..., 1:])
+    if cat_valid is not None:
+        g = np.where(cat_valid, g, 0.0)
+        h = np.where(cat_valid, h, 0.0)
     return _GradedParts(log_p, g, h)
 
 
@@ -234,18 +243,23 @@ class _PartialCreditParts(NamedTuple):
 def _partial_credit_irf(s, cat_valid, want):
     """Muraki's GPCM (and PCM): ``P_k ∝ exp(s_k)`` on category predictors ``s`` (..., K).
 
-    ``s_k`` is ``Σ_{v<=k}`` of the step predictors; ``-inf`` for categories the item lacks.
+    ``s_k`` is ``Σ_{v<=k}`` of the step predictors; ``cat_valid`` (..., K) marks the
+    categories each item has (None: all K).
     """
     cols = np.arange(s.shape[-1])
-    s = np.where(cat_valid, s, -np.inf)
+    if cat_valid is not None:
+        s = np.where(cat_valid, s, -np.inf)
     top = s.max(axis=-1, keepdims=True)  # log-sum-exp (category 0 is always finite)
-    log_p = s - (top + np.log(np.sum(np.exp(s - top), axis=-1, keepdims=True)))
+    ex = np.exp(s - top)
+    total = np.sum(ex, axis=-1, keepdims=True)
+    log_p = s - (top + np.log(total))
     if want == _LOG:
         return _PartialCreditParts(log_p)
+    if want == _PARAMS:
+        p = ex / total
+        return _PartialCreditParts(log_p, p, np.sum(p * cols, axis=-1, keepdims=True))
     p = np.exp(log_p)
     mean = np.sum(p * cols, axis=-1, keepdims=True)
-    if want == _PARAMS:
-        return _PartialCreditParts(log_p, p, mean)
     var = np.sum(p * (cols - mean) ** 2, axis=-1)
     return _PartialCreditParts(log_p, p, mean, var)
 
@@ -278,7 +292,8 @@ def _grm(theta, a, b, ncat, derivs):
     gap = a[:, None] * (bb[:, 1:] - bb[:, :-1])
     gap = np.where(valid[:, 1:] & valid[:, :-1], gap, np.inf)
     cat_valid = cols[None, :k_max] < ncat[:, None]
-    parts = _graded_irf(z, gap[None], cat_valid[None], _THETA if derivs else _LOG)
+    full = None if np.all(ncat == k_max) else cat_valid[None]
+    parts = _graded_irf(z, gap[None], full, _THETA if derivs else _LOG)
     if not derivs:
         return parts.log_p, None, None, None
     d1 = a[None, :, None] * parts.g
@@ -296,7 +311,8 @@ def _gpcm(theta, a, b, ncat, derivs):
     cum_b = np.concatenate([np.zeros((n_g, 1)), np.cumsum(steps, axis=1)], axis=1)
     # s_k = Σ_{v<=k} a (θ - b_v) = a (k θ - Σ_{v<=k} b_v)
     s = a[None, :, None] * (cols[None, None, :] * theta[:, None, None] - cum_b[None])
-    parts = _partial_credit_irf(s, cat_valid[None], _THETA if derivs else _LOG)
+    full = None if np.all(ncat == k_max) else cat_valid[None]
+    parts = _partial_credit_irf(s, full, _THETA if derivs else _LOG)
     if not derivs:
         return parts.log_p, None, None, None
     d1 = np.where(cat_valid[None], a[None, :, None] * (cols - parts.mean), 0.0)
@@ -365,7 +381,10 @@ def slope_intercept_log_probabilities(family: str, X: np.ndarray, n_categories: 
         if guessing:
             grad[:, :, :2, kmax] = parts.gc
         return InterceptLogProbabilities(log_p, grad)
-    cat_valid = (k_idx[None, :] < n_categories[:, None])[:, None, :]     # (n, 1, K)
+    if np.all(n_categories == kmax):
+        cat_valid = None                                                  # all K categories
+    else:
+        cat_valid = (k_idx[None, :] < n_categories[:, None])[:, None, :]  # (n, 1, K)
     if family == "grm":
         # z_k = a θ + d_k for k = 1..K-1; z_0 = +inf, z_k = -inf for k >= K
         z = np.empty((n, q, kmax + 1))
@@ -398,8 +417,9 @@ def slope_intercept_log_probabilities(family: str, X: np.ndarray, n_categories: 
     grad[..., 0] = theta[None, :, None] * (k_idx - parts.mean)
     tail = np.cumsum(parts.p[:, :, ::-1], axis=2)[:, :, ::-1]               # P(X >= m)
     # d log P_k / d d_m = [k >= m] - P(X >= m)
-    grad[..., 1:kmax] = (k_idx[:, None] >= m_idx[None, :]) - tail[:, :, None, 1:]
-    grad *= cat_valid[..., None]
+    np.subtract(k_idx[:, None] >= m_idx[None, :], tail[:, :, None, 1:], out=grad[..., 1:kmax])
+    if cat_valid is not None:
+        grad *= cat_valid[..., None]
     return InterceptLogProbabilities(parts.log_p, grad)
 
 
