@@ -1,9 +1,11 @@
 """Item calibration by marginal maximum likelihood (Bock-Aitkin EM).
 
-Models: ``rasch``, ``1pl``, ``2pl``, ``3pl``, ``grm``, ``gpcm``, ``pcm`` in the slope /
-difficulty metric of ``scoring/CONTRACT.md`` (logistic, D = 1).  A test may mix models
-(``model`` may be one name per item), and fixed ("anchor") items of any model may be
-given to put new items on an existing scale.
+Models: every model of :mod:`scoring.catalogue` (``rasch``, ``1pl``, ``2pl``, ``3pl``,
+``grm``, ``gpcm``, ``pcm``, or an alias) in the slope / difficulty metric of
+``scoring/README.md`` (logistic, D = 1).  A test may mix models (``model`` may be one name
+per item), and fixed ("anchor") items of any model may be given to put new items on an
+existing scale.  The item response functions and their parameter gradients are
+``scoring.models``' (:func:`~scoring.models.slope_intercept_log_probabilities`).
 
 Algorithm
 ---------
@@ -1217,7 +1219,8 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         any response are ignored (also in ``n_persons`` for BIC).  Estimated items take
         ``K`` = highest observed category + 1, and every category 0..K-1 must occur.
     model : str or sequence of str
-        One of ``rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm``, or one name per item.
+        A model of :mod:`scoring.catalogue` (``rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm`` or an
+        alias such as ``graded``), or one name per item.
         Anchor items use the model stored in ``anchors``.
     groups : (n_persons,) labels, optional
         Group membership.  Groups are sorted; the reference group is the first label or

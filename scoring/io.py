@@ -57,7 +57,7 @@ One row per item, columns in this order::
     item_id,model,a,b,c[,b1..bK],se_a,se_b,se_c[,se_b1..se_bK],infit,outfit,sx2,sx2_p
 
 * ``model`` is one of rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm (a bank may mix them).
-* Slope/difficulty parameterisation on the logistic metric with D = 1 (see CONTRACT.md).
+* Slope/difficulty parameterisation on the logistic metric with D = 1 (see scoring/README.md).
 * Dichotomous items use ``a, b, c`` (``c`` = 0 except 3PL) and leave ``b1..`` empty.
   Polytomous items with categories ``0..K`` use ``b1..bK`` (GRM: increasing thresholds,
   GPCM/PCM: step difficulties) and leave ``b`` and ``c`` empty.  ``b1..bK`` columns are

@@ -1,6 +1,6 @@
 """Item parameter container shared by every module in ``scoring/``.
 
-One parameterisation everywhere (see ``CONTRACT.md``): slope/difficulty, logistic
+One parameterisation everywhere (see ``scoring/README.md``): slope/difficulty, logistic
 metric, D = 1.
 
 * dichotomous (rasch, 1pl, 2pl, 3pl): ``P(X=1|θ) = c + (1-c) / (1 + exp(-a(θ - b)))``
