@@ -5,39 +5,32 @@ Everything reads the monitoring database (aggregates only) through a
 rows whose ``district`` is their own.  The scope is applied here, in every
 query, so pages, API and exports cannot differ.  Tables come back as
 :class:`Table` (columns with translatable labels, rows of plain values), which
-pages render, charts draw and exports write (CSV with BOM and formula guard,
-XLSX, SPSS .sav with variable labels).
+pages render, charts draw and exports write through the project's export registry
+(:mod:`tabular.writing`: CSV with BOM and formula guard, XLSX whose text is never a
+formula, SPSS .sav with variable labels).
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pandas as pd
-import pyreadstat
 import sqlalchemy as sa
-from openpyxl.styles import Font
 from sqlalchemy.orm import Session
 
 from learningcity.i18n import _
 from monitoring.results.warehouse import DIMENSIONS, Aggregate, MonitoringRun
-from scoring.csvsafe import guard_cell
+from tabular.writing import SPSS_RESERVED, media_type, write_table
 
 SHARE_KINDS = ("indicator", "level_share", "share")
-EXPORT_FORMATS = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "sav": "application/x-spss-sav",
-}
+#: download format -> media type (tabular's export registry)
+EXPORT_FORMATS = {fmt: media_type(fmt) for fmt in ("csv", "xlsx", "sav")}
 TABLES = ("overview", "groups", "trends", "districts")
+#: column kinds written as numbers in the downloads (the rest is text)
+_NUMBER_KINDS = ("value", "share", "number", "int")
 #: campaigns whose name contains this are simulated demo data (monitoring.demo_results):
 #: pages show a notice while any of them is in view
 SIMULATED_MARK = "【模拟 SIMULATED】"
@@ -347,83 +340,52 @@ def _raw(row: dict[str, Any], col: Column) -> Any:
 
 def export(t: Table, fmt: str, translate: Callable[[Any], str] = str,
            district_names: Mapping[str, str] | None = None) -> bytes:
-    """The table as CSV (UTF-8 with BOM, formula-guarded), XLSX or SPSS .sav bytes.
+    """The table as CSV (UTF-8 with BOM, formula-guarded), XLSX or SPSS .sav bytes, through
+    the export registry (:func:`tabular.writing.write_table`).
 
+    Every format has the variable names (:func:`_variable_names`) and their labels in the
+    download's language: a second header row in CSV and XLSX, variable labels in SAV.
     Suppressed cells are empty in every format (they are NULL in the database).
     ``district_names`` (code -> name in the download's language) adds a
     ``district_name`` column next to the district code.
     """
     cols = _export_columns(t, with_names=district_names is not None)
     names = _variable_names([c.key for c in cols])
-    labels = [translate(c.label) for c in cols]
     rows = t.rows if district_names is None else [
         {**r, "district_name": district_names.get(r.get("district") or "",
                                                   r.get("district") or "")}
         for r in t.rows]
-    data = [[_raw(r, c) for c in cols] for r in rows]
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(names)
-        w.writerow(labels)
-        for row in data:
-            w.writerow(["" if v is None else guard_cell(v) if isinstance(v, str) else
-                        repr(v) if isinstance(v, float) else v for v in row])
-        return ("\ufeff" + buf.getvalue()).encode("utf-8")
-    if fmt == "xlsx":
-        book = openpyxl.Workbook()
-        ws = book.active
-        ws.title = t.name[:31]
-        ws.append(names)
-        ws.append(labels)
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for row in data:
-            ws.append(row)
-        for r in ws.iter_rows(min_row=2):
-            for cell in r:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # never a formula
-        out = io.BytesIO()
-        book.save(out)
-        return out.getvalue()
-    if fmt == "sav":
-        return _sav(t, cols, names, labels, data)
-    raise ValueError(f"format: one of {', '.join(EXPORT_FORMATS)}")
+    frame = pd.DataFrame({name: _series(c, [_raw(r, c) for r in rows])
+                          for c, name in zip(cols, names, strict=True)}, columns=names)
+    labels = {name: translate(c.label) for c, name in zip(cols, names, strict=True)}
+    return write_table(fmt, frame, variable_labels=labels, label_row=True,
+                       sheet_name=t.name)
+
+
+def _series(col: Column, values: list[Any]) -> pd.Series:
+    """A column's values typed for every format: whole numbers, numbers, or text."""
+    if col.kind not in _NUMBER_KINDS:
+        return pd.Series([None if v is None else str(v) for v in values], dtype=object)
+    numbers = [None if v is None else float(v) for v in values]
+    if col.kind == "int" and all(v is None or v.is_integer() for v in numbers):
+        return pd.Series([None if v is None else int(v) for v in numbers], dtype="Int64")
+    return pd.Series(numbers, dtype="float64")
 
 
 def _variable_names(keys: Sequence[str]) -> list[str]:
-    """SPSS-safe, unique variable names (letters, digits, _; at most 64 bytes)."""
+    """SPSS-safe, unique variable names (letters, digits, _; at most 64 bytes; no SPSS
+    reserved word), the same in every format's header."""
     out: list[str] = []
     for k in keys:
         base = re.sub(r"[^A-Za-z0-9_]", "_", k) or "v"
         if not base[0].isalpha():
             base = "v" + base
         base = base[:60]
+        if base.upper() in SPSS_RESERVED:
+            base += "_x"
         name, i = base, 1
         while name.lower() in {o.lower() for o in out}:
             i += 1
             name = f"{base[:56]}_{i}"
         out.append(name)
     return out
-
-
-def _sav(t: Table, cols: list[Column], names: list[str], labels: list[str],
-         data: list[list[Any]]) -> bytes:
-    frame: dict[str, Any] = {}
-    for j, (c, name) in enumerate(zip(cols, names, strict=True)):
-        values = [row[j] for row in data]
-        if c.kind in ("value", "share", "number", "int"):
-            frame[name] = pd.array([None if v is None else float(v) for v in values],
-                                   dtype="float64")
-        else:
-            frame[name] = pd.Series(["" if v is None else str(v) for v in values],
-                                    dtype="object")
-    df = pd.DataFrame(frame, columns=names)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "table.sav"
-        pyreadstat.write_sav(df, str(path),
-                             column_labels={n: lab.encode("utf-8")[:255].decode(
-                                 "utf-8", errors="ignore") for n, lab in zip(
-                                     names, labels, strict=True)})
-        return path.read_bytes()

@@ -302,3 +302,35 @@ def test_charts_draw_chinese_with_a_cjk_font() -> None:
                                                                           0.7)]},
                                  "老年人经常参加老年教育的比例", True, 0.26, "svg")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
+
+
+def test_every_format_has_the_names_labels_and_exact_text(tmp_path: Any) -> None:
+    """Through tabular's registry: the XLSX holds a formula-like label as that exact text
+    (a string cell, never a formula), the SAV keeps variable labels and numbers, CSV and
+    XLSX carry the labels as a second header row; an SPSS reserved word is never a name."""
+    import openpyxl
+    import pyreadstat
+
+    from monitoring.results import dashboard as D
+
+    evil = '=HYPERLINK("http://x")'
+    t = D.Table("groups", "g", [D.Column("group", "群体", "group"), D.Column("n", "n", "int"),
+                                D.Column("estimate", "估计值", "value"),
+                                D.Column("and", "和", "number")],
+                [{"group": evil, "n": 40, "estimate": 0.25, "and": None},
+                 {"group": "farmer", "n": None, "estimate": None, "and": 1.5}])
+    rows = list(csv.reader(io.StringIO(D.export(t, "csv").decode("utf-8-sig"))))
+    assert rows == [["group", "n", "estimate", "and_x"], ["群体", "n", "估计值", "和"],
+                    ["'" + evil, "40", "0.25", ""], ["farmer", "", "", "1.5"]]
+    sheet = openpyxl.load_workbook(io.BytesIO(D.export(t, "xlsx"))).active
+    assert sheet.title == "groups"
+    cells = list(sheet.iter_rows(values_only=True))
+    assert cells[:2] == [("group", "n", "estimate", "and_x"), ("群体", "n", "估计值", "和")]
+    assert cells[2] == (evil, 40, 0.25, None) and sheet["A3"].data_type == "s"
+    path = tmp_path / "t.sav"
+    path.write_bytes(D.export(t, "sav"))
+    frame, meta = pyreadstat.read_sav(str(path))
+    assert meta.column_names == ["group", "n", "estimate", "and_x"]
+    assert meta.column_names_to_labels == {"group": "群体", "n": "n", "estimate": "估计值",
+                                           "and_x": "和"}
+    assert frame["group"].tolist() == [evil, "farmer"] and frame["n"].iloc[0] == 40
