@@ -1,9 +1,14 @@
 """Item response functions, their derivatives, information and the likelihood.
 
 All functions take an :class:`~scoring.params.ItemParams` bank (which may mix
-models) and a 1-D ``theta``.  Items are grouped by model family internally
-(dichotomous / GRM / GPCM+PCM) and each group is evaluated in one vectorised
-expression: there are no Python loops over items or persons.
+models) and a 1-D ``theta``.  Items are grouped by the family of their response
+function (``scoring.catalogue``: dichotomous / GRM / GPCM+PCM) and each group is
+evaluated in one vectorised expression: there are no Python loops over items or persons.
+
+Each family's response function is written once, on its linear predictors; the
+reporting form ``a(θ - b)`` here and the slope-intercept form ``aθ + d`` of calibration
+(:func:`slope_intercept_log_probabilities`, with gradients in the item parameters) both
+evaluate it.
 
 Numerical stability: probabilities are computed on the log scale
 (log-expit via ``log1p(exp(-|z|))``, log-sum-exp) and exponentiated at the end, so nothing
@@ -75,14 +80,14 @@ def as_theta(theta: Any) -> np.ndarray:
     return t
 
 
+_FAMILY_MODELS = {family: catalogue.names_where(family=family) for family in catalogue.FAMILIES}
+
+
 def _model_groups(params: ItemParams) -> dict[str, np.ndarray]:
     """Item indices of each item response function family (``catalogue.FAMILIES``)."""
     m = params.model
     return {family: np.flatnonzero(np.isin(m, _FAMILY_MODELS[family]))
             for family in catalogue.FAMILIES}
-
-
-_FAMILY_MODELS = {family: catalogue.names_where(family=family) for family in catalogue.FAMILIES}
 
 
 # --------------------------------------------------------------------------
