@@ -10,19 +10,16 @@ replaced by re-issuing, which voids the old codes.
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
 import hashlib
-import io
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
+import pandas as pd
 import segno
 import sqlalchemy as sa
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from learningcity import audit
@@ -30,7 +27,7 @@ from learningcity.db import utcnow
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 from monitoring.fieldwork.window import local_text
 from monitoring.stats.sampling import second_stage_size
-from scoring.csvsafe import guard_cell
+from tabular.writing import write_table
 
 #: Crockford base32: digits and letters without I, L, O, U
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -271,11 +268,6 @@ def qr_svg_data_uri(text: str) -> str:
     return qr.svg_data_uri(scale=1, border=2, xmldecl=False, nl=False, omitsize=True)
 
 
-def _guard(value: Any) -> str:
-    """Keep spreadsheet programs from reading a cell as a formula."""
-    return guard_cell("" if value is None else str(value))
-
-
 def sheet_rows(issued: Iterable[IssuedInvitation], base_url: str
                ) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the field-worker list (one row per invitation)."""
@@ -288,31 +280,27 @@ def sheet_rows(issued: Iterable[IssuedInvitation], base_url: str
     return header, rows
 
 
-def invitations_csv(issued: Iterable[IssuedInvitation], base_url: str) -> bytes:
-    """The list as CSV, UTF-8 with BOM so Excel opens the Chinese text correctly."""
+#: XLSX column widths of the field-worker list (characters)
+LIST_WIDTHS = {"campaign": 16, "public_id": 12, "stratum": 24, "unit": 16, "code": 18,
+               "link": 48}
+
+
+def _list_frame(issued: Iterable[IssuedInvitation], base_url: str) -> pd.DataFrame:
     header, rows = sheet_rows(issued, base_url)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_guard(v) if i != 4 else v for i, v in enumerate(row)])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return pd.DataFrame(rows, columns=header, dtype=object)
+
+
+def invitations_csv(issued: Iterable[IssuedInvitation], base_url: str) -> bytes:
+    """The list as CSV, UTF-8 with BOM so Excel opens the Chinese text correctly, text
+    formula-guarded (through the export registry, :func:`tabular.writing.write_table`)."""
+    return write_table("csv", _list_frame(issued, base_url))
 
 
 def invitations_xlsx(issued: Iterable[IssuedInvitation], base_url: str) -> bytes:
-    """The list as an XLSX workbook (codes as text cells)."""
-    header, rows = sheet_rows(issued, base_url)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "invitations"
-    ws.append(header)
-    for row in rows:
-        ws.append([_guard(v) for v in row])
-    for column, width in zip("ABCDEF", (16, 12, 24, 16, 18, 48)):
-        ws.column_dimensions[column].width = width
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    """The list as an XLSX workbook: every cell the exact text, never a formula (through
+    the export registry, :func:`tabular.writing.write_table`)."""
+    return write_table("xlsx", _list_frame(issued, base_url), sheet_name="invitations",
+                       column_widths=LIST_WIDTHS)
 
 
 def data_uri(content: bytes, mime: str) -> str:

@@ -7,12 +7,11 @@ Response rate = completed / sampled; completes are compared with each stratum's 
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,7 @@ from monitoring.fieldwork.entry import refresh_statuses
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.fieldwork.window import to_local
 from monitoring.stats import sampling
-from scoring.csvsafe import guard_cell
+from tabular.writing import write_table
 
 
 @dataclass(frozen=True)
@@ -130,12 +129,9 @@ def _fmt(value: Any) -> str:
 
 
 def progress_csv(report: ProgressReport) -> bytes:
-    """The progress table as CSV (UTF-8 with BOM), strata then the overall row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(PROGRESS_COLUMNS)
-    for row in [*report.rows, report.overall]:
-        values = [guard_cell(row.stratum or "(overall)"),
-                  *[getattr(row, c) for c in PROGRESS_COLUMNS[1:]]]
-        writer.writerow([_fmt(v) for v in values])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    """The progress table as CSV (UTF-8 with BOM, formula-guarded: stratum names come from
+    an uploaded frame), strata then the overall row, through the export registry
+    (:func:`tabular.writing.write_table`); rates with four decimals, flags as yes/no."""
+    rows = [[row.stratum or "(overall)", *[_fmt(getattr(row, c)) for c in PROGRESS_COLUMNS[1:]]]
+            for row in [*report.rows, report.overall]]
+    return write_table("csv", pd.DataFrame(rows, columns=list(PROGRESS_COLUMNS), dtype=object))

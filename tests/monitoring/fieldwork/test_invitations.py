@@ -152,3 +152,20 @@ def test_qr_is_small_inline_svg() -> None:
     fixed = segno.make(link, error="m", micro=False, mask=0)
     assert (fixed.version, fixed.error) == (reference.version, reference.error)
     assert len(uri) < 3000
+
+
+def test_field_lists_guard_csv_and_keep_xlsx_text_exact() -> None:
+    """Through tabular's registry: a frame value that looks like a formula is guarded in
+    the CSV and is that exact text, a string cell and never a formula, in the XLSX."""
+    from openpyxl import load_workbook
+
+    evil = '=HYPERLINK("http://x")'
+    issued = [inv.IssuedInvitation("AB12CD34", "K7Q2-M9XD-4HT3P", "C-1", evil, "-H1", None,
+                                   0.1, {"street": "@x"})]
+    rows = list(csv.reader(io.StringIO(inv.invitations_csv(issued, "https://c.example")
+                                       .decode("utf-8-sig"))))
+    assert rows[1][2:5] == ["'" + evil, "'-H1", "K7Q2-M9XD-4HT3P"] and rows[1][6] == "'@x"
+    sheet = load_workbook(io.BytesIO(inv.invitations_xlsx(issued, "https://c.example"))).active
+    assert sheet.title == "invitations" and sheet.column_dimensions["F"].width == 48
+    assert [c.value for c in sheet[2]][2:4] == [evil, "-H1"]
+    assert all(c.data_type == "s" for c in sheet[2])

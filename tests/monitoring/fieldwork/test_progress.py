@@ -94,3 +94,21 @@ def test_progress_csv_guards_a_stratum_that_looks_like_a_formula() -> None:
     rows = list(csv.reader(io.StringIO(progress_csv(report).decode("utf-8-sig"))))
     assert rows[1][0] == '\'=HYPERLINK("http://x","y")'
     assert rows[2][0] == "(overall)" and rows[1][5] == "4"
+
+
+def test_progress_csv_bytes() -> None:
+    """Through tabular's registry the file is as before: BOM, CRLF, rates with four
+    decimals, whole numbers without decimals, flags as yes/no, empty for no rate."""
+    from monitoring.fieldwork.progress import ProgressReport, StratumProgress, progress_csv
+
+    report = ProgressReport("X", [StratumProgress("S01 / 60+", 100.0, 10, 10, 5, 4, 7, 0.4,
+                                                  4 / 7, False),
+                                  StratumProgress("-east", 50.0, 0, 0, 0, 0, 0, None, 1.0,
+                                                  True)],
+                            StratumProgress("", 150.0, 10, 10, 5, 4, 7, 0.4, 4 / 7, False))
+    assert progress_csv(report).decode("utf-8") == (
+        "\ufeffstratum,population,allocated,sampled,started,completed,response_rate,quota,"
+        "quota_progress,quota_met\r\n"
+        "S01 / 60+,100,10,10,5,4,0.4000,7,0.5714,no\r\n"
+        "'-east,50,0,0,0,0,,0,1,yes\r\n"
+        "(overall),150,10,10,5,4,0.4000,7,0.5714,no\r\n")
