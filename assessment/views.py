@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
+from jsonschema import Draft202012Validator
 from pyramid.authorization import Allow
 from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
-from itembank.models import Instrument
 from learningcity.api import ApiError, error_body, validate_request
 from learningcity.i18n import _
-from learningcity.models import District
 
 from . import services
 from .background import CHOICES, QUESTIONS
@@ -21,14 +20,10 @@ from .services import DeliveryError
 T = "assessment:templates/"
 
 
-def _idle(request: Any) -> int:
-    return int(request.registry.settings.get("assessment.idle_minutes",
-                                             services.DEFAULT_IDLE_MINUTES))
-
-
 def _session(request: Any, for_update: bool = False) -> Any:
     return services.find_session(request.dbsession, request.matchdict["token"],
-                                 for_update=for_update, idle_minutes=_idle(request))
+                                 for_update=for_update,
+                                 idle_minutes=request.app_settings.test_idle_minutes)
 
 
 def _gate(request: Any, session: Any) -> None:
@@ -48,11 +43,10 @@ def _int(value: Any, name: str) -> int:
 
 @view_config(route_name="assessment.start", renderer=T + "start.pt", request_method="GET")
 def start_page(request: Any) -> dict[str, Any]:
-    code = request.params.get("instrument", "LLA")
-    instrument = request.dbsession.scalar(sa.select(Instrument).where(Instrument.code == code))
-    ready = instrument is not None and instrument.published_calibration_id is not None
-    retention = request.registry.settings.get("assessment.retention_years", "3")
-    return {"instrument": instrument, "ready": ready, "retention": retention, "error": None}
+    instrument = services.instrument(request.dbsession, request.params.get("instrument", "LLA"))
+    ready = instrument is not None and instrument.ready
+    return {"instrument": instrument, "ready": ready,
+            "retention": request.app_settings.retention_years, "error": None}
 
 
 @view_config(route_name="assessment.start", request_method="POST")
@@ -79,13 +73,10 @@ def session_page(request: Any) -> Any:
 
 
 def _background_page(request: Any, session: Any, error: Any = None) -> Any:
-    from pyramid.renderers import render_to_response
-
-    instrument = request.dbsession.get(Instrument, session.instrument_id)
-    fields = services.required_background(instrument)
-    districts = request.dbsession.scalars(sa.select(District).order_by(District.code)).all()
+    form = services.background_form(request.dbsession, session)
     return render_to_response(T + "background.pt", {
-        "fields": fields, "choices": CHOICES, "questions": QUESTIONS, "districts": districts,
+        "fields": form.fields, "choices": CHOICES, "questions": QUESTIONS,
+        "districts": form.districts,
         "token": request.matchdict["token"], "values": session.background or {},
         "error": error}, request=request)
 
@@ -188,8 +179,6 @@ def _answer_body(request: Any) -> dict[str, Any]:
     """
     validator = request.registry.get("assessment.answer_validator")
     if validator is None:
-        from jsonschema import Draft202012Validator
-
         spec = request.registry.api_spec
         validator = Draft202012Validator(spec["components"]["schemas"]["AnswerPost"])
         token_schema = next(p["schema"] for p in spec["paths"]["/sessions/{token}/answers"]

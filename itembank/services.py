@@ -642,3 +642,43 @@ def domain_infos(db: Session) -> dict[str, DomainInfo]:
     return {d.code: DomainInfo(code=d.code, name_zh=d.name_zh, name_en=d.name_en, kind=d.kind,
                                position=d.position, advice_zh=d.advice_zh or "",
                                advice_en=d.advice_en or "") for d in rows}
+
+
+# --- contract used by assessment
+# The answer hot path reads the bank's revision and an instrument's blueprint in the
+# same round trip as its own session row, and writes the response row without the ORM
+# unit of work (added by assessment; see assessment/README.md, "What assessment reads").
+
+def bank_revision_columns() -> tuple[Any, Any]:
+    """The two maxima of :func:`bank_revision` as scalar subqueries (put them in your own
+    SELECT; ``None`` there means 0)."""
+    return (sa.select(sa.func.max(ItemStatusChange.id)).scalar_subquery(),
+            sa.select(sa.func.max(ItemVersion.id)).scalar_subquery())
+
+
+def instrument_blueprint_column(instrument_id: Any) -> Any:
+    """The blueprint (a dict) of the instrument whose id is ``instrument_id``, a column of
+    the caller's SELECT, as a scalar subquery."""
+    return (sa.select(Instrument.blueprint).where(Instrument.id == instrument_id)
+            .scalar_subquery())
+
+
+_INSERT_RESPONSE = ItemResponse.__table__.insert()
+
+
+def add_response(db: Session, *, instrument_id: int, version: VersionContent, respondent: str,
+                 choice: int | None, campaign: str | None = None,
+                 groups: Mapping[str, str] | None = None, scored: bool = True) -> None:
+    """:func:`record_response` as one plain INSERT in the session's transaction, without
+    an ORM object or a flush (a third of the time; the answer hot path writes its own rows
+    beside it).
+
+    A plain INSERT does not tell the request's transaction manager that the session
+    wrote: call it in a transaction that also flushes an ORM change (as the answer path
+    does with its session row), or use :func:`record_response`.
+    """
+    db.execute(_INSERT_RESPONSE, {
+        "instrument_id": instrument_id, "item_version_id": version.id,
+        "item_id": version.item_id, "respondent": respondent, "campaign": campaign,
+        "groups": dict(groups or {}), "choice": choice,
+        "score": None if choice is None else version.score(choice), "scored": scored})
