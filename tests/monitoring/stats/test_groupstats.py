@@ -390,8 +390,8 @@ def test_crossed_domains_and_missing_labels(tmp_path, apistrat):
 
 def test_group_labels_that_look_like_formulas_are_written_as_text(tmp_path, apistrat):
     """CSV injection: a --by label starting with = + - @ gets the shared guard's
-    apostrophe (scoring.csvsafe), so a spreadsheet shows it as text."""
-    from scoring.csvsafe import unguard_cell
+    apostrophe (tabular.guard), so a spreadsheet shows it as text."""
+    from tabular.guard import unguard_cell
 
     frame = apistrat.copy()
     labels = {"E": '=HYPERLINK("http://evil.example","x")', "H": "@SUM(A1)", "M": "-high"}
