@@ -22,10 +22,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import hmac
 import json
 import math
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,8 @@ from zope.interface import implementer
 from itembank.services import current_contents, published_calibration_info
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.tokens import TOKEN_BYTES as TOKEN_BYTES  # 192 bits (access-matrix test)
+from learningcity.tokens import derive_token, hash_token, new_token
 
 from . import exports
 from . import expressions as E
@@ -75,7 +75,6 @@ from .models import (
 )
 from .scales import scale, score_scale
 
-TOKEN_BYTES = 24  # 192 bits, URL-safe
 DEFAULT_SURVEY = "learning_needs"
 #: item-bank instrument whose published calibration scores the rating grids
 SCALE_INSTRUMENT = "LMS"
@@ -103,11 +102,6 @@ class StaleRevision(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(409, "stale_revision", message)
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 of a link token, as stored (same scheme as the test sessions)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 # ------------------------------------------------------------------ definitions
@@ -280,7 +274,7 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
     if definition is None:
         raise DeliveryError(404, "unknown_survey", f"no published survey {survey_code!r}")
     survey = definition_survey(definition)
-    token = token or secrets.token_urlsafe(TOKEN_BYTES)
+    token = token or new_token()
     session = SurveySession(
         token_hash=hash_token(token), definition_id=definition.id, survey_code=definition.code,
         status="started", locale="en" if locale.startswith("en") else "zh_CN",
@@ -719,9 +713,7 @@ def after_test_token(secret: str, test_token: str) -> str:
     Derived with HMAC from the app secret, so the test result page can always link to
     "its" survey session without storing a token, and starting it twice is harmless.
     """
-    digest = hmac.new(secret.encode("utf-8"), b"survey-after-test:" + test_token.encode(),
-                      hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return derive_token(secret, "survey-after-test", test_token)
 
 
 def _test_session_row(db: Session, test_token: str) -> Any:
