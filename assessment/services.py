@@ -39,6 +39,7 @@ from scoring.params import ItemParams
 
 from . import engine
 from .models import Answer, TestSession
+from .sessions import TestSessionInfo, session_info
 
 BACKGROUND_FIELDS = ("age_band", "sex", "district", "street", "occupation", "education")
 DEFAULT_IDLE_MINUTES = 60
@@ -238,6 +239,30 @@ def start_session(db: Session, instrument_code: str, *, locale: str = "zh_CN",
     db.add(session)  # added once complete: one INSERT, no UPDATE after it
     db.flush()
     return token, session
+
+
+def start_campaign_session(db: Session, instrument_code: str, *, token: str, campaign: str,
+                           invitation: str, locale: str = "zh_CN",
+                           prefill: dict[str, str] | None = None) -> TestSessionInfo:
+    """Open a session for a campaign invitation with the caller's link token (e.g. one
+    derived from the invitation code), after the resident's consent.
+
+    ``prefill``: background answers already known (from the invitation). When they answer
+    every background question the blueprint asks, the test begins at once; otherwise the
+    background form comes first, filled in with them.
+    """
+    known = {k: str(v).strip()[:64] for k, v in (prefill or {}).items()
+             if k in BACKGROUND_FIELDS and str(v).strip()}
+    info = bank.instrument_info(db, instrument_code)
+    wanted = set(required_background(info)) if info is not None else set()
+    begins = bool(wanted) and wanted <= set(known)
+    _token, session = start_session(db, instrument_code, locale=locale, consent=True,
+                                    background=known if begins else None,
+                                    campaign=campaign, invitation=invitation, token=token)
+    if not begins:
+        session.background = known  # shown filled in on the background form
+        db.flush()
+    return session_info(session)
 
 
 def required_background(instrument: Any) -> list[str]:
