@@ -10,10 +10,10 @@ from typing import Any
 from learningcity.api import API_PREFIX
 from learningcity.i18n import _
 
+from .openapi import SPEC
+
 
 def includeme(config: Any) -> None:
-    from .openapi import SPEC
-
     config.add_route("assessment.start", "/test")
     config.add_route("assessment.session", "/t/{token}")
     config.add_route("assessment.background", "/t/{token}/background")

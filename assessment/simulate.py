@@ -510,6 +510,8 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
     the overlap rate.  A bad input file stops with a message naming the file and row;
     nothing is written then.
     """
+    # here, not at the top: every `learningcity` command imports this module, and tqdm
+    # adds about 23 ms to each start-up (python -X importtime, numpy already loaded)
     from tqdm import tqdm
 
     try:
