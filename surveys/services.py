@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
+from assessment.sessions import session_by_token as test_session_by_token
 from itembank.services import current_contents, published_calibration_info
 from learningcity import audit
 from learningcity.db import utcnow
@@ -716,17 +717,6 @@ def after_test_token(secret: str, test_token: str) -> str:
     return derive_token(secret, "survey-after-test", test_token)
 
 
-def _test_session_row(db: Session, test_token: str) -> Any:
-    """Read the ability-test session of a link token (surveys may read, not import,
-    the assessment tables: the columns named here are its published contract)."""
-    table = sa.table("test_session", sa.column("id"), sa.column("token_hash"),
-                     sa.column("campaign"), sa.column("invitation"),
-                     sa.column("background", sa.JSON), sa.column("status"),
-                     sa.column("locale"))
-    return db.execute(sa.select(table).where(
-        table.c.token_hash == hash_token(test_token))).first()
-
-
 def start_after_test(db: Session, test_token: str, secret: str, *,
                      survey_code: str = DEFAULT_SURVEY, locale: str | None = None
                      ) -> tuple[SurveySession, str, bool]:
@@ -736,7 +726,7 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
     answers prefill the survey where the codes agree. Returns the session, its token
     and whether it was created now.
     """
-    test = _test_session_row(db, test_token)
+    test = test_session_by_token(db, test_token)
     if test is None:
         raise DeliveryError(404, "unknown_test_session", "this test link is not valid")
     token = after_test_token(secret, test_token)
@@ -744,10 +734,9 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
         SurveySession.token_hash == hash_token(token)))
     if existing is not None:
         return existing, token, False
-    background = test.background if isinstance(test.background, dict) else {}
     session, token = start_survey_session(
         db, survey_code, locale=locale or test.locale or "zh_CN", campaign=test.campaign,
-        invitation=test.invitation, test_session_id=test.id, prefill=dict(background),
+        invitation=test.invitation, test_session_id=test.id, prefill=dict(test.background),
         token=token)
     session.test_token_sealed = seal(token, test_token)
     db.flush()
