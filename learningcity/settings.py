@@ -98,8 +98,8 @@ def app_settings(settings: dict[str, Any]) -> AppSettings:
         retention_years=_int(settings, "assessment.retention_years", 3, 1),
         survey_idle_days=_int(settings, "surveys.idle_days", 60, 1),
         demo_results_size=_int(settings, "monitoring.demo_results_size", 0),
-        max_body_bytes=_int(settings, "learningcity.max_body_bytes", 64 * 1024, 1024),
-        max_upload_bytes=_int(settings, "learningcity.max_upload_bytes", 10 * 1024 * 1024, 1024),
+        max_body_bytes=_int(settings, "learningcity.max_body_bytes", 64 * 1024, 1),
+        max_upload_bytes=_int(settings, "learningcity.max_upload_bytes", 10 * 1024 * 1024, 1),
         upload_routes=tuple(str(settings.get("learningcity.upload_routes", "")).split()),
     )
 

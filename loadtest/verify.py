@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from assessment.services import hash_token
+from learningcity.tokens import hash_token
 
 
 def verify(url: str, acknowledged: dict[str, dict[int, tuple[int, int]]]) -> dict[str, Any]:

@@ -50,8 +50,10 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pyramid.threadlocal import get_current_registry
 from sqlalchemy.orm import Session
 
+from assessment import services as tests
 from learningcity.districts import get_district
 from learningcity.people import AGE_BANDS, OLDER_BANDS
 from monitoring.closing import close_campaign
@@ -164,8 +166,6 @@ def _resident(prefill: dict[str, Any], year: int, shift: float, train_shift: flo
 def _take_test(db: Session, session: Any, person: Resident, max_items: int = 120) -> None:
     """Answer the adaptive test through assessment.services, each answer drawn from the
     IRT model at the resident's true ability (as assessment.simulate does)."""
-    from assessment import services as tests
-
     live = tests.live_bank(db, session.calibration_id)
     probs = irt.probabilities(live.params, np.array([person.theta]))[0]
     step = tests.current_step(db, session)
@@ -327,13 +327,11 @@ def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
         person = _resident(dict(invitation.prefill or {}), year, shift, train_shift, rng)
         state = entry.enter(db, invitation, inv.code, secret, consent=True)
         if state.test_session is not None:
-            if state.test_session.status == "background":
-                from assessment import services as tests
-
-                tests.set_background(db, state.test_session,
-                                     {"education": "junior", **(state.test_session.background
-                                                                or {})})
-            _take_test(db, state.test_session, person)
+            session = tests.find_session(db, state.test_token)
+            if session.status == "background":
+                tests.set_background(db, session,
+                                     {"education": "junior", **(session.background or {})})
+            _take_test(db, session, person)
             if k in test_only:
                 continue
             state = entry.enter(db, invitation, inv.code, secret)
@@ -357,8 +355,6 @@ def _invitation(db: Session, issued: Any) -> Any:
 def _monitoring_session(db: Session) -> tuple[Session, bool]:
     """The session aggregates go to: ``db`` itself when the monitoring database is the
     main one (the default), else a new session of the app's monitoring factory (owned)."""
-    from pyramid.threadlocal import get_current_registry
-
     factory = getattr(get_current_registry(), "monitoring_session_factory", None)
     if factory is None:
         return db, False
@@ -375,8 +371,6 @@ def configured_size() -> int:
     """Residents per campaign from the app's setting :data:`SIZE_SETTING` (0 when absent:
     only ``development.ini`` asks for simulated results, so other apps, production and
     the test suite's app starts get none)."""
-    from pyramid.threadlocal import get_current_registry
-
     settings = getattr(get_current_registry(), "settings", None) or {}
     raw = str(settings.get(SIZE_SETTING, "") or "0").strip()
     try:

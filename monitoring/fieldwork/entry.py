@@ -28,10 +28,7 @@ One service behind the pages (``/i``, ``/i/{code}``) and the API
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +36,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from assessment import services as tests
+from assessment import sessions as test_sessions
+from assessment.sessions import TestSessionInfo
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import get_district
 from learningcity.i18n import _
 from learningcity.people import CHOICES
+from learningcity.tokens import derive_token
 from monitoring.fieldwork.invitations import (
     ALPHABET,
     find_invitation,
@@ -190,14 +191,7 @@ def derived_token(secret: str, code: str, purpose: str) -> str:
     URL-safe, 43 characters); ``purpose`` is ``test`` or ``survey``."""
     if not secret:
         raise ValueError("the app secret is empty: cannot derive session tokens")
-    digest = hmac.new(secret.encode("utf-8"),
-                      f"invitation-{purpose}:{normalise_code(code)}".encode("ascii", "ignore"),
-                      hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-
-
-def _sha256(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return derive_token(secret, f"invitation-{purpose}", normalise_code(code))
 
 
 # ------------------------------------------------------------------ state and start
@@ -246,10 +240,8 @@ def background_prefill(db: Session, prefill: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _test_session(db: Session, token: str) -> Any:
-    from assessment.models import TestSession
-
-    return db.scalar(sa.select(TestSession).where(TestSession.token_hash == _sha256(token)))
+def _test_session(db: Session, token: str) -> TestSessionInfo | None:
+    return test_sessions.session_by_token(db, token)
 
 
 def _survey_session(db: Session, token: str) -> SurveySessionInfo | None:
@@ -311,8 +303,6 @@ def enter(db: Session, invitation: Invitation, code: str, secret: str, *,
     in a survey-only campaign) with the invitation's and the test's answers prefilled.
     The caller has already checked the window (:func:`lookup`).
     """
-    from assessment import services as tests
-
     state = resolve(db, invitation, code, secret)
     campaign = state.campaign
     locale = "en" if str(locale).startswith("en") else "zh_CN"
@@ -322,19 +312,10 @@ def enter(db: Session, invitation: Invitation, code: str, secret: str, *,
                                "the resident must agree to the consent statement first",
                                campaign=campaign)
         if campaign.test_instrument:
-            _token, session = tests.start_session(
-                db, campaign.test_instrument, locale=locale, consent=True,
-                campaign=campaign.code, invitation=invitation.public_id)
-            session.token_hash = _sha256(state.test_token)  # see derived_token
-            known = background_prefill(db, invitation.prefill or {})
-            wanted = set(tests.required_background(
-                db.get(_instrument_model(), session.instrument_id)))
-            if wanted and wanted <= set(known):
-                tests.set_background(db, session, known)
-            else:
-                session.background = known  # shown filled in on the background form
-            db.flush()
-            state.test_session = session
+            state.test_session = tests.start_campaign_session(
+                db, campaign.test_instrument, token=state.test_token, campaign=campaign.code,
+                invitation=invitation.public_id, locale=locale,
+                prefill=background_prefill(db, invitation.prefill or {}))
             state.created.append("test")
         else:
             state.survey_session = _start_survey(db, campaign, invitation, state.survey_token,
@@ -355,12 +336,6 @@ def enter(db: Session, invitation: Invitation, code: str, secret: str, *,
     state.next = _next(state)
     db.flush()
     return state
-
-
-def _instrument_model() -> Any:
-    from itembank.models import Instrument
-
-    return Instrument
 
 
 def _start_survey(db: Session, campaign: Campaign, invitation: Invitation, token: str,
@@ -388,25 +363,12 @@ def _finished_instruments(db: Session, campaign: Campaign, public_ids: list[str]
     out: dict[str, set[str]] = {p: set() for p in public_ids}
     if not public_ids:
         return out
-    wanted = set(public_ids)
-
-    def finished(model: Any, instrument: str) -> None:
-        query = sa.select(model.invitation).where(model.campaign == campaign.code,
-                                                  model.status == "finished")
-        if len(public_ids) == 1:
-            query = query.where(model.invitation == public_ids[0])
-        for pid in db.scalars(query):
-            if pid in wanted:
-                out[pid].add(instrument)
-
     if campaign.test_instrument:
-        from assessment.models import TestSession
-
-        finished(TestSession, "test")
+        for pid in test_sessions.finished_invitations(db, campaign.code, public_ids):
+            out[pid].add("test")
     if campaign.survey_code:
         for pid in surveys.finished_invitations(db, campaign.code, public_ids):
-            if pid in wanted:
-                out[pid].add("survey")
+            out[pid].add("survey")
     return out
 
 

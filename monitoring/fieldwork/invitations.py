@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.tokens import hash_token
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 from monitoring.fieldwork.window import local_text
 from monitoring.stats.sampling import second_stage_size
@@ -69,14 +69,15 @@ def format_code(raw: str) -> str:
 
 
 def normalise_code(code: str) -> str:
-    """Strip spaces and dashes, uppercase, read I/L as 1 and O as 0."""
-    cleaned = "".join(ch for ch in str(code) if ch not in " -\t\r\n\u00a0\u2010\u2011\u2013")
+    """Strip spaces, dashes and anything not ASCII (a stray full-width character), uppercase,
+    read I/L as 1 and O as 0."""
+    cleaned = "".join(ch for ch in str(code) if ch.isascii() and ch not in " -\t\r\n")
     return cleaned.upper().translate(_ALIASES)
 
 
 def hash_code(code: str) -> str:
     """SHA-256 hex of the normalised code: what the database stores and looks up."""
-    return hashlib.sha256(normalise_code(code).encode("ascii", "ignore")).hexdigest()
+    return hash_token(normalise_code(code))
 
 
 def find_invitation(db: Session, code: str) -> Invitation | None:

@@ -48,6 +48,7 @@ from monitoring.results.indicators import (
 from monitoring.results.respondents import RespondentData, respondent_table
 from monitoring.results.warehouse import Aggregate, MonitoringRun
 from monitoring.stats import estimates as est
+from surveys.definition import default_survey
 
 # The small-cell rule: the constants of the statistics core, one rule everywhere.
 MIN_N: int = est.MIN_N
@@ -243,8 +244,6 @@ def _labels_from_survey() -> tuple[dict[str, tuple[str, str]], dict[tuple[str, s
                                                                       tuple[str, str]]]:
     """Scale labels and (question, choice) labels from the default survey."""
     try:
-        from surveys.definition import default_survey
-
         survey = default_survey()
     except Exception:  # labels are cosmetic; never fail a run for them
         return {}, {}

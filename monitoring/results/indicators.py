@@ -51,6 +51,7 @@ from learningcity.db import utcnow
 from learningcity.people import GROUP_CODES, OLDER_ADULT_EXPRESSION, OLDER_BANDS
 from monitoring.results.models import IndicatorDefinition
 from surveys import expressions as E
+from surveys.definition import default_survey, var_type
 
 KINDS = ("person", "frame")
 DIRECTIONS = (">", ">=", "<", "<=")
@@ -134,8 +135,6 @@ def respondent_variables(survey: Any = None) -> dict[str, E.VarType]:
     group, age band, sex, ability score/level/plausible values and survey scale
     scores ``scale_<rating grid>``.
     """
-    from surveys.definition import default_survey, var_type
-
     survey = survey or default_survey()
     out: dict[str, E.VarType] = {}
     for f in survey.fields():

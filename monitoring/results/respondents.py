@@ -55,9 +55,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from itembank.scale import to_scale
-from itembank.services import calibration_params
+from assessment import sessions as test_sessions
+from assessment.sessions import ScoredAnswers, TestSessionInfo
+from itembank.services import calibration_info, version_item_ids
 from learningcity.people import GROUP_ORDER, PERSON_FIELDS, groups_of
+from monitoring.fieldwork.entry import refresh_statuses
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import RespondentWeight, WeightRun
 from scoring.plausible import plausible_values
@@ -87,17 +89,12 @@ class RespondentData:
 
 # ------------------------------------------------------------------ answers per person
 
-def _test_sessions(db: Session, campaign: Campaign, public_ids: list[str]) -> dict[str, Any]:
+def _test_sessions(db: Session, campaign: Campaign, public_ids: list[str]
+                   ) -> dict[str, TestSessionInfo]:
     """public_id -> the finished test session of the campaign (latest if several)."""
     if not campaign.test_instrument or not public_ids:
         return {}
-    from assessment.models import TestSession
-
-    wanted = set(public_ids)
-    rows = db.scalars(sa.select(TestSession).where(
-        TestSession.campaign == campaign.code, TestSession.status == "finished")
-        .order_by(TestSession.id).execution_options(populate_existing=True))
-    return {s.invitation: s for s in rows if s.invitation in wanted}
+    return test_sessions.finished_sessions(db, campaign.code, public_ids)
 
 
 def _survey_responses(db: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
@@ -135,39 +132,30 @@ def _pv_seed(campaign: Campaign, calibration_id: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def plausible_scores(db: Session, campaign: Campaign, sessions: dict[str, Any]
+def plausible_scores(db: Session, campaign: Campaign, answers: dict[str, ScoredAnswers]
                      ) -> dict[str, np.ndarray]:
-    """public_id -> ``N_PV`` plausible values on the reporting scale."""
-    if not sessions:
+    """public_id -> ``N_PV`` plausible values on the reporting scale, drawn from each
+    finished session's scored answers (:func:`assessment.sessions.finished_answers`)."""
+    if not answers:
         return {}
-    from assessment.models import Answer, TestSession
-    from itembank.models import Calibration, ItemVersion
-
-    by_cal: dict[int, list[tuple[str, Any]]] = {}
-    for pid, s in sorted(sessions.items()):
-        by_cal.setdefault(s.calibration_id, []).append((pid, s))
+    by_cal: dict[int, list[tuple[str, ScoredAnswers]]] = {}
+    for pid, a in sorted(answers.items()):
+        by_cal.setdefault(a.calibration_id, []).append((pid, a))
+    item_of = version_item_ids(db, {v for a in answers.values() for v in a.version_ids})
     out: dict[str, np.ndarray] = {}
     for cal_id, members in sorted(by_cal.items()):
-        calibration = db.get(Calibration, cal_id)
-        params = calibration_params(calibration)
-        column = {row.item_id: j for j, row in enumerate(calibration.items)}
-        ids = [s.id for _pid, s in members]
-        answers = db.execute(sa.select(Answer.session_id, ItemVersion.item_id, Answer.score)
-                             .join(ItemVersion, ItemVersion.id == Answer.item_version_id)
-                             .join(TestSession, TestSession.id == Answer.session_id)
-                             .where(TestSession.campaign == campaign.code,
-                                    TestSession.calibration_id == cal_id,
-                                    Answer.is_pilot.is_(False))).all()
-        row_of = {sid: k for k, sid in enumerate(ids)}
-        responses = np.full((len(ids), len(calibration.items)), np.nan)
-        for sid, item_id, score in answers:
-            if sid in row_of and item_id in column:
-                responses[row_of[sid], column[item_id]] = float(score)
-        pv = plausible_values(params, responses, n_draws=N_PV,
+        calibration = calibration_info(db, cal_id)
+        column = {item.item_id: j for j, item in enumerate(calibration.items)}
+        responses = np.full((len(members), len(calibration.items)), np.nan)
+        for k, (_pid, a) in enumerate(members):
+            for version_id, score in zip(a.version_ids, a.scores):
+                j = column.get(item_of.get(version_id))
+                if j is not None:
+                    responses[k, j] = float(score)
+        pv = plausible_values(calibration.params, responses, n_draws=N_PV,
                               rng=np.random.default_rng(_pv_seed(campaign, cal_id)))
-        scaled = np.asarray(to_scale(pv, calibration.scale_mean, calibration.scale_sd,
-                                     calibration.link_a, calibration.link_b), dtype=float)
-        for k, (pid, _s) in enumerate(members):
+        scaled = np.asarray(calibration.to_scale(pv), dtype=float)
+        for k, (pid, _a) in enumerate(members):
             out[pid] = scaled[k]
     return out
 
@@ -215,8 +203,6 @@ def respondent_table(db: Session, campaign_code: str) -> RespondentData:
     Raises LookupError for an unknown campaign and ValueError when the campaign has
     respondents but no current weight run (compute the weights first).
     """
-    from monitoring.fieldwork.entry import refresh_statuses
-
     campaign = db.scalar(sa.select(Campaign).where(Campaign.code == campaign_code))
     if campaign is None:
         raise LookupError(f"no campaign {campaign_code!r}")
@@ -242,7 +228,8 @@ def respondent_table(db: Session, campaign_code: str) -> RespondentData:
         CampaignStratum.campaign_id == campaign.id))}
     persons = person_answers(db, campaign, invitations)
     sessions = _test_sessions(db, campaign, [i.public_id for i in invitations])
-    pvs = plausible_scores(db, campaign, sessions)
+    pvs = plausible_scores(db, campaign, test_sessions.finished_answers(
+        db, campaign.code, [i.public_id for i in invitations]) if sessions else {})
     surveys = _survey_responses(db, campaign)
     definitions = response_surveys(db, surveys.values())
     rows = []

@@ -53,3 +53,36 @@ def test_development_ini_uses_sqlite_beside_it(monkeypatch) -> None:
     monkeypatch.delenv("LEARNINGCITY_DATABASE_URL", raising=False)
     settings = load_settings(dict(get_appsettings(str(ROOT / "development.ini"))))
     assert settings["sqlalchemy.url"] == f"sqlite:///{ROOT}/learningcity.sqlite"
+
+
+def test_app_settings_are_typed_once_with_defaults() -> None:
+    from learningcity.settings import AppSettings, app_settings
+
+    parsed = app_settings({"learningcity.secret": "s" * 40, "sqlalchemy.url": "sqlite://",
+                           "assessment.idle_minutes": " 15 ", "surveys.idle_days": "",
+                           "learningcity.secure_cookies": "true",
+                           "learningcity.upload_routes": "a.b  c.d"})
+    assert isinstance(parsed, AppSettings)
+    assert parsed.test_idle_minutes == 15 and parsed.survey_idle_days == 60
+    assert parsed.retention_years == 3 and parsed.secure_cookies is True
+    assert parsed.monitoring_url == "sqlite://" and not parsed.separate_monitoring_database
+    assert parsed.upload_routes == ("a.b", "c.d")
+
+
+@pytest.mark.parametrize(("key", "raw", "says"), [
+    ("assessment.idle_minutes", "soon", "whole number"),
+    ("assessment.retention_years", "0", "at least 1"),
+    ("monitoring.demo_results_size", "-2", "at least 0")])
+def test_app_settings_refuse_bad_values_naming_the_key(key, raw, says) -> None:
+    from pyramid.exceptions import ConfigurationError
+
+    from learningcity.settings import app_settings
+
+    with pytest.raises(ConfigurationError, match=rf"{key}.*{says}"):
+        app_settings({"learningcity.secret": "s" * 40, "sqlalchemy.url": "sqlite://", key: raw})
+
+
+def test_views_read_the_parsed_settings(testapp) -> None:
+    """The app parses its settings at start-up and hands the same object to every request."""
+    registry = testapp.app.registry
+    assert registry.app_settings.secret == registry.settings["learningcity.secret"]

