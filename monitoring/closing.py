@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from learningcity import audit
 from learningcity.db import utcnow
 from monitoring.fieldwork.campaigns import CampaignError
+from monitoring.fieldwork.entry import refresh_statuses
 from monitoring.fieldwork.models import Campaign
 from monitoring.results.aggregate import aggregate_campaign
+from monitoring.results.respondents import CampaignSources, campaign_sources
 from monitoring.results.weighting import compute_weights
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,19 @@ def close_campaign(db: Session, campaign: Campaign, user: str,
     db.flush()
     outcome = CloseOutcome(campaign=campaign.code)
 
+    read: dict[str, CampaignSources] = {}
+
     def weights() -> None:
-        compute_weights(db, campaign, user)
+        # the campaign is frozen now: its sessions and responses are read once, here,
+        # and serve the invitation statuses, the weights and the aggregates
+        read["sources"] = campaign_sources(db, campaign)
+        refresh_statuses(db, campaign, read["sources"].finished())
+        compute_weights(db, campaign, user, sources=read["sources"])
 
     def aggregates() -> None:
         if monitoring_db is None:
             raise RuntimeError("no monitoring database session")
-        aggregate_campaign(db, monitoring_db, campaign.code)
+        aggregate_campaign(db, monitoring_db, campaign.code, sources=read["sources"])
 
     _hook(db, "weights", weights, outcome)
     if outcome.steps["weights"] == "ok":

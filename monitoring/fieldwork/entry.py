@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,14 +398,20 @@ def refresh_status(db: Session, invitation: Invitation, campaign: Campaign | Non
     return invitation.status
 
 
-def refresh_statuses(db: Session, campaign: Campaign) -> int:
+def refresh_statuses(db: Session, campaign: Campaign,
+                     finished: Mapping[str, set[str]] | None = None) -> int:
     """Recompute every invitation's status of a campaign (for progress, weights and the
-    respondent table); returns how many changed."""
+    respondent table); returns how many changed.
+
+    ``finished`` (public id -> instruments finished) is what the caller has already read
+    of the sessions (closing does); without it the sessions are looked up here.
+    """
     invitations = db.scalars(sa.select(Invitation).where(
         Invitation.campaign_id == campaign.id,
         Invitation.status.in_(("issued", "started")))
         .execution_options(populate_existing=True)).all()
-    finished = _finished_instruments(db, campaign, [i.public_id for i in invitations])
+    if finished is None:
+        finished = _finished_instruments(db, campaign, [i.public_id for i in invitations])
     needed = set(instruments_of(campaign))
     changed = sum(_apply_status(i, finished.get(i.public_id, set()), needed)
                   for i in invitations)

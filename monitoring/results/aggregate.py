@@ -45,7 +45,7 @@ from monitoring.results.indicators import (
     references,
     row_values,
 )
-from monitoring.results.respondents import RespondentData, respondent_table
+from monitoring.results.respondents import CampaignSources, RespondentData, respondent_table
 from monitoring.results.warehouse import Aggregate, MonitoringRun
 from monitoring.stats import estimates as est
 from surveys.definition import default_survey
@@ -442,8 +442,8 @@ def _writer(db: Session, monitoring_db: Session) -> Session:
 
 
 def aggregate_campaign(db: Session, monitoring_db: Session, campaign_code: str,
-                       actor: str = "", progress: Callable[[str], None] | None = None
-                       ) -> AggregateSummary:
+                       actor: str = "", progress: Callable[[str], None] | None = None,
+                       sources: CampaignSources | None = None) -> AggregateSummary:
     """Aggregate one campaign into the monitoring database (idempotent).
 
     Reads the respondent table from ``db`` (main database), writes to
@@ -452,7 +452,8 @@ def aggregate_campaign(db: Session, monitoring_db: Session, campaign_code: str,
     sessions) makes the delete + insert atomic.  Raises AggregationError.
     """
     try:
-        data = respondent_table(db, campaign_code)
+        data = (respondent_table(db, campaign_code) if sources is None
+                else respondent_table(db, campaign_code, sources))
     except LookupError as exc:
         raise AggregationError(str(exc)) from None
     catalogue = load_catalogue(db)

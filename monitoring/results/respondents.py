@@ -87,29 +87,53 @@ class RespondentData:
     design: dict[str, str | None] = field(default_factory=dict)
 
 
+# ------------------------------------------------------------------ what is read once
+
+@dataclass(frozen=True)
+class CampaignSources:
+    """Everything the results wing reads of the test and survey packages for one campaign,
+    read once (:func:`campaign_sources`) and handed to weighting and aggregation."""
+
+    #: invitation public id -> its latest finished test session
+    tests: dict[str, TestSessionInfo]
+    #: invitation public id -> its finished survey response (:func:`campaign_responses`)
+    responses: dict[str, dict[str, Any]]
+    #: (survey code, version) -> the definitions those responses used
+    surveys: dict[tuple[str, int], Any]
+    #: invitation public id -> the scored answers plausible values are drawn from
+    answers: dict[str, ScoredAnswers]
+
+    def finished(self) -> dict[str, set[str]]:
+        """Invitation public id -> the instruments finished (for the invitation statuses)."""
+        out: dict[str, set[str]] = {}
+        for pid in self.tests:
+            out.setdefault(pid, set()).add("test")
+        for pid in self.responses:
+            out.setdefault(pid, set()).add("survey")
+        return out
+
+
+def campaign_sources(db: Session, campaign: Campaign) -> CampaignSources:
+    """Read the campaign's finished test sessions, their scored answers, its survey
+    responses and their definitions: one query set per campaign, whatever its size."""
+    tests = (test_sessions.finished_sessions(db, campaign.code)
+             if campaign.test_instrument else {})
+    answers = (test_sessions.finished_answers(db, campaign.code)
+               if tests else {})
+    responses = ({r["invitation"]: r for r in campaign_responses(db, campaign.code)
+                  if r.get("invitation")} if campaign.survey_code else {})
+    surveys = response_surveys(db, responses.values()) if responses else {}
+    return CampaignSources(tests=tests, responses=responses, surveys=surveys, answers=answers)
+
+
 # ------------------------------------------------------------------ answers per person
 
-def _test_sessions(db: Session, campaign: Campaign, public_ids: list[str]
-                   ) -> dict[str, TestSessionInfo]:
-    """public_id -> the finished test session of the campaign (latest if several)."""
-    if not campaign.test_instrument or not public_ids:
-        return {}
-    return test_sessions.finished_sessions(db, campaign.code, public_ids)
-
-
-def _survey_responses(db: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
-    if not campaign.survey_code:
-        return {}
-    return {r["invitation"]: r for r in campaign_responses(db, campaign.code)
-            if r.get("invitation")}
-
-
-def person_answers(db: Session, campaign: Campaign, invitations: list[Invitation]
-                   ) -> dict[str, dict[str, Any]]:
+def person_answers(db: Session, campaign: Campaign, invitations: list[Invitation],
+                   sources: CampaignSources | None = None) -> dict[str, dict[str, Any]]:
     """public_id -> age band, sex, district, street, occupation, education: the survey's
     answer, else the test's background answer, else the invitation's prefill."""
-    tests = _test_sessions(db, campaign, [i.public_id for i in invitations])
-    surveys = _survey_responses(db, campaign)
+    sources = sources or campaign_sources(db, campaign)
+    tests, surveys = sources.tests, sources.responses
     out: dict[str, dict[str, Any]] = {}
     for inv in invitations:
         merged: dict[str, Any] = {}
@@ -197,16 +221,21 @@ def current_run(db: Session, campaign: Campaign) -> WeightRun | None:
                      .order_by(WeightRun.id.desc()))
 
 
-def respondent_table(db: Session, campaign_code: str) -> RespondentData:
+def respondent_table(db: Session, campaign_code: str,
+                     sources: CampaignSources | None = None) -> RespondentData:
     """One row per responding person of the campaign (see the module docstring).
 
-    Raises LookupError for an unknown campaign and ValueError when the campaign has
+    ``sources``: what closing has already read of the sessions (statuses refreshed with
+    them); without it they are read, and the statuses refreshed, here. Raises
+    LookupError for an unknown campaign and ValueError when the campaign has
     respondents but no current weight run (compute the weights first).
     """
     campaign = db.scalar(sa.select(Campaign).where(Campaign.code == campaign_code))
     if campaign is None:
         raise LookupError(f"no campaign {campaign_code!r}")
-    refresh_statuses(db, campaign)
+    if sources is None:
+        sources = campaign_sources(db, campaign)
+        refresh_statuses(db, campaign, sources.finished())
     info = CampaignInfo(code=campaign.code, district=campaign.district_code,
                         name=campaign.name, closes_at=campaign.closes_at)
     invitations = list(db.scalars(sa.select(Invitation).where(
@@ -226,12 +255,12 @@ def respondent_table(db: Session, campaign_code: str) -> RespondentData:
                               .where(RespondentWeight.run_id == run.id)).all())
     strata = {s.stratum: s for s in db.scalars(sa.select(CampaignStratum).where(
         CampaignStratum.campaign_id == campaign.id))}
-    persons = person_answers(db, campaign, invitations)
-    sessions = _test_sessions(db, campaign, [i.public_id for i in invitations])
-    pvs = plausible_scores(db, campaign, test_sessions.finished_answers(
-        db, campaign.code, [i.public_id for i in invitations]) if sessions else {})
-    surveys = _survey_responses(db, campaign)
-    definitions = response_surveys(db, surveys.values())
+    persons = person_answers(db, campaign, invitations, sources)
+    wanted = {i.public_id for i in invitations}
+    sessions = {pid: s for pid, s in sources.tests.items() if pid in wanted}
+    pvs = plausible_scores(db, campaign, {pid: a for pid, a in sources.answers.items()
+                                          if pid in wanted})
+    surveys, definitions = sources.responses, sources.surveys
     rows = []
     for inv in invitations:
         person = persons.get(inv.public_id, {})

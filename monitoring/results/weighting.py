@@ -40,7 +40,7 @@ from learningcity import audit
 from monitoring.fieldwork.entry import instruments_of, refresh_statuses
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import PopulationMargin, RespondentWeight, WeightRun
-from monitoring.results.respondents import person_answers
+from monitoring.results.respondents import CampaignSources, campaign_sources, person_answers
 from monitoring.stats import weights as W
 
 METHODS = ("poststratify", "rake")
@@ -117,13 +117,19 @@ def _margin_targets(margin: PopulationMargin, district: str
 def compute_weights(db: Session, campaign: Campaign, user: str, *,
                     margin_id: int | None = None, method: str = "poststratify",
                     trim_median_multiple: float | None = None,
-                    collapse: bool = True) -> WeightRun:
-    """Compute, store and return the campaign's current weight run (module docstring)."""
+                    collapse: bool = True, sources: CampaignSources | None = None
+                    ) -> WeightRun:
+    """Compute, store and return the campaign's current weight run (module docstring).
+
+    ``sources``: what closing has already read of the sessions (statuses refreshed with
+    them); without it they are read, and the statuses refreshed, here."""
     if method not in METHODS:
         raise WeightingError(f"unknown method {method!r}; choose poststratify or rake")
     if trim_median_multiple is not None and not trim_median_multiple > 1:
         raise WeightingError("trim_median_multiple must be greater than 1")
-    refresh_statuses(db, campaign)
+    if sources is None:
+        sources = campaign_sources(db, campaign)
+        refresh_statuses(db, campaign, sources.finished())
     invitations = list(db.scalars(sa.select(Invitation).where(
         Invitation.campaign_id == campaign.id, Invitation.status != "void")
         .order_by(Invitation.stratum, Invitation.id)
@@ -177,7 +183,7 @@ def compute_weights(db: Session, campaign: Campaign, user: str, *,
                                       f"{campaign.district_code}")
         else:
             final, calibration = _calibrate(db, campaign, invitations, resp_idx, final,
-                                            margin, variables, targets, method)
+                                            margin, variables, targets, method, sources)
             steps = steps.add(method, final, margin_id=margin.id, variables=calibration[
                 "variables"])
     else:
@@ -231,10 +237,10 @@ def _same_weights(run: WeightRun, invitations: list[Invitation], final: np.ndarr
 
 def _calibrate(db: Session, campaign: Campaign, invitations: list[Invitation],
                resp_idx: np.ndarray, weights: np.ndarray, margin: PopulationMargin,
-               variables: list[str], targets: pd.DataFrame, method: str
-               ) -> tuple[np.ndarray, dict[str, Any]]:
+               variables: list[str], targets: pd.DataFrame, method: str,
+               sources: CampaignSources) -> tuple[np.ndarray, dict[str, Any]]:
     respondents = [invitations[k] for k in resp_idx]
-    answers = person_answers(db, campaign, respondents)
+    answers = person_answers(db, campaign, respondents, sources)
     data = pd.DataFrame([{v: answers[i.public_id].get(v) for v in variables}
                          for i in respondents], columns=variables)
     used, dropped = [], []

@@ -107,7 +107,7 @@ def test_close_freezes_everything(drawn_campaign, monitoring_demo) -> None:
 def test_close_hook_failure_keeps_close(drawn_campaign, monitoring_demo, monkeypatch) -> None:
     calls = []
 
-    def compute_weights(db, campaign, user):
+    def compute_weights(db, campaign, user, **_options):
         calls.append((campaign.code, user))
         raise ValueError("no respondents")
 
@@ -120,3 +120,48 @@ def test_close_hook_failure_keeps_close(drawn_campaign, monitoring_demo, monkeyp
     assert outcome.steps["aggregates"] == "skipped: no weights"
     monitoring_demo.expire_all()
     assert monitoring_demo.get(Campaign, campaign.id).status == "closed"
+
+
+def test_close_reads_each_source_once(make_campaign, monitoring_demo, monkeypatch) -> None:
+    """Closing reads the sessions, answers, responses and definitions once and refreshes
+    the invitation statuses once, for the weights and the aggregates together."""
+    from assessment import sessions as test_sessions
+    from monitoring.fieldwork import entry
+    from monitoring.results import respondents, weighting
+    from surveys import services as survey_services
+
+    calls: dict[str, int] = {}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in [(test_sessions, "finished_sessions"), (test_sessions, "finished_answers"),
+                         (test_sessions, "finished_invitations"),
+                         (survey_services, "finished_invitations"),
+                         (respondents, "campaign_responses"), (respondents, "response_surveys"),
+                         (entry, "refresh_statuses"), (closing, "refresh_statuses"),
+                         (respondents, "refresh_statuses"), (weighting, "refresh_statuses")]:
+        counted(module, name)
+    from monitoring.fieldwork.models import Invitation
+
+    from ..entry_support import ready_campaign
+
+    campaign = make_campaign(survey_code=None)
+    people = [{"age_band": band, "sex": sex} for band in ("18-29", "60-69")
+              for sex in ("female", "male")] * 3
+    ready_campaign(monitoring_demo, campaign, {"S01": (200.0, people)})
+    for inv in monitoring_demo.scalars(sa.select(Invitation).where(
+            Invitation.campaign_id == campaign.id)):
+        inv.status = "completed"
+    monitoring_demo.flush()
+    outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR, monitoring_demo)
+    assert outcome.steps == {"weights": "ok", "aggregates": "ok"}
+    assert calls.get("finished_sessions", 0) <= 1 and calls.get("campaign_responses", 0) <= 1
+    assert calls.get("finished_answers", 0) <= 1 and calls.get("response_surveys", 0) <= 1
+    assert calls.get("finished_invitations", 0) == 0
+    assert calls.get("refresh_statuses", 0) == 1
