@@ -24,15 +24,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring import catalogue
 from scoring.estimation import eap
 from scoring.params import ItemParams
 
 from .definition import Choice, Question, RatingItem, Survey
 
-__all__ = ["METHODS", "Scale", "ScaleScores", "scale", "score_scale", "scored_responses"]
+__all__ = ["METHODS", "Scale", "ScaleScores", "scale", "scale_method", "score_scale",
+           "scored_responses"]
 
-METHODS = ("sum", "grm", "gpcm")
-_MODEL_FAMILY = {"grm": ("grm",), "gpcm": ("gpcm", "pcm")}
+#: the IRT scoring methods are the catalogue's polytomous families (GRM; GPCM with PCM)
+_MODEL_FAMILY = {family: catalogue.names_where(family=family, dichotomous=False)
+                 for family in ("grm", "gpcm")}
+METHODS = ("sum", *_MODEL_FAMILY)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,15 @@ def score_scale(block: Scale, answers: Sequence[Mapping[str, Any]], method: str 
     return ScaleScores(block.name, method, sums, n_answered,
                        np.where(none, np.nan, estimates.theta),
                        np.where(none, np.nan, estimates.se))
+
+
+def scale_method(models: Sequence[str]) -> str | None:
+    """The IRT scoring method whose family holds every item's model, or None (sum only)."""
+    found = {str(m) for m in models}
+    for method, family in _MODEL_FAMILY.items():
+        if found and found <= set(family):
+            return method
+    return None
 
 
 def _item_params(block: Scale, params: ItemParams, method: str) -> ItemParams:

@@ -74,7 +74,7 @@ from .models import (
     SurveyScaleScore,
     SurveySession,
 )
-from .scales import scale, score_scale
+from .scales import scale, scale_method, score_scale
 
 DEFAULT_SURVEY = "learning_needs"
 #: item-bank instrument whose published calibration scores the rating grids
@@ -683,9 +683,7 @@ def _scale_scores(db: Session, survey: Survey, answers: Mapping[str, Any],
                 params, calibration_id = found
                 ids = set(params.item_ids.tolist())
                 if set(block.item_ids) <= ids:
-                    models = {str(m) for m in params.subset(block.item_ids).model}
-                    method = "grm" if models == {"grm"} else "gpcm" if models <= {
-                        "gpcm", "pcm"} else None
+                    method = scale_method(params.subset(block.item_ids).model)
                     if method is not None:
                         try:
                             irt = score_scale(block, [answers], method, params)

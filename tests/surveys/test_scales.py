@@ -165,3 +165,13 @@ def test_grm_thetas_from_the_demo_calibration_follow_sum_scores(default_survey):
     mot = score_scale(scale(default_survey, "motivation"), answers, "grm", params)
     assert spearmanr(mot.theta, scores.theta).statistic > 0.8
     assert np.all(mot.se > scores.se)  # fewer items, less precision
+
+
+@pytest.mark.parametrize(("models", "method"), [
+    (["grm", "grm"], "grm"), (["gpcm", "pcm"], "gpcm"), (["pcm"], "gpcm"),
+    (["grm", "gpcm"], None), (["2pl"], None), ([], None)])
+def test_scale_method_follows_the_model_catalogue(models, method) -> None:
+    """Rating blocks are IRT-scored only when every item's model is of one polytomous family."""
+    from surveys.scales import scale_method
+
+    assert scale_method(models) == method
