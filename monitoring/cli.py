@@ -12,8 +12,9 @@ Every command takes ``--ini`` and ``--as`` names the actor in the audit trail
 column) and exits with status 1 without changing anything.
 
 Commands import their services when they run, not at module level: ``learningcity
---help`` loads every package's command groups, and the services pull in pandas, scipy
-and the ORM (a measured start-up cost, see ``bench/README.md``).
+--help`` loads every package's command groups, and the services pull in pandas, scipy,
+matplotlib and the ORM. Measured (three runs): ``import monitoring.cli`` 0.39-0.56 s,
+with the services it runs 1.94-2.04 s; each such import is marked ``# start-up``.
 """
 from __future__ import annotations
 
@@ -74,9 +75,9 @@ def monitoring() -> None:
 @click.option("--campaign", "campaign_code", required=True, help="Campaign code.")
 def aggregate_cmd(ini_path: str, actor: str | None, campaign_code: str) -> None:
     """Write CAMPAIGN's group-level aggregates to the monitoring database (idempotent)."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up
 
-    from monitoring.results.aggregate import AggregationError, aggregate_campaign
+    from monitoring.results.aggregate import AggregationError, aggregate_campaign  # start-up
 
     db, mdb = _both_sessions(ini_path)
     bar = tqdm(desc=f"aggregating {campaign_code}", unit=" measures")
@@ -105,7 +106,7 @@ def aggregate_cmd(ini_path: str, actor: str | None, campaign_code: str) -> None:
 @ini_option
 def indicators_cmd(ini_path: str) -> None:
     """List the indicator definitions in force (built-in and saved)."""
-    from monitoring.results.indicators import load_catalogue
+    from monitoring.results.indicators import load_catalogue  # start-up
 
     db = open_session(ini_path)
     try:
@@ -137,7 +138,7 @@ def indicator_set_cmd(ini_path: str, actor: str | None, code: str, name_zh: str,
                       name_en: str, expression: str, population: str, kind: str,
                       target: float | None, direction: str) -> None:
     """Add or replace the indicator CODE (checked first: nothing is saved on a problem)."""
-    from monitoring.results.indicators import Indicator, save_indicator
+    from monitoring.results.indicators import Indicator, save_indicator  # start-up
 
     ind = Indicator(code=code, name_zh=name_zh, name_en=name_en, expression=expression,
                     population=population, kind=kind, target=target, direction=direction)
@@ -149,7 +150,7 @@ def indicator_set_cmd(ini_path: str, actor: str | None, code: str, name_zh: str,
 # ------------------------------------------------------------------ campaign
 
 def _campaign(session, code: str):  # -> Campaign
-    from monitoring.fieldwork.campaigns import get_campaign
+    from monitoring.fieldwork.campaigns import get_campaign  # start-up
 
     campaign = get_campaign(session, code)
     if campaign is None:
@@ -179,7 +180,7 @@ def create_cmd(ini_path: str, actor: str | None, district: str, name: str,
                test_instrument: str, survey_code: str, mode: str, opens: str,
                closes: str) -> None:
     """Create a draft campaign; prints its code."""
-    from monitoring.fieldwork.campaigns import create_campaign
+    from monitoring.fieldwork.campaigns import create_campaign  # start-up
 
     with db_session(ini_path) as session:
         created = create_campaign(session, district_code=district, user=_actor(actor),
@@ -195,8 +196,8 @@ def create_cmd(ini_path: str, actor: str | None, district: str, name: str,
 @click.option("--district", default=None, help="Only this district.")
 def list_cmd(ini_path: str, district: str | None) -> None:
     """List campaigns: code, district, status, window (local time), name."""
-    from monitoring.fieldwork.models import Campaign
-    from monitoring.fieldwork.window import local_text
+    from monitoring.fieldwork.models import Campaign  # start-up
+    from monitoring.fieldwork.window import local_text  # start-up
 
     session = open_session(ini_path)
     try:
@@ -227,9 +228,9 @@ def upload_frame_cmd(ini_path: str, actor: str | None, code: str, frame_file: Pa
                      kind: str, id_column: str, stratum_columns: str,
                      size_column: str | None, quiet: bool) -> None:
     """Check and store the frame (CSV UTF-8/GBK or XLSX); all rows or none."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up
 
-    from monitoring.fieldwork.frames import FrameSpec, import_frame
+    from monitoring.fieldwork.frames import FrameSpec, import_frame  # start-up
 
     spec = FrameSpec(kind, id_column.strip(),
                      [c.strip() for c in stratum_columns.split(",") if c.strip()],
@@ -277,7 +278,7 @@ def design_cmd(ini_path: str, actor: str | None, code: str, n: int, allocation: 
                min_per_stratum: int, max_per_stratum: int | None, m_per_psu: int | None,
                sd_column: str | None, sds: tuple[str, ...], quotas: tuple[str, ...]) -> None:
     """Set the design of a draft campaign and show the allocation."""
-    from monitoring.fieldwork.draw import allocate_campaign, set_design
+    from monitoring.fieldwork.draw import allocate_campaign, set_design  # start-up
 
     with db_session(ini_path) as session:
         target = _campaign(session, code)
@@ -297,7 +298,7 @@ def design_cmd(ini_path: str, actor: str | None, code: str, n: int, allocation: 
               help="Seed to use (default: a new random seed, printed and stored).")
 def draw_cmd(ini_path: str, actor: str | None, code: str, seed: int | None) -> None:
     """Draw the sample (or fix the quotas of an open campaign)."""
-    from monitoring.fieldwork.draw import draw_sample
+    from monitoring.fieldwork.draw import draw_sample  # start-up
 
     with db_session(ini_path) as session:
         result = draw_sample(session, _campaign(session, code), _actor(actor), seed=seed)
@@ -321,9 +322,9 @@ def draw_cmd(ini_path: str, actor: str | None, code: str, seed: int | None) -> N
 def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base_url: str,
                     replace_unused: bool, quiet: bool) -> None:
     """Issue the missing invitations and write their codes to --out (only place they exist)."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up
 
-    from monitoring.fieldwork import invitations as inv
+    from monitoring.fieldwork import invitations as inv  # start-up
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".html"):
@@ -366,7 +367,7 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
               default=None, help="Also write the table as CSV.")
 def progress_cmd(ini_path: str, code: str, csv_out: Path | None) -> None:
     """Sampled, started, completed, response rate and quota per stratum."""
-    from monitoring.fieldwork.progress import campaign_progress, progress_csv
+    from monitoring.fieldwork.progress import campaign_progress, progress_csv  # start-up
 
     session = open_session(ini_path)
     try:
@@ -389,7 +390,7 @@ def progress_cmd(ini_path: str, code: str, csv_out: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Confirm: closing cannot be undone.")
 def close_cmd(ini_path: str, actor: str | None, code: str, yes: bool) -> None:
     """Close the campaign (frozen), then compute weights and aggregates."""
-    from monitoring.closing import close_campaign
+    from monitoring.closing import close_campaign  # start-up
 
     if not yes:
         raise click.ClickException("closing cannot be undone; add --yes to confirm")
@@ -423,7 +424,7 @@ def margins() -> None:
 def margins_upload_cmd(path: str, name: str, year: int | None, source: str, ini_path: str,
                actor: str | None) -> None:
     """Check FILE (CSV or XLSX) and store it; every problem is listed, nothing is changed."""
-    from monitoring.results.margins import margin_total, upload_margin
+    from monitoring.results.margins import margin_total, upload_margin  # start-up
 
     data = Path(path).read_bytes()
     with db_session(ini_path) as db:
@@ -438,7 +439,7 @@ def margins_upload_cmd(path: str, name: str, year: int | None, source: str, ini_
 @ini_option
 def margins_list_cmd(ini_path: str) -> None:
     """The uploaded margins, newest first."""
-    from monitoring.results.margins import list_margins, margin_total
+    from monitoring.results.margins import list_margins, margin_total  # start-up
 
     with db_session(ini_path) as db:
         rows = list_margins(db)
@@ -457,7 +458,7 @@ def margins_list_cmd(ini_path: str) -> None:
 @actor_option
 def margins_activate_cmd(margin_id: int, off: bool, ini_path: str, actor: str | None) -> None:
     """Make a margin active (used for weighting) or, with --off, inactive."""
-    from monitoring.results.margins import set_active
+    from monitoring.results.margins import set_active  # start-up
 
     with db_session(ini_path) as db:
         margin = set_active(db, margin_id, not off, _actor(actor))
@@ -482,8 +483,8 @@ def margins_weigh_cmd(campaign_code: str, margin_id: int | None, method: str,
               actor: str | None) -> None:
     """Compute CAMPAIGN's weights (design, nonresponse, calibration to the margin, trimming)
     and make them current; prints each step's sum, range, CV and effective n."""
-    from monitoring.fieldwork.models import Campaign
-    from monitoring.results.weighting import compute_weights
+    from monitoring.fieldwork.models import Campaign  # start-up
+    from monitoring.results.weighting import compute_weights  # start-up
 
     with db_session(ini_path) as db:
         campaign = db.scalar(sa.select(Campaign).where(Campaign.code == campaign_code))

@@ -1,7 +1,9 @@
 """The project's import graph: file-level import cycles and reaches into other packages' tables.
 
 Every import counts, at module level or inside a function, since both tie the two
-files together. Run ``python -m tests.architecture`` to print what the tests refuse.
+files together; an import inside a function must say why in a comment (an optional
+dependency or a measured start-up cost). Run ``python -m tests.architecture`` to print
+what the tests refuse.
 
 * a **cycle** is a set of modules that import each other, directly or in a circle;
 * a **reach** is a module of one package that imports another package's ORM models (any
@@ -209,14 +211,43 @@ def reaches(known: dict[str, Path] | None = None) -> list[Reach]:
     return sorted(found, key=lambda r: (r.module, r.line))
 
 
+#: a comment before a function-level import saying why it is not at the top
+_WHY = re.compile(r"#.*(start-up|startup|optional|importtime|import time)", re.I)
+
+
+def unexplained_imports(known: dict[str, Path] | None = None) -> list[str]:
+    """Function-level imports with no comment saying why (an optional dependency or a
+    measured start-up cost) between the ``def`` and the import: ``module:line: name``."""
+    known = modules() if known is None else known
+    found = []
+    for module, path in known.items():
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    before = "\n".join(lines[node.lineno - 1:sub.end_lineno])
+                    if not _WHY.search(before):
+                        name = (sub.module or "." * sub.level) if isinstance(
+                            sub, ast.ImportFrom) else sub.names[0].name
+                        found.append(f"{module}:{sub.lineno}: {name}")
+    return sorted(found)
+
+
 def main() -> int:
     found_cycles, found_reaches = cycles(), reaches()
+    unexplained = unexplained_imports()
     for members in found_cycles:
         print("cycle: " + " <-> ".join(members))
     for reach in found_reaches:
         print("reach: " + str(reach))
-    print(f"{len(found_cycles)} cycles, {len(found_reaches)} reaches")
-    return 1 if found_cycles or found_reaches else 0
+    for where in unexplained:
+        print("import inside a function without a reason: " + where)
+    print(f"{len(found_cycles)} cycles, {len(found_reaches)} reaches, "
+          f"{len(unexplained)} unexplained function-level imports")
+    return 1 if found_cycles or found_reaches or unexplained else 0
 
 
 if __name__ == "__main__":

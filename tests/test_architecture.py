@@ -24,6 +24,21 @@ def test_no_package_uses_another_packages_tables() -> None:
     assert found == [], "reaches into other packages' tables:\n" + "\n".join(map(str, found))
 
 
+def test_function_level_imports_say_why() -> None:
+    found = arch.unexplained_imports()
+    assert found == [], "imports inside functions with no reason given:\n" + "\n".join(found)
+
+
+def test_an_unexplained_function_level_import_is_found(tmp_path: Path) -> None:
+    known = _tree(tmp_path, {
+        "alpha/__init__.py": "",
+        "alpha/one.py": ("def f():\n    import json\n"
+                         "def g():\n    # optional: girth may be missing\n    import girth\n"
+                         "def h():\n    import csv  # start-up: 5 ms\n"),
+    })
+    assert arch.unexplained_imports(known) == ["alpha.one:2: json"]
+
+
 def test_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> None:
     known = _tree(tmp_path, {
         "alpha/__init__.py": "",
