@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pyramid.path import DottedNameResolver
 from pyramid.settings import asbool
 from pyramid_retry import IRetryableError
 from sqlalchemy import event
@@ -55,7 +56,12 @@ def watch_transient_errors(engine: Engine) -> None:
 
 def includeme(config: Any) -> None:
     settings = config.registry.settings
-    settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    # resolved here once: pyramid_tm resolves a dotted name again on every request
+    settings["tm.manager_hook"] = DottedNameResolver().maybe_resolve(
+        settings.get("tm.manager_hook") or "pyramid_tm.explicit_manager")
+    # the transaction's user note is read by nothing here, and would decode the session
+    # cookie (and look the staff member up) before every request's first statement
+    settings.setdefault("tm.annotate_user", False)
     settings.setdefault("retry.attempts", 3)
     options = engine_options(settings)
     engine = make_engine(settings["sqlalchemy.url"], **options)

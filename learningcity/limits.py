@@ -166,6 +166,14 @@ def check_body(environ: dict[str, Any], request: Any, max_body: int, max_upload:
         environ.pop("HTTP_TRANSFER_ENCODING", None)
 
 
+def _declared_within(environ: dict[str, Any], max_body: int) -> bool:
+    """A declared length within the general limit (nearly every request): nothing to check,
+    and no request object to build for it."""
+    declared = environ.get("CONTENT_LENGTH")
+    return bool(declared) and declared.isascii() and declared.isdigit() and \
+        int(declared) <= max_body
+
+
 def limited_policy(inner: Any, registry: Any) -> Any:
     """Wrap the execution policy (pyramid_retry's) so bodies are checked before it runs."""
     settings = registry.settings
@@ -173,7 +181,8 @@ def limited_policy(inner: Any, registry: Any) -> Any:
     max_upload = _int_setting(settings, "learningcity.max_upload_bytes", DEFAULT_MAX_UPLOAD)
 
     def policy(environ: dict[str, Any], router: Any) -> Any:
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD") and \
+                not _declared_within(environ, max_body):
             request = router.request_factory(environ)
             request.registry = registry
             check_body(environ, request, max_body, max_upload)

@@ -100,21 +100,29 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; frame-ancestors 'none'")
 
 
+#: headers every response carries unless its view set them itself
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def security_headers_tween_factory(handler: Any, registry: Any) -> Any:
     """Add CSP (no inline script), frame denial, no-sniff and friends to every response."""
     hsts = asbool(registry.settings.get("learningcity.secure_cookies", False))
+    wanted = SECURITY_HEADERS + ((HSTS,) if hsts else ())
 
     def tween(request: Any) -> Any:
         response = handler(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # one pass over the header list (setdefault on webob's headers scans it per name)
+        headerlist = response.headerlist
+        present = {name.lower() for name, _value in headerlist}
+        headerlist.extend(header for header in wanted if header[0].lower() not in present)
         return response
 
     return tween
