@@ -6,7 +6,9 @@
 
 Input: CSV (UTF-8 with or without BOM, or GBK; cells may be quoted) or XLSX (first
 sheet), one row per respondent, first row the header, read with the project's one table
-reader (``tabular.reading``).  Row numbers in messages count the header as row 1 (CSV
+reader (``tabular.reading.read_frame``: a plain CSV -- no quoted cell -- is split by
+pandas' C parser, anything else by ``read_table``, with the same cells and errors).
+Row numbers in messages count the header as row 1 (CSV
 records -- the file line unless a quoted cell spans lines; XLSX sheet rows).  Blank rows
 are skipped; a row with fewer cells than the header, or values beyond it, is refused.
 The cells are read as text (a frame indexed by row number); numeric columns are then
@@ -51,7 +53,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 import numpy as np
@@ -85,7 +86,7 @@ OUTPUT_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "n", "deff", "suppresse
 _MISSING = {"", "NA", "N/A", "NaN", "nan", "."}
 #: an offline file may be larger than an upload (1,000,000 rows are about 56 MB)
 MAX_FILE_BYTES = 2 * 1024 ** 3
-#: the index name of :meth:`tabular.reading.Table.frame` (the file's row numbers)
+#: the index name of :func:`tabular.reading.read_frame` (the file's row numbers)
 ROW_INDEX = "row"
 
 
@@ -108,23 +109,21 @@ class Where:
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV (UTF-8, UTF-8 with BOM or GBK) or XLSX (first sheet) file as text cells
-    with the project's one table reader (:func:`tabular.reading.read_table`).
+    with the project's one table reader (:func:`tabular.reading.read_frame`: pandas' C
+    parser for a plain CSV, :func:`tabular.reading.read_table` for anything else).
 
     The frame is indexed by each row's number in the file (header = row 1), so messages
     name the row a spreadsheet shows. Blank rows are skipped; a row with fewer cells than
-    the header or values beyond it, an empty or repeated column name, an unreadable file
-    or one without data rows is a :class:`~tabular.reading.TableError` naming file, row and
-    column of every problem.
+    the header or values beyond it, an empty or repeated column name, a missing or
+    unreadable file or one without data rows is a :class:`~tabular.reading.TableError`
+    naming file, row and column of every problem.
     """
-    p = Path(path)
     name = str(path)
-    if not p.is_file():
-        raise TableError([Problem(name, None, None, None, "file not found")])
-    table = reading.read_table(p.read_bytes(), name, max_rows=None, max_bytes=MAX_FILE_BYTES,
+    frame = reading.read_frame(path, name, max_rows=None, max_bytes=MAX_FILE_BYTES,
                                strict_width=True)
-    if not table.rows:
-        raise TableError([Problem(name, table.sheet, None, None, "no data rows")])
-    return table.frame()
+    if not len(frame):
+        raise TableError([Problem(name, frame.attrs["sheet"], None, None, "no data rows")])
+    return frame
 
 
 def _row_numbers(df: pd.DataFrame) -> np.ndarray | None:

@@ -510,3 +510,32 @@ def test_file_is_read_by_tabular_with_the_files_row_numbers(tmp_path):
                                     "w", "--out", str(tmp_path / "out.csv")])
     assert res.exit_code == 1 and "ragged.csv: row 4: 3 values" in res.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_quoted_and_plain_files_give_the_same_frame(tmp_path, apistrat):
+    """A plain CSV is split by pandas, one with quoted cells by tabular's csv reader: the
+    text cells, the file's row numbers and the group tables are the same."""
+    from monitoring.stats.groupstats import read_table
+    from tabular import reading
+
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    apistrat.to_csv(plain, index=False)
+    header, first, *rest = plain.read_text(encoding="utf-8").splitlines()
+    quoted_first = ",".join(f'"{cell}"' for cell in first.split(","))
+    quoted.write_text("\n".join([header, "", quoted_first, *rest]) + "\n", encoding="utf-8")
+    assert reading._fast_frame(plain.read_bytes(), "plain.csv", max_rows=None, required=(),
+                               max_bytes=reading.MAX_BYTES, encodings=reading.ENCODINGS,
+                               unguard=False, check_header=True,
+                               strict_width=True) is not None
+    fast, slow = read_table(plain), read_table(quoted)
+    assert list(fast.index[:2]) == [2, 3] and list(slow.index[:2]) == [3, 4]
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow.reset_index(drop=True))
+    args = ["--value", "api00", "--weight", "pw", "--strata", "stype", "--fpc", "fpc",
+            "--by", "stype"]
+    outs = []
+    for path in (plain, quoted):
+        out = tmp_path / (path.stem + "_out.csv")
+        res = CliRunner().invoke(main, ["groupstats", str(path), *args, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
