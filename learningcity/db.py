@@ -10,6 +10,7 @@ import datetime as dt
 import importlib
 import os
 import threading
+import time
 import weakref
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -89,7 +90,8 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
                 pool_timeout: float = 30, pool_recycle: int = 1800,
                 statement_timeout_ms: int | None = None) -> Engine:
-    """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized, pre-pinged pool.
+    """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized pool whose
+    connections are pinged before use after being idle.
 
     ``statement_timeout_ms`` (PostgreSQL only) stops a runaway query before it holds a
     worker and a connection for long; ``None`` leaves the server's default.
@@ -104,10 +106,44 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
     connect_args: dict[str, Any] = {}
     if statement_timeout_ms and url_obj.get_backend_name() == "postgresql":
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
-    return sa.create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+    engine = sa.create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow,
         pool_timeout=pool_timeout, pool_recycle=pool_recycle, connect_args=connect_args,
     )
+    event.listen(engine, "connect", _note_use)
+    event.listen(engine, "checkin", _note_use)
+    event.listen(engine, "checkout", _ping_when_idle)
+    return engine
+
+
+#: a pooled connection idle for longer than this is pinged before use, as SQLAlchemy's
+#: ``pool_pre_ping`` would; one back in the pool for less was alive a moment ago, and
+#: should it have died since (a restart), its request fails as retryable and runs again
+PING_AFTER_IDLE_S = 1.0
+_LAST_USE = "learningcity.last_use"
+
+
+def _note_use(dbapi_connection: Any, connection_record: Any) -> None:
+    connection_record.info[_LAST_USE] = time.monotonic()
+
+
+def _ping_when_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    """Pool ``checkout`` hook: ping a connection that sat idle; a dead one makes the pool
+    drop every pooled connection and connect anew (as a failed pre-ping does).
+
+    Pinging on every checkout cost a round trip per request.
+    """
+    last = connection_record.info.get(_LAST_USE)
+    if last is not None and time.monotonic() - last < PING_AFTER_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:
+        raise sa.exc.InvalidatePoolError(f"ping failed: {exc}") from exc
 
 
 #: ``.ini`` keys read by :func:`engine_options` (values per worker process)
