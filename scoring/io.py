@@ -5,19 +5,29 @@ This docstring is the documentation of the file formats used by ``learningcity c
 
 Common rules (all files)
 ------------------------
-* Comma-separated, first line is the header.  UTF-8, with or without a byte-order mark
-  (Excel's "CSV UTF-8" adds one).  Cells may be quoted the usual CSV way; leading and
-  trailing spaces in cells are ignored.  Completely blank lines are skipped.
-* Every row must have as many cells as the header ("ragged" rows are refused).
+* Comma-separated, the first non-blank line is the header.  UTF-8, with or without a
+  byte-order mark (Excel's "CSV UTF-8" adds one).  Cells may be quoted the usual CSV way;
+  leading and trailing spaces in cells are ignored.  Blank lines (and lines of commas
+  only) are skipped.  An ``.xlsx`` workbook is read too (its first sheet).
+* Every row must have as many cells as the header ("ragged" rows are refused; cells
+  past the header may only be empty, as a trailing comma leaves them).  Ragged rows are
+  reported before any cell, all of them at once.
+* Files are read by the project's one table reader, :func:`tabular.reading.read_frame`
+  (pandas' C parser for a plain file, Python's csv module when a cell is quoted; the same
+  cells either way), then checked column by column: a 100,000 x 200 response file takes
+  about 1.5 s.
 * A bad file stops with :class:`InputError` ``(path, row, column, message)``; rows are
-  1-based file lines, the header is line 1.  Readers never return partial data.
-* Files written here are plain UTF-8 without a byte-order mark (they are meant to be
-  read back by these tools; Excel opens them fine, non-ASCII ids may need
-  "Data > From Text").  Writing goes to a temporary file next to the target which is
-  renamed only when complete, so a failed run leaves no half-written output.
-* CSV injection guard: a written text cell (an item or person id) that starts with
-  ``= + - @``, a tab or a carriage return and is not a number gets a leading ``'`` so
-  spreadsheets show it as text.  The readers remove that ``'`` again, so ids round-trip.
+  numbered as a spreadsheet shows them, the header is row 1.  The problem named is the
+  first in the file (the header's before the rows').  Readers never return partial data.
+* Files written here are plain UTF-8 without a byte-order mark, ``\n`` line ends (they
+  are meant to be read back by these tools: numbers at full precision, ``inf`` kept, so
+  not :mod:`tabular.writing`'s spreadsheet CSV; Excel opens them fine, non-ASCII ids may
+  need "Data > From Text").  Writing goes to a temporary file next to the target which
+  is renamed only when complete, so a failed run leaves no half-written output.
+* CSV injection guard (:mod:`tabular.guard`): a written text cell (an item or person
+  id) that starts with ``= + - @``, a tab or a carriage return and is not a number gets
+  a leading ``'`` so spreadsheets show it as text.  The readers remove that ``'`` again
+  (from every cell), so ids round-trip.
 
 RESPONSES.csv (input of calibrate, score, dif)
 ----------------------------------------------
@@ -93,22 +103,26 @@ LINKED.csv (output of ``link --out``) is a PARAMS.csv without fit columns' value
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
+from tabular.guard import FORMULA_START, guard_cell, unguard_cell
+from tabular.reading import Problem, TableError, is_xlsx, read_frame, read_header
+
 from . import catalogue
-from .csvsafe import FORMULA_START, guard_cell, unguard_cell
 from .params import DICHOTOMOUS, MODELS, ItemParams
 
 __all__ = [
@@ -136,6 +150,9 @@ UNIT_SLOPE = catalogue.UNIT_SLOPE
 
 _INJECTION_PREFIXES = FORMULA_START  # kept for readers of this module
 
+#: an offline file may be far larger than an upload (100,000 x 200 responses: 41 MB)
+MAX_FILE_BYTES = 2 * 1024 ** 3
+
 
 class InputError(Exception):
     """A bad input file: which file, which 1-based line and column, what is wrong.
@@ -143,13 +160,19 @@ class InputError(Exception):
     ``row`` and ``column`` are None when the problem is not tied to one line or column.
     ``str(error)`` gives the user-facing message, e.g.
     ``responses.csv, row 14, column Q3: score 'x' is not an integer 0..k``.
+    ``problems`` are the reader's :class:`tabular.reading.Problem` s when the file was
+    refused by :mod:`tabular` (every ragged row, say; the message names the first),
+    else the one problem this error names.
     """
 
-    def __init__(self, path: PathLike, row: int | None, column: str | None, message: str):
+    def __init__(self, path: PathLike, row: int | None, column: str | None, message: str,
+                 problems: Sequence[Problem] | None = None):
         self.path = os.fspath(path)
-        self.row = row
+        self.row = None if row is None else int(row)
         self.column = column
         self.message = message
+        self.problems = list(problems) if problems is not None else [
+            Problem(self.path, None, self.row, column, message)]
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -159,6 +182,27 @@ class InputError(Exception):
         if self.column is not None:
             where.append(f"column {self.column}")
         return ", ".join(where) + ": " + self.message
+
+    @classmethod
+    def of(cls, path: PathLike, error: TableError) -> InputError:
+        """The first of tabular's problems in this module's words (the messages these
+        tools have always given), carrying all of them."""
+        first = error.problems[0]
+        row, column, message = first.row, first.column, first.message
+        width = _TABLE_WIDTH.fullmatch(message)
+        if message in ("the file is empty", "no header row"):
+            row, column, message = None, None, "file is empty"
+        elif message.startswith("not UTF-8 text"):
+            message = "not valid UTF-8" + message.removeprefix("not UTF-8 text")
+        elif width:
+            message = f"has {width[1]} cells but the header has {width[2]}"
+        if error.total > 1:
+            message += f" (and {error.total - 1} more problems in the file)"
+        return cls(path, row, column, message, error.problems)
+
+
+#: tabular's words for a row whose width is not the header's
+_TABLE_WIDTH = re.compile(r"(\d+) values but the header has (\d+) columns")
 
 
 @dataclass(frozen=True)
@@ -198,67 +242,86 @@ class ResponseData:
 
 # ---------------------------------------------------------------------------- low level
 
-def _read_rows(path: PathLike) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, stripped cells)`` for each non-blank CSV record of ``path``.
+HeaderCheck = Callable[[int, list[str]], object]
 
-    Decodes strictly as UTF-8 (BOM optional) so that a Latin-1/GBK file is refused with the
-    line of the first bad byte instead of silently becoming mojibake ids.
+
+def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[str], Any]:
+    """The header's line, the header and the cells of a file as text (a DataFrame indexed
+    by line number, blank lines left out), read by :func:`tabular.reading.read_frame`.
+
+    UTF-8 only (a BOM is allowed), so that a Latin-1/GBK file is refused with the line of
+    the first bad byte instead of silently becoming mojibake ids; comma-separated; every
+    row as wide as the header; our formula guard undone in every cell. The header (its
+    names, then ``check(line, header)``) is checked before the rows, as a reader going
+    down the file would.
     """
+    name = os.fspath(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(path, None, None, f"cannot read file ({exc.strerror})") from exc
+    csv_file = not is_xlsx(raw, name)
+    if csv_file:
+        _check_commas(path, raw)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        bad = raw[exc.start: exc.start + 1].hex()
-        raise InputError(path, line, None,
-                         f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8") from exc
-    if not text.strip():
-        raise InputError(path, None, None, "file is empty")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(path, reader.line_num, None, f"not valid CSV ({exc})") from exc
-        if len(cells) <= 1 and not "".join(cells).strip():
-            continue  # blank line
-        yield reader.line_num, [cell.strip() for cell in cells]
+        frame = read_frame(raw, name, max_rows=None, max_bytes=MAX_FILE_BYTES,
+                           encodings=("utf-8",), unguard=True, check_header=False,
+                           strict_width=True)
+    except TableError as exc:
+        if csv_file:  # a bad header before bad rows
+            with contextlib.suppress(TableError):
+                header = read_header(raw, name, max_bytes=MAX_FILE_BYTES,
+                                     encodings=("utf-8",))
+                _check_header(path, _header_line(raw)[0], [unguard_cell(h) for h in header],
+                              check)
+        raise InputError.of(path, exc) from None
+    line = int(frame.attrs["header_row"])
+    header = [str(column) for column in frame.columns]
+    _check_header(path, line, header, check)
+    return line, header, frame
 
 
-def _unescape(cell: str) -> str:
-    """Undo the CSV-injection guard (``'=x`` -> ``=x``); see :mod:`scoring.csvsafe`."""
-    return unguard_cell(cell)
+def _check_header(path: PathLike, line: int, header: list[str],
+                  check: HeaderCheck | None) -> None:
+    _check_names(path, line, header)
+    if check is not None:
+        check(line, header)
+
+
+def _check_names(path: PathLike, line: int, header: Sequence[str]) -> None:
+    """Every column named, no name twice."""
+    seen: dict[str, int] = {}
+    for position, column in enumerate(header, start=1):
+        if not column:
+            raise InputError(path, line, f"#{position}", "empty column name in the header")
+        if column in seen:
+            raise InputError(path, line, column,
+                             f"duplicate column (columns #{seen[column]} and #{position})")
+        seen[column] = position
+
+
+def _header_line(raw: bytes) -> tuple[int, bytes]:
+    """The first non-blank line of a CSV and its number (1 when there is none)."""
+    for line, text in enumerate(raw.removeprefix(b"\xef\xbb\xbf").split(b"\n", 50), 1):
+        if text.strip():
+            return line, text
+    return 1, b""
+
+
+def _check_commas(path: PathLike, raw: bytes) -> None:
+    """Refuse a CSV whose header is split by semicolons or tabs rather than commas."""
+    line, text = _header_line(raw)
+    commas = text.count(b",")
+    if commas < max(text.count(b";"), text.count(b"\t")):
+        raise InputError(path, line, None, "the header has a single column; the file must "
+                         "be comma-separated" if not commas else "the file must be "
+                         "comma-separated (the header has more semicolons or tabs than "
+                         "commas)")
 
 
 def _escape(cell: str) -> str:
-    """Guard a text cell a spreadsheet would run as a formula; see :mod:`scoring.csvsafe`."""
+    """Guard a text cell a spreadsheet would run as a formula (:mod:`tabular.guard`)."""
     return guard_cell(cell)
-
-
-def _header(path: PathLike, rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
-    """The header line of a file: non-empty, unique column names."""
-    try:
-        line, header = next(rows)
-    except StopIteration:
-        raise InputError(path, None, None, "file is empty") from None
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        raise InputError(path, line, None,
-                         "the header has a single column; the file must be comma-separated")
-    header = [_unescape(name) for name in header]
-    seen: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
-        if not name:
-            raise InputError(path, line, f"#{position}", "empty column name in the header")
-        if name in seen:
-            raise InputError(path, line, name,
-                             f"duplicate column (columns #{seen[name]} and #{position})")
-        seen[name] = position
-    return line, header
 
 
 _COMMON_SCORES = {"": math.nan} | {str(k): float(k) for k in range(10)}
@@ -288,6 +351,34 @@ def _parse_score(path: PathLike, line: int, column: str, cell: str, top: int | N
         raise InputError(path, line, column,
                          f"score '{cell}' is above the highest category {top} of this item")
     return value
+
+
+def _scores(cells: Any, top: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """A column of score cells as floats and a mask of the cells :func:`_parse_score`
+    refuses, parsing each distinct cell once (a column holds a handful)."""
+    codes, distinct = cells.factorize()
+    values = np.empty(len(distinct))
+    bad = np.zeros(len(distinct), dtype=bool)
+    for k, cell in enumerate(distinct):
+        try:
+            values[k] = _parse_score("", 0, "", cell, top)
+        except InputError:
+            values[k], bad[k] = math.nan, True
+    return values[codes], bad[codes]
+
+
+def _first(mask: np.ndarray) -> int | None:
+    """Position of the first True, or None."""
+    return int(np.argmax(mask)) if mask.any() else None
+
+
+def _raise_first(found: Sequence[tuple[int | None, Callable[[int], InputError]]]) -> None:
+    """Raise the problem of the earliest row among ``(position, error at position)``;
+    within a row the first listed, as a row-by-row check would meet them."""
+    present = [(pos, k) for k, (pos, _) in enumerate(found) if pos is not None]
+    if present:
+        pos, k = min(present)
+        raise found[k][1](pos)
 
 
 # ---------------------------------------------------------------------------- responses
@@ -335,21 +426,24 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
     ------
     InputError for anything that is not a clean response file.
     """
-    rows = _read_rows(path)
-    header_line, header = _header(path, rows)
-    for name, option in ((id_col, "--id-col"), (group_col, "--group-col")):
-        if name is not None and name not in header:
-            raise InputError(path, header_line, name, f"no such column (named by {option})")
+    def check(line: int, header: list[str]) -> dict[str, int] | None:
+        for name, option in ((id_col, "--id-col"), (group_col, "--group-col")):
+            if name is not None and name not in header:
+                raise InputError(path, line, name, f"no such column (named by {option})")
+        return _long_columns(path, line, header, id_col, group_col)
+
+    header_line, header, frame = _read(path, check)
     limits = dict(max_scores or {})
 
     def top(item: str) -> int | None:
         return limits.get(item, default_max)
 
-    long = _long_columns(path, header_line, header, id_col, group_col)
+    long = check(header_line, header)
     if long is not None:
-        persons, items, matrix, groups = _read_long(path, header, long, rows, top)
+        persons, items, matrix, groups = _read_long(path, header, long, frame, top)
     else:
-        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, rows, top)
+        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, frame,
+                                                    top)
     if len(persons) == 0:
         raise InputError(path, None, None, "no data rows after the header")
     if len(items) == 0:
@@ -364,94 +458,109 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
 
 
 def _read_wide(path: PathLike, header: list[str], id_col: str | None, group_col: str | None,
-               rows: Iterator[tuple[int, list[str]]], top: Callable[[str], int | None]):
+               frame: Any, top: Callable[[str], int | None]):
+    """Persons, items, matrix and groups of a wide file: each check on whole columns,
+    the first problem in file order raised (ids, then the group, then scores by column)."""
     if id_col is None and "person_id" in header:
         id_col = "person_id"
-    id_pos = header.index(id_col) if id_col is not None else None
-    group_pos = header.index(group_col) if group_col is not None else None
-    item_pos = [i for i in range(len(header)) if i not in (id_pos, group_pos)]
-    items = [header[i] for i in item_pos]
-    tops = [top(item) for item in items]
-    persons: list[str] = []
-    groups: list[str] | None = [] if group_pos is not None else None
-    first_line: dict[str, int] = {}
-    data: list[list[float]] = []
-    for line, cells in rows:
-        if len(cells) != len(header):
-            raise InputError(path, line, None,
-                             f"has {len(cells)} cells but the header has {len(header)}")
-        if id_pos is not None:
-            person = _unescape(cells[id_pos])
-            if not person:
-                raise InputError(path, line, id_col, "empty person id")
-        else:
-            person = str(len(persons) + 1)
-        if person in first_line:
-            raise InputError(path, line, id_col,
-                             f"duplicate person id '{person}' (first on row {first_line[person]})")
-        first_line[person] = line
-        persons.append(person)
-        if groups is not None:
-            group = cells[group_pos]
-            if not group:
-                raise InputError(path, line, group_col, "empty group")
-            groups.append(group)
-        try:
-            data.append([_parse_score(path, line, header[i], cells[i], top)
-                         for i, top in zip(item_pos, tops, strict=True)])
-        except InputError as exc:
-            if not data and exc.column is not None and any(ch.isalpha() for ch in
-                                                            cells[header.index(exc.column)]):
-                # text in the first row: more likely an id/group column than a typo
-                exc.message += (f" (if column {exc.column} is not an item, name it with "
-                                "--id-col or --group-col)")
-            raise
-    matrix = np.array(data, dtype=float).reshape(len(persons), len(items))
+    items = [name for name in header if name not in (id_col, group_col)]
+    lines = frame.index.to_numpy()
+    n = len(frame)
+    found: list[tuple[int | None, Callable[[int], InputError]]] = []
+    if id_col is not None:
+        ids = frame[id_col]
+        empty = ids.to_numpy() == ""
+        repeated = ids.duplicated().to_numpy() & ~empty
+        found.append((_first(empty),
+                      lambda i: InputError(path, lines[i], id_col, "empty person id")))
+
+        def duplicate(i: int) -> InputError:
+            person = ids.iloc[i]
+            first = lines[int(np.argmax(ids.to_numpy() == person))]
+            return InputError(path, lines[i], id_col,
+                              f"duplicate person id '{person}' (first on row {first})")
+
+        found.append((_first(repeated), duplicate))
+        persons = ids.tolist()
+    else:
+        persons = [str(k) for k in range(1, n + 1)]
+    groups = None
+    if group_col is not None:
+        groups = frame[group_col].tolist()
+        found.append((_first(frame[group_col].to_numpy() == ""),
+                      lambda i: InputError(path, lines[i], group_col, "empty group")))
+    matrix = np.empty((n, len(items)))
+    for j, item in enumerate(items):
+        matrix[:, j], bad = _scores(frame[item], top(item))
+        found.append((_first(bad), lambda i, item=item: _score_error(
+            path, lines[i], item, frame[item].iloc[i], top(item), first_row=i == 0)))
+    _raise_first(found)
     return persons, items, matrix, groups
 
 
-def _read_long(path: PathLike, header: list[str], columns: dict[str, int],
-               rows: Iterator[tuple[int, list[str]]], top: Callable[[str], int | None]):
-    person_index: dict[str, int] = {}
-    item_index: dict[str, int] = {}
-    person_group: dict[str, tuple[str, int]] = {}
-    seen: dict[tuple[int, int], int] = {}
-    cells_out: list[tuple[int, int, float]] = []
-    group_pos = columns.get("group")
-    for line, cells in rows:
-        if len(cells) != len(header):
-            raise InputError(path, line, None,
-                             f"has {len(cells)} cells but the header has {len(header)}")
-        person = _unescape(cells[columns["person"]])
-        item = _unescape(cells[columns["item"]])
-        if not person:
-            raise InputError(path, line, header[columns["person"]], "empty person id")
-        if not item:
-            raise InputError(path, line, header[columns["item"]], "empty item id")
-        score = _parse_score(path, line, header[columns["score"]], cells[columns["score"]],
-                             top(item))
-        p = person_index.setdefault(person, len(person_index))
-        j = item_index.setdefault(item, len(item_index))
-        if (p, j) in seen:
-            raise InputError(path, line, None, f"person '{person}' has item '{item}' twice "
-                             f"(first on row {seen[p, j]})")
-        seen[p, j] = line
-        if group_pos is not None:
-            group = cells[group_pos]
-            if not group:
-                raise InputError(path, line, header[group_pos], "empty group")
-            first = person_group.setdefault(person, (group, line))
-            if first[0] != group:
-                raise InputError(path, line, header[group_pos],
-                                 f"person '{person}' is in group '{group}' here but in "
-                                 f"'{first[0]}' on row {first[1]}")
-        cells_out.append((p, j, score))
-    matrix = np.full((len(person_index), len(item_index)), np.nan)
-    for p, j, score in cells_out:
-        matrix[p, j] = score
-    persons = list(person_index)
-    groups = [person_group[p][0] for p in persons] if group_pos is not None else None
-    return persons, list(item_index), matrix, groups
+def _score_error(path: PathLike, line: int, column: str, cell: str, top: int | None, *,
+                 first_row: bool) -> InputError:
+    """:func:`_parse_score`'s refusal of ``cell``; text in the first row is more likely an
+    id or group column than a typo, and the message says so."""
+    try:
+        _parse_score(path, line, column, cell, top)
+    except InputError as exc:
+        if first_row and any(ch.isalpha() for ch in cell):
+            exc.message += (f" (if column {column} is not an item, name it with "
+                            "--id-col or --group-col)")
+            exc.problems = [Problem(exc.path, None, line, column, exc.message)]
+        return exc
+    raise AssertionError(f"{cell!r} is a valid score")  # pragma: no cover
+
+
+def _read_long(path: PathLike, header: list[str], columns: dict[str, int], frame: Any,
+               top: Callable[[str], int | None]):
+    """Persons, items, matrix and groups of a long file (persons and items in order of
+    first appearance); each check on whole columns, the first problem in file order."""
+    lines = frame.index.to_numpy()
+    person_col, item_col, score_col = (header[columns[k]] for k in ("person", "item", "score"))
+    people, things = frame[person_col], frame[item_col]
+    p_codes, persons = people.factorize()
+    i_codes, items = things.factorize()
+    tops = np.array([np.inf if top(item) is None else top(item) for item in items])
+    values, unparsed = _scores(frame[score_col], None)
+    above = values > tops[i_codes]  # NaN (an empty or refused cell) is above nothing
+    pairs = p_codes.astype(np.int64) * max(len(items), 1) + i_codes
+    twice = frame.index.to_series().groupby(pairs).transform("first").to_numpy()
+
+    def score_error(i: int) -> InputError:
+        return _score_error(path, lines[i], score_col, frame[score_col].iloc[i],
+                            top(things.iloc[i]), first_row=False)
+
+    found: list[tuple[int | None, Callable[[int], InputError]]] = [
+        (_first(people.to_numpy() == ""),
+         lambda i: InputError(path, lines[i], person_col, "empty person id")),
+        (_first(things.to_numpy() == ""),
+         lambda i: InputError(path, lines[i], item_col, "empty item id")),
+        (_first(unparsed | above), score_error),
+        (_first(twice != lines), lambda i: InputError(
+            path, lines[i], None, f"person '{people.iloc[i]}' has item '{things.iloc[i]}' "
+            f"twice (first on row {twice[i]})"))]
+    groups = None
+    if "group" in columns:
+        group_col = header[columns["group"]]
+        cells = frame[group_col].to_numpy()
+        first = np.unique(p_codes, return_index=True)[1] if len(p_codes) else p_codes
+        at = first[p_codes]
+
+        def other_group(i: int) -> InputError:
+            return InputError(path, lines[i], group_col,
+                              f"person '{people.iloc[i]}' is in group '{cells[i]}' here but "
+                              f"in '{cells[at[i]]}' on row {lines[at[i]]}")
+
+        found += [(_first(cells == ""),
+                   lambda i: InputError(path, lines[i], group_col, "empty group")),
+                  (_first(cells != cells[at]), other_group)]
+        groups = cells[first].tolist()
+    _raise_first(found)
+    matrix = np.full((len(persons), len(items)), np.nan)
+    matrix[p_codes, i_codes] = values
+    return persons.tolist(), items.tolist(), matrix, groups
 
 
 def check_item_variance(data: ResponseData, skip: Sequence[str] = ()) -> None:
@@ -510,13 +619,15 @@ def read_params(path: PathLike) -> ItemParams:
     unknown columns are ignored.  Raises :class:`InputError` naming the row and column of
     the first problem.
     """
-    rows = _read_rows(path)
-    header_line, header = _header(path, rows)
+    def check(line: int, header: list[str]) -> None:
+        b_cols = _b_columns(header)
+        required = ["item_id", "model", "a"] + (["b"] if "b" in header or not b_cols else [])
+        for column in required:
+            if column not in header:
+                raise InputError(path, line, column, "required column is missing")
+
+    header_line, header, frame = _read(path, check)
     b_cols = _b_columns(header)
-    required = ["item_id", "model", "a"] + (["b"] if "b" in header or not b_cols else [])
-    for column in required:
-        if column not in header:
-            raise InputError(path, header_line, column, "required column is missing")
     pos = {name: i for i, name in enumerate(header)}
     has_se = any(name.startswith("se_") for name in header)
 
@@ -529,16 +640,13 @@ def read_params(path: PathLike) -> ItemParams:
     se_b: list[list[float]] = []
     se_c: list[float] = []
     first_line: dict[str, int] = {}
-    for line, cells in rows:
-        if len(cells) != len(header):
-            raise InputError(path, line, None,
-                             f"has {len(cells)} cells but the header has {len(header)}")
+    for line, *cells in frame.itertuples(name=None):
         named = dict(zip(header, cells, strict=True))
 
         def cell(name: str, named: dict[str, str] = named) -> str:
             return named.get(name, "")
 
-        item = _unescape(cell("item_id"))
+        item = cell("item_id")
         if not item:
             raise InputError(path, line, "item_id", "empty item id")
         if item in first_line:
@@ -629,14 +737,10 @@ def read_fit(path: PathLike) -> dict[str, np.ndarray]:
     absent fit columns are absent from the dict.  Call after :func:`read_params`, which
     validates the rest of the file.
     """
-    rows = _read_rows(path)
-    _, header = _header(path, rows)
+    _, header, frame = _read(path)
     present = [name for name in FIT_COLUMNS if name in header]
     values: dict[str, list[float]] = {name: [] for name in present}
-    for line, cells in rows:
-        if len(cells) != len(header):
-            raise InputError(path, line, None,
-                             f"has {len(cells)} cells but the header has {len(header)}")
+    for line, *cells in frame.itertuples(name=None):
         for name in present:
             values[name].append(_number(path, line, name, cells[header.index(name)]))
     return {name: np.array(column, dtype=float) for name, column in values.items()}

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -630,8 +631,10 @@ def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Seque
     (pandas refuses one), none shorter with ``strict_width`` (separators counted), the
     row count, blank rows left out.
     """
+    # start-up cost: pandas (numpy with it) takes ~0.2 s to import (python -X importtime);
+    # only frame readers pay
     import numpy as np
-    import pandas as pd  # ~0.2 s to import (python -X importtime); only frame readers pay
+    import pandas as pd
 
     body, encoding = _utf8_body(data, encodings)
     if body is None or b'"' in body or b"\x00" in body \
@@ -653,8 +656,6 @@ def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Seque
     if region.startswith(b"\xef\xbb\xbf"):
         return None  # pandas would drop a byte-order mark there
     lines = region.count(b"\n") + (not region.endswith(b"\n"))
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a ParserWarning means pandas guessed

@@ -271,3 +271,64 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
 def test_format_params_rejects_unknown_fit_column() -> None:
     with pytest.raises(ValueError, match="unknown fit column"):
         format_params(mixed_bank(), fit={"rmsd": np.zeros(5)})
+
+
+# ---------------------------------------------------------------------------- tabular
+
+def test_every_ragged_row_is_found_and_the_header_comes_first(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.csv", "person_id,Q1,Q2\np1,1,0\np2,1\np3,x,1\np4,1,0,1\n")
+    with pytest.raises(InputError) as info:
+        read_responses(path)
+    assert (info.value.row, info.value.column) == (3, None)
+    assert str(info.value).endswith("row 3: has 2 cells but the header has 3 "
+                                    "(and 1 more problems in the file)")
+    assert [(p.row, p.file) for p in info.value.problems] == [(3, str(path)), (5, str(path))]
+    bad_header = write(tmp_path, "h.csv", "person_id,Q1,Q1\np1,1\n")
+    with pytest.raises(InputError, match="row 1, column Q1: duplicate column"):
+        read_responses(bad_header)
+    with pytest.raises(InputError, match="row 1, column b: required column is missing"):
+        read_params(write(tmp_path, "p.csv", "item_id,model,a\nQ1,2pl\n"))
+
+
+def test_quoted_blank_and_trailing_comma_rows_read_as_plain_ones(tmp_path: Path) -> None:
+    plain = read_responses(write(tmp_path, "w.csv", WIDE), group_col="grp")
+    quoted = read_responses(write(tmp_path, "q.csv", (
+        'person_id,grp,Q1,Q2,Q3\n"p1","A",1,0,\n,,,,\np2,B,0,2,1,\n"p3",A,,1,0\n')),
+        group_col="grp")
+    for name in ("person_ids", "item_ids", "groups"):
+        assert list(getattr(quoted, name)) == list(getattr(plain, name))
+    np.testing.assert_array_equal(quoted.matrix, plain.matrix)
+    with pytest.raises(InputError, match="row 1: the file must be comma-separated"):
+        read_responses(write(tmp_path, "s.csv", "person_id;Q1;Q2,Q3\np1;1;0,1\n"))
+
+
+def test_an_xlsx_response_file_reads_as_its_csv(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for line in LONG.splitlines():
+        book.active.append([int(c) if c.isdigit() else c for c in line.split(",")])
+    book.save(tmp_path / "l.xlsx")
+    data = read_responses(tmp_path / "l.xlsx")
+    expected = read_responses(write(tmp_path, "l.csv", LONG))
+    np.testing.assert_array_equal(data.matrix, expected.matrix)
+    assert list(data.person_ids) == list(expected.person_ids)
+    assert list(data.groups) == list(expected.groups)
+
+
+def test_the_first_bad_cell_in_file_order_is_named(tmp_path: Path) -> None:
+    """Checked column by column, reported as a reader going down the rows meets them."""
+    path = write(tmp_path, "r.csv", "person_id,group,Q1,Q2\np1,A,1,0\np2,B,0,x\np3,,9,1\n"
+                 "p2,A,1,1\n")
+    with pytest.raises(InputError, match="row 3, column Q2: score 'x'"):
+        read_responses(path, group_col="group")
+    with pytest.raises(InputError, match="row 3, column Q2: score 'x'"):
+        read_responses(path, group_col="group", default_max=1)
+    path = write(tmp_path, "l.csv", "person,item,score,group\np1,Q1,1,A\np2,Q1,7,B\n"
+                 "p1,Q2,1,B\np1,Q1,0,A\n")
+    with pytest.raises(InputError, match="row 3, column score: score '7' is above the "
+                                         "highest category 1"):
+        read_responses(path, max_scores={"Q1": 1})
+    with pytest.raises(InputError, match="row 4, column group: person 'p1' is in group 'B' "
+                                         "here but in 'A' on row 2"):
+        read_responses(path)
