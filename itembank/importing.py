@@ -27,17 +27,22 @@ JSON: a list of objects ``{"code", "domain", "subdomain", "type", "stem": {"zh",
 "author", "status"}``; the keys ``difficulty_hint`` and ``notes`` are authoring notes
 and are ignored. Every problem in a file is reported at once, with its row (CSV/XLSX:
 the spreadsheet row number, header = row 1; JSON: the 1-based position in the list).
+
+CSV (UTF-8, with or without BOM) and XLSX are read by the project's one table reader,
+:func:`tabular.reading.read_table`, which undoes the formula guard of our CSV export. A
+file it refuses (not UTF-8, unreadable, rows longer than the header) is an
+:class:`ItemFileError`; problems of readable rows go into the :class:`ImportReport`.
+Both are tabular's :class:`~tabular.reading.Problem` s (file, sheet, row, column).
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scoring.csvsafe import unguard_cell
+from tabular.guard import unguard_cell  # noqa: F401 (read_table's unguard=True; tested)
+from tabular.reading import Problem, Problems, Table, TableError, read_table
 
 from .models import ITEM_STATUSES, ITEM_TYPES
 
@@ -73,38 +78,51 @@ class ItemSpec:
 
 
 @dataclass
-class ImportProblem:
-    row: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, {self.column}: {self.message}"
-
-
-@dataclass
 class ImportReport:
-    """Items read and problems found; a file with any problem imports nothing."""
+    """Items read and problems found; a file with any problem imports nothing.
+
+    ``problems`` are tabular's :class:`~tabular.reading.Problem` s (``file`` is the
+    source, ``sheet`` the XLSX sheet read), every one of them, in the order found.
+    """
 
     source: str
     items: list[ItemSpec] = field(default_factory=list)
-    problems: list[ImportProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    sheet: str | None = None
 
     def add(self, row: int, column: str, message: str) -> None:
-        self.problems.append(ImportProblem(row, column, message))
+        self.problems.append(Problem(self.source, self.sheet, row, column, message))
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def summary(self) -> str:
+        """``items.csv: 2 problem(s); nothing was imported`` and one line per problem,
+        ``  row 3, domain: unknown domain 'x'``."""
         lines = [f"{self.source}: {len(self.problems)} problem(s); nothing was imported"]
-        lines += [f"  {p}" for p in self.problems]
+        lines += [f"  row {p.row}, {p.column}: {p.message}" for p in self.problems]
         return "\n".join(lines)
 
+    def error(self) -> TableError:
+        """The problems as tabular's error type."""
+        return TableError(self.problems)
 
-class ItemFileError(ValueError):
-    """The file cannot be read at all (encoding, format); the message names the file."""
+
+class ItemFileError(TableError):
+    """The file cannot be read at all (encoding, format, rows wider than the header):
+    tabular's error type, each problem naming the file (and sheet, row, column)."""
+
+    @classmethod
+    def of(cls, problems: Problems | TableError) -> ItemFileError:
+        """The refusal carrying a collector's or a reader's problems (and their count)."""
+        kept = problems.kept if isinstance(problems, Problems) else problems.problems
+        return cls(kept, problems.total)
+
+    @classmethod
+    def about(cls, name: str, message: str) -> ItemFileError:
+        """A refusal of the whole file."""
+        return cls([Problem(name, None, None, None, message)])
 
 
 def read_item_file(path: str | Path, data: bytes | None = None) -> ImportReport:
@@ -112,16 +130,16 @@ def read_item_file(path: str | Path, data: bytes | None = None) -> ImportReport:
     path = Path(path)
     raw = data if data is not None else path.read_bytes()
     suffix = path.suffix.lower()
+    report = ImportReport(path.name)
     if suffix == ".json":
         records = _json_records(path.name, raw)
-    elif suffix == ".csv":
-        records = _csv_records(path.name, raw)
-    elif suffix in (".xlsx", ".xlsm"):
-        records = _xlsx_records(path.name, raw)
+    elif suffix in (".csv", ".xlsx", ".xlsm"):
+        table = _read_table(path.name, raw)
+        report.sheet = table.sheet
+        records = _table_records(report, table)
     else:
-        raise ItemFileError(f"{path.name}: unknown item file type {suffix!r}; "
-                            "use .csv, .xlsx or .json")
-    report = ImportReport(path.name)
+        raise ItemFileError.about(path.name, f"unknown item file type {suffix!r}; "
+                                  "use .csv, .xlsx or .json")
     for row, record, unknown in records:
         for column in unknown:
             report.add(row, column, "unknown column")
@@ -144,62 +162,41 @@ def _decode(name: str, raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        raise ItemFileError(f"{name}: not UTF-8 text (bad byte at line {line}); save the "
-                            "file as UTF-8") from None
+        raise ItemFileError.about(name, f"not UTF-8 text (bad byte at line {line}); save "
+                                  "the file as UTF-8") from None
 
 
-def _csv_records(name: str, raw: bytes) -> list[tuple[int, dict[str, str], list[str]]]:
-    text = _decode(name, raw)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    # cells our exports guarded against formulas ('=...) come back as written
-    rows = [[unguard_cell(v) for v in row] for row in reader]
-    if not rows:
-        raise ItemFileError(f"{name}: the file is empty")
-    return _table_records(name, rows)
-
-
-def _xlsx_records(name: str, raw: bytes) -> list[tuple[int, dict[str, str], list[str]]]:
-    # start-up cost: openpyxl adds ~90-140 ms to every import of this module (web app and
-    # every itembank command); only XLSX item files need it
-    import openpyxl
-
+def _read_table(name: str, raw: bytes) -> Table:
+    """A CSV (UTF-8) or XLSX item file as text rows, our CSV export's guard undone."""
     try:
-        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
-        raise ItemFileError(f"{name}: not a readable XLSX workbook ({exc})") from None
-    sheet = book.worksheets[0]
-    rows = [["" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer()
-                                   else str(v)) for v in row]
-            for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    if not rows:
-        raise ItemFileError(f"{name}: the first sheet is empty")
-    return _table_records(name, rows)
+        return read_table(raw, name, encodings=("utf-8",), unguard=True, check_header=False)
+    except TableError as exc:
+        raise ItemFileError.of(exc) from None
 
 
-def _table_records(name: str, rows: list[list[str]]
-                   ) -> list[tuple[int, dict[str, str], list[str]]]:
-    header = [h.strip() for h in rows[0]]
+def _table_records(report: ImportReport, table: Table
+                   ) -> list[tuple[int, dict[str, Any], list[str]]]:
+    """Each row as a record of the JSON shape; unknown and repeated columns are problems
+    of the header row."""
+    header = table.header
     known = set(CSV_COLUMNS)
-    unknown = [h for h in header if h and h not in known]
-    records = []
-    for number, values in enumerate(rows[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue  # blank spreadsheet rows
-        if len(values) > len(header) and any(v.strip() for v in values[len(header):]):
-            records.append((number, {"__ragged__": str(len(values))}, []))
-            continue
-        record = {h: (values[i].strip() if i < len(values) else "")
-                  for i, h in enumerate(header) if h}
+    for position, name in enumerate(header, start=1):
+        if name and name in header[:position - 1]:
+            report.add(table.header_row, name, "column appears twice in the header")
+        elif name and name not in known:
+            report.add(table.header_row, name, "unknown column")
+    records: list[tuple[int, dict[str, Any], list[str]]] = []
+    for number, cells in table.records():
+        record: dict[str, Any] = dict(cells)
         options = []
         for n in range(1, MAX_OPTIONS + 1):
             zh, en = record.pop(f"option{n}_zh", ""), record.pop(f"option{n}_en", "")
             options.append({"zh": zh, "en": en})
         while options and not options[-1]["zh"] and not options[-1]["en"]:
             options.pop()
-        record["options"] = options  # type: ignore[assignment]
-        record["tags"] = [t.strip() for t in record.get("tags", "").split(";") if t.strip()]  # type: ignore[assignment]
-        records.append((number, record, unknown if number == 2 else []))
+        record["options"] = options
+        record["tags"] = [t.strip() for t in record.get("tags", "").split(";") if t.strip()]
+        records.append((number, record, []))
     return records
 
 
@@ -207,12 +204,12 @@ def _json_records(name: str, raw: bytes) -> list[tuple[int, dict[str, Any], list
     try:
         data = json.loads(_decode(name, raw))
     except json.JSONDecodeError as exc:
-        raise ItemFileError(f"{name}: not valid JSON (line {exc.lineno}, column "
-                            f"{exc.colno}: {exc.msg})") from None
+        raise ItemFileError.about(name, f"not valid JSON (line {exc.lineno}, column "
+                                  f"{exc.colno}: {exc.msg})") from None
     if isinstance(data, dict) and "items" in data:
         data = data["items"]
     if not isinstance(data, list):
-        raise ItemFileError(f"{name}: expected a list of items")
+        raise ItemFileError.about(name, "expected a list of items")
     records = []
     for number, obj in enumerate(data, start=1):
         if not isinstance(obj, dict):
@@ -233,9 +230,6 @@ def _text(value: Any) -> str:
 
 def _check(report: ImportReport, row: int, r: dict[str, Any]) -> ItemSpec | None:
     """Check one record; add every problem found; return the spec when it is clean."""
-    if "__ragged__" in r:
-        report.add(row, "row", f"more cells than header columns ({r['__ragged__']})")
-        return None
     if "__notobject__" in r:
         report.add(row, "item", "not a JSON object")
         return None

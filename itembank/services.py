@@ -17,10 +17,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from learningcity.models import AuditEvent
+from learningcity import audit
 from scoring import catalogue
-from scoring.csvsafe import guard_cell
 from scoring.params import ItemParams
+from tabular.guard import guard_cell
+from tabular.reading import TableError
 
 from .content import VersionContent
 from .importing import ImportReport, ItemSpec
@@ -43,12 +44,18 @@ class BankError(ValueError):
     """A request the bank refuses; the message says what is wrong."""
 
 
-class ImportRejected(BankError):
-    """An import with problems: nothing was changed. ``report`` lists every problem."""
+class ImportRejected(BankError, TableError):
+    """An import with problems: nothing was changed. ``report`` lists every problem, which
+    are also this error's ``problems`` (tabular's error type, file, sheet, row, column);
+    ``str()`` is the report's summary."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__(report.summary())
+        TableError.__init__(self, report.problems)
+        self.args = (report.summary(),)
         self.report = report
+
+    def __str__(self) -> str:
+        return self.report.summary()
 
 
 @dataclass
@@ -120,9 +127,9 @@ def import_items(db: Session, report: ImportReport, actor: str) -> ImportOutcome
         if spec.status != item.status:
             _move(item, spec.status, actor, "imported")
             outcome.status_changed.append(spec.code)
-    db.add(AuditEvent(actor=actor, action="itembank.import", target=report.source,
-                      detail={"created": len(outcome.created),
-                              "new_versions": len(outcome.new_versions)}))
+    audit.record(db, actor=actor, action="itembank.import", target=report.source,
+                 detail={"created": len(outcome.created),
+                         "new_versions": len(outcome.new_versions)})
     db.flush()
     return outcome
 
@@ -224,8 +231,8 @@ def import_calibration(db: Session, instrument: Instrument, params: ItemParams, 
             dif_flag=(str(fit["dif"][j]) if "dif" in fit and fit["dif"][j] in ("B", "C")
                       else None)))
     db.add(calibration)
-    db.add(AuditEvent(actor=actor, action="calibration.import", target=calibration.label,
-                      detail={"instrument": instrument.code, "items": len(codes)}))
+    audit.record(db, actor=actor, action="calibration.import", target=calibration.label,
+                 detail={"instrument": instrument.code, "items": len(codes)})
     db.flush()
     return calibration
 
@@ -274,8 +281,8 @@ def publish(db: Session, calibration: Calibration, actor: str, note: str = "") -
                             from_calibration_id=instrument.published_calibration_id,
                             to_calibration_id=calibration.id, by=actor, note=note))
     instrument.published_calibration_id = calibration.id
-    db.add(AuditEvent(actor=actor, action="calibration.publish", target=calibration.label,
-                      detail={"instrument": instrument.code}))
+    audit.record(db, actor=actor, action="calibration.publish", target=calibration.label,
+                 detail={"instrument": instrument.code})
     db.flush()
 
 
@@ -293,8 +300,8 @@ def rollback(db: Session, instrument: Instrument, actor: str, note: str = "") ->
                             from_calibration_id=instrument.published_calibration_id,
                             to_calibration_id=previous.id, by=actor, note=note))
     instrument.published_calibration_id = previous.id
-    db.add(AuditEvent(actor=actor, action="calibration.rollback", target=previous.label,
-                      detail={"instrument": instrument.code}))
+    audit.record(db, actor=actor, action="calibration.rollback", target=previous.label,
+                 detail={"instrument": instrument.code})
     db.flush()
     return previous
 
