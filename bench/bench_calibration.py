@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scoring import models
+from scoring import catalogue, models
 from scoring.calibration import calibrate
 from scoring.girth_engine import calibrate_girth
 from scoring.params import ItemParams
@@ -34,7 +34,7 @@ def make_data(model: str, n_items: int, n_persons: int, seed: int
               ) -> tuple[ItemParams, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.uniform(0.7, 2.0, n_items)
-    if model == "2pl":
+    if catalogue.get(model).dichotomous:
         b = rng.uniform(-2.0, 2.0, (n_items, 1))
     else:
         b = rng.uniform(-1.0, 0.6, (n_items, 1)) + np.array([[-0.9, 0.1, 1.1]])
