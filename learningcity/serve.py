@@ -7,6 +7,9 @@ Gunicorn settings come from the ``[server:main]`` section of the .ini when it sa
 the same way); the options given here override them. Each worker builds the app
 itself (no preloading), so no database connection is ever shared across a fork;
 ``post_fork`` also drops any pooled connection a preloading master (pserve) made.
+
+Every ``learningcity`` command imports this module, so gunicorn, paste.deploy and the
+app are imported inside ``serve`` (a start-up cost only that command should pay).
 """
 from __future__ import annotations
 
@@ -75,6 +78,7 @@ def gunicorn_options(ini_path: str, workers: int | None = None, bind: str | None
     parser.read(ini_path)
     if parser.has_section("loggers"):
         options.setdefault("logconfig", ini_path)
+    # start-up cost: only `learningcity serve` needs it (module docstring)
     from gunicorn.config import KNOWN_SETTINGS
 
     unknown = sorted(set(options) - {s.name for s in KNOWN_SETTINGS})
@@ -86,6 +90,7 @@ def gunicorn_options(ini_path: str, workers: int | None = None, bind: str | None
 
 def run(ini_path: str, options: dict[str, Any]) -> None:
     """Run gunicorn in the foreground until it is stopped (SIGTERM: graceful)."""
+    # start-up cost: only `learningcity serve` needs it (module docstring)
     from gunicorn.app.base import BaseApplication
 
     ini_abs = os.path.abspath(ini_path)
@@ -97,6 +102,7 @@ def run(ini_path: str, options: dict[str, Any]) -> None:
             self.cfg.set("default_proc_name", f"learningcity:{os.path.basename(ini_path)}")
 
         def load(self) -> Any:
+            # start-up cost: only `learningcity serve` needs it (module docstring)
             from paste.deploy import loadapp
 
             return loadapp(f"config:{ini_abs}")
@@ -120,6 +126,7 @@ def serve(ini_path: str, workers: int | None, threads: int | None, bind: str | N
     """Serve the app with gunicorn (several workers) for production."""
     if not os.path.exists(ini_path):
         raise click.ClickException(f"{ini_path}: settings file not found (use --ini)")
+    # start-up cost: only `learningcity serve` needs it (module docstring)
     from pyramid.exceptions import ConfigurationError
 
     from .cli import load_app_settings

@@ -15,6 +15,7 @@ from . import display, i18n
 from .accounts import AccountError, authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
+from .models import District
 from .resources import DistrictResource, district_factory, staff_factory
 
 
@@ -108,8 +109,6 @@ def logout(request: Any) -> Any:
 @view_config(route_name="staff", renderer="learningcity:templates/staff.pt",
              permission="staff")
 def staff_home(request: Any) -> dict[str, Any]:
-    from .models import District
-
     user = request.identity
     query = sa.select(District).order_by(District.code)
     if user.role == "district":
