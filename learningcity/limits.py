@@ -27,7 +27,9 @@ import io
 import tempfile
 from typing import Any
 
-from pyramid.interfaces import IRoutesMapper
+from pyramid.interfaces import IExecutionPolicy, IRoutesMapper
+from pyramid.response import Response
+from pyramid.router import default_execution_policy
 from pyramid.tweens import EXCVIEW
 from pyramid.view import exception_view_config
 
@@ -212,8 +214,6 @@ def too_large_view(exc: RequestTooLarge, request: Any) -> Any:
     request.response.status_int = 413
     request.response.headers["Connection"] = "close"
     if request.path.startswith(API_PREFIX + "/"):
-        from pyramid.response import Response
-
         body = error_body("too_large", f"the request body is larger than the limit of "
                                        f"{exc.limit} bytes", [{"limit": exc.limit}])
         response = Response(json_body=body, status=413)
@@ -229,8 +229,6 @@ def nul_view(exc: NulInText, request: Any) -> Any:
     """400: JSON under the API, a page for people."""
     request.response.status_int = 400
     if request.path.startswith(API_PREFIX + "/"):
-        from pyramid.response import Response
-
         body = error_body("bad_text", f"text may not contain NUL characters ({exc.where})",
                           [{"where": exc.where}])
         return Response(json_body=body, status=400)
@@ -241,9 +239,6 @@ def nul_view(exc: NulInText, request: Any) -> Any:
 
 def includeme(config: Any) -> None:
     """Register the body check (around the execution policy), its tween, the upload routes."""
-    from pyramid.interfaces import IExecutionPolicy
-    from pyramid.router import default_execution_policy
-
     uploads = config.registry.setdefault("upload_routes", set())
     uploads.update(DEFAULT_UPLOAD_ROUTES)
     uploads.update(config.registry.settings.get("learningcity.upload_routes", "").split())
