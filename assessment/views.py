@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from pyramid.authorization import Allow
-from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
 from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
+from learningcity.redirects import see_other
 
 from . import services
 from .background import CHOICES, QUESTIONS
@@ -53,7 +53,7 @@ def start_submit(request: Any) -> Any:
     token, _session_row = services.start_session(
         request.dbsession, request.POST.get("instrument", "LLA"),
         locale=request.locale_name, consent=request.POST.get("consent") == "yes")
-    return HTTPSeeOther(request.route_url("assessment.session", token=token))
+    return see_other(request, request.route_url("assessment.session", token=token))
 
 
 @view_config(route_name="assessment.session", renderer=T + "item.pt", request_method="GET")
@@ -64,7 +64,7 @@ def session_page(request: Any) -> Any:
     if step.status == "background":
         return _background_page(request, session)
     if step.status == "finished":
-        return HTTPSeeOther(request.route_url("assessment.result", token=token))
+        return see_other(request, request.route_url("assessment.result", token=token))
     if step.status == "expired":
         request.override_renderer = T + "expired.pt"
         return {"answered": step.answered}
@@ -86,7 +86,8 @@ def background_submit(request: Any) -> Any:
     _gate(request, session)
     if session.status == "background":
         services.set_background(request.dbsession, session, dict(request.POST))
-    return HTTPSeeOther(request.route_url("assessment.session", token=request.matchdict["token"]))
+    return see_other(request, request.route_url("assessment.session",
+                                                token=request.matchdict["token"]))
 
 
 @view_config(route_name="assessment.answer", request_method="POST", renderer=T + "item.pt")
@@ -104,7 +105,7 @@ def answer_submit(request: Any) -> Any:
         choice=_int(request.POST.get("choice"), "choice"),
         response_ms=_int(request.POST["response_ms"], "response_ms")
         if request.POST.get("response_ms") else None, locale=request.locale_name)
-    return HTTPSeeOther(request.route_url("assessment.session", token=token))
+    return see_other(request, request.route_url("assessment.session", token=token))
 
 
 @view_config(route_name="assessment.result", renderer=T + "result.pt")
@@ -112,8 +113,8 @@ def result_page(request: Any) -> Any:
     session = _session(request)
     step = services.current_step(request.dbsession, session, request.locale_name)
     if step.status != "finished":
-        return HTTPSeeOther(request.route_url("assessment.session",
-                                              token=request.matchdict["token"]))
+        return see_other(request, request.route_url("assessment.session",
+                                                    token=request.matchdict["token"]))
     # actions other packages offer after a result (e.g. the learning-needs survey)
     next_links = [link for link in (hook(request, session) for hook in
                                     request.registry.get("after_test_links", [])) if link]

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from pyramid.csrf import get_csrf_token
 from pyramid.events import BeforeRender
-from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
+from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
@@ -16,6 +16,7 @@ from .accounts import AccountError, authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
 from .models import District
+from .redirects import see_other
 from .resources import DistrictResource, district_factory, staff_factory
 
 
@@ -98,12 +99,12 @@ def login_submit(request: Any) -> Any:
     # Only local paths: never redirect a staff member to another site after login.
     target = next_url if next_url.startswith("/") and not next_url.startswith("//") \
         else request.route_url("staff")
-    return HTTPSeeOther(target, headers=headers)
+    return see_other(request, target, headers=headers)
 
 
 @view_config(route_name="logout", request_method="POST")
 def logout(request: Any) -> Any:
-    return HTTPSeeOther(request.route_url("home"), headers=forget(request))
+    return see_other(request, request.route_url("home"), headers=forget(request))
 
 
 @view_config(route_name="staff", renderer="learningcity:templates/staff.pt",
