@@ -17,6 +17,17 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 DOMAIN_PACKAGES: tuple[str, ...] = ("itembank", "assessment", "surveys", "monitoring")
 
 
+def asset(request: Any, path: str) -> str:
+    """The URL path of a file under ``static/`` (``request.asset('css/app.css')``),
+    worked out once per file and mount point: every page links two or three."""
+    known = request.registry.setdefault("asset_paths", {})
+    key = (request.script_name, path)
+    found = known.get(key)
+    if found is None:
+        found = known[key] = request.static_path(str(STATIC_DIR / path))
+    return found
+
+
 def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
     """Build the WSGI application (the ``paste.app_factory`` behind pserve)."""
     # start-up cost: every learningcity command imports this package; the settings module
@@ -40,7 +51,6 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
         for package in DOMAIN_PACKAGES:
             config.include(package)
         config.add_static_view("static", str(STATIC_DIR), cache_max_age=86400)
-        config.add_request_method(
-            lambda request, path: request.static_path(str(STATIC_DIR / path)), "asset")
+        config.add_request_method(asset, "asset")
         config.include(".startup")
     return config.make_wsgi_app()

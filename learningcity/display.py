@@ -17,12 +17,16 @@ def text_size(request: Any) -> str:
     return request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in SIZES else "normal"
 
 
-def size_links(request: Any) -> list[dict[str, Any]]:
+def size_links(request: Any, current: str | None = None) -> list[dict[str, Any]]:
+    """Links to the current page in each text size; ``current``: :func:`text_size`, when
+    the caller has it already."""
+    current = current or text_size(request)
+    kept = [(k, v) for k, v in request.GET.items() if k != "size"]
     links = []
     for size, label in (("normal", "A"), ("large", "A+")):
-        query = [(k, v) for k, v in request.GET.items() if k != "size"] + [("size", size)]
-        links.append({"size": size, "label": label, "url": request.path + "?" + urlencode(query),
-                      "current": text_size(request) == size})
+        links.append({"size": size, "label": label,
+                      "url": request.path + "?" + urlencode(kept + [("size", size)]),
+                      "current": current == size})
     return links
 
 

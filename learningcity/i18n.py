@@ -53,12 +53,13 @@ def remember_choice(event: NewResponse) -> None:
 
 def language_links(request: Any) -> list[dict[str, Any]]:
     """Links to the current page in each language, for the switcher on every page."""
+    kept = [(k, v) for k, v in request.GET.items() if k != "lang"]
+    path, current = request.path, request.locale_name
     links = []
     for name, (value, label) in LOCALES.items():
-        query = [(k, v) for k, v in request.GET.items() if k != "lang"] + [("lang", value)]
         links.append({"locale": name, "lang": value, "label": label,
-                      "url": request.path + "?" + urlencode(query),
-                      "current": request.locale_name == name})
+                      "url": path + "?" + urlencode(kept + [("lang", value)]),
+                      "current": current == name})
     return links
 
 

@@ -38,8 +38,9 @@ def add_layout_globals(event: BeforeRender) -> None:
     if request is None or not str(event.get("renderer_name", "")).endswith(".pt"):
         return
     event["lang_links"] = i18n.language_links(request)
-    event["size_links"] = display.size_links(request)
-    event["text_size"] = display.text_size(request)
+    size = display.text_size(request)
+    event["size_links"] = display.size_links(request, current=size)
+    event["text_size"] = size
     event["html_lang"] = i18n.html_lang(request)
     event["identity"] = request.identity
     event["csrf_token"] = LazyCSRFToken(request)
