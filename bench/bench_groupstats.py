@@ -36,9 +36,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitoring.stats.design import Design, jackknife
 from monitoring.stats.estimates import (
-    Design,
-    jackknife,
     survey_mean,
     survey_proportion,
     survey_total,

@@ -52,10 +52,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "FUNCTIONS",
@@ -67,11 +69,13 @@ __all__ = [
     "Num",
     "ParseError",
     "Ref",
+    "Selection",
     "Str",
     "Unary",
     "VarType",
     "check_types",
     "evaluate",
+    "evaluate_columns",
     "is_true",
     "parse",
     "references",
@@ -808,12 +812,451 @@ def _call(node: Call, get: Callable[[str], Any], current: Any) -> Any:
     if name == "string-length":
         return len(_string(value))
     if name == "count-selected":
-        if value is None or value == "":
-            return 0
-        return len(value) if isinstance(value, list | tuple) else 1
-    wanted = _string(_eval(args[1], get, current))
+        return _count_selected(value)
+    return _selected(value, _eval(args[1], get, current))
+
+
+def _count_selected(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    return len(value) if isinstance(value, list | tuple) else 1
+
+
+def _selected(value: Any, wanted_value: Any) -> bool:
+    wanted = _string(wanted_value)
     if value is None:
         return False
     if isinstance(value, list | tuple):
         return wanted in [str(v) for v in value]
     return wanted in _string(value).split(" ")
+
+
+# ------------------------------------------------------ evaluation on whole columns
+#
+# evaluate_columns gives, for every row at once, what is_true(evaluate(tree, row)) gives
+# row by row.  Each node's value is a _Vec: one kind of value for the whole column (plus
+# "unanswered" rows), so the operators become numpy operations.  The kinds follow the
+# Python types the row path dispatches on (bool before number, number before text, see
+# _equal); a value whose rows mix types, or whose type the row path treats specially
+# (dates, Decimal, big integers), is an "obj" column and its operators apply the row
+# path's own functions row by row.  Rows that raise EvaluationError are carried in an
+# error mask; 'and', 'or' and if() mask out the errors of the operand they skip.
+
+_EXACT_INT = 2 ** 53  # integers beyond this have no exact float, so stay "obj"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A multiple-choice question as a column for :func:`evaluate_columns`.
+
+    Row ``i``'s value is the list of ``choices[j]`` with ``chosen[i, j]`` (in the order
+    of ``choices``), or None (unanswered) where ``unanswered[i]``.
+    """
+
+    choices: tuple[str, ...]
+    chosen: np.ndarray  # bool, n x len(choices)
+    unanswered: np.ndarray  # bool, n
+
+
+@dataclass
+class _Vec:
+    """One node's value for every row.
+
+    ``kind`` and ``values``: "none" (every row unanswered, values None), "num" (float64,
+    NaN where unanswered), "str" (object array of str, '' where unanswered), "bool"
+    (False where unanswered), "sel" (a Selection), "obj" (object array of the row
+    path's values, None where unanswered).  ``none``: the row's value is None;
+    ``err``: evaluating the row raised EvaluationError.
+    """
+
+    kind: str
+    values: Any
+    none: np.ndarray
+    err: np.ndarray
+
+
+def evaluate_columns(node: Expr, columns: Mapping[str, Any], n: int, current: Any = None,
+                     missing_as_nan: bool = False) -> np.ndarray:
+    """``is_true(evaluate(node, row))`` for every row of a table at once: 1.0, 0.0 or NaN.
+
+    ``columns`` maps question names to ``n`` values each: a numpy array (in a float
+    array NaN is unanswered, as None), a list or object array of the values
+    :func:`evaluate` takes (None unanswered), or a :class:`Selection` for a multiple
+    choice.  A missing name is unanswered in every row.  NaN marks rows whose
+    evaluation raised :class:`EvaluationError`, and with ``missing_as_nan`` rows where
+    every referenced question is unanswered.  Same result as the row path, row for row.
+    """
+    ev = _ColumnEvaluator(columns, n, current)
+    vec = ev.eval(node)
+    truth, err = _truth(vec)
+    out = truth.astype(float)
+    out[err | vec.err] = math.nan
+    refs = references(node)
+    if missing_as_nan and refs:
+        unanswered = np.ones(n, dtype=bool)
+        for name in refs:
+            unanswered &= ev.ref(name).none
+        out[unanswered] = math.nan
+    return out
+
+
+def _no(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool)
+
+
+def _column_vec(name: str, values: Any, n: int) -> _Vec:
+    if isinstance(values, Selection):
+        chosen = np.asarray(values.chosen, dtype=bool)
+        unanswered = np.asarray(values.unanswered, dtype=bool)
+        if chosen.shape != (n, len(values.choices)) or unanswered.shape != (n,):
+            raise ValueError(f"column {name!r}: a selection of {n} rows x "
+                             f"{len(values.choices)} choices was expected, got "
+                             f"{chosen.shape} and {unanswered.shape}")
+        return _Vec("sel", Selection(tuple(values.choices), chosen, unanswered),
+                    unanswered.copy(), _no(n))
+    arr = values if isinstance(values, np.ndarray) else _object_array(values)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"column {name!r}: {n} values expected, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        x = arr.astype(np.float64)
+        return _Vec("num", x, np.isnan(x), _no(n))
+    if arr.dtype.kind in "iu":
+        if n and (int(arr.max()) > _EXACT_INT or int(arr.min()) < -_EXACT_INT):
+            return _objects_vec(_object_array(arr.tolist()))
+        return _Vec("num", arr.astype(np.float64), _no(n), _no(n))
+    if arr.dtype.kind == "b":
+        return _Vec("bool", arr.astype(bool), _no(n), _no(n))
+    if arr.dtype.kind == "U":
+        return _Vec("str", arr.astype(object), _no(n), _no(n))
+    if arr.dtype.kind == "O":
+        return _objects_vec(arr)
+    raise ValueError(f"column {name!r}: values of dtype {arr.dtype} are not expression "
+                     "values (numbers, text, true/false or lists of choices)")
+
+
+_PLAIN_TYPES = {type(None), str, np.str_, bool, int, float, np.float64}
+
+
+def _object_array(values: Iterable[Any]) -> np.ndarray:
+    """A 1-d object array holding each value as it is (lists stay single elements)."""
+    return np.fromiter(values, dtype=object)
+
+
+def _objects_vec(arr: np.ndarray, err: np.ndarray | None = None) -> _Vec:
+    """The _Vec of an object array of row values, of the narrowest kind that holds them."""
+    n = len(arr)
+    err = _no(n) if err is None else err
+    types = set(map(type, arr))
+    if types <= _PLAIN_TYPES:  # == None is "is None" for these (and fast)
+        none = np.equal(arr, None).astype(bool)
+    else:
+        none = np.fromiter((v is None for v in arr), dtype=bool, count=n)
+    types.discard(type(None))
+    if not types:
+        return _Vec("none", None, none, err)
+    if types <= {str, np.str_}:  # numpy's text is a str, and evaluates as one
+        values = arr.copy()
+        values[none] = ""
+        return _Vec("str", values, none, err)
+    if types == {bool}:
+        values = _no(n)
+        values[~none] = arr[~none].astype(bool)
+        return _Vec("bool", values, none, err)
+    if types <= {int, float, np.float64}:
+        present = arr[~none]
+        if int in types and any(type(v) is int and abs(v) > _EXACT_INT for v in present):
+            return _Vec("obj", arr, none, err)
+        values = np.full(n, math.nan)
+        values[~none] = present.astype(np.float64)
+        return _Vec("num", values, none, err)
+    return _Vec("obj", arr, none, err)
+
+
+def _scalar_vec(value: Any, n: int) -> _Vec:
+    if value is None:
+        return _Vec("none", None, np.ones(n, dtype=bool), _no(n))
+    if type(value) is bool:
+        return _Vec("bool", np.full(n, value), _no(n), _no(n))
+    if type(value) is float or (type(value) is int and abs(value) <= _EXACT_INT):
+        return _Vec("num", np.full(n, float(value)), _no(n), _no(n))
+    # text and other values: one read-only element seen n times
+    return _Vec("str" if type(value) is str else "obj", _repeat(value, n), _no(n), _no(n))
+
+
+def _repeat(value: Any, n: int) -> np.ndarray:
+    """A read-only object array of ``n`` times ``value`` (no copies)."""
+    one = np.empty((), dtype=object)
+    one[()] = value
+    return np.broadcast_to(one, (n,))
+
+
+def _map_distinct(fn: Callable[[Any], Any], values: Iterable[Any]) -> list[Any]:
+    """``[fn(v) for v in values]``, calling ``fn`` once per distinct value."""
+    values = list(values)
+    table = {v: fn(v) for v in dict.fromkeys(values)}
+    return list(map(table.__getitem__, values))
+
+
+def _objects(v: _Vec) -> np.ndarray:
+    """The row path's value of every row (None where unanswered)."""
+    n = len(v.none)
+    if v.kind == "obj":
+        return v.values
+    if v.kind == "none":
+        return np.full(n, None, dtype=object)
+    if v.kind == "sel":
+        names = v.values.choices
+        arr = np.empty(n, dtype=object)
+        for i, row in enumerate(v.values.chosen):
+            arr[i] = None if v.none[i] else [c for c, on in zip(names, row, strict=True) if on]
+        return arr
+    arr = v.values.astype(object)
+    arr[v.none] = None
+    return arr
+
+
+def _truth(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
+    """(is_true per row, rows where is_true raised EvaluationError)."""
+    n = len(v.none)
+    if v.kind == "none":
+        return _no(n), _no(n)
+    if v.kind == "bool":
+        return v.values, _no(n)
+    if v.kind == "num":
+        return (v.values != 0) & ~np.isnan(v.values), _no(n)
+    if v.kind == "str":
+        return v.values.astype(bool), _no(n)
+    if v.kind == "sel":
+        return v.values.chosen.any(axis=1) & ~v.none, _no(n)
+    out, err = _no(n), _no(n)
+    for i, value in enumerate(v.values):
+        try:
+            out[i] = is_true(value)
+        except EvaluationError:
+            err[i] = True
+    return out, err
+
+
+def _numbers(v: _Vec) -> np.ndarray:
+    """``_number`` of every row's value."""
+    n = len(v.none)
+    if v.kind == "num":
+        return v.values
+    if v.kind == "bool":
+        return np.where(v.none, math.nan, v.values.astype(float))
+    if v.kind == "str":
+        return np.array(_map_distinct(_number, v.values), dtype=float).reshape(n)
+    if v.kind == "obj":
+        return np.fromiter(map(_number, v.values), dtype=float, count=n)
+    return np.full(n, math.nan)  # unanswered or a selection
+
+
+def _texts(v: _Vec) -> np.ndarray:
+    """``_string`` of every row's value (object array of str)."""
+    n = len(v.none)
+    if v.kind == "str":
+        return v.values
+    if v.kind == "none":
+        return np.full(n, "", dtype=object)
+    if v.kind == "num":
+        out = _object_array(_map_distinct(_string, v.values.tolist()))
+    elif v.kind == "bool":
+        out = np.where(v.values, "true", "false").astype(object)
+    else:
+        out = _object_array(map(_string, _objects(v)))
+    out[v.none] = ""
+    return out
+
+
+def _is(kind: str, v: _Vec) -> np.ndarray:
+    """Rows whose value has the row path's type ``kind`` (not unanswered)."""
+    return ~v.none if v.kind == kind else _no(len(v.none))
+
+
+def _row_by_row(fn: Callable[..., Any], n: int, *vecs: _Vec) -> _Vec:
+    """The row path's ``fn`` applied to each row's values (an "obj" operation)."""
+    out = np.empty(n, dtype=object)
+    err = _no(n)
+    for i, args in enumerate(zip(*(_objects(v) for v in vecs), strict=True)):
+        try:
+            out[i] = fn(*args)
+        except EvaluationError:
+            err[i] = True
+    for v in vecs:
+        err |= v.err
+    return _objects_vec(out, err)
+
+
+def _date_class(text: str) -> int:
+    return 1 if DATE_RE.fullmatch(text) else 2 if MONTH_RE.fullmatch(text) else 0
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+
+
+class _ColumnEvaluator:
+    def __init__(self, columns: Mapping[str, Any], n: int, current: Any) -> None:
+        self.columns, self.n, self.current = columns, n, current
+        self.refs: dict[str, _Vec] = {}
+
+    def ref(self, name: str) -> _Vec:
+        if name not in self.refs:
+            values = self.columns.get(name)
+            self.refs[name] = (_scalar_vec(None, self.n) if values is None
+                               else _column_vec(name, values, self.n))
+        return self.refs[name]
+
+    def eval(self, node: Expr) -> _Vec:
+        n = self.n
+        if isinstance(node, Num | Str):
+            return _scalar_vec(node.value, n)
+        if isinstance(node, Ref):
+            return self.ref(node.name)
+        if isinstance(node, Current):
+            return _scalar_vec(self.current, n)
+        if isinstance(node, Unary):
+            a = self.eval(node.operand)
+            return _Vec("num", -_numbers(a), _no(n), a.err.copy())
+        if isinstance(node, Binary):
+            return self.binary(node)
+        if isinstance(node, Call):
+            return self.call(node)
+        raise EvaluationError(f"not an expression node: {node!r}")
+
+    def binary(self, node: Binary) -> _Vec:
+        op, n = node.op, self.n
+        a, b = self.eval(node.left), self.eval(node.right)
+        if op in ("and", "or"):
+            ta, ea = _truth(a)
+            tb, eb = _truth(b)
+            ea, eb = ea | a.err, eb | b.err
+            if op == "and":  # the right side is evaluated only where the left is true
+                return _Vec("bool", ta & tb, _no(n), ea | (ta & eb))
+            return _Vec("bool", ta | tb, _no(n), ea | (~ta & eb))
+        if op in ("=", "!="):
+            if "obj" in (a.kind, b.kind):
+                eq = _row_by_row(_equal, n, a, b)
+                same, err = _truth(eq)[0], eq.err
+            else:
+                same, err = self.equal(a, b), a.err | b.err
+            return _Vec("bool", same if op == "=" else ~same, _no(n), err)
+        if op in _COMPARE:
+            if "obj" in (a.kind, b.kind):
+                return _row_by_row(lambda x, y: _order(op, x, y), n, a, b)
+            return _Vec("bool", self.order(op, a, b), _no(n), a.err | b.err)
+        x, y = _numbers(a), _numbers(b)
+        with np.errstate(all="ignore"):
+            if op == "+":
+                z = x + y
+            elif op == "-":
+                z = x - y
+            elif op == "*":
+                z = x * y
+            elif op == "div":
+                z = np.where(y == 0, np.where((x == 0) | np.isnan(x), math.nan,
+                                              np.copysign(math.inf, x)), x / y)
+            else:  # mod
+                z = np.where((y == 0) | np.isinf(x), math.nan, np.fmod(x, y))
+        return _Vec("num", z, _no(n), a.err | b.err)
+
+    def equal(self, a: _Vec, b: _Vec) -> np.ndarray:
+        """``_equal`` row by row: as truth values if either is a bool, as numbers if either
+        is a number, else as text."""
+        as_bool = _is("bool", a) | _is("bool", b)
+        as_num = ~as_bool & (_is("num", a) | _is("num", b))
+        as_text = ~as_bool & ~as_num
+        if as_text.all():  # the usual ${question} = 'code'
+            return np.asarray(_texts(a) == _texts(b), dtype=bool)
+        if as_num.all():
+            return _numbers(a) == _numbers(b)
+        out = _no(self.n)
+        if as_bool.any():
+            out[as_bool] = (_truth(a)[0] == _truth(b)[0])[as_bool]
+        if as_num.any():
+            out[as_num] = (_numbers(a) == _numbers(b))[as_num]
+        if as_text.any():
+            out[as_text] = (_texts(a)[as_text] == _texts(b)[as_text]).astype(bool)
+        return out
+
+    def order(self, op: str, a: _Vec, b: _Vec) -> np.ndarray:
+        """``_order``: ISO dates (or months) on both sides order as text, else numbers."""
+        compare = _COMPARE[op]
+        with np.errstate(invalid="ignore"):
+            out = compare(_numbers(a), _numbers(b))
+        if a.kind in ("str", "sel") and b.kind in ("str", "sel"):  # others never look like dates
+            sa, sb = _texts(a), _texts(b)
+            ca = np.array(_map_distinct(_date_class, sa), dtype=int).reshape(self.n)
+            cb = np.array(_map_distinct(_date_class, sb), dtype=int).reshape(self.n)
+            as_text = (ca == cb) & (ca > 0)
+            if as_text.any():
+                out[as_text] = compare(sa[as_text], sb[as_text]).astype(bool)
+        return out
+
+    def call(self, node: Call) -> _Vec:
+        name, n = node.name, self.n
+        if name in ("true", "false"):
+            return _scalar_vec(name == "true", n)
+        args = [self.eval(a) for a in node.args]
+        if name == "not":
+            t, err = _truth(args[0])
+            return _Vec("bool", ~t, _no(n), err | args[0].err)
+        if name == "if":
+            return self.choose(*args)
+        a = args[0]
+        if a.kind == "obj":
+            fn = {"string-length": lambda v: len(_string(v)), "count-selected": _count_selected,
+                  "selected": _selected}[name]
+            return _row_by_row(fn, n, *args)
+        if name == "string-length":
+            lengths = np.fromiter(map(len, _texts(a)), dtype=float, count=n)
+            return _Vec("num", lengths, _no(n), a.err.copy())
+        if name == "count-selected":
+            if a.kind == "sel":
+                count = a.values.chosen.sum(axis=1).astype(float)
+            elif a.kind == "str":
+                count = (a.values != "").astype(float)
+            else:  # a number or true/false counts as one choice
+                count = np.ones(n)
+            count[a.none] = 0
+            return _Vec("num", count, _no(n), a.err.copy())
+        return _Vec("bool", self.selected(a, args[1]), _no(n), a.err | args[1].err)
+
+    def selected(self, a: _Vec, wanted: _Vec) -> np.ndarray:
+        """``selected(a, wanted)``: a choice of a selection, else a word of its text."""
+        n = self.n
+        w = _texts(wanted)
+        if a.kind == "none" or n == 0:
+            return _no(n)
+        if a.kind == "sel" and (w == w[0]).all():
+            sel = a.values
+            hits = [j for j, c in enumerate(sel.choices) if str(c) == w[0]]
+            return sel.chosen[:, hits].any(axis=1) & ~a.none
+        if a.kind == "sel":
+            return _truth(_row_by_row(_selected, n, a, wanted))[0]
+        pairs = list(zip(_texts(a), w, strict=True))
+        found = _map_distinct(lambda p: p[1] in p[0].split(" "), pairs)
+        return np.array(found, dtype=bool).reshape(n) & ~a.none
+
+    def choose(self, cond: _Vec, yes: _Vec, no: _Vec) -> _Vec:
+        """``if(cond, yes, no)``: the errors of the branch not taken are dropped."""
+        t, et = _truth(cond)
+        err = cond.err | et | (t & yes.err) | (~t & no.err)
+        none = np.where(t, yes.none, no.none)
+        kinds = {yes.kind, no.kind} - {"none"}
+        if not kinds:
+            return _Vec("none", None, none, err)
+        kind = kinds.pop() if len(kinds) == 1 else "obj"
+        if kind in ("num", "str", "bool"):
+            blank = {"num": math.nan, "str": "", "bool": False}[kind]
+            yv = yes.values if yes.kind == kind else np.full(self.n, blank, dtype=object)
+            nv = no.values if no.kind == kind else np.full(self.n, blank, dtype=object)
+            values = np.where(t, yv, nv)
+            if kind != "str":
+                values = values.astype(float if kind == "num" else bool)
+            return _Vec(kind, values, none, err)
+        if kind == "sel" and yes.kind == no.kind == "sel" \
+                and yes.values.choices == no.values.choices:
+            chosen = np.where(t[:, None], yes.values.chosen, no.values.chosen)
+            return _Vec("sel", Selection(yes.values.choices, chosen, none), none, err)
+        return _objects_vec(np.where(t, _objects(yes), _objects(no)), err)

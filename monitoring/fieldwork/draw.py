@@ -17,6 +17,11 @@ systematic PPS within strata (π1 from ``sampling.pps_sample``, certainty cluste
 with m invitations per selected cluster, so π = π1 · min(m, M_i) / M_i. The seed is
 stored; the frame rows are kept in upload order, so ``replay_draw`` repeats the draw
 exactly and the draw page shows that it does.
+
+What the draw writes on a selected frame row (``pi1``, ``certainty``, ``size`` and the
+invitations planned) is what estimation reads back: the respondent table turns it into
+the design with :func:`monitoring.stats.sampling.design_columns`. Open (quota)
+campaigns draw nothing and are not probability samples.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.i18n import _
+from monitoring.fieldwork.campaigns import Said
 from monitoring.fieldwork.frames import current_upload
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit
 from monitoring.stats import sampling
@@ -64,10 +71,12 @@ def _int(value: Any, name: str, problems: list[str], minimum: int = 0,
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        problems.append(f"{name}: {value!r} is not a whole number")
+        problems.append(Said(_("${field}: ${value} is not a whole number"), field=name,
+                             value=repr(value)))
         return None
     if number < minimum:
-        problems.append(f"{name}: must be at least {minimum}")
+        problems.append(Said(_("${field}: must be at least ${minimum}"), field=name,
+                             minimum=minimum))
         return None
     return number
 
@@ -81,10 +90,12 @@ def _number_map(values: Mapping[str, Any] | None, name: str, problems: list[str]
         try:
             number = int(str(raw).strip()) if integer else float(str(raw).strip())
         except ValueError:
-            problems.append(f"{name} for stratum {key!r}: {raw!r} is not a number")
+            problems.append(Said(_("${field} for stratum ${stratum}: ${value} is not a number"),
+                                 field=name, stratum=repr(key), value=repr(raw)))
             continue
         if not math.isfinite(number) or number < 0:
-            problems.append(f"{name} for stratum {key!r}: must be zero or more")
+            problems.append(Said(_("${field} for stratum ${stratum}: must be zero or more"),
+                                 field=name, stratum=repr(key)))
             continue
         out[str(key)] = number
     return out
@@ -98,7 +109,8 @@ def parse_stratum_lines(text: str) -> dict[str, str]:
             continue
         key, sep, value = line.rpartition("=")
         if not sep:
-            raise DesignError(f"line {line.strip()!r}: write it as 'stratum = number'")
+            raise DesignError(Said(_("line ${line}: write it as 'stratum = number'"),
+                                   line=repr(line.strip())))
         out[key.strip()] = value.strip()
     return out
 
@@ -110,23 +122,24 @@ def set_design(db: Session, campaign: Campaign, user: str, *, n: Any,
                quotas: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Check and store the design of a draft campaign (every problem listed)."""
     if campaign.status != "draft":
-        raise DesignError(f"campaign {campaign.code} is {campaign.status}: the design "
-                          "cannot change after the draw")
+        raise DesignError(Said(_("campaign ${code} is ${status}: the design cannot change "
+                               "after the draw"), code=campaign.code, status=campaign.status))
     problems: list[str] = []
     kind = frame_kind(campaign)
     if kind is None:
-        problems.append("frame: upload the frame before the design")
+        problems.append(Said(_("frame: upload the frame before the design")))
     design: dict[str, Any] = {"frame": (campaign.design or {}).get("frame", {})}
     design["n"] = _int(n, "n", problems, minimum=1)
     if allocation not in ALLOCATIONS:
-        problems.append(f"allocation: {allocation!r} is not one of {', '.join(ALLOCATIONS)}")
+        problems.append(Said(_("allocation: ${allocation} is not one of ${choices}"),
+                             allocation=repr(allocation), choices=", ".join(ALLOCATIONS)))
     design["allocation"] = allocation
     design["min_per_stratum"] = _int(min_per_stratum or 0, "min_per_stratum", problems) or 0
     design["max_per_stratum"] = _int(max_per_stratum, "max_per_stratum", problems, minimum=1,
                                      optional=True)
     if (design["max_per_stratum"] is not None
             and design["max_per_stratum"] < design["min_per_stratum"]):
-        problems.append("max_per_stratum: smaller than min_per_stratum")
+        problems.append(Said(_("max_per_stratum: smaller than min_per_stratum")))
     if kind == "cluster":
         design["m_per_psu"] = _int(m_per_psu, "m_per_psu", problems, minimum=1)
     strata = {s.stratum: s for s in db.scalars(sa.select(CampaignStratum).where(
@@ -138,13 +151,16 @@ def set_design(db: Session, campaign: Campaign, user: str, *, n: Any,
     for name in ("sds", "quotas"):
         for key in design[name]:
             if strata and key not in strata:
-                problems.append(f"{name}: {key!r} is not a stratum of the frame "
-                                f"(strata: {', '.join(sorted(strata))})")
+                problems.append(Said(_("${field}: ${stratum} is not a stratum of the frame "
+                                       "(strata: ${strata})"), field=name,
+                                     stratum=repr(key), strata=", ".join(sorted(strata))))
     if design["sd_column"] and kind and design["sd_column"] not in (
             design["frame"].get("columns") or _frame_columns(db, campaign)):
-        problems.append(f"sd_column: no column {design['sd_column']!r} in the frame")
+        problems.append(Said(_("sd_column: no column ${column} in the frame"),
+                             column=repr(design["sd_column"])))
     if allocation == "neyman" and not design["sds"] and not design["sd_column"]:
-        problems.append("neyman: give a standard deviation per stratum or an SD column")
+        problems.append(Said(_("neyman: give a standard deviation per stratum or an SD "
+                               "column")))
     if not problems and strata:
         try:
             allocate_campaign(db, campaign, design)
@@ -179,22 +195,31 @@ def _stratum_sds(db: Session, campaign: Campaign, design: Mapping[str, Any],
             try:
                 value = float(raw)
             except ValueError:
-                problems.append(f"row {unit.row_number}, column {column!r}: "
-                                f"{raw!r} is not a number")
+                problems.append(Said(_("row ${row}, column ${column}: ${value} is not a "
+                                       "number"), row=unit.row_number, column=repr(column),
+                                     value=repr(raw)))
                 continue
             if not math.isfinite(value) or value < 0:
-                problems.append(f"row {unit.row_number}, column {column!r}: must be >= 0")
+                problems.append(Said(_("row ${row}, column ${column}: must be >= 0"),
+                                     row=unit.row_number, column=repr(column)))
             elif unit.stratum in sds and sds[unit.stratum] != value:
-                problems.append(f"row {unit.row_number}, column {column!r}: {value:g} differs "
-                                f"from {sds[unit.stratum]:g} earlier in stratum "
-                                f"{unit.stratum!r} (one SD per stratum)")
+                problems.append(Said(_("row ${row}, column ${column}: ${value} differs from "
+                                       "${earlier} earlier in stratum ${stratum} (one SD per "
+                                       "stratum)"), row=unit.row_number, column=repr(column),
+                                     value=f"{value:g}", earlier=f"{sds[unit.stratum]:g}",
+                                     stratum=repr(unit.stratum)))
             else:
                 sds[unit.stratum] = value
     sds.update({k: float(v) for k, v in design.get("sds", {}).items()})
     missing = [label for label in labels if label not in sds]
     if missing:
-        problems.append(f"neyman: no standard deviation for stratum {missing[0]!r}"
-                        + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        if len(missing) > 1:
+            problems.append(Said(_("neyman: no standard deviation for stratum ${stratum} and "
+                                   "${more} more"), stratum=repr(missing[0]),
+                                 more=len(missing) - 1))
+        else:
+            problems.append(Said(_("neyman: no standard deviation for stratum ${stratum}"),
+                                 stratum=repr(missing[0])))
     if problems:
         raise DesignError("Neyman allocation needs one SD per stratum", problems[:50])
     return sds
@@ -207,9 +232,9 @@ def allocate_campaign(db: Session, campaign: Campaign, design: Mapping[str, Any]
     strata = db.scalars(sa.select(CampaignStratum).where(
         CampaignStratum.campaign_id == campaign.id).order_by(CampaignStratum.stratum)).all()
     if not strata:
-        raise DesignError("frame: upload the frame first")
+        raise DesignError(Said(_("frame: upload the frame first")))
     if not design.get("n"):
-        raise DesignError("design: set the sample size first")
+        raise DesignError(Said(_("design: set the sample size first")))
     labels = [s.stratum for s in strata]
     sizes = pd.Series({s.stratum: float(s.population) for s in strata})
     rows = {s.stratum: s.frame_rows for s in strata}
@@ -217,13 +242,14 @@ def allocate_campaign(db: Session, campaign: Campaign, design: Mapping[str, Any]
     max_n = {k: min(rows[k], cap) if cap else rows[k] for k in labels}
     n = int(design["n"])
     if n > sum(max_n.values()):
-        raise DesignError(f"n: {n} is more than the {sum(max_n.values())} frame "
-                          "rows the bounds allow")
+        raise DesignError(Said(_("n: ${n} is more than the ${rows} frame rows the bounds "
+                               "allow"), n=n, rows=sum(max_n.values())))
     sds = None
     if design.get("allocation") == "neyman":
         sds = pd.Series(_stratum_sds(db, campaign, design, labels)).reindex(sizes.index)
         if float((sizes * sds).sum()) <= 0:
-            raise DesignError("neyman: every stratum has SD 0; use another allocation")
+            raise DesignError(Said(_("neyman: every stratum has SD 0; use another "
+                                   "allocation")))
     try:
         result = sampling.allocate(sizes, n, design.get("allocation", "proportional"), sds=sds,
                                    min_n=int(design.get("min_per_stratum") or 0), max_n=max_n)
@@ -298,16 +324,17 @@ def draw_sample(db: Session, campaign: Campaign, user: str, seed: int | None = N
 
     ``seed`` is used when given, else a fresh one from :mod:`secrets`; it is stored."""
     if campaign.status == "closed":
-        raise DesignError(f"campaign {campaign.code} is closed")
+        raise DesignError(Said(_("campaign ${code} is closed"), code=campaign.code))
     if campaign.status != "draft":
-        raise DesignError(f"campaign {campaign.code} was already drawn "
-                          f"(seed {campaign.seed}); the draw cannot be repeated")
+        raise DesignError(Said(_("campaign ${code} was already drawn (seed ${seed}); the draw "
+                                 "cannot be repeated"), code=campaign.code, seed=campaign.seed))
     if frame_kind(campaign) is None:
-        raise DesignError("frame: upload the frame first")
+        raise DesignError(Said(_("frame: upload the frame first")))
     design = dict(campaign.design or {})
     allocation = allocate_campaign(db, campaign, design)
     if seed is not None and (isinstance(seed, bool) or not 0 <= int(seed) < 2 ** SEED_BITS):
-        raise DesignError(f"seed: a whole number from 0 to {2 ** SEED_BITS - 1}")
+        raise DesignError(Said(_("seed: a whole number from 0 to ${top}"),
+                               top=2 ** SEED_BITS - 1))
     seed = int(seed) if seed is not None else new_seed()
     strata = {s.stratum: s for s in campaign.strata}
     kind = frame_kind(campaign)

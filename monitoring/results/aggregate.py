@@ -13,9 +13,12 @@ design (Taylor linearisation, :mod:`monitoring.estimates`)
   (``topics__*``, ``channels__*``, ``barriers__*``),
 
 for the whole campaign population and the domains district, group, age band,
-sex and group x district; applies the small-cell rule (fewer than ``MIN_N``
-respondents or RSE above ``MAX_RSE``: estimate, SE, interval and deff are not
-written, the row is flagged with its reason) and replaces the campaign's rows in
+sex and group x district, with the campaign's design as drawn and its calibration
+(:func:`build_design`) and the settings in :data:`ESTIMATION`; applies the publication
+rule (``docs/suppression.md``: the NCHS standard for proportions and level shares, n and
+RSE for means, complementary suppression across the proficiency levels of each domain;
+a withheld row keeps n and its reason, estimate, SE, interval and deff are not written)
+and replaces the campaign's rows in
 the monitoring database in one transaction.  Only the aggregate schema of
 :mod:`monitoring.warehouse` is ever written: no respondent identifier, no
 person-level value.
@@ -23,7 +26,7 @@ person-level value.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,24 +38,29 @@ from sqlalchemy.orm import Session
 from itembank.scale import default_levels
 from learningcity.db import utcnow
 from monitoring.fieldwork.models import Campaign, FrameUnit
+from monitoring.results.ability import PV_COLUMNS
 from monitoring.results.indicators import (
     Catalogue,
     Indicator,
+    evaluate_frame,
     evaluate_rows,
     frame_values,
     judge,
     load_catalogue,
     references,
-    row_values,
 )
 from monitoring.results.respondents import CampaignSources, RespondentData, respondent_table
-from monitoring.results.warehouse import Aggregate, MonitoringRun
+from monitoring.results.warehouse import Aggregate, MonitoringRun, design_label, method_label
+from monitoring.stats import calibration as cal
+from monitoring.stats import design as sd
 from monitoring.stats import estimates as est
+from monitoring.stats import imputation as imp
+from monitoring.stats import suppression as sup
 from surveys.definition import default_survey
 
 # The small-cell rule: the constants of the statistics core, one rule everywhere.
-MIN_N: int = est.MIN_N
-MAX_RSE: float | None = est.MAX_RSE
+MIN_N: int = sup.MIN_N
+MAX_RSE: float | None = sup.MAX_RSE
 
 #: domains, in display order; "all" is the whole campaign population
 DIMENSIONS: tuple[str, ...] = ("all", "district", "group", "age_band", "sex",
@@ -64,7 +72,15 @@ SHARE_QUESTIONS: dict[str, tuple[str, str]] = {
     "barriers": ("学习障碍", "Barrier"),
 }
 ABILITY_LABEL = ("能力平均分", "Mean ability score")
-PV_COLUMNS = tuple(f"pv{m}" for m in range(1, 6))
+
+
+#: how every published cell is estimated (read by the analysis file's scripts):
+#: a stratum with one responding PSU is centred at zero as R's ``survey.lonely.psu =
+#: "adjust"``; proportions get R's ``svyciprop`` logit interval; intervals use the
+#: domain's own degrees of freedom (its PSUs minus its strata, R's ``degf`` of the
+#: subset), which for a district that is one stratum is about its PSUs, not the city's
+ESTIMATION: dict[str, str] = {"lonely_psu": "adjust", "proportion_ci": "logit",
+                              "df": "domain"}
 
 
 class AggregationError(ValueError):
@@ -111,22 +127,59 @@ def _attr(obj: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
-def build_design(frame: pd.DataFrame, design: Any) -> est.Design:
-    """The Taylor design of a respondent table (``design``: strata/psu/fpc names or None).
+def build_design(frame: pd.DataFrame, design: Any) -> sd.Design:
+    """The Taylor design of a respondent table: ``design`` names its ``strata``, ``psu``,
+    ``fpc``, ``ssu`` and ``fpc2`` columns (:class:`monitoring.results.respondents.
+    RespondentData`; a missing or None name: no such part), or is None (weights only).
 
-    A stratum with a single responding PSU is centred at the grand mean
+    A stratum with a single responding PSU is centred at zero
     (``lonely_psu="adjust"``, conservative) rather than failing the run.
     """
     if "weight" not in frame.columns:
         raise AggregationError("respondent table has no 'weight' column")
-    strata = _attr(design, "strata") if design is not None else None
-    psu = _attr(design, "psu") if design is not None else None
-    fpc = _attr(design, "fpc") if design is not None else None
+    parts = ("strata", "psu", "fpc", "ssu", "fpc2")
+    names = {k: _attr(design, k) if design is not None else None for k in parts}
+    absent = [c for c in names.values() if c is not None and c not in frame.columns]
+    if absent:
+        raise AggregationError(f"design: column {absent[0]!r} not in the respondent table")
     try:
-        return est.Design.from_frame(frame, "weight", strata=strata, psu=psu, fpc=fpc,
-                                     lonely_psu="adjust")
+        built = sd.Design.from_arrays(
+            frame["weight"].to_numpy(), lonely_psu=ESTIMATION["lonely_psu"],
+            names={"weights": "weight", **{k: c for k, c in names.items() if c}},
+            **{k: None if c is None else frame[c].to_numpy() for k, c in names.items()})
     except ValueError as exc:
         raise AggregationError(f"design: {exc}") from None
+    spec = _attr(design, "calibration") if design is not None else None
+    return calibrated(built, frame, spec) if spec else built
+
+
+def calibrated(design: sd.Design, frame: pd.DataFrame, calibration: Mapping[str, Any]
+               ) -> sd.Design:
+    """The design with the weights' calibration recorded, so that its variance is the
+    calibrated one (R's ``postStratify``/``rake`` on the final weights). The weights
+    already meet the margins (the weight run calibrated them), so they stay as they are
+    up to the run's tolerance.
+
+    ``calibration``: ``method`` (poststratify or rake), ``variables`` and ``totals``
+    (one mapping per population cell: the variables' values and ``total``).
+    """
+    method, variables = calibration.get("method"), list(calibration.get("variables") or [])
+    missing = [v for v in variables if v not in frame.columns]
+    if missing:
+        raise AggregationError(f"calibration: column {missing[0]!r} not in the respondent "
+                               "table")
+    totals = pd.DataFrame(list(calibration.get("totals") or []), columns=[*variables, "total"])
+    data = frame[variables].astype(object).where(frame[variables].notna())
+    data = data.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
+    try:
+        if method == "poststratify":
+            return cal.poststratify(design, data, totals)
+        if method == "rake":
+            margins = {v: totals.groupby(v)["total"].sum() for v in variables}
+            return cal.rake(design, data, margins)
+    except ValueError as exc:
+        raise AggregationError(f"calibration ({method}): {exc}") from None
+    raise AggregationError(f"calibration: unknown method {method!r}")
 
 
 def _domains(frame: pd.DataFrame, campaign_district: str
@@ -179,48 +232,74 @@ def _group_flags(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {code: f for code, f in flags.items() if (f == 1).any()}  # groups with members
 
 
-def _finish(table: pd.DataFrame, measure: str, kind: str, label: tuple[str, str],
-            dimension: str, where: Callable[[pd.Series], tuple[str, str]], method: str,
-            indicator: Indicator | None = None) -> list[dict[str, Any]]:
-    """Suppress small/unreliable cells and turn an estimates table into warehouse rows."""
-    t = est.suppress(table, min_n=MIN_N, max_rse=MAX_RSE, rse_action="suppress")
-    return _rows(t, measure, kind, label, dimension, where, method, indicator)
+Part = tuple[str, Callable[[pd.Series], tuple[str, str]], pd.DataFrame]
 
 
-def _finish_many(parts: list[tuple[str, Callable[[pd.Series], tuple[str, str]], pd.DataFrame]],
-                 measure: str, kind: str, label: tuple[str, str], method: str,
-                 indicator: Indicator | None = None) -> list[dict[str, Any]]:
-    """:func:`_finish` for one measure's tables of every domain at once: one call of the
-    suppression rule for all of them (the rule is per row, so this changes nothing but
-    the time a campaign takes)."""
-    if not parts:
-        return []
+def _suppressed(parts: list[Part], statistic: str, levels: bool = False) -> pd.DataFrame:
+    """The domains' tables of one measure stacked (``_part`` = position in ``parts``)
+    with the publication rule applied (``docs/suppression.md``); with ``levels`` the
+    rows of a domain are the shares of every proficiency level, which sum to 1, and
+    complementary suppression keeps a withheld level from being worked out."""
     stacked = pd.concat([t.reset_index(drop=True).assign(_part=k)
                          for k, (_dim, _where, t) in enumerate(parts)], ignore_index=True)
-    t = est.suppress(stacked, min_n=MIN_N, max_rse=MAX_RSE, rse_action="suppress")
+    t = sup.suppress(stacked, min_n=MIN_N, max_rse=MAX_RSE, rse_action="suppress",
+                     statistic=statistic)
+    if levels:
+        by = [c for c in t.columns if c in ("_part", "_g", "_d")]
+        t = sup.complementary(t, sup.share_groups(t, by))
+    return t
+
+
+def _finish_many(parts: list[Part], measure: str, kind: str, label: tuple[str, str],
+                 method: str, indicator: Indicator | None = None,
+                 statistic: str = "proportion") -> list[dict[str, Any]]:
+    """One measure's tables of every domain -> suppressed warehouse rows."""
+    if not parts:
+        return []
+    t = _suppressed(parts, statistic)
     rows: list[dict[str, Any]] = []
+    by_part = t.groupby("_part", sort=True).indices
     for k, (dim, where, _t) in enumerate(parts):
-        part = t[t["_part"] == k]
-        rows.extend(_rows(part, measure, kind, label, dim, where, method, indicator))
+        if k in by_part:
+            rows.extend(_rows(t.iloc[by_part[k]], measure, kind, label, dim, where, method,
+                              indicator))
+    return rows
+
+
+def _finish_levels(shares: list[Part], codes: list[str], labels: dict[str, tuple[str, str]],
+                   method: str) -> list[dict[str, Any]]:
+    """The proficiency-level shares of every domain -> suppressed warehouse rows, with
+    complementary suppression across the levels of each domain."""
+    if not shares:
+        return []
+    t = _suppressed(shares, "pv_level_share", levels=True)
+    rows: list[dict[str, Any]] = []
+    cells = t.groupby(["level", "_part"], sort=False).indices
+    for code in codes:
+        for k, (dim, where, _t) in enumerate(shares):
+            if (code, k) in cells:
+                rows.extend(_rows(t.iloc[cells[(code, k)]], f"ability_level_{code}",
+                                  "level_share", labels[code], dim, where, method, None))
     return rows
 
 
 def _rows(t: pd.DataFrame, measure: str, kind: str, label: tuple[str, str], dimension: str,
           where: Callable[[pd.Series], tuple[str, str]], method: str,
           indicator: Indicator | None) -> list[dict[str, Any]]:
-    """Warehouse rows of a suppressed estimates table (see :func:`_finish`)."""
+    """Warehouse rows of a suppressed estimates table: a withheld cell keeps ``n`` and its
+    reason; a published one flagged for review keeps its reason too."""
     rows = []
-    for _, r in t.iterrows():
+    columns = {c: t[c].to_numpy() for c in t.columns}
+    for i in range(len(t)):
+        r = {c: v[i] for c, v in columns.items()}
         group_value, district = where(r)
         n = int(r["n"])
         if n == 0 and dimension != "all":
             continue  # nobody of the measure's population in this domain: nothing to say
         hidden = bool(r["suppressed"])
-        reason = None
-        if hidden:
-            reason = "small_n" if n < MIN_N else "high_rse"
+        reason = str(r.get("reason") or "") or None
 
-        def num(col: str, r: pd.Series = r, hidden: bool = hidden) -> float | None:
+        def num(col: str, r: dict[str, Any] = r, hidden: bool = hidden) -> float | None:
             v = r.get(col)
             if hidden or v is None or not np.isfinite(float(v)):
                 return None
@@ -257,7 +336,8 @@ def _labels_from_survey() -> tuple[dict[str, tuple[str, str]], dict[tuple[str, s
     return scales, choices
 
 
-def _level_scheme() -> tuple[list[float], list[str], dict[str, tuple[str, str]]]:
+def level_scheme() -> tuple[list[float], list[str], dict[str, tuple[str, str]]]:
+    """The proficiency levels: lower cut points, level codes and their labels."""
     levels = default_levels()
     cuts = [float(lv["min"]) for lv in levels if lv["min"] is not None]
     codes = [lv["code"] for lv in levels]
@@ -280,54 +360,53 @@ def compute_aggregates(data: RespondentData, indicators: Catalogue | Sequence[In
         raise AggregationError("the campaign has no respondents to aggregate")
     campaign_district = str(_attr(data.campaign, "district", "district_code", default="") or "")
     design = build_design(frame, data.design)
-    domains = _domains(frame, campaign_district)
+    n = design.n
+    # each domain partition is factorised once, for every measure
+    domains = [(dim, est.domains(by, n), where)
+               for dim, by, where in _domains(frame, campaign_district)]
+    taylor = _method_text(data.design)
+    prop = {"ci_method": ESTIMATION["proportion_ci"], "df": ESTIMATION["df"]}
     tick = progress or (lambda _msg: None)
     rows: list[dict[str, Any]] = []
-    records = None
+    values = indicator_values(frame, indicators)
     for ind in indicators:
         tick(f"indicator {ind.code}")
         label = (ind.name_zh, ind.name_en)
         if ind.kind == "frame":
             rows.extend(_frame_indicator(ind, frame_attributes, campaign_district))
             continue
-        missing = _absent(ind, frame)
-        if missing:  # e.g. a test-only campaign has no survey answers
+        if ind.code not in values:  # e.g. a test-only campaign has no survey answers
+            missing = _absent(ind, frame)
             na = _not_available(ind, campaign_district, f"not available: no {', '.join(missing)}")
             rows += [na, {**na, "dimension": "district", "group_value": campaign_district}]
             continue
-        if records is None:
-            records = row_values(frame)
-        y = evaluate_rows(ind.expression, records)
-        inside = evaluate_rows(ind.population, records) == 1.0
-        y = np.where(inside, y, np.nan)
-        parts = [(dim, where, est.survey_proportion(design, y, by=by).table)
-                 for dim, by, where in domains]
-        rows.extend(_finish_many(parts, ind.code, "indicator", label, "taylor", ind))
+        y = values[ind.code]
+        parts = [(dim, where, est.survey_proportion(design, y, by=dom, **prop).table)
+                 for dim, dom, where in domains]
+        rows.extend(_finish_many(parts, ind.code, "indicator", label, taylor, ind))
     pvs = [c for c in PV_COLUMNS if c in frame.columns]
     if len(pvs) >= 2 and frame[pvs].notna().any().all():
         tick("ability")
         p = frame[pvs].to_numpy(dtype=float)
-        method = f"taylor+rubin({len(pvs)} PV)"
-        cuts, codes, level_labels = _level_scheme()
+        method = f"{taylor}+rubin({len(pvs)} PV)"
+        cuts, codes, level_labels = level_scheme()
         means, shares = [], []
-        for dim, by, where in domains:
-            means.append((dim, where, est.pv_estimate(design, p, "mean", by=by).table))
-            shares.append((dim, where, est.proficiency_shares(design, p, cuts, codes,
-                                                              by=by).table))
-        rows.extend(_finish_many(means, "ability_mean", "ability", ABILITY_LABEL, method))
-        for code in codes:
-            parts = [(dim, where, t[t["level"] == code].drop(columns=["level"]))
-                     for dim, where, t in shares]
-            rows.extend(_finish_many(parts, f"ability_level_{code}", "level_share",
-                                     level_labels[code], method))
+        for dim, dom, where in domains:
+            means.append((dim, where, imp.pv_estimate(design, p, "mean", by=dom,
+                                                      df=ESTIMATION["df"]).table))
+            shares.append((dim, where, imp.proficiency_shares(design, p, cuts, codes, by=dom,
+                                                              **prop).table))
+        rows.extend(_finish_many(means, "ability_mean", "ability", ABILITY_LABEL, method,
+                                 statistic="pv_mean"))
+        rows.extend(_finish_levels(shares, codes, level_labels, method))
     scale_labels, choice_labels = _labels_from_survey()
     for col in sorted(c for c in frame.columns if str(c).startswith("scale_")):
         tick(col)
         y = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
         label = scale_labels.get(col, (col, col))
-        parts = [(dim, where, est.survey_mean(design, y, by=by).table)
-                 for dim, by, where in domains]
-        rows.extend(_finish_many(parts, col, "scale", label, "taylor"))
+        parts = [(dim, where, est.survey_mean(design, y, by=dom, df=ESTIMATION["df"]).table)
+                 for dim, dom, where in domains]
+        rows.extend(_finish_many(parts, col, "scale", label, taylor, statistic="mean"))
     for q, (zh, en) in SHARE_QUESTIONS.items():
         cols = sorted(c for c in frame.columns if str(c).startswith(q + "__"))
         if cols:
@@ -336,11 +415,33 @@ def compute_aggregates(data: RespondentData, indicators: Catalogue | Sequence[In
             choice = col.split("__", 1)[1]
             czh, cen = choice_labels.get((q, choice), (choice, choice))
             y = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-            parts = [(dim, where, est.survey_proportion(design, y, by=by).table)
-                     for dim, by, where in domains]
+            parts = [(dim, where, est.survey_proportion(design, y, by=dom, **prop).table)
+                     for dim, dom, where in domains]
             rows.extend(_finish_many(parts, col, "share", (f"{zh}：{czh}", f"{en}: {cen}"),
-                                     "taylor"))
+                                     taylor))
     return rows
+
+
+def _method_text(design: Any) -> str:
+    """How a campaign's cells are estimated, for the warehouse's ``method`` column."""
+    spec = _attr(design, "calibration") if design is not None else None
+    method = (spec or {}).get("method") if isinstance(spec, Mapping) else None
+    return f"taylor+{method}" if method else "taylor"
+
+
+def indicator_values(frame: pd.DataFrame, indicators: Catalogue | Sequence[Indicator]
+                     ) -> dict[str, np.ndarray]:
+    """Each person indicator the table can answer as 0/1 per respondent, NaN where the
+    answer is missing or the respondent is outside the indicator's population (what the
+    published shares are estimated from, and the analysis file's ``ind_<code>``)."""
+    out: dict[str, np.ndarray] = {}
+    for ind in indicators:
+        if ind.kind == "frame" or _absent(ind, frame):
+            continue
+        y = evaluate_frame(ind.expression, frame)
+        inside = evaluate_frame(ind.population, frame) == 1.0
+        out[ind.code] = np.where(inside, y, np.nan)
+    return out
 
 
 def _absent(ind: Indicator, frame: pd.DataFrame) -> list[str]:
@@ -462,8 +563,14 @@ def aggregate_campaign(db: Session, monitoring_db: Session, campaign_code: str,
         frame_attrs = frame_unit_attributes(db, campaign_code)
     rows = compute_aggregates(data, catalogue, frame_attrs, progress)
     design = data.design
-    design_text = "weights only" if design is None else ", ".join(
-        f"{k}={_attr(design, k)}" for k in ("strata", "psu", "fpc") if _attr(design, k))
+    probability = design is None or bool(_attr(design, "probability", default=True))
+    if not probability:  # estimates from respondents; frame counts and gaps stay as they are
+        for r in rows:
+            if r["suppression_reason"] != "not_available" and r["method"] != "census(frame)":
+                r["method"] = method_label(r["method"], probability)
+    design_text = "weights only" if design is None else design_label(
+        {k: _attr(design, k) for k in ("strata", "psu", "fpc", "ssu", "fpc2")},
+        str(_attr(design, "estimator", default="") or ""), probability)
     computed_at = write_aggregates(_writer(db, monitoring_db), data.campaign, rows,
                                    len(data.frame), design_text, actor)
     by_kind: dict[str, int] = {}

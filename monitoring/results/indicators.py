@@ -304,6 +304,85 @@ def evaluate_rows(text: str, rows: Sequence[Mapping[str, Any]], missing_as_nan: 
     return out
 
 
+def evaluate_frame(text: str, frame: pd.DataFrame, missing_as_nan: bool = True) -> np.ndarray:
+    """:func:`evaluate_rows` of ``text`` over :func:`row_values` of ``frame``, on whole columns.
+
+    The same 1/0/NaN row for row, without a mapping per row or a walk of the
+    expression per row: the referenced columns go to
+    :func:`surveys.expressions.evaluate_columns` as arrays and multiple-choice questions
+    as a :class:`~surveys.expressions.Selection`.  Only referenced columns are read, so
+    a bad unreferenced ``<q>__<choice>`` column raises nothing here (it does in
+    :func:`row_values`).
+    """
+    n = len(frame)
+    if not text.strip():
+        return np.ones(n)
+    tree = parsed(text)
+    columns = expression_columns(frame, E.references(tree))
+    return E.evaluate_columns(tree, columns, n, missing_as_nan=missing_as_nan)
+
+
+def expression_columns(frame: pd.DataFrame, names: Iterable[str]) -> dict[str, Any]:
+    """The columns ``names`` refer to, as :func:`surveys.expressions.evaluate_columns` takes
+    them, by :func:`row_values`' rules: a plain column by its name, else the
+    ``<name>__<choice>`` columns as one selection; names with neither are left out
+    (unanswered)."""
+    plain: dict[str, Any] = {}
+    multi: dict[str, list[tuple[str, Any]]] = {}
+    for col in frame.columns:
+        name = str(col)
+        if "__" in name:
+            q, choice = name.split("__", 1)
+            multi.setdefault(q, []).append((choice, col))
+        elif name in plain:
+            raise ValueError(f"column {name!r} appears more than once")
+        else:
+            plain[name] = col
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in plain:
+            out[name] = _expression_values(frame[plain[name]])
+        elif name in multi:
+            out[name] = _selection(frame, multi[name])
+    return out
+
+
+def _expression_values(column: pd.Series) -> Any:
+    """One column's values in the expression language's terms (NaN in float arrays is None)."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        return column.to_numpy()
+    values = column.to_numpy(dtype=object, copy=True)  # a view of text columns otherwise
+    if isinstance(dtype, pd.StringDtype):  # text, or NaN/NA for missing
+        values[column.isna().to_numpy()] = None
+        return values
+    return np.fromiter((None if _missing(v) else v.item() if isinstance(v, np.generic) else v
+                        for v in values), dtype=object, count=len(values))
+
+
+def _selection(frame: pd.DataFrame, parts: list[tuple[str, Any]]) -> E.Selection:
+    """A multiple-choice question from its 0/1 columns: chosen where the value is 1,
+    unanswered where every column is missing."""
+    n = len(frame)
+    chosen = np.zeros((n, len(parts)), dtype=bool)
+    missing = np.zeros((n, len(parts)), dtype=bool)
+    for j, (_choice, col) in enumerate(parts):
+        column = frame[col]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+            x = column.to_numpy()
+            chosen[:, j] = x == 1
+            missing[:, j] = np.isnan(x) if x.dtype.kind == "f" else False
+            continue
+        for i, v in enumerate(column.to_numpy(dtype=object)):
+            missing[i, j] = _missing(v)
+            try:
+                chosen[i, j] = not missing[i, j] and float(v) == 1
+            except (TypeError, ValueError):
+                raise ValueError(f"column {str(col)!r}, row {i + 1}: {v!r} is not 0 or 1"
+                                 ) from None
+    return E.Selection(tuple(c for c, _ in parts), chosen, missing.all(axis=1))
+
+
 _YES = {"1", "1.0", "yes", "y", "true", "是", "t"}
 _NO = {"0", "0.0", "no", "n", "false", "否", "f"}
 

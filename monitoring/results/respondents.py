@@ -9,17 +9,26 @@ Columns
 -------
 ``respondent``
     invitation public id.
-``district``, ``street``, ``stratum``
+``district``, ``street``
     the campaign's district (the frame the person was drawn from), the street (answer,
-    else frame), the design stratum.
-``psu``
-    the cluster (street or community) of a two-stage design, else the respondent itself.
-``fpc``
-    what :meth:`monitoring.estimates.Design.from_frame` takes as ``fpc``: the stratum's
-    *first-stage* population size, i.e. the number of frame rows in the stratum
-    (``CampaignStratum.frame_rows``): N_h units for a unit frame, the number of PSUs
-    (clusters) for a cluster frame, so that f_h = n_h / N_h is the first-stage sampling
-    fraction.
+    else frame).
+``stratum``, ``psu``, ``fpc``, ``ssu``, ``fpc2``
+    the design as drawn, from :func:`monitoring.stats.sampling.design_columns` (what
+    :meth:`monitoring.stats.design.Design.from_arrays` takes; ``design`` names them):
+
+    * unit frame (stratified SRSWOR): the stratum, the respondent as its own PSU and
+      ``fpc`` N_h, the stratum's frame units; no ``ssu``/``fpc2``;
+    * cluster frame (PPS clusters, then persons): ``psu`` the cluster, ``ssu`` the
+      respondent, ``fpc2`` M_i the cluster's population; a certainty cluster is a stratum
+      of its own (``<stratum>|<cluster>``, ``fpc`` 1); any other stratum's ``fpc`` is
+      n_h / mean(π1) of its responding clusters (first-stage fraction = their mean π1);
+    * open (quota) campaign: not a probability sample; the quota stratum, each
+      respondent its own PSU, ``fpc`` the stratum's population (a model of SRS within
+      the quota cells), and ``design["probability"]`` is False.
+
+    ``design["calibration"]`` holds the weights' calibration (method, variables and the
+    population totals of its cells) when the weight run was calibrated, so that
+    estimation can make the standard errors calibration-aware.
 ``weight``
     final weight of the campaign's current weight run (:mod:`monitoring.weighting`).
 ``age_band``, ``sex``, ``occupation``, ``education``
@@ -35,18 +44,20 @@ survey answers
     under the question names: single choice -> the code, multiple choice ->
     ``<q>__<choice>`` 0/1, numbers and rating items -> float, months -> ``YYYY-MM``.
     Free-text answers are left out.
-``pv1`` .. ``pv5``, ``score``, ``level``
+``pv1`` .. ``pv10``, ``score``, ``level``
     plausible values on the reporting scale drawn from each finished test session's
-    posterior (N(0, 1) prior, the calibration the session used, operational items only),
-    with a seed fixed per campaign and calibration, so re-runs give identical values;
-    the session's score and level.
+    posterior under the conditioning model (:func:`monitoring.results.ability.
+    plausible_scores`: a latent regression on district, age band, sex, education and the
+    group flags, fitted with the final weights; the N(0, 1) prior for small campaigns),
+    the calibration the session used, operational items only, with a seed fixed per
+    campaign and calibration, so re-runs give identical values; the session's score and
+    level.
 ``scale_<name>``
     survey scale scores (the IRT theta when the scale was IRT-scored, else the sum).
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,15 +68,14 @@ from sqlalchemy.orm import Session
 
 from assessment import sessions as test_sessions
 from assessment.sessions import ScoredAnswers, TestSessionInfo
-from itembank.services import calibration_info, version_item_ids
 from learningcity.people import GROUP_ORDER, PERSON_FIELDS, groups_of
+from monitoring.fieldwork.draw import frame_kind
 from monitoring.fieldwork.entry import refresh_statuses
-from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
+from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit, Invitation
+from monitoring.results.ability import plausible_scores
 from monitoring.results.models import RespondentWeight, WeightRun
-from scoring.plausible import plausible_values
+from monitoring.stats import sampling
 from surveys.services import campaign_responses, response_surveys
-
-N_PV = 5
 
 
 @dataclass(frozen=True)
@@ -80,11 +90,14 @@ class CampaignInfo:
 
 @dataclass
 class RespondentData:
-    """The table, its campaign and the names of its design columns."""
+    """The table, its campaign and its design: the names of the design columns
+    (``strata``, ``psu``, ``fpc``, ``ssu``, ``fpc2``; None when the design has no such
+    stage), ``probability`` (False for an open, quota campaign) and ``estimator`` (the
+    variance estimator in words)."""
 
     frame: pd.DataFrame
     campaign: CampaignInfo
-    design: dict[str, str | None] = field(default_factory=dict)
+    design: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ what is read once
@@ -149,41 +162,6 @@ def person_answers(db: Session, campaign: Campaign, invitations: list[Invitation
     return out
 
 
-# ------------------------------------------------------------------ plausible values
-
-def _pv_seed(campaign: Campaign, calibration_id: int) -> int:
-    text = f"{campaign.code}:{campaign.seed or 0}:{calibration_id}"
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
-def plausible_scores(db: Session, campaign: Campaign, answers: dict[str, ScoredAnswers]
-                     ) -> dict[str, np.ndarray]:
-    """public_id -> ``N_PV`` plausible values on the reporting scale, drawn from each
-    finished session's scored answers (:func:`assessment.sessions.finished_answers`)."""
-    if not answers:
-        return {}
-    by_cal: dict[int, list[tuple[str, ScoredAnswers]]] = {}
-    for pid, a in sorted(answers.items()):
-        by_cal.setdefault(a.calibration_id, []).append((pid, a))
-    item_of = version_item_ids(db, {v for a in answers.values() for v in a.version_ids})
-    out: dict[str, np.ndarray] = {}
-    for cal_id, members in sorted(by_cal.items()):
-        calibration = calibration_info(db, cal_id)
-        column = {item.item_id: j for j, item in enumerate(calibration.items)}
-        responses = np.full((len(members), len(calibration.items)), np.nan)
-        for k, (_pid, a) in enumerate(members):
-            for version_id, score in zip(a.version_ids, a.scores):
-                j = column.get(item_of.get(version_id))
-                if j is not None:
-                    responses[k, j] = float(score)
-        pv = plausible_values(calibration.params, responses, n_draws=N_PV,
-                              rng=np.random.default_rng(_pv_seed(campaign, cal_id)))
-        scaled = np.asarray(calibration.to_scale(pv), dtype=float)
-        for k, (pid, _a) in enumerate(members):
-            out[pid] = scaled[k]
-    return out
-
-
 # ------------------------------------------------------------------ survey answers
 
 def _survey_columns(survey: Any, response: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +193,59 @@ def _survey_columns(survey: Any, response: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the table
 
+#: the variance of an open (quota) campaign: a model, not its draw
+QUOTA_ESTIMATOR = "SRS within the quota strata assumed: Taylor linearisation, fpc N_h"
+
+
+def _two_stage(campaign: Campaign) -> bool:
+    return campaign.mode == "sample" and frame_kind(campaign) == "cluster"
+
+
+def design_of(campaign: Campaign) -> dict[str, Any]:
+    """The names of the design columns of the campaign's respondent table, whether it is
+    a probability sample, and its variance estimator (see the module docstring)."""
+    two = _two_stage(campaign)
+    probability = campaign.mode == "sample"
+    estimator = (sampling.TWO_STAGE_ESTIMATOR if two else sampling.ONE_STAGE_ESTIMATOR
+                 if probability else QUOTA_ESTIMATOR)
+    return {"strata": "stratum", "psu": "psu", "fpc": "fpc",
+            "ssu": "ssu" if two else None, "fpc2": "fpc2" if two else None,
+            "probability": probability, "estimator": estimator}
+
+
+def drawn_design(db: Session, campaign: Campaign, invitations: list[Invitation],
+                 strata: dict[str, CampaignStratum]) -> sampling.DesignColumns:
+    """The design of these invitations as drawn (:func:`sampling.design_columns`): a
+    cluster's first-stage probability, certainty and population are read from its frame
+    row, which the draw wrote."""
+    ids = [inv.public_id for inv in invitations]
+    labels = [inv.stratum for inv in invitations]
+    try:
+        if _two_stage(campaign):
+            units = {row.id: row for row in db.execute(
+                sa.select(FrameUnit.id, FrameUnit.unit_key, FrameUnit.psu, FrameUnit.pi1,
+                          FrameUnit.certainty, FrameUnit.size)
+                .where(FrameUnit.campaign_id == campaign.id, FrameUnit.selected.is_(True)))}
+            drawn = []
+            for inv in invitations:
+                unit = units.get(inv.frame_unit_id)
+                if unit is None or unit.pi1 is None or unit.size is None:
+                    raise ValueError(f"invitation {inv.public_id} has no drawn cluster "
+                                     "(frame row with pi1 and size)")
+                drawn.append(unit)
+            return sampling.design_columns(
+                labels, ids, psu=[u.psu or u.unit_key for u in drawn],
+                pi1=[u.pi1 for u in drawn], certainty=[u.certainty for u in drawn],
+                cluster_size=[u.size for u in drawn])
+        unknown = sorted({s for s in labels if s not in strata})
+        if unknown:
+            raise ValueError(f"stratum {unknown[0]!r} is not a stratum of the campaign")
+        return sampling.design_columns(labels, ids,
+                                       population=[strata[s].population for s in labels])
+    except ValueError as exc:
+        raise ValueError(f"campaign {campaign.code}: design: {exc}") from None
+
+
 def current_run(db: Session, campaign: Campaign) -> WeightRun | None:
     return db.scalar(sa.select(WeightRun).where(WeightRun.campaign_id == campaign.id,
                                                 WeightRun.current.is_(True))
@@ -242,9 +273,7 @@ def respondent_table(db: Session, campaign_code: str,
         Invitation.campaign_id == campaign.id, Invitation.status == "completed")
         .order_by(Invitation.stratum, Invitation.public_id)
         .execution_options(populate_existing=True)))
-    cluster = any(i.psu is not None for i in db.scalars(sa.select(Invitation).where(
-        Invitation.campaign_id == campaign.id)))
-    design = {"strata": "stratum", "psu": "psu", "fpc": "fpc"}
+    design = design_of(campaign)
     if not invitations:
         return RespondentData(frame=pd.DataFrame(columns=["respondent", "weight"]),
                               campaign=info, design=design)
@@ -258,19 +287,27 @@ def respondent_table(db: Session, campaign_code: str,
     persons = person_answers(db, campaign, invitations, sources)
     wanted = {i.public_id for i in invitations}
     sessions = {pid: s for pid, s in sources.tests.items() if pid in wanted}
-    pvs = plausible_scores(db, campaign, {pid: a for pid, a in sources.answers.items()
-                                          if pid in wanted})
+    pvs = plausible_scores(
+        db, campaign, {pid: a for pid, a in sources.answers.items() if pid in wanted},
+        persons={inv.public_id: {**persons.get(inv.public_id, {}),
+                                 "district": campaign.district_code} for inv in invitations},
+        weights={inv.public_id: float(weights[inv.id]) for inv in invitations
+                 if inv.id in weights})
+    calibration = (run.method or {}).get("calibration") or {}
+    if calibration.get("method") in ("poststratify", "rake") and calibration.get("totals"):
+        design["calibration"] = {k: calibration[k] for k in ("method", "variables", "totals")}
     surveys, definitions = sources.responses, sources.surveys
+    drawn = drawn_design(db, campaign, invitations, strata)
+    stages = {name: values for name, values in drawn.arrays().items() if values is not None}
     rows = []
-    for inv in invitations:
+    for k, inv in enumerate(invitations):
         person = persons.get(inv.public_id, {})
-        stratum = strata.get(inv.stratum)
         groups = groups_of(person)
         row: dict[str, Any] = {
             "respondent": inv.public_id, "district": campaign.district_code,
-            "street": person.get("street", np.nan), "stratum": inv.stratum,
-            "psu": (inv.psu or inv.public_id) if cluster else inv.public_id,
-            "fpc": float(stratum.frame_rows) if stratum is not None else np.nan,
+            "street": person.get("street", np.nan),
+            **{"stratum" if name == "strata" else name: values[k]
+               for name, values in stages.items()},
             "weight": float(weights.get(inv.id, np.nan)),
             **{name: person.get(name, np.nan)
                for name in ("age_band", "sex", "occupation", "education")},

@@ -33,6 +33,37 @@ AGGREGATE_COLUMNS = (
     "suppression_reason", "method", "target", "direction", "judgement", "computed_at")
 
 
+#: what the estimates of a campaign that is not a probability sample (an open, quota
+#: campaign) are: stored at the front of their method and the run's design
+NON_PROBABILITY = "model-based (non-probability quota sample)"
+#: the same in Chinese, for the pages (the stored text stays English)
+NON_PROBABILITY_ZH = "基于模型的估计（非概率配额样本）"
+
+
+def method_label(method: str, probability: bool) -> str:
+    """``Aggregate.method`` of an estimate: the estimator, after :data:`NON_PROBABILITY`
+    when the campaign is not a probability sample (at most 64 characters)."""
+    return method if probability else f"{NON_PROBABILITY}: {method}"[:64]
+
+
+def design_label(columns: dict[str, str | None], estimator: str, probability: bool) -> str:
+    """``MonitoringRun.design``: the design columns (``strata=stratum, psu=psu, ...``),
+    the variance estimator, and :data:`NON_PROBABILITY` first for a non-probability
+    campaign (at most 200 characters)."""
+    text = ", ".join(f"{k}={v}" for k, v in columns.items() if v)
+    if estimator:
+        text = f"{text}; {estimator}" if text else estimator
+    return (text if probability else f"{NON_PROBABILITY}; {text}")[:200]
+
+
+def method_text(method: str, locale: str) -> str:
+    """A stored method or design text in the page's language: the non-probability label
+    in Chinese unless the page is in English (the estimator's name stays as stored)."""
+    if not str(locale).startswith("en") and method.startswith(NON_PROBABILITY):
+        return NON_PROBABILITY_ZH + method[len(NON_PROBABILITY):]
+    return method
+
+
 class MonitoringRun(MonitoringBase):
     """One aggregated campaign: replaced as a whole when aggregation runs again."""
 

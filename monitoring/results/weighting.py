@@ -19,7 +19,14 @@ Steps (statistics in :mod:`monitoring.weights`):
    their answers (survey, else test background, else invitation prefill). A variable no
    respondent has is summed out (recorded); one that only some lack is an error naming
    them. Without any margin for the district the step is skipped and the reason stored.
-4. **Trimming** (optional): cap at ``trim_median_multiple`` x median, total kept.
+4. **Trimming** (optional): cap at ``trim_median_multiple`` x median, the trimmed amount
+   spread additively over the other weights (R's ``trimWeights``); after a calibration the
+   weights are trimmed and re-calibrated in turn until the margins hold (1e-8) and no weight
+   is above the cap (:func:`monitoring.stats.calibration.trim_and_recalibrate`).
+
+The run's ``method`` record keeps the calibration (method, variables, the population
+totals of its cells), which the respondent table hands to estimation so that standard
+errors are calibration-aware (:func:`monitoring.results.aggregate.build_design`).
 
 Every run is stored (:class:`WeightRun`, summary from ``WeightSteps.summary()``) with a
 :class:`RespondentWeight` for every sampled invitation (0 for nonrespondents); earlier
@@ -41,6 +48,7 @@ from monitoring.fieldwork.entry import instruments_of, refresh_statuses
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
 from monitoring.results.models import PopulationMargin, RespondentWeight, WeightRun
 from monitoring.results.respondents import CampaignSources, campaign_sources, person_answers
+from monitoring.stats import calibration as C
 from monitoring.stats import weights as W
 
 METHODS = ("poststratify", "rake")
@@ -173,6 +181,7 @@ def compute_weights(db: Session, campaign: Campaign, user: str, *,
 
     margin = active_margin(db, margin_id)
     calibration: dict[str, Any] = {"method": None}
+    recalibrate: tuple[pd.DataFrame, dict[str, Any]] | None = None
     if margin is not None:
         variables, targets = _margin_targets(margin, campaign.district_code)
         if targets.empty:
@@ -182,21 +191,36 @@ def compute_weights(db: Session, campaign: Campaign, user: str, *,
             calibration["skipped"] = (f"margin {margin.name!r} has no cells for district "
                                       f"{campaign.district_code}")
         else:
-            final, calibration = _calibrate(db, campaign, invitations, resp_idx, final,
-                                            margin, variables, targets, method, sources)
+            final, calibration, recalibrate = _calibrate(
+                db, campaign, invitations, resp_idx, final, margin, variables, targets,
+                method, sources)
             steps = steps.add(method, final, margin_id=margin.id, variables=calibration[
                 "variables"])
     else:
         calibration["skipped"] = "no active population margin"
     params["calibration"] = calibration
     if trim_median_multiple is not None:
-        trimmed = W.trim(final[resp_idx], median_multiple=float(trim_median_multiple))
+        m = float(trim_median_multiple)
+        if recalibrate is not None:
+            # trimming breaks the margins: trim and re-calibrate until both hold
+            data, margins = recalibrate
+            try:
+                trimmed = C.trim_and_recalibrate(final[resp_idx], data, margins,
+                                                 median_multiple=m)
+            except ValueError as exc:
+                raise WeightingError(f"trimming at {m:g} x median with the margins of "
+                                     f"{calibration['margin']!r}: {exc}") from None
+            extra = {"recalibrated": True, "rounds": int(trimmed.iterations),
+                     "max_margin_error": float(trimmed.max_error)}
+        else:
+            trimmed = W.trim(final[resp_idx], median_multiple=m)
+            extra = {"recalibrated": False}
         final = final.copy()
         final[resp_idx] = trimmed.weights
-        steps = steps.add("trim", final, median_multiple=float(trim_median_multiple),
-                          upper=float(trimmed.upper), n_trimmed=int(trimmed.n_trimmed))
-        params["trim"] = {"median_multiple": float(trim_median_multiple),
-                          "upper": float(trimmed.upper), "n_trimmed": int(trimmed.n_trimmed)}
+        steps = steps.add("trim", final, median_multiple=m, upper=float(trimmed.upper),
+                          n_trimmed=int(trimmed.n_trimmed), **extra)
+        params["trim"] = {"median_multiple": m, "upper": float(trimmed.upper),
+                          "n_trimmed": int(trimmed.n_trimmed), **extra}
     method_record = _clean({"steps": list(steps.names), **params})
     summary = _clean(steps.summary().to_dict(orient="records"))
     step_names = steps.names[1:]
@@ -238,7 +262,11 @@ def _same_weights(run: WeightRun, invitations: list[Invitation], final: np.ndarr
 def _calibrate(db: Session, campaign: Campaign, invitations: list[Invitation],
                resp_idx: np.ndarray, weights: np.ndarray, margin: PopulationMargin,
                variables: list[str], targets: pd.DataFrame, method: str,
-               sources: CampaignSources) -> tuple[np.ndarray, dict[str, Any]]:
+               sources: CampaignSources
+               ) -> tuple[np.ndarray, dict[str, Any], tuple[pd.DataFrame, dict[str, Any]]]:
+    """The calibrated weights, the run's record of the calibration, and the respondents'
+    cells with the margins that trimming re-calibrates to (crossed cells as one margin
+    for post-stratification)."""
     respondents = [invitations[k] for k in resp_idx]
     answers = person_answers(db, campaign, respondents, sources)
     data = pd.DataFrame([{v: answers[i.public_id].get(v) for v in variables}
@@ -260,18 +288,27 @@ def _calibrate(db: Session, campaign: Campaign, invitations: list[Invitation],
                              f"({', '.join(variables)})")
     totals = targets.groupby(used, as_index=False)["total"].sum()
     w = weights[resp_idx]
+    margins = {v: totals.groupby(v)["total"].sum() for v in used}
     try:
         if method == "poststratify":
             result = W.poststratify(w, data[used], used, totals)
             new = result.weights
         else:
-            margins = {v: totals.groupby(v)["total"].sum() for v in used}
             new = W.rake(w, data[used], margins).weights
     except ValueError as exc:
         raise WeightingError(f"{method} to margin {margin.name!r} in district "
                              f"{campaign.district_code}: {exc}") from None
     out = np.zeros_like(weights)
     out[resp_idx] = new
+    if method == "poststratify":  # crossed cells: one margin over the cell key
+        key = data[used].astype(str).agg(" × ".join, axis=1)
+        cells = totals[used].astype(str).agg(" × ".join, axis=1)
+        trim_data = pd.DataFrame({"_cell": key.to_numpy()})
+        trim_margins = {"_cell": pd.Series(totals["total"].to_numpy(), index=cells.to_numpy())}
+    else:
+        trim_data, trim_margins = data[used].reset_index(drop=True), margins
     return out, {"method": method, "margin_id": margin.id, "margin": margin.name,
                  "variables": used, "summed_out": dropped,
-                 "population": float(totals["total"].sum())}
+                 "population": float(totals["total"].sum()),
+                 "totals": [{**{v: str(r[v]) for v in used}, "total": float(r["total"])}
+                            for r in totals.to_dict("records")]}, (trim_data, trim_margins)

@@ -1,20 +1,15 @@
 """Design-based estimates: means, proportions, totals and ratios, by domain.
 
-Two variance methods over the same estimators:
+Every estimator works with both variance methods of :mod:`monitoring.stats.design`:
+Taylor linearisation (:class:`~monitoring.stats.design.Design`) and replicate weights
+(:class:`~monitoring.stats.design.ReplicateDesign`).  Domains (subpopulations) are
+estimated as domains: units outside the domain keep their place in their PSU and
+stratum with a zero linearised value, so the domain size is random and its variability
+enters the standard error.  Formulas and references: ``monitoring/README.md``.
 
-* :class:`Design` — Taylor linearisation for stratified multistage designs,
-  with-replacement approximation at the PSU (first-stage) level and an optional
-  finite population correction ``(1 - f_h)`` at the first stage (as R's
-  ``survey::svydesign(ids=~psu, strata=~h, fpc=~N, weights=~w)`` with
-  ``nest=TRUE``);
-* :class:`ReplicateDesign` — replicate weights, made by :func:`jackknife`
-  (JK1 without strata, JKn = delete-one-PSU within strata).
-
-Domains (subpopulations) are estimated as domains: units outside the domain
-keep their place in their PSU and stratum with a zero linearised value, so the
-domain size is random and its variability enters the standard error.  Plausible
-values are combined with Rubin's rules (:func:`rubin`, :func:`pv_estimate`,
-:func:`proficiency_shares`).  Formulas and references: ``monitoring/README.md``.
+Intervals: t (or normal) intervals with the design's or the domain's degrees of freedom
+(``df="design"|"domain"``); for proportions the logit interval (default), the
+Korn-Graubard interval (``"beta"``) or the Wald interval, as R's ``svyciprop``.
 """
 
 from __future__ import annotations
@@ -24,413 +19,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse, special, stats
 
-__all__ = [
-    "LONELY_PSU",
-    "MAX_RSE",
-    "MIN_N",
-    "Design",
-    "Estimates",
-    "ReplicateDesign",
-    "RubinResult",
-    "jackknife",
-    "proficiency_shares",
-    "pv_estimate",
-    "rubin",
-    "suppress",
-    "survey_mean",
-    "survey_proportion",
-    "survey_ratio",
-    "survey_total",
-]
+from monitoring.stats.design import Design, ReplicateDesign, _jackknife_totals
 
-LONELY_PSU = ("fail", "certainty", "adjust", "remove")
+__all__ = ["CI_METHODS", "DF_METHODS", "Domains", "Estimates", "domains", "korn_graubard",
+           "proportion_interval", "survey_mean", "survey_proportion", "survey_ratio",
+           "survey_total"]
 
-#: Publication rule for small cells (issue 7): an estimate from fewer respondents is
-#: withheld.  Pages, exports, ``learningcity groupstats`` and the monitoring database all
-#: use this one constant through :func:`suppress`.
-MIN_N = 30
-
-#: Relative standard error (se / |estimate|) above which an estimate is flagged as
-#: unreliable (NCHS-style 30 % rule); :func:`suppress` can also withhold such cells.
-MAX_RSE = 0.30
-
-
-# ------------------------------------------------------------------ designs
-
-
-def _label_name(v: Any) -> str:
-    return repr(v.item() if isinstance(v, np.generic) else v)
-
-
-@dataclass(frozen=True, eq=False)
-class Design:
-    """A stratified multistage design for Taylor-linearisation variances.
-
-    Build with :meth:`from_arrays` or :meth:`from_frame`.
-
-    Attributes
-    ----------
-    weights : (n,) final weights (> 0 for respondents)
-    stratum : (n,) int stratum code 0..S-1
-    psu : (n,) int PSU code 0..P-1 (PSUs nested in strata)
-    psu_stratum : (P,) stratum code of each PSU
-    n_psu : (S,) number of sampled PSUs per stratum
-    f : (S,) first-stage sampling fraction (0 without fpc)
-    strata_labels : (S,) original stratum labels
-    lonely_psu : as R's ``options(survey.lonely.psu=)``: ``"fail"`` (error, R's
-        default), ``"certainty"`` and ``"remove"`` (a one-PSU stratum adds no variance;
-        the two coincide for the first-stage variance computed here) or ``"adjust"``
-        (the lonely PSU is centred at the grand mean of PSU totals)
-    ssu : (n,) int second-stage unit code 0..Q-1 (nested in PSUs), or None
-    ssu_psu : (Q,) PSU of each second-stage unit
-    m_ssu : (P,) number of sampled second-stage units per PSU
-    f2 : (P,) second-stage sampling fraction per PSU
-
-    With ``ssu``/``f2`` (population sizes at both stages) the variance adds R's
-    second-stage term ``Σ_i f_1 (1 - f_2i) m_i/(m_i - 1) Σ_j (t_ij - t̄_i)²``
-    (``svydesign(ids=~psu+ssu, fpc=~N1+N2)``); without them it is the
-    with-replacement first-stage variance.
-    """
-
-    weights: np.ndarray
-    stratum: np.ndarray
-    psu: np.ndarray
-    psu_stratum: np.ndarray
-    n_psu: np.ndarray
-    f: np.ndarray
-    strata_labels: np.ndarray
-    lonely_psu: str = "fail"
-    ssu: np.ndarray | None = None
-    ssu_psu: np.ndarray | None = None
-    m_ssu: np.ndarray | None = None
-    f2: np.ndarray | None = None
-
-    @classmethod
-    def from_arrays(
-        cls,
-        weights: Any,
-        strata: Any = None,
-        psu: Any = None,
-        fpc: Any = None,
-        lonely_psu: str = "fail",
-        names: dict[str, str] | None = None,
-        ssu: Any = None,
-        fpc2: Any = None,
-    ) -> Design:
-        """Build a design from per-unit arrays.
-
-        Parameters
-        ----------
-        weights : (n,) weights, finite and >= 0
-        strata : (n,) stratum labels, or None (one stratum)
-        psu : (n,) PSU ids (nested within strata), or None (each unit is a PSU)
-        fpc : (n,) first-stage population size N_h (number of PSUs in the
-            stratum, units if ``psu`` is None), or the sampling fraction when all
-            values are <= 1; constant within a stratum.  None: no fpc.
-        lonely_psu : see the class docstring
-        ssu, fpc2 : (n,) second-stage unit ids (nested in PSUs) and their population
-            size per PSU (or the fraction, all <= 1); both or neither, and only with
-            ``psu`` and ``fpc`` (R adds the second-stage variance only then)
-        """
-        names = names or {}
-        nw, ns, npsu, nf = (names.get(k, k) for k in ("weights", "strata", "psu", "fpc"))
-        w = np.asarray(weights, dtype=float)
-        if w.ndim != 1 or w.size == 0:
-            raise ValueError(f"{nw}: need a non-empty one-dimensional array")
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            raise ValueError(f"{nw}: invalid weight {w[bad][0]!r} at row {int(np.argmax(bad))}")
-        n = w.size
-        if lonely_psu not in LONELY_PSU:
-            raise ValueError(f"lonely_psu must be one of {LONELY_PSU}")
-        if strata is None:
-            h = np.zeros(n, dtype=np.int64)
-            labels = np.array([0])
-        else:
-            s = pd.Series(np.asarray(strata))
-            if len(s) != n:
-                raise ValueError(f"{ns}: {len(s)} values for {n} weights")
-            if s.isna().any():
-                raise ValueError(f"{ns}: missing stratum at row {int(np.argmax(s.isna()))}")
-            h, labels = pd.factorize(s, sort=True)
-            labels = np.asarray(labels)
-        if psu is None:
-            p = np.arange(n, dtype=np.int64)
-        else:
-            ps = pd.Series(np.asarray(psu))
-            if len(ps) != n:
-                raise ValueError(f"{npsu}: {len(ps)} values for {n} weights")
-            if ps.isna().any():
-                raise ValueError(f"{npsu}: missing PSU at row {int(np.argmax(ps.isna()))}")
-            pc, _ = pd.factorize(ps.to_numpy(), sort=True)
-            key = h.astype(np.int64) * (int(pc.max()) + 1) + pc
-            _, p = np.unique(key, return_inverse=True)
-            p = p.reshape(-1)
-        P = int(p.max()) + 1
-        psu_stratum = np.zeros(P, dtype=np.int64)
-        psu_stratum[p] = h
-        S = labels.size
-        nh = np.bincount(psu_stratum, minlength=S)
-        f = np.zeros(S)
-        if fpc is not None:
-            fp = np.asarray(fpc, dtype=float)
-            if fp.shape != (n,):
-                raise ValueError(f"{nf}: need one value per row")
-            if not np.isfinite(fp).all() or (fp <= 0).any():
-                raise ValueError(f"{nf}: values must be positive and finite")
-            lo = np.full(S, np.inf)
-            hi = np.full(S, -np.inf)
-            np.minimum.at(lo, h, fp)
-            np.maximum.at(hi, h, fp)
-            varying = np.flatnonzero(hi - lo > 1e-9 * np.maximum(hi, 1))
-            if varying.size:
-                raise ValueError(f"{nf}: not constant within stratum "
-                                 f"{_label_name(labels[varying[0]])}")
-            if (fp <= 1).all():
-                f = hi.copy()
-            else:
-                if (fp < 1).any():
-                    raise ValueError(f"{nf}: mixes sampling fractions (<= 1) and population sizes")
-                over = np.flatnonzero(nh > hi + 1e-9)
-                if over.size:
-                    k = over[0]
-                    raise ValueError(f"{nf}: stratum {_label_name(labels[k])} has {nh[k]} sampled "
-                                     f"PSUs but population size {hi[k]:g}")
-                f = nh / hi
-        lonely = np.flatnonzero((nh == 1) & ~(f >= 1 - 1e-12))  # certainty strata are fine
-        if lonely.size and lonely_psu == "fail":
-            k = lonely[0]
-            raise ValueError(f"stratum {_label_name(labels[k])} ({ns}) has a single PSU, so "
-                             "its variance cannot be estimated (R's survey stops here too, "
-                             "with its default options(survey.lonely.psu='fail')); use "
-                             "lonely_psu='adjust', 'certainty' or 'remove', or merge strata")
-        stage2: dict[str, Any] = {}
-        if ssu is not None or fpc2 is not None:
-            stage2 = _second_stage(ssu, fpc2, p, P, n, psu is not None and fpc is not None,
-                                   lonely_psu, names)
-        return cls(weights=w, stratum=h.astype(np.int64), psu=p.astype(np.int64),
-                   psu_stratum=psu_stratum, n_psu=nh, f=f, strata_labels=labels,
-                   lonely_psu=lonely_psu, **stage2)
-
-    @classmethod
-    def from_frame(
-        cls,
-        data: pd.DataFrame,
-        weight: str,
-        strata: str | None = None,
-        psu: str | None = None,
-        fpc: str | None = None,
-        lonely_psu: str = "fail",
-    ) -> Design:
-        """Build a design from columns of ``data`` (errors name the column)."""
-        for c in (weight, strata, psu, fpc):
-            if c is not None and c not in data.columns:
-                raise ValueError(f"column {c!r} not in data")
-        return cls.from_arrays(
-            data[weight].to_numpy(),
-            None if strata is None else data[strata].to_numpy(),
-            None if psu is None else data[psu].to_numpy(),
-            None if fpc is None else data[fpc].to_numpy(),
-            lonely_psu=lonely_psu,
-            names={"weights": weight, "strata": strata or "strata", "psu": psu or "psu",
-                   "fpc": fpc or "fpc"},
-        )
-
-    @property
-    def n(self) -> int:
-        return int(self.weights.size)
-
-    @property
-    def df(self) -> int:
-        """Design degrees of freedom: #PSUs - #strata (at least 1)."""
-        return max(int(self.psu_stratum.size - self.n_psu.size), 1)
-
-    def _stratum_matrix(self) -> sparse.csr_matrix:
-        P, S = self.psu_stratum.size, self.n_psu.size
-        return sparse.csr_matrix((np.ones(P), (self.psu_stratum, np.arange(P))), shape=(S, P))
-
-    def variance_of_totals(self, wz: np.ndarray, g: np.ndarray, G: int) -> np.ndarray:
-        """Linearisation variance of ``Σ_i wz_i`` within each of G groups.
-
-        ``wz`` are weighted linearised values, ``g`` the group (0..G-1, or -1 =
-        contributes nothing).  Returns (G,) variances
-        ``Σ_h (1-f_h) n_h/(n_h-1) Σ_i (t_hi - t̄_h)²`` with PSU totals t_hi.
-        """
-        P = self.psu_stratum.size
-        inside = g >= 0
-        key = self.psu[inside] * G + g[inside]
-        T = np.bincount(key, weights=wz[inside], minlength=P * G).reshape(P, G)
-        M = self._stratum_matrix()
-        nh = self.n_psu.astype(float)
-        mean_h = (M @ T) / nh[:, None]
-        dev = T - mean_h[self.psu_stratum]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.where(nh > 1, (1.0 - self.f) * nh / (nh - 1.0), 0.0)
-        lonely = nh == 1
-        if lonely.any() and self.lonely_psu == "adjust":
-            grand = T.sum(axis=0) / P
-            lp = lonely[self.psu_stratum]
-            dev[lp] = T[lp] - grand
-            c = np.where(lonely, 1.0 - self.f, c)
-        v = (c[:, None] * np.asarray(M @ dev**2)).sum(axis=0)
-        if self.ssu is not None:
-            Q = self.ssu_psu.size
-            T2 = np.bincount(self.ssu[inside] * G + g[inside], weights=wz[inside],
-                             minlength=Q * G).reshape(Q, G)
-            Mq = sparse.csr_matrix((np.ones(Q), (self.ssu_psu, np.arange(Q))), shape=(P, Q))
-            m = self.m_ssu.astype(float)
-            dev2 = T2 - (np.asarray(Mq @ T2) / m[:, None])[self.ssu_psu]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                c2 = np.where(m > 1, self.f[self.psu_stratum] * (1.0 - self.f2) * m / (m - 1.0),
-                              0.0)
-            v = v + (c2[:, None] * np.asarray(Mq @ dev2**2)).sum(axis=0)
-        return v
-
-
-def _second_stage(ssu: Any, fpc2: Any, p: np.ndarray, P: int, n: int, have_stage1: bool,
-                  lonely_psu: str, names: dict[str, str]) -> dict[str, Any]:
-    """Codes and fractions of the second stage (see :meth:`Design.from_arrays`)."""
-    nss, nf2 = names.get("ssu", "ssu"), names.get("fpc2", "fpc2")
-    if ssu is None or fpc2 is None:
-        raise ValueError(f"{nss}/{nf2}: give the second-stage units and their population "
-                         "sizes together")
-    if not have_stage1:
-        raise ValueError(f"{nss}: a second stage needs PSUs and a first-stage fpc (without "
-                         "them R, and this, use the with-replacement first-stage variance)")
-    q = pd.Series(np.asarray(ssu))
-    if len(q) != n or q.isna().any():
-        raise ValueError(f"{nss}: need one second-stage unit per row, none missing")
-    qc, _ = pd.factorize(q.to_numpy(), sort=True)
-    _, ssu_code = np.unique(p.astype(np.int64) * (int(qc.max()) + 1) + qc, return_inverse=True)
-    ssu_code = ssu_code.reshape(-1)
-    Q = int(ssu_code.max()) + 1
-    ssu_psu = np.zeros(Q, dtype=np.int64)
-    ssu_psu[ssu_code] = p
-    m = np.bincount(ssu_psu, minlength=P)
-    M = np.asarray(fpc2, dtype=float)
-    if M.shape != (n,) or not np.isfinite(M).all() or (M <= 0).any():
-        raise ValueError(f"{nf2}: need one positive value per row")
-    lo = np.full(P, np.inf)
-    hi = np.full(P, -np.inf)
-    np.minimum.at(lo, p, M)
-    np.maximum.at(hi, p, M)
-    if (hi - lo > 1e-9 * np.maximum(hi, 1)).any():
-        raise ValueError(f"{nf2}: not constant within a PSU (first-stage unit "
-                         f"{int(np.argmax(hi - lo > 1e-9 * np.maximum(hi, 1)))})")
-    if (M <= 1).all():
-        f2 = hi.copy()
-    else:
-        if (M < 1).any():
-            raise ValueError(f"{nf2}: mixes sampling fractions (<= 1) and population sizes")
-        if (m > hi + 1e-9).any():
-            raise ValueError(f"{nf2}: a PSU has more sampled second-stage units than its "
-                             "population size")
-        f2 = m / hi
-    lonely = (m == 1) & (f2 < 1 - 1e-12)
-    if lonely.any() and lonely_psu == "fail":
-        raise ValueError(f"a PSU ({names.get('psu', 'psu')}) has a single sampled "
-                         "second-stage unit but more in its population; use "
-                         "lonely_psu='certainty' or "
-                         "'remove' (no second-stage variance from it)")
-    return {"ssu": ssu_code.astype(np.int64), "ssu_psu": ssu_psu, "m_ssu": m, "f2": f2}
-
-
-@dataclass(frozen=True, eq=False)
-class ReplicateDesign:
-    """Replicate weights with the replicate variance formula
-    ``v = scale * Σ_r rscales_r (θ_r - c)²``, ``c = θ̂`` (``mse=True``) or the mean
-    of the replicate estimates.
-
-    Attributes
-    ----------
-    weights : (n,) full-sample weights
-    replicates : (n, R) replicate weights
-    scale : float
-    rscales : (R,)
-    mse : bool
-    df : design degrees of freedom (#PSUs - #strata for the jackknife)
-    kind : e.g. ``"JK1"``, ``"JKn"``
-    base : for the delete-one-PSU jackknife, the :class:`Design` it was made from;
-        estimates then use PSU totals (O(#PSUs x #domains)) instead of the dense
-        ``replicates`` matrix, which :func:`jackknife` leaves as None with
-        ``dense=False``
-    """
-
-    weights: np.ndarray
-    replicates: np.ndarray | None
-    scale: float
-    rscales: np.ndarray
-    mse: bool
-    df: int
-    kind: str
-    base: Design | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.weights.size)
-
-
-def jackknife(design: Design, mse: bool = True, dense: bool = True) -> ReplicateDesign:
-    """Delete-one-PSU jackknife replicate weights.
-
-    Replicate r deletes PSU r (weight 0) and multiplies the weights of the other
-    PSUs of its stratum h by ``n_h / (n_h - 1)``; other strata are unchanged.
-    ``rscales_r = (1 - f_h)(n_h - 1)/n_h``.  With a single stratum this is JK1
-    (``(n-1)/n``), otherwise JKn (R's ``as.svrepdesign(type="JK1"|"JKn")``).  A
-    stratum with a single PSU cannot be jackknifed (ValueError naming it).
-
-    ``dense=False`` does not build the (n, #PSUs) replicate-weight matrix: the
-    estimators compute the same replicate estimates from PSU totals, which is what
-    makes the jackknife usable for a million respondents.
-    """
-    nh = design.n_psu
-    lonely = nh < 2
-    certain = design.f >= 1 - 1e-12
-    bad = np.flatnonzero(lonely & ~certain & (design.lonely_psu not in ("certainty", "remove")))
-    if bad.size:
-        raise ValueError(f"jackknife: stratum {_label_name(design.strata_labels[bad[0]])} "
-                         "has a single PSU (use lonely_psu='certainty' or 'remove', as R's "
-                         "as.svrepdesign, or Taylor linearisation)")
-    P = design.psu_stratum.size
-    rep = None
-    if dense:
-        h_unit = design.stratum
-        same = h_unit[:, None] == design.psu_stratum[None, :]
-        with np.errstate(divide="ignore"):
-            mult = np.where(nh > 1, nh / (nh - 1.0), 1.0)
-        factor = np.where(same, mult[h_unit][:, None], 1.0)
-        rows = np.flatnonzero(~lonely[h_unit])
-        factor[rows, design.psu[rows]] = 0.0   # a lonely PSU is never deleted (rscale 0)
-        rep = design.weights[:, None] * factor
-    hs = design.psu_stratum
-    rscales = (1.0 - design.f[hs]) * (nh[hs] - 1.0) / nh[hs]
-    kind = "JK1" if nh.size == 1 else "JKn"
-    return ReplicateDesign(weights=design.weights, replicates=rep, scale=1.0, rscales=rscales,
-                           mse=mse, df=max(P - nh.size, 1), kind=kind, base=design)
-
-
-def _jackknife_totals(base: Design, wv: np.ndarray, g: np.ndarray, G: int) -> np.ndarray:
-    """Replicate totals (#PSUs, G) of ``Σ wv`` per group for the delete-one-PSU jackknife.
-
-    With PSU totals t_r and stratum totals S_h, replicate r (in stratum h) is
-    ``A + S_h/(n_h-1) - n_h/(n_h-1) t_r`` -- exactly the dense replicate weights; the
-    PSU of a one-PSU stratum (certainty) is not deleted: its replicate is ``A``.
-    """
-    P = base.psu_stratum.size
-    inside = g >= 0
-    T = np.bincount(base.psu[inside] * G + g[inside], weights=wv[inside],
-                    minlength=P * G).reshape(P, G)
-    S = np.asarray(base._stratum_matrix() @ T)
-    nh = base.n_psu.astype(float)[base.psu_stratum][:, None]
-    A = T.sum(axis=0)[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rep = A + S[base.psu_stratum] / (nh - 1.0) - nh / (nh - 1.0) * T
-    return np.where(nh > 1, rep, A)
-
-
-# ----------------------------------------------------------- the estimators
+#: interval methods for proportions (R's ``svyciprop(method=)``: "logit", "beta" and
+#: "mean", which is the Wald interval here)
+CI_METHODS = ("logit", "beta", "wald")
+#: degrees of freedom of an interval: the whole design's (#PSUs - #strata) or the
+#: domain's own (PSUs with a member - their strata, as R's ``degf(subset(design, ...))``)
+DF_METHODS = ("design", "domain")
 
 
 @dataclass(frozen=True)
@@ -439,13 +41,17 @@ class Estimates:
 
     ``table`` columns: the domain columns (none for the whole population),
     ``estimate, se, ci_low, ci_high, df, n, deff``.  ``stat`` is the statistic,
-    ``method`` ``"taylor"`` or the replicate kind, ``ci`` ``"t"`` or ``"normal"``.
+    ``method`` ``"taylor"`` or the replicate kind, ``ci`` ``"t"`` or ``"normal"``,
+    ``ci_method`` how the interval was made (``"wald"``; for proportions also
+    ``"logit"`` or ``"beta"``), ``df_method`` ``"design"`` or ``"domain"``.
     """
 
     table: pd.DataFrame
     stat: str
     method: str
     ci: str
+    ci_method: str = "wald"
+    df_method: str = "design"
 
     @property
     def estimate(self) -> np.ndarray:
@@ -456,10 +62,41 @@ class Estimates:
         return self.table["se"].to_numpy()
 
 
-def _groups(by: Any, n: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Group codes (−1 = in no domain) and a DataFrame of the group labels (sorted)."""
+@dataclass(frozen=True, eq=False)
+class Domains:
+    """A domain partition of n units, factorised once (see :func:`domains`).
+
+    Every estimator accepts it in place of ``by``, so that many measures over the
+    same domains do not factorise the labels again.
+
+    Attributes
+    ----------
+    codes : (n,) domain of each unit, 0..G-1, or -1 (in no domain: a missing label)
+    labels : (G, k) DataFrame of the domain labels, one row per domain, sorted
+    """
+
+    codes: np.ndarray
+    labels: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return int(self.codes.size)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def domains(by: Any, n: int) -> Domains:
+    """Factorise domain labels once: ``by`` is None (one domain, everybody), an
+    array/Series of labels or a DataFrame of several (crossed); a row with a missing
+    label is in no domain (it stays in the design).  Only domains with a member are
+    kept, in sorted label order."""
+    if isinstance(by, Domains):
+        if by.n != n:
+            raise ValueError(f"by: the domains are for {by.n} units, the design has {n}")
+        return by
     if by is None:
-        return np.zeros(n, dtype=np.int64), pd.DataFrame(index=range(1))
+        return Domains(np.zeros(n, dtype=np.int64), pd.DataFrame(index=range(1)))
     if isinstance(by, pd.DataFrame):
         cols = {str(c): by[c].to_numpy() for c in by.columns}
     elif isinstance(by, pd.Series):
@@ -482,16 +119,16 @@ def _groups(by: Any, n: int) -> tuple[np.ndarray, pd.DataFrame]:
         remap[present] = np.arange(present.size)
         g = np.where(miss, -1, remap[np.where(miss, 0, g)])
         name = next(iter(cols))
-        return g, pd.DataFrame({name: np.asarray(uniqs[0])[present]})
+        return Domains(g, pd.DataFrame({name: np.asarray(uniqs[0])[present]}))
     sizes = [len(u) for u in uniqs]
     flat = np.ravel_multi_index([np.where(miss, 0, c) for c in codes], sizes)
     present, inv = np.unique(flat[~miss], return_inverse=True)
     g = np.full(n, -1, dtype=np.int64)
-    g[~miss] = inv
+    g[~miss] = inv.reshape(-1)
     parts = np.unravel_index(present, sizes)
     labels = pd.DataFrame({name: np.asarray(u)[k] for (name, u), k in
                            zip(zip(cols, uniqs), parts)})
-    return g, labels
+    return Domains(g, labels)
 
 
 def _values(x: Any, n: int, name: str) -> np.ndarray:
@@ -507,14 +144,16 @@ def _core(
     b: np.ndarray | None,
     g: np.ndarray,
     G: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Estimates ``Σwa / Σwb`` (or ``Σwa`` when b is None) per group and variances."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Estimates ``Σwa / Σwb`` (or ``Σwa`` when b is None) per group, their variances
+    and, for replicate designs, the (G, R) replicate estimates (None for Taylor)."""
     w = design.weights
     inside = g >= 0
+    gx = np.where(inside, g, G)  # units in no domain go to an extra bin, dropped
     gi = np.where(inside, g, 0)
-    A = np.bincount(gi[inside], weights=(w * a)[inside], minlength=G)
+    A = np.bincount(gx, weights=w * a, minlength=G + 1)[:G]
     if b is not None:
-        B = np.bincount(gi[inside], weights=(w * b)[inside], minlength=G)
+        B = np.bincount(gx, weights=w * b, minlength=G + 1)[:G]
         with np.errstate(divide="ignore", invalid="ignore"):
             est = A / B
     else:
@@ -524,38 +163,120 @@ def _core(
             z = a
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.where(inside, (a - est[gi] * b) / B[gi], 0.0)
-        var = design.variance_of_totals(w * z, g, G)
+                z = np.where(inside, (a - np.append(est, 0.0)[gx] * b)
+                             / np.append(B, 1.0)[gx], 0.0)
+        return est, design.variance_of_totals(w * z, g, G), None
+    if design.base is not None:
+        Ar = _jackknife_totals(design.base, w * a, g, G).T
+        Br = None if b is None else _jackknife_totals(design.base, w * b, g, G).T
     else:
-        if design.base is not None:
-            Ar = _jackknife_totals(design.base, w * a, g, G).T
-            Br = None if b is None else _jackknife_totals(design.base, w * b, g, G).T
-        else:
-            ind = sparse.csr_matrix((np.ones(int(inside.sum())),
-                                     (gi[inside], np.flatnonzero(inside))), shape=(G, w.size))
-            Ar = np.asarray(ind @ (design.replicates * a[:, None]))
-            Br = None if b is None else np.asarray(ind @ (design.replicates * b[:, None]))
-        if Br is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                er = Ar / Br
-        else:
-            er = Ar
-        centre = est[:, None] if design.mse else er.mean(axis=1, keepdims=True)
-        var = design.scale * ((er - centre) ** 2 @ design.rscales)
-    return est, var
+        ind = sparse.csr_matrix((np.ones(int(inside.sum())),
+                                 (gi[inside], np.flatnonzero(inside))), shape=(G, w.size))
+        Ar = np.asarray(ind @ (design.replicates * a[:, None]))
+        Br = None if b is None else np.asarray(ind @ (design.replicates * b[:, None]))
+    if Br is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            er = Ar / Br
+    else:
+        er = Ar
+    return est, _replicate_variance(design, est, er), er
 
 
-def _deff_srs(w: np.ndarray, u: np.ndarray, g: np.ndarray, G: int, total: bool,
-              est_n: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Variance under SRS without replacement of the same size (R's ``deff=TRUE``):
-    ``s²_w (1/n_d - 1/N̂_d)``, times ``N̂_d²`` for totals."""
-    inside = g >= 0
-    gi = g[inside]
-    s2 = np.bincount(gi, weights=(w * u**2)[inside], minlength=G)
+def _replicate_variance(design: ReplicateDesign, est: np.ndarray, er: np.ndarray
+                        ) -> np.ndarray:
+    centre = est[:, None] if design.mse else er.mean(axis=1, keepdims=True)
+    return design.scale * ((er - centre) ** 2 @ design.rscales)
+
+
+def _domain_df(design: Design | ReplicateDesign, g: np.ndarray, G: int) -> np.ndarray:
+    """Per-domain df: PSUs with a member (weight > 0) minus the strata of those PSUs,
+    at least 1 (R's ``degf(subset(design, domain))``).  A replicate design without the
+    Taylor design it was made from has only its own df."""
+    base = design if isinstance(design, Design) else design.base
+    if base is None:
+        return np.full(G, float(design.df))
+    member = (g >= 0) & (design.weights > 0)
+    P = base.psu_stratum.size
+    S = base.n_psu.size
+    gp = _distinct(g[member] * P + base.psu[member])
+    npsu = np.bincount(gp // P, minlength=G)
+    gs = _distinct(gp // P * S + base.psu_stratum[gp % P])
+    nstrata = np.bincount(gs // S, minlength=G)
+    return np.maximum(npsu - nstrata, 1).astype(float)
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique's hash path is ~5x slower on 10⁶ codes)."""
+    k = np.sort(keys)
+    return k[np.r_[True, k[1:] != k[:-1]]] if k.size else k
+
+
+def korn_graubard(p: Any, se: Any, n: Any, df: Any, conf: float = 0.95,
+                  cap: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Korn-Graubard (1998) interval: Clopper-Pearson with the effective sample size.
+
+    ``n_eff = p(1-p)/se²`` and ``n* = n_eff (t_{n-1}/t_df)²`` (with ``cap``, as the NCHS
+    standard, both at most ``n``); with ``x = n* p`` the limits are
+    ``qbeta(α/2, x, n* - x + 1)`` and ``qbeta(1 - α/2, x + 1, n* - x)``: R's
+    ``svyciprop(method="beta")`` when ``cap`` is False.  At p = 0 or 1 (R: NaN)
+    ``n_eff = n* = n`` and the limit at the boundary is 0 or 1 (NCHS's limit case);
+    with ``se = 0`` and 0 < p < 1 the interval is ``(p, p)`` (n* is infinite) unless
+    ``cap``.
+
+    Returns (lower, upper, n_eff before the df adjustment); arrays of p's shape.
+    """
+    p, se, n, df = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p, se, n, df)))
+    alpha = 1.0 - conf
+    edge = (p <= 0) | (p >= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s2 = s2 / est_n * counts / (counts - 1.0)
-        v = s2 * (1.0 / counts - 1.0 / est_n)
-    return v * est_n**2 if total else v
+        n_eff = np.where(edge, n, p * (1 - p) / se**2)
+        if cap:
+            n_eff = np.minimum(n_eff, n)
+        ratio = (stats.t.ppf(alpha / 2, n - 1) / stats.t.ppf(alpha / 2, df)) ** 2
+        adj = np.where(edge, n, n_eff * ratio)
+        if cap:
+            adj = np.minimum(adj, n)
+        x = adj * p
+        lo = np.where(x > 0, stats.beta.ppf(alpha / 2, x, adj - x + 1), 0.0)
+        hi = np.where(adj - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, adj - x), 1.0)
+    exact = np.isinf(adj) & ~edge
+    lo = np.where(exact, p, lo)
+    hi = np.where(exact, p, hi)
+    bad = np.isnan(p) | np.isnan(se) | (n < 1)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi), np.where(bad, np.nan, n_eff)
+
+
+def proportion_interval(p: Any, se: Any, n: Any, df: Any, method: str = "logit",
+                        conf: float = 0.95, se_logit: Any = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for a proportion ``p`` with standard error ``se``, as R's ``svyciprop``.
+
+    * ``"logit"``: ``expit(logit p ± t_df · se_logit)`` with ``se_logit = se / (p(1-p))``
+      (the variance of the logit of the intercept-only logistic model R fits), or the
+      given ``se_logit``; at p = 0 or 1 the logit is infinite and the Korn-Graubard
+      interval is used instead (R gives a degenerate interval there).
+    * ``"beta"``: :func:`korn_graubard`.
+    * ``"wald"``: ``p ± t_df · se`` (may leave [0, 1]).
+
+    ``df`` is inf for normal intervals; ``n`` the respondents (used by ``"beta"`` and at
+    p = 0 or 1).
+    """
+    if method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {CI_METHODS}, not {method!r}")
+    p, se, n, df = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p, se, n, df)))
+    q = stats.t.ppf(0.5 + conf / 2, df)
+    if method == "wald":
+        return p - q * se, p + q * se
+    lo, hi, _ = korn_graubard(p, se, n, df, conf)
+    if method == "beta":
+        return lo, hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sl = se / (p * (1 - p)) if se_logit is None else np.asarray(se_logit, dtype=float)
+        logit = np.log(p / (1 - p))
+        llo = special.expit(logit - q * sl)
+        lhi = special.expit(logit + q * sl)
+    inner = (p > 0) & (p < 1) & np.isfinite(sl)
+    return np.where(inner, llo, lo), np.where(inner, lhi, hi)
 
 
 def _estimate(
@@ -567,22 +288,34 @@ def _estimate(
     level: Any = None,
     ci: str = "t",
     conf: float = 0.95,
+    ci_method: str = "wald",
+    df: str = "design",
 ) -> Estimates:
     if ci not in ("t", "normal"):
         raise ValueError("ci must be 't' or 'normal'")
+    if df not in DF_METHODS:
+        raise ValueError(f"df must be one of {DF_METHODS}, not {df!r}")
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {CI_METHODS}, not {ci_method!r}")
+    if not 0 < conf < 1:
+        raise ValueError("conf must be between 0 and 1")
     n = design.n
     w = design.weights
-    g, labels = _groups(by, n)
+    dom = domains(by, n)
+    labels = dom.labels
     G = len(labels)
     if stat == "proportion":
         raw = np.asarray(y)
         if raw.shape != (n,):
             raise ValueError(f"y: need {n} values")
-        ok = ~pd.isna(raw)
+        ok = ~np.isnan(raw) if raw.dtype.kind == "f" else ~pd.isna(raw)
         if level is None:
-            yv = np.zeros(n)
-            yv[ok] = raw[ok].astype(float)
-            if not np.isin(yv[ok], (0.0, 1.0)).all():
+            if raw.dtype.kind == "f":
+                yv = np.where(ok, raw, 0.0)
+            else:
+                yv = np.zeros(n)
+                yv[ok] = raw[ok].astype(float)
+            if not ((yv == 0.0) | (yv == 1.0)).all():
                 raise ValueError("proportion: y must be 0/1 (or give level=)")
         else:
             yv = np.where(ok, raw == level, 0.0).astype(float)
@@ -594,7 +327,7 @@ def _estimate(
         xv = _values(x, n, "x")
         ok &= np.isfinite(xv)
     # missing values: the unit is outside the domain (keeps its PSU/stratum)
-    g = np.where(ok, g, -1)
+    g = np.where(ok, dom.codes, -1)
     a = np.where(ok, yv, 0.0)
     d = (g >= 0).astype(float)
     if stat == "total":
@@ -603,37 +336,79 @@ def _estimate(
         b = np.where(ok, xv, 0.0)
     else:
         b = d
-    est, var = _core(design, a, b, g, G)
+    est, var, reps = _core(design, a, b, g, G)
     inside = g >= 0
-    counts = np.bincount(g[inside], weights=(w[inside] > 0).astype(float), minlength=G)
-    Nd = np.bincount(g[inside], weights=w[inside], minlength=G)
-    gi = np.where(inside, g, 0)
+    gx = np.where(inside, g, G)  # an extra bin for units in no domain, dropped
+
+    def by_domain(v: np.ndarray) -> np.ndarray:
+        return np.bincount(gx, weights=v, minlength=G + 1)[:G]
+
+    counts = by_domain((w > 0).astype(float))
+    Nd = by_domain(w)
     if stat == "total":
         with np.errstate(divide="ignore", invalid="ignore"):
-            ybar = np.bincount(g[inside], weights=(w * a)[inside], minlength=G) / Nd
-        u = np.where(inside, a - ybar[gi], 0.0)
-        vsrs = _deff_srs(w, u, g, G, True, Nd, counts)
+            ybar = by_domain(w * a) / Nd
+        u = np.where(inside, a - np.append(ybar, 0.0)[gx], 0.0)
+        vsrs = _deff_srs(w, u, gx, G, True, Nd, counts)
     else:
-        Bd = np.bincount(g[inside], weights=(w * b)[inside], minlength=G)
+        Bd = by_domain(w * b)
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = np.where(inside, (a - est[gi] * b) / (Bd[gi] / Nd[gi]), 0.0)
-        vsrs = _deff_srs(w, u, g, G, False, Nd, counts)
+            scale = np.append(Bd / Nd, 1.0)
+            u = np.where(inside, (a - np.append(est, 0.0)[gx] * b) / scale[gx], 0.0)
+        vsrs = _deff_srs(w, u, gx, G, False, Nd, counts)
     se = np.sqrt(np.maximum(var, 0.0))
-    df = design.df
-    q = stats.t.ppf(0.5 + conf / 2, df) if ci == "t" else stats.norm.ppf(0.5 + conf / 2)
+    if ci == "normal":
+        dfs = np.full(G, np.inf)
+    elif df == "domain":
+        dfs = _domain_df(design, g, G)
+    else:
+        dfs = np.full(G, float(design.df))
+    if stat == "proportion":
+        lo, hi = proportion_interval(est, se, counts, dfs, ci_method, conf,
+                                     _logit_se(design, est, se, reps))
+    else:
+        q = stats.t.ppf(0.5 + conf / 2, dfs)
+        lo, hi = est - q * se, est + q * se
     with np.errstate(divide="ignore", invalid="ignore"):
         deff = var / vsrs
     cols = {c: labels[c].to_numpy() for c in labels.columns}
-    cols.update(estimate=est, se=se, ci_low=est - q * se, ci_high=est + q * se,
-                df=np.full(G, float(df) if ci == "t" else np.inf),
+    cols.update(estimate=est, se=se, ci_low=lo, ci_high=hi, df=dfs,
                 n=counts.astype(np.int64), deff=deff)
     t = pd.DataFrame(cols)
     method = "taylor" if isinstance(design, Design) else design.kind
-    return Estimates(table=t, stat=stat, method=method, ci=ci)
+    return Estimates(table=t, stat=stat, method=method, ci=ci,
+                     ci_method=ci_method if stat == "proportion" else "wald", df_method=df)
+
+
+def _logit_se(design: Design | ReplicateDesign, est: np.ndarray, se: np.ndarray,
+              reps: np.ndarray | None) -> np.ndarray | None:
+    """SE of ``logit p``: None for Taylor (the delta method ``se / (p(1-p))`` is exact
+    there); for replicates the replicate variance of ``logit p_r``, as R refits the
+    logistic model in every replicate -- the delta method where a replicate share is 0
+    or 1 (its logit is infinite)."""
+    if reps is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(reps / (1 - reps))
+        v = _replicate_variance(design, np.log(est / (1 - est)), lr)
+        delta = se / (est * (1 - est))
+    return np.where(np.isfinite(lr).all(axis=1), np.sqrt(np.maximum(v, 0.0)), delta)
+
+
+def _deff_srs(w: np.ndarray, u: np.ndarray, gx: np.ndarray, G: int, total: bool,
+              est_n: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Variance under SRS without replacement of the same size (R's ``deff=TRUE``):
+    ``s²_w (1/n_d - 1/N̂_d)``, times ``N̂_d²`` for totals (``gx``: the domain, G for
+    none)."""
+    s2 = np.bincount(gx, weights=w * u**2, minlength=G + 1)[:G]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = s2 / est_n * counts / (counts - 1.0)
+        v = s2 * (1.0 / counts - 1.0 / est_n)
+    return v * est_n**2 if total else v
 
 
 def survey_mean(design: Design | ReplicateDesign, y: Any, by: Any = None, ci: str = "t",
-                conf: float = 0.95) -> Estimates:
+                conf: float = 0.95, df: str = "design") -> Estimates:
     """Weighted mean ``Σ w y / Σ w`` (a ratio of totals), overall or by domain.
 
     Parameters
@@ -641,255 +416,43 @@ def survey_mean(design: Design | ReplicateDesign, y: Any, by: Any = None, ci: st
     design : Design (Taylor) or ReplicateDesign (replicate variance)
     y : (n,) values; NaN = missing (the unit is treated as outside every
         domain, as ``na.rm=TRUE`` in R's survey)
-    by : None, an array/Series of domain labels, or a DataFrame of several
-        (crossed); rows with a missing label are in no domain but stay in the
-        design
-    ci : ``"t"`` (design df = #PSUs - #strata) or ``"normal"``
+    by : None, an array/Series of domain labels, a DataFrame of several
+        (crossed), or a :class:`Domains` made once with :func:`domains`; rows with a
+        missing label are in no domain but stay in the design
+    ci : ``"t"`` or ``"normal"``
     conf : confidence level
+    df : t intervals with the design's df (#PSUs - #strata, ``"design"``) or each
+        domain's own (PSUs with a member having a value, minus their strata:
+        ``"domain"``, recommended for domain intervals)
 
     Returns
     -------
     Estimates; linearised variable ``z = d (y - ȳ_d) / N̂_d``.
     """
-    return _estimate(design, "mean", y, by=by, ci=ci, conf=conf)
+    return _estimate(design, "mean", y, by=by, ci=ci, conf=conf, df=df)
 
 
 def survey_proportion(design: Design | ReplicateDesign, y: Any, level: Any = None,
-                      by: Any = None, ci: str = "t", conf: float = 0.95) -> Estimates:
-    """Weighted share of ``y == level`` (or of a 0/1 ``y``); Wald interval."""
-    return _estimate(design, "proportion", y, by=by, level=level, ci=ci, conf=conf)
+                      by: Any = None, ci: str = "t", conf: float = 0.95,
+                      ci_method: str = "logit", df: str = "design") -> Estimates:
+    """Weighted share of ``y == level`` (or of a 0/1 ``y``), overall or by domain.
+
+    ``ci_method``: ``"logit"`` (default; R's ``svyciprop(method="logit")``), ``"beta"``
+    (Korn-Graubard, R's ``method="beta"``) or ``"wald"`` (estimate ± t·SE); see
+    :func:`proportion_interval` (p = 0 or 1: the Korn-Graubard limits).  ``by``,
+    ``ci``, ``conf``, ``df``: as :func:`survey_mean`.
+    """
+    return _estimate(design, "proportion", y, by=by, level=level, ci=ci, conf=conf,
+                     ci_method=ci_method, df=df)
 
 
 def survey_total(design: Design | ReplicateDesign, y: Any, by: Any = None, ci: str = "t",
-                 conf: float = 0.95) -> Estimates:
+                 conf: float = 0.95, df: str = "design") -> Estimates:
     """Weighted total ``Σ w d y`` overall or by domain (linearised variable ``d y``)."""
-    return _estimate(design, "total", y, by=by, ci=ci, conf=conf)
+    return _estimate(design, "total", y, by=by, ci=ci, conf=conf, df=df)
 
 
 def survey_ratio(design: Design | ReplicateDesign, y: Any, x: Any, by: Any = None,
-                 ci: str = "t", conf: float = 0.95) -> Estimates:
+                 ci: str = "t", conf: float = 0.95, df: str = "design") -> Estimates:
     """Ratio ``R = Σ w y / Σ w x``; linearised variable ``z = (y - R x) / X̂``."""
-    return _estimate(design, "ratio", y, x=x, by=by, ci=ci, conf=conf)
-
-
-# ------------------------------------------------------- plausible values
-
-
-@dataclass(frozen=True)
-class RubinResult:
-    """Rubin's rules over M imputations (plausible values), per column.
-
-    Attributes
-    ----------
-    estimate : mean of the M point estimates
-    within : mean sampling variance ``Ū``
-    between : between-imputation variance ``B`` (ddof=1)
-    total : ``T = Ū + (1 + 1/M) B``
-    se : ``sqrt(T)``
-    df : Rubin (1987) df ``(M-1)(1 + 1/r)²``, or Barnard & Rubin (1999) df
-        when ``df_complete`` is given
-    fmi : fraction of missing information ``λ = (1 + 1/M) B / T``
-    m : M
-    """
-
-    estimate: np.ndarray
-    within: np.ndarray
-    between: np.ndarray
-    total: np.ndarray
-    se: np.ndarray
-    df: np.ndarray
-    fmi: np.ndarray
-    m: int
-
-
-def rubin(estimates: Any, variances: Any, df_complete: float | None = None) -> RubinResult:
-    """Combine M estimates and their sampling variances with Rubin's rules.
-
-    Parameters
-    ----------
-    estimates, variances : (M,) or (M, K)
-    df_complete : complete-data df ν_com (e.g. the design df); when given, the
-        Barnard-Rubin small-sample df ``ν = (1/ν_m + 1/ν_obs)⁻¹`` with
-        ``ν_m = (M-1)/λ²`` and ``ν_obs = (ν_com+1)/(ν_com+3) ν_com (1-λ)``.
-    """
-    q = np.asarray(estimates, dtype=float)
-    u = np.asarray(variances, dtype=float)
-    if q.shape != u.shape:
-        raise ValueError("estimates and variances must have the same shape")
-    if q.ndim not in (1, 2):
-        raise ValueError("estimates must be (M,) or (M, K)")
-    M = q.shape[0]
-    if M < 2:
-        raise ValueError("Rubin's rules need at least two plausible values")
-    qbar = q.mean(axis=0)
-    ubar = u.mean(axis=0)
-    b = q.var(axis=0, ddof=1)
-    tot = ubar + (1.0 + 1.0 / M) * b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(tot > 0, (1.0 + 1.0 / M) * b / tot, 0.0)
-        nu_m = np.where(lam > 0, (M - 1) / lam**2, np.inf)
-        if df_complete is None:
-            df = nu_m
-        else:
-            nc = float(df_complete)
-            nu_obs = (nc + 1.0) / (nc + 3.0) * nc * (1.0 - lam)
-            df = np.where(np.isinf(nu_m), nu_obs, 1.0 / (1.0 / nu_m + 1.0 / nu_obs))
-    return RubinResult(estimate=qbar, within=ubar, between=b, total=tot, se=np.sqrt(tot),
-                       df=df, fmi=lam, m=M)
-
-
-def _pv_matrix(pvs: Any, n: int) -> np.ndarray:
-    p = np.asarray(pvs, dtype=float)
-    if p.ndim != 2 or p.shape[0] != n:
-        raise ValueError(f"pvs: need an (n={n}, M) array, got shape {p.shape}")
-    if p.shape[1] < 2:
-        raise ValueError("pvs: need at least two plausible values")
-    return p
-
-
-def _rubin_table(labels: pd.DataFrame, runs: list[Estimates], df_complete: float,
-                 conf: float) -> pd.DataFrame:
-    est = np.vstack([r.table["estimate"].to_numpy() for r in runs])
-    var = np.vstack([r.table["se"].to_numpy() ** 2 for r in runs])
-    res = rubin(est, var, df_complete=df_complete)
-    q = stats.t.ppf(0.5 + conf / 2, res.df)
-    t = labels.copy()
-    t["estimate"] = res.estimate
-    t["se"] = res.se
-    t["ci_low"] = res.estimate - q * res.se
-    t["ci_high"] = res.estimate + q * res.se
-    t["df"] = res.df
-    t["n"] = runs[0].table["n"].to_numpy()
-    t["within"] = res.within
-    t["between"] = res.between
-    t["fmi"] = res.fmi
-    return t
-
-
-def pv_estimate(design: Design | ReplicateDesign, pvs: Any, stat: str = "mean", by: Any = None,
-                conf: float = 0.95) -> Estimates:
-    """Mean (or total) of a latent variable from M plausible values.
-
-    Each PV column is estimated with the design's variance method; the M
-    results are combined with :func:`rubin` (Barnard-Rubin df with the design
-    df as complete-data df).  Table columns add ``within, between, fmi``.
-    """
-    if stat not in ("mean", "total"):
-        raise ValueError("stat must be 'mean' or 'total'")
-    p = _pv_matrix(pvs, design.n)
-    runs = [_estimate(design, stat, p[:, m], by=by) for m in range(p.shape[1])]
-    labels = runs[0].table.drop(columns=["estimate", "se", "ci_low", "ci_high", "df", "n", "deff"])
-    t = _rubin_table(labels, runs, design.df, conf)
-    method = "taylor" if isinstance(design, Design) else design.kind
-    return Estimates(table=t, stat=f"pv_{stat}", method=method, ci="t")
-
-
-def proficiency_shares(
-    design: Design | ReplicateDesign,
-    pvs: Any,
-    cuts: Any,
-    labels: Any = None,
-    by: Any = None,
-    conf: float = 0.95,
-) -> Estimates:
-    """Shares of the population in proficiency levels, from plausible values.
-
-    Level k (0-based) holds ``cuts[k-1] <= θ < cuts[k]`` (level 0 below the
-    first cut, the last level at or above the last cut).  Each level's share is
-    estimated per PV as a proportion and combined with :func:`rubin`.
-
-    Returns
-    -------
-    Estimates whose table has the domain columns, ``level`` and the estimate
-    columns; shares within a domain sum to 1.
-    """
-    c = np.asarray(cuts, dtype=float)
-    if c.ndim != 1 or c.size == 0 or np.any(np.diff(c) <= 0):
-        raise ValueError("cuts must be a non-empty increasing sequence")
-    L = c.size + 1
-    names = list(range(L)) if labels is None else list(labels)
-    if len(names) != L:
-        raise ValueError(f"labels: need {L} level labels for {c.size} cut points")
-    p = _pv_matrix(pvs, design.n)
-    lev = np.digitize(p, c, right=False)
-    lev = np.where(np.isnan(p), -1, lev)
-    parts = []
-    for k in range(L):
-        runs = []
-        for m in range(p.shape[1]):
-            yk = np.where(lev[:, m] < 0, np.nan, (lev[:, m] == k).astype(float))
-            runs.append(_estimate(design, "proportion", yk, by=by))
-        lab = runs[0].table.drop(columns=["estimate", "se", "ci_low", "ci_high", "df", "n",
-                                          "deff"])
-        lab = lab.copy()
-        lab["level"] = names[k]
-        parts.append(_rubin_table(lab, runs, design.df, conf))
-    t = pd.concat(parts, ignore_index=True)
-    dom = [col for col in t.columns if col not in ("level", "estimate", "se", "ci_low",
-                                                   "ci_high", "df", "n", "within", "between",
-                                                   "fmi")]
-    if dom:
-        t = t.sort_values(dom, kind="stable").reset_index(drop=True)
-    method = "taylor" if isinstance(design, Design) else design.kind
-    return Estimates(table=t, stat="pv_level_share", method=method, ci="t")
-
-
-# ------------------------------------------------------------- suppression
-
-
-def suppress(
-    table: pd.DataFrame | Estimates,
-    min_n: int = MIN_N,
-    max_rse: float | None = MAX_RSE,
-    rse_action: str = "flag",
-) -> pd.DataFrame:
-    """Apply the publication rule for small cells to a table of estimates.
-
-    This is the one rule for pages, exports, ``learningcity groupstats`` and the
-    monitoring database, as statistical offices publish:
-
-    * ``n < min_n`` (respondents in the cell, default :data:`MIN_N` = 30): the cell
-      is withheld -- ``estimate, se, ci_low, ci_high, deff`` (and PV columns) become
-      NaN, ``suppressed=True``, ``reason="small_n"``; ``n`` itself stays.
-    * relative standard error ``se/|estimate|`` above ``max_rse`` (default
-      :data:`MAX_RSE` = 0.30; None turns the check off), or not computable (an
-      estimate of 0): with ``rse_action="flag"`` the estimate is kept and marked
-      ``unreliable=True``, ``reason="high_rse"``; with ``"suppress"`` it is withheld
-      like a small cell.
-
-    Parameters
-    ----------
-    table : an :class:`Estimates` or its table; needs ``n`` (and ``estimate``, ``se``
-        when ``max_rse`` is given)
-
-    Returns
-    -------
-    A new DataFrame (the input is not changed) with ``suppressed``, ``unreliable``
-    (when ``max_rse`` is given) and ``reason`` ("" when published as is).
-    """
-    if rse_action not in ("flag", "suppress"):
-        raise ValueError("rse_action must be 'flag' or 'suppress'")
-    if int(min_n) < 0:
-        raise ValueError("min_n must be >= 0")
-    if max_rse is not None and not float(max_rse) > 0:
-        raise ValueError("max_rse must be positive (or None)")
-    t = (table.table if isinstance(table, Estimates) else table).copy()
-    if "n" not in t.columns:
-        raise ValueError("table has no 'n' column (respondents per cell)")
-    small = t["n"].to_numpy() < int(min_n)
-    unreliable = np.zeros(len(t), dtype=bool)
-    if max_rse is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rse = t["se"].to_numpy(dtype=float) / np.abs(t["estimate"].to_numpy(dtype=float))
-        unreliable = ~(rse <= float(max_rse))
-    hide = small | (unreliable if rse_action == "suppress" else False)
-    cols = [c for c in ("estimate", "se", "ci_low", "ci_high", "deff", "within", "between",
-                        "fmi") if c in t.columns]
-    for c in cols:
-        t[c] = t[c].astype(float)
-        t.loc[hide, c] = np.nan
-    t["suppressed"] = hide
-    if max_rse is not None:
-        t["unreliable"] = unreliable & ~small
-    t["reason"] = np.where(small, "small_n", np.where(unreliable, "high_rse", ""))
-    return t
+    return _estimate(design, "ratio", y, x=x, by=by, ci=ci, conf=conf, df=df)

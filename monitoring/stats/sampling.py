@@ -13,7 +13,10 @@ Methods (see ``monitoring/README.md`` for formulas and references):
 * stratified simple random sampling without replacement (random sort keys,
   first n_h per stratum), π = n_h / N_h;
 * first stage: randomised systematic PPS (random order, random start) with
-  certainty PSUs taken out iteratively; second stage: SRSWOR of m units.
+  certainty PSUs taken out iteratively; second stage: SRSWOR of m units;
+* the design for estimation (:func:`design_columns`): what a drawn sample's
+  respondents carry into :class:`monitoring.stats.design.Design` (strata, PSUs, fpc at
+  both stages, certainty PSUs as strata of their own).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import pandas as pd
 
 __all__ = [
     "Allocation",
+    "DesignColumns",
     "QuotaStatus",
     "Sample",
     "allocate",
+    "design_columns",
     "pps_inclusion_probabilities",
     "pps_sample",
     "quota_progress",
@@ -503,8 +508,8 @@ def two_stage_sample(
     Sample whose ``units`` are the selected unit rows with ``pi1`` (PSU
     inclusion probability), ``pi2 = m_i / M_i``, ``pi = pi1 * pi2`` and
     ``certainty`` (PSU taken with certainty).  Only first-order probabilities
-    are returned; variance estimation uses the with-replacement approximation
-    at the PSU level (certainty PSUs should be treated as strata).
+    are returned; :func:`design_columns` turns them into the design for variance
+    estimation.
     """
     seed = _check_seed(seed)
     _require_columns(psu_frame, psu, size, stratum)
@@ -537,6 +542,157 @@ def two_stage_sample(
     if stratum is not None and stratum not in units.columns:
         units[stratum] = units[psu].map(info[stratum]).to_numpy()
     return Sample(units=units, seed=seed, design="two_stage_pps_srs", allocation=first.allocation)
+
+
+# ------------------------------------------------------ the design for estimation
+
+
+@dataclass(frozen=True)
+class DesignColumns:
+    """A sample's design as drawn, as :meth:`monitoring.stats.design.Design.from_arrays`
+    takes it (one value per responding unit).
+
+    Attributes
+    ----------
+    strata : (n,) variance strata: the drawn stratum; a certainty PSU is a stratum of
+        its own, labelled ``"<stratum>|<psu>"``
+    psu : (n,) first-stage units (in a one-stage design, each unit itself)
+    fpc : (n,) first-stage population size of the stratum: N_h for SRS; for PPS
+        ``n_h / mean(π1)`` over its n_h PSUs, so that f_h = n_h / fpc is their mean
+        first-stage inclusion probability; 1 for a certainty PSU's stratum
+    ssu : (n,) second-stage units (the persons), None in a one-stage design
+    fpc2 : (n,) M_i, the population of the unit's PSU, None in a one-stage design
+    estimator : what the variance is, in words (stored with the published cells)
+    """
+
+    strata: np.ndarray
+    psu: np.ndarray
+    fpc: np.ndarray
+    ssu: np.ndarray | None = None
+    fpc2: np.ndarray | None = None
+    estimator: str = ""
+
+    def arrays(self) -> dict[str, np.ndarray | None]:
+        """Keyword arguments of ``Design.from_arrays`` besides the weights."""
+        return {"strata": self.strata, "psu": self.psu, "fpc": self.fpc, "ssu": self.ssu,
+                "fpc2": self.fpc2}
+
+
+#: the variance estimators of :func:`design_columns`' designs, in words
+ONE_STAGE_ESTIMATOR = "stratified SRSWOR: Taylor linearisation, fpc N_h"
+TWO_STAGE_ESTIMATOR = ("PPS clusters, SRS persons: Taylor linearisation, f1 = mean pi1 of "
+                       "the stratum's clusters, f2 = m_i/M_i, certainty clusters own strata")
+
+
+def _labels(values: Any, name: str, n: int) -> np.ndarray:
+    a = np.asarray(values, dtype=object)
+    if a.shape != (n,):
+        raise ValueError(f"{name}: {a.size} values for {n} units")
+    missing = pd.isna(a)
+    if missing.any():
+        raise ValueError(f"{name}: missing value at row {int(np.argmax(missing))}")
+    return a
+
+
+def _positive(values: Any, name: str, n: int) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.shape != (n,):
+        raise ValueError(f"{name}: {x.size} values for {n} units")
+    bad = ~np.isfinite(x) | (x <= 0)
+    if bad.any():
+        raise ValueError(f"{name}: {float(x[bad][0])!r} at row {int(np.argmax(bad))} is not a "
+                         "positive number")
+    return x
+
+
+def _one_per(x: np.ndarray, group: np.ndarray, labels: Any, name: str, what: str) -> None:
+    """``x`` (numbers) must be constant within each group (codes 0..G-1)."""
+    lo = np.full(len(labels), np.inf)
+    hi = np.full(len(labels), -np.inf)
+    np.minimum.at(lo, group, x)
+    np.maximum.at(hi, group, x)
+    varying = np.flatnonzero(hi - lo > 1e-12 * np.maximum(np.abs(hi), 1.0))
+    if varying.size:
+        raise ValueError(f"{name}: {what} {labels[varying[0]]!r} has more than one value")
+
+
+def design_columns(stratum: Any, unit: Any, *, population: Any = None, psu: Any = None,
+                   pi1: Any = None, certainty: Any = None, cluster_size: Any = None
+                   ) -> DesignColumns:
+    """The design arrays of a drawn sample's responding units, for variance estimation.
+
+    One stage (``psu`` None), stratified SRSWOR of units (:func:`stratified_srs`):
+    ``population`` is N_h on each row; each unit is its own PSU, fpc = N_h.
+
+    Two stages (``psu`` given): clusters drawn by PPS within strata (:func:`pps_sample`),
+    then persons by SRS within each cluster. ``pi1`` and ``certainty`` are the cluster's
+    first-stage probability and certainty flag as drawn, ``cluster_size`` its population
+    M_i (at least its respondents), ``unit`` the person. The variance is R's
+    ``svydesign(ids=~psu+ssu, strata=~strata, fpc=~fpc+fpc2)``: each stratum's first
+    stage with ``1 - f_h``, f_h the mean π1 of its clusters (Brewer's ``1 - π_i``
+    averaged over the stratum), plus the second stage within each cluster with
+    ``f_h (1 - m_i/M_i)``; a certainty cluster is a stratum of its own with f = 1, so
+    it adds its second-stage variance only. With equal cluster sizes this is exactly
+    the two-stage SRSWOR estimator with fpc at both stages.
+
+    Raises ValueError naming the column and the stratum or PSU at fault.
+    """
+    u = np.asarray(unit, dtype=object)
+    n = u.size
+    u = _labels(u, "unit", n)
+    s = _labels(stratum, "stratum", n)
+    if psu is None:
+        if population is None:
+            raise ValueError("population: a one-stage design needs N_h on every row")
+        N = _positive(population, "population", n)
+        h, labels = pd.factorize(s)
+        _one_per(N, h, labels, "population", "stratum")
+        counts = np.bincount(h)[h]
+        over = counts > N + 1e-9
+        if over.any():
+            i = int(np.argmax(over))
+            raise ValueError(f"population: stratum {s[i]!r} has {counts[i]} units but "
+                             f"N_h = {N[i]:g}")
+        return DesignColumns(strata=s, psu=u, fpc=N, estimator=ONE_STAGE_ESTIMATOR)
+    p = _labels(psu, "psu", n).astype(str).astype(object)
+    s = s.astype(str).astype(object)  # object: a certainty label may be longer
+    pi = _positive(pi1, "pi1", n)
+    M = _positive(cluster_size, "cluster_size", n)
+    sure = (np.zeros(n, dtype=bool) if certainty is None
+            else np.asarray(certainty, dtype=bool)) | (pi >= 1 - 1e-12)
+    g, clusters = pd.factorize(p)
+    if (pi > 1 + 1e-12).any():
+        raise ValueError(f"pi1: PSU {p[np.argmax(pi > 1 + 1e-12)]!r} has a first-stage "
+                         "probability above 1")
+    h, labels = pd.factorize(s)
+    for values, name in ((h, "stratum"), (pi, "pi1"), (sure, "certainty"),
+                         (M, "cluster_size")):
+        _one_per(values.astype(float), g, clusters, name, "PSU")
+    first = np.unique(g, return_index=True)[1]  # a row of each PSU, in code order
+    m = np.bincount(g)
+    over = m > M[first] + 1e-9
+    if over.any():
+        k = int(np.argmax(over))
+        raise ValueError(f"cluster_size: PSU {clusters[k]!r} has {m[k]} respondents but a "
+                         f"population of {M[first][k]:g}")
+    sure_psu = sure[first]
+    own = {k: f"{s[first[k]]}|{clusters[k]}" for k in np.flatnonzero(sure_psu)}
+    clash = set(own.values()) & set(s[~sure])
+    if clash:
+        raise ValueError(f"stratum: {sorted(clash)[0]!r} is both a stratum and a certainty "
+                         "PSU's own stratum; rename the stratum")
+    strata = s.copy()
+    for k, label in own.items():
+        strata[g == k] = label
+    # first-stage fraction f_h: the mean π1 of the stratum's (non-certainty) PSUs
+    hp = h[first]
+    n_h = np.bincount(hp, weights=~sure_psu, minlength=len(labels))
+    pi_sum = np.bincount(hp, weights=np.where(sure_psu, 0.0, pi[first]), minlength=len(labels))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fpc_h = n_h * n_h / pi_sum  # n_h / mean(π1)
+    fpc = np.where(sure, 1.0, fpc_h[h])
+    return DesignColumns(strata=strata, psu=p, fpc=fpc, ssu=u, fpc2=M,
+                         estimator=TWO_STAGE_ESTIMATOR)
 
 
 # ---------------------------------------------------------------- quotas

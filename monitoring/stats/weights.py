@@ -365,7 +365,7 @@ class TrimResult:
     weights : (n,) trimmed weights (same total as the input, per group)
     lower, upper : the bounds applied
     n_trimmed : number of weights at a bound at the end
-    iterations : redistribution rounds
+    iterations : trimming rounds
     """
 
     weights: np.ndarray
@@ -380,15 +380,19 @@ def trim(
     upper: float | None = None,
     lower: float | None = None,
     median_multiple: float | None = None,
-    max_iter: int = 100,
+    max_iter: int = 1000,
+    strict: bool = True,
 ) -> TrimResult:
-    """Cap weights at bounds and redistribute the excess so the total is kept.
+    """Cap weights at bounds and share the trimmed amount out additively, as R's
+    ``trimWeights`` (survey package), so the total is kept.
 
-    The bounds are fixed at the start (``upper = median_multiple * median(w)``
-    when given, the smaller of the two if ``upper`` is also given).  Each round
-    sets the weights outside ``[lower, upper]`` to the bound and rescales the
-    weights strictly inside so that the total equals the original total; this
-    repeats until no weight is outside (Potter 1990, "iterative trimming").
+    The bounds are fixed at the start (``upper = median_multiple * median(w)`` when
+    given, the smaller of the two if ``upper`` is also given).  Each round sets the
+    weights outside ``[lower, upper]`` to the bound and adds the same amount, the net
+    trimmed weight divided by their number, to every other weight; with ``strict`` (R's
+    ``strict=TRUE``) rounds repeat until no weight is outside, otherwise there is one.
+    Only positive weights take part: R would also give a zero weight (a unit that is not
+    in the sample) a share, which is the one difference.
 
     Raises
     ------
@@ -414,20 +418,28 @@ def trim(
     if pos.sum() * lo > total * (1 + 1e-12):
         raise ValueError(f"trim: lower bound {lo} too large to keep the total {total}")
     it = 0
-    tol = 1e-12 * max(up if np.isfinite(up) else 1.0, 1.0)
-    while it < max_iter:
-        hi_mask = pos & (w > up + tol)
-        lo_mask = pos & (w < lo - tol)
-        if not (hi_mask.any() or lo_mask.any()):
+    while True:
+        outside = pos & ((w < lo) | (w > up))
+        if not outside.any():
             break
+        if it == max_iter:
+            raise ValueError(f"trim: weights still outside [{lo:g}, {up:g}] after "
+                             f"{max_iter} rounds")
         it += 1
-        w[hi_mask] = up
-        w[lo_mask] = lo
-        at_bound = pos & ((w >= up - tol) | (w <= lo + tol))
-        inside = pos & ~at_bound
-        if not inside.any():
+        capped = np.clip(w[outside], lo, up)
+        excess = float((w[outside] - capped).sum())
+        w[outside] = capped
+        rest = pos & ~outside
+        if not rest.any():
+            if abs(excess) > 1e-12 * total:
+                raise ValueError(f"trim: every weight is outside [{lo:g}, {up:g}], so the "
+                                 "trimmed amount has nowhere to go (R's trimWeights "
+                                 "fails here too)")
             break
-        w[inside] *= (total - w[at_bound].sum()) / w[inside].sum()
+        w[rest] += excess / rest.sum()
+        if not strict:
+            break
+    tol = 1e-12 * max(up if np.isfinite(up) else 1.0, 1.0)
     at = pos & ((np.abs(w - up) <= tol) | ((np.abs(w - lo) <= tol) & (lo > 0)))
     return TrimResult(weights=w, lower=lo, upper=up, n_trimmed=int(at.sum()), iterations=it)
 

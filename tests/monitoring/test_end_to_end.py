@@ -33,7 +33,8 @@ def test_frame_to_export(city: Any, make_campaign: Any, testapp: Any, wsgi_app: 
     from monitoring.fieldwork import draw, frames
     from monitoring.fieldwork.invitations import issue_invitations
     from monitoring.fieldwork.models import Invitation
-    from monitoring.results.dashboard import Scope, export, table
+    from monitoring.results.dashboard import Scope, table
+    from monitoring.results.exports import export
     from monitoring.results.margins import upload_margin
     from monitoring.results.models import RespondentWeight, WeightRun
     from monitoring.results.respondents import respondent_table

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from monitoring.results import aggregate as A
 from monitoring.results.indicators import catalogue
 from monitoring.results.warehouse import AGGREGATE_COLUMNS, Aggregate, MonitoringRun
+from monitoring.stats import design as sd
 from monitoring.stats import estimates as est
+from monitoring.stats import imputation as imp
 from tests.monitoring.synthetic import respondents
 
 
@@ -33,8 +35,8 @@ def _rows(session: Any, **where: Any) -> list[Aggregate]:
     return session.scalars(q).all()
 
 
-def _design(frame: pd.DataFrame) -> est.Design:
-    return est.Design.from_frame(frame, "weight", strata="stratum", psu="psu", fpc="fpc",
+def _design(frame: pd.DataFrame) -> sd.Design:
+    return sd.Design.from_frame(frame, "weight", strata="stratum", psu="psu", fpc="fpc",
                                  lonely_psu="adjust")
 
 
@@ -72,11 +74,11 @@ def test_estimates_equal_the_statistics_core(dbsession: Any, data: Any) -> None:
                               "not_met" if ref2["ci_high"] <= 0.26 else "undetermined")
     # ability: plausible values with Rubin's rules, and level shares
     pvs = frame[[f"pv{m}" for m in range(1, 6)]].to_numpy()
-    pv = est.pv_estimate(design, pvs, "mean").table.iloc[0]
+    pv = imp.pv_estimate(design, pvs, "mean").table.iloc[0]
     ab = _rows(dbsession, measure="ability_mean", dimension="all")[0]
     assert (ab.estimate, ab.se) == pytest.approx((pv["estimate"], pv["se"]), rel=1e-12)
     assert ab.method == "taylor+rubin(5 PV)"
-    shares = est.proficiency_shares(design, pvs, [375, 450, 550, 625],
+    shares = imp.proficiency_shares(design, pvs, [375, 450, 550, 625],
                                     ["L1", "L2", "L3", "L4", "L5"]).table
     for _, s in shares.iterrows():
         got = _rows(dbsession, measure=f"ability_level_{s['level']}", dimension="all")[0]
@@ -98,7 +100,8 @@ def test_small_and_unreliable_cells_are_suppressed_in_the_database(dbsession: An
                                                                   data: Any) -> None:
     frame = data["C1"].frame
     frame["barriers__rare"] = 0.0
-    frame.loc[[5, 300], "barriers__rare"] = 1.0  # two people: a large n, a useless estimate
+    frame.loc[[5, 300], "barriers__rare"] = 1.0  # two people: a large n, a tiny share
+    frame["scale_noise"] = np.random.default_rng(3).normal(0.0, 1.0, len(frame))
     A.aggregate_campaign(dbsession, dbsession, "C1")
     dbsession.commit()
     n_civil = int((frame["group"] == "civil_servant").sum())
@@ -108,14 +111,21 @@ def test_small_and_unreliable_cells_are_suppressed_in_the_database(dbsession: An
     assert all(r.estimate is None and r.se is None and r.ci_low is None and r.ci_high is None
                and r.deff is None for r in small)
     assert {r.n for r in small if r.kind != "indicator"} == {n_civil}
-    # the rare barrier: n is large but the relative SE exceeds the threshold
+    # the rare barrier: n is large, the relative SE exceeds 30 %, but the share's
+    # Korn-Graubard interval is narrower than 0.05: the NCHS standard for proportions
+    # publishes it (docs/suppression.md)
     ref = est.survey_proportion(_design(frame), frame["barriers__rare"].to_numpy()).table.iloc[0]
     rse = ref["se"] / ref["estimate"]
     rare = _rows(dbsession, measure="barriers__rare", dimension="all")[0]
     assert rare.n >= A.MIN_N
     assert A.MAX_RSE is not None and rse > A.MAX_RSE
-    assert rare.suppressed and rare.suppression_reason == "high_rse"
-    assert rare.estimate is None
+    lo, hi, _ = est.korn_graubard(ref["estimate"], ref["se"], ref["n"], ref["df"])
+    assert hi - lo < 0.05
+    assert not rare.suppressed and rare.estimate == pytest.approx(ref["estimate"], rel=1e-12)
+    # a mean whose relative SE exceeds 30 % is withheld
+    noisy = _rows(dbsession, measure="scale_noise", dimension="all")[0]
+    assert noisy.suppressed and noisy.suppression_reason == "high_rse"
+    assert noisy.estimate is None
     # cells that pass both rules keep their numbers
     big = _rows(dbsession, measure="community_training_rate", dimension="group",
                 group_value="farmer")[0]

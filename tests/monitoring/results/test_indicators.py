@@ -1,14 +1,18 @@
 """Indicator definitions: validation, evaluation over respondent rows, judgement, saving."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitoring.results import indicators as I
+from surveys import expressions as E
 
 
 def test_builtins_are_the_action_plan_targets_and_valid() -> None:
@@ -179,3 +183,119 @@ def test_each_expression_is_parsed_once(monkeypatch) -> None:
         I.validate(ind)
     mine = [c for c in calls if c in (ind.expression, ind.population)]
     assert sorted(mine) == sorted([ind.expression, ind.population])
+
+
+# ------------------------------------------------------- evaluation on whole columns
+#
+# evaluate_frame must give evaluate_rows over row_values, row for row: random respondent
+# tables (every pandas dtype a table may carry, multiple-choice columns, a plain column
+# shadowing a multiple choice) and random expressions from the grammar.
+
+FRAME_TEXTS = ["", "yes", "no", "regular", "60-69", "70+", "a b", "3", " 4 ", "nan",
+               "2024-05-01", "2024-06", "true"]
+NAMES = ["f", "i", "b", "s", "o", "c", "m", "k", "g", "d", "ni", "nb", "z", "m__a"]
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(0, 6))
+
+    def col(strategy):
+        return draw(st.lists(strategy, min_size=n, max_size=n))
+
+    texts = st.one_of(st.none(), st.sampled_from(FRAME_TEXTS))
+    zero_one = st.sampled_from([0.0, 1.0, np.nan, 2.0])
+    data = {
+        "f": pd.Series(col(st.sampled_from([0.0, 1.0, 3.0, 0.5, 60.0, np.nan, np.inf, -0.0])),
+                       dtype=float),
+        "i": pd.Series(col(st.sampled_from([0, 1, 3, 60, 2**62])), dtype="int64"),
+        "b": pd.Series(col(st.booleans()), dtype=bool),
+        "s": pd.Series(col(texts), dtype="str"),
+        "o": pd.Series(col(st.one_of(texts, st.sampled_from(
+            [np.nan, pd.NA, 3, 1.5, True, np.float64(2.0), np.int64(7), dt.date(2024, 5, 1),
+             ["a"], 2**60]))), dtype=object),
+        "c": pd.Series(col(texts), dtype="category"),
+        "m__a": pd.Series(col(zero_one), dtype=float),
+        "m__b": pd.Series(col(zero_one), dtype=float),
+        "m__2024-05": pd.Series(col(st.sampled_from([0, 1])), dtype="int64"),
+        "k__x": pd.Series(col(st.sampled_from([0, 1, None, "1", True, np.nan, " 1 "])),
+                          dtype=object),
+        "g": pd.Series(col(texts), dtype="str"),
+        "g__x": pd.Series(col(zero_one), dtype=float),
+        "d": pd.Series(col(st.sampled_from([pd.Timestamp("2024-05-01"), pd.NaT])),
+                       dtype="datetime64[ns]"),
+        "ni": pd.Series(col(st.sampled_from([1, 0, pd.NA])), dtype="Int64"),
+        "nb": pd.Series(col(st.sampled_from([True, False, pd.NA])), dtype="boolean"),
+    }
+    return pd.DataFrame(data)
+
+
+FRAME_LEAVES = st.one_of(
+    st.sampled_from([0, 1, 3, 60, 2**53 + 1]).map(E.Num), st.just(E.Num(0.5)),
+    st.sampled_from(FRAME_TEXTS).map(E.Str), st.sampled_from(NAMES).map(E.Ref))
+
+
+def _grow(children):
+    calls = [st.tuples(*[children] * arity).map(lambda args, name=name: E.Call(name, args))
+             for name, arity in E.FUNCTIONS.items()]
+    return st.one_of(st.builds(E.Unary, st.just("-"), children),
+                     st.builds(E.Binary, st.sampled_from(list(E._PRECEDENCE)), children,
+                               children), *calls)
+
+
+FRAME_EXPRESSIONS = st.one_of(
+    st.builds(E.Binary, st.sampled_from(list(E._PRECEDENCE)),
+              st.sampled_from(NAMES).map(E.Ref), FRAME_LEAVES),
+    st.builds(lambda name, q, v: E.Call(name, (E.Ref(q), v)[:E.FUNCTIONS[name]]),
+              st.sampled_from(["selected", "count-selected", "string-length", "not"]),
+              st.sampled_from(NAMES), FRAME_LEAVES),
+    st.recursive(FRAME_LEAVES, _grow, max_leaves=8),
+).map(E.to_source)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(FRAME_EXPRESSIONS, frames(), st.booleans())
+def test_evaluate_frame_gives_evaluate_rows(text: str, frame: pd.DataFrame,
+                                            missing_as_nan: bool) -> None:
+    want = I.evaluate_rows(text, I.row_values(frame), missing_as_nan)
+    got = I.evaluate_frame(text, frame, missing_as_nan)
+    np.testing.assert_array_equal(got, want, err_msg=text)
+
+
+def test_evaluate_frame_on_the_synthetic_campaign_uses_no_row_path(monkeypatch) -> None:
+    """Every built-in person indicator (expression and population) and the kinds of
+    condition an admin writes, on the synthetic campaign: the same values as the row
+    path, and computed on whole columns (the row interpreter is never called)."""
+    from tests.monitoring.synthetic import respondents
+
+    frame = respondents().frame
+    frame.loc[frame.index[:7], ["topics__health", "topics__arts"]] = np.nan
+    texts = [t for ind in I.BUILTIN if ind.kind == "person"
+             for t in (ind.expression, ind.population)]
+    texts += ["selected(${topics}, 'arts') or count-selected(${topics}) >= 2",
+              "${scale_motivation} >= 4 and ${sex} = 'female'",
+              "${score} > 500 and not(${group} = 'farmer')",
+              "if(${age_band} = '70+', ${pv1}, ${pv2}) > 520",
+              "${elder_education} != 'never'", ""]
+    rows = I.row_values(frame)
+    want = {t: I.evaluate_rows(t, rows) for t in texts}
+    before = frame.copy()
+
+    def no_rows(*_args: object) -> None:
+        raise AssertionError("the row interpreter was called")
+
+    monkeypatch.setattr(E, "_eval", no_rows)
+    for text in texts:
+        np.testing.assert_array_equal(I.evaluate_frame(text, frame), want[text], err_msg=text)
+    assert np.isnan(want[I.BUILTIN[0].expression]).any()  # unanswered rows are NaN
+    pd.testing.assert_frame_equal(frame, before)  # the table is read, never written
+
+
+def test_evaluate_frame_names_a_bad_choice_column() -> None:
+    frame = pd.DataFrame({"topics__arts": pd.Series([1, "many"], dtype=object)})
+    with pytest.raises(ValueError, match=r"topics__arts.*row 2"):
+        I.evaluate_frame("selected(${topics}, 'arts')", frame)
+    # only the referenced columns are read (row_values refuses the whole table)
+    assert I.evaluate_frame("${other} = 'x'", frame, missing_as_nan=False).tolist() == [0, 0]
+    with pytest.raises(ValueError):
+        I.row_values(frame)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from monitoring.results.respondents import GROUP_ORDER, groups_of, respondent_table
 from monitoring.results.weighting import compute_weights
+from monitoring.stats import sampling
 
 from ..entry_support import finish_survey, finish_test, ready_campaign
 
@@ -62,7 +63,10 @@ def test_one_row_per_respondent_with_design_and_weights(answered: Any,
     data = respondent_table(monitoring_demo, campaign.code)
     frame = data.frame
     assert sorted(frame["respondent"]) == sorted(inv.public_id for _c, inv in issued[:4])
-    assert data.design == {"strata": "stratum", "psu": "psu", "fpc": "fpc"}
+    assert data.design == {"strata": "stratum", "psu": "psu", "fpc": "fpc", "ssu": None,
+                           "fpc2": None, "probability": True,
+                           "estimator": sampling.ONE_STAGE_ESTIMATOR}
+    assert "ssu" not in frame.columns and "fpc2" not in frame.columns
     assert data.campaign.code == campaign.code and data.campaign.district == "D01"
     assert (frame["psu"] == frame["respondent"]).all()  # a unit design
     assert frame.set_index("respondent")["fpc"].to_dict() == {
@@ -136,28 +140,116 @@ def test_a_campaign_without_weights_is_refused(make_campaign: Any, monitoring_de
         respondent_table(monitoring_demo, "NOPE")
 
 
-def test_cluster_designs_carry_their_psus_and_first_stage_fpc(
+def test_cluster_designs_carry_both_stages_and_certainty_strata(
         drawn_campaign: Any, monitoring_demo: Any) -> None:
+    """A cluster campaign's table carries the design as drawn: the cluster as PSU, the
+    person as SSU, M_i, the certainty cluster as a stratum of its own with fpc 1, and
+    the other strata's fpc n_h / mean(π1), read back from the draw's frame rows."""
     from monitoring.fieldwork.invitations import issue_invitations
-    from monitoring.fieldwork.models import CampaignStratum, FrameUnit, Invitation
+    from monitoring.fieldwork.models import FrameUnit, Invitation
+    from monitoring.results.aggregate import build_design
 
     campaign = drawn_campaign(kind="cluster", n=4, m=3)
     issue_invitations(monitoring_demo, campaign, "tester")
+    invitations = list(monitoring_demo.scalars(sa.select(Invitation)))
+    for k, inv in enumerate(invitations):
+        inv.status = "issued" if k == 0 else "completed"  # one nonrespondent
+    monitoring_demo.commit()
+    compute_weights(monitoring_demo, campaign, "tester")
+    monitoring_demo.commit()
+    data = respondent_table(monitoring_demo, campaign.code)
+    frame = data.frame.set_index("respondent")
+    assert data.design == {"strata": "stratum", "psu": "psu", "fpc": "fpc", "ssu": "ssu",
+                           "fpc2": "fpc2", "probability": True,
+                           "estimator": sampling.TWO_STAGE_ESTIMATOR}
+    units = {u.id: u for u in monitoring_demo.scalars(sa.select(FrameUnit).where(
+        FrameUnit.selected.is_(True)))}
+    answered = [i for i in invitations if i.status == "completed"]
+    assert sorted(frame.index) == sorted(i.public_id for i in answered)
+    certain = {u.unit_key for u in units.values() if u.certainty}
+    # 4 urban clusters of 5,850 residents: U04 (2,500) is above the sampling interval,
+    # and then U00 (1,200 of the 3,350 left for 3 clusters)
+    assert certain == {"U00", "U04"}
+    clusters: dict[str, list[float]] = {}
+    for inv in answered:
+        unit, row = units[inv.frame_unit_id], frame.loc[inv.public_id]
+        assert row["psu"] == unit.unit_key and row["ssu"] == inv.public_id
+        assert row["fpc2"] == unit.size
+        if unit.certainty:
+            assert row["stratum"] == f"{unit.stratum}|{unit.unit_key}" and row["fpc"] == 1
+        else:
+            assert row["stratum"] == unit.stratum
+            clusters.setdefault(unit.stratum, [])
+            if unit.pi1 not in clusters[unit.stratum]:
+                clusters[unit.stratum].append(unit.pi1)
+    for stratum, pis in clusters.items():
+        fpc = frame.loc[frame["stratum"] == stratum, "fpc"]
+        assert fpc.nunique() == 1
+        assert fpc.iloc[0] == pytest.approx(len(pis) / np.mean(pis), rel=1e-12)
+    # weighting adjusts for nonresponse within the drawn stratum: the total stays Σ 1/pi
+    assert frame["weight"].sum() == pytest.approx(
+        sum(1 / i.pi for i in invitations), rel=1e-12)
+    design = build_design(data.frame, data.design)
+    assert design.ssu is not None and design.f2 is not None
+    assert design.f[list(design.strata_labels).index("urban|U04")] == 1.0
+
+
+def test_open_campaigns_are_labelled_non_probability(make_campaign: Any,
+                                                     monitoring_demo: Any) -> None:
+    """An open (quota) campaign is not a probability sample: its table says so, and its
+    quota strata carry the stratum population as fpc, each respondent its own PSU."""
+    from monitoring.fieldwork.models import CampaignStratum, Invitation
+
+    campaign = make_campaign(survey_code=None, mode="open")
+    ready_campaign(monitoring_demo, campaign, {"S": (25.0, [{"age_band": "18-29"},
+                                                            {"age_band": "30-44"}])})
     for inv in monitoring_demo.scalars(sa.select(Invitation)):
         inv.status = "completed"
     monitoring_demo.commit()
     compute_weights(monitoring_demo, campaign, "tester")
     monitoring_demo.commit()
-    frame = respondent_table(monitoring_demo, campaign.code).frame
-    invitations = {i.public_id: i for i in monitoring_demo.scalars(sa.select(Invitation))}
-    assert (frame["psu"] == [invitations[r].psu for r in frame["respondent"]]).all()
-    assert frame["psu"].nunique() < len(frame)  # several residents per community
-    clusters = dict(monitoring_demo.execute(sa.select(
-        FrameUnit.stratum, sa.func.count(FrameUnit.id)).where(
-        FrameUnit.campaign_id == campaign.id).group_by(FrameUnit.stratum)).all())
-    strata = {s.stratum: s.frame_rows for s in monitoring_demo.scalars(
-        sa.select(CampaignStratum))}
-    assert strata == clusters  # frame_rows counts PSUs (communities) for a cluster frame
-    assert (frame["fpc"] == frame["stratum"].map(clusters)).all()
-    weights = {i.public_id: 1 / i.pi for i in invitations.values()}
-    assert np.allclose(frame["weight"], frame["respondent"].map(weights))
+    data = respondent_table(monitoring_demo, campaign.code)
+    assert data.design["probability"] is False and data.design["ssu"] is None
+    population = monitoring_demo.scalar(sa.select(CampaignStratum.population))
+    assert (data.frame["fpc"] == population).all()
+    assert (data.frame["psu"] == data.frame["respondent"]).all()
+
+
+def test_open_campaign_estimates_are_labelled_model_based(dbsession: Any,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A non-probability campaign's cells and run say that they are model-based, and the
+    staff page prints the label in the page's language; a probability campaign's do not."""
+    from monitoring.results import aggregate as agg
+    from monitoring.results import dashboard
+    from monitoring.results.warehouse import (
+        NON_PROBABILITY,
+        NON_PROBABILITY_ZH,
+        Aggregate,
+        MonitoringRun,
+    )
+    from tests.monitoring.synthetic import respondents
+
+    tables = {"Q1": respondents(code="Q1"), "P1": respondents(code="P1")}
+    tables["Q1"].design = {"strata": "stratum", "psu": "psu", "fpc": "fpc", "ssu": None,
+                           "fpc2": None, "probability": False, "estimator": "model"}
+    monkeypatch.setattr(agg, "respondent_table", lambda db, code: tables[code])
+    for code in tables:
+        agg.aggregate_campaign(dbsession, dbsession, code)
+    dbsession.commit()
+    runs = {r.campaign: r.design for r in dbsession.scalars(sa.select(MonitoringRun))}
+    assert runs["Q1"] == f"{NON_PROBABILITY}; strata=stratum, psu=psu, fpc=fpc; model"
+    assert runs["P1"] == "strata=stratum, psu=psu, fpc=fpc"
+    methods = dict(dbsession.execute(sa.select(Aggregate.campaign, Aggregate.method).where(
+        Aggregate.measure == "community_training_rate", Aggregate.dimension == "all")).all())
+    assert methods == {"Q1": f"{NON_PROBABILITY}: taylor", "P1": "taylor"}
+    ability = dbsession.scalar(sa.select(Aggregate.method).where(
+        Aggregate.campaign == "Q1", Aggregate.measure == "ability_mean"))
+    assert ability.startswith(f"{NON_PROBABILITY}: taylor+rubin(") and len(ability) <= 64
+    scope = dashboard.Scope(None)
+    for locale, label in (("zh_CN", NON_PROBABILITY_ZH), ("en", NON_PROBABILITY)):
+        shown = dashboard.groups(dbsession, scope, "Q1", "community_training_rate",
+                                 locale=locale).rows
+        assert shown and all(r["method"] == f"{label}: taylor" for r in shown)
+    plain = dashboard.groups(dbsession, scope, "P1", "community_training_rate").rows
+    assert {r["method"] for r in plain} == {"taylor"}

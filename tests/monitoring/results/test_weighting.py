@@ -132,6 +132,38 @@ def test_trimming_keeps_the_total_and_caps(campaign: Any, monitoring_demo: Any) 
     assert run.summary[-1]["sum"] == pytest.approx(500.0)
 
 
+def test_trimming_after_calibration_keeps_the_margins(campaign: Any, monitoring_demo: Any
+                                                      ) -> None:
+    """Trimmed and re-calibrated in turn: the cross-classified margins hold and no weight
+    is above the cap (trimming after calibration alone would break the margins)."""
+    _complete(monitoring_demo, campaign)
+    target = _margin(monitoring_demo)
+    plain = _weights(monitoring_demo, compute_weights(monitoring_demo, campaign, "tester",
+                                                      method="poststratify"))
+    cap_base = np.median(plain.loc[plain["responded"], "weight"])
+    run = compute_weights(monitoring_demo, campaign, "tester", method="poststratify",
+                          trim_median_multiple=1.5)
+    w = _weights(monitoring_demo, run)
+    got = w[w["responded"]].groupby(["age_band", "sex"])["weight"].sum().to_dict()
+    assert got == pytest.approx(target, rel=1e-8)
+    upper = run.method["trim"]["upper"]
+    assert upper == pytest.approx(1.5 * cap_base, rel=1e-9)
+    assert w["weight"].max() <= upper * (1 + 1e-9)
+    assert plain["weight"].max() > upper  # something was trimmed
+    assert run.method["trim"]["recalibrated"] is True
+    assert run.method["trim"]["n_trimmed"] > 0
+    # a cap the margins cannot live with is refused, naming the cell
+    with pytest.raises(WeightingError, match="60-69 × female"):
+        compute_weights(monitoring_demo, campaign, "tester", method="poststratify",
+                        trim_median_multiple=1.3)
+    assert [s["step"] for s in run.summary] == ["design", "nonresponse", "poststratify",
+                                                "trim"]
+    # the calibration (with its cells' totals) is kept for the variance
+    cal = run.method["calibration"]
+    assert cal["method"] == "poststratify" and sum(c["total"] for c in cal["totals"]) == \
+        pytest.approx(sum(target.values()))
+
+
 def test_every_sampled_invitation_is_stored_and_reruns_are_idempotent(
         campaign: Any, monitoring_demo: Any) -> None:
     _complete(monitoring_demo, campaign, {"x"})

@@ -6,21 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitoring.stats.design import Design, jackknife
 from monitoring.stats.estimates import (
-    MAX_RSE,
-    MIN_N,
-    Design,
-    jackknife,
-    proficiency_shares,
-    pv_estimate,
-    rubin,
-    suppress,
+    proportion_interval,
     survey_mean,
     survey_proportion,
     survey_ratio,
     survey_total,
 )
+from monitoring.stats.imputation import proficiency_shares, pv_estimate, rubin
 from monitoring.stats.sampling import pps_inclusion_probabilities, systematic_pps
+from monitoring.stats.suppression import MAX_RSE, MIN_N, suppress
 
 # ------------------------------------------------------------------ fixtures
 
@@ -186,6 +182,33 @@ def test_monte_carlo_domain_mean(pop):
         cover += row["ci_low"] <= true <= row["ci_high"]
     assert np.mean(se) == pytest.approx(est.std(ddof=1), rel=0.10)
     assert 0.92 <= cover / R <= 0.97
+
+
+def test_monte_carlo_rare_proportion_intervals(pop):
+    """A rare share (p = 0.025, n = 100 in 4 strata): the Wald interval covers far
+    less than 95 % (0.82 here), the logit and Korn-Graubard intervals close to or
+    above it (0.96, 0.98), as Korn & Graubard (1998) found."""
+    rng = np.random.default_rng(11)
+    R = 800
+    y = (pop["y"] > np.quantile(pop["y"], 0.975)).to_numpy(dtype=float)
+    h = pop["h"].to_numpy()
+    true = y.mean()
+    Nh = np.bincount(h).astype(float)
+    nh = np.array([NH[k] for k in range(4)])
+    idx_h = [np.flatnonzero(h == k) for k in range(4)]
+    strata = np.repeat(np.arange(4), nh)
+    d = Design.from_arrays((Nh / nh)[strata], strata, fpc=Nh[strata])
+    cover = dict.fromkeys(("wald", "logit", "beta"), 0)
+    for _ in range(R):
+        pick = np.concatenate([rng.choice(idx_h[k], nh[k], replace=False) for k in range(4)])
+        t = survey_proportion(d, y[pick], ci_method="wald").table.iloc[0]
+        for m in cover:
+            lo, hi = proportion_interval(t["estimate"], t["se"], t["n"], t["df"], m)
+            cover[m] += bool(lo <= true <= hi)
+    assert true == pytest.approx(0.025, abs=1e-3)
+    assert cover["wald"] / R < 0.88
+    assert 0.93 <= cover["logit"] / R <= 0.98
+    assert 0.94 <= cover["beta"] / R <= 0.99
 
 
 def test_monte_carlo_two_stage_pps_total():

@@ -57,8 +57,16 @@ import pytest
 from click.testing import CliRunner
 
 from learningcity.cli import main
-from monitoring.stats.estimates import MIN_N, Design, jackknife, survey_mean
-from monitoring.stats.groupstats import OUTPUT_COLUMNS, GroupStatsError, compute_groupstats
+from monitoring.stats.design import Design, jackknife
+from monitoring.stats.estimates import survey_mean
+from monitoring.stats.groupstats import (
+    OUTPUT_COLUMNS,
+    GroupStatsError,
+    compute_groupstats,
+    read_margins,
+)
+from monitoring.stats.suppression import MIN_N
+from tabular.reading import TableError
 
 DATA = Path(__file__).parent / "data"
 
@@ -112,7 +120,7 @@ def run(tmp_path: Path, frame: pd.DataFrame, *args: str, name: str = "in.csv",
     return None, res
 
 
-NO_SUPPRESSION = ("--min-n", "0", "--max-rse", "1e9")
+NO_SUPPRESSION = ("--min-n", "0", "--max-rse", "1e9", "--proportion-rule", "rse")
 
 
 # ------------------------------------------------------------ [A] api.Rout.save
@@ -350,9 +358,10 @@ def test_small_cells_are_suppressed_with_the_default_of_30(tmp_path, apiclus1):
 
 
 def test_high_relative_standard_error_is_flagged_or_suppressed(tmp_path, apiclus1):
-    # the share of high schools: RSE 0.0268 / 0.0765 = 0.35 > 0.30
+    # the share of high schools judged as a mean (--proportion-rule rse):
+    # RSE 0.0268 / 0.0765 = 0.35 > 0.30
     args = ("--value", "stype", "--stat", "proportion", "--level", "H", "--weight", "pw",
-            "--psu", "dnum", "--fpc", "fpc")
+            "--psu", "dnum", "--fpc", "fpc", "--proportion-rule", "rse")
     t, _ = run(tmp_path, apiclus1, *args)
     row = t.iloc[0]
     assert row["suppressed"] == 0 and row["reason"] == "high_rse"
@@ -361,6 +370,11 @@ def test_high_relative_standard_error_is_flagged_or_suppressed(tmp_path, apiclus
     assert t["suppressed"].iloc[0] == 1 and t["estimate"].iloc[0] == ""
     t, _ = run(tmp_path, apiclus1, *args, "--max-rse", "0.5")
     assert t["reason"].iloc[0] == ""
+    # by default a proportion follows the NCHS standard, not the RSE: its Korn-Graubard
+    # interval is 1.65 times p wide (> 1.30), so it is withheld, whatever --max-rse says
+    t, _ = run(tmp_path, apiclus1, *args[:-2], "--max-rse", "0.5")
+    assert t["suppressed"].iloc[0] == 1 and t["reason"].iloc[0] == "nchs_rel_width"
+    assert t["estimate"].iloc[0] == ""
 
 
 def test_xlsx_input_gives_the_same_table(tmp_path, apistrat):
@@ -539,3 +553,265 @@ def test_quoted_and_plain_files_give_the_same_frame(tmp_path, apistrat):
         assert res.exit_code == 0, res.output
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+# ------------------------------------ calibration and proportion intervals vs R (files)
+#
+# tests/monitoring/stats/data/r/groupstats_api.R (R 4.2.2, survey 4.1-1, 17 digits) on
+# apiclus1, dclus1 = svydesign(ids=~dnum, weights=~pw, fpc=~fpc): uncalibrated,
+# postStratify(~stype) to the population counts E 4421, H 755, M 1018, rake(~stype,
+# ~awards) to those and awards No 2027, Yes 4167 (data(apipop)), and JK1 replicates
+# post-stratified; svymean with confint(df=), svyciprop logit/beta/mean, overall and
+# svyby stype/awards, on the design's df or the domain's.  Tolerance 1e-6 relative.
+
+R_DIR = DATA / "r"
+MARGINS_STYPE = R_DIR / "groupstats_margins_stype.csv"
+MARGINS_RAKE = R_DIR / "groupstats_margins_stype_awards.csv"
+R_GROUPSTATS = pd.read_csv(R_DIR / "groupstats_api.csv", keep_default_na=False,
+                           dtype={"by": str, "domain": str})
+CLUS1 = ("--weight", "pw", "--psu", "dnum", "--fpc", "fpc")
+R_CASES = {  # R design -> groupstats options
+    "clus1": (),
+    "ps_stype": ("--calibrate", str(MARGINS_STYPE)),
+    "rake": ("--calibrate", str(MARGINS_RAKE)),
+    "jk1_ps": ("--calibrate", str(MARGINS_STYPE), "--replicates", "jackknife"),
+}
+R_VALUES = {  # R's variable -> groupstats options
+    "api00": ("--value", "api00"),
+    "hi700": ("--value", "hi700", "--stat", "proportion"),
+    "awards=Yes": ("--value", "awards", "--stat", "proportion", "--level", "Yes"),
+}
+R_RUNS = sorted(R_GROUPSTATS.groupby(["case", "stat", "variable", "by", "ci_method",
+                                      "df_method"]).groups)
+
+
+@pytest.fixture(scope="module")
+def clus1_hi700() -> pd.DataFrame:
+    d = pd.read_csv(DATA / "apiclus1.csv")
+    d["hi700"] = (d["api00"] >= 700).astype(int)   # R: I(api00 >= 700)
+    return d
+
+
+def r_options(case: str, stat: str, variable: str, by: str, ci_method: str,
+              df_method: str) -> list[str]:
+    """The command line for one R run; --df only when it is not the default (design for
+    the whole population, domain with --by), so the defaults are checked too."""
+    args = [*CLUS1, *R_CASES[case], *R_VALUES[variable], *NO_SUPPRESSION]
+    if stat == "proportion":
+        args += ["--ci-method", ci_method]
+    if by:
+        args += ["--by", by]
+    if df_method != ("domain" if by else "design"):
+        args += ["--df", df_method]
+    return args
+
+
+@pytest.mark.parametrize("key", R_RUNS, ids=lambda k: "-".join(x or "all" for x in k))
+def test_calibrated_estimates_and_intervals_match_r(tmp_path, clus1_hi700, key):
+    ref = R_GROUPSTATS[(R_GROUPSTATS[["case", "stat", "variable", "by", "ci_method",
+                                      "df_method"]] == pd.Series(key, index=[
+                                          "case", "stat", "variable", "by", "ci_method",
+                                          "df_method"])).all(axis=1)]
+    t, _ = run(tmp_path, clus1_hi700, *r_options(*key))
+    by = key[3]
+    if by:
+        t = t.assign(domain=t[by].astype(str)).set_index("domain").loc[ref["domain"]]
+    assert len(t) == len(ref)
+    assert (t["n"].to_numpy() == ref["n"].to_numpy()).all()
+    for col in ("estimate", "se", "ci_low", "ci_high"):
+        np.testing.assert_allclose(t[col].astype(float), ref[col], rtol=1e-6, atol=0,
+                                   err_msg=f"{col} of {key}")
+
+
+def test_r_reference_covers_what_it_should():
+    """The fixture checks something: calibration changes the SEs well beyond 1e-6, the
+    domain df differs from the design's, and the Korn-Graubard rows of calibrated
+    domains (R's svyciprop uses n = 183 there) and of domains on the design's df
+    (svyciprop's beta ignores df=) are svyciprop's formula with the domain's n and the
+    df asked for, while the uncalibrated domains on their own df are svyciprop's own."""
+    r = R_GROUPSTATS.set_index(["case", "stat", "variable", "by", "domain", "ci_method",
+                                "df_method"])
+    se = r["se"]
+    whole = ("mean", "api00", "", "", "wald", "design")
+    assert abs(se[("ps_stype", *whole)] / se[("clus1", *whole)] - 1) > 0.01
+    assert abs(se[("rake", *whole)] / se[("ps_stype", *whole)] - 1) > 0.01
+    dom = r.xs("domain", level="df_method")["df"]
+    assert (dom < 14).any() and (r.xs("design", level="df_method")["df"] == 14).all()
+    kg = R_GROUPSTATS[R_GROUPSTATS["source"] == "kg_formula"]
+    assert (kg["ci_method"] == "beta").all() and (kg["by"] != "").all()
+    assert {"ps_stype", "rake"} <= set(kg["case"]) and "design" in set(kg["df_method"])
+    own = R_GROUPSTATS[(R_GROUPSTATS["case"] == "clus1") & (R_GROUPSTATS["by"] != "")
+                       & (R_GROUPSTATS["ci_method"] == "beta")
+                       & (R_GROUPSTATS["df_method"] == "domain")]
+    assert len(own) == 8 and (own["source"] == "svyciprop").all()
+    assert len(R_RUNS) == 96 and len(R_GROUPSTATS) == 210
+
+
+@pytest.mark.parametrize("variable, by, reasons", [
+    ("hi700", "awards", ["nchs_n_eff", "nchs_width"]),
+    ("awards=Yes", "stype", ["", "nchs_n_eff", "nchs_n_eff"]),
+])
+def test_proportions_follow_the_nchs_standard_by_default(tmp_path, clus1_hi700, variable,
+                                                         by, reasons):
+    """Without --proportion-rule rse the reasons are the NCHS standard's on R's domain
+    df and n: every cell the rule withholds is empty, the others keep R's numbers."""
+    from monitoring.stats.suppression import nchs_proportions
+
+    key = ("ps_stype", "proportion", variable, by, "logit", "domain")
+    ref = R_GROUPSTATS.set_index(["case", "stat", "variable", "by", "ci_method",
+                                  "df_method"]).loc[key]
+    t, _ = run(tmp_path, clus1_hi700, *CLUS1, *R_CASES["ps_stype"], *R_VALUES[variable],
+               "--by", by, "--min-n", "10")    # logit and the domain df: the defaults
+    t = t.set_index(by).loc[ref["domain"]]
+    rule = nchs_proportions(ref["estimate"], ref["se"], ref["n"], ref["df"])
+    assert list(rule["reason"]) == reasons
+    assert list(t["reason"]) == reasons
+    assert list(t["suppressed"]) == list(rule["suppressed"].astype(int))
+    shown = ~rule["suppressed"].to_numpy()
+    assert (t["estimate"][~shown] == "").all()
+    np.testing.assert_allclose(t["estimate"][shown].astype(float),
+                               ref["estimate"][shown], rtol=1e-6)
+    # the same cells under --ci normal: the rule still uses the t df (R's degf)
+    value, level = ("awards", "Yes") if variable == "awards=Yes" else (variable, None)
+    normal = compute_groupstats(clus1_hi700.astype(str), value, "pw", stat="proportion",
+                                level=level, by=(by,), psu="dnum", fpc="fpc", min_n=10,
+                                ci="normal", calibrate=read_margins(MARGINS_STYPE))
+    assert list(normal["reason"]) == list(rule["reason"])
+    assert list(normal["df"]) == list(ref["df"])
+
+
+def test_lonely_psu_average_matches_r(tmp_path, apiclus1):
+    """lonely_api.csv (lonely_api.R): apiclus1 stratified by dnum (413 has one school),
+    options(survey.lonely.psu = "average"), svymean(~api00) overall and by stype."""
+    ref = pd.read_csv(R_DIR / "lonely_api.csv", dtype={"by": str, "level": str}).fillna(
+        {"by": "", "level": ""})
+    ref = ref[(ref["case"] == "clus1_by_dnum") & (ref["option"] == "average")
+              & ~ref["domain_lonely"] & (ref["stat"] == "mean") & (ref["variable"] == "api00")]
+    args = ("--value", "api00", "--weight", "pw", "--strata", "dnum", "--lonely-psu",
+            "average", *NO_SUPPRESSION)
+    t, _ = run(tmp_path, apiclus1, *args)
+    whole = ref[ref["by"] == ""].iloc[0]
+    np.testing.assert_allclose(t["se"], [whole["se"]], rtol=1e-9)
+    t, _ = run(tmp_path, apiclus1, *args, "--by", "stype")
+    dom = ref[ref["by"] == "stype"].set_index("level")
+    np.testing.assert_allclose(t.set_index("stype").loc[dom.index, "se"], dom["se"], rtol=1e-9)
+
+
+# ---------------------------------------------------------------- bad margins files
+
+
+def write_margins(tmp_path: Path, text: str, name: str = "margins.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+STYPE_ROWS = "variable,level,total\nstype,E,4421\nstype,H,755\nstype,M,1018\n"
+
+
+def first_row(frame: pd.DataFrame, col: str, value: str) -> int:
+    """The file row (header = 1) of the first respondent with ``col == value``."""
+    return int(np.argmax(frame[col].to_numpy() == value)) + 2
+
+
+@pytest.mark.parametrize("text, extra, message", [
+    ("variable,level,total\nschool_type,E,4421\n", (),
+     "margins.csv: row 2, column 'variable': 'school_type' is not a column of"),
+    ("variable,level,total\nstype,E,4421\nstype,H,755\n", (),
+     "margins.csv: column 'level': no total for 'stype' level 'M' ({data} row {M}, column "
+     "'stype', has it); 'stype' is on rows 2-3"),
+    ("variable,level,total\nstype,E,4421\nstype,H,many\nstype,M,1018\n", (),
+     "margins.csv: row 3, column 'total': 'many' is not a number"),
+    ("variable,level,total\nstype,E,4421\nstype,H,755\nstype,M,-5\n", (),
+     "margins.csv: row 4, column 'total': '-5' is not a population count"),
+    ("variable,level,total\nstype,E,4421\nstype,H,\nstype,M,1018\n", (),
+     "margins.csv: row 3, column 'total': empty: give the population count"),
+    (STYPE_ROWS + "stype,E,4421\n", (),
+     "margins.csv: row 5, column 'level': duplicate: 'stype' level 'E' is also on row 2"),
+    (STYPE_ROWS + "stype,X,10\n", (),
+     "margins.csv: row 5, column 'level': no respondent in {data} has 'stype' = 'X'"),
+    (STYPE_ROWS + "awards,No,2027\nawards,Yes,4168\n", (),
+     "margins.csv: row 5, column 'total': 'awards' (rows 5-6) totals 6195, but 'stype' "
+     "(rows 2-4) totals 6194: raking needs margins of the same grand total"),
+    (STYPE_ROWS + "awards,No,2027\nawards,Yes,4167\n", ("--calibrate-method", "poststratify"),
+     "margins.csv: --calibrate-method poststratify with several variables (stype, awards)"),
+    ("variable,level\nstype,E\n", (),
+     "margins.csv: row 1, column 'total': column not found"),
+    ("variable,level,total,note\nstype,E,4421,x\n", (),
+     "margins.csv: row 1, column 'note': unknown column"),
+    ("variable,level,total\n", (), "margins.csv: no data rows"),
+])
+def test_bad_margins_file_names_file_row_column_and_writes_nothing(tmp_path, apiclus1, text,
+                                                                   extra, message):
+    margins = write_margins(tmp_path, text)
+    out = tmp_path / "out.csv"
+    out.write_text("previous results\n")
+    _, res = run(tmp_path, apiclus1, "--value", "api00", *CLUS1, "--calibrate", str(margins),
+                 *extra, expect_ok=False)
+    data = str(tmp_path / "in.csv")
+    expected = message.format(data=data, M=first_row(apiclus1, "stype", "M"))
+    assert res.exit_code == 1
+    assert expected in res.output, res.output
+    assert str(margins) in res.output
+    assert out.read_text() == "previous results\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_every_margins_problem_is_listed_at_once(tmp_path):
+    margins = write_margins(tmp_path, "variable,level,total\nstype,,1\n,E,x\nstype,H,-1\n")
+    with pytest.raises(TableError) as caught:
+        read_margins(margins)
+    assert [(p.row, p.column) for p in caught.value.problems] == [
+        (2, "level"), (3, "variable"), (3, "total"), (4, "total")]
+
+
+def test_calibration_needs_every_respondents_level(tmp_path, apiclus1):
+    frame = apiclus1.astype(str)
+    frame.loc[6, "stype"] = ""
+    with pytest.raises(GroupStatsError, match=r"in.csv: row 8, column 'stype': empty, but "
+                                              r"--calibrate needs every respondent's 'stype'"):
+        compute_groupstats(frame, "api00", "pw", psu="dnum", fpc="fpc", source="in.csv",
+                           calibrate=read_margins(MARGINS_STYPE))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"calibrate_method": "rake"}, "--calibrate-method needs --calibrate"),
+    ({"ci_method": "beta"}, "--ci-method beta is for --stat proportion"),
+    ({"df_method": "psu"}, "--df must be one of design, domain"),
+    ({"proportion_rule": "none"}, "--proportion-rule must be one of nchs, rse"),
+])
+def test_option_errors(apiclus1, kwargs, message):
+    with pytest.raises(GroupStatsError, match=message):
+        compute_groupstats(apiclus1.astype(str), "api00", "pw", psu="dnum", **kwargs)
+
+
+def test_a_margin_with_zero_total_and_no_respondent_is_accepted(tmp_path, apiclus1):
+    """A level nobody in the population has (total 0) needs no respondent; a level in
+    the margins only is otherwise refused (above).  Raking to one variable is
+    post-stratification: the same table."""
+    margins = write_margins(tmp_path, STYPE_ROWS + "stype,X,0\n")
+    a, _ = run(tmp_path, apiclus1, "--value", "api00", *CLUS1, "--calibrate", str(margins))
+    b, _ = run(tmp_path, apiclus1, "--value", "api00", *CLUS1, "--calibrate",
+               str(MARGINS_STYPE), "--calibrate-method", "rake")
+    ref = R_GROUPSTATS[(R_GROUPSTATS["case"] == "ps_stype") & (R_GROUPSTATS["by"] == "")
+                       & (R_GROUPSTATS["stat"] == "mean")].iloc[0]
+    for t in (a, b):
+        np.testing.assert_allclose(t[["estimate", "se"]].iloc[0].astype(float),
+                                   ref[["estimate", "se"]].astype(float), rtol=1e-6)
+
+
+def test_margins_as_xlsx_and_a_calibrated_jackknife_too_big(tmp_path, apiclus1, monkeypatch):
+    """A margins workbook is read like the CSV (same reader); a calibrated jackknife
+    beyond MAX_REPLICATE_CELLS (the dense n x #PSUs weights) is refused, not attempted."""
+    from monitoring.stats import groupstats
+
+    xlsx = tmp_path / "margins.xlsx"
+    pd.read_csv(MARGINS_STYPE).to_excel(xlsx, index=False)
+    args = ("--value", "api00", "--by", "awards", *CLUS1, *NO_SUPPRESSION)
+    a, _ = run(tmp_path, apiclus1, *args, "--calibrate", str(MARGINS_STYPE))
+    b, _ = run(tmp_path, apiclus1, *args, "--calibrate", str(xlsx))
+    pd.testing.assert_frame_equal(a, b)
+    monkeypatch.setattr(groupstats, "MAX_REPLICATE_CELLS", 183 * 15 - 1)
+    _, res = run(tmp_path, apiclus1, *args, "--calibrate", str(xlsx), "--replicates",
+                 "jackknife", expect_ok=False)
+    assert res.exit_code == 1 and "needs the 183 x 15 replicate weights" in res.output

@@ -123,18 +123,51 @@ def test_trimming_keeps_total_and_caps():
     assert r.weights.sum() == pytest.approx(w.sum(), rel=1e-12)
     assert r.weights.max() <= cap * (1 + 1e-9)
     assert r.upper == pytest.approx(cap) and r.n_trimmed >= 3
-    # untrimmed weights are scaled by one common factor
+    # untrimmed weights are shifted by one common amount (R's trimWeights), not scaled
     keep = w < cap / 2
-    ratio = r.weights[keep] / w[keep]
-    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+    shift = r.weights[keep] - w[keep]
+    np.testing.assert_allclose(shift, shift[0], rtol=1e-12)
+    assert shift[0] > 0
     # explicit bounds, lower and upper
     r2 = trim(w, upper=10.0, lower=1.2)
     assert r2.weights.sum() == pytest.approx(w.sum(), rel=1e-12)
     assert r2.weights.max() <= 10.0 + 1e-9 and r2.weights.min() >= 1.2 - 1e-9
+    # zero weights (units not in the sample) take no share
+    z = trim(np.concatenate([w, [0.0, 0.0]]), upper=r.upper)
+    assert (z.weights[-2:] == 0).all()
+    np.testing.assert_allclose(z.weights[:-2], r.weights, rtol=1e-12)
     with pytest.raises(ValueError, match="too small"):
         trim(w, upper=1.0)
     with pytest.raises(ValueError, match="give upper"):
         trim(w)
+
+
+def test_trimming_matches_r_trimweights():
+    """R's ``trimWeights(..., strict=TRUE)`` and one pass (``strict=FALSE``), from
+    ``data/r/calib_api.R`` (17 digits; tolerance 1e-6 relative, the agreement found is
+    1e-15): apistrat within [20, 40] (one pass is enough), and apiclus1's raked weights
+    capped at 35, where the first share pushes the 32.5 weights over the cap."""
+    from pathlib import Path
+
+    here = Path(__file__).parent / "data"
+    ref = pd.read_csv(here / "r" / "calib_trim_weights.csv")
+    s = pd.read_csv(here / "apistrat.csv")["pw"]
+    raked = ref.loc[ref["case"] == "clus1_rake_stype_awards", "weight"].to_numpy()
+    cases = [("strat_trim_20_40", s, dict(upper=40.0, lower=20.0), True),
+             ("strat_trim_20_40_onepass", s, dict(upper=40.0, lower=20.0), False),
+             ("clus1_rake_trim35", raked, dict(upper=35.0), True),
+             ("clus1_rake_trim35_onepass", raked, dict(upper=35.0), False)]
+    for case, w, bounds, strict in cases:
+        want = ref.loc[ref["case"] == case, "weight"].to_numpy()
+        got = trim(w, strict=strict, **bounds)
+        np.testing.assert_allclose(got.weights, want, rtol=1e-6, err_msg=case)
+        assert got.weights.sum() == pytest.approx(np.sum(w), rel=1e-12)
+    one = trim(raked, upper=35.0, strict=False)
+    assert one.iterations == 1 and one.weights.max() > 35.0     # one pass overshoots
+    full = trim(raked, upper=35.0)
+    assert full.iterations > 1 and full.weights.max() <= 35.0
+    with pytest.raises(ValueError, match="nowhere to go"):
+        trim(s, upper=40.0, lower=25.0)   # every weight is below 25 or above 40
 
 
 def test_weight_steps_record():
