@@ -6,11 +6,14 @@ Strings go through gettext catalogs in ``learningcity/locale``.
 """
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from pyramid.events import NewResponse
-from pyramid.i18n import TranslationStringFactory
+from pyramid.i18n import TranslationStringFactory, make_localizer
 
 _ = TranslationStringFactory("learningcity")
 
@@ -65,6 +68,15 @@ def language_links(request: Any) -> list[dict[str, Any]]:
 
 def html_lang(request: Any) -> str:
     return LOCALES.get(request.locale_name, LOCALES[DEFAULT_LOCALE])[0]
+
+
+def translator(locale: str | None = None, packages: tuple[str, ...] = ("learningcity",)
+               ) -> Callable[[Any], str]:
+    """Translate strings outside a request (command line, files) in ``locale`` ('zh-CN',
+    'en'...; default zh-CN), with the catalogs of ``packages`` (``<package>/locale``)."""
+    name = normalise(locale) or DEFAULT_LOCALE
+    dirs = [str(Path(importlib.import_module(p).__file__).parent / "locale") for p in packages]
+    return make_localizer(name, dirs).translate
 
 
 def includeme(config: Any) -> None:

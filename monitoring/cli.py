@@ -1,9 +1,9 @@
 """The monitoring command line: ``learningcity monitoring``, ``campaign`` and ``margins``.
 
-* ``monitoring``: aggregate a campaign into the monitoring database, list and save
-  indicator definitions;
+* ``monitoring``: aggregate a campaign into the monitoring database, export the staff
+  pages' tables (CSV, XLSX, SPSS), list and save indicator definitions;
 * ``campaign``: campaigns from the command line (administrators): create, frame, design,
-  draw, invitations, progress, close;
+  draw, invitations, progress, close, the analysis file of a closed campaign;
 * ``margins``: population margins for weighting: upload, list, activate, weigh.
 
 Every command takes ``--ini`` and ``--as`` names the actor in the audit trail
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from learningcity.cli import db_session, ini_option, load_app_settings, open_session
 from learningcity.db import make_engine, session_factory
 from learningcity.settings import app_settings
+from monitoring.results import report_cli
 
 
 def _actor(actor: str | None) -> str:
@@ -102,6 +103,75 @@ def aggregate_cmd(ini_path: str, actor: str | None, campaign_code: str) -> None:
     click.echo(summary.text())
 
 
+@monitoring.command("export")
+@ini_option
+@actor_option
+@click.option("--campaign", "campaign_code", default=None, help="Campaign code.")
+@click.option("--latest", is_flag=True, help="The most recently closed aggregated campaign.")
+@click.option("--table", "table_name", required=True,
+              type=click.Choice(["overview", "groups", "trends", "districts"]))
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "xlsx", "sav"]))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measure", default=None, help="groups, trends: the measure (default: the first).")
+@click.option("--dimension", default="group", show_default=True,
+              help="groups: all, district, group, age_band, sex or group_x_district.")
+@click.option("--lang", default="zh-CN", show_default=True, help="zh-CN or en.")
+def export_cmd(ini_path: str, actor: str | None, campaign_code: str | None, latest: bool,
+               table_name: str, fmt: str, out: Path, measure: str | None, dimension: str,
+               lang: str) -> None:
+    """Write a monitoring table as the staff pages download it (CSV, XLSX or SPSS .sav).
+
+    ``groups`` is one campaign's measure across groups; ``overview``, ``districts`` and
+    ``trends`` span campaigns as on the pages, and with --campaign/--latest keep only that
+    campaign's rows. The download is audited as on the pages.
+    """
+    from learningcity import audit  # start-up
+    from learningcity.districts import list_districts  # start-up
+    from learningcity.i18n import normalise, translator  # start-up
+    from monitoring.results import dashboard, exports  # start-up
+    from scoring.io import atomic_write  # start-up
+
+    if campaign_code and latest:
+        raise click.UsageError("give --campaign or --latest, not both")
+    db, mdb = _both_sessions(ini_path)
+    try:
+        scope = dashboard.Scope(None)
+        runs = dashboard.campaigns(mdb, scope)
+        if latest:
+            if not runs:
+                raise click.ClickException("the monitoring database has no campaign yet")
+            campaign_code = runs[0].campaign
+        if campaign_code and campaign_code not in {r.campaign for r in runs}:
+            raise click.ClickException(f"campaign {campaign_code!r} has no aggregates in the "
+                                       "monitoring database (aggregate it first)")
+        locale = normalise(lang)
+        if locale is None:
+            raise click.BadParameter("zh-CN or en", param_hint="--lang")
+        params = {"campaign": campaign_code or "", "measure": measure or "",
+                  "dimension": dimension}
+        try:
+            table = dashboard.table(table_name, mdb, scope, params, locale)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        if campaign_code and table_name != "groups":
+            table.rows = [r for r in table.rows if r.get("campaign") == campaign_code]
+            table.params = {**table.params, "campaign": campaign_code}
+        names = {d.code: d.name(locale) for d in list_districts(db)}
+        body = exports.export(table, fmt, translator(locale, ("learningcity", "monitoring")),
+                                names)
+        with atomic_write(out, "wb") as fh:
+            fh.write(body)
+        audit.record(db, actor=_actor(actor), action="monitoring.download",
+                     target=f"{table_name}.{fmt}", detail={"params": table.params,
+                                                          "rows": len(table.rows),
+                                                          "scope": "all", "via": "cli"})
+        db.commit()
+    finally:
+        db.close()
+        mdb.close()
+    click.echo(f"{out}: {len(table.rows)} rows ({table_name}, {fmt})")
+
+
 @monitoring.command("indicators")
 @ini_option
 def indicators_cmd(ini_path: str) -> None:
@@ -156,6 +226,9 @@ def _campaign(session, code: str):  # -> Campaign
     if campaign is None:
         raise click.ClickException(f"no campaign {code!r} (see: learningcity campaign list)")
     return campaign
+
+
+monitoring.add_command(report_cli.report)
 
 
 @click.group()
@@ -388,23 +461,68 @@ def progress_cmd(ini_path: str, code: str, csv_out: Path | None) -> None:
 @actor_option
 @click.argument("code")
 @click.option("--yes", is_flag=True, help="Confirm: closing cannot be undone.")
-def close_cmd(ini_path: str, actor: str | None, code: str, yes: bool) -> None:
-    """Close the campaign (frozen), then compute weights and aggregates."""
-    from monitoring.closing import close_campaign  # start-up
+@click.option("--lang", default="zh-CN", show_default=True,
+              help="Language of the step messages: zh-CN or en.")
+def close_cmd(ini_path: str, actor: str | None, code: str, yes: bool, lang: str) -> None:
+    """Close the campaign (frozen), then compute weights and aggregates. Prints each step's
+    outcome and messages; exits 1 (message on stderr) when a step failed, 0 otherwise."""
+    from learningcity.i18n import translator  # start-up
+    from monitoring.closing import close_campaign, translated_steps  # start-up
+    from monitoring.fieldwork.progress import campaign_progress  # start-up
 
-    if not yes:
-        raise click.ClickException("closing cannot be undone; add --yes to confirm")
+    translate = translator(lang, ("learningcity", "monitoring"))
     monitoring_db = monitoring_session(ini_path)
     try:
         with db_session(ini_path) as session:
-            outcome = close_campaign(session, _campaign(session, code), _actor(actor),
-                                     monitoring_db)
+            target = _campaign(session, code)
+            if (target.status != "closed"
+                    and not campaign_progress(session, target).overall.completed):
+                click.echo(f"{code}: warning: no one has completed yet; closing now leaves "
+                           "the campaign without weights and results", err=True)
+            if not yes:
+                raise click.ClickException("closing cannot be undone; add --yes to confirm")
+            outcome = close_campaign(session, target, _actor(actor), monitoring_db)
         monitoring_db.commit()
     finally:
         monitoring_db.close()
     click.echo(f"{code}: closed")
-    for step, result in outcome.steps.items():
-        click.echo(f"  {step}: {result}")
+    for step in translated_steps(outcome, translate):
+        click.echo(f"  {step['name']}: {step['outcome']} ({step['label']}: {step['word']})")
+        for message in step["messages"]:
+            click.echo(f"    - {message}")
+    if outcome.failed:
+        failed = ", ".join(name for name, word in outcome.steps.items() if word == "failed")
+        click.echo(f"{code}: closed, but a step failed: {failed}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@campaign.command("export-analysis")
+@ini_option
+@actor_option
+@click.argument("code")
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Directory to write.")
+def export_analysis_cmd(ini_path: str, actor: str | None, code: str, out_dir: Path) -> None:
+    """Write the analysis file of closed campaign CODE: the de-identified respondent table
+    (CSV and SPSS), codebook, margins, published cells, and R and SPSS scripts that
+    re-estimate the published cells."""
+    from learningcity import audit  # start-up
+    from monitoring.results.analysis import AnalysisExportError, export_analysis  # start-up
+
+    db, mdb = _both_sessions(ini_path)
+    try:
+        try:
+            done = export_analysis(db, mdb, code, out_dir)
+        except (AnalysisExportError, LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(db, actor=_actor(actor), action="campaign.export_analysis", target=code,
+                     detail={"respondents": done.n_respondents, "files": list(done.files)})
+        db.commit()
+    finally:
+        db.close()
+        mdb.close()
+    click.echo(f"{out_dir}: {done.n_respondents} respondents, {done.n_variables} variables, "
+               f"{done.n_published} published cells; files: {', '.join(done.files)}")
 
 
 # ------------------------------------------------------------------ margins

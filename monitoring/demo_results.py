@@ -24,14 +24,16 @@ Idempotent: a campaign whose name is already there is left alone (only its aggre
 are recomputed when the monitoring database lacks them). The simulated residents'
 invitation codes are not kept anywhere (the campaigns are closed). Sizes: ``size``
 residents drawn per campaign (``monitoring.demo_results_size`` in the .ini;
-``development.ini`` sets :data:`DEFAULT_SIZE`, other settings files none; a fixed 6% never come and
-3% stop after the test, so 33 answer both), enough for the whole-campaign and district
-cells to pass the 30-respondent rule while the group, age and sex cells are suppressed:
+``development.ini`` sets :data:`DEFAULT_SIZE`, other settings files none; a fixed 6% never
+come and 3% stop after the test, so 64 answer both), enough for the whole-campaign and
+district shares to pass the NCHS standard for proportions (``docs/suppression.md``: about
+60 respondents for a share near one half) while the group, age and sex cells are withheld:
 pages show both. Measured (fresh SQLite, shared 2-core machine under load from other
-work): first start about 68 s for the four campaigns, 11-18 s each, of which about
-4.5 s is aggregation and most of the rest the survey service's page handling (about
-0.25 s per resident, the adaptive test about 0.1 s); the second start adds nothing in
-under a second. Too slow for the 30 s goal, hence opt-in per settings file.
+work): first start about 68 s for the four campaigns at 36 residents each (roughly
+twice that at 70), of which about 4.5 s is aggregation and most of the rest the survey
+service's page handling (about 0.25 s per resident, the adaptive test about 0.1 s); the
+second start adds nothing in under a second. Too slow for the 30 s goal, hence opt-in
+per settings file.
 
 With a separate monitoring database the loader commits its monitoring session itself
 after aggregating (the demo hook gets only the main session); should the main
@@ -76,7 +78,7 @@ log = logging.getLogger(__name__)
 
 DEMO_ACTOR = "demo"
 #: residents drawn per campaign (the first start's size; tests pass a smaller one)
-DEFAULT_SIZE = 36
+DEFAULT_SIZE = 70
 #: the .ini setting with the size (development.ini sets DEFAULT_SIZE)
 SIZE_SETTING = "monitoring.demo_results_size"
 #: shares of the drawn residents who never come / stop after the ability test

@@ -219,6 +219,8 @@ CASES: list[Case] = [
     Case("dashboard.trends", "GET", "/monitoring/trends", MONITORING),
     Case("dashboard.districts", "GET", "/monitoring/districts", MONITORING),
     Case("dashboard.indicators", "GET", "/monitoring/indicators", MONITORING),
+    Case("dashboard.map", "GET", "/monitoring/map", MONITORING),
+    Case("dashboard.report", "GET", "/monitoring/report", MONITORING),
     Case("dashboard.indicators", "POST", "/monitoring/indicators", roles("admin"),
          body="form", reached=roles(400)),
     Case("dashboard.chart", "GET", "/monitoring/charts/overview.png", MONITORING),

@@ -18,7 +18,7 @@ from pyramid.view import view_config
 
 from learningcity.districts import list_districts
 from learningcity.i18n import _
-from monitoring.closing import close_campaign
+from monitoring.closing import close_campaign, translated_steps
 from monitoring.fieldwork import campaigns as svc
 from monitoring.fieldwork import draw, frames, invitations, progress, window
 from monitoring.fieldwork.demo_content import DEMO_CAMPAIGN_NAME, demo_codes_note
@@ -32,15 +32,22 @@ TAB_LABELS = {"overview": _("Overview"), "frame": _("Frame"), "design": _("Desig
               "close": _("Close")}
 NO_STORE = "no-store"
 LABELS = {
-    "status_labels": {"draft": _("Draft"), "ready": _("Ready (drawn)"), "closed": _("Closed")},
-    "window_labels": {"not_yet_open": _("Window not yet open"), "open": _("Window open"),
-                      "ended": _("Window ended")},
+    # "Campaign closed", not "Closed": that msgid is a date column elsewhere ("结束日期")
+    "status_labels": {"draft": _("Draft"), "ready": _("Ready (drawn)"),
+                      "closed": _("Campaign closed")},
+    "window_labels": {"not_drawn": _("Residents cannot answer yet (not drawn)"),
+                      "not_yet_open": _("Window not yet open"), "open": _("Window open"),
+                      "ended": _("Window ended"),
+                      "closed": _("Answering stopped (closed)"),
+                      "closed_early": _("Answering stopped early (closed before the window "
+                                        "ended)")},
     "mode_labels": {"sample": _("Sample"), "open": _("Open enrolment")},
     "kind_labels": {"unit": _("unit frame"), "cluster": _("cluster frame")},
     "allocation_labels": {"proportional": _("Proportional"), "equal": _("Equal"),
                           "neyman": _("Neyman")},
     "invitation_labels": {"issued": _("issued"), "started": _("started"),
                           "completed": _("completed"), "void": _("void")},
+    "icons": {"ok": "✓", "warning": "⚠", "skipped": "–", "failed": "✗"},
 }
 
 
@@ -93,15 +100,18 @@ def _base(request: Any, campaign: Campaign, tab: str, **extra: Any) -> dict[str,
     tz = campaign.timezone
     return {"campaign": campaign, "tab": tab, "tabs": TABS, "tab_labels": TAB_LABELS,
             "can_edit": bool(request.has_permission("edit", request.context)),
-            "window": window.window_state(campaign),
+            "window": window.response_state(campaign),
             "opens": window.local_text(campaign.opens_at, tz),
             "closes": window.local_text(campaign.closes_at, tz),
             "kind": draw.frame_kind(campaign), "problems": [], "demo_file": None,
             "closed_at": window.local_text(campaign.closed_at, tz), **LABELS, **extra}
 
 
-def _problems(exc: Exception) -> list[str]:
-    return [str(p) for p in getattr(exc, "problems", [])] or [str(exc)]
+def _problems(request: Any, exc: Exception) -> list[str]:
+    """Every reason of a refusal in the reader's language (services say them with
+    :class:`~monitoring.fieldwork.campaigns.Said`; file problems name row and column)."""
+    problems = getattr(exc, "problems", None) or [exc.args[0] if exc.args else str(exc)]
+    return [svc.shown(p, request.translate) for p in problems]
 
 
 def _actor(request: Any) -> str:
@@ -115,7 +125,7 @@ def _actor(request: Any) -> str:
 def campaign_list(request: Any) -> dict[str, Any]:
     items = svc.visible_campaigns(request.dbsession, request.identity)
     return {"campaigns": items, "local_text": window.local_text, **LABELS,
-            "window_state": window.window_state,
+            "response_state": window.response_state,
             "can_create": bool(request.has_permission("create", request.context))}
 
 
@@ -156,7 +166,7 @@ def campaign_new(request: Any) -> Any:
             campaign = svc.create_campaign(request.dbsession, district_code=district,
                                            user=_actor(request), **_form_values(request))
         except svc.CampaignError as exc:
-            problems = _problems(exc)
+            problems = _problems(request, exc)
             request.response.status_int = 400
         else:
             request.session.flash(_("Campaign created. Next: upload the frame."))
@@ -181,7 +191,7 @@ def campaign_edit(context: CampaignResource, request: Any) -> Any:
             svc.update_campaign(request.dbsession, campaign, user=_actor(request),
                                 **_form_values(request))
         except svc.CampaignError as exc:
-            problems = _problems(exc)
+            problems = _problems(request, exc)
             request.response.status_int = 400
         else:
             request.session.flash(_("Saved."))
@@ -261,8 +271,16 @@ def _progress(request: Any, campaign: Campaign) -> dict[str, Any]:
     return {"report": progress.campaign_progress(request.dbsession, campaign)}
 
 
+def _close(request: Any, campaign: Campaign) -> dict[str, Any]:
+    """Before the close: who has completed, so closing with no completes is warned of."""
+    if campaign.status == "closed":
+        return {"report": None, "close_steps": None, "close_failed": False}
+    return {"report": progress.campaign_progress(request.dbsession, campaign),
+            "close_steps": None, "close_failed": False}
+
+
 TAB_DATA = {"overview": _overview, "frame": _frame, "design": _design, "draw": _draw,
-            "invitations": _invitations, "progress": _progress, "close": lambda r, c: {}}
+            "invitations": _invitations, "progress": _progress, "close": _close}
 
 
 def _tab_page(request: Any, campaign: Campaign, tab: str, **extra: Any) -> dict[str, Any]:
@@ -291,7 +309,7 @@ def campaign_tab(context: CampaignResource, request: Any) -> dict[str, Any]:
 def _refused(request: Any, campaign: Campaign, tab: str, exc: Exception,
              **extra: Any) -> dict[str, Any]:
     request.response.status_int = 400
-    return _tab_page(request, campaign, tab, problems=_problems(exc), **extra)
+    return _tab_page(request, campaign, tab, problems=_problems(request, exc), **extra)
 
 
 @view_config(route_name="campaigns.tab", permission="edit", renderer=T + "campaign.pt",
@@ -309,7 +327,7 @@ def frame_upload(context: CampaignResource, request: Any) -> Any:
             "size_column": spec.size_column or ""}
     upload = post.get("frame")
     if not hasattr(upload, "file"):
-        return _refused(request, campaign, "frame", ValueError("choose a frame file"),
+        return _refused(request, campaign, "frame", ValueError(svc.Said(_("Choose a frame file."))),
                         form=form)
     try:
         frames.import_frame(request.dbsession, campaign, upload.filename, upload.file.read(),
@@ -350,13 +368,14 @@ def draw_submit(context: CampaignResource, request: Any) -> Any:
     raw = request.POST.get("seed", "").strip()
     try:
         if request.POST.get("confirm") != "yes":
-            raise draw.DesignError("tick the box to confirm the draw")
+            raise draw.DesignError(svc.Said(_("Tick the box to confirm the draw.")))
         seed = None
         if raw:
             try:
                 seed = int(raw)
             except ValueError:
-                raise draw.DesignError(f"seed: {raw!r} is not a whole number") from None
+                raise draw.DesignError(svc.Said(_("seed: ${value} is not a whole number"),
+                                                value=repr(raw))) from None
         draw.draw_sample(request.dbsession, campaign, _actor(request), seed=seed)
     except ValueError as exc:
         return _refused(request, campaign, "draw", exc)
@@ -421,8 +440,8 @@ def invitations_reissue(context: CampaignResource, request: Any) -> Any:
                                                      _actor(request))]
         else:
             if request.POST.get("confirm") != "yes":
-                raise invitations.InvitationError("tick the box to confirm that every "
-                                                  "unused code stops working")
+                raise invitations.InvitationError(svc.Said(_(
+                    "Tick the box to confirm that every unused code stops working.")))
             issued = invitations.reissue_unused(request.dbsession, campaign, _actor(request))
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
@@ -452,18 +471,19 @@ def progress_chart(context: CampaignResource, request: Any) -> Response:
 @view_config(route_name="campaigns.tab", permission="edit", renderer=T + "campaign.pt",
              request_method="POST", request_param="action=close")
 def close_submit(context: CampaignResource, request: Any) -> Any:
+    """Close, then show the close tab with each step's outcome and messages (rendered on
+    the POST: the account is not kept in the session, whose cookie it could overflow)."""
     campaign = context.campaign
     try:
         if request.POST.get("confirm") != "yes":
-            raise svc.CampaignError("tick the box to confirm the close")
+            raise svc.CampaignError(svc.Said(_("Tick the box to confirm the close.")))
         outcome = close_campaign(request.dbsession, campaign, _actor(request),
-                                     request.monitoring_db)
+                                 request.monitoring_db)
     except ValueError as exc:
         return _refused(request, campaign, "close", exc)
-    request.session.flash(_("Campaign closed. Weights: ${w}. Aggregates: ${a}.",
-                            mapping={"w": outcome.steps.get("weights", ""),
-                                     "a": outcome.steps.get("aggregates", "")}))
-    return HTTPSeeOther(request.route_url("campaigns.detail", code=campaign.code))
+    return _tab_page(request, campaign, "close",
+                     close_steps=translated_steps(outcome, request.translate),
+                     close_failed=outcome.failed)
 
 
 def includeme(config: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from itembank.services import instrument_codes
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import get_district
+from learningcity.i18n import _
 from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
 from monitoring.fieldwork.window import TIMEZONE, parse_local, to_local
 from surveys.services import published_codes
@@ -27,6 +29,75 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SURVEY = "learning_needs"
 NAME_MAX = 200
+
+
+class Said(str):
+    """A service's message: English with its values filled in (what exceptions, logs and
+    the command line show), carrying its translation string with the mapping
+    (:attr:`translation`) so the pages show it in the reader's language."""
+
+    translation: Any
+
+    def __new__(cls, message: Any, **mapping: Any) -> Said:
+        translation = _(message, mapping=mapping or None)
+        said = super().__new__(cls, translation.interpolate())
+        said.translation = translation
+        return said
+
+
+#: the reading module's (tabular) fixed messages about a file, as the pages show them
+FILE_MESSAGES = {
+    "the file is empty": _("the file is empty"),
+    "no header row": _("no header row"),
+    "the workbook has no worksheet": _("the workbook has no worksheet"),
+    "empty column name in the header": _("empty column name in the header"),
+    "column name appears twice in the header": _("column name appears twice in the header"),
+    "an old .xls workbook: save it as .xlsx or as 'CSV UTF-8'":
+        _("an old .xls workbook: save it as .xlsx or as 'CSV UTF-8'"),
+    "the file is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' or as .xlsx":
+        _("the file is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' or as .xlsx"),
+    "the file contains a NUL character (is it really a CSV file?)":
+        _("the file contains a NUL character (is it really a CSV file?)"),
+}
+_WIDTH = re.compile(r"^(\d+) values but the header has (\d+) columns$")
+WIDTH_MESSAGE = _("${values} values but the header has ${columns} columns")
+
+
+def _file_message(message: str, translate: Any) -> str:
+    if message in FILE_MESSAGES:
+        return translate(FILE_MESSAGES[message])
+    width = _WIDTH.match(message)
+    if width:
+        return translate(_(WIDTH_MESSAGE, mapping={"values": width[1], "columns": width[2]}))
+    return message
+
+
+def shown(problem: Any, translate: Any) -> str:
+    """A problem as a page shows it: a :class:`Said` or a file's problem (row, column,
+    message) translated with ``translate``, anything else as its text."""
+    if isinstance(problem, Said):
+        return translate(problem.translation)
+    if hasattr(problem, "row") and hasattr(problem, "message"):  # tabular's Problem
+        message = (shown(problem.message, translate) if isinstance(problem.message, Said)
+                   else _file_message(str(problem.message), translate))
+        row, column, sheet = problem.row, problem.column, problem.sheet
+        if row is not None and column:
+            where = _("row ${row}, column '${column}'", mapping={"row": row, "column": column})
+        elif row is not None:
+            where = _("row ${row}", mapping={"row": row})
+        elif column:
+            where = _("column '${column}'", mapping={"column": column})
+        else:
+            where = None
+        if sheet:
+            where = _("sheet '${sheet}', ${where}", mapping={
+                "sheet": sheet, "where": translate(where)}) if where else \
+                _("sheet '${sheet}'", mapping={"sheet": sheet})
+        if where is None:
+            return message
+        return translate(_("${where}: ${message}", mapping={"where": translate(where),
+                                                             "message": message}))
+    return str(problem)
 
 
 class CampaignError(ValueError):
@@ -81,35 +152,39 @@ def _check_fields(db: Session, values: dict[str, Any], problems: list[str]) -> d
     clean: dict[str, Any] = {}
     name = str(values.get("name") or "").strip()
     if not name:
-        problems.append("name: required")
+        problems.append(Said(_("name: required")))
     elif len(name) > NAME_MAX:
-        problems.append(f"name: at most {NAME_MAX} characters")
+        problems.append(Said(_("name: at most ${n} characters"), n=NAME_MAX))
     clean["name"] = name
     test = str(values.get("test_instrument") or "").strip() or None
     survey = str(values.get("survey_code") or "").strip() or None
     if test is not None and test not in known_instruments(db):
-        problems.append(f"test_instrument: {test!r} is not a published ability test")
+        problems.append(Said(_("test_instrument: ${code} is not a published ability test"),
+                             code=repr(test)))
     if survey is not None and survey not in known_surveys(db):
-        problems.append(f"survey_code: unknown survey {survey!r}")
+        problems.append(Said(_("survey_code: unknown survey ${code}"), code=repr(survey)))
     if test is None and survey is None:
-        problems.append("instruments: choose an ability test, a survey, or both")
+        problems.append(Said(_("instruments: choose an ability test, a survey, or both")))
     clean["test_instrument"], clean["survey_code"] = test, survey
     mode = str(values.get("mode") or "sample")
     if mode not in CAMPAIGN_MODES:
-        problems.append(f"mode: {mode!r} is not one of {', '.join(CAMPAIGN_MODES)}")
+        problems.append(Said(_("mode: ${mode} is not one of ${modes}"), mode=repr(mode),
+                             modes=", ".join(CAMPAIGN_MODES)))
     clean["mode"] = mode
     tz = str(values.get("timezone") or TIMEZONE)
     for key in ("opens_at", "closes_at"):
         raw = values.get(key)
         if raw in (None, ""):
-            problems.append(f"{key}: required")
+            problems.append(Said(_("${field}: required"), field=key))
             continue
         try:
             clean[key] = parse_local(raw, tz)
-        except ValueError as exc:
-            problems.append(f"{key}: {exc}")
+        except ValueError:
+            problems.append(Said(_("${field}: ${value} is not a date and time like "
+                                   "2027-03-01 09:00"), field=key,
+                                 value=repr(str(raw).strip())))
     if "opens_at" in clean and "closes_at" in clean and clean["closes_at"] <= clean["opens_at"]:
-        problems.append("closes_at: the window must close after it opens")
+        problems.append(Said(_("closes_at: the window must close after it opens")))
     clean["timezone"] = tz
     return clean
 
@@ -119,7 +194,7 @@ def create_campaign(db: Session, *, district_code: str, user: str, **values: Any
     opens_at, closes_at (local date-times in Asia/Shanghai, or aware datetimes)."""
     problems: list[str] = []
     if get_district(db, district_code) is None:
-        problems.append(f"district: unknown district {district_code!r}")
+        problems.append(Said(_("district: unknown district ${code}"), code=repr(district_code)))
     clean = _check_fields(db, values, problems)
     if problems:
         raise CampaignError("the campaign was not saved", problems)
@@ -136,7 +211,8 @@ def update_campaign(db: Session, campaign: Campaign, *, user: str, **values: Any
     """Change name, instruments, mode or window. After the draw only name and window may
     change; a closed campaign changes no more."""
     if campaign.status == "closed":
-        raise CampaignError(f"campaign {campaign.code} is closed and cannot be edited")
+        raise CampaignError(Said(_("campaign ${code} is closed and cannot be edited"),
+                                 code=campaign.code))
     problems: list[str] = []
     merged = {"name": campaign.name, "test_instrument": campaign.test_instrument,
               "survey_code": campaign.survey_code, "mode": campaign.mode,
@@ -146,7 +222,8 @@ def update_campaign(db: Session, campaign: Campaign, *, user: str, **values: Any
     if campaign.status != "draft":
         for key in ("test_instrument", "survey_code", "mode"):
             if clean.get(key) != getattr(campaign, key):
-                problems.append(f"{key}: cannot change after the sample was drawn")
+                problems.append(Said(_("${field}: cannot change after the sample was drawn"),
+                                     field=key))
     if problems:
         raise CampaignError("the campaign was not saved", problems)
     changed = {k: v for k, v in clean.items() if getattr(campaign, k) != v}

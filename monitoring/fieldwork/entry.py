@@ -54,7 +54,7 @@ from monitoring.fieldwork.invitations import (
     normalise_code,
 )
 from monitoring.fieldwork.models import Campaign, CampaignStratum, Invitation
-from monitoring.fieldwork.window import local_text, window_state
+from monitoring.fieldwork.window import answering_ended_at, local_text, window_state
 from surveys import services as surveys
 from surveys.services import SurveySessionInfo
 
@@ -88,14 +88,20 @@ class EntryRefused(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.campaign, self.retry_after = campaign, retry_after
+        #: when answering stopped: the close for a campaign closed before its window
+        #: ended, else the window's end (what a resident is told, never a future date)
+        self.ended_at = answering_ended_at(campaign) if campaign is not None else None
 
     def details(self) -> list[dict[str, Any]]:
-        """What an API client may show: the window (ISO 8601, UTC) or the wait."""
+        """What an API client may show: the window (ISO 8601, UTC), when answering stopped
+        (``ended_at``, for a closed campaign) or the wait."""
         out: dict[str, Any] = {}
         if self.campaign is not None:
             out.update(opens_at=_iso(self.campaign.opens_at),
                        closes_at=_iso(self.campaign.closes_at),
                        timezone=self.campaign.timezone)
+            if self.code == "campaign_closed" and self.ended_at is not None:
+                out["ended_at"] = _iso(self.ended_at)
         if self.retry_after is not None:
             out["retry_after"] = self.retry_after
         return [out] if out else []
@@ -136,7 +142,10 @@ def record_failure(db: Session, address: str) -> None:
 def check_window(campaign: Campaign, now: dt.datetime | None = None) -> None:
     """Raise :class:`EntryRefused` unless the campaign accepts answers now."""
     if campaign.status == "closed":
-        raise EntryRefused(409, "campaign_closed", "the campaign has closed", campaign=campaign)
+        raise EntryRefused(409, "campaign_closed",
+                           f"the campaign closed at "
+                           f"{local_text(answering_ended_at(campaign), campaign.timezone)} "
+                           f"({campaign.timezone})", campaign=campaign)
     state = window_state(campaign, now)
     if campaign.status != "ready" or state == "not_yet_open":
         raise EntryRefused(409, "not_yet_open",
@@ -144,7 +153,8 @@ def check_window(campaign: Campaign, now: dt.datetime | None = None) -> None:
                            f"({campaign.timezone})", campaign=campaign)
     if state == "ended":
         raise EntryRefused(409, "campaign_closed",
-                           f"the campaign closed at {local_text(campaign.closes_at)} "
+                           f"the campaign closed at "
+                           f"{local_text(campaign.closes_at, campaign.timezone)} "
                            f"({campaign.timezone})", campaign=campaign)
 
 

@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity import audit
+from learningcity.i18n import _
+from monitoring.fieldwork.campaigns import Said
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit, FrameUpload
 from tabular import reading
 from tabular.reading import Problems, Table, TableError
@@ -56,6 +58,12 @@ class FrameSpec:
     id_column: str = ""
     stratum_columns: list[str] = field(default_factory=list)
     size_column: str | None = None
+
+
+#: "<role> not found; the header has: ..." for each column role a spec names
+NOT_FOUND = {"id": _("id column not found; the header has: ${header}"),
+             "stratum": _("stratum column not found; the header has: ${header}"),
+             "size": _("population count column not found; the header has: ${header}")}
 
 
 # ------------------------------------------------------------------ reading
@@ -96,24 +104,25 @@ def _check_columns(table: Table, spec: FrameSpec) -> Problems:
     """The spec's own problems and the columns it names that the header lacks."""
     problems = table.problems()
     if spec.kind not in FRAME_KINDS:
-        problems.add(None, None, f"frame kind {spec.kind!r} is not unit or cluster")
-    wanted: list[tuple[str, str]] = [("id column", spec.id_column)]
-    wanted += [("stratum column", c) for c in spec.stratum_columns]
+        problems.add(None, None, Said(_("frame kind ${kind} is not unit or cluster"),
+                                       kind=repr(spec.kind)))
+    wanted: list[tuple[Any, str]] = [(NOT_FOUND["id"], spec.id_column)]
+    wanted += [(NOT_FOUND["stratum"], c) for c in spec.stratum_columns]
     if not spec.id_column:
-        problems.add(None, None, "choose the id column")
+        problems.add(None, None, Said(_("choose the id column")))
     if not spec.stratum_columns:
-        problems.add(None, None, "choose at least one stratum column")
+        problems.add(None, None, Said(_("choose at least one stratum column")))
     if len(set(spec.stratum_columns)) != len(spec.stratum_columns):
-        problems.add(None, None, "a stratum column is chosen twice")
+        problems.add(None, None, Said(_("a stratum column is chosen twice")))
     if spec.kind == "cluster":
         if not spec.size_column:
-            problems.add(None, None, "a cluster frame needs a population count column")
+            problems.add(None, None, Said(_("a cluster frame needs a population count "
+                                               "column")))
         else:
-            wanted.append(("population count column", spec.size_column))
+            wanted.append((NOT_FOUND["size"], spec.size_column))
     for role, col in wanted:
         if col and col not in table.header:
-            problems.add(table.header_row, col, f"{role} not found; the header has: "
-                                                f"{', '.join(table.header)}")
+            problems.add(table.header_row, col, Said(role, header=", ".join(table.header)))
     return problems
 
 
@@ -122,10 +131,12 @@ def _size(raw: str, row: int, column: str, problems: Problems) -> float | None:
     try:
         size = float(raw.replace(",", ""))
     except ValueError:
-        problems.add(row, column, f"population count {raw!r} is not a number")
+        problems.add(row, column, Said(_("population count ${value} is not a number"),
+                                       value=repr(raw)))
         return None
     if not math.isfinite(size) or size <= 0:
-        problems.add(row, column, f"population count {raw!r} must be positive")
+        problems.add(row, column, Said(_("population count ${value} must be positive"),
+                                       value=repr(raw)))
         return None
     return size
 
@@ -143,25 +154,26 @@ def check_frame(table: Table, spec: FrameSpec) -> CheckedFrame:
     for line, values in table.records():
         key = values[spec.id_column]
         if not key:
-            problems.add(line, spec.id_column, "empty id")
+            problems.add(line, spec.id_column, Said(_("empty id")))
         elif len(key) > 128:
-            problems.add(line, spec.id_column, "id longer than 128 characters")
+            problems.add(line, spec.id_column, Said(_("id longer than 128 characters")))
         elif key in ids:
-            problems.add(line, spec.id_column,
-                         f"duplicate id {key!r} (first on row {ids[key]})")
+            problems.add(line, spec.id_column, Said(_("duplicate id ${id} (first on row "
+                                                      "${first})"), id=repr(key),
+                                                    first=ids[key]))
         else:
             ids[key] = line
         parts = []
         for col in spec.stratum_columns:
             if not values[col]:
-                problems.add(line, col, "empty stratum value")
+                problems.add(line, col, Said(_("empty stratum value")))
             parts.append(values[col])
         size = None
         if cluster and spec.size_column:
             size = _size(values[spec.size_column], line, spec.size_column, problems)
         label = stratum_label(parts)
         if len(label) > 200:
-            problems.add(line, None, "stratum name longer than 200 characters")
+            problems.add(line, None, Said(_("stratum name longer than 200 characters")))
         units.append({"row_number": line, "unit_key": key, "stratum": label,
                       "psu": key if cluster else None, "size": size,
                       "attributes": values})
@@ -171,7 +183,7 @@ def check_frame(table: Table, spec: FrameSpec) -> CheckedFrame:
         entry["frame_rows"] += 1
         entry["population"] += (size or 0.0) if cluster else 1.0
     if not units and not problems:
-        problems.add(None, None, "the frame has no data rows")
+        problems.add(None, None, Said(_("the frame has no data rows")))
     if problems:
         raise FrameError.of(problems)
     return CheckedFrame(table, spec, units, strata)
@@ -188,8 +200,8 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
     stored rows. Raises FrameError (every problem, nothing stored) or ValueError (wrong
     state)."""
     if campaign.status != "draft":
-        raise ValueError(f"campaign {campaign.code} is {campaign.status}: the frame cannot "
-                         "change after the draw")
+        raise ValueError(Said(_("campaign ${code} is ${status}: the frame cannot change "
+                                "after the draw"), code=campaign.code, status=campaign.status))
     table = read_frame(filename, data, max_rows)
     checked = check_frame(table, spec)
     # replace: the old frame's rows and strata go, the upload records stay for the audit

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.i18n import _
 from learningcity.tokens import hash_token
+from monitoring.fieldwork.campaigns import Said
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 from monitoring.fieldwork.window import local_text
 from monitoring.stats.sampling import second_stage_size
@@ -156,13 +158,15 @@ def _unit_pi(campaign: Campaign, unit: FrameUnit) -> float | None:
 
 def _check_open_for_invitations(campaign: Campaign) -> None:
     if campaign.status == "closed":
-        raise InvitationError(f"campaign {campaign.code} is closed: no new invitations")
+        raise InvitationError(Said(_("campaign ${code} is closed: no new invitations"),
+                                   code=campaign.code))
     if campaign.status != "ready":
-        raise InvitationError(f"campaign {campaign.code}: draw the sample before "
-                              "issuing invitations")
+        raise InvitationError(Said(_("campaign ${code}: draw the sample before issuing "
+                                     "invitations"), code=campaign.code))
     if campaign.mode != "sample":
-        raise InvitationError(f"campaign {campaign.code} is an open-enrolment campaign: "
-                              "residents join through the campaign link, not by code")
+        raise InvitationError(Said(_("campaign ${code} is an open-enrolment campaign: "
+                                     "residents join through the campaign link, not by "
+                                     "code"), code=campaign.code))
 
 
 def _new(db: Session, campaign: Campaign, unit: FrameUnit, public_id: str
@@ -196,7 +200,7 @@ def issue_invitations(db: Session, campaign: Campaign, user: str) -> list[Issued
     ids = iter(_public_ids(db, sum(k for _unit, k in wanted)))
     issued: list[IssuedInvitation] = []
     for unit, k in wanted:
-        for _ in range(k):
+        for _copy in range(k):
             issued.append(_new(db, campaign, unit, next(ids))[1])
     audit.record(db, actor=user, action="campaign.invitations", target=campaign.code,
                      detail={"issued": len(issued)})
@@ -211,13 +215,16 @@ def reissue_invitation(db: Session, campaign: Campaign, public_id: str, user: st
     old = db.scalar(sa.select(Invitation).where(Invitation.campaign_id == campaign.id,
                                                 Invitation.public_id == public_id.strip()))
     if old is None:
-        raise InvitationError(f"campaign {campaign.code}: no invitation {public_id!r}")
+        raise InvitationError(Said(_("campaign ${code}: no invitation ${reference}"),
+                                   code=campaign.code, reference=repr(public_id)))
     if old.status != "issued":
-        raise InvitationError(f"invitation {old.public_id} is {old.status}: only an unused "
-                              "invitation can be re-issued")
+        raise InvitationError(Said(_("invitation ${reference} is ${status}: only an unused "
+                                     "invitation can be re-issued"),
+                                   reference=old.public_id, status=old.status))
     unit = db.get(FrameUnit, old.frame_unit_id) if old.frame_unit_id else None
     if unit is None:
-        raise InvitationError(f"invitation {old.public_id} has no frame unit to re-issue for")
+        raise InvitationError(Said(_("invitation ${reference} has no frame unit to re-issue "
+                                     "for"), reference=old.public_id))
     old.status = "void"
     _invitation, issued = _new(db, campaign, unit, _public_ids(db, 1)[0])
     audit.record(db, actor=user, action="campaign.invitation_reissue", target=campaign.code,

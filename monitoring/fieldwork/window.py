@@ -61,6 +61,29 @@ def window_state(campaign: Any, now: dt.datetime | None = None) -> str:
     return "open"
 
 
+def response_state(campaign: Any, now: dt.datetime | None = None) -> str:
+    """What residents can do, for the badges: ``not_drawn`` (a draft: nobody can answer
+    whatever the dates), ``not_yet_open``, ``open``, ``ended`` (the window passed),
+    ``closed`` (closed after its window) or ``closed_early`` (closed before it ended)."""
+    if campaign.status == "draft":
+        return "not_drawn"
+    if campaign.status == "closed":
+        closed = campaign.closed_at
+        if closed is not None and _aware(closed) < _aware(campaign.closes_at):
+            return "closed_early"
+        return "closed"
+    return window_state(campaign, now)
+
+
+def answering_ended_at(campaign: Any) -> dt.datetime:
+    """When answering stopped or stops: the close when a campaign was closed before its
+    window ended, else the end of the window (what a resident is told)."""
+    closed = campaign.closed_at if campaign.status == "closed" else None
+    if closed is not None and _aware(closed) < _aware(campaign.closes_at):
+        return _aware(closed)
+    return _aware(campaign.closes_at)
+
+
 def accepting_responses(campaign: Any, now: dt.datetime | None = None) -> bool:
     """Whether residents may answer now: drawn (or open mode ready), not closed, in window."""
     return campaign.status == "ready" and window_state(campaign, now) == "open"

@@ -12,25 +12,18 @@ formula, SPSS .sav with variable labels).
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity.i18n import _
-from monitoring.results.warehouse import DIMENSIONS, Aggregate, MonitoringRun
-from tabular.writing import SPSS_RESERVED, media_type, write_table
+from monitoring.results.warehouse import DIMENSIONS, Aggregate, MonitoringRun, method_text
 
 SHARE_KINDS = ("indicator", "level_share", "share")
-#: download format -> media type (tabular's export registry)
-EXPORT_FORMATS = {fmt: media_type(fmt) for fmt in ("csv", "xlsx", "sav")}
 TABLES = ("overview", "groups", "trends", "districts")
 #: column kinds written as numbers in the downloads (the rest is text)
-_NUMBER_KINDS = ("value", "share", "number", "int")
 #: campaigns whose name contains this are simulated demo data (monitoring.demo_results):
 #: pages show a notice while any of them is in view
 SIMULATED_MARK = "【模拟 SIMULATED】"
@@ -42,8 +35,16 @@ DIMENSION_LABELS = {
 }
 JUDGEMENT_LABELS = {"met": _("met"), "not_met": _("not met"),
                     "undetermined": _("not distinguishable")}
+#: why a cell is withheld or flagged (the publication rule, docs/suppression.md)
 REASON_LABELS = {"small_n": _("suppressed: too few respondents"),
                  "high_rse": _("suppressed: too imprecise"),
+                 "nchs_n_eff": _("suppressed: effective sample too small"),
+                 "nchs_width": _("suppressed: interval too wide"),
+                 "nchs_rel_width": _("suppressed: interval too wide for the share"),
+                 "complementary": _("suppressed: would reveal a withheld cell"),
+                 "nchs_df": _("review: few degrees of freedom"),
+                 "nchs_0_or_100": _("review: share of 0 or 100%"),
+                 "nchs_complement": _("review: its complement is imprecise"),
                  "not_available": _("not available")}
 
 
@@ -219,6 +220,7 @@ def groups(mdb: Session, scope: Scope, campaign: str | None, measure: str | None
         for r in aggregates(mdb, scope, campaign, measure, dimension):
             label = _label(r, locale)
             rows.append({"group": r.group_value, "district": r.district, **_cells(r),
+                         "method": method_text(r.method, locale),
                          "target_text": _target_text(r.target, r.direction)})
     cols = [Column("group", _("Group"), "group"), Column("district", _("District")),
             *_EST_COLUMNS[:2], Column("se", _("SE"), "value"), *_EST_COLUMNS[2:],
@@ -311,81 +313,3 @@ def format_value(value: Any, kind: str, value_kind: str = "number") -> str:
     if kind == "int":
         return str(int(value))
     return str(value)
-
-
-# ------------------------------------------------------------------ exports
-
-def _export_columns(t: Table, with_names: bool = False) -> list[Column]:
-    cols = list(t.columns)
-    keys = {c.key for c in cols}
-    if with_names and "district" in keys:  # the name beside the code (codes stay)
-        cols.insert([c.key for c in cols].index("district") + 1,
-                    Column("district_name", _("District name")))
-    if t.rows and "se" in t.rows[0] and "se" not in keys:
-        cols.insert([c.key for c in cols].index("estimate") + 1 if "estimate" in keys
-                    else len(cols), Column("se", _("SE"), "value"))
-    if t.rows and "suppressed" in t.rows[0]:
-        cols.append(Column("suppressed", _("Suppressed"), "int"))
-    return cols
-
-
-def _raw(row: dict[str, Any], col: Column) -> Any:
-    v = row.get(col.key)
-    if col.key == "suppressed":
-        return int(bool(v))
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
-
-
-def export(t: Table, fmt: str, translate: Callable[[Any], str] = str,
-           district_names: Mapping[str, str] | None = None) -> bytes:
-    """The table as CSV (UTF-8 with BOM, formula-guarded), XLSX or SPSS .sav bytes, through
-    the export registry (:func:`tabular.writing.write_table`).
-
-    Every format has the variable names (:func:`_variable_names`) and their labels in the
-    download's language: a second header row in CSV and XLSX, variable labels in SAV.
-    Suppressed cells are empty in every format (they are NULL in the database).
-    ``district_names`` (code -> name in the download's language) adds a
-    ``district_name`` column next to the district code.
-    """
-    cols = _export_columns(t, with_names=district_names is not None)
-    names = _variable_names([c.key for c in cols])
-    rows = t.rows if district_names is None else [
-        {**r, "district_name": district_names.get(r.get("district") or "",
-                                                  r.get("district") or "")}
-        for r in t.rows]
-    frame = pd.DataFrame({name: _series(c, [_raw(r, c) for r in rows])
-                          for c, name in zip(cols, names, strict=True)}, columns=names)
-    labels = {name: translate(c.label) for c, name in zip(cols, names, strict=True)}
-    return write_table(fmt, frame, variable_labels=labels, label_row=True,
-                       sheet_name=t.name)
-
-
-def _series(col: Column, values: list[Any]) -> pd.Series:
-    """A column's values typed for every format: whole numbers, numbers, or text."""
-    if col.kind not in _NUMBER_KINDS:
-        return pd.Series([None if v is None else str(v) for v in values], dtype=object)
-    numbers = [None if v is None else float(v) for v in values]
-    if col.kind == "int" and all(v is None or v.is_integer() for v in numbers):
-        return pd.Series([None if v is None else int(v) for v in numbers], dtype="Int64")
-    return pd.Series(numbers, dtype="float64")
-
-
-def _variable_names(keys: Sequence[str]) -> list[str]:
-    """SPSS-safe, unique variable names (letters, digits, _; at most 64 bytes; no SPSS
-    reserved word), the same in every format's header."""
-    out: list[str] = []
-    for k in keys:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", k) or "v"
-        if not base[0].isalpha():
-            base = "v" + base
-        base = base[:60]
-        if base.upper() in SPSS_RESERVED:
-            base += "_x"
-        name, i = base, 1
-        while name.lower() in {o.lower() for o in out}:
-            i += 1
-            name = f"{base[:56]}_{i}"
-        out.append(name)
-    return out

@@ -16,7 +16,7 @@ from learningcity.api import ApiError
 from learningcity.districts import list_districts
 from learningcity.i18n import _
 from learningcity.people import GROUP_LABELS
-from monitoring.results import charts, dashboard
+from monitoring.results import charts, dashboard, exports
 from monitoring.results.indicators import (
     Indicator,
     IndicatorError,
@@ -30,7 +30,9 @@ T = "monitoring:templates/"
 PAGES = (("overview", "dashboard.overview", _("Indicators")),
          ("groups", "dashboard.groups", _("Group comparisons")),
          ("trends", "dashboard.trends", _("Trends")),
-         ("districts", "dashboard.districts", _("Districts")))
+         ("districts", "dashboard.districts", _("Districts")),
+         ("map", "dashboard.map", _("District map")),
+         ("report", "dashboard.report", _("Yearly report")))
 
 
 class MonitoringArea:
@@ -113,7 +115,7 @@ def _page(request: Any, name: str) -> dict[str, Any]:
                                         _query=query),
         "downloads": [(fmt.upper(), request.route_path("dashboard.export", table=name, ext=fmt,
                                                        _query=query))
-                      for fmt in dashboard.EXPORT_FORMATS],
+                      for fmt in exports.EXPORT_FORMATS],
         "campaigns": dashboard.campaigns(request.monitoring_db, scope),
         "measures": dashboard.measures(request.monitoring_db, scope,
                                        table.params.get("campaign") or None, locale),
@@ -220,17 +222,18 @@ def export(request: Any) -> Response:
     """A table as CSV, XLSX or SPSS .sav; every download is audited (who, what, when)."""
     name, table = _table_or_404(request)
     fmt = request.matchdict["ext"]
-    if fmt not in dashboard.EXPORT_FORMATS:
+    if fmt not in exports.EXPORT_FORMATS:
         raise HTTPNotFound()
-    body = dashboard.export(table, fmt, request.translate, _district_names(request))
+    body, media_type, filename = exports.download(name, table, fmt, request.translate,
+                                                  _district_names(request))
     user = request.identity
     audit.record(request.dbsession, actor=user.username, action="monitoring.download",
                  target=f"{name}.{fmt}", address=request.remote_addr or "",
                  detail={"params": table.params, "rows": len(table.rows),
                          "scope": _scope(request).district or "all"})
-    filename = f"monitoring-{name}.{fmt}"
-    return Response(body=body, content_type=dashboard.EXPORT_FORMATS[fmt].split(";")[0],
-                    charset="utf-8" if fmt == "csv" else None,
+    ctype, _sep, params = media_type.partition(";")
+    return Response(body=body, content_type=ctype,
+                    charset="utf-8" if "charset" in params else None,
                     content_disposition=f'attachment; filename="{filename}"')
 
 
@@ -323,4 +326,5 @@ def includeme(config: Any) -> None:
     config.registry.setdefault("staff_links", []).append(
         {"route": "dashboard.overview", "label": _("Monitoring"), "order": 40,
          "roles": ("monitor", "admin", "district")})
+    config.include("monitoring.results.map_views")
     config.scan("monitoring.results.views")

@@ -14,6 +14,7 @@ from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 
 from ..conftest import write_ini
 from .conftest import cluster_rows, to_csv
+from .entry_support import ready_campaign
 
 CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
 
@@ -80,9 +81,17 @@ def test_cli_flow(tmp_path, db_url, monitoring_demo) -> None:
     assert find_invitation(db, listed[0]["code"]) is None
     done = _run(["campaign", "progress", code], ini)
     assert done.exit_code == 0 and "(overall)\t12\t0\t0\t0.000" in done.output
-    assert _run(["campaign", "close", code], ini).exit_code == 1
-    done = _run(["campaign", "close", code, "--yes"], ini)
-    assert done.exit_code == 0 and "closed" in done.output
+    refused = _run(["campaign", "close", code], ini)
+    assert refused.exit_code == 1 and "add --yes" in refused.output
+    assert "no one has completed yet" in refused.stderr  # warned before confirming
+    assert db.scalar(sa.select(Campaign)).status == "ready"
+    # closed with no completes: the close stands, the weights failed, so exit 1
+    done = _run(["campaign", "close", code, "--yes", "--lang", "en"], ini)
+    assert done.exit_code == 1, done.output
+    assert f"{code}: closed" in done.stdout
+    assert "weights: failed" in done.stdout and "aggregates: skipped" in done.stdout
+    assert "No respondent completed the campaign: no weights and no results." in done.stdout
+    assert "a step failed: weights" in done.stderr
     db.expire_all()
     assert db.scalar(sa.select(Campaign)).status == "closed"
     done = _run(["campaign", "draw", code], ini)
@@ -127,3 +136,52 @@ def test_cli_progress_and_quiet(tmp_path, db_url, monitoring_demo) -> None:
                  "https://learn.example.cn", "--quiet"], ini)
     assert done.exit_code == 0, done.output
     assert "QR codes" not in done.output and out.read_text().count("<img") == 8
+
+
+def _completed_campaign(db, make_campaign, strata=("S01",)):
+    """A ready campaign whose invitations (6 per stratum) are all completed, the first
+    stratum listed excepted when ``strata`` has an empty one named ``EMPTY``."""
+    campaign = make_campaign(survey_code=None)
+    people = [{"age_band": band, "sex": sex} for band in ("18-29", "60-69")
+              for sex in ("female", "male")]
+    issued = ready_campaign(db, campaign, {s: (200.0, people) for s in strata})
+    for _code, inv in issued:
+        inv.status = "started" if inv.stratum == "EMPTY" else "completed"
+    db.commit()
+    return campaign
+
+
+def test_cli_close_ok_exits_0_in_chinese(tmp_path, db_url, monitoring_demo,
+                                         make_campaign) -> None:
+    db = monitoring_demo
+    campaign = _completed_campaign(db, make_campaign, ("S01", "EMPTY"))
+    done = _run(["campaign", "close", campaign.code, "--yes"], write_ini(tmp_path, db_url))
+    assert done.exit_code == 0, done.output
+    assert "no one has completed" not in done.output and "failed" not in done.output
+    # zh-CN by default: the stratum without respondents is named, the step warns
+    assert "weights: warning" in done.stdout
+    assert "层 EMPTY 没有受访者：它的权重由层 S01 承担。" in done.stdout
+    assert "aggregates: " in done.stdout and "${" not in done.output
+    db.expire_all()
+    assert db.get(Campaign, campaign.id).status == "closed"
+
+
+def test_cli_close_failed_step_exits_1(tmp_path, db_url, monitoring_demo, make_campaign,
+                                       monkeypatch) -> None:
+    from monitoring import closing
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the monitoring database is read-only")
+
+    monkeypatch.setattr(closing, "aggregate_campaign", broken)
+    campaign = _completed_campaign(monitoring_demo, make_campaign)
+    done = _run(["campaign", "close", campaign.code, "--yes", "--lang", "en"],
+                write_ini(tmp_path, db_url))
+    assert done.exit_code == 1, done.output
+    # no population margin in the test database: weights computed, uncalibrated, warned
+    assert "weights: warning" in done.stdout and "aggregates: failed" in done.stdout
+    assert "there is no active population margin" in done.stdout
+    assert "Not computed: the monitoring database is read-only" in done.stdout
+    assert "a step failed: aggregates" in done.stderr
+    monitoring_demo.expire_all()
+    assert monitoring_demo.get(Campaign, campaign.id).status == "closed"  # the close stands

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from learningcity.i18n import translator
 from learningcity.models import AuditEvent
 from monitoring import closing
 from monitoring.fieldwork import campaigns as svc
@@ -104,22 +105,93 @@ def test_close_freezes_everything(drawn_campaign, monitoring_demo) -> None:
     assert {"campaign.close", "campaign.close_steps"} <= actions
 
 
-def test_close_hook_failure_keeps_close(drawn_campaign, monitoring_demo, monkeypatch) -> None:
+def _completes(db, campaign, empty: str | None = None) -> None:
+    """Ready ``campaign`` with 4 invitations in S01 (and in ``empty``), S01's completed."""
+    from monitoring.fieldwork.models import Invitation
+
+    from ..entry_support import ready_campaign
+
+    people = [{"age_band": band, "sex": sex} for band in ("18-29", "60-69")
+              for sex in ("female", "male")]
+    strata = {"S01": (200.0, people)} | ({empty: (100.0, people)} if empty else {})
+    ready_campaign(db, campaign, strata)
+    for inv in db.scalars(sa.select(Invitation).where(Invitation.campaign_id == campaign.id)):
+        inv.status = "started" if inv.stratum == empty else "completed"
+    db.flush()
+
+
+def test_close_without_invitations_says_so(drawn_campaign, monitoring_demo) -> None:
+    outcome = closing.close_campaign(monitoring_demo, drawn_campaign(n=3), ACTOR)
+    assert outcome.steps == {"weights": "failed", "aggregates": "skipped"}
+    assert outcome.step("weights").messages == [closing.NO_INVITATIONS]
+
+
+def test_close_zero_completes_fails_weights(drawn_campaign, monitoring_demo) -> None:
+    from monitoring.fieldwork.invitations import issue_invitations
+
+    campaign = drawn_campaign(n=3)
+    assert len(issue_invitations(monitoring_demo, campaign, ACTOR)) == 3
+    outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR, monitoring_demo)
+    assert outcome.steps == {"weights": "failed", "aggregates": "skipped"}
+    assert outcome.failed
+    assert outcome.step("weights").messages == [closing.NO_COMPLETES]
+    assert outcome.step("aggregates").messages == [closing.AGGREGATES_SKIPPED]
+    shown = closing.translated_steps(outcome, translator("zh-CN", ("monitoring",)))
+    assert shown[0]["word"] == "失败" and shown[1]["word"] == "未进行"
+    assert shown[0]["messages"] == ["没有受访者完成答题：没有权重，也没有结果。"]
+    # the audit trail keeps each step's outcome, message ids and mappings
+    detail = monitoring_demo.scalar(sa.select(AuditEvent.detail).where(
+        AuditEvent.action == "campaign.close_steps", AuditEvent.target == campaign.code))
+    assert detail["weights"] == {"outcome": "failed",
+                                 "messages": [{"msgid": str(closing.NO_COMPLETES),
+                                               "mapping": {}}]}
+
+
+def test_close_hook_failure_keeps_close(make_campaign, monitoring_demo, monkeypatch) -> None:
     calls = []
 
     def compute_weights(db, campaign, user, **_options):
         calls.append((campaign.code, user))
-        raise ValueError("no respondents")
+        raise ValueError("stratum 'S02' has no respondents")
 
     monkeypatch.setattr(closing, "compute_weights", compute_weights)
-    campaign = drawn_campaign(n=3)
+    campaign = make_campaign(survey_code=None)
+    _completes(monitoring_demo, campaign, empty="S02")
     outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR)
     monitoring_demo.commit()
     assert calls == [(campaign.code, ACTOR)]
-    assert outcome.steps["weights"] == "error: no respondents"
-    assert outcome.steps["aggregates"] == "skipped: no weights"
+    assert outcome.steps == {"weights": "failed", "aggregates": "skipped"}
+    en = closing.translated_steps(outcome, translator("en", ("monitoring",)))
+    assert en[0]["messages"] == [
+        "4 of 8 invitations completed; 4 started without finishing.",
+        "Stratum S02 has no respondents.",
+        "Not computed: stratum 'S02' has no respondents"]
+    zh = closing.translated_steps(outcome, translator("zh-CN", ("monitoring",)))
+    assert zh[0]["messages"][1] == "层 S02 没有受访者。"
     monitoring_demo.expire_all()
     assert monitoring_demo.get(Campaign, campaign.id).status == "closed"
+
+
+def test_close_warns_of_empty_stratum_and_withheld(make_campaign, monitoring_demo) -> None:
+    campaign = make_campaign(survey_code=None)
+    _completes(monitoring_demo, campaign, empty="S02")
+    outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR, monitoring_demo)
+    assert not outcome.failed
+    weights = outcome.step("weights")
+    assert weights.outcome == "warning"
+    assert closing.EMPTY_STRATUM in weights.messages
+    said = dict(zip(weights.messages, [m.mapping for m in weights.messages]))
+    assert said[closing.EMPTY_STRATUM] == {"stratum": "S02", "donor": "S01"}
+    assert closing.NO_MARGIN in weights.messages  # the test database has no margin
+    aggregates = outcome.step("aggregates")
+    assert aggregates.messages[0] == closing.AGGREGATES_DONE
+    assert aggregates.messages[0].mapping["n"] == 4
+    # 4 respondents: results withheld, said with their share (not a warning: it is how
+    # small cells are published)
+    assert aggregates.outcome == "ok" and aggregates.messages[1] == closing.WITHHELD
+    mapping = aggregates.messages[1].mapping
+    assert 0.5 < mapping["withheld"] / mapping["rows"] <= 1
+    assert mapping["share"] == f"{100 * mapping['withheld'] / mapping['rows']:.0f}%"
 
 
 def test_close_reads_each_source_once(make_campaign, monitoring_demo, monkeypatch) -> None:
@@ -160,7 +232,10 @@ def test_close_reads_each_source_once(make_campaign, monitoring_demo, monkeypatc
         inv.status = "completed"
     monitoring_demo.flush()
     outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR, monitoring_demo)
-    assert outcome.steps == {"weights": "ok", "aggregates": "ok"}
+    # no population margin here: the weights are uncalibrated, which is a warning
+    assert outcome.steps["weights"] == "warning" and not outcome.failed
+    assert outcome.step("weights").messages[-2:] == [closing.NO_MARGIN,
+                                                     closing.WEIGHTS_DONE]
     assert calls.get("finished_sessions", 0) <= 1 and calls.get("campaign_responses", 0) <= 1
     assert calls.get("finished_answers", 0) <= 1 and calls.get("response_surveys", 0) <= 1
     assert calls.get("finished_invitations", 0) == 0

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.browser import fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving
 
 PASSWORD = "correct horse battery"
 CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
@@ -61,7 +61,9 @@ def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:
     # replace the unused demo codes: the printable list appears once, and fits the phone
     page.goto(f"{server}/campaigns/{code}/invitations")
     page.check("input[name=confirm]")
-    page.click("form:has(input[value=reissue]) button.secondary")
+    with page.expect_navigation():
+        page.click("form:has(input[value=reissue]) button.secondary")
+    page.locator("img.qr").first.wait_for()
     html = page.content()
     assert len(set(CODE_RE.findall(html))) >= 10
     assert page.locator("img.qr").count() >= 10
@@ -70,4 +72,37 @@ def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:
         page.screenshot(path=f"{os.environ['LC_SCREENSHOTS']}/campaign-codes.png")
     page.goto(f"{server}/campaigns/{code}/invitations")
     assert not CODE_RE.findall(page.content())
+    context.close()
+
+
+def test_close_result_at_360px(server, browser) -> None:
+    """Closing the demo campaign (no one has completed): the close tab warns first, then
+    the result panel names each step with its word and message, in zh and at 360 px."""
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  java_script_enabled=False, locale="zh-CN")
+    page = context.new_page()
+    page.goto(server + "/login?next=/campaigns")
+    page.fill("input[name=username]", "district_d01")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("a.card-title")
+    code = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.goto(f"{server}/campaigns/{code}/close")
+    assert "还没有人完成答题。" in page.inner_text("main")
+    _fits(page)
+    page.check("input[name=confirm]")
+    with page.expect_navigation():
+        page.click("form:has(input[value=close]) button")
+    panel = page.locator("section.close-result")
+    panel.wait_for()
+    text = panel.inner_text()
+    assert "本次调查已结束，但有一个步骤失败：见下文。" in text
+    assert "✗ 失败" in text and "没有受访者完成答题：没有权重，也没有结果。" in text
+    assert "– 未进行" in text and "${" not in page.content()
+    _fits(page)
+    box = panel.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    page.screenshot(path=str(SCREENSHOTS / "campaign-close-result-360.png"), full_page=True)
+    badges = page.locator("p.badges .badge").all_inner_texts()
+    assert badges[:2] == ["已结束", "已提前停止答题（在答题截止前结束）"]
     context.close()

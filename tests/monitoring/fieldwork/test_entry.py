@@ -401,3 +401,30 @@ def test_progress_counts_a_test_finished_through_the_pages(
     campaign = monitoring_demo.get(Campaign, invitation.campaign_id)
     report = campaign_progress(monitoring_demo, campaign)
     assert sum(row.completed for row in report.rows) == 1
+
+
+def test_a_campaign_closed_early_says_when_it_closed(
+        testapp: Any, codes: Any, monitoring_demo: Any) -> None:
+    """Closed before its window ended: the resident is told the close time, never the
+    window's end still to come."""
+    from monitoring import closing
+    from monitoring.fieldwork.window import local_text
+
+    code, invitation = codes[0]
+    campaign = monitoring_demo.get(Campaign, invitation.campaign_id)
+    closing.close_campaign(monitoring_demo, campaign, "tester")
+    monitoring_demo.commit()
+    closed_at = campaign.closed_at.replace(tzinfo=dt.UTC) if campaign.closed_at.tzinfo is None \
+        else campaign.closed_at
+    assert closed_at < campaign.closes_at.replace(tzinfo=dt.UTC)
+    with pytest.raises(entry.EntryRefused) as refused:
+        entry.check_window(campaign)
+    assert refused.value.code == "campaign_closed"
+    assert refused.value.ended_at == closed_at
+    assert local_text(closed_at) in refused.value.message
+    assert local_text(campaign.closes_at) not in refused.value.message
+    api = testapp.post_json("/api/v1/invitations/redeem", {"code": code, "consent": True},
+                            status=409)
+    details = api.json["details"][0]
+    assert details["ended_at"] == entry._iso(closed_at)
+    assert details["closes_at"] == entry._iso(campaign.closes_at)  # the window as planned

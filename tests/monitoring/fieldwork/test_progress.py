@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from monitoring.fieldwork import invitations as inv
 from monitoring.fieldwork import progress
-from monitoring.results import charts
 from monitoring.fieldwork.models import Invitation
+from monitoring.results import charts
 
 from ..conftest import ACTOR
 

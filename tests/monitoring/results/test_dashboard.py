@@ -2,50 +2,12 @@
 languages, valid charts, downloads that parse and are logged, and district scoping."""
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import html
-import io
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from monitoring.results import aggregate as A
-from tests.monitoring.synthetic import respondents
-
-
-def _campaigns() -> dict[str, Any]:
-    return {
-        "A-2025": respondents(seed=1, district="A", code="A-2025", participation=0.4,
-                              closes=dt.datetime(2025, 6, 30, tzinfo=dt.UTC)),
-        "A-2026": respondents(seed=2, district="A", code="A-2026", participation=0.6,
-                              closes=dt.datetime(2026, 6, 30, tzinfo=dt.UTC)),
-        "B-2026": respondents(seed=3, district="B", code="B-2026", participation=0.5,
-                              closes=dt.datetime(2026, 6, 30, tzinfo=dt.UTC)),
-    }
-
-
-@pytest.fixture(scope="module")
-def computed() -> dict[str, Any]:
-    """The three campaigns' aggregate rows, computed once (the statistics are tested in
-    test_aggregate.py; here they only feed the pages)."""
-    from monitoring.results.indicators import catalogue
-
-    return {code: (data, A.compute_aggregates(data, catalogue()))
-            for code, data in _campaigns().items()}
-
-
-@pytest.fixture
-def aggregated(dbsession: Any, staff: Any, computed: dict[str, Any]) -> dict[str, Any]:
-    """Campaigns A-2025 and A-2026 (district A) and B-2026 (district B) in the
-    monitoring database."""
-    for data, rows in computed.values():
-        A.write_aggregates(dbsession, data.campaign, rows, len(data.frame))
-    dbsession.commit()
-    return {code: data for code, (data, _rows) in computed.items()}
-
 
 PAGES = ("/monitoring", "/monitoring/groups", "/monitoring/trends", "/monitoring/districts",
          "/monitoring/indicators")
@@ -153,64 +115,6 @@ def test_charts_are_valid_svg_and_png(testapp: Any, aggregated: Any, login: Any,
     testapp.get(f"/monitoring/charts/{table}.gif", status=404)
 
 
-def test_downloads_parse_and_are_logged(testapp: Any, aggregated: Any, login: Any,
-                                        dbsession: Any, tmp_path: Any) -> None:
-    import openpyxl
-    import pyreadstat
-
-    from learningcity.models import AuditEvent
-
-    login("monitor")
-    params = {"campaign": "A-2026", "measure": "community_training_rate",
-              "dimension": "group"}
-    res = testapp.get("/monitoring/export/groups.csv", params=params)
-    assert res.body.startswith("\ufeff".encode())
-    rows = list(csv.reader(io.StringIO(res.body.decode("utf-8-sig"))))
-    header, labels, data = rows[0], rows[1], rows[2:]
-    assert header[:4] == ["group", "district", "district_name", "n"] and "estimate" in header
-    assert labels[:3] == ["群体", "区县", "区县名称"]  # variable labels in the page's language
-    by_group = {r[0]: dict(zip(header, r, strict=True)) for r in data}
-    assert {r["district"] for r in by_group.values()} == {"A"}
-    assert {r["district_name"] for r in by_group.values()} == {"甲区"}  # name beside code
-    assert by_group["civil_servant"]["estimate"] == "" and by_group["civil_servant"][
-        "suppressed"] == "1"
-    assert 0 < float(by_group["farmer"]["estimate"]) < 1
-    xlsx = testapp.get("/monitoring/export/groups.xlsx", params=params)
-    book = openpyxl.load_workbook(io.BytesIO(xlsx.body))
-    sheet = list(book.active.iter_rows(values_only=True))
-    assert list(sheet[0][:4]) == ["group", "district", "district_name", "n"]
-    assert len(sheet) == len(rows) and {r[2] for r in sheet[2:]} == {"甲区"}
-    sav = testapp.get("/monitoring/export/groups.sav", params=params)
-    path = tmp_path / "t.sav"
-    path.write_bytes(sav.body)
-    frame, meta = pyreadstat.read_sav(str(path))
-    assert len(frame) == len(data) and "estimate" in frame.columns
-    assert set(frame["district_name"]) == {"甲区"}
-    assert meta.column_names_to_labels["estimate"] in ("估计值", "Estimate")
-    farmer = frame[frame["group"] == "farmer"]["estimate"].iloc[0]
-    assert farmer == pytest.approx(float(by_group["farmer"]["estimate"]), rel=1e-9)
-    en = testapp.get("/monitoring/export/groups.csv", params={**params, "lang": "en"})
-    en_rows = list(csv.reader(io.StringIO(en.body.decode("utf-8-sig"))))
-    assert en_rows[1][:3] == ["Group", "District", "District name"]
-    assert {r[2] for r in en_rows[2:]} == {"District A"}
-    events = dbsession.scalars(sa.select(AuditEvent).where(
-        AuditEvent.action == "monitoring.download").order_by(AuditEvent.id)).all()
-    assert [e.target for e in events] == ["groups.csv", "groups.xlsx", "groups.sav",
-                                          "groups.csv"]
-    assert {e.actor for e in events} == {"monitor"}
-    assert events[0].detail["params"]["measure"] == "community_training_rate"
-    assert all(e.at is not None for e in events)
-
-
-def test_csv_cells_are_formula_guarded() -> None:
-    from monitoring.results import dashboard as D
-
-    t = D.Table("x", "x", [D.Column("group", "g"), D.Column("n", "n", "int")],
-                [{"group": "=HYPERLINK(\"http://x\")", "n": 40}])
-    text = D.export(t, "csv").decode("utf-8-sig")
-    assert "'=HYPERLINK" in text
-
-
 def test_district_staff_see_only_their_district(testapp: Any, aggregated: Any,
                                                 login: Any) -> None:
     login("district_a")
@@ -302,35 +206,3 @@ def test_charts_draw_chinese_with_a_cjk_font() -> None:
                                                                           0.7)]},
                                  "老年人经常参加老年教育的比例", True, 0.26, "svg")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
-
-
-def test_every_format_has_the_names_labels_and_exact_text(tmp_path: Any) -> None:
-    """Through tabular's registry: the XLSX holds a formula-like label as that exact text
-    (a string cell, never a formula), the SAV keeps variable labels and numbers, CSV and
-    XLSX carry the labels as a second header row; an SPSS reserved word is never a name."""
-    import openpyxl
-    import pyreadstat
-
-    from monitoring.results import dashboard as D
-
-    evil = '=HYPERLINK("http://x")'
-    t = D.Table("groups", "g", [D.Column("group", "群体", "group"), D.Column("n", "n", "int"),
-                                D.Column("estimate", "估计值", "value"),
-                                D.Column("and", "和", "number")],
-                [{"group": evil, "n": 40, "estimate": 0.25, "and": None},
-                 {"group": "farmer", "n": None, "estimate": None, "and": 1.5}])
-    rows = list(csv.reader(io.StringIO(D.export(t, "csv").decode("utf-8-sig"))))
-    assert rows == [["group", "n", "estimate", "and_x"], ["群体", "n", "估计值", "和"],
-                    ["'" + evil, "40", "0.25", ""], ["farmer", "", "", "1.5"]]
-    sheet = openpyxl.load_workbook(io.BytesIO(D.export(t, "xlsx"))).active
-    assert sheet.title == "groups"
-    cells = list(sheet.iter_rows(values_only=True))
-    assert cells[:2] == [("group", "n", "estimate", "and_x"), ("群体", "n", "估计值", "和")]
-    assert cells[2] == (evil, 40, 0.25, None) and sheet["A3"].data_type == "s"
-    path = tmp_path / "t.sav"
-    path.write_bytes(D.export(t, "sav"))
-    frame, meta = pyreadstat.read_sav(str(path))
-    assert meta.column_names == ["group", "n", "estimate", "and_x"]
-    assert meta.column_names_to_labels == {"group": "群体", "n": "n", "estimate": "估计值",
-                                           "and_x": "和"}
-    assert frame["group"].tolist() == [evil, "farmer"] and frame["n"].iloc[0] == 40
