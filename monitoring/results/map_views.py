@@ -1,4 +1,4 @@
-"""The district map and the yearly monitoring report pages (thin: parse, call, render)."""
+"""The district map page (thin: parse, call, render)."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +13,5 @@ def _not_yet(request: Any) -> Response:
 
 
 def includeme(config: Any) -> None:
-    for name, pattern in (("dashboard.map", "/monitoring/map"),
-                          ("dashboard.report", "/monitoring/report")):
-        config.add_route(name, pattern, factory=MonitoringArea)
-        config.add_view(_not_yet, route_name=name, permission="monitoring")
+    config.add_route("dashboard.map", "/monitoring/map", factory=MonitoringArea)
+    config.add_view(_not_yet, route_name="dashboard.map", permission="monitoring")

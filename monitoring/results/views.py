@@ -327,4 +327,5 @@ def includeme(config: Any) -> None:
         {"route": "dashboard.overview", "label": _("Monitoring"), "order": 40,
          "roles": ("monitor", "admin", "district")})
     config.include("monitoring.results.map_views")
+    config.include("monitoring.results.report_views")
     config.scan("monitoring.results.views")
