@@ -94,6 +94,12 @@ def item_page(request: Any) -> dict[str, Any]:
 @view_config(route_name="itembank.item_status", request_method="POST", permission="research")
 def item_status(request: Any) -> Any:
     item = _item(request)
+    # no default status and an explicit tick: one stray click must not retire an item
+    if not request.POST.get("status"):
+        raise HTTPBadRequest(request.localizer.translate(_("Choose the new status.")))
+    if request.POST.get("confirm") != "yes":
+        raise HTTPBadRequest(request.localizer.translate(
+            _("Tick the confirmation to change the status.")))
     try:
         services.change_status(request.dbsession, item, request.POST.get("status", ""),
                                request.identity.username, request.POST.get("note", ""))

@@ -113,3 +113,36 @@ def test_editing_an_operational_item_creates_a_version(testapp, login, calibrati
     assert "option 9 does not exist" in res.text
     assert dbsession.scalar(sa.select(sa.func.count(ItemVersion.id)).join(Item).where(
         Item.code == "DIG-001")) == 2
+
+
+def test_status_change_has_no_default_and_needs_the_confirmation(testapp, login, calibrations,
+                                                                 dbsession):
+    """An operational item's only next status is 'retired': the form must not preselect it,
+    and nothing changes until the researcher chose a status and ticked the confirmation."""
+    login("researcher", status=303)
+    page = testapp.get("/research/items/DIG-001?lang=en")
+    select = page.html.select_one("#status-form select[name=status]")
+    assert select.has_attr("required")
+    first = select.find_all("option")[0]
+    assert first["value"] == "" and first.has_attr("selected")
+    assert [o["value"] for o in select.find_all("option")[1:]] == ["retired"]
+    box = page.html.select_one("#status-form input[type=checkbox][name=confirm]")
+    assert box is not None and box.has_attr("required") and not box.has_attr("checked")
+
+    def status():
+        dbsession.expire_all()
+        return dbsession.scalar(sa.select(Item.status).where(Item.code == "DIG-001"))
+
+    form = page.forms["status-form"]
+    res = form.submit(status=400)  # as loaded: no status chosen, nothing ticked
+    assert "Choose the new status" in res.text and status() == "operational"
+    form["status"] = "retired"
+    res = form.submit(status=400)  # chosen but not confirmed
+    assert "Tick the confirmation" in res.text and status() == "operational"
+    form["confirm"] = True
+    form["note"] = "superseded"
+    form.submit(status=303)
+    assert status() == "retired"
+    zh = testapp.get("/research/items/DIG-001?lang=zh-CN")
+    assert zh.html.select_one("#status-form option").text == "请选择"
+    assert "我确认" in zh.html.select_one("#status-form").text
