@@ -124,6 +124,10 @@ def export_cmd(ini_path: str, actor: str | None, campaign_code: str | None, late
     ``groups`` is one campaign's measure across groups; ``overview``, ``districts`` and
     ``trends`` span campaigns as on the pages, and with --campaign/--latest keep only that
     campaign's rows. The download is audited as on the pages.
+
+    One header row (variable names) in every format; the labels in --lang are in the
+    XLSX's ``codebook`` sheet, in ``<out>-codebook.csv`` beside a CSV, and in the .sav's
+    variable and value labels.
     """
     from learningcity import audit  # start-up
     from learningcity.districts import list_districts  # start-up
@@ -157,10 +161,15 @@ def export_cmd(ini_path: str, actor: str | None, campaign_code: str | None, late
             table.rows = [r for r in table.rows if r.get("campaign") == campaign_code]
             table.params = {**table.params, "campaign": campaign_code}
         names = {d.code: d.name(locale) for d in list_districts(db)}
-        body = exports.export(table, fmt, translator(locale, ("learningcity", "monitoring")),
-                                names)
+        translate = translator(locale, ("learningcity", "monitoring"))
+        body = exports.export(table, fmt, translate, names)
         with atomic_write(out, "wb") as fh:
             fh.write(body)
+        codebook = None
+        if fmt == "csv":  # one header row: the labels go to a companion codebook
+            codebook = out.with_name(f"{out.stem}-codebook.csv")
+            with atomic_write(codebook, "wb") as fh:
+                fh.write(exports.export(table, "codebook", translate, names))
         audit.record(db, actor=_actor(actor), action="monitoring.download",
                      target=f"{table_name}.{fmt}", detail={"params": table.params,
                                                           "rows": len(table.rows),
@@ -169,7 +178,8 @@ def export_cmd(ini_path: str, actor: str | None, campaign_code: str | None, late
     finally:
         db.close()
         mdb.close()
-    click.echo(f"{out}: {len(table.rows)} rows ({table_name}, {fmt})")
+    click.echo(f"{out}: {len(table.rows)} rows ({table_name}, {fmt})"
+               + (f"; labels in {codebook}" if codebook else ""))
 
 
 @monitoring.command("indicators")

@@ -92,16 +92,22 @@ def list_cmd(ini_path: str) -> None:
 @click.option("--version", type=int, default=None, help="Default: the published version.")
 @click.option("--district", default=None, help="Only this district's responses.")
 @click.option("--campaign", default=None, help="Only this campaign's responses.")
+@click.option("--labels", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the .sav's variable and value labels.")
 def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None,
-               district: str | None, campaign: str | None) -> None:
-    """Write finished responses (one row per respondent) or the codebook."""
+               district: str | None, campaign: str | None, labels: str) -> None:
+    """Write finished responses (one row per respondent) or the codebook (both languages).
+
+    The .sav has its labels in --labels, user-missing codes (-8 not asked, -9 no answer)
+    and text widths from the survey definition.
+    """
 
     with db_session(ini_path) as db, tqdm(total=1, desc=f"export {code}", unit="file",
                                           disable=not sys.stderr.isatty()) as bar:
         n = export_responses(db, code, fmt, out, version=version, district=district,
-                             campaign=campaign)
+                             campaign=campaign, labels=labels)
         audit.record(db, actor="cli", action="survey.download", target=code,
                      detail={"format": fmt, "district": district, "campaign": campaign,
-                             "respondents": n, "out": out})
+                             "respondents": n, "out": out, "labels": labels})
         bar.update(1)
     click.echo(f"wrote {out}" + ("" if fmt == "codebook" else f" ({n} respondents)"))

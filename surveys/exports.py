@@ -15,8 +15,12 @@ answer slots of the survey (:meth:`Survey.fields`):
 
 Variable names are legal SPSS names (a letter first, then letters, digits and
 ``_``; at most 64 characters; unique ignoring case; not a reserved word) and the
-same in every format.  Labels in the files are Chinese; the codebook gives both
-languages, the values and their labels.  The files are written by the project's one
+same in every format, with one header row.  SPSS labels are Chinese, or English with
+``labels="en"``; the codebook (CSV, and the XLSX's ``codebook`` sheet) gives both
+languages, the values and their labels.  In the ``.sav`` a missing answer says why:
+user-missing ``-8`` (not asked: the skip logic passed it by) or ``-9`` (asked, not
+answered), ``"-8"``/``"-9"`` in text variables (:func:`missing_codes`); text widths
+come from the definition (:func:`text_width`).  The files are written by the project's one
 export-writer registry (:mod:`tabular.writing`): text cells that a spreadsheet would run
 as a formula (starting with ``= + - @``, tab or CR) are prefixed with ``'`` in CSV,
 and stored as plain text cells in XLSX.
@@ -46,10 +50,20 @@ import pandas as pd
 from tabular.guard import guard_cell  # the project's one CSV-injection guard
 from tabular.writing import Sheet, write_table, write_workbook
 
-from .definition import Choice, Field, Survey, Text, clean_answers
+from .definition import (
+    MAX_OTHER_TEXT,
+    MAX_TEXT,
+    Choice,
+    Field,
+    Survey,
+    Text,
+    clean_answers,
+    relevance,
+)
 
-__all__ = ["CODEBOOK_COLUMNS", "RESPONSE_FILES", "SCORE_PARTS", "Variable", "codebook_bytes",
-           "codebook_rows", "csv_bytes", "guard_cell", "response_rows", "sav_bytes",
+__all__ = ["CODEBOOK_COLUMNS", "LABEL_LANGUAGES", "NOT_ASKED", "NO_ANSWER", "RESPONSE_FILES",
+           "SCORE_PARTS", "Variable", "codebook_bytes", "codebook_rows", "csv_bytes",
+           "guard_cell", "missing_codes", "response_rows", "sav_bytes", "text_width",
            "variables", "write_codebook_csv", "write_csv", "write_sav", "write_xlsx",
            "xlsx_bytes"]
 
@@ -57,6 +71,11 @@ ID_VARIABLE = "respondent_id"
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO",
                  "WITH"}
 MAX_NAME = 64
+#: the .sav's label languages (``labels`` of :func:`sav_bytes`)
+LABEL_LANGUAGES = ("zh", "en")
+#: labels of the .sav's user-missing codes (:func:`missing_codes`)
+NOT_ASKED = Text("未询问（跳答）", "not asked (skip logic)")
+NO_ANSWER = Text("未作答", "no answer")
 SELECTED = Text("选中", "selected")
 NOT_SELECTED = Text("未选", "not selected")
 CODEBOOK_COLUMNS = ("variable", "answer_key", "page", "question", "type", "label_zh",
@@ -293,29 +312,57 @@ def xlsx_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
 
 
 def sav_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
-              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> bytes:
-    """Responses as an SPSS ``.sav`` file with Chinese variable and value labels.
+              ids: Sequence[Any] | None = None, scores: Scores | None = None,
+              labels: str = "zh") -> bytes:
+    """Responses as an SPSS ``.sav`` file with variable and value labels in ``labels``
+    (``zh``, the default, or ``en``).
 
     Choice variables are numeric codes (see the module docstring); labels longer
     than SPSS allows (255 bytes for variables, 120 for values) are shortened, the
-    codebook keeps them whole.
+    codebook keeps them whole. A missing answer is a user-missing code that says why
+    (:func:`missing_codes`): not asked (the skip logic passed the question by) or asked
+    and not answered; dates and scale scores stay system-missing. Text widths come from
+    the definition (:func:`text_width`), so every wave's file has the same widths.
     """
+    if labels not in LABEL_LANGUAGES:
+        raise ValueError(f"labels: {labels!r}; use one of {', '.join(LABEL_LANGUAGES)}")
     cols, rows = response_rows(survey, responses, ids, scores=scores)
+    asked = [relevance(survey, dict(r)) for r in responses]
     score_formats = {key: fmt for key, _s, _zh, _en, fmt in SCORE_PARTS}
     data: dict[str, Any] = {}
     formats: dict[str, str] = {}
+    missing: dict[str, list[Any]] = {}
+    value_labels: dict[str, dict[Any, str]] = {}
+    widths: dict[str, int] = {}
+
+    def why(var: Variable, i: int, codes: tuple[Any, Any]) -> Any:
+        assert var.field is not None
+        return codes[0] if not asked[i].get(var.field.name, True) else codes[1]
+
     for j, var in enumerate(cols):
         values = [row[j] for row in rows]
+        codes = missing_codes(var)
         if var.kind == "choice":
-            codes = dict(var.codes)
-            data[var.name] = pd.array([None if v is None else codes[v] for v in values],
-                                      dtype="float64")
-            formats[var.name] = "F8.0"
+            given = dict(var.codes)
+            values = [why(var, i, codes) if v is None else given[v]
+                      for i, v in enumerate(values)]
+        elif var.kind in ("flag", "number"):
+            values = [why(var, i, codes) if v is None else v for i, v in enumerate(values)]
+        elif var.kind in ("text", "month"):
+            values = ["" if v is None and codes is None else why(var, i, codes)
+                      if v is None else str(v) for i, v in enumerate(values)]
+        if codes is not None:
+            missing[var.name] = list(codes)
+        if var.kind == "choice":
+            data[var.name] = pd.array(values, dtype="float64")
+            formats[var.name] = f"F{max(8, _digits(dict(var.codes).values(), codes))}.0"
         elif var.kind == "flag":
             data[var.name] = pd.array(values, dtype="float64")
-            formats[var.name] = "F1.0"
+            formats[var.name] = "F2.0"
         elif var.kind == "number":
             data[var.name] = pd.array(values, dtype="float64")
+            if var.field is not None and var.field.kind == "integer":
+                formats[var.name] = f"F{max(8, _digits([], codes))}.0"
         elif var.kind == "score":
             data[var.name] = pd.array(values, dtype="float64")
             formats[var.name] = score_formats[var.part or ""]
@@ -327,13 +374,74 @@ def sav_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
         else:
             data[var.name] = pd.Series(["" if v is None else str(v) for v in values],
                                        dtype="object")
+            width = text_width(var)
+            if width:
+                widths[var.name] = width
+        own = {code: text.en if labels == "en" else text.zh for code, text in var.value_labels}
+        if codes is not None:
+            own.update({code: text.en if labels == "en" else text.zh
+                        for code, text in zip(codes, (NOT_ASKED, NO_ANSWER), strict=True)})
+        if own:
+            value_labels[var.name] = own
+    title = survey.title.en if labels == "en" else survey.title.zh
     return write_table(
         "sav", pd.DataFrame(data, columns=[v.name for v in cols]),
-        file_label=survey.title.zh, formats=formats,
-        variable_labels={v.name: v.label.zh for v in cols},
-        value_labels={v.name: {code: text.zh for code, text in v.value_labels}
-                      for v in cols if v.value_labels},
+        file_label=title, formats=formats,
+        variable_labels={v.name: v.label.en if labels == "en" else v.label.zh for v in cols},
+        value_labels=value_labels, missing_values=missing, string_widths=widths,
         measures={v.name: v.measure for v in cols})
+
+
+def missing_codes(var: Variable) -> tuple[Any, Any] | None:
+    """The .sav's user-missing codes of a variable: (not asked, not answered).
+
+    ``-8`` and ``-9`` for coded, 0/1 and number variables (``-98``/``-99``... when those
+    are choice codes or within a number question's range), ``"-8"`` and ``"-9"`` for text
+    and month variables; None for the id, dates and scale scores (system-missing)."""
+    if var.kind in ("text", "month"):
+        return ("-8", "-9")
+    if var.kind not in ("choice", "flag", "number"):
+        return None
+    taken = {code for _name, code in var.codes}
+    low = var.field.question.minimum if var.kind == "number" and var.field else None
+    if var.kind == "number" and low is None:
+        return _MISSING_PAIRS[-1]
+    for pair in _MISSING_PAIRS:
+        if not taken & set(pair) and (low is None or max(pair) < low):
+            return pair
+    return None
+
+
+_MISSING_PAIRS = ((-8, -9), (-98, -99), (-998, -999), (-99999998, -99999999))
+
+
+def _digits(codes: Any, missing: tuple[Any, Any] | None) -> int:
+    """Print width of a whole-number variable: its widest code (or missing code), at
+    least 2, at most 40 (SPSS's limit)."""
+    every = [*codes, *(missing or ())]
+    return min(40, max([2, *(len(str(int(c))) for c in every)]))
+
+
+_TEXT_LIMIT = re.compile(r"^\s*string-length\(\s*\.\s*\)\s*(<=|<)\s*([0-9]{1,6})\s*$")
+
+
+def text_width(var: Variable) -> int | None:
+    """The storage width in bytes of a text variable in .sav files, from the definition:
+    the characters a respondent may write (a ``string-length(.) <= n`` constraint, else
+    the definition's limit for text or for an "other" text) times 3, the bytes of a
+    Chinese character in UTF-8; ``YYYY-MM`` months 8. None for other variables (the
+    width of their values)."""
+    if var.kind == "month":
+        return 8
+    if var.kind != "text" or var.field is None:
+        return None
+    limit = MAX_OTHER_TEXT if var.field.kind == "other_text" else MAX_TEXT
+    constraint = var.field.question.constraint if var.field.kind == "text" else None
+    found = _TEXT_LIMIT.match(constraint or "")
+    if found:
+        n = int(found.group(2)) - (1 if found.group(1) == "<" else 0)
+        limit = max(1, min(limit, n))
+    return max(8, 3 * limit)
 
 
 #: format -> the bytes of a response file in it
@@ -353,14 +461,16 @@ def write_xlsx(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str
 
 
 def write_sav(survey: Survey, responses: Sequence[Mapping[str, Any]], path: str | Path,
-              ids: Sequence[Any] | None = None, scores: Scores | None = None) -> None:
+              ids: Sequence[Any] | None = None, scores: Scores | None = None,
+              labels: str = "zh") -> None:
     """:func:`sav_bytes` written to ``path``."""
-    Path(path).write_bytes(sav_bytes(survey, responses, ids, scores))
+    Path(path).write_bytes(sav_bytes(survey, responses, ids, scores, labels))
 
 
 def codebook_rows(survey: Survey, scores: bool = False) -> list[dict[str, str]]:
-    """The codebook: one row per variable, then one row per value label of it (with
-    ``scores``, also the scale-score variables, as in exports made with scores)."""
+    """The codebook: one row per variable, then one row per value label of it and per
+    user-missing code of the .sav (:func:`missing_codes`) (with ``scores``, also the
+    scale-score variables, as in exports made with scores)."""
     out: list[dict[str, str]] = []
     for var in variables(survey, scores=scores):
         if var.kind == "score":
@@ -389,6 +499,12 @@ def codebook_rows(survey: Survey, scores: bool = False) -> list[dict[str, str]]:
             shown = str(code) if var.kind == "flag" else f"{code} = {names[code]}"
             row.update(variable=var.name, value=shown, value_label_zh=text.zh,
                        value_label_en=text.en)
+            out.append(row)
+        for code, text in zip(missing_codes(var) or (), (NOT_ASKED, NO_ANSWER), strict=False):
+            row = {c: "" for c in CODEBOOK_COLUMNS}
+            row.update(variable=var.name, value=str(code),
+                       value_label_zh=f"{text.zh}（.sav 用户缺失值；CSV、XLSX 为空）",
+                       value_label_en=f"{text.en} (.sav user-missing; blank in CSV, XLSX)")
             out.append(row)
     return out
 

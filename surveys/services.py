@@ -850,11 +850,16 @@ EXPORT_FORMATS = ("csv", "xlsx", "sav", "codebook")
 
 
 def export_file(db: Session, survey_code: str, fmt: str, *, version: int | None = None,
-                district: str | None = None, campaign: str | None = None
-                ) -> tuple[bytes, int]:
+                district: str | None = None, campaign: str | None = None,
+                labels: str = "zh") -> tuple[bytes, int]:
     """Responses as ``csv``, ``xlsx`` or ``sav`` bytes (or the ``codebook`` CSV), and the
     number of respondents. The files carry the scale scores stored at finish (sum, items
-    answered, theta, SE per rating grid) after the answers; the codebook lists them."""
+    answered, theta, SE per rating grid) after the answers; the codebook lists them.
+    ``labels`` (``zh`` or ``en``) is the language of the .sav's labels (the codebook and
+    the XLSX's codebook sheet have both)."""
+    if labels not in exports.LABEL_LANGUAGES:
+        raise ValueError(f"unknown labels {labels!r}; choose "
+                         f"{', '.join(exports.LABEL_LANGUAGES)}")
     if fmt == "codebook":
         definition = get_definition(db, survey_code, version)
         return exports.codebook_bytes(definition_survey(definition), scores=True), 0
@@ -862,15 +867,17 @@ def export_file(db: Session, survey_code: str, fmt: str, *, version: int | None 
         raise ValueError(f"unknown format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
     survey, _definition, responses, ids, scores = _export_data(
         db, survey_code, version=version, district=district, campaign=campaign)
+    if fmt == "sav":
+        return exports.sav_bytes(survey, responses, ids, scores, labels), len(responses)
     return exports.RESPONSE_FILES[fmt](survey, responses, ids, scores), len(responses)
 
 
 def export_responses(db: Session, survey_code: str, fmt: str, out: str | Path, *,
                      version: int | None = None, district: str | None = None,
-                     campaign: str | None = None) -> int:
+                     campaign: str | None = None, labels: str = "zh") -> int:
     """:func:`export_file` written to ``out``; returns the number of respondents."""
     data, n = export_file(db, survey_code, fmt, version=version, district=district,
-                          campaign=campaign)
+                          campaign=campaign, labels=labels)
     Path(out).write_bytes(data)
     return n
 

@@ -19,7 +19,8 @@ The rules every export follows:
   whole numbers, ``F10.4`` for four decimals...), text as strings, dates as dates;
   variable labels (255 bytes at most, cut between characters), value labels (120 bytes),
   measurement levels (``scale`` for numbers, ``nominal`` for text and labelled codes)
-  unless given.
+  unless given; ``missing_values`` declares user-missing codes and ``string_widths``
+  the storage width of text columns (so every wave of a file has the same widths).
 
 Labels: ``variable_labels`` maps a column to its label (CSV and XLSX write them as a
 second header row with ``label_row=True``; SAV stores them); ``value_labels`` maps a
@@ -56,6 +57,8 @@ SPSS_FILE_LABEL_BYTES = 64
 #: SPSS F format: at most 40 characters wide, 16 decimals
 SPSS_MAX_WIDTH = 40
 SPSS_MAX_DECIMALS = 16
+#: SPSS string variables hold at most 32767 bytes
+SPSS_MAX_STRING = 32767
 _SPSS_NAME = re.compile(r"[A-Za-z@][A-Za-z0-9_.$#@]*")
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 XLSX_MAX_SHEET_NAME = 31
@@ -74,6 +77,12 @@ class ExportOptions:
     formats: Mapping[str, str] | None = None
     column_widths: Mapping[str, float] | None = None
     freeze_panes: str | None = None
+    #: SAV: user-missing values per column (at most three discrete values, as SPSS
+    #: allows; strings of at most 8 bytes)
+    missing_values: Mapping[str, Sequence[Any]] | None = None
+    #: SAV: storage width in bytes of text columns (a value longer than this widens the
+    #: column rather than being cut)
+    string_widths: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +352,18 @@ def _kind(series: pd.Series) -> str:
     return "text"
 
 
+def _padded(texts: list[str], width: int) -> list[str]:
+    """Texts whose longest UTF-8 form is at least ``width`` bytes: the first value gets
+    trailing spaces. SPSS pads every string with spaces to its width and readers strip
+    them, so the values read back unchanged; the column is stored as ``A{width}``."""
+    width = min(SPSS_MAX_STRING, int(width))
+    longest = max((len(t.encode("utf-8")) for t in texts), default=0)
+    if not texts or longest >= width:
+        return texts
+    first = texts[0]
+    return [first + " " * (width - len(first.encode("utf-8"))), *texts[1:]]
+
+
 def write_sav(frame: pd.DataFrame, options: ExportOptions = ExportOptions()) -> bytes:
     """The frame as an SPSS ``.sav`` file with labels, formats and measurement levels.
 
@@ -354,6 +375,7 @@ def write_sav(frame: pd.DataFrame, options: ExportOptions = ExportOptions()) -> 
     value_labels = {str(k): v for k, v in (options.value_labels or {}).items()}
     given_formats = dict(options.formats or {})
     given_measures = dict(options.measures or {})
+    string_widths = {str(k): v for k, v in (options.string_widths or {}).items()}
     data: dict[str, Any] = {}
     formats: dict[str, str] = {}
     measures: dict[str, str] = {}
@@ -382,9 +404,11 @@ def write_sav(frame: pd.DataFrame, options: ExportOptions = ExportOptions()) -> 
             widths[name] = max(20, len(name))
         else:
             texts = ["" if v is None else str(v) for v in (_plain(v) for v in series)]
+            longest = max((len(t) for t in texts), default=0)
+            if name in string_widths:
+                texts = _padded(texts, string_widths[name])
             data[name] = pd.Series(texts, dtype="object")
             measures[name] = "nominal"
-            longest = max((len(t) for t in texts), default=0)
             widths[name] = min(SPSS_MAX_WIDTH, max(8, len(name), longest))
     formats.update(given_formats)
     measures.update(given_measures)
@@ -399,8 +423,10 @@ def write_sav(frame: pd.DataFrame, options: ExportOptions = ExportOptions()) -> 
             variable_value_labels={c: {code: _cut(str(text), SPSS_VALUE_LABEL_BYTES)
                                        for code, text in mapping.items()}
                                    for c, mapping in value_labels.items() if c in data},
+            missing_ranges={str(c): list(v) for c, v in (options.missing_values or {}).items()
+                            if str(c) in data and v} or None,
             variable_measure=measures, variable_format=formats,
-            variable_display_width=widths)
+            variable_display_width=widths, row_compress=True)
         return path.read_bytes()
 
 
@@ -441,14 +467,19 @@ def write_table(fmt: str, frame: pd.DataFrame, *,
                 measures: Mapping[str, str] | None = None,
                 formats: Mapping[str, str] | None = None,
                 column_widths: Mapping[str, float] | None = None,
-                freeze_panes: str | None = None) -> bytes:
+                freeze_panes: str | None = None,
+                missing_values: Mapping[str, Sequence[Any]] | None = None,
+                string_widths: Mapping[str, int] | None = None) -> bytes:
     """The frame as ``fmt`` (``csv``, ``xlsx`` or ``sav``) bytes; see the module docstring.
 
     ``measures`` and ``formats`` (SAV) override the measurement level and print format
-    of columns; ``column_widths`` and ``freeze_panes`` (XLSX) the sheet's looks.
+    of columns, ``missing_values`` (SAV) declares user-missing codes and
+    ``string_widths`` (SAV) the storage width of text columns in bytes;
+    ``column_widths`` and ``freeze_panes`` (XLSX) the sheet's looks.
     """
     writer = _writer(fmt)
     return writer.write(frame, ExportOptions(
         variable_labels=variable_labels, value_labels=value_labels, sheet_name=sheet_name,
         label_row=label_row, file_label=file_label, measures=measures, formats=formats,
-        column_widths=column_widths, freeze_panes=freeze_panes))
+        column_widths=column_widths, freeze_panes=freeze_panes,
+        missing_values=missing_values, string_widths=string_widths))

@@ -122,7 +122,7 @@ PAGES: list[Page] = [
     *[Page("dashboard.chart", f"/monitoring/charts/{table}.png", DISTRICT_PAGES, kind="file")
       for table in ("overview", "groups", "trends", "districts")],
     *[Page("dashboard.export", f"/monitoring/export/overview.{fmt}", DISTRICT_PAGES,
-           kind="file") for fmt in ("csv", "xlsx", "sav")],
+           kind="file") for fmt in ("csv", "xlsx", "sav", "codebook")],
     # --- campaigns (district staff)
     Page("campaigns.list", "/campaigns", DISTRICT_PAGES),
     Page("campaigns.new", "/campaigns/new", CAMPAIGN_EDIT),

@@ -70,6 +70,13 @@ def test_import_list_and_export(tmp_path, dbsession, db_url):
 
     frame, meta = pyreadstat.read_sav(str(sav))
     assert len(frame) == 2 and meta.variable_value_labels["age_band"][4.0] == "60-69岁"
+    en = tmp_path / "r-en.sav"
+    assert run("export", "learning_needs", "--format", "sav", "--out", str(en),
+               "--labels", "en", "--ini", ini).exit_code == 0
+    frame, meta = pyreadstat.read_sav(str(en))
+    assert meta.variable_value_labels["age_band"][4.0] == "60 to 69"
+    assert meta.variable_value_labels["age_band"][-9.0] == "no answer"
+    assert meta.variable_storage_width["street"] == 90
     missing = CliRunner().invoke(main, ["survey", "export", "nope", "--out",
                                         str(tmp_path / "x.csv"), "--ini", ini])
     assert missing.exit_code != 0 and "no survey 'nope'" in missing.output

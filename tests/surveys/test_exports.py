@@ -133,9 +133,10 @@ def test_sav_reopens_with_labels_and_values(survey, tmp_path):
     assert labels["mot_001"] == "我学习新东西，是因为它让我感到充实。"
     values = meta.variable_value_labels
     assert values["age_band"] == {1: "18-29岁", 2: "30-44岁", 3: "45-59岁", 4: "60-69岁",
-                                  5: "70岁及以上"}
+                                  5: "70岁及以上", -8: "未询问（跳答）", -9: "未作答"}
     assert values["mot_001"][1] == "完全不同意" and values["mot_001"][5] == "完全同意"
-    assert values["topics_health"] == {0: "未选", 1: "选中"}
+    assert values["topics_health"] == {0: "未选", 1: "选中", -8: "未询问（跳答）",
+                                       -9: "未作答"}
     first = frame.iloc[0]
     assert first["respondent_id"] == 1
     assert first["age_band"] == 5                 # 70+ is the 5th choice
@@ -189,7 +190,11 @@ def test_codebook_in_both_languages(survey, tmp_path):
     assert by_var["topics_other_text"]["answer_key"] == "topics_other"
     value_rows = [r for r in rows if r["variable"] == "age_band" and r["value"]]
     assert value_rows[0]["value"] == "1 = 18-29"
-    assert value_rows[-1]["value_label_en"] == "70 or older"
+    assert value_rows[-3]["value_label_en"] == "70 or older"
+    assert [r["value"] for r in value_rows[-2:]] == ["-8", "-9"]  # the .sav's missing codes
+    assert value_rows[-2]["value_label_zh"].startswith("未询问（跳答）")
+    street = [r["value"] for r in rows if r["variable"] == "street" and r["value"]]
+    assert street == ["-8", "-9"]
     path = tmp_path / "codebook.csv"
     write_codebook_csv(survey, path)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -268,3 +273,90 @@ def test_bad_scale_scores_are_refused(survey, tmp_path):
         write_csv(survey, [{}], tmp_path / "x.csv", scores=[{"age_band": {"sum": 1}}])
     with pytest.raises(ValueError, match="respondent 1, motivation theta: 'high' is not"):
         write_csv(survey, [{}], tmp_path / "x.csv", scores=[{"motivation": {"theta": "high"}}])
+
+
+def test_sav_user_missing_widths_and_measures(survey, tmp_path):
+    """Missing answers say why (-8 not asked, -9 no answer; "-8"/"-9" in text), declared
+    as user-missing with value labels; text widths come from the definition, not the
+    answers; numbers are scale with whole-number formats."""
+    path = tmp_path / "r.sav"
+    write_sav(survey, RESPONSES, path)
+    plain, _meta = pyreadstat.read_sav(str(path))
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    # respondent 2 said no to community training: how often was not asked
+    assert frame.iloc[1]["training_times"] == -8 and np.isnan(plain.iloc[1]["training_times"])
+    assert frame.iloc[2]["sex"] == -9 and np.isnan(plain.iloc[2]["sex"])  # asked, no answer
+    assert frame.iloc[2]["topics_health"] == -9 and frame.iloc[0]["topics_health"] == 1
+    assert frame.iloc[1]["street"] == "-9" and frame.iloc[1]["training_last"] == "-8"
+    assert frame.iloc[0]["street"] == "=cmd|' /C calc'!A0"  # padding never shows
+    for name in ("sex", "training_times", "topics_health"):
+        assert meta.missing_ranges[name] == [{"lo": -8.0, "hi": -8.0},
+                                             {"lo": -9.0, "hi": -9.0}], name
+    assert meta.missing_ranges["street"] == [{"lo": "-8", "hi": "-8"}, {"lo": "-9", "hi": "-9"}]
+    assert meta.variable_value_labels["street"] == {"-8": "未询问（跳答）", "-9": "未作答"}
+    widths = meta.variable_storage_width
+    assert widths["street"] == 90            # string-length(.) <= 30, 3 bytes a character
+    assert widths["suggestions"] == 6000     # the definition's limit for text
+    assert widths["occupation_other_text"] == 1500 and widths["training_last"] == 8
+    # the same widths when nobody answered the text questions (the next wave appends)
+    empty = tmp_path / "e.sav"
+    write_sav(survey, [{}], empty)
+    _f, again = pyreadstat.read_sav(str(empty))
+    assert {k: again.variable_storage_width[k] for k in ("street", "suggestions")} == {
+        "street": 90, "suggestions": 6000}
+    assert meta.variable_measure["training_times"] == "scale"
+    assert meta.variable_measure["sex"] == "nominal"
+    assert meta.original_variable_types["training_times"] == "F8.0"
+    assert meta.original_variable_types["street"] == "A90"
+
+
+def test_sav_labels_in_english(survey, tmp_path):
+    path = tmp_path / "en.sav"
+    write_sav(survey, RESPONSES, path, labels="en")
+    _frame, meta = pyreadstat.read_sav(str(path))
+    assert meta.file_label.startswith("Residents")
+    assert meta.column_names_to_labels["sex"] == "What is your sex?"
+    assert meta.variable_value_labels["sex"] == {1: "Female", 2: "Male",
+                                                 -8: "not asked (skip logic)",
+                                                 -9: "no answer"}
+    with pytest.raises(ValueError, match="labels"):
+        write_sav(survey, RESPONSES, path, labels="fr")
+
+
+def test_missing_codes_avoid_real_values():
+    from surveys.exports import missing_codes, text_width
+
+    t = Text("题", "q")
+    lists = {"c": (Choice("-9", t), Choice("0", t), Choice("1", t))}
+    s = Survey("m", 1, t, lists, (Page("p", t, (
+        Question("scale", "rating", t, choices="c"),
+        Question("temp", "integer", t, minimum=-50),
+        Question("age", "integer", t, minimum=0),
+        Question("free", "decimal", t),
+        Question("note", "text", t, constraint="string-length(.) < 11"))),))
+    by = {v.name: v for v in variables(s)}
+    assert missing_codes(by["scale"]) == (-98, -99)  # -9 is a choice
+    assert missing_codes(by["age"]) == (-8, -9)
+    assert missing_codes(by["temp"]) == (-98, -99)
+    assert missing_codes(by["free"]) == (-99999998, -99999999)
+    assert missing_codes(by["respondent_id"]) is None
+    assert text_width(by["note"]) == 30
+
+
+def test_csv_and_xlsx_load_as_data(survey, tmp_path):
+    """One header row: pandas reads numbers as numbers; the XLSX has the codebook sheet
+    and no formula anywhere."""
+    import pandas as pd
+
+    write_csv(survey, RESPONSES, tmp_path / "r.csv")
+    frame = pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig")
+    assert len(frame) == 3 and list(frame.columns)[0] == "respondent_id"
+    assert pd.api.types.is_integer_dtype(frame["respondent_id"])
+    assert pd.api.types.is_float_dtype(frame["training_times"])  # 12, blank, blank
+    write_xlsx(survey, RESPONSES, tmp_path / "r.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert book.sheetnames == ["responses", "codebook"]
+    cells = [c for ws in book for row in ws.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    second = [c.value for c in book["responses"][2]]
+    assert second[0] == 1 and isinstance(second[0], int)

@@ -82,7 +82,8 @@ def test_researcher_downloads_every_format(testapp, responses, login, dbsession,
     frame, meta = pyreadstat.read_sav(str(path))
     assert len(frame) == 3
     assert meta.column_names_to_labels["community_training"].startswith("最近12个月")
-    assert meta.variable_value_labels["sex"] == {1.0: "女", 2.0: "男"}
+    assert meta.variable_value_labels["sex"] == {1.0: "女", 2.0: "男", -8.0: "未询问（跳答）",
+                                                 -9.0: "未作答"}
     definition = download(testapp, "json")
     assert definition.json["id"] == "learning_needs" and definition.json["version"] == 1
     codebook = download(testapp, "codebook")

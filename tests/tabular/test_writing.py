@@ -221,3 +221,24 @@ def test_workbook_wraps_text_when_asked():
     ws = openpyxl.load_workbook(io.BytesIO(data))["survey"]
     assert ws["A2"].alignment.wrap_text and ws["A2"].alignment.vertical == "top"
     assert not ws["B2"].alignment.wrap_text
+
+
+def test_sav_user_missing_values_and_string_widths(tmp_path):
+    """``missing_values`` declares user-missing codes; ``string_widths`` fixes a text
+    column's storage width (an empty column too) without changing its values, and a
+    longer value widens the column rather than being cut."""
+    frame = pd.DataFrame({"x": [1.0, -9.0, -8.0], "t": ["街道", "", "-9"],
+                          "e": ["", "", ""], "w": ["abcdefghij", "", ""]})
+    data = write_table("sav", frame, missing_values={"x": [-8, -9], "t": ["-8", "-9"]},
+                       value_labels={"x": {-8: "not asked", -9: "no answer"}},
+                       string_widths={"t": 90, "e": 255, "w": 4})
+    path = tmp_path / "m.sav"
+    path.write_bytes(data)
+    plain, meta = pyreadstat.read_sav(str(path))
+    assert meta.variable_storage_width == {"x": 8, "t": 90, "e": 255, "w": 10}
+    assert plain["x"].iloc[0] == 1 and plain["x"].iloc[1:].isna().all()
+    kept, declared = pyreadstat.read_sav(str(path), user_missing=True)
+    assert declared.missing_ranges["x"] == [{"lo": -8.0, "hi": -8.0},
+                                            {"lo": -9.0, "hi": -9.0}]
+    assert kept["x"].tolist() == [1.0, -9.0, -8.0]
+    assert kept["t"].tolist() == ["街道", "", "-9"] and kept["e"].tolist() == ["", "", ""]

@@ -133,8 +133,9 @@ def test_district_staff_see_only_their_district(testapp: Any, aggregated: Any,
     assert not testapp.get("/api/v1/monitoring/aggregates",
                            params={"campaign": "B-2026"}).json["items"]
     for table in ("overview", "groups", "trends", "districts"):
-        body = testapp.get(f"/monitoring/export/{table}.csv").body.decode("utf-8-sig")
-        assert "B-2026" not in body and ",B," not in body, table
+        for fmt in ("csv", "codebook"):
+            body = testapp.get(f"/monitoring/export/{table}.{fmt}").body.decode("utf-8-sig")
+            assert "B-2026" not in body and ",B," not in body, (table, fmt)
     body = testapp.get("/monitoring/export/overview.csv").body.decode("utf-8-sig")
     assert "A-2026" in body
 

@@ -22,9 +22,15 @@ def test_downloads_parse_and_are_logged(testapp: Any, aggregated: Any, login: An
     res = testapp.get("/monitoring/export/groups.csv", params=params)
     assert res.body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(res.body.decode("utf-8-sig"))))
-    header, labels, data = rows[0], rows[1], rows[2:]
+    header, data = rows[0], rows[1:]  # one header row: the labels are in the codebook
     assert header[:4] == ["group", "district", "district_name", "n"] and "estimate" in header
-    assert labels[:3] == ["群体", "区县", "区县名称"]  # variable labels in the page's language
+    book = testapp.get("/monitoring/export/groups.codebook", params=params)
+    assert book.content_disposition.endswith('monitoring-groups-codebook.csv"')
+    entries = list(csv.reader(io.StringIO(book.body.decode("utf-8-sig"))))
+    assert entries[0] == ["variable", "label", "type", "value", "value_label"]
+    labels = {r[0]: r[1] for r in entries[1:] if not r[3]}
+    assert [labels[k] for k in header[:3]] == ["群体", "区县", "区县名称"]  # page language
+    assert ["district", "", "", "A", "甲区"] in entries
     by_group = {r[0]: dict(zip(header, r, strict=True)) for r in data}
     assert {r["district"] for r in by_group.values()} == {"A"}
     assert {r["district_name"] for r in by_group.values()} == {"甲区"}  # name beside code
@@ -35,7 +41,10 @@ def test_downloads_parse_and_are_logged(testapp: Any, aggregated: Any, login: An
     book = openpyxl.load_workbook(io.BytesIO(xlsx.body))
     sheet = list(book.active.iter_rows(values_only=True))
     assert list(sheet[0][:4]) == ["group", "district", "district_name", "n"]
-    assert len(sheet) == len(rows) and {r[2] for r in sheet[2:]} == {"甲区"}
+    assert len(sheet) == len(rows) and {r[2] for r in sheet[1:]} == {"甲区"}
+    assert book.sheetnames == ["groups", "codebook"]
+    n_at = sheet[0].index("n")
+    assert all(isinstance(r[n_at], int) for r in sheet[1:])
     sav = testapp.get("/monitoring/export/groups.sav", params=params)
     path = tmp_path / "t.sav"
     path.write_bytes(sav.body)
@@ -47,12 +56,15 @@ def test_downloads_parse_and_are_logged(testapp: Any, aggregated: Any, login: An
     assert farmer == pytest.approx(float(by_group["farmer"]["estimate"]), rel=1e-9)
     en = testapp.get("/monitoring/export/groups.csv", params={**params, "lang": "en"})
     en_rows = list(csv.reader(io.StringIO(en.body.decode("utf-8-sig"))))
-    assert en_rows[1][:3] == ["Group", "District", "District name"]
-    assert {r[2] for r in en_rows[2:]} == {"District A"}
+    assert en_rows[0] == header
+    assert {r[2] for r in en_rows[1:]} == {"District A"}
+    en_book = testapp.get("/monitoring/export/groups.codebook",
+                          params={**params, "lang": "en"}).body.decode("utf-8-sig")
+    assert "Group,code" in en_book and "District A" in en_book
     events = dbsession.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "monitoring.download").order_by(AuditEvent.id)).all()
-    assert [e.target for e in events] == ["groups.csv", "groups.xlsx", "groups.sav",
-                                          "groups.csv"]
+    assert [e.target for e in events] == ["groups.csv", "groups.codebook", "groups.xlsx",
+                                          "groups.sav", "groups.csv", "groups.codebook"]
     assert {e.actor for e in events} == {"monitor"}
     assert events[0].detail["params"]["measure"] == "community_training_rate"
     assert all(e.at is not None for e in events)
@@ -71,7 +83,8 @@ def test_csv_cells_are_formula_guarded() -> None:
 def test_every_format_has_the_names_labels_and_exact_text(tmp_path: Any) -> None:
     """Through tabular's registry: the XLSX holds a formula-like label as that exact text
     (a string cell, never a formula), the SAV keeps variable labels and numbers, CSV and
-    XLSX carry the labels as a second header row; an SPSS reserved word is never a name."""
+    XLSX have one header row and the labels in a codebook; an SPSS reserved word is never
+    a name."""
     import openpyxl
     import pyreadstat
 
@@ -85,13 +98,22 @@ def test_every_format_has_the_names_labels_and_exact_text(tmp_path: Any) -> None
                 [{"group": evil, "n": 40, "estimate": 0.25, "and": None},
                  {"group": "farmer", "n": None, "estimate": None, "and": 1.5}])
     rows = list(csv.reader(io.StringIO(E.export(t, "csv").decode("utf-8-sig"))))
-    assert rows == [["group", "n", "estimate", "and_x"], ["群体", "n", "估计值", "和"],
+    assert rows == [["group", "n", "estimate", "and_x"],
                     ["'" + evil, "40", "0.25", ""], ["farmer", "", "", "1.5"]]
-    sheet = openpyxl.load_workbook(io.BytesIO(E.export(t, "xlsx"))).active
-    assert sheet.title == "groups"
+    book = list(csv.reader(io.StringIO(E.export(t, "codebook").decode("utf-8-sig"))))
+    assert [r[:3] for r in book if not r[3]] == [
+        ["group", "群体", "code"], ["n", "n", "integer"], ["estimate", "估计值", "number"],
+        ["and_x", "和", "number"]]
+    assert ["group", "", "", "'" + evil, "'" + evil] in book  # unknown codes: guarded
+    workbook = openpyxl.load_workbook(io.BytesIO(E.export(t, "xlsx")))
+    sheet = workbook.active
+    assert sheet.title == "groups" and workbook.sheetnames == ["groups", "codebook"]
     cells = list(sheet.iter_rows(values_only=True))
-    assert cells[:2] == [("group", "n", "estimate", "and_x"), ("群体", "n", "估计值", "和")]
-    assert cells[2] == (evil, 40, 0.25, None) and sheet["A3"].data_type == "s"
+    assert cells[0] == ("group", "n", "estimate", "and_x")
+    assert cells[1] == (evil, 40, 0.25, None) and sheet["A2"].data_type == "s"
+    coded = list(workbook["codebook"].iter_rows())
+    assert all(c.data_type != "f" for row in coded for c in row)
+    assert any(row[3].value == evil and row[3].data_type == "s" for row in coded)
     path = tmp_path / "t.sav"
     path.write_bytes(E.export(t, "sav"))
     frame, meta = pyreadstat.read_sav(str(path))
@@ -99,3 +121,9 @@ def test_every_format_has_the_names_labels_and_exact_text(tmp_path: Any) -> None
     assert meta.column_names_to_labels == {"group": "群体", "n": "n", "estimate": "估计值",
                                            "and_x": "和"}
     assert frame["group"].tolist() == [evil, "farmer"] and frame["n"].iloc[0] == 40
+    assert meta.original_variable_types == {"group": "A120", "n": "F8.0",
+                                            "estimate": "F10.4", "and_x": "F10.4"}
+    assert meta.variable_measure == {"group": "nominal", "n": "scale", "estimate": "scale",
+                                     "and_x": "scale"}
+    assert meta.variable_value_labels["group"]["farmer"] == "Farmers"  # str(): the msgid
+    assert meta.variable_value_labels["group"][evil] == evil
