@@ -72,8 +72,9 @@ from scoring import catalogue
 from scoring.models import slope_intercept_log_probabilities
 from scoring.params import ItemParams
 
-__all__ = ["CalibrationResult", "IterationRecord", "Priors", "calibrate",
-           "marginal_loglik", "quadrature_grid"]
+__all__ = ["DIVERGING_SLOPE", "CalibrationResult", "ItemExclusion", "IterationRecord",
+           "Priors", "SingularInformation", "calibrate", "marginal_loglik",
+           "quadrature_grid", "screen_items"]
 
 # Items carry an integer code: the position of their model in the catalogue.
 _MODELS = catalogue.NAMES
@@ -95,6 +96,10 @@ _LOG_MIN = float(np.log(_LOG_FLOOR))
 _MAX_STEP = 1.0                      # cap on one Fisher-scoring step (internal units)
 _DENSE_FILL = 0.10                   # one-hot density above which Y is kept dense
 _DEDUP_MAX_ITEMS = 40
+#: a slope beyond this (logistic metric) is taken as running off to infinity: no real
+#: item discriminates so sharply, and sparse data with perfectly separating responses
+#: give such slopes on the way to a singular information matrix
+DIVERGING_SLOPE = 10.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,9 @@ class CalibrationResult:
         Plain-language summary of estimation, identification and SE method.
     group_mean_se, group_sd_se : (n_groups,) float or None
         Standard errors of the group parameters (NaN where fixed).
+    unidentified_items : tuple of str
+        When the observed information is singular (SEs NaN): the items it points at
+        (near-zero eigenvectors loading on them); empty otherwise.
     """
 
     params: ItemParams
@@ -168,6 +176,7 @@ class CalibrationResult:
     method_note: str
     group_mean_se: np.ndarray | None = None
     group_sd_se: np.ndarray | None = None
+    unidentified_items: tuple[str, ...] = ()
 
 
 def quadrature_grid(n_quad: int, theta_range: tuple[float, float] = (-6.0, 6.0)
@@ -290,6 +299,102 @@ def _to_internal(code: int, a: float, b: np.ndarray, c: float, kmax: int) -> np.
     return row
 
 
+def _item_problem(counts: np.ndarray, min_responses: int) -> str | None:
+    """Why an item with these category counts cannot be estimated (None: it can).
+
+    The reasons :func:`calibrate` refuses an estimated item, in its order of checks;
+    :func:`screen_items` reports the same reasons without refusing.
+    """
+    n_obs = int(counts.sum())
+    nz = np.flatnonzero(counts)
+    if n_obs < min_responses:
+        return f"only {n_obs} responses (at least {min_responses} needed)"
+    if nz.size < 2:
+        return f"no response variance (all {n_obs} responses = {int(nz[0])})"
+    empty = np.flatnonzero(counts[:nz.max() + 1] == 0)
+    if empty.size:
+        return f"no responses in category {int(empty[0])} of 0..{int(nz.max())}"
+    return None
+
+
+@dataclass(frozen=True)
+class ItemExclusion:
+    """An item left out of a calibration, and why (e.g. no response variance)."""
+
+    item_id: str
+    reason: str
+
+
+class SingularInformation(ValueError):
+    """The information matrix of some items is singular: the responses do not identify
+    their parameters (in sparse adaptive data typically a slope running off to infinity
+    because the item's responses separate perfectly along ability).
+
+    ``item_ids`` names the items responsible, ``slopes`` their slopes when the fit
+    stopped; a caller can leave them out (or anchor them) and fit again.
+    """
+
+    def __init__(self, item_ids: Sequence[str], slopes: Sequence[float]):
+        self.item_ids = [str(i) for i in item_ids]
+        self.slopes = [float(a) for a in slopes]
+        listed = ", ".join(f"{i} (a = {a:.3g})" for i, a in zip(self.item_ids, self.slopes,
+                                                                  strict=True))
+        super().__init__(f"information matrix singular for item(s) {listed}: the "
+                         "responses do not identify their parameters (e.g. responses "
+                         "that separate perfectly along ability); leave them out or "
+                         "anchor them")
+
+
+class _SingularBlocks(Exception):
+    """Internal: the M-step met singular item blocks (indices into all items)."""
+
+    def __init__(self, items: np.ndarray, X: np.ndarray):
+        super().__init__("singular item information")
+        self.items = items
+        self.X = X
+
+
+def screen_items(responses: np.ndarray, item_ids: Sequence[str] | np.ndarray, *,
+                 skip: Sequence[str] = (), min_responses: int = 10) -> list[ItemExclusion]:
+    """The items :func:`calibrate` could not estimate, each with its reason.
+
+    Constant items (every response in one category), items with fewer than
+    ``min_responses`` responses and polytomous items with an empty middle category carry
+    no information about their parameters; a researcher's run leaves them out (with a
+    warning) instead of stopping.  Items in ``skip`` (anchors: fixed, not estimated) are
+    not screened.
+
+    Parameters
+    ----------
+    responses : (n_persons, n_items) float, categories 0..K-1, NaN = not administered
+    item_ids : (n_items,) str
+    skip : item ids not to screen
+    min_responses : the same limit as :func:`calibrate`'s
+
+    Returns
+    -------
+    list of ItemExclusion, in column order (empty: every item can be estimated)
+    """
+    r = _as_response_matrix(responses)
+    ids = np.asarray(item_ids).astype(str)
+    if ids.shape != (r.shape[1],):
+        raise ValueError(f"item_ids has shape {ids.shape}, expected ({r.shape[1]},)")
+    skipped = {str(i) for i in skip}
+    out = []
+    for j, item in enumerate(ids.tolist()):
+        if item in skipped:
+            continue
+        column = r[:, j]
+        observed = column[~np.isnan(column)]
+        if observed.size and (np.any(observed < 0) or np.any(observed != np.round(observed))):
+            continue  # calibrate's own message names bad values
+        counts = np.bincount(observed.astype(np.int64), minlength=1)
+        problem = _item_problem(counts, min_responses)
+        if problem is not None:
+            out.append(ItemExclusion(item, problem))
+    return out
+
+
 def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_ids,
            reference_group, min_responses):
     r = _as_response_matrix(responses)
@@ -332,7 +437,6 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
             codes[j] = _CODE[catalogue.canonical(str(anchors.model[k]))]
 
     # categories and checks per item
-    n_obs = cat_counts.sum(axis=1)
     ncat = np.zeros(n_items, dtype=int)
     for j in range(n_items):
         name = item_ids[j]
@@ -343,17 +447,10 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
                 raise ValueError(f"item {name}: response above the anchor's "
                                  f"{ncat[j]} categories")
             continue
-        if n_obs[j] < min_responses:
-            raise ValueError(f"item {name}: only {n_obs[j]} responses "
-                             f"(at least {min_responses} needed)")
-        if nz.size < 2:
-            raise ValueError(f"item {name}: no response variance (all responses "
-                             f"= {int(nz[0])})")
-        counts = cat_counts[j, :nz.max() + 1]
-        if np.any(counts == 0):
-            raise ValueError(f"item {name}: no responses in category "
-                             f"{int(np.flatnonzero(counts == 0)[0])} of 0..{counts.size - 1}")
-        ncat[j] = counts.size
+        problem = _item_problem(cat_counts[j], min_responses)
+        if problem is not None:
+            raise ValueError(f"item {name}: {problem}")
+        ncat[j] = nz.max() + 1
         if codes[j] in _DICHOTOMOUS_CODES and ncat[j] != 2:
             raise ValueError(f"item {name}: model {_MODELS[codes[j]]} needs 0/1 "
                              f"responses, found categories 0..{ncat[j] - 1}")
@@ -714,7 +811,13 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
         A = np.where(mask2, info, 0.0) + eye * (~solve_mask)[:, :, None]
         gm = np.where(solve_mask, g, 0.0)
         cross = np.where(solve_mask, info[:, :, 0], 0.0)            # coupling with slope
-        sol = np.linalg.solve(A, np.stack([gm, cross], axis=2))     # (n, p, 2)
+        try:
+            sol = np.linalg.solve(A, np.stack([gm, cross], axis=2))  # (n, p, 2)
+        except np.linalg.LinAlgError:
+            # name the items whose block is singular instead of numpy's "Singular matrix"
+            # with the items whose slope is running away (the usual cause: they are next)
+            bad = (np.linalg.matrix_rank(A) < p) | (np.abs(X[items, 0]) > DIVERGING_SLOPE)
+            raise _SingularBlocks(items[bad] if bad.any() else items, X) from None
         step = sol[:, :, 0]
         if has_shared:
             gsum = np.sum(g[shared, 0] - np.einsum("np,np->n", cross[shared],
@@ -934,8 +1037,12 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
                     xs = x0 - 2 * alpha * rr + alpha * alpha * vv
                     Xs, mus, ss = _unpack(pr, xs, X, mu, sigma)
                     if _valid(pr, Xs, ss):
-                        # stabilising EM step from the extrapolated point
-                        Xs2, mus2, ss2, lls = _em_cycle(pr, Xs, mus, ss)
+                        # stabilising EM step from the extrapolated point (a point so far
+                        # out that an item's information is singular is not taken)
+                        try:
+                            Xs2, mus2, ss2, lls = _em_cycle(pr, Xs, mus, ss)
+                        except _SingularBlocks:
+                            lls = -np.inf
                         ref = objective(ll1, X1)
                         if np.isfinite(lls) and objective(lls, Xs) >= ref:
                             X1, mu1, s1 = Xs2, mus2, ss2
@@ -1133,7 +1240,11 @@ def _observed_information(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np
 
 
 def _standard_errors(pr, X, mu, sigma, post, r, n_gq):
-    """SEs of (a, b, c) per item and of group means/SDs; NaN where fixed."""
+    """SEs of (a, b, c) per item and of group means/SDs; NaN where fixed.
+
+    The last value returned is None when the observed information could be inverted,
+    else the indices of the items it does not identify (:func:`_unidentified_items`).
+    """
     J = X.shape[0]
     kmax = pr.kmax
     se_a = np.full(J, np.nan)
@@ -1152,7 +1263,7 @@ def _standard_errors(pr, X, mu, sigma, post, r, n_gq):
     else:
         cov = info
     if not ok:
-        return se_a, se_b, se_c, se_mu, se_sd, False
+        return se_a, se_b, se_c, se_mu, se_sd, _unidentified_items(info, free_index)
     pos = {}
     for k, (kind, j, c) in enumerate(free_index):
         pos[(kind, j, c)] = k
@@ -1188,7 +1299,30 @@ def _standard_errors(pr, X, mu, sigma, post, r, n_gq):
         k = pos.get(("group", g, 1))
         if k is not None:
             se_sd[g] = np.sqrt(cov[k, k])
-    return se_a, se_b, se_c, se_mu, se_sd, True
+    return se_a, se_b, se_c, se_mu, se_sd, None
+
+
+def _unidentified_items(info: np.ndarray, free_index: list) -> np.ndarray:
+    """Indices of the items an information matrix that is not positive definite points at.
+
+    The directions it does not identify are its eigenvectors with eigenvalues at or below
+    ``1e-8`` times the largest; an item is named when at least 10 % of such a vector's
+    weight lies on its parameters (a diverging slope, or two items that only move
+    together).  Empty when no item stands out (the group parameters, say).
+    """
+    if not info.size or not np.all(np.isfinite(info)):
+        items = {j for kind, j, _c in free_index if kind == "item"}
+        return np.array(sorted(items), dtype=int)
+    values, vectors = np.linalg.eigh(0.5 * (info + info.T))
+    small = values <= 1e-8 * max(float(np.abs(values).max()), 1e-300)
+    owner = np.array([j if kind == "item" else -1 for kind, j, _c in free_index])
+    named: set[int] = set()
+    for v in vectors[:, small].T:
+        weight = v ** 2
+        for j in np.unique(owner[owner >= 0]):
+            if weight[owner == j].sum() >= 0.1:
+                named.add(int(j))
+    return np.array(sorted(named), dtype=int)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1263,23 +1397,35 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     ValueError
         Bad shapes or values, unknown models, and items that cannot be estimated (too few
         responses, no variance, an empty category); the message names the item.
+        :func:`screen_items` lists such items beforehand.
+    SingularInformation
+        (a ValueError) when the M-step meets items whose information is singular; it
+        names them (``item_ids``) so that a caller can leave them out and fit again.
     """
     pr, item_ids_arr, labels = _setup(responses, model, groups, anchors, priors, n_quad,
                                       theta_range, item_ids, reference_group, min_responses)
     kmax = pr.kmax
     with _blas_threads(blas_threads):
-        X, mu, sigma, history, converged = _run_em(pr, max_iter, tol, progress)
+        try:
+            X, mu, sigma, history, converged = _run_em(pr, max_iter, tol, progress)
+        except _SingularBlocks as exc:
+            raise SingularInformation(item_ids_arr[exc.items],
+                                      exc.X[exc.items, 0]) from None
         ll, post, R, n_gq = _e_step(pr, X, mu, sigma)
         r = _counts_by_item(pr, R)
         se_ok = False
+        unidentified = np.array([], dtype=int)
         # a 3PL lower asymptote on its bound 0 is not an interior estimate: it is held
         # fixed for the standard errors (its SE is NaN)
         at_bound = (~pr.anchored) & pr.guessing & (X[:, kmax] <= 1e-8)
         if compute_se:
             free_se = pr.free.copy()
             free_se[at_bound, kmax] = False
-            se_a, se_b, se_c, se_mu, se_sd, se_ok = _standard_errors(
+            se_a, se_b, se_c, se_mu, se_sd, singular = _standard_errors(
                 replace(pr, free=free_se), X, mu, sigma, post, r, n_gq)
+            se_ok = singular is None
+            if singular is not None:
+                unidentified = singular
     J = X.shape[0]
     if not compute_se:
         se_a = np.full(J, np.nan)
@@ -1327,6 +1473,9 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         suggest = int(np.ceil((theta_range[1] - theta_range[0]) / median_sd)) + 1
         note += (f" Quadrature: the grid spacing {spacing:.2f} is coarse for the median "
                  f"posterior SD {median_sd:.2f}; consider n_quad >= {suggest}.")
+    if unidentified.size:
+        note += (" Observed information singular at item(s): "
+                 + ", ".join(item_ids_arr[unidentified].tolist()) + ".")
     if np.any(at_bound):
         note += (" Lower asymptote c on its bound 0 (SE not computed) for item(s): "
                  + ", ".join(item_ids_arr[at_bound].tolist()) + ".")
@@ -1334,7 +1483,8 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
                              group_labels=labels, loglik=ll, aic=aic, bic=bic,
                              n_params=n_params, n_iter=len(history), converged=converged,
                              history=tuple(history), method_note=note,
-                             group_mean_se=se_mu, group_sd_se=se_sd)
+                             group_mean_se=se_mu, group_sd_se=se_sd,
+                             unidentified_items=tuple(item_ids_arr[unidentified].tolist()))
 
 
 def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) -> str:

@@ -40,7 +40,6 @@ from .io import (
     InputError,
     ResponseData,
     atomic_write,
-    check_item_variance,
     format_params,
     read_params,
     read_responses,
@@ -188,21 +187,28 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
               help="Group column: multi-group calibration with a mean and SD per group "
                    "(the group column of a long file is used without this option).")
 @click.option("--anchors", "anchors_path", type=_existing_file,
-              help="PARAMS.csv of fixed items that set the scale (every anchor item must "
-                   "be in RESPONSES).")
+              help="PARAMS.csv of fixed items that set the scale; anchors without "
+                   "responses in RESPONSES are listed and ignored.")
+@click.option("--min-responses", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Items with fewer responses are left out (listed as a warning), like "
+                   "items whose responses are all the same.")
 @click.option("--engine", type=click.Choice(ENGINES), default="native", show_default=True,
               help="native: MML-EM of scoring.calibration; girth: the girth package.")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
-              group_col: str | None, anchors_path: str | None, engine: str,
-              report_path: str | None, quiet: bool) -> None:
+              group_col: str | None, anchors_path: str | None, min_responses: int,
+              engine: str, report_path: str | None, quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
     their standard errors and item fit (infit/outfit mean squares, S-X2).
+
+    Items that cannot be estimated (all responses the same, fewer than --min-responses
+    responses, an empty category) are left out of PARAMS.csv, and anchors that were not
+    answered are ignored; both are listed as warnings (and in the report).
     """
     _check_outputs(out_path, report_path)
     if engine == "girth":
@@ -216,8 +222,14 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
         data = read_responses(responses, id_col=id_col, group_col=group_col,
                               max_scores=_max_scores(anchors) if anchors else None,
                               default_max=1 if model in DICHOTOMOUS else None)
-        anchor_ids = _check_anchors(anchors, anchors_path, data) if anchors else []
-        check_item_variance(data, skip=anchor_ids)
+        ignored: list[str] = []
+        if anchors is not None:
+            anchors, ignored = _usable_anchors(anchors, anchors_path, data)
+        anchor_ids = [str(i) for i in anchors.item_ids] if anchors is not None else []
+        data, excluded = _without_unestimable(data, anchor_ids, ignored, min_responses)
+    warnings = _screening_warnings(excluded, ignored, responses)
+    for message in warnings:
+        _warn(message)
     if engine == "girth" and data.groups is not None:
         raise click.UsageError(f"{responses} has a group column; --engine girth supports "
                                "single-group calibration only; use --engine native")
@@ -226,17 +238,37 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  + (f", {len(anchor_ids)} anchors" if anchor_ids else "")
                  + (f", groups {', '.join(sorted(set(data.groups)))}"
                     if data.groups is not None else ""))
-    result = _run_calibration(data, model, anchors, engine, quiet)
+    result, data, singular = _fit_without_singular(data, model, anchors, engine, quiet,
+                                                   min_responses, anchor_ids)
+    excluded = excluded + singular
+    if singular:
+        _warn(f"items left out after a singular information matrix ({len(singular)}; "
+              "refitted without them): "
+              + "; ".join(f"{e.item_id}: {e.reason}" for e in singular))
+    # what the report repeats (the items left out are its table)
+    report_warnings = _screening_warnings([], ignored, responses)
+    later = []
+    if getattr(result, "unidentified_items", ()):
+        later.append("standard errors not computed: the observed information is singular; "
+                     "items it points at: " + ", ".join(result.unidentified_items))
+    runaway = _runaway_slopes(result.params, anchor_ids)
+    if runaway:
+        later.append("slopes beyond the plausible range, not identified by these responses "
+                     "(perfect separation?): " + ", ".join(runaway))
     if not result.converged:
-        _warn(f"calibration did not converge after {result.n_iter} cycles; "
-              "check the items with large standard errors")
+        later.append(f"calibration did not converge after {result.n_iter} cycles; "
+                     "check the items with large standard errors")
+    for message in later:
+        _warn(message)
+    report_warnings += later
 
     _info(quiet, "computing item fit ...")
     fit = _item_fit(result, data, anchor_ids)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
-        html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses)
+        html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
+                                   report_warnings, excluded)
 
     outputs = {out_path: format_params(result.params, fit)}
     if html is not None:
@@ -247,14 +279,114 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
 
 
-def _check_anchors(anchors: ItemParams, anchors_path: str, data: ResponseData) -> list[str]:
-    """Anchor item ids, after checking every anchor item is a column of the responses."""
-    columns = {str(i) for i in data.item_ids}
-    for item in anchors.item_ids:
-        if str(item) not in columns:
-            raise InputError(anchors_path, None, "item_id",
-                             f"anchor item '{item}' is not in {data.path}")
-    return [str(i) for i in anchors.item_ids]
+def _usable_anchors(anchors: ItemParams, anchors_path: str,
+                    data: ResponseData) -> tuple[ItemParams, list[str]]:
+    """The anchors answered in the responses, and the ids of those that were not.
+
+    A bank's calibration usually has more items than one round of responses reaches (an
+    adaptive test gives each person a few); an unanswered anchor says nothing about the
+    new scale, so it is ignored.  No answered anchor at all is an error, because then the
+    scale the run was asked to keep cannot be kept.
+    """
+    answered = {str(i) for i, column in zip(data.item_ids, data.matrix.T, strict=True)
+                if np.any(~np.isnan(column))}
+    used = [str(i) for i in anchors.item_ids if str(i) in answered]
+    ignored = [str(i) for i in anchors.item_ids if str(i) not in answered]
+    if not used:
+        raise InputError(anchors_path, None, "item_id",
+                         f"none of the {anchors.n_items} anchor items has a response in "
+                         f"{data.path}; the scale cannot be anchored (drop --anchors for a "
+                         "free calibration)")
+    return anchors.subset(used), ignored
+
+
+def _without_unestimable(data: ResponseData, anchor_ids: Sequence[str],
+                         ignored_anchors: Sequence[str],
+                         min_responses: int) -> tuple[ResponseData, list[Any]]:
+    """The responses without the items no calibration can estimate, and those items.
+
+    Anchors are kept (their parameters are fixed); columns of ignored anchors (no
+    response, already reported) are dropped without a second warning.  If nothing is
+    left to estimate or anchor, the run stops naming the file.
+    """
+    from .calibration import screen_items  # start-up cost (module docstring)
+
+    ignored = set(ignored_anchors)
+    excluded = [e for e in screen_items(data.matrix, data.item_ids, skip=anchor_ids,
+                                        min_responses=min_responses)
+                if e.item_id not in ignored]
+    dropped = {e.item_id for e in excluded} | ignored
+    keep = [str(i) for i in data.item_ids if str(i) not in dropped]
+    if not keep:
+        raise InputError(data.path, None, None,
+                         f"no item can be calibrated: all {data.n_items} items are left out "
+                         f"({_reason_counts(excluded)})")
+    return (data.select_items(keep) if dropped else data), excluded
+
+
+def _reason_counts(excluded: Sequence[Any]) -> str:
+    """'12 no response variance, 3 too few responses' for a short summary."""
+    kinds: dict[str, int] = {}
+    for e in excluded:
+        kind = ("no response variance" if e.reason.startswith("no response variance")
+                else "too few responses" if e.reason.startswith("only ")
+                else "an empty category")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+
+
+def _screening_warnings(excluded: Sequence[Any], ignored_anchors: Sequence[str],
+                        responses: str) -> list[str]:
+    """The warning lines of a run: items left out (code: reason) and anchors ignored."""
+    lines = []
+    if ignored_anchors:
+        lines.append(f"anchors without responses in {responses}, ignored "
+                     f"({len(ignored_anchors)}): "
+                     + ", ".join(ignored_anchors))
+    if excluded:
+        lines.append(f"items left out of the calibration ({len(excluded)}; "
+                     f"{_reason_counts(excluded)}): "
+                     + "; ".join(f"{e.item_id}: {e.reason}" for e in excluded))
+    return lines
+
+
+def _runaway_slopes(params: ItemParams, anchor_ids: Sequence[str]) -> list[str]:
+    """'ID (a = 317)' for estimated items whose slope ran beyond DIVERGING_SLOPE."""
+    from .calibration import DIVERGING_SLOPE  # start-up cost (module docstring)
+
+    fixed = {str(i) for i in anchor_ids}
+    return [f"{i} (a = {a:.3g})" for i, a in zip(params.item_ids, params.a, strict=True)
+            if str(i) not in fixed and np.isfinite(a) and abs(a) > DIVERGING_SLOPE]
+
+
+def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | None,
+                          engine: str, quiet: bool, min_responses: int,
+                          anchor_ids: Sequence[str]) -> tuple[Any, ResponseData, list[Any]]:
+    """Calibrate; items whose information turns singular are left out and the fit rerun.
+
+    Returns the result, the responses it used and the items left out on the way (with
+    their slope when the fit stopped).  Sparse adaptive responses often separate some
+    items perfectly along ability; their slopes run off and no estimate exists, which a
+    researcher wants reported by item rather than as a failed run.
+    """
+    from .calibration import ItemExclusion, SingularInformation  # start-up cost
+
+    left_out: list[Any] = []
+    while True:
+        try:
+            return _run_calibration(data, model, anchors, engine, quiet, min_responses), \
+                data, left_out
+        except SingularInformation as exc:
+            left_out += [ItemExclusion(i, f"information matrix singular (slope a = {a:.3g} "
+                                          "when the fit stopped)")
+                         for i, a in zip(exc.item_ids, exc.slopes, strict=True)]
+            keep = [str(i) for i in data.item_ids if str(i) not in set(exc.item_ids)]
+            if not [i for i in keep if i not in set(anchor_ids)] and not anchor_ids:
+                raise click.ClickException(f"{data.path}: {exc}; no item is left to "
+                                           "calibrate") from None
+            _info(quiet, f"{len(exc.item_ids)} item(s) with a singular information "
+                         "matrix left out; fitting again ...")
+            data = data.select_items(keep)
 
 
 def _check_girth_model(model: str) -> None:
@@ -266,7 +398,7 @@ def _check_girth_model(model: str) -> None:
 
 
 def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
-                     engine: str, quiet: bool) -> Any:
+                     engine: str, quiet: bool, min_responses: int = 10) -> Any:
     """Run the chosen engine (native with a progress bar); its errors become messages.
 
     The engines raise ValueError naming the item for items they cannot estimate (too few
@@ -290,10 +422,14 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
         try:
             return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
                                    item_ids=data.item_ids, max_iter=max_iter,
-                                   progress=progress)
+                                   progress=progress, min_responses=min_responses)
         finally:
             progress.close()
     except ValueError as exc:
+        from .calibration import SingularInformation  # start-up cost (module docstring)
+
+        if isinstance(exc, SingularInformation):
+            raise  # the caller leaves the items out and fits again
         raise click.ClickException(f"{data.path}: {exc}") from exc
 
 
@@ -341,8 +477,9 @@ def _item_fit(result: Any, data: ResponseData,
 
 def _calibration_report(result: Any, data: ResponseData, model: str, engine: str,
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
-                        responses: str) -> str:
-    """The HTML report of one calibration run."""
+                        responses: str, warnings: Sequence[str] = (),
+                        excluded: Sequence[Any] = ()) -> str:
+    """The HTML report of one calibration run (with the run's warnings first)."""
     from .report import build_report  # start-up cost (module docstring)
 
     summary: dict[str, Any] = {
@@ -366,7 +503,9 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
     if note:
         summary["Method"] = note
     return build_report(result.params, title=f"Calibration report: {responses}",
-                        summary=summary, fit=fit, history=result.history)
+                        summary=summary, fit=fit, history=result.history,
+                        warnings=warnings,
+                        excluded=[(e.item_id, e.reason) for e in excluded])
 
 
 # ---------------------------------------------------------------------------- score

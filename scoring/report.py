@@ -144,6 +144,22 @@ def _summary_section(summary: Mapping[str, Any]) -> str:
             f"<dl>{items}</dl></section>\n")
 
 
+def _warnings_section(warnings: Sequence[str], excluded: Sequence[tuple[str, str]]) -> str:
+    """What the run left out or ignored, before the results (empty when nothing was)."""
+    if not warnings and not excluded:
+        return ""
+    items = "".join(f"<li>{_esc(w)}</li>" for w in warnings)
+    table = ""
+    if excluded:
+        rows = "".join(f'<tr><th scope="row">{_esc(i)}</th><td class="text">{_esc(r)}</td></tr>'
+                       for i, r in excluded)
+        table = (f"<table><caption>Items left out ({len(excluded)})</caption><thead><tr>"
+                 f'<th scope="col">Item</th><th scope="col">Reason</th></tr></thead>'
+                 f"<tbody>{rows}</tbody></table>")
+    return (f'<section aria-labelledby="s-warn"><h2 id="s-warn">Warnings</h2>'
+            f"<ul>{items}</ul>{table}</section>\n")
+
+
 def _estimates_section(params: ItemParams) -> str:
     """Estimates with SEs; ``b``/``c`` columns only when the bank has such items."""
     n = len(params.item_ids)
@@ -307,7 +323,9 @@ def build_report(params: ItemParams, *, title: str = "Calibration report",
                  summary: Mapping[str, Any] | None = None,
                  fit: Mapping[str, np.ndarray] | None = None,
                  history: Any = None,
-                 theta: np.ndarray | None = None) -> str:
+                 theta: np.ndarray | None = None,
+                 warnings: Sequence[str] = (),
+                 excluded: Sequence[tuple[str, str]] = ()) -> str:
     """The complete report as an HTML string.
 
     Parameters
@@ -319,6 +337,8 @@ def build_report(params: ItemParams, *, title: str = "Calibration report",
         ``sx2_p`` (any subset)
     history : calibration history (numbers, or entries with ``loglik``), or None
     theta : (n_theta,) ability grid for the curves, default -4..4 in steps of 0.05
+    warnings : lines shown in a Warnings section after the summary (anchors ignored, ...)
+    excluded : (item id, reason) of items left out of the calibration, shown as a table
     """
     grid = np.linspace(-4.0, 4.0, 161) if theta is None else np.asarray(theta, dtype=float)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -332,6 +352,7 @@ def build_report(params: ItemParams, *, title: str = "Calibration report",
            '<li><a href="#s-hist">Convergence</a></li></ul></nav>')
     body = "".join([
         _summary_section(info),
+        _warnings_section(warnings, excluded),
         _estimates_section(params),
         _fit_section(params, fit),
         _icc_section(params, grid),

@@ -540,6 +540,39 @@ def test_bad_items_are_named(column, message):
         calibrate(y, "2pl", item_ids=["Q1", "Q2", "Q3", "Q4", "Q5"])
 
 
+def test_screen_items_lists_what_calibrate_refuses():
+    """screen_items names, with calibrate's reasons, exactly the items calibrate refuses;
+    anchors (skip) are not screened."""
+    rng = np.random.default_rng(0)
+    y = simulate(make_bank("2pl", 4, rng), rng.standard_normal(200), rng).astype(float)
+    y = np.column_stack([y, np.ones(200), np.r_[np.zeros(5), np.ones(4), np.full(191, np.nan)]])
+    ids = ["Q1", "Q2", "Q3", "Q4", "C", "F"]
+    found = cal.screen_items(y, ids)
+    assert [(e.item_id, e.reason) for e in found] == [
+        ("C", "no response variance (all 200 responses = 1)"),
+        ("F", "only 9 responses (at least 10 needed)")]
+    assert [e.item_id for e in cal.screen_items(y, ids, skip=["C"], min_responses=9)] == []
+    assert cal.screen_items(y[:, :4], ids[:4]) == []
+    calibrate(y[:, :4], "2pl", item_ids=ids[:4], compute_se=False)  # the rest is fine
+
+
+def test_singular_information_names_the_item():
+    """A perfectly separating item with two responses: no estimate exists; the error is a
+    ValueError naming the item and its slope, not numpy's bare 'Singular matrix'."""
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(400)
+    y = simulate(make_bank("2pl", 10, rng), theta, rng).astype(float)
+    sep = np.full(400, np.nan)
+    idx = rng.choice(400, 2, replace=False)
+    sep[idx] = (theta[idx] > np.median(theta[idx])).astype(float)
+    ids = [f"Q{j + 1}" for j in range(10)] + ["SEP"]
+    with pytest.raises(cal.SingularInformation) as info:
+        calibrate(np.column_stack([y, sep]), "2pl", item_ids=ids, min_responses=1)
+    assert info.value.item_ids == ["SEP"] and abs(info.value.slopes[0]) > cal.DIVERGING_SLOPE
+    assert isinstance(info.value, ValueError)
+    assert "information matrix singular for item(s) SEP (a = " in str(info.value)
+
+
 def test_invalid_inputs():
     y = lsat7()
     with pytest.raises(ValueError, match="no responses in category 1"):

@@ -241,6 +241,98 @@ def test_report_is_self_contained(workdir: Path, sim: dict) -> None:
     assert "Q20" in html and "SE(a)" in html
 
 
+# ---------------------------------------------------------------------------- screening
+
+def test_constant_item_is_listed_and_left_out(workdir: Path, sim: dict) -> None:
+    """A constant item and one with too few responses are warnings, not a failed run."""
+    x = sim["x"][:300].astype(float)
+    x[:, 2] = 1.0                # Q3: everybody right
+    x[5:, 4] = np.nan            # Q5: 5 responses, 10 needed
+    write_wide(workdir / "responses.csv", x)
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: items left out of the calibration (2; 1 no response variance, "
+            "1 too few responses): Q3: no response variance (all 300 responses = 1); "
+            "Q5: only 5 responses (at least 10 needed)") in result.output
+    params = read_params("params.csv")
+    assert list(params.item_ids) == [i for i in ITEMS if i not in ("Q3", "Q5")]
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    assert "Items left out (2)" in html
+    assert "Q3</th><td class=\"text\">no response variance (all 300 responses = 1)" in html
+    # --min-responses lowers the limit: Q5 is then estimated, Q3 still cannot be
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params2.csv",
+                             "--min-responses", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Q5" in read_params("params2.csv").item_ids
+    assert "Q3" not in read_params("params2.csv").item_ids
+
+
+def test_unanswered_anchor_is_listed_and_ignored(workdir: Path, sim: dict) -> None:
+    """A bank has more calibrated items than one round of responses reaches: anchors
+    without responses are reported and ignored, the others still fix the scale."""
+    bank = sim["bank"]
+    write_wide(workdir / "responses.csv", sim["x"][:, :15].astype(float))
+    anchors = bank.subset(ITEMS[:5] + ["Q19", "Q20"])   # Q19, Q20 not in the responses
+    write_params(workdir / "anchors.csv", anchors)
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--anchors", "anchors.csv",
+                             "--out", "params.csv", "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: anchors without responses in responses.csv, ignored (2): Q19, Q20"
+            in result.output)
+    params = read_params("params.csv")
+    assert list(params.item_ids) == ITEMS[:15]        # Q19, Q20 are not written back
+    np.testing.assert_allclose(params.b[:5, 0], bank.b[:5, 0], rtol=1e-12)
+    assert np.all(np.isnan(params.se_a[:5])) and np.all(np.isfinite(params.se_a[5:]))
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="s-warn">Warnings</h2>' in html
+    assert "anchors without responses in responses.csv, ignored (2): Q19, Q20" in html
+
+
+def write_with_separating_item(path: Path, sim: dict, ranks: tuple[int, int]) -> None:
+    """400 persons x Q1..Q10, plus SEP answered by two persons (these ability ranks), the
+    weaker wrong, the abler right: a perfect separation, so SEP's slope runs off.  Whether
+    the fit then meets a singular information matrix or stops at a huge slope depends on
+    the path (both ways are checked, on these fixed data)."""
+    x = sim["x"][:400, :10].astype(float)
+    theta = sim["theta"][:400]
+    sep = np.full(400, np.nan)
+    sep[np.argsort(theta)[list(ranks)]] = [0.0, 1.0]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", *ITEMS[:10], "SEP"])
+        for i, row in enumerate(np.column_stack([x, sep])):
+            writer.writerow([f"p{i}"] + ["" if np.isnan(v) else int(v) for v in row])
+
+
+def test_singular_information_names_the_items(workdir: Path, sim: dict) -> None:
+    write_with_separating_item(workdir / "responses.csv", sim, (0, 399))
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Singular matrix" not in result.output
+    assert ("warning: items left out after a singular information matrix (1; refitted "
+            "without them): SEP: information matrix singular (slope a = ") in result.output
+    params = read_params("params.csv")
+    assert list(params.item_ids) == ITEMS[:10]
+    assert np.all(np.isfinite(params.se_a))
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    assert "Items left out (1)" in html and "SEP</th>" in html
+
+
+def test_runaway_slope_is_a_warning(workdir: Path, sim: dict) -> None:
+    """A separating item whose fit ends at a huge slope (not singular) is named too."""
+    write_with_separating_item(workdir / "responses.csv", sim, (100, 300))
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    message = ("slopes beyond the plausible range, not identified by these responses "
+               "(perfect separation?): SEP (a = ")
+    assert f"warning: {message}" in result.output
+    assert message in (workdir / "report.html").read_text(encoding="utf-8")
+    assert "Q1 (a =" not in result.output
+
+
 # ---------------------------------------------------------------------------- bad input
 
 GOOD = "person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1,1\np3,1,1,0\np4,0,0,0\n"
@@ -255,16 +347,25 @@ GOOD = "person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1,1\np3,1,1,0\np4,0,0,0\n"
      "responses.csv, row 3, column Q2: score '2' is above the highest category 1"),
     ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1\n", [],
      "responses.csv, row 3: has 3 cells but the header has 4"),
+    # every item constant: nothing is left to calibrate (one constant item is a warning,
+    # see test_constant_item_is_listed_and_left_out)
+    ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,1,0,1\np3,1,0,1\n", ["--min-responses", "1"],
+     "responses.csv: no item can be calibrated: all 3 items are left out "
+     "(3 no response variance)"),
     ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,1,1,0\np3,1,0,0\n", [],
-     "responses.csv, column Q1: item has no variance"),
+     "responses.csv: no item can be calibrated: all 3 items are left out "
+     "(3 too few responses)"),
     ("person_id,Q1,Q2,Q3\np1,1,0,1\np2,0,1,1\np1,1,1,0\n", [],
      "responses.csv, row 4, column person_id: duplicate person id 'p1' (first on row 2)"),
     ("person_id,Q1,Q2,Q1\np1,1,0,1\n", [],
      "responses.csv, row 1, column Q1: duplicate column"),
     ("", [], "responses.csv: file is empty"),
     (b"person_id,Q1\np1,1\n\xff,0\n", [], "responses.csv, row 3: not valid UTF-8"),
-    (GOOD, ["--anchors", "anchors_extra.csv"],
-     "anchors_extra.csv, column item_id: anchor item 'Q9' is not in responses.csv"),
+    # an anchor without responses is ignored (test_unanswered_anchor_is_listed_and_ignored);
+    # no answered anchor at all cannot keep the scale
+    (GOOD, ["--anchors", "anchors_absent.csv"],
+     "anchors_absent.csv, column item_id: none of the 2 anchor items has a response in "
+     "responses.csv"),
     (GOOD, ["--anchors", "anchors_no_b.csv"],
      "anchors_no_b.csv, row 1, column b: required column is missing"),
     (GOOD, ["--id-col", "pid"], "responses.csv, row 1, column pid: no such column"),
@@ -273,7 +374,7 @@ def test_calibrate_bad_input_writes_nothing(workdir: Path, responses: str | byte
                                             extra: list[str], expected: str) -> None:
     raw = responses if isinstance(responses, bytes) else responses.encode("utf-8")
     (workdir / "responses.csv").write_bytes(raw)
-    (workdir / "anchors_extra.csv").write_text("item_id,model,a,b\nQ1,2pl,1,0\nQ9,2pl,1,0\n")
+    (workdir / "anchors_absent.csv").write_text("item_id,model,a,b\nQ8,2pl,1,0\nQ9,2pl,1,0\n")
     (workdir / "anchors_no_b.csv").write_text("item_id,model,a\nQ1,2pl,1\n")
     result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--out",
                                             "params.csv", "--report", "report.html", *extra])
@@ -294,11 +395,20 @@ def test_unwritable_output_is_refused_before_work(workdir: Path) -> None:
 
 
 def test_calibration_failure_is_a_message(workdir: Path) -> None:
-    """Items the engine cannot estimate (here: too few responses) stop cleanly."""
+    """When no item can be estimated (here: 4 responses each, 10 needed) the run stops
+    cleanly, naming the file and why, and writes nothing."""
     (workdir / "responses.csv").write_text(GOOD)
     result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--out", "p.csv"])
     assert result.exit_code == 1
-    assert "Error: responses.csv: item Q1" in result.output
+    assert ("Error: responses.csv: no item can be calibrated: all 3 items are left out "
+            "(3 too few responses)") in result.output
+    assert "Traceback" not in result.output
+    assert not (workdir / "p.csv").exists()
+    # a score the model cannot take is a message as well
+    (workdir / "poly.csv").write_text("person_id,Q1\n" + "".join(
+        f"p{i},{i % 3}\n" for i in range(12)))
+    result = CliRunner().invoke(calibrate, ["poly.csv", "--model", "2pl", "--out", "p.csv"])
+    assert result.exit_code == 1 and result.output.startswith("Error: poly.csv")
     assert not (workdir / "p.csv").exists()
 
 
