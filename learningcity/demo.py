@@ -13,6 +13,12 @@ DEMO_DISTRICTS = (
     ("D04", "北新区", "Beixin District", 197_000),
     ("D05", "高新技术开发区", "High-tech Development Zone", 154_000),
     ("D06", "青溪县", "Qingxi County", 286_000),
+    ("D07", "江北区", "Jiangbei District", 358_000),
+    ("D08", "临港新区", "Lingang New Area", 173_000),
+    ("D09", "凤鸣区", "Fengming District", 241_000),
+    ("D10", "云岭县", "Yunling County", 219_000),
+    ("D11", "白沙县", "Baisha County", 164_000),
+    ("D12", "龙泉市", "Longquan City", 305_000),
 )
 
 
