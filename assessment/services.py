@@ -394,21 +394,30 @@ def _stored_next(session: TestSession, live: LiveBank) -> dict[str, Any] | None:
     return chosen
 
 
-def _pick_next(delivery: _Delivery, state: Any, answered: int) -> dict[str, Any] | None:
-    """The engine's next item as it is stored on the session, or None: the test stops."""
+def _pick_next(delivery: _Delivery, state: Any, answered: int,
+               shown_remaining: int | None = None) -> dict[str, Any] | None:
+    """The engine's next item as it is stored on the session, or None: the test stops.
+
+    The "about N left" figure never rises above the one shown with the previous item, so
+    the resident's progress never appears to go backwards.
+    """
     live, blueprint = delivery.live, delivery.blueprint
     choice = engine.next_item(live.bank, blueprint, state)
     if choice is None:
         return None
+    remaining = _remaining(blueprint, state, answered)
+    if shown_remaining is not None:
+        remaining = min(remaining, max(1, int(shown_remaining)))
     return {"position": answered + 1, "index": choice.index,
             "version": live.version_ids[choice.index], "pilot": choice.is_pilot,
-            "remaining": _remaining(blueprint, state, answered), "bank": live.key}
+            "remaining": max(1, remaining), "bank": live.key}
 
 
-def _next_changes(delivery: _Delivery, state: Any, answered: int) -> dict[str, Any]:
+def _next_changes(delivery: _Delivery, state: Any, answered: int,
+                  shown_remaining: int | None = None) -> dict[str, Any]:
     """The session columns recording ``state`` and what follows it: the next item, chosen
     once here, or the final score when the test stops."""
-    chosen = _pick_next(delivery, state, answered)
+    chosen = _pick_next(delivery, state, answered, shown_remaining)
     if chosen is None:
         return {"engine_state": state.to_dict(),
                 **_final_changes(delivery.live, delivery.blueprint, state)}
@@ -551,8 +560,9 @@ def _store_answer(db: Session, session: TestSession, live: LiveBank, delivery: _
     now = utcnow()
     if response_ms is None:
         response_ms = int((now - session.last_activity_at).total_seconds() * 1000)
+    shown = ((session.engine_state or {}).get("next") or {}).get("remaining")
     changes = {"theta": float(state.theta), "se": float(state.se), "n_answered": position,
-               "last_activity_at": now, **_next_changes(delivery, state, position)}
+               "last_activity_at": now, **_next_changes(delivery, state, position, shown)}
     _write_session(db, session, changes)
     db.connection().execute(_INSERT_ANSWER, {
         "session_id": session.id, "position": position, "item_version_id": version_id,

@@ -117,8 +117,12 @@ def session_page(request: Any) -> Any:
     if session.status == "expired":
         return render_to_response(T + "expired.pt", {}, request=request)
     state = services.current_page(request.dbsession, session)
-    notice = _("This page was changed in another window. Here is where you are now; "
-               "your earlier answers are kept.") if request.GET.get("moved") else None
+    notice = None
+    if request.GET.get("moved"):
+        notice = _("This page was changed in another window. Here is where you are now; "
+                   "your earlier answers are kept.")
+    elif request.GET.get("more") and state.page is not None:
+        notice = _("Because of your answers, the questions below were added.")
     return _page_response(request, session, state, notice=notice)
 
 
@@ -164,6 +168,8 @@ def session_submit(request: Any) -> Any:
             state = services.current_page(db, session)
             return _page_response(request, session, state, errors=exc.errors, status=400)
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
+    if state.page is not None and state.page.name == page_id:
+        return HTTPSeeOther(here + "?more=1")  # follow-up questions joined this page
     return HTTPSeeOther(here)
 
 
@@ -394,8 +400,9 @@ def staff_download(request: Any) -> Any:
                                         f'{definition.version}.json"')
         return response
     scope = _district_scope(request)
+    labels = "en" if request.params.get("labels") == "en" else "zh"
     data, n = services.export_file(request.dbsession, code, fmt, version=definition.version,
-                                   district=scope)
+                                   district=scope, labels=labels)
     media_type, extension = FORMATS[fmt]
     response = Response(body=data, content_type=media_type.split(";")[0],
                         charset="utf-8" if "charset" in media_type else None)

@@ -52,7 +52,8 @@ def _refusal_page(request: Any, exc: entry.EntryRefused) -> Any:
     values = {"kind": exc.code, "campaign": campaign, "retry_minutes": None,
               "opens": local_text(campaign.opens_at, campaign.timezone) if campaign else "",
               "closes": local_text(campaign.closes_at, campaign.timezone) if campaign else "",
-              "result_token": None}
+              "result_token": None,
+              "typed": format_code(normalise_code(request.matchdict.get("code", "")))[:40]}
     if exc.retry_after is not None:
         values["retry_minutes"] = max(1, -(-exc.retry_after // 60))
     response = render_to_response(T + "entry_message.pt", values, request=request)
@@ -65,8 +66,10 @@ def _refusal_page(request: Any, exc: entry.EntryRefused) -> Any:
 
 @view_config(route_name="monitoring.entry", renderer=T + "entry.pt", request_method="GET")
 def entry_form(request: Any) -> dict[str, Any]:
-    """The page where a resident types the code printed on the invitation letter."""
-    return {"error": None, "code": ""}
+    """The page where a resident types the code printed on the invitation letter
+    (``?code=`` keeps what was typed when a code was not found)."""
+    typed = normalise_code(request.GET.get("code", "")[:40])
+    return {"error": None, "code": format_code(typed) if typed else ""}
 
 
 @view_config(route_name="monitoring.entry", request_method="POST")

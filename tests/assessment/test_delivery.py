@@ -209,3 +209,19 @@ def test_page_post_without_a_choice_asks_again_and_stores_nothing(testapp, demo,
                                               if k != "choice"}, status=400)
     assert "请选择一个答案" in res.text
     assert dbsession.scalar(sa.select(sa.func.count(Answer.id))) == 0
+
+
+def test_the_remaining_count_never_goes_up(testapp, demo):
+    """"About N left" falls or stays the same from item to item, whatever the answers."""
+    for pattern in ((1, 2, 3, 4), (2, 2, 1, 1, 1, 3), (1,)):
+        token, step = start(testapp)
+        shown = []
+        while step["status"] == "testing" and len(shown) < 60:
+            shown.append(step["estimated_remaining"])
+            choice = pattern[len(shown) % len(pattern)]
+            n_options = 4
+            step = answer(testapp, token, step, choice=min(choice, n_options)).json
+        assert step["status"] == "finished"
+        assert len(shown) > 3
+        assert all(b <= a for a, b in zip(shown, shown[1:])), shown
+        assert min(shown) >= 1

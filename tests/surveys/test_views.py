@@ -73,6 +73,20 @@ def test_full_path_in_chinese_and_answers_stored(testapp, surveys_demo, dbsessio
                                                   "self_directed"}
 
 
+def test_follow_up_questions_on_the_same_page_are_announced(testapp, surveys_demo):
+    """Next that adds questions to the page says why the page came back."""
+    _token, res = start(testapp)
+    res = submit(submit(submit(res), FULL["background"]), FULL["needs"])
+    assert page_name(res) == "participation"
+    assert "增加了下面的问题" not in res.text
+    res = submit(res, {"community_training": "yes", "elder_education": "regular"})
+    assert page_name(res) == "participation"
+    assert "根据您的回答，增加了下面的问题" in res.text
+    res = fill(res.forms[0], {"community_training": "yes"}).submit("action", value="next",
+                                                                   status=400)
+    assert "增加了下面的问题" not in res.text  # answers missing: the errors say why
+
+
 def test_skip_path_in_english_never_shows_the_skipped_questions(testapp, surveys_demo,
                                                                 dbsession):
     _token, res = start(testapp, "en")

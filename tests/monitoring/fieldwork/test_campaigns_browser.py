@@ -67,6 +67,15 @@ def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:
     html = page.content()
     assert len(set(CODE_RE.findall(html))) >= 10
     assert page.locator("img.qr").count() >= 10
+    # a card carries the code on one line, an instruction and the QR, not the unit or stratum
+    card = page.locator("li.code-card").first
+    code_box = card.locator("p.code").bounding_box()
+    assert code_box["height"] < 2 * 1.6 * 18 * 1.2  # one line of the large code
+    assert card.locator("p.instruction").count() == 1
+    card_text = card.inner_text()
+    for own in (card.locator("p.code").inner_text(), card.locator("p.link").inner_text()):
+        card_text = card_text.replace(own, "")
+    assert not re.search(r"S0[1-4]", card_text), card_text  # demo unit ids and strata
     _fits(page)
     if os.environ.get("LC_SCREENSHOTS"):
         page.screenshot(path=f"{os.environ['LC_SCREENSHOTS']}/campaign-codes.png")

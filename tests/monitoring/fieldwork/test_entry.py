@@ -147,6 +147,15 @@ def test_wrong_and_void_codes_get_the_same_404_and_are_audited_without_the_code(
     assert _fresh(monitoring_demo, TestSession) is None
 
 
+def test_a_code_not_found_keeps_what_was_typed(testapp: Any, codes: Any) -> None:
+    """"Type the code again" brings back the typed code, so one wrong letter is one fix."""
+    form = testapp.get("/i").forms[0]
+    form["code"] = "zzzz zzzz zzzz9"
+    page = form.submit().follow(status=404)
+    again = page.click(href=r"/i\?code=").forms[0]
+    assert again["code"].value == "ZZZZ-ZZZZ-ZZZZ9"
+
+
 def test_many_wrong_codes_lock_the_address_out_even_for_a_valid_code(
         testapp: Any, wsgi_app: Any, codes: Any, monitoring_demo: Any) -> None:
     import webtest
