@@ -111,3 +111,13 @@ class IndicatorDefinition(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
 
+
+class DistrictBoundaries(Base):
+    """The uploaded GeoJSON of district boundaries (one row: the current upload)."""
+
+    __tablename__ = "district_boundaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    geojson: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
