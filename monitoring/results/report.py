@@ -39,6 +39,17 @@ SUPPRESSION_NOTES = (
 )
 
 
+WORDS = {
+    "simulated": _("Simulated data"),
+    "campaigns": _("Campaigns"),
+    "respondents": _("Respondents"),
+    "empty": _("No aggregates yet."),
+    "design_notes": _("Design notes"),
+    "design": _("Design"),
+    "methods": _("Methods"),
+    "suppression": _("Suppression rules"),
+    "district": _("District"),
+}
 SIMULATED_NOTE = _("these campaigns are answered by simulated residents, not real data.")
 DESIGN_NOTES = (
     _("Weights: inverse inclusion probability, non-response adjustment within strata, then "
@@ -116,16 +127,16 @@ def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
     title = t(_("Monitoring report ${year}", mapping={"year": year}))
     out.append(f"<h1>{_e(title)}</h1>")
     if scope.district:
-        out.append(f'<p class="scope">{_e(t(_("District")))}: '
+        out.append(f'<p class="scope">{_e(t(WORDS["district"]))}: '
                    f'{_e(names.get(scope.district, scope.district))}</p>')
     if simulated:
-        out.append(f'<p class="simulated" role="note"><strong>{_e(t(_("Simulated data")))}'
+        out.append(f'<p class="simulated" role="note"><strong>{_e(t(WORDS["simulated"]))}'
                    f'</strong>: {_e(t(SIMULATED_NOTE))} '
                    f'({_e(", ".join(sorted(simulated)))})</p>')
-    out.append(f"<h2>{_e(t(_('Campaigns')))}</h2><ul class=\"campaigns\">")
+    out.append(f"<h2>{_e(t(WORDS['campaigns']))}</h2><ul class=\"campaigns\">")
     for r in runs:
         out.append(f"<li>{_e(r.campaign)} · {_e(names.get(r.district, r.district))} · "
-                   f"{_e(t(_('Respondents')))} {r.n_respondents}</li>")
+                   f"{_e(t(WORDS['respondents']))} {r.n_respondents}</li>")
     out.append("</ul>")
     q = scope.rows(sa.select(Aggregate).where(
         Aggregate.campaign.in_(codes), Aggregate.kind == "indicator",
@@ -163,17 +174,17 @@ def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
             out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
         out.append("</tbody></table></section>")
     if not by_measure:
-        out.append(f"<p>{_e(t(_('No aggregates yet.')))}</p>")
-    out.append(f'<section class="notes"><h2>{_e(t(_("Design notes")))}</h2><ul>')
+        out.append(f"<p>{_e(t(WORDS['empty']))}</p>")
+    out.append(f'<section class="notes"><h2>{_e(t(WORDS["design_notes"]))}</h2><ul>')
     for r in runs:
         methods = sorted(set(db.scalars(scope.rows(sa.select(Aggregate.method).where(
             Aggregate.campaign == r.campaign)).distinct())))
-        out.append(f"<li>{_e(r.campaign)}: {_e(t(_('Design')))}: "
-                   f"{_e(method_text(r.design or '–', locale))}; {_e(t(_('Methods')))}: "
+        out.append(f"<li>{_e(r.campaign)}: {_e(t(WORDS['design']))}: "
+                   f"{_e(method_text(r.design or '–', locale))}; {_e(t(WORDS['methods']))}: "
                    f"{_e('; '.join(method_text(m, locale) for m in methods))}</li>")
     for note in DESIGN_NOTES:
         out.append(f"<li>{_e(t(note))}</li>")
-    out.append(f"</ul><h2>{_e(t(_('Suppression rules')))}</h2><ul>")
+    out.append(f"</ul><h2>{_e(t(WORDS['suppression']))}</h2><ul>")
     for note in SUPPRESSION_NOTES:
         out.append(f"<li>{_e(t(note))}</li>")
     out.append("</ul></section></article>")

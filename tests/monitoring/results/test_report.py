@@ -32,7 +32,8 @@ def test_report_page_has_every_indicator_and_verdict(testapp: Any, aggregated: A
     assert "Suppression rules" in text and "Design notes" in text
     assert "A-2025" not in text
     zh = testapp.get("/monitoring/report", params={"year": 2026, "lang": "zh-CN"}).text
-    assert "社区居民培训率" in zh
+    assert "社区居民培训率" in zh and "2026 年监测报告" in zh and "设计说明" in zh
+    assert "隐藏规则" in zh and "Suppression rules" not in zh
     missing = testapp.get("/monitoring/report", params={"year": 1999, "lang": "en"},
                           status=404)
     assert "1999" in missing.text and "2026" in missing.text
