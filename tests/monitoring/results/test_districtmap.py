@@ -139,3 +139,22 @@ def test_map_svg_for_returns_none_without_boundaries(dbsession: Any, aggregated:
     dm.save_boundaries(dbsession, _collection(_square("A", 0, 0), _square("B", 1, 0)))
     svg = dm.map_svg_for(dbsession, Scope("B"), "community_training_rate", 2026, "en")
     assert svg and 'data-district="B"' in svg and 'data-district="A"' not in svg
+
+
+def test_load_demo_keeps_known_codes_and_is_idempotent(dbsession: Any, staff: Any) -> None:
+    from learningcity.districts import add_district
+
+    add_district(dbsession, "D01", "一区", "District 1")
+    add_district(dbsession, "D02", "二区", "District 2")
+    dm.load_demo(dbsession)
+    assert [f.code for f in dm.stored_features(dbsession)] == ["D01", "D02"]
+    dm.load_demo(dbsession)
+    assert len(dm.stored_features(dbsession)) == 2
+
+
+def test_no_data_district_labelled_in_chinese(dbsession: Any, aggregated: Any) -> None:
+    from monitoring.results.dashboard import Scope
+
+    dm.save_boundaries(dbsession, _collection(_square("A", 0, 0), _square("B", 1, 0)))
+    svg = dm.map_svg_for(dbsession, Scope(None), "community_training_rate", 1999, "zh-CN")
+    assert svg and "无数据" in svg and svg.count('data-verdict="no_data"') == 2
