@@ -94,14 +94,17 @@ def _svg(body: bytes, prefix: str = "") -> str:
     return _ID.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text) if prefix else text
 
 
-def _map_svg(db: Session, scope: dashboard.Scope, code: str, year: int, locale: str) -> str:
+def _map_svg(db: Session, scope: dashboard.Scope, code: str, year: int, locale: str,
+             main_db: Session | None = None) -> str:
     # the map module may not have map_svg_for yet (it is written alongside)
     from monitoring.results import districtmap  # start-up: only the report draws maps
 
     if not hasattr(districtmap, "map_svg_for"):
         return ""
     try:
-        svg = districtmap.map_svg_for(db, scope, code, year, locale)
+        # boundaries and district names live in the main database, aggregates in ``db``
+        svg = districtmap.map_svg_for(main_db or db, scope, code, year, locale,
+                                      monitoring_db=db)
     except Exception:  # a map that cannot be drawn must not stop the report
         return ""
     if isinstance(svg, bytes):
@@ -111,7 +114,8 @@ def _map_svg(db: Session, scope: dashboard.Scope, code: str, year: int, locale: 
 
 def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
                 translate: Callable[[Any], str],
-                district_names: dict[str, str] | None = None) -> str:
+                district_names: dict[str, str] | None = None,
+                main_db: Session | None = None) -> str:
     """The report's content (an ``<article>``); raises :class:`ReportError` without data."""
     t = translate
     names = district_names or {}
@@ -160,7 +164,7 @@ def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
                             a.ci_high) for a in rows]}
         chart = charts.interval_chart([panel], "svg", t(_("No aggregates yet.")))
         out.append(f'<figure class="chart">{_svg(chart, f"c{len(out)}-")}</figure>')
-        svg = _map_svg(db, scope, code, year, locale)
+        svg = _map_svg(db, scope, code, year, locale, main_db)
         if svg:
             out.append(f'<figure class="map">{svg}</figure>')
         out.append("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads)
@@ -212,13 +216,14 @@ def font_face_css() -> str:
 
 def build_report_html(db: Session, scope: dashboard.Scope, year: int, locale: str,
                       district_names: dict[str, str] | None = None,
-                      translate: Callable[[Any], str] | None = None) -> str:
+                      translate: Callable[[Any], str] | None = None,
+                      main_db: Session | None = None) -> str:
     """The whole report as one standalone HTML document (print CSS and the CJK font
     inline); raises :class:`ReportError` when the year has no aggregated campaign."""
     from learningcity.i18n import translator  # start-up: catalogs only when a report is made
 
     t = translate or translator(locale, ("learningcity", "monitoring"))
-    body = report_body(db, scope, year, locale, t, district_names)
+    body = report_body(db, scope, year, locale, t, district_names, main_db)
     lang = "en" if str(locale).startswith("en") else "zh-CN"
     css = CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.is_file() else ""
     title = _e(t(_("Monitoring report ${year}", mapping={"year": year})))

@@ -43,7 +43,7 @@ def report(ini_path: str, year: int, out: Path, lang: str) -> None:
         names = {d.code: d.name(locale) for d in list_districts(db)}
         try:
             document = service.build_report_html(mdb, dashboard.Scope(None), year, locale,
-                                                 names)
+                                                 names, main_db=db)
         except service.ReportError as exc:
             raise click.ClickException(str(exc)) from None
         if out.suffix.lower() == ".pdf":

@@ -25,7 +25,7 @@ def report_page(request: Any) -> dict[str, Any]:
     body, message = "", ""
     try:
         body = report.report_body(db, scope, year, request.locale_name, request.translate,
-                                  _district_names(request))
+                                  _district_names(request), request.dbsession)
     except report.ReportError as exc:
         message = str(exc)
         request.response.status_int = 404

@@ -90,3 +90,22 @@ def test_cli_bad_year_is_a_clear_error(tmp_path: Any, db_url: str, aggregated: A
                                      "--out", str(tmp_path / "r.pdf")])
     assert done.exit_code == 1
     assert "1999" in done.output and not (tmp_path / "r.pdf").exists()
+
+
+def test_report_draws_the_map_when_the_map_module_has_one(testapp: Any, aggregated: Any,
+                                                          login: Any, monkeypatch: Any) -> None:
+    from monitoring.results import districtmap
+
+    calls: list[tuple[str, int, str | None]] = []
+
+    def fake(db: Any, scope: Any, code: str, year: int, locale: str, **kw: Any) -> str:
+        calls.append((code, year, scope.district))
+        return '<svg xmlns="http://www.w3.org/2000/svg" id="m"><title>MAP-OF</title></svg>'
+
+    monkeypatch.setattr(districtmap, "map_svg_for", fake, raising=False)
+    login("district_a")
+    text = testapp.get("/monitoring/report", params={"year": 2026}).text
+    assert "MAP-OF" in text and calls and all(c[1:] == (2026, "A") for c in calls)
+    monkeypatch.delattr(districtmap, "map_svg_for")
+    text = testapp.get("/monitoring/report", params={"year": 2026}).text
+    assert "MAP-OF" not in text and "A-2026" in text
