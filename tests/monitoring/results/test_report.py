@@ -109,3 +109,18 @@ def test_report_draws_the_map_when_the_map_module_has_one(testapp: Any, aggregat
     monkeypatch.delattr(districtmap, "map_svg_for")
     text = testapp.get("/monitoring/report", params={"year": 2026}).text
     assert "MAP-OF" not in text and "A-2026" in text
+
+
+def test_report_labels_simulated_data(testapp: Any, aggregated: Any, login: Any,
+                                      dbsession: Any) -> None:
+    from monitoring.results.dashboard import SIMULATED_MARK
+    from monitoring.results.warehouse import MonitoringRun
+
+    run = dbsession.scalar(sa.select(MonitoringRun).where(MonitoringRun.campaign == "A-2025"))
+    run.campaign_name = f"{SIMULATED_MARK} demo"
+    dbsession.commit()
+    login("monitor")
+    text = testapp.get("/monitoring/report", params={"year": 2025, "lang": "en"}).text
+    assert "Simulated data" in text and "A-2025" in text
+    text = testapp.get("/monitoring/report", params={"year": 2026, "lang": "en"}).text
+    assert "Simulated data" not in text
