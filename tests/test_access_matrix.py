@@ -220,6 +220,8 @@ CASES: list[Case] = [
     Case("dashboard.districts", "GET", "/monitoring/districts", MONITORING),
     Case("dashboard.indicators", "GET", "/monitoring/indicators", MONITORING),
     Case("dashboard.map", "GET", "/monitoring/map", MONITORING),
+    Case("dashboard.map", "POST", "/monitoring/map", roles("admin"), body="form",
+         reached=roles(400)),
     Case("dashboard.report", "GET", "/monitoring/report", MONITORING),
     Case("dashboard.indicators", "POST", "/monitoring/indicators", roles("admin"),
          body="form", reached=roles(400)),
