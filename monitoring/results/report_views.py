@@ -28,7 +28,8 @@ def report_page(request: Any) -> dict[str, Any]:
                                   _district_names(request), request.dbsession)
     except report.ReportError as exc:
         message = str(exc)
-        request.response.status_int = 404
+        if raw:  # a year asked for by name that has no data; no year at all is a page
+            request.response.status_int = 404
     return {"body": body, "message": message, "years": years, "year": year}
 
 

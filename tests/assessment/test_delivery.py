@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 
 import sqlalchemy as sa
@@ -223,5 +224,5 @@ def test_the_remaining_count_never_goes_up(testapp, demo):
             step = answer(testapp, token, step, choice=min(choice, n_options)).json
         assert step["status"] == "finished"
         assert len(shown) > 3
-        assert all(b <= a for a, b in zip(shown, shown[1:])), shown
+        assert all(b <= a for a, b in itertools.pairwise(shown)), shown
         assert min(shown) >= 1

@@ -350,7 +350,7 @@ def test_csv_and_xlsx_load_as_data(survey, tmp_path):
 
     write_csv(survey, RESPONSES, tmp_path / "r.csv")
     frame = pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig")
-    assert len(frame) == 3 and list(frame.columns)[0] == "respondent_id"
+    assert len(frame) == 3 and next(iter(frame.columns)) == "respondent_id"
     assert pd.api.types.is_integer_dtype(frame["respondent_id"])
     assert pd.api.types.is_float_dtype(frame["training_times"])  # 12, blank, blank
     write_xlsx(survey, RESPONSES, tmp_path / "r.xlsx")
