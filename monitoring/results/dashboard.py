@@ -12,6 +12,7 @@ formula, SPSS .sav with variable labels).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ REASON_LABELS = {"small_n": _("suppressed: too few respondents"),
                  "nchs_0_or_100": _("review: share of 0 or 100%"),
                  "nchs_complement": _("review: its complement is imprecise"),
                  "not_available": _("not available")}
+
+
+#: the districts table's campaign cell of a district without an aggregated campaign
+NO_DATA = _("No data yet")
 
 
 class ScopeError(PermissionError):
@@ -245,6 +250,8 @@ def trends(mdb: Session, scope: Scope, measure: str | None, locale: str = "zh_CN
                 continue
             label = _label(r, locale)
             rows.append({"district": r.district, "campaign": r.campaign,
+                         "year": run.closes_at.year if run.closes_at else None,
+                         "kind": r.kind,
                          "closes_at": run.closes_at.date().isoformat() if run.closes_at else "",
                          **_cells(r), "target_text": _target_text(r.target, r.direction)})
     rows.sort(key=lambda x: (x["district"], x["closes_at"], x["campaign"]))
@@ -254,8 +261,12 @@ def trends(mdb: Session, scope: Scope, measure: str | None, locale: str = "zh_CN
     return Table("trends", label or _("Trends"), cols, rows, {"measure": measure or ""})
 
 
-def districts(mdb: Session, scope: Scope, locale: str = "zh_CN") -> Table:
-    """One row per district (newest campaign): respondents, each indicator, mean ability."""
+def districts(mdb: Session, scope: Scope, locale: str = "zh_CN",
+              known: Sequence[str] = ()) -> Table:
+    """One row per district (newest campaign): respondents, each indicator, mean ability.
+
+    Districts in ``known`` (the city's list) without an aggregated campaign get a row
+    saying so, so a missing district is seen rather than silently absent."""
     latest = _latest_by_district(mdb, scope)
     wanted: list[tuple[str, str, str]] = []
     rows: list[dict[str, Any]] = []
@@ -273,6 +284,11 @@ def districts(mdb: Session, scope: Scope, locale: str = "zh_CN") -> Table:
             row[r.measure + "__judgement"] = r.judgement or ""
             row[r.measure + "__reason"] = r.suppression_reason or ""
         rows.append(row)
+    for district in sorted(set(known) - set(latest)):
+        if scope.district in (None, district):
+            rows.append({"district": district, "campaign": "", "n_respondents": None,
+                         "no_data": True})
+    rows.sort(key=lambda r: r["district"])
     cols = [Column("district", _("District")), Column("campaign", _("Campaign")),
             Column("n_respondents", _("Respondents"), "int")]
     for m, label, vk in wanted:
@@ -283,8 +299,9 @@ def districts(mdb: Session, scope: Scope, locale: str = "zh_CN") -> Table:
 
 
 def table(name: str, mdb: Session, scope: Scope, params: dict[str, str],
-          locale: str = "zh_CN") -> Table:
-    """The named table with the page's query parameters (used by pages, charts, exports)."""
+          locale: str = "zh_CN", known: Sequence[str] = ()) -> Table:
+    """The named table with the page's query parameters (used by pages, charts, exports);
+    ``known``: the city's district codes (the districts table lists those without data)."""
     if name == "overview":
         return overview(mdb, scope, locale)
     if name == "groups":
@@ -293,7 +310,7 @@ def table(name: str, mdb: Session, scope: Scope, params: dict[str, str],
     if name == "trends":
         return trends(mdb, scope, params.get("measure") or None, locale)
     if name == "districts":
-        return districts(mdb, scope, locale)
+        return districts(mdb, scope, locale, known)
     raise KeyError(name)
 
 

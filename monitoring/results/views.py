@@ -27,6 +27,8 @@ from monitoring.results.openapi import SPEC
 from monitoring.results.warehouse import DIMENSIONS
 
 T = "monitoring:templates/"
+#: the action plan's target year (its targets are for 2025)
+TARGET_YEAR = 2025
 PAGES = (("overview", "dashboard.overview", _("Indicators")),
          ("groups", "dashboard.groups", _("Group comparisons")),
          ("trends", "dashboard.trends", _("Trends")),
@@ -76,6 +78,8 @@ def _cell(request: Any, row: dict[str, Any], col: dashboard.Column) -> str:
     t = request.translate
     if col.key == "district" and value:
         return _district_names(request).get(value, value)
+    if col.key == "campaign" and row.get("no_data"):
+        return t(dashboard.NO_DATA)
     if col.kind == "judgement":
         if value in dashboard.JUDGEMENT_LABELS:
             return t(dashboard.JUDGEMENT_LABELS[value])
@@ -100,7 +104,8 @@ def _page(request: Any, name: str) -> dict[str, Any]:
     params = _params(request, name)
     locale = request.locale_name
     try:
-        table = dashboard.table(name, request.monitoring_db, scope, params, locale)
+        table = dashboard.table(name, request.monitoring_db, scope, params, locale,
+                                list(_district_names(request)))
     except ValueError as exc:
         raise HTTPBadRequest(str(exc)) from None
     except LookupError:
@@ -156,7 +161,7 @@ def _table_or_404(request: Any) -> tuple[str, dashboard.Table]:
     scope = _scope(request)
     try:
         return name, dashboard.table(name, request.monitoring_db, scope, _params(request, name),
-                                     request.locale_name)
+                                     request.locale_name, list(_district_names(request)))
     except ValueError as exc:
         raise HTTPBadRequest(str(exc)) from None
     except LookupError:
@@ -172,19 +177,34 @@ def chart(request: Any) -> Response:
     t = request.translate
     empty = t(_("No aggregates yet."))
     if name == "trends":
-        series: dict[str, list] = {}
-        target = None
-        for r in table.rows:
-            series.setdefault(_district_names(request).get(r["district"], r["district"]),
-                              []).append(
-                (r["closes_at"] or r["campaign"], r["estimate"], r["ci_low"], r["ci_high"]))
-            target = r["target"] if r["target"] is not None else target
-        share = any(r["value_kind"] == "share" for r in table.rows) or not table.rows
-        body = charts.trend_chart(series, t(table.title), share, target, ext, empty)
+        body = _trend_chart(request, table, ext, empty)
     else:
         body = charts.interval_chart(_panels(request, name, table), ext, empty)
     ctype = "image/svg+xml" if ext == "svg" else "image/png"
     return Response(body=body, content_type=ctype, charset=None if ext == "png" else "utf-8")
+
+
+def _trend_chart(request: Any, table: dashboard.Table, ext: str, empty: str) -> bytes:
+    """The trends chart: one small panel per district, the measure by campaign year with
+    its 95 % interval, and the action plan's target line."""
+    t = request.translate
+    names = _district_names(request)
+    by_district: dict[str, list] = {}
+    target = None
+    for r in table.rows:
+        if r["year"] is not None:
+            by_district.setdefault(r["district"], []).append(
+                (r["year"], r["estimate"], r["ci_low"], r["ci_high"]))
+        target = r["target"] if r["target"] is not None else target
+    panels = [{"title": names.get(d, d), "points": pts} for d, pts in sorted(by_district.items())]
+    years = sorted({y for pts in by_district.values() for y, *_rest in pts})
+    share = any(r["value_kind"] == "share" for r in table.rows) or not table.rows
+    ability = any(r["kind"] == "ability" for r in table.rows)
+    label = (t(_("Target ${year}: ${value}", mapping={
+        "year": TARGET_YEAR, "value": f"{100 * target:g} %"})) if target is not None else "")
+    return charts.year_trend_chart(panels, years, "share" if share else
+                                   ("ability" if ability else "number"), target, label, ext,
+                                   empty)
 
 
 def _panels(request: Any, name: str, table: dashboard.Table) -> list[dict[str, Any]]:

@@ -104,6 +104,62 @@ def test_trends_page_orders_campaigns_and_charts(testapp: Any, aggregated: Any,
     assert root.tag.endswith("svg")
 
 
+def test_trends_chart_is_a_panel_per_district_by_year_with_the_target_line(
+        testapp: Any, aggregated: Any, login: Any, dbsession: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each district's estimate and interval by campaign year, the 2025 target labelled,
+    on a 0-100 % axis (the chart function's own axis tests are in test_charts.py)."""
+    from monitoring.results import charts
+    from monitoring.results.warehouse import Aggregate
+
+    drawn: dict[str, Any] = {}
+    real = charts.year_trend_chart
+
+    def spy(panels: Any, years: Any, axis: str, *args: Any, **kw: Any) -> bytes:
+        drawn.update(panels=panels, years=years, axis=axis, args=args)
+        return real(panels, years, axis, *args, **kw)
+
+    monkeypatch.setattr(charts, "year_trend_chart", spy)
+    login("monitor")
+    svg = testapp.get("/monitoring/charts/trends.svg",
+                      params={"measure": "community_training_rate"})
+    assert ET.fromstring(svg.body).tag.endswith("svg")
+    rows = dbsession.scalars(sa.select(Aggregate).where(
+        Aggregate.measure == "community_training_rate",
+        Aggregate.dimension == "district")).all()
+    assert [p["title"] for p in drawn["panels"]] == ["甲区", "乙区"]
+    assert drawn["axis"] == "share" and drawn["years"] == [2025, 2026]
+    points = {(p["title"], y): (e, lo, hi) for p in drawn["panels"]
+              for y, e, lo, hi in p["points"]}
+    assert len(points) == len(rows) == 3
+    for r in rows:
+        year = 2025 if r.campaign.endswith("2025") else 2026
+        name = "甲区" if r.district == "A" else "乙区"
+        assert points[(name, year)] == (r.estimate, r.ci_low, r.ci_high)
+    target, label = drawn["args"][:2]
+    assert target == pytest.approx(0.55) and label == "2025 年目标 55 %"
+
+
+def test_districts_without_data_get_a_row_saying_so(testapp: Any, aggregated: Any,
+                                                     login: Any, dbsession: Any) -> None:
+    from learningcity.models import District
+
+    dbsession.add(District(code="C", name_zh="丙区", name_en="District C"))
+    dbsession.commit()
+    login("monitor")
+    text = testapp.get("/monitoring/districts").text
+    body = text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = body.split("<tr")[1:]
+    assert len(rows) == 3
+    assert "丙区" in rows[2] and "暂无数据" in rows[2]
+    assert "暂无数据" not in rows[0] + rows[1]
+    csv_body = testapp.get("/monitoring/export/districts.csv").body.decode("utf-8-sig")
+    assert len(csv_body.strip().splitlines()) == 4  # header and A, B, C
+    login("district_a")
+    text = testapp.get("/monitoring/districts").text
+    assert "丙区" not in text and "暂无数据" not in text
+
+
 @pytest.mark.parametrize("table", ["overview", "groups", "trends", "districts"])
 def test_charts_are_valid_svg_and_png(testapp: Any, aggregated: Any, login: Any,
                                       table: str) -> None:
