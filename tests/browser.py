@@ -25,15 +25,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 SCREENSHOTS = Path(os.environ.get("LC_SCREENSHOTS") or tempfile.mkdtemp(prefix="lc-shots-"))
 
 
-def make_app(folder: Path, *, demo_content: bool = True) -> Any:
+def make_app(folder: Path, *, demo_content: bool = True, **settings: str) -> Any:
     """The app on a fresh SQLite file in ``folder``, migrated on start, with the demo
-    content loaded (as ``pserve development.ini`` serves it) unless told otherwise."""
+    content loaded (as ``pserve development.ini`` serves it) unless told otherwise;
+    ``settings`` adds .ini settings (e.g. ``{"monitoring.demo_city": "true"}``)."""
     from learningcity import main
     from tests.conftest import app_settings
 
     return main({}, **app_settings(f"sqlite:///{folder / 'app.sqlite'}", **{
         "learningcity.auto_migrate": "true",
-        "learningcity.demo_content": "true" if demo_content else "false"}))
+        "learningcity.demo_content": "true" if demo_content else "false", **settings}))
 
 
 @contextmanager

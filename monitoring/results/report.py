@@ -167,7 +167,8 @@ def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
         svg = _map_svg(db, scope, code, year, locale, main_db)
         if svg:
             out.append(f'<figure class="map">{svg}</figure>')
-        out.append("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads)
+        out.append(f'<div class="table-wrap" tabindex="0" role="region" aria-label="{_e(label)}">'
+                   "<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads)
                    + "</tr></thead><tbody>")
         for a in rows:
             cells = [names.get(a.district, a.district), a.campaign, a.n,
@@ -176,7 +177,7 @@ def report_body(db: Session, scope: dashboard.Scope, year: int, locale: str,
                      dashboard.format_value(a.ci_high, "share"),
                      dashboard._target_text(a.target, a.direction), _verdict(a, t)]
             out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
-        out.append("</tbody></table></section>")
+        out.append("</tbody></table></div></section>")
     if not by_measure:
         out.append(f"<p>{_e(t(WORDS['empty']))}</p>")
     out.append(f'<section class="notes"><h2>{_e(t(WORDS["design_notes"]))}</h2><ul>')
