@@ -88,7 +88,8 @@ def item_page(request: Any) -> dict[str, Any]:
                 calibrations.append((instrument, published, row))
     exposure = services.exposure(db).get(item.code, {"count": 0, "rate": 0.0, "campaigns": []})
     return {"item": item, "calibrations": calibrations, "exposure": exposure,
-            "misfit": review.misfit, "next_statuses": services.STATUS_FLOW[item.status]}
+            "misfit": review.misfit, "next_statuses": services.STATUS_FLOW[item.status],
+            "curve_alt": _("Item characteristic curve of ${code}", mapping={"code": item.code})}
 
 
 @view_config(route_name="itembank.item_status", request_method="POST", permission="research")

@@ -1,6 +1,7 @@
 """Shell pages: home, health check, staff login/logout, staff home, district page, errors."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
-from . import display, i18n
+from . import display, i18n, labels
 from .accounts import AccountError, authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
@@ -45,6 +46,7 @@ def add_layout_globals(event: BeforeRender) -> None:
     event["identity"] = request.identity
     event["csrf_token"] = LazyCSRFToken(request)
     event["_"] = request.translate
+    event["code_label"] = functools.partial(labels.code_label, request.translate)
 
 
 @view_config(route_name="home", renderer="learningcity:templates/home.pt")
