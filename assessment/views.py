@@ -8,6 +8,7 @@ from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
+from itembank import ResearchArea
 from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
 from learningcity.redirects import see_other
@@ -226,4 +227,6 @@ def staff_session(request: Any) -> dict[str, Any]:
     session, answers = services.staff_session_detail(
         request.dbsession, int(request.matchdict["id"]),
         district=user.district_code if user.role == "district" else None)
-    return {"session": session, "answers": answers}
+    # item pages are the researchers' (itembank's ResearchArea): no link for others
+    return {"session": session, "answers": answers,
+            "item_links": request.has_permission("research", ResearchArea(request))}

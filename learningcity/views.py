@@ -118,7 +118,11 @@ def staff_home(request: Any) -> dict[str, Any]:
     if user.role == "district":
         query = query.where(District.code == user.district_code)
     links = sorted(request.registry.get("staff_links", []), key=lambda link: link["order"])
-    return {"districts": request.dbsession.scalars(query).all(), "staff_links": links}
+    districts = request.dbsession.scalars(query).all()
+    # a district's page is linked only for those who may open it (researchers may not)
+    openable = {d.code for d in districts
+                if request.has_permission("view", DistrictResource(d))}
+    return {"districts": districts, "openable": openable, "staff_links": links}
 
 
 @view_config(route_name="district", context=DistrictResource,

@@ -79,3 +79,18 @@ def fits(page: Any, width: int = 360) -> bool:
     """Nothing on the page is wider than the screen (after any navigation finished)."""
     page.wait_for_load_state("load")
     return page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+#: axe-core impacts that fail a browser test (issue 15: none on any resident or staff page)
+AXE_FAILING = frozenset({"serious", "critical"})
+
+
+def axe_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each (rule,
+    impact, help, count, first targets); the context needs ``bypass_csp=True``."""
+    from axe_playwright_python.sync_playwright import Axe  # a test dependency (setup.cfg)
+
+    found = Axe().run(page).response["violations"]
+    return [f"{page.url}: {v['id']} ({v['impact']}): {v['help']} x{len(v['nodes'])} "
+            f"{[n['target'] for n in v['nodes'][:3]]}"
+            for v in found if v["impact"] in AXE_FAILING]

@@ -272,6 +272,37 @@ def test_every_page_in_every_language(site: dict[str, Any], language: str) -> No
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 
+_HREF = re.compile(r'<a\b[^>]*\bhref="(/[^"#]*)"')
+#: links not followed: downloads and images (checked by their own tests), logging out
+_NOT_FOLLOWED = re.compile(r"\.(csv|xlsx|sav|pdf|png|svg|json|zip)(\?|$)|^/static/|^/logout")
+
+
+def test_no_page_links_where_its_reader_may_not_go(site: dict[str, Any]) -> None:
+    """A link shown to a role opens for that role: none of the pages' own links answers
+    403 (researchers are not shown district pages, district staff not item pages)."""
+    import html as html_lib  # the checker itself needs no unescaping: optional here
+
+    links: dict[str, dict[str, str]] = {role: {} for role in ROLES}
+    for page in HTML_PAGES:
+        url = page.url(site["ids"])
+        for role in sorted(page.roles):
+            res = site["clients"][role].get(url, expect_errors=True)
+            if res.status_int != 200 or "html" not in res.content_type:
+                continue
+            for href in _HREF.findall(res.text):
+                href = html_lib.unescape(href)
+                if not _NOT_FOLLOWED.search(href):
+                    links[role].setdefault(href, url)
+    refused = []
+    for role, found in links.items():
+        for href, source in sorted(found.items()):
+            status = site["clients"][role].get(href, expect_errors=True).status_int
+            if status == 403:
+                refused.append(f"{role}: {href} (linked from {source}) answers 403")
+    assert sum(map(len, links.values())) > 50  # the crawl found the site's links
+    assert not refused, f"{len(refused)} links:\n" + "\n".join(refused)
+
+
 # --------------------------------------------------------------------------- the checker
 
 def test_checker_reports_interpolation_and_other_language() -> None:

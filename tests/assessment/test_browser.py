@@ -7,14 +7,15 @@ folder ``LC_SCREENSHOTS`` names (see tests/browser.py).
 """
 from __future__ import annotations
 
-from tests.browser import SCREENSHOTS, fits
+from tests.browser import SCREENSHOTS, axe_problems, fits
 
 
 def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser):
     context = browser.new_context(viewport={"width": 360, "height": 740},
-                                  device_scale_factor=2, locale="zh-CN")
+                                  device_scale_factor=2, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
     page.goto(demo_server + "/")
+    problems = axe_problems(page)
     page.click("a.button[href$=\"/test\"]")  # take the test
     page.check("input[name=consent]")
     page.click("button[type=submit]")
@@ -27,6 +28,7 @@ def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser)
     while "/result" not in page.url:
         assert page.locator("legend.stem").inner_text().strip()
         if answered == 2:
+            problems += axe_problems(page)
             page.screenshot(path=str(SCREENSHOTS / "item-360.png"), full_page=True)
             # the tab dies: a new browser context resumes from the same link
             context.close()
@@ -45,6 +47,8 @@ def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser)
     text = page.locator("main").inner_text()
     assert "分以内" in text and "道题" in text  # precision and length sentences
     page.screenshot(path=str(SCREENSHOTS / "result-360.png"), full_page=True)
+    problems += axe_problems(page)
+    assert not problems, problems  # axe-core: no serious or critical violation
     # nothing overflows a 360 px screen
     assert fits(page)
     context.close()

@@ -7,7 +7,7 @@ tests/browser.py).
 """
 from __future__ import annotations
 
-from tests.browser import SCREENSHOTS, fits
+from tests.browser import SCREENSHOTS, axe_problems, fits
 
 VIEWPORT = {"width": 360, "height": 740}
 
@@ -87,3 +87,19 @@ def check_stored(server_url, token):
         scales = json.load(res)["scales"]
     assert set(scales) == {"motivation", "self_directed"}
     assert scales["motivation"]["method"] == "grm" and scales["motivation"]["theta"] is not None
+
+
+def test_survey_pages_have_no_serious_accessibility_violation(demo_server, browser):
+    """axe-core (it needs JavaScript, so a second context) on the start page and the
+    first survey pages: no serious or critical violation."""
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    page.goto(demo_server + "/survey")
+    problems = axe_problems(page)
+    page.click("form button[type=submit]")
+    for _page in range(2):
+        problems += axe_problems(page)
+        next_page(page)
+    problems += axe_problems(page)  # the background page's error messages
+    context.close()
+    assert not problems, problems
