@@ -91,6 +91,14 @@ def test_rating_blocks_reuse_the_item_bank(survey, bank):
     assert read_json(DEFAULT_JSON, bank=bank).ok
 
 
+def test_district_choices_are_the_demo_citys_districts(survey):
+    """A resident of any demo district can say so (the demo city has twelve)."""
+    from learningcity.demo import DEMO_DISTRICTS
+
+    assert [(c.name, c.label.zh, c.label.en) for c in survey.choices("district")] == [
+        (code, zh, en) for code, zh, en, _population in DEMO_DISTRICTS]
+
+
 def test_json_round_trip(survey):
     text = dumps(survey)
     again = survey_from_dict(json.loads(text))
