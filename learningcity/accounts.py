@@ -35,7 +35,7 @@ LOGIN_IDLE = dt.timedelta(hours=8)
 LOGIN_MAX_AGE = dt.timedelta(hours=12)
 #: last_seen_at is written at most this often per login (not on every request)
 LOGIN_TOUCH_EVERY = dt.timedelta(minutes=5)
-#: dead logins of a user are deleted when that user next logs in, after this long
+#: logins are deleted at the next login of anyone this long after their last use
 LOGIN_KEEP = dt.timedelta(days=30)
 
 
@@ -190,12 +190,11 @@ def set_password(db: Session, username: str, password: str, actor: str) -> Staff
 def start_login(db: Session, user: StaffUser, address: str) -> str:
     """Record a new login of ``user`` and return its random id (what the cookie holds).
 
-    The user's logins that died more than LOGIN_KEEP ago are deleted here, so the table
-    holds about a month of each staff member's logins and addresses.
+    Every login last used more than LOGIN_KEEP ago (anyone's: the table is small) is
+    deleted here, so it holds about a month of staff logins and their addresses.
     """
     now = utcnow()
-    db.execute(sa.delete(StaffLogin).where(StaffLogin.user_id == user.id,
-                                           StaffLogin.last_seen_at < now - LOGIN_KEEP))
+    db.execute(sa.delete(StaffLogin).where(StaffLogin.last_seen_at < now - LOGIN_KEEP))
     login_id = secrets.token_urlsafe(32)
     db.add(StaffLogin(id=login_id, user_id=user.id, created_at=now, last_seen_at=now,
                       address=(address or "")[:64]))

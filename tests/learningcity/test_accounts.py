@@ -113,15 +113,18 @@ def test_last_seen_is_written_only_now_and_then(testapp, staff, login, dbsession
 def test_old_dead_logins_are_deleted_at_the_next_login(testapp, staff, login,
                                                         dbsession) -> None:
     login("admin", status=303)
-    row = dbsession.scalar(sa.select(StaffLogin))
-    row.last_seen_at = accounts.utcnow() - accounts.LOGIN_KEEP - dt.timedelta(days=1)
-    old_id = row.id
+    testapp.reset()
+    login("monitor", status=303)
+    rows = dbsession.scalars(sa.select(StaffLogin).order_by(StaffLogin.created_at)).all()
+    rows[0].last_seen_at = accounts.utcnow() - accounts.LOGIN_KEEP - dt.timedelta(days=1)
+    rows[1].last_seen_at = accounts.utcnow() - accounts.LOGIN_KEEP + dt.timedelta(days=1)
+    old_id, recent_id = rows[0].id, rows[1].id
     dbsession.commit()
     testapp.reset()
-    login("admin", status=303)
+    login("researcher", status=303)  # anyone's login prunes everyone's old ones
     dbsession.expire_all()
     ids = dbsession.scalars(sa.select(StaffLogin.id)).all()
-    assert old_id not in ids and len(ids) == 1
+    assert old_id not in ids and recent_id in ids and len(ids) == 2
 
 
 # --- passwords ------------------------------------------------------------------------
@@ -206,3 +209,22 @@ def test_a_disabled_user_cannot_log_in_until_enabled(testapp, staff, login, dbse
         AuditEvent.target == "monitor", AuditEvent.actor == "cli:root")
         .order_by(AuditEvent.id)).all()
     assert actions == ["user.disable", "user.enable"]
+
+
+def test_identity_costs_one_query_per_request(testapp, wsgi_app, staff, login) -> None:
+    """The login check joins staff_login to staff_user once, however often a page asks
+    for the identity (layout, permissions, the view)."""
+    login("admin", status=303)
+    statements: list[str] = []
+
+    def log(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    engine = wsgi_app.registry.engine
+    sa.event.listen(engine, "before_cursor_execute", log)
+    try:
+        testapp.get("/staff/", status=200)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", log)
+    touching = [s for s in statements if "staff_login" in s or "staff_user" in s]
+    assert len(touching) == 1 and "JOIN staff_login" in touching[0], touching
