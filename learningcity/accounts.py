@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
-from zxcvbn import zxcvbn
 
 from .db import utcnow
 from .models import ROLES, AuditEvent, District, StaffLogin, StaffUser
@@ -68,9 +67,14 @@ def password_problem(password: str, role: str, username: str = "",
         return f"{who} password must have at least {minimum} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"a password may have at most {MAX_PASSWORD_LENGTH} characters"
+    # start-up cost: zxcvbn loads its word lists (75 ms, python -X importtime); only
+    # account changes need it, not every web worker
+    from zxcvbn import zxcvbn
+
     hints = [h for h in (username, display_name, "learningcity", "learning city") if h]
-    # zxcvbn's cost grows with length; the first 100 characters decide anyway
-    result = zxcvbn(password[:100], user_inputs=hints)
+    # zxcvbn refuses more than 72 characters (its cost grows with length); a phrase that
+    # long is judged by its first 72
+    result = zxcvbn(password[:72], user_inputs=hints)
     if result["score"] < MIN_PASSWORD_SCORE:
         warning = result["feedback"].get("warning") or "it is too easy to guess"
         return (f"password refused: {warning.rstrip('.')} (about {result['guesses']:.0f} "

@@ -150,6 +150,10 @@ def test_admins_need_twelve_characters_and_everyone_a_strong_phrase() -> None:
     # the account's own name is guessable
     assert password_problem("zhangweilin2", "monitor", "zhangweilin") is not None
     assert password_problem("z" * 300, "monitor") is not None
+    # longer than zxcvbn's 72-character limit: judged, not an error
+    long_phrase = ("plum vortex harbour lantern quiet meadow copper kettle violet "
+                   "orchard ember glacier")
+    assert len(long_phrase) > 72 and password_problem(long_phrase, "admin") is None
 
 
 def test_create_user_refuses_a_common_password_and_writes_nothing(dbsession, staff) -> None:
