@@ -228,11 +228,19 @@ def login_user(db: Session, login_id: str) -> StaffUser | None:
     return user
 
 
-def end_login(db: Session, login_id: str) -> None:
-    """Revoke one login (logout): its cookie, and every copy of it, stops working."""
-    db.execute(sa.update(StaffLogin).where(StaffLogin.id == login_id,
-                                           StaffLogin.revoked_at.is_(None))
+def end_login(db: Session, login_id: str, address: str = "") -> None:
+    """Revoke one login (logout): its cookie, and every copy of it, stops working.
+
+    Audited as ``logout`` when the login was still open."""
+    username = db.scalar(sa.select(StaffUser.username)
+                         .join(StaffLogin, StaffLogin.user_id == StaffUser.id)
+                         .where(StaffLogin.id == login_id, StaffLogin.revoked_at.is_(None)))
+    if username is None:
+        return
+    db.execute(sa.update(StaffLogin).where(StaffLogin.id == login_id)
                .values(revoked_at=utcnow()))
+    db.add(AuditEvent(actor=username, action="logout", target=username,
+                      address=(address or "")[:64]))
 
 
 def revoke_logins(db: Session, user_id: int) -> int:

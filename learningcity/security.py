@@ -72,7 +72,7 @@ class StaffSecurityPolicy:
         """Revoke this session's login on the server, then drop the session."""
         login_id = request.session.get(SESSION_KEY)
         if isinstance(login_id, str):
-            accounts.end_login(request.dbsession, login_id)
+            accounts.end_login(request.dbsession, login_id, request.client_addr or "")
         request.session.invalidate()
         request.environ[_IDENTITY] = None
         return []

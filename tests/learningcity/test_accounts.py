@@ -39,6 +39,14 @@ def test_a_copied_cookie_stops_working_after_logout(testapp, wsgi_app, staff, lo
                                            "confirm": "yes"}, status=403)
     login_row = dbsession.scalar(sa.select(StaffLogin))
     assert login_row.revoked_at is not None and login_row.address == "127.0.0.1"
+    logouts = dbsession.execute(sa.select(AuditEvent.actor, AuditEvent.address)
+                                .where(AuditEvent.action == "logout")).all()
+    assert logouts == [("researcher", "127.0.0.1")]
+    # logging out of a dead login again changes nothing and records nothing
+    accounts.end_login(dbsession, login_row.id)
+    dbsession.commit()
+    assert dbsession.scalar(sa.select(sa.func.count(AuditEvent.id))
+                            .where(AuditEvent.action == "logout")) == 1
 
 
 def test_the_cookie_names_a_login_not_a_user(testapp, staff, login, dbsession) -> None:
