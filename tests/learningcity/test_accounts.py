@@ -63,9 +63,8 @@ def test_the_cookie_names_a_login_not_a_user(testapp, staff, login, dbsession) -
 def test_an_account_change_ends_every_session_of_that_user(testapp, wsgi_app, staff, login,
                                                             dbsession, change) -> None:
     login("monitor", status=303)
-    other_browser = _copy_of(testapp, wsgi_app)
-    other_browser.reset()
-    form = other_browser.get("/login").forms[0]
+    other_browser = webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "127.0.0.2"})
+    form = other_browser.get("/login").forms[0]  # a second login of the same user
     form["username"], form["password"] = "monitor", "correct horse battery"
     form.submit(status=303)
     bystander = webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
