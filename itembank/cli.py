@@ -5,7 +5,6 @@ The offline loop: ``export-responses`` -> ``learningcity calibrate`` ->
 """
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from learningcity.cli import db_session, ini_option
+from learningcity.cli import actor_option, db_session, ini_option
+from learningcity.cli import cli_actor as _actor
 from scoring.io import InputError, read_fit, read_params, write_params
 from tabular.guard import guard_cell  # noqa: F401 (the guard write_table applies; tested)
 from tabular.reading import TableError, read_table
@@ -33,14 +33,6 @@ from .services import (
     published_calibration,
     rollback,
 )
-
-
-def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
-
-
-actor_option = click.option("--as", "actor", default=None,
-                            help="Name recorded in the audit trail (default cli:<login>).")
 
 
 @click.group()
@@ -105,20 +97,29 @@ def _items_file(fmt: str, specs: list[Any]) -> bytes:
 
 @itembank.command("export-responses")
 @ini_option
+@actor_option
 @click.option("--instrument", required=True, help="Instrument code, e.g. LLA.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--group", "groups", multiple=True,
               help="Background variable to add as a column (repeatable), e.g. age_band.")
 @click.option("--scored-only", is_flag=True, help="Leave out unscored pilot items.")
-def export_responses_cmd(ini_path: str, instrument: str, out: str, groups: tuple[str, ...],
-                         scored_only: bool) -> None:
-    """Write the sparse RESPONSES.csv that `learningcity calibrate` reads."""
-    with db_session(ini_path) as db:
-        inst = get_instrument(db, instrument)
-        target = Path(out)
-        tmp = target.with_name(target.name + ".part")
-        persons, items = export_responses(db, inst, tmp, groups, not scored_only)
-        tmp.replace(target)
+def export_responses_cmd(ini_path: str, actor: str | None, instrument: str, out: str,
+                         groups: tuple[str, ...], scored_only: bool) -> None:
+    """Write the sparse RESPONSES.csv that `learningcity calibrate` reads (person-level
+    data: audited with who, what and where)."""
+    target = Path(out)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        # the audit row is committed before the file takes its name: no export unrecorded
+        with db_session(ini_path) as db:
+            inst = get_instrument(db, instrument)
+            persons, items = export_responses(db, inst, tmp, groups, not scored_only,
+                                              actor=_actor(actor),
+                                              destination=str(target.resolve()))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(target)
     click.echo(f"wrote {persons} respondent(s) x {items} item(s) to {out}")
 
 

@@ -147,19 +147,26 @@ def _move(item: Item, to_status: str, actor: str, note: str) -> None:
 
 
 def change_status(db: Session, item: Item, to_status: str, actor: str, note: str = "") -> None:
-    """Move an item along its life cycle (draft -> pilot -> operational -> retired)."""
+    """Move an item along its life cycle (draft -> pilot -> operational -> retired); audited."""
     if to_status not in STATUS_FLOW.get(item.status, ()):
         raise BankError(f"item {item.code} cannot go from {item.status} to {to_status}")
+    from_status = item.status
     _move(item, to_status, actor, note)
+    audit.record(db, actor=actor, action="item.status", target=item.code,
+                 detail={"from": from_status, "to": to_status, "note": note[:500]})
     db.flush()
 
 
 def edit_item(db: Session, item: Item, spec: ItemSpec, actor: str) -> ItemVersion:
-    """New content is always a new version, so earlier responses keep what was shown."""
+    """New content is always a new version, so earlier responses keep what was shown.
+
+    The new version goes live at once, so it is audited (unchanged content is no edit)."""
     if _content(spec) == _content(item.current):
         return item.current
     version = _version(spec, item.current.version + 1, actor)
     item.versions.append(version)
+    audit.record(db, actor=actor, action="item.edit", target=item.code,
+                 detail={"version": version.version, "from_version": version.version - 1})
     db.flush()
     return version
 
@@ -335,12 +342,14 @@ def record_response(db: Session, *, instrument: Instrument | InstrumentInfo,
 
 
 def export_responses(db: Session, instrument: Instrument, out: io.TextIOBase | Path,
-                     group_columns: Sequence[str] = (), include_pilot: bool = True
-                     ) -> tuple[int, int]:
+                     group_columns: Sequence[str] = (), include_pilot: bool = True,
+                     *, actor: str = "system", destination: str = "") -> tuple[int, int]:
     """Write the sparse wide RESPONSES.csv that ``learningcity calibrate`` reads.
 
     One row per respondent (``person_id``), the requested group columns, then one
     column per item code; empty cell = not administered. Returns (persons, items).
+    Person-level data leaves the database here, so every export is audited with
+    ``actor``, what was asked for, how many rows went out and where (``destination``).
     """
     query = (sa.select(ItemResponse.respondent, Item.code, ItemResponse.score,
                        ItemResponse.groups)
@@ -371,6 +380,11 @@ def export_responses(db: Session, instrument: Instrument, out: io.TextIOBase | P
                          *[answers.get(code, "") for code in items]])
     if close:
         out.close()
+    audit.record(db, actor=actor, action="responses.export", target=instrument.code,
+                 detail={"persons": len(persons), "items": len(items),
+                         "groups": list(group_columns), "include_pilot": include_pilot,
+                         "destination": destination})
+    db.flush()
     return len(persons), len(items)
 
 

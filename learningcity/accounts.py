@@ -1,7 +1,13 @@
-"""Staff accounts: argon2 password hashing, creation, login with throttling and audit."""
+"""Staff accounts: argon2 password hashing, password policy, creation and changes, logins
+(server-side, revocable), login throttling and audit.
+
+Every change to an account is audited with the real actor (a staff member's name, or
+``cli:<login>`` from the command line).
+"""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -9,13 +15,27 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .models import ROLES, AuditEvent, District, StaffUser
+from .models import ROLES, AuditEvent, District, StaffLogin, StaffUser
 
 _hasher = PasswordHasher()
 #: A login is refused after this many failures for one username or address in the window.
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
+#: NIST SP 800-63B: length and a check against common and guessable passwords, no
+#: composition rules. Administrators can change everything, so theirs are longer.
 MIN_PASSWORD_LENGTH = 10
+MIN_ADMIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+#: zxcvbn score 0-4; 3 means about 10^8 guesses or more ("safely unguessable" online)
+MIN_PASSWORD_SCORE = 3
+#: a login unused this long is dead (as the cookie's own timeout), and any login is dead
+#: after a working day and a half, whatever the cookie says
+LOGIN_IDLE = dt.timedelta(hours=8)
+LOGIN_MAX_AGE = dt.timedelta(hours=12)
+#: last_seen_at is written at most this often per login (not on every request)
+LOGIN_TOUCH_EVERY = dt.timedelta(minutes=5)
+#: logins are deleted at the next login of anyone this long after their last use
+LOGIN_KEEP = dt.timedelta(days=30)
 
 
 class AccountError(ValueError):
@@ -33,13 +53,44 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def create_user(db: Session, username: str, password: str, role: str,
-                district_code: str | None = None, display_name: str = "",
-                actor: str = "cli") -> StaffUser:
-    """Add a staff account after checking role, district and password length."""
-    username = username.strip()
-    if not username or len(username) > 64:
-        raise AccountError("username must be 1 to 64 characters")
+def password_problem(password: str, role: str, username: str = "",
+                     display_name: str = "") -> str | None:
+    """Why this password is refused for an account of this role, or None when it is fine.
+
+    Length at least 10 (12 for admins); refused when zxcvbn finds it common or
+    guessable (dictionary words, repeats, sequences, keyboard walks, the user's own
+    name). No rules about digits or symbols (NIST SP 800-63B, 5.1.1).
+    """
+    minimum = MIN_ADMIN_PASSWORD_LENGTH if role == "admin" else MIN_PASSWORD_LENGTH
+    if len(password) < minimum:
+        who = "an administrator's" if role == "admin" else "a"
+        return f"{who} password must have at least {minimum} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"a password may have at most {MAX_PASSWORD_LENGTH} characters"
+    # start-up cost: zxcvbn loads its word lists (75 ms, python -X importtime); only
+    # account changes need it, not every web worker
+    from zxcvbn import zxcvbn
+
+    hints = [h for h in (username, display_name, "learningcity", "learning city") if h]
+    # zxcvbn refuses more than 72 characters (its cost grows with length); a phrase that
+    # long is judged by its first 72
+    result = zxcvbn(password[:72], user_inputs=hints)
+    if result["score"] < MIN_PASSWORD_SCORE:
+        warning = result["feedback"].get("warning") or "it is too easy to guess"
+        return (f"password refused: {warning.rstrip('.')} (about {result['guesses']:.0f} "
+                "guesses); use a longer phrase of uncommon words")
+    return None
+
+
+def check_password(password: str, role: str, username: str = "",
+                   display_name: str = "") -> None:
+    """Raise AccountError naming the reason when the password is refused."""
+    problem = password_problem(password, role, username, display_name)
+    if problem is not None:
+        raise AccountError(problem)
+
+
+def _check_role(db: Session, role: str, district_code: str | None) -> None:
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     if role == "district" and not district_code:
@@ -48,8 +99,17 @@ def create_user(db: Session, username: str, password: str, role: str,
         raise AccountError("only district accounts are scoped to a district")
     if district_code and db.get(District, district_code) is None:
         raise AccountError(f"unknown district code {district_code!r}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(db: Session, username: str, password: str, role: str,
+                district_code: str | None = None, display_name: str = "",
+                actor: str = "system") -> StaffUser:
+    """Add a staff account after checking role, district and password (audited)."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise AccountError("username must be 1 to 64 characters")
+    _check_role(db, role, district_code)
+    check_password(password, role, username, display_name)
     if db.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     user = StaffUser(username=username, password_hash=hash_password(password), role=role,
@@ -59,6 +119,136 @@ def create_user(db: Session, username: str, password: str, role: str,
                       detail={"role": role, "district": district_code}))
     db.flush()
     return user
+
+
+def get_user(db: Session, username: str) -> StaffUser:
+    """The account with this name; AccountError naming it when there is none."""
+    user = db.scalar(sa.select(StaffUser).where(StaffUser.username == username.strip()))
+    if user is None:
+        raise AccountError(f"unknown user {username!r} (see `learningcity user list`)")
+    return user
+
+
+def _keep_an_admin(db: Session, user: StaffUser, change: str) -> None:
+    """Refuse to disable or demote the last active administrator (nobody could log in
+    to undo it). The other admins' rows are locked so two such changes cannot race."""
+    if user.role != "admin" or not user.active:
+        return
+    others = db.scalars(sa.select(StaffUser.id).where(
+        StaffUser.role == "admin", StaffUser.active.is_(True), StaffUser.id != user.id)
+        .with_for_update()).all()
+    if not others:
+        raise AccountError(f"{user.username} is the last active administrator and cannot "
+                           f"be {change}; add or enable another administrator first")
+
+
+def set_active(db: Session, username: str, active: bool, actor: str) -> StaffUser:
+    """Disable (every login revoked at once) or enable an account (audited)."""
+    user = get_user(db, username)
+    if user.active == active:
+        raise AccountError(f"{user.username} is already {'active' if active else 'disabled'}")
+    if not active:
+        _keep_an_admin(db, user, "disabled")
+    user.active = active
+    revoked = 0 if active else revoke_logins(db, user.id)
+    db.add(AuditEvent(actor=actor, action="user.enable" if active else "user.disable",
+                      target=user.username, detail={"logins_revoked": revoked}))
+    db.flush()
+    return user
+
+
+def set_role(db: Session, username: str, role: str, district_code: str | None,
+             actor: str) -> StaffUser:
+    """Change an account's role (and district); its logins are revoked (audited)."""
+    user = get_user(db, username)
+    _check_role(db, role, district_code)
+    if (user.role, user.district_code) == (role, district_code):
+        raise AccountError(f"{user.username} is already {role}"
+                           + (f" of {district_code}" if district_code else ""))
+    if role != "admin":
+        _keep_an_admin(db, user, "demoted")
+    before = {"role": user.role, "district": user.district_code}
+    user.role, user.district_code = role, district_code
+    revoked = revoke_logins(db, user.id)
+    db.add(AuditEvent(actor=actor, action="user.role", target=user.username,
+                      detail={"from": before, "to": {"role": role, "district": district_code},
+                              "logins_revoked": revoked}))
+    db.flush()
+    return user
+
+
+def set_password(db: Session, username: str, password: str, actor: str) -> StaffUser:
+    """Give an account a new password (policy checked); its logins are revoked (audited)."""
+    user = get_user(db, username)
+    check_password(password, user.role, user.username, user.display_name)
+    user.password_hash = hash_password(password)
+    revoked = revoke_logins(db, user.id)
+    db.add(AuditEvent(actor=actor, action="user.password", target=user.username,
+                      detail={"logins_revoked": revoked}))
+    db.flush()
+    return user
+
+
+# --- logins: the server side of a staff session --------------------------------------
+
+def start_login(db: Session, user: StaffUser, address: str) -> str:
+    """Record a new login of ``user`` and return its random id (what the cookie holds).
+
+    Every login last used more than LOGIN_KEEP ago (anyone's: the table is small) is
+    deleted here, so it holds about a month of staff logins and their addresses.
+    """
+    now = utcnow()
+    db.execute(sa.delete(StaffLogin).where(StaffLogin.last_seen_at < now - LOGIN_KEEP))
+    login_id = secrets.token_urlsafe(32)
+    db.add(StaffLogin(id=login_id, user_id=user.id, created_at=now, last_seen_at=now,
+                      address=(address or "")[:64]))
+    db.flush()
+    return login_id
+
+
+def login_user(db: Session, login_id: str) -> StaffUser | None:
+    """The active user of a live login (not revoked, not idle or too old), else None.
+
+    One query per request; ``last_seen_at`` is written at most every LOGIN_TOUCH_EVERY.
+    """
+    now = utcnow()
+    row = db.execute(
+        sa.select(StaffUser, StaffLogin.last_seen_at)
+        .join(StaffLogin, StaffLogin.user_id == StaffUser.id)
+        .where(StaffLogin.id == login_id, StaffLogin.revoked_at.is_(None),
+               StaffLogin.last_seen_at >= now - LOGIN_IDLE,
+               StaffLogin.created_at >= now - LOGIN_MAX_AGE,
+               StaffUser.active.is_(True))).first()
+    if row is None:
+        return None
+    user, last_seen = row
+    if last_seen < now - LOGIN_TOUCH_EVERY:
+        db.execute(sa.update(StaffLogin).where(StaffLogin.id == login_id)
+                   .values(last_seen_at=now))
+    return user
+
+
+def end_login(db: Session, login_id: str, address: str = "") -> None:
+    """Revoke one login (logout): its cookie, and every copy of it, stops working.
+
+    Audited as ``logout`` when the login was still open."""
+    username = db.scalar(sa.select(StaffUser.username)
+                         .join(StaffLogin, StaffLogin.user_id == StaffUser.id)
+                         .where(StaffLogin.id == login_id, StaffLogin.revoked_at.is_(None)))
+    if username is None:
+        return
+    db.execute(sa.update(StaffLogin).where(StaffLogin.id == login_id)
+               .values(revoked_at=utcnow()))
+    db.add(AuditEvent(actor=username, action="logout", target=username,
+                      address=(address or "")[:64]))
+
+
+def revoke_logins(db: Session, user_id: int) -> int:
+    """Revoke every live login of a user (password, role or status changed); how many."""
+    result = db.execute(sa.update(StaffLogin).where(StaffLogin.user_id == user_id,
+                                                    StaffLogin.revoked_at.is_(None))
+                        .values(revoked_at=utcnow()))
+    return result.rowcount or 0
 
 
 def recent_failures(db: Session, username: str, address: str) -> int:

@@ -119,35 +119,64 @@ def db_current(ini_path: str) -> None:
         command.current(dbmod.alembic_config(target, settings[key]))
 
 
+def cli_actor(actor: str | None) -> str:
+    """The name the audit trail records for a command: ``--as`` or ``cli:<OS login>``."""
+    if actor:
+        return actor
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (some containers): the numeric user id
+        return f"cli:uid{os.getuid()}" if hasattr(os, "getuid") else "cli:unknown"
+
+
+actor_option = click.option(
+    "--as", "--actor", "actor", default=None, metavar="NAME",
+    help="Name recorded in the audit trail (default cli:<your login>).")
+ROLE_CHOICE = click.Choice(["admin", "researcher", "monitor", "district"])
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        raise click.ClickException("the passwords differ")
+    return password
+
+
 @click.group()
 def user() -> None:
-    """Staff accounts."""
+    """Staff accounts: add, list, disable, enable, change role or password (all audited)."""
+
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the password from standard input instead of prompting.")
 
 
 @user.command("add")
 @ini_option
+@actor_option
 @click.argument("username")
-@click.option("--role", required=True,
-              type=click.Choice(["admin", "researcher", "monitor", "district"]))
+@click.option("--role", required=True, type=ROLE_CHOICE)
 @click.option("--district", "district_code", default=None,
               help="District code (required for the district role).")
 @click.option("--name", "display_name", default="", help="Name shown on staff pages.")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from standard input instead of prompting.")
-def user_add(ini_path: str, username: str, role: str, district_code: str | None,
-             display_name: str, password_stdin: bool) -> None:
-    """Add a staff account (the password is hashed with argon2)."""
+@password_stdin_option
+def user_add(ini_path: str, actor: str | None, username: str, role: str,
+             district_code: str | None, display_name: str, password_stdin: bool) -> None:
+    """Add a staff account (the password is checked, then hashed with argon2).
+
+    At least 10 characters (12 for admins), not common or easy to guess; a phrase of a
+    few uncommon words is best. No rules about digits or symbols.
+    """
     # start-up cost: imported when a command needs it (module docstring)
     from .accounts import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            raise click.ClickException("the passwords differ")
+    password = _read_password(password_stdin)
     with db_session(ini_path) as session:
-        create_user(session, username, password, role, district_code, display_name)
+        create_user(session, username, password, role, district_code, display_name,
+                    actor=cli_actor(actor))
     click.echo(f"added {role} {username}" + (f" ({district_code})" if district_code else ""))
 
 
@@ -165,6 +194,71 @@ def user_list(ini_path: str) -> None:
         click.echo(f"{u.username}\t{u.role}\t{u.district_code or ''}\t"
                    f"{'active' if u.active else 'disabled'}")
     session.close()
+
+
+@user.command("disable")
+@ini_option
+@actor_option
+@click.argument("username")
+def user_disable(ini_path: str, actor: str | None, username: str) -> None:
+    """Disable an account: it cannot log in and its open sessions end at once."""
+    # start-up cost: imported when a command needs it (module docstring)
+    from .accounts import set_active
+
+    with db_session(ini_path) as session:
+        set_active(session, username, False, cli_actor(actor))
+    click.echo(f"disabled {username}; its sessions are ended")
+
+
+@user.command("enable")
+@ini_option
+@actor_option
+@click.argument("username")
+def user_enable(ini_path: str, actor: str | None, username: str) -> None:
+    """Enable a disabled account again."""
+    # start-up cost: imported when a command needs it (module docstring)
+    from .accounts import set_active
+
+    with db_session(ini_path) as session:
+        set_active(session, username, True, cli_actor(actor))
+    click.echo(f"enabled {username}")
+
+
+@user.command("role")
+@ini_option
+@actor_option
+@click.argument("username")
+@click.argument("role", type=ROLE_CHOICE)
+@click.option("--district", "district_code", default=None,
+              help="District code (required for the district role).")
+def user_role(ini_path: str, actor: str | None, username: str, role: str,
+              district_code: str | None) -> None:
+    """Change an account's role (and district); its open sessions end at once."""
+    # start-up cost: imported when a command needs it (module docstring)
+    from .accounts import set_role
+
+    with db_session(ini_path) as session:
+        set_role(session, username, role, district_code, cli_actor(actor))
+    click.echo(f"{username} is now {role}" + (f" ({district_code})" if district_code else "")
+               + "; its sessions are ended")
+
+
+@user.command("password")
+@ini_option
+@actor_option
+@click.argument("username")
+@password_stdin_option
+def user_password(ini_path: str, actor: str | None, username: str,
+                  password_stdin: bool) -> None:
+    """Set a new password (checked like `user add`); the account's open sessions end."""
+    # start-up cost: imported when a command needs it (module docstring)
+    from .accounts import get_user, set_password
+
+    with db_session(ini_path) as session:
+        get_user(session, username)  # an unknown user is named before any prompt
+        password = _read_password(password_stdin)
+        set_password(session, username, password, cli_actor(actor))
+    click.echo(f"new password set for {username}; its sessions are ended")
 
 
 if __name__ == "__main__":

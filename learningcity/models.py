@@ -1,4 +1,4 @@
-"""Tables of the application shell: districts, staff accounts, the audit trail."""
+"""Tables of the application shell: districts, staff accounts and logins, the audit trail."""
 from __future__ import annotations
 
 import datetime as dt
@@ -48,6 +48,24 @@ class StaffUser(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     district: Mapped[District | None] = relationship()
+
+
+class StaffLogin(Base):
+    """One login of a staff member: the signed session cookie carries only its random id.
+
+    Logging out sets ``revoked_at``; so do a password or role change and disabling the
+    account (for every login of that user), so a copied cookie stops working at once.
+    """
+
+    __tablename__ = "staff_login"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
 
 
 class AuditEvent(Base):

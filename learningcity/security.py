@@ -14,24 +14,32 @@ from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.session import SignedCookieSessionFactory
 from pyramid.settings import asbool
 
+from . import accounts
 from .models import StaffUser
 
-SESSION_KEY = "staff_id"
+#: the session cookie holds the id of a row of ``staff_login``, never the user's id, so a
+#: login can be revoked on the server (logout, password or role change, disabled account)
+SESSION_KEY = "staff_login"
+#: the identity of this request, looked up once (request.identity is not cached by Pyramid)
+_IDENTITY = "learningcity.identity"
+_NOT_LOOKED_UP = object()
 
 
 class StaffSecurityPolicy:
-    """Pyramid 2 security policy: identity = the logged-in StaffUser, ACL permits."""
+    """Pyramid 2 security policy: identity = the StaffUser of a live login, ACL permits."""
 
     def __init__(self) -> None:
         self.acl = ACLHelper()
 
     def identity(self, request: Any) -> StaffUser | None:
-        staff_id = request.session.get(SESSION_KEY)
-        if staff_id is None:
-            return None
-        user = request.dbsession.get(StaffUser, staff_id)
-        if user is None or not user.active:
-            return None
+        """The active user whose live (unrevoked) login the session cookie names, else None."""
+        cached = request.environ.get(_IDENTITY, _NOT_LOOKED_UP)
+        if cached is not _NOT_LOOKED_UP:
+            return cached
+        login_id = request.session.get(SESSION_KEY)
+        user = (accounts.login_user(request.dbsession, login_id)
+                if isinstance(login_id, str) else None)
+        request.environ[_IDENTITY] = user
         return user
 
     def authenticated_userid(self, request: Any) -> int | None:
@@ -51,13 +59,22 @@ class StaffSecurityPolicy:
         return self.acl.permits(context, self.principals(request), permission)
 
     def remember(self, request: Any, userid: int, **kw: Any) -> list:
-        request.session.invalidate()  # a new session on login: no session fixation
-        request.session[SESSION_KEY] = userid
+        """Start a login of ``userid`` in a fresh session (no session fixation)."""
+        user = request.dbsession.get(StaffUser, userid)
+        login_id = accounts.start_login(request.dbsession, user, request.client_addr or "")
+        request.session.invalidate()
+        request.session[SESSION_KEY] = login_id
         request.session.new_csrf_token()
+        request.environ.pop(_IDENTITY, None)
         return []
 
     def forget(self, request: Any, **kw: Any) -> list:
+        """Revoke this session's login on the server, then drop the session."""
+        login_id = request.session.get(SESSION_KEY)
+        if isinstance(login_id, str):
+            accounts.end_login(request.dbsession, login_id, request.client_addr or "")
         request.session.invalidate()
+        request.environ[_IDENTITY] = None
         return []
 
 
