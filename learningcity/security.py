@@ -20,8 +20,10 @@ from .models import StaffUser
 #: the session cookie holds the id of a row of ``staff_login``, never the user's id, so a
 #: login can be revoked on the server (logout, password or role change, disabled account)
 SESSION_KEY = "staff_login"
-#: the identity of this request, looked up once (request.identity is not cached by Pyramid)
-_IDENTITY = "learningcity.identity"
+#: the identity of this request, looked up once (request.identity is not cached by Pyramid);
+#: kept on the request object, not the environ, which pyramid_retry reuses for a retried
+#: request whose database session (and so this user object) is gone
+_IDENTITY = "_learningcity_identity"
 _NOT_LOOKED_UP = object()
 
 
@@ -33,13 +35,13 @@ class StaffSecurityPolicy:
 
     def identity(self, request: Any) -> StaffUser | None:
         """The active user whose live (unrevoked) login the session cookie names, else None."""
-        cached = request.environ.get(_IDENTITY, _NOT_LOOKED_UP)
+        cached = request.__dict__.get(_IDENTITY, _NOT_LOOKED_UP)
         if cached is not _NOT_LOOKED_UP:
             return cached
         login_id = request.session.get(SESSION_KEY)
         user = (accounts.login_user(request.dbsession, login_id)
                 if isinstance(login_id, str) else None)
-        request.environ[_IDENTITY] = user
+        request.__dict__[_IDENTITY] = user
         return user
 
     def authenticated_userid(self, request: Any) -> int | None:
@@ -65,7 +67,7 @@ class StaffSecurityPolicy:
         request.session.invalidate()
         request.session[SESSION_KEY] = login_id
         request.session.new_csrf_token()
-        request.environ.pop(_IDENTITY, None)
+        request.__dict__.pop(_IDENTITY, None)
         return []
 
     def forget(self, request: Any, **kw: Any) -> list:
@@ -74,7 +76,7 @@ class StaffSecurityPolicy:
         if isinstance(login_id, str):
             accounts.end_login(request.dbsession, login_id, request.client_addr or "")
         request.session.invalidate()
-        request.environ[_IDENTITY] = None
+        request.__dict__[_IDENTITY] = None
         return []
 
 
