@@ -421,9 +421,10 @@ def _read(data: bytes, filename: str, *, sheet: str | None, max_rows: int | None
             book.close()
         table.sha256 = digest
         return table, problems
-    text, encoding = _decode(data, filename, encodings)
-    table, problems = _csv_table(text, filename, max_rows, unguard, strict_width,
-                                 header_only, limits, clock)
+    encoding = _decode(data, filename, encodings)[1]  # the text is not kept: the rows
+    # are decoded again as they are read, so a 40 MB file never holds 160 MB of str
+    table, problems = _csv_table(data, encoding, filename, max_rows, unguard,
+                                 strict_width, header_only, limits, clock)
     table.encoding, table.sha256 = encoding, digest
     return table, problems
 
@@ -470,16 +471,32 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_table(text: str, filename: str, max_rows: int | None, unguard: bool,
-               strict_width: bool, header_only: bool, limits: Limits = LIMITS,
-               clock: _Clock | None = None) -> tuple[Table, Problems]:
-    if "\x00" in text:  # no database text column can hold it, and no real table has it
-        line = text[:text.index("\x00")].count("\n") + 1
+#: the Python codec that reads each encoding :func:`_decode` names
+_CODECS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "gbk": "gb18030"}
+
+
+def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
+               unguard: bool, strict_width: bool, header_only: bool,
+               limits: Limits = LIMITS, clock: _Clock | None = None
+               ) -> tuple[Table, Problems]:
+    """The rows of a CSV already known to be text in ``encoding``, decoded as they are
+    read (a NUL byte is a NUL character in both encodings)."""
+    nul = data.find(b"\x00")
+    if nul >= 0:  # no database text column can hold it, and no real table has it
+        line = data[:nul].count(b"\n") + 1
         raise TableError([Problem(filename, None, line, None, "the file contains a NUL "
                                   "character (is it really a CSV file?)")])
     clock = clock or _Clock(filename, limits.seconds)
     fix = unguard_cell if unguard else (lambda cell: cell)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    codec = _CODECS[encoding]
+    end = -1
+    for _ in range(21):  # the lines _delimiter looks at, at most 1 MB of them
+        end = data.find(b"\n", end + 1, 1 << 20)
+        if end < 0:
+            break
+    head = data[:end if end >= 0 else 1 << 20].decode(codec, errors="ignore")
+    lines = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+    reader = csv.reader(lines, delimiter=_delimiter(head))
     longest = limits.max_cell_chars
     problems = Problems(filename)
     header: list[str] = []
@@ -1246,12 +1263,12 @@ def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Seque
                       required, check_header)
     except TableError:
         return None
+    if max_rows is not None and body.count(b"\n", start) > max_rows:
+        return None  # read_table stops at the first row too many (no copy made here)
     region = body[start:]
     if region.startswith(b"\xef\xbb\xbf"):
         return None  # pandas would drop a byte-order mark there
     lines = region.count(b"\n") + (not region.endswith(b"\n"))
-    if max_rows is not None and lines > max_rows:
-        return None  # read_table stops at the first row too many
     if len(region) > limits.max_cell_chars:
         ends = np.flatnonzero(np.frombuffer(region, dtype=np.uint8) == 10)
         bounds = np.concatenate(([-1], ends, [len(region)]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def shared_strings() -> bytes:
     tail = b"</sst>"
     packed = _concat_deflate([head, (chunk, times), tail])
     size = len(head) + len(chunk) * times + len(tail)
-    rows = f'<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+    rows = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
     return zip_bytes(xlsx_members(sheet_xml(rows), shared=Member(
         "xl/sharedStrings.xml", packed=packed, size=size, crc=0)))
 
@@ -189,8 +190,9 @@ def many_members() -> bytes:
 
 
 def csv_header() -> bytes:
-    """A 2 MB CSV header of commas (2 million empty column names) and one row."""
-    return b"," * 2_000_000 + b"\n1\n"
+    """A 2 MB CSV header of commas (2 million empty column names, then ``id``) and one
+    row."""
+    return b"," * 2_000_000 + b"id\n1\n"
 
 
 def csv_rows() -> bytes:
@@ -204,9 +206,11 @@ def long_cell() -> bytes:
 
 
 def long_cell_xlsx() -> bytes:
-    """An XLSX whose second row holds a 5 MB inline string."""
+    """An XLSX whose second row holds a 5 MB inline string (random letters, so it packs
+    like text, not like a bomb)."""
+    text = random.Random(16).randbytes(2_500_000).hex()
     rows = ('<row r="1">' + inline("A", 1, "id") + "</row><row r=\"2\">"
-            + inline("A", 2, "y" * 5_000_000) + "</row>")
+            + inline("A", 2, text) + "</row>")
     return zip_bytes(xlsx_members(sheet_xml(rows)))
 
 
