@@ -42,6 +42,8 @@ MAX_BYTES = 50 * 1024 * 1024
 MAX_COLUMNS = 1_000
 #: problems named one by one in ``str(TableError)``; beyond that a count
 SHOWN_PROBLEMS = 50
+#: characters of one problem's message in its text (the rest cut, "..." shown)
+MESSAGE_CHARS = 300
 #: problems kept by a :class:`Problems` collector (the count goes on)
 KEPT_PROBLEMS = 500
 #: blank rows read past the last data row before a sheet counts as ended
@@ -79,7 +81,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.where()
-        return f"{where}: {self.message}" if where else self.message
+        message = self.message
+        if isinstance(message, str) and len(message) > MESSAGE_CHARS:
+            message = message[:MESSAGE_CHARS] + "..."  # a cell quoted whole could be 32 KB
+        return f"{where}: {message}" if where else message
 
     def full(self) -> str:
         """The problem with its file name first: ``pop.csv: row 3, column 'sex': ...``."""
@@ -529,8 +534,8 @@ def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
             width = len(header)
             if (len(values) > width and any(values[width:])) or (
                     strict_width and len(values) < width):
-                problems.add(number, None, f"{len(values):,} values but the header has "
-                                           f"{width:,} columns")
+                problems.add(number, None, f"{len(values)} values but the header has "
+                                           f"{width} columns")
             if max_rows is not None and len(rows) >= max_rows:
                 problems.add(None, None, f"more than {max_rows:,} data rows; split the file")
                 break
@@ -1156,8 +1161,8 @@ def _check_header(table: Table, rows: Problems, required: Sequence[str],
             seen.add(name)
     for name in required:
         if name not in table.header:
-            shown = ", ".join(h for h in table.header if h)
-            problems.add(line, name, f"column not found; the header has: {shown}")
+            shown = _names([h for h in table.header if h])
+            problems.add(line, _shown(name), f"column not found; the header has: {shown}")
     problems.merge(rows)
     problems.raise_if_any()
 
