@@ -7,11 +7,14 @@ importers check their own columns and values and report every bad row at once wi
 :meth:`Table.problems` (a :class:`Problems` collector), all or nothing.
 
 Every refusal is one error type, :class:`TableError`, whose problems name the file,
-sheet, row and column. Limits keep hostile files cheap: at most ``max_bytes`` of input,
-``max_rows`` data rows and :data:`MAX_COLUMNS` columns; an XLSX sheet is read in
-read-only mode for values only, its declared dimensions are ignored, a row stops at
-the header's width and trailing empty rows are skipped, so a 1.5 KB workbook declaring
-``A1:XFD200001`` costs milliseconds.
+sheet, row and column (:class:`FileRefused`, a subclass, when a cap refuses the whole
+file at once). Limits keep hostile files cheap (docs/uploads.md lists each): at most
+``max_bytes`` of input and ``max_rows`` data rows, and the caps of :class:`Limits`:
+columns, cell and column-name length, a time budget, and for an XLSX the archive's
+members, unpacked size, ratio and the size of each part, checked from the zip's central
+directory before anything is inflated. An XLSX is streamed by this module (expat over a
+bounded inflating stream), not loaded by openpyxl: its declared dimension is never read
+and no row is padded, so a 2 KB workbook declaring ``A1:XFD200001`` costs milliseconds.
 """
 from __future__ import annotations
 
