@@ -36,9 +36,9 @@ from xml.parsers import expat
 
 from .guard import unguard_cell
 
-__all__ = ["LIMITS", "MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "FileRefused", "Limits",
-           "Problem", "Problems", "Row", "Table", "TableError", "is_xlsx", "read_header",
-           "read_sheets", "read_table"]
+__all__ = ["LIMITS", "MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "OFFLINE_LIMITS", "FileRefused",
+           "Limits", "Problem", "Problems", "Row", "Table", "TableError", "is_xlsx",
+           "read_header", "read_sheets", "read_table"]
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
@@ -274,6 +274,9 @@ class Limits:
 
 
 LIMITS = Limits()
+#: for command-line tools reading a researcher's own files (responses, parameters, group
+#: statistics): ten minutes of parsing, every other cap as :data:`LIMITS`
+OFFLINE_LIMITS = Limits(seconds=600.0)
 #: a member smaller than this unpacked is never refused for its ratio
 RATIO_FLOOR = 1024 * 1024
 #: names shown in one message (a header's columns, a workbook's sheets) before "..."
