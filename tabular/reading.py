@@ -605,6 +605,9 @@ _OFFICE = "/officeDocument"
 _CHUNK = 64 * 1024
 #: elements one cell may hold (its value, rich-text runs and their properties)
 _CELL_ELEMENTS = 1_000
+#: bytes of one unfinished XML tag (expat holds a tag whole until it ends; text is passed
+#: on as it comes and counted against the cell cap)
+_TOKEN = 1024 * 1024
 
 
 def _refuse(filename: str, message: str) -> FileRefused:
@@ -916,9 +919,14 @@ def _feed(parser: Any, chunks: Iterator[bytes], filename: str, part: str, clock:
     """Feed a part to ``parser`` chunk by chunk, the time budget checked after each; with
     ``lazy`` a generator yielding after each chunk (a sheet's rows are taken then)."""
     def run() -> Iterator[None]:
+        fed = 0
         try:
             for chunk in chunks:
                 parser.Parse(chunk, False)
+                fed += len(chunk)
+                if fed - max(parser.CurrentByteIndex, 0) > _TOKEN:
+                    raise FileRefused.at(filename, f"the part {_shown(part)!r} holds an XML "
+                                         f"tag longer than {_megabytes(_TOKEN)}", sheet)
                 clock.check(sheet, reader.row if reader is not None else None)
                 yield None
             parser.Parse(b"", True)

@@ -212,6 +212,16 @@ def test_a_dtd_is_refused_so_no_entity_is_expanded():
     assert "not a readable XLSX workbook" in str(error) and "document type" in str(error)
 
 
+def test_a_huge_tag_is_refused_while_it_is_still_arriving():
+    """expat holds an unfinished tag whole: one longer than 1 MB stops the file (its text
+    would be counted against the cell cap, its attributes would not)."""
+    sheet = bombs.sheet_xml(header_row("id") + f'<row r="2" x="{"y" * 2_000_000}"/>')
+    error = refusal(read_table, bombs.zip_bytes(bombs.xlsx_members(sheet)), "tag.xlsx",
+                    limits=dataclasses.replace(LIMITS, max_ratio=100_000))
+    assert str(error) == ("tag.xlsx: sheet 's': the part 'xl/worksheets/sheet1.xml' holds "
+                          "an XML tag longer than 1 MB")
+
+
 def test_limits_defaults_are_documented():
     """docs/uploads.md lists every cap with its default."""
     import pathlib
