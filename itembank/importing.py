@@ -47,6 +47,8 @@ from tabular.reading import Problem, Problems, Table, TableError, read_table
 from .models import ITEM_STATUSES, ITEM_TYPES
 
 MAX_OPTIONS = 9
+#: data rows of an item file (a bank has hundreds to a few thousand items; docs/uploads.md)
+MAX_ITEM_ROWS = 20_000
 CSV_COLUMNS = (["code", "domain", "subdomain", "type", "stem_zh", "stem_en"]
                + [f"option{n}_{lang}" for n in range(1, MAX_OPTIONS + 1) for lang in ("zh", "en")]
                + ["key", "reverse", "media", "tags", "author", "status"])
@@ -169,7 +171,8 @@ def _decode(name: str, raw: bytes) -> str:
 def _read_table(name: str, raw: bytes) -> Table:
     """A CSV (UTF-8) or XLSX item file as text rows, our CSV export's guard undone."""
     try:
-        return read_table(raw, name, encodings=("utf-8",), unguard=True, check_header=False)
+        return read_table(raw, name, encodings=("utf-8",), unguard=True, check_header=False,
+                          max_rows=MAX_ITEM_ROWS)
     except TableError as exc:
         raise ItemFileError.of(exc) from None
 

@@ -120,7 +120,14 @@ from typing import IO, Any
 import numpy as np
 
 from tabular.guard import FORMULA_START, guard_cell, unguard_cell
-from tabular.reading import Problem, TableError, is_xlsx, read_frame, read_header
+from tabular.reading import (
+    OFFLINE_LIMITS,
+    Problem,
+    TableError,
+    is_xlsx,
+    read_frame,
+    read_header,
+)
 
 from . import catalogue
 from .params import DICHOTOMOUS, MODELS, ItemParams
@@ -266,7 +273,7 @@ def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[s
     try:
         frame = read_frame(raw, name, max_rows=None, max_bytes=MAX_FILE_BYTES,
                            encodings=("utf-8",), unguard=True, check_header=False,
-                           strict_width=True)
+                           strict_width=True, limits=OFFLINE_LIMITS)
     except TableError as exc:
         if csv_file:  # a bad header before bad rows
             with contextlib.suppress(TableError):

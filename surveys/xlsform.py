@@ -52,6 +52,8 @@ SURVEY_COLUMNS = ("type", "name", "label::zh", "label::en", "hint::zh", "hint::e
                   "constraint_message::en", "parameters", "item_code", "reverse")
 CHOICES_COLUMNS = ("list_name", "name", "label::zh", "label::en")
 SETTINGS_COLUMNS = ("form_id", "version", "title::zh", "title::en")
+#: data rows read per sheet (a real questionnaire has a few hundred; docs/uploads.md)
+MAX_FORM_ROWS = 5_000
 TRUE = {"yes", "true", "1", "y", "是", "true()"}
 FALSE = {"no", "false", "0", "n", "否", "", "false()"}
 _SIMPLE_TYPES = {"integer": "integer", "decimal": "decimal", "text": "text", "date": "date",
@@ -345,7 +347,7 @@ def read_xlsform(path: str | Path, data: bytes | None = None,
         return SurveyReport(path.name, problems=[Problem(path.name, "", "", str(exc))])
     try:
         tables = read_sheets(raw, path.name, ("survey", "choices", "settings"),
-                             check_header=False)
+                             check_header=False, max_rows=MAX_FORM_ROWS)
     except TableError as exc:
         return SurveyReport(path.name, problems=[_table_problem(p) for p in exc.problems])
     survey_sheet = _sheet(tables.get("survey"), "survey", SURVEY_COLUMNS)

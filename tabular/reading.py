@@ -7,11 +7,14 @@ importers check their own columns and values and report every bad row at once wi
 :meth:`Table.problems` (a :class:`Problems` collector), all or nothing.
 
 Every refusal is one error type, :class:`TableError`, whose problems name the file,
-sheet, row and column. Limits keep hostile files cheap: at most ``max_bytes`` of input,
-``max_rows`` data rows and :data:`MAX_COLUMNS` columns; an XLSX sheet is read in
-read-only mode for values only, its declared dimensions are ignored, a row stops at
-the header's width and trailing empty rows are skipped, so a 1.5 KB workbook declaring
-``A1:XFD200001`` costs milliseconds.
+sheet, row and column (:class:`FileRefused`, a subclass, when a cap refuses the whole
+file at once). Limits keep hostile files cheap (docs/uploads.md lists each): at most
+``max_bytes`` of input and ``max_rows`` data rows, and the caps of :class:`Limits`:
+columns, cell and column-name length, a time budget, and for an XLSX the archive's
+members, unpacked size, ratio and the size of each part, checked from the zip's central
+directory before anything is inflated. An XLSX is streamed by this module (expat over a
+bounded inflating stream), not loaded by openpyxl: its declared dimension is never read
+and no row is padded, so a 2 KB workbook declaring ``A1:XFD200001`` costs milliseconds.
 """
 from __future__ import annotations
 
@@ -20,26 +23,32 @@ import datetime as dt
 import hashlib
 import io
 import os
+import posixpath
+import struct
+import time
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers import expat
 
 from .guard import unguard_cell
 
-__all__ = ["MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "Problem", "Problems", "Row", "Table",
-           "TableError", "is_xlsx", "read_header", "read_sheets", "read_table"]
+__all__ = ["LIMITS", "MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "OFFLINE_LIMITS", "FileRefused",
+           "Limits", "Problem", "Problems", "Row", "Table", "TableError", "is_xlsx",
+           "read_header", "read_sheets", "read_table"]
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
 MAX_COLUMNS = 1_000
 #: problems named one by one in ``str(TableError)``; beyond that a count
 SHOWN_PROBLEMS = 50
+#: characters of one problem's message in its text (the rest cut, "..." shown)
+MESSAGE_CHARS = 300
 #: problems kept by a :class:`Problems` collector (the count goes on)
 KEPT_PROBLEMS = 500
-#: an XLSX sheet's XML may be at most this big unpacked (a zip bomb stops here)
-MAX_SHEET_XML = 1024 * 1024 * 1024
 #: blank rows read past the last data row before a sheet counts as ended
 MAX_BLANK_RUN = 10_000
 ENCODINGS = ("utf-8", "gbk")
@@ -75,7 +84,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.where()
-        return f"{where}: {self.message}" if where else self.message
+        message = self.message
+        if isinstance(message, str) and len(message) > MESSAGE_CHARS:
+            message = message[:MESSAGE_CHARS] + "..."  # a cell quoted whole could be 32 KB
+        return f"{where}: {message}" if where else message
 
     def full(self) -> str:
         """The problem with its file name first: ``pop.csv: row 3, column 'sex': ...``."""
@@ -104,6 +116,16 @@ class TableError(ValueError):
 
     def __str__(self) -> str:
         return self._text()
+
+
+class FileRefused(TableError):
+    """The whole file is refused at once (a cap of :class:`Limits` or the time budget):
+    no further row, cell or sheet is read."""
+
+    @classmethod
+    def at(cls, file: str, message: str, sheet: str | None = None, row: int | None = None,
+           column: str | None = None) -> FileRefused:
+        return cls([Problem(file, sheet, row, column, message)])
 
 
 class Problems:
@@ -216,6 +238,80 @@ class Table:
                             dtype=object)
 
 
+# ------------------------------------------------------------------ limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost besides its size and rows (``max_bytes``, ``max_rows``).
+
+    The defaults fit the biggest real table an importer takes (a 200,000-row frame) and
+    keep a hostile file under a few seconds and a few hundred MB; a caller may pass
+    tighter ones (``dataclasses.replace(LIMITS, seconds=5)``). docs/uploads.md says why.
+    """
+
+    #: columns of a header (and cells of a row) read
+    max_columns: int = MAX_COLUMNS
+    #: characters of one cell (Excel's own limit)
+    max_cell_chars: int = 32_767
+    #: characters of one column name
+    max_header_chars: int = 200
+    #: seconds of parsing before a file is refused (checked inside the row loops)
+    seconds: float = 20.0
+    #: members of an XLSX archive (a real workbook has tens)
+    max_members: int = 1_000
+    #: the declared unpacked size of all members together
+    max_unpacked: int = 512 * 1024 * 1024
+    #: unpacked / packed size of any member over 1 MB unpacked
+    max_ratio: int = 100
+    #: unpacked size of one worksheet's XML
+    max_sheet_xml: int = 256 * 1024 * 1024
+    #: unpacked size of the shared-strings table, and how many strings it may hold
+    max_shared_strings_xml: int = 64 * 1024 * 1024
+    max_shared_strings: int = 1_000_000
+    #: unpacked size of any other part read (workbook, relationships, styles)
+    max_part_xml: int = 8 * 1024 * 1024
+
+
+LIMITS = Limits()
+#: for command-line tools reading a researcher's own files (responses, parameters, group
+#: statistics): ten minutes of parsing, every other cap as :data:`LIMITS`
+OFFLINE_LIMITS = Limits(seconds=600.0)
+#: a member smaller than this unpacked is never refused for its ratio
+RATIO_FLOOR = 1024 * 1024
+#: names shown in one message (a header's columns, a workbook's sheets) before "..."
+SHOWN_NAMES = 20
+#: characters of a name quoted in a message
+SHOWN_CHARS = 40
+
+
+class _Clock:
+    """The time budget of one file: :meth:`check` raises once it is spent."""
+
+    def __init__(self, filename: str, seconds: float) -> None:
+        self.filename = filename
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def check(self, sheet: str | None = None, row: int | None = None) -> None:
+        if time.monotonic() > self.deadline:
+            raise FileRefused.at(self.filename, f"reading stopped after {self.seconds:g} s: "
+                                 "the file is too big or too complex to read here; split "
+                                 "it or save it as 'CSV UTF-8'", sheet, row)
+
+
+def _shown(name: str) -> str:
+    """A name for a message, cut to :data:`SHOWN_CHARS` characters."""
+    return name if len(name) <= SHOWN_CHARS else name[:SHOWN_CHARS] + "..."
+
+
+def _names(names: Sequence[str]) -> str:
+    """At most :data:`SHOWN_NAMES` names, cut, then how many more there are."""
+    shown = ", ".join(_shown(n) for n in names[:SHOWN_NAMES])
+    more = len(names) - SHOWN_NAMES
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -223,7 +319,7 @@ def read_table(data: bytes, filename: str, *, sheet: str | None = None,
                max_rows: int | None = MAX_ROWS, required: Sequence[str] = (),
                max_bytes: int = MAX_BYTES, encodings: Sequence[str] = ENCODINGS,
                unguard: bool = False, check_header: bool = True,
-               strict_width: bool = False) -> Table:
+               strict_width: bool = False, limits: Limits = LIMITS) -> Table:
     """Read a CSV or XLSX file (told apart by its first bytes, then its name) as text.
 
     ``sheet``: the XLSX sheet to read (case and spaces ignored); the first one when None.
@@ -233,46 +329,51 @@ def read_table(data: bytes, filename: str, *, sheet: str | None = None,
     ``unguard``: undo the formula guard of our CSV exports (``'=x`` -> ``=x``).
     ``check_header``: empty or repeated column names are problems. ``strict_width``: a
     CSV row with fewer cells than the header is a problem (otherwise padded); more
-    non-empty cells than the header always are.
+    non-empty cells than the header always are. ``limits``: columns, cell and name
+    length, the time budget and the XLSX archive caps (:class:`Limits`).
     Raises :class:`TableError` naming file, sheet, row and column of every problem.
     """
     table, problems = _read(data, filename, sheet=sheet, max_rows=max_rows,
                             max_bytes=max_bytes, encodings=encodings, unguard=unguard,
-                            strict_width=strict_width)
+                            strict_width=strict_width, limits=limits)
     _check_header(table, problems, required, check_header)
     return table
 
 
 def read_header(data: bytes, filename: str, *, sheet: str | None = None,
-                max_bytes: int = MAX_BYTES, encodings: Sequence[str] = ENCODINGS
-                ) -> list[str]:
+                max_bytes: int = MAX_BYTES, encodings: Sequence[str] = ENCODINGS,
+                limits: Limits = LIMITS) -> list[str]:
     """Only the header of a file, e.g. to offer its columns in a form (rows not checked)."""
     return _read(data, filename, sheet=sheet, max_rows=0, max_bytes=max_bytes,
                  encodings=encodings, unguard=False, strict_width=False,
-                 header_only=True)[0].header
+                 header_only=True, limits=limits)[0].header
 
 
 def read_sheets(data: bytes, filename: str, sheets: Sequence[str], *,
                 max_rows: int | None = MAX_ROWS, max_bytes: int = MAX_BYTES,
-                check_header: bool = True) -> dict[str, Table]:
+                check_header: bool = True, limits: Limits = LIMITS) -> dict[str, Table]:
     """Several sheets of one XLSX workbook, opened once: ``{name: Table}`` for each of
     ``sheets`` the workbook has (matched ignoring case and spaces); absent ones are left
     out, so the caller decides which are required. An empty sheet is a table with no
-    header and no rows. Raises :class:`TableError` with the problems of every sheet."""
+    header and no rows. One time budget covers them all. Raises :class:`TableError`
+    with the problems of every sheet."""
     _check_size(data, filename, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
-    book = _open_workbook(data, filename)
+    clock = _Clock(filename, limits.seconds)
+    book = _Workbook(data, filename, limits, clock)
     out: dict[str, Table] = {}
     problems = Problems(filename)
     try:
         for name in sheets:
-            ws = _find_sheet(book, name)
-            if ws is None:
+            found_sheet = book.find(name)
+            if found_sheet is None:
                 continue
             try:
-                table, found = _sheet_table(ws, filename, max_rows, empty_ok=True)
+                table, found = _sheet_table(book, found_sheet, max_rows, empty_ok=True)
                 table.sha256 = digest
                 _check_header(table, found, (), check_header)
+            except FileRefused:
+                raise
             except TableError as exc:
                 problems.merge(exc)
                 continue
@@ -292,7 +393,7 @@ def _check_size(data: bytes, filename: str, max_bytes: int) -> None:
 
 
 def _megabytes(n: int) -> str:
-    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
+    return f"{n // (1024 * 1024):,} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 def is_xlsx(data: bytes, filename: str) -> bool:
@@ -302,37 +403,39 @@ def is_xlsx(data: bytes, filename: str) -> bool:
 
 def _read(data: bytes, filename: str, *, sheet: str | None, max_rows: int | None,
           max_bytes: int, encodings: Sequence[str], unguard: bool, strict_width: bool,
-          header_only: bool = False) -> tuple[Table, Problems]:
+          header_only: bool = False, limits: Limits = LIMITS) -> tuple[Table, Problems]:
     """The table and the problems of its rows (fatal ones are raised at once)."""
     _check_size(data, filename, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
+    clock = _Clock(filename, limits.seconds)
     if data[:4] == _OLE_MAGIC or filename.lower().endswith(".xls"):
         raise TableError([Problem(filename, None, None, None, "an old .xls workbook: save "
                                   "it as .xlsx or as 'CSV UTF-8'")])
     if is_xlsx(data, filename):
-        book = _open_workbook(data, filename)
+        book = _Workbook(data, filename, limits, clock)
         try:
             if sheet is None:
-                if not book.worksheets:
+                if not book.sheets:
                     raise TableError([Problem(filename, None, None, None,
                                               "the workbook has no worksheet")])
-                ws = book.worksheets[0]
+                found = book.sheets[0]
             else:
-                ws = _find_sheet(book, sheet)
-                if ws is None:
-                    names = ", ".join(repr(w.title) for w in book.worksheets)
+                found = book.find(sheet)
+                if found is None:
+                    names = _names([repr(title) for title, _path in book.sheets])
                     raise TableError([Problem(filename, sheet, None, None,
-                                              f"the workbook has no sheet {sheet!r} "
+                                              f"the workbook has no sheet {_shown(sheet)!r} "
                                               f"(it has {names or 'none'})")])
-            table, problems = _sheet_table(ws, filename, 0 if header_only else max_rows,
+            table, problems = _sheet_table(book, found, 0 if header_only else max_rows,
                                            header_only=header_only)
         finally:
             book.close()
         table.sha256 = digest
         return table, problems
-    text, encoding = _decode(data, filename, encodings)
-    table, problems = _csv_table(text, filename, max_rows, unguard, strict_width,
-                                 header_only)
+    encoding = _decode(data, filename, encodings)[1]  # the text is not kept: the rows
+    # are decoded again as they are read, so a 40 MB file never holds 160 MB of str
+    table, problems = _csv_table(data, encoding, filename, max_rows, unguard,
+                                 strict_width, header_only, limits, clock)
     table.encoding, table.sha256 = encoding, digest
     return table, problems
 
@@ -379,14 +482,33 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_table(text: str, filename: str, max_rows: int | None, unguard: bool,
-               strict_width: bool, header_only: bool) -> tuple[Table, Problems]:
-    if "\x00" in text:  # no database text column can hold it, and no real table has it
-        line = text[:text.index("\x00")].count("\n") + 1
+#: the Python codec that reads each encoding :func:`_decode` names
+_CODECS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "gbk": "gb18030"}
+
+
+def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
+               unguard: bool, strict_width: bool, header_only: bool,
+               limits: Limits = LIMITS, clock: _Clock | None = None
+               ) -> tuple[Table, Problems]:
+    """The rows of a CSV already known to be text in ``encoding``, decoded as they are
+    read (a NUL byte is a NUL character in both encodings)."""
+    nul = data.find(b"\x00")
+    if nul >= 0:  # no database text column can hold it, and no real table has it
+        line = data[:nul].count(b"\n") + 1
         raise TableError([Problem(filename, None, line, None, "the file contains a NUL "
                                   "character (is it really a CSV file?)")])
+    clock = clock or _Clock(filename, limits.seconds)
     fix = unguard_cell if unguard else (lambda cell: cell)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    codec = _CODECS[encoding]
+    end = -1
+    for _ in range(21):  # the lines _delimiter looks at, at most 1 MB of them
+        end = data.find(b"\n", end + 1, 1 << 20)
+        if end < 0:
+            break
+    head = data[:end if end >= 0 else 1 << 20].decode(codec, errors="ignore")
+    lines = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+    reader = csv.reader(lines, delimiter=_delimiter(head))
+    longest = limits.max_cell_chars
     problems = Problems(filename)
     header: list[str] = []
     header_row = 0
@@ -395,6 +517,8 @@ def _csv_table(text: str, filename: str, max_rows: int | None, unguard: bool,
     try:
         for cells in reader:
             number += 1
+            if not number % 1024:
+                clock.check(None, number)
             if not header_row:
                 if not any(c.strip() for c in cells):
                     continue  # blank lines before the header
@@ -402,30 +526,59 @@ def _csv_table(text: str, filename: str, max_rows: int | None, unguard: bool,
                 header = [fix(c.strip()) for c in cells]
                 while header and not header[-1]:
                     header.pop()
+                _check_width(header, filename, None, header_row, limits)
                 if header_only:
                     break
-                if len(header) > MAX_COLUMNS:
-                    problems.add(header_row, None, f"more than {MAX_COLUMNS:,} columns")
-                    break
                 continue
-            values = [fix(c.strip()) for c in cells]
-            if not any(values):
-                continue
+            if max(map(len, cells), default=0) > longest:
+                j = next(j for j, c in enumerate(cells) if len(c) > longest)
+                raise FileRefused.at(filename, f"a cell longer than {longest:,} characters",
+                                     None, number, _column_name(header, j))
             width = len(header)
-            if (len(values) > width and any(values[width:])) or (
-                    strict_width and len(values) < width):
-                problems.add(number, None, f"{len(values)} values but the header has "
+            # cells past the header are only looked at for a value (a row of a million
+            # commas costs one join, not a million stripped strings)
+            extra = len(cells) > width and bool("".join(cells[width:]).strip())
+            values = [fix(c.strip()) for c in cells[:width]]
+            if not extra and not any(values):
+                continue
+            if extra or (strict_width and len(cells) < width):
+                problems.add(number, None, f"{len(cells)} values but the header has "
                                            f"{width} columns")
             if max_rows is not None and len(rows) >= max_rows:
                 problems.add(None, None, f"more than {max_rows:,} data rows; split the file")
                 break
             rows.append(Row(number, _fit(values, width)))
-    except csv.Error as exc:  # e.g. a field over the csv module's limit
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (131,072)
+        if "field larger than field limit" in str(exc):
+            raise FileRefused.at(filename, f"a cell longer than {longest:,} characters",
+                                 None, number + 1) from None
         problems.add(number + 1, None, f"unreadable CSV ({exc})")
     if not header_row:
         problems.add(1, None, "no header row")
         problems.raise_if_any()
     return Table(filename, None, header, rows, header_row=header_row), problems
+
+
+def _column_name(header: Sequence[str], j: int) -> str:
+    """A column for a problem: its header name (cut), else its position ``#7``."""
+    return _shown(header[j]) if j < len(header) and header[j] else f"#{j + 1}"
+
+
+def _check_width(header: list[str], filename: str, sheet: str | None, row: int,
+                 limits: Limits) -> None:
+    """Refuse a header wider than ``max_columns`` or with a name longer than
+    ``max_header_chars`` (at once: nothing is built from such a header)."""
+    if len(header) > limits.max_columns:
+        raise FileRefused.at(filename, f"the header has {len(header):,} columns; at most "
+                             f"{limits.max_columns:,} are read", sheet, row)
+    problems = Problems(filename, sheet, limit=SHOWN_PROBLEMS)
+    for j, name in enumerate(header):
+        if len(name) > limits.max_header_chars:
+            problems.add(row, f"#{j + 1}", f"a column name longer than "
+                                           f"{limits.max_header_chars:,} characters "
+                                           f"({_shown(name)!r})")
+    if problems:
+        raise FileRefused(problems.kept, problems.total)
 
 
 def _fit(values: list[str], width: int) -> tuple[str, ...]:
@@ -435,28 +588,517 @@ def _fit(values: list[str], width: int) -> tuple[str, ...]:
 
 
 # -- XLSX
+#
+# The workbook is read by this module, not by openpyxl's load_workbook: that parses the
+# whole shared-strings table into a tree (a 3 MB file reached 1.8 GB), every part with
+# no size check, and builds each row to its last cell (a row reaching column XFD is
+# 16,384 cells) before a caller sees it. Here the archive's central directory is checked
+# against the caps first (nothing is inflated), each part is inflated through a bounded
+# stream (a member whose declared size lies stops at that size, and zipfile's CRC check
+# refuses it), and expat streams each part in 64 KB chunks: a cell is kept only when it
+# has a value within the first ``max_columns`` columns, its text is counted while it is
+# read, and the time budget is checked after every chunk. openpyxl still gives the
+# Excel rules: number formats that are dates, serial dates, ISO dates.
+
+_SHEET = "/worksheet"
+_STRINGS = "/sharedStrings"
+_STYLES = "/styles"
+_OFFICE = "/officeDocument"
+_CHUNK = 64 * 1024
+#: elements one cell may hold (its value, rich-text runs and their properties)
+_CELL_ELEMENTS = 1_000
+#: bytes of one unfinished XML tag (expat holds a tag whole until it ends; text is passed
+#: on as it comes and counted against the cell cap)
+_TOKEN = 1024 * 1024
 
 
-def _open_workbook(data: bytes, filename: str) -> Any:
-    from openpyxl import load_workbook  # ~0.22 s to import (python -X importtime); CSV
-    # readers skip it
+def _refuse(filename: str, message: str) -> FileRefused:
+    return FileRefused.at(filename, message)
 
+
+def _unreadable(filename: str, detail: str, sheet: str | None = None) -> TableError:
+    return TableError([Problem(filename, sheet, None, None,
+                               f"not a readable XLSX workbook ({detail})")])
+
+
+def _end_record(data: bytes, filename: str) -> tuple[int, int]:
+    """Members and central-directory size the archive declares at its end (zip64 too),
+    read without parsing the directory itself."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if at < 0 or len(data) - at < 22:
+        raise _unreadable(filename, "File is not a zip file")
+    count, size = struct.unpack("<HI", data[at + 10:at + 16])
+    if count == 0xFFFF or size == 0xFFFFFFFF:
+        locator = at - 20
+        if locator < 0 or data[locator:locator + 4] != b"PK\x06\x07":
+            raise _unreadable(filename, "a damaged zip64 directory")
+        (record,) = struct.unpack("<Q", data[locator + 8:locator + 16])
+        if data[record:record + 4] != b"PK\x06\x06":
+            raise _unreadable(filename, "a damaged zip64 directory")
+        count, size = struct.unpack("<QQ", data[record + 32:record + 48])
+    return count, size
+
+
+def _check_archive(data: bytes, filename: str, limits: Limits) -> zipfile.ZipFile:
+    """The archive, opened once its declared members, sizes and ratios are within the
+    caps (a zip bomb is refused before anything is inflated)."""
+    count, directory = _end_record(data, filename)
+    # a directory entry is at least 46 bytes; a real one for a name of < 1 KB far less
+    if count > limits.max_members or directory > limits.max_members * 1024:
+        raise _refuse(filename, f"the workbook has {count:,} parts (at most "
+                      f"{limits.max_members:,}); is it really a table?")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        if any(info.file_size > MAX_SHEET_XML for info in archive.infolist()):
-            raise TableError([Problem(filename, None, None, None, "the workbook unpacks to "
-                                      "more than 1 GB; is it really a table?")])
-        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except TableError:
-        raise
-    except Exception as exc:  # BadZipFile, InvalidFileException, KeyError, XML errors...
-        raise TableError([Problem(filename, None, None, None,
-                                  f"not a readable XLSX workbook ({exc})")]) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise _unreadable(filename, str(exc)) from None
+    infos = archive.infolist()
+    if len(infos) > limits.max_members:
+        raise _refuse(filename, f"the workbook has {len(infos):,} parts (at most "
+                      f"{limits.max_members:,}); is it really a table?")
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_unpacked:
+        raise _refuse(filename, f"the workbook unpacks to {_megabytes(total)} (at most "
+                      f"{_megabytes(limits.max_unpacked)}); is it really a table?")
+    for info in infos:
+        if info.file_size > RATIO_FLOOR and \
+                info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise _refuse(filename, f"the part {_shown(info.filename)!r} unpacks "
+                          f"{info.file_size // max(info.compress_size, 1):,} times its "
+                          f"packed size (at most {limits.max_ratio:,}); a zip bomb?")
+    return archive
 
 
-def _find_sheet(book: Any, name: str) -> Any:
-    wanted = name.strip().lower()
-    return next((ws for ws in book.worksheets if ws.title.strip().lower() == wanted), None)
+class _Workbook:
+    """An XLSX archive, checked, with its worksheets' titles and parts; shared strings
+    and date styles are read when the first sheet is."""
+
+    def __init__(self, data: bytes, filename: str, limits: Limits, clock: _Clock) -> None:
+        self.filename = filename
+        self.limits = limits
+        self.clock = clock
+        # optional: only XLSX readers pay for openpyxl (~0.22 s to import, python -X
+        # importtime); it gives Excel's date rules
+        from openpyxl.utils import datetime as excel_dates
+
+        self.dates_of = excel_dates
+        self.archive = _check_archive(data, filename, limits)
+        self.sheets: list[tuple[str, str]] = []
+        self.strings_part: str | None = None
+        self.styles_part: str | None = None
+        self.epoch = excel_dates.WINDOWS_EPOCH
+        self.shared: list[str] | None = None
+        self.dates: set[int] = set()
+        self.durations: set[int] = set()
+        try:
+            self._structure()
+        except Exception:
+            self.archive.close()
+            raise
+
+    def close(self) -> None:
+        self.archive.close()
+
+    def find(self, name: str) -> tuple[str, str] | None:
+        """The sheet titled ``name``, case and surrounding spaces ignored."""
+        wanted = name.strip().lower()
+        return next((s for s in self.sheets if s[0].strip().lower() == wanted), None)
+
+    # -- parts
+
+    def _info(self, part: str, cap: int) -> zipfile.ZipInfo | None:
+        try:
+            info = self.archive.getinfo(part)
+        except KeyError:
+            return None
+        if info.file_size > cap:
+            raise _refuse(self.filename, f"the part {_shown(part)!r} unpacks to "
+                          f"{_megabytes(info.file_size)} (at most {_megabytes(cap)})")
+        return info
+
+    def _chunks(self, info: zipfile.ZipInfo, cap: int) -> Iterator[bytes]:
+        """The part inflated 64 KB at a time, never more than ``cap`` bytes whatever its
+        header says (zipfile stops at the declared size and checks the CRC)."""
+        read = 0
+        try:
+            with self.archive.open(info) as stream:
+                while chunk := stream.read(_CHUNK):
+                    read += len(chunk)
+                    if read > cap:
+                        raise _refuse(self.filename, f"the part {_shown(info.filename)!r} "
+                                      f"unpacks to more than {_megabytes(cap)}")
+                    yield chunk
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                RuntimeError) as exc:  # a bad CRC (a lying size), a bad stream, encryption
+            raise _unreadable(self.filename, str(exc)) from None
+
+    def _walk(self, part: str, start: Any, cap: int | None = None) -> bool:
+        """Call ``start(local name, attributes, depth path)`` for each element of a small
+        part; False when the part is absent."""
+        cap = cap if cap is not None else self.limits.max_part_xml
+        info = self._info(part, cap)
+        if info is None:
+            return False
+        path: list[str] = []
+
+        def opened(name: str, attrs: dict[str, str]) -> None:
+            local = name.rpartition(" ")[2]
+            start(local, attrs, path)
+            path.append(local)
+
+        parser = _parser(opened, lambda name: path.pop(), None)
+        _feed(parser, self._chunks(info, cap), self.filename, part, self.clock)
+        return True
+
+    def _structure(self) -> None:
+        root_rels: dict[str, tuple[str, str]] = {}
+        self._walk("_rels/.rels", _relationships(root_rels, ""))
+        book = next((target for kind, target in root_rels.values()
+                     if kind.endswith(_OFFICE)), "xl/workbook.xml")
+        folder = posixpath.dirname(book)
+        rels: dict[str, tuple[str, str]] = {}
+        self._walk(posixpath.join(folder, "_rels", posixpath.basename(book) + ".rels"),
+                   _relationships(rels, folder))
+        listed: list[tuple[str, str]] = []
+
+        def workbook(local: str, attrs: dict[str, str], path: list[str]) -> None:
+            if local == "workbookPr" and attrs.get("date1904", "").lower() in ("1", "true"):
+                self.epoch = self.dates_of.CALENDAR_MAC_1904
+            elif local == "sheet" and path[-1:] == ["sheets"]:
+                rid = next((v for k, v in attrs.items() if k.endswith(" id")), "")
+                listed.append((attrs.get("name", ""), rid))
+
+        if not self._walk(book, workbook):
+            raise _unreadable(self.filename, "there is no item named 'xl/workbook.xml' in "
+                              "the archive")
+        for title, rid in listed:
+            kind, target = rels.get(rid, ("", ""))
+            if kind.endswith(_SHEET):
+                self.sheets.append((title, target))
+        for kind, target in rels.values():
+            if kind.endswith(_STRINGS):
+                self.strings_part = target
+            elif kind.endswith(_STYLES):
+                self.styles_part = target
+        if self.strings_part is None and "xl/sharedStrings.xml" in self.archive.NameToInfo:
+            self.strings_part = "xl/sharedStrings.xml"
+
+    def _styles(self) -> None:
+        """Which cell styles show numbers as dates (and durations), as openpyxl says."""
+        # optional: only XLSX readers pay for openpyxl
+        from openpyxl.styles.numbers import (
+            BUILTIN_FORMATS,
+            is_date_format,
+            is_timedelta_format,
+        )
+
+        custom: dict[int, str] = {}
+        formats: list[int] = []
+
+        def styles(local: str, attrs: dict[str, str], path: list[str]) -> None:
+            if local == "numFmt" and path[-1:] == ["numFmts"]:
+                custom[_int(attrs.get("numFmtId"))] = attrs.get("formatCode", "")
+            elif local == "xf" and path[-1:] == ["cellXfs"]:
+                formats.append(_int(attrs.get("numFmtId")))
+
+        if self.styles_part:
+            self._walk(self.styles_part, styles)
+        for style, number in enumerate(formats):
+            code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
+            if is_date_format(code):
+                self.dates.add(style)
+            if is_timedelta_format(code):
+                self.durations.add(style)
+
+    def _strings(self) -> list[str]:
+        """The shared-strings table, its size, count and each string's length capped."""
+        limits, filename = self.limits, self.filename
+        strings: list[str] = []
+        if not self.strings_part:
+            return strings
+        info = self._info(self.strings_part, limits.max_shared_strings_xml)
+        if info is None:
+            return strings
+        state = {"parts": None, "chars": 0, "collect": False, "phonetic": 0}
+        longest = limits.max_cell_chars
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            local = name.rpartition(" ")[2]
+            if local == "si":
+                if len(strings) >= limits.max_shared_strings:
+                    raise _refuse(filename, "the shared-strings table holds more than "
+                                  f"{limits.max_shared_strings:,} strings")
+                state.update(parts=[], chars=0)
+            elif local == "t" and state["parts"] is not None and not state["phonetic"]:
+                state["collect"] = True
+            elif local == "rPh":
+                state["phonetic"] += 1
+
+        def end(name: str) -> None:
+            local = name.rpartition(" ")[2]
+            if local == "si" and state["parts"] is not None:
+                strings.append("".join(state["parts"]).replace("x005F_", ""))
+                state["parts"] = None
+            elif local == "t":
+                state["collect"] = False
+            elif local == "rPh":
+                state["phonetic"] -= 1
+
+        def text(data: str) -> None:
+            if state["collect"]:
+                state["chars"] += len(data)
+                if state["chars"] > longest:
+                    raise _refuse(filename, f"shared string {len(strings):,} is longer "
+                                  f"than {longest:,} characters")
+                state["parts"].append(data)
+
+        parser = _parser(start, end, text)
+        _feed(parser, self._chunks(info, limits.max_shared_strings_xml), filename,
+              self.strings_part, self.clock)
+        return strings
+
+    def rows(self, sheet: tuple[str, str]) -> Iterator[tuple[int, dict[int, str]]]:
+        """``(row number, {column: text})`` of each row element of a sheet, only cells
+        with a value kept; a value past ``max_columns`` or a cell longer than
+        ``max_cell_chars`` refuses the file."""
+        if self.shared is None:
+            self._styles()
+            self.shared = self._strings()
+        title, part = sheet
+        info = self._info(part, self.limits.max_sheet_xml)
+        if info is None:
+            raise _unreadable(self.filename, f"there is no item named {part!r} in the "
+                              "archive", title)
+        reader = _SheetReader(self, title)
+        parser = _parser(reader.start, reader.end, reader.text)
+        for _chunk in _feed(parser, self._chunks(info, self.limits.max_sheet_xml),
+                            self.filename, part, self.clock, title, reader, lazy=True):
+            yield from reader.done
+            reader.done.clear()
+        yield from reader.done
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return -1
+
+
+def _relationships(out: dict[str, tuple[str, str]], folder: str) -> Any:
+    """A start handler filling ``{id: (type, part path)}`` from a relationships part."""
+    def start(local: str, attrs: dict[str, str], path: list[str]) -> None:
+        if local == "Relationship" and attrs.get("TargetMode") != "External":
+            target = attrs.get("Target", "")
+            target = target[1:] if target.startswith("/") else posixpath.join(folder, target)
+            out[attrs.get("Id", "")] = (attrs.get("Type", ""), posixpath.normpath(target))
+    return start
+
+
+def _no_dtd(*_args: Any) -> None:
+    raise ValueError("a document type declaration (entities are not read)")
+
+
+def _parser(start: Any, end: Any, text: Any) -> Any:
+    """An expat parser with namespaces (``uri local`` names) that refuses any DTD, so
+    no entity is ever expanded."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _no_dtd
+    parser.EntityDeclHandler = _no_dtd
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    if text is not None:
+        parser.CharacterDataHandler = text
+    return parser
+
+
+class _Done(Exception):
+    """The sheet's data ended: nothing after ``sheetData`` is read."""
+
+
+def _feed(parser: Any, chunks: Iterator[bytes], filename: str, part: str, clock: _Clock,
+          sheet: str | None = None, reader: Any = None, lazy: bool = False) -> Any:
+    """Feed a part to ``parser`` chunk by chunk, the time budget checked after each; with
+    ``lazy`` a generator yielding after each chunk (a sheet's rows are taken then)."""
+    def run() -> Iterator[None]:
+        fed = 0
+        try:
+            for chunk in chunks:
+                parser.Parse(chunk, False)
+                fed += len(chunk)
+                if fed - max(parser.CurrentByteIndex, 0) > _TOKEN:
+                    raise FileRefused.at(filename, f"the part {_shown(part)!r} holds an XML "
+                                         f"tag longer than {_megabytes(_TOKEN)}", sheet)
+                clock.check(sheet, reader.row if reader is not None else None)
+                yield None
+            parser.Parse(b"", True)
+        except _Done:
+            return
+        except expat.ExpatError as exc:
+            raise _unreadable(filename, f"{part}: {expat.ErrorString(exc.code)} at line "
+                              f"{exc.lineno}", sheet) from None
+        except ValueError as exc:  # a DTD, a bad number: the handlers' refusals
+            if isinstance(exc, TableError):
+                raise
+            raise _unreadable(filename, f"{part}: {exc}", sheet) from None
+    if lazy:
+        return run()
+    for _ in run():
+        pass
+    return None
+
+
+class _SheetReader:
+    """expat handlers for one worksheet: finished rows collect in ``done``."""
+
+    def __init__(self, book: _Workbook, title: str) -> None:
+        self.book = book
+        self.title = title
+        self.filename = book.filename
+        self.max_columns = book.limits.max_columns
+        self.longest = book.limits.max_cell_chars
+        self.done: list[tuple[int, dict[int, str]]] = []
+        self.in_data = False
+        self.row = 0
+        self.column = 0
+        self.cells: dict[int, str] | None = None
+        self.cell: tuple[str, int, int] | None = None
+        self.parts: list[str] = []
+        self.chars = 0
+        self.elements = 0
+        self.collect = False
+        self.inline = False
+        self.phonetic = 0
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        local = name.rpartition(" ")[2]
+        if self.cell is not None:
+            self.elements += 1
+            if self.elements > _CELL_ELEMENTS:
+                raise FileRefused.at(self.filename, f"a cell of more than {_CELL_ELEMENTS:,} "
+                                     "parts", self.title, self.row, _letter(self.cell[2]))
+            if local == "v" or (local == "t" and self.inline and not self.phonetic):
+                self.collect = True
+            elif local == "is":
+                self.inline = True
+            elif local == "rPh":
+                self.phonetic += 1
+        elif local == "c" and self.cells is not None:
+            ref = attrs.get("r")
+            self.column = _column(ref, self) if ref else self.column + 1
+            self.cell = (attrs.get("t", "n"), _int(attrs.get("s")), self.column)
+            self.parts, self.chars, self.elements = [], 0, 0
+            self.collect = self.inline = False
+            self.phonetic = 0
+        elif local == "row" and self.in_data:
+            ref = attrs.get("r")
+            if ref:
+                try:
+                    self.row = int(ref)
+                except ValueError:
+                    self.row = int(float(ref))
+            else:
+                self.row += 1
+            self.column = 0
+            self.cells = {}
+        elif local == "sheetData":
+            self.in_data = True
+
+    def end(self, name: str) -> None:
+        local = name.rpartition(" ")[2]
+        if self.cell is not None:
+            if local == "c":
+                self._finish()
+            elif local in ("v", "t"):
+                self.collect = False
+            elif local == "rPh":
+                self.phonetic -= 1
+        elif local == "row" and self.cells is not None:
+            self.done.append((self.row, self.cells))
+            self.cells = None
+        elif local == "sheetData":
+            raise _Done
+
+    def text(self, data: str) -> None:
+        if self.collect:
+            self.chars += len(data)
+            if self.chars > self.longest:
+                assert self.cell is not None
+                raise FileRefused.at(self.filename, f"a cell longer than {self.longest:,} "
+                                     "characters", self.title, self.row,
+                                     _letter(self.cell[2]))
+            self.parts.append(data)
+
+    def _finish(self) -> None:
+        kind, style, column = self.cell  # type: ignore[misc]
+        self.cell = None
+        if not self.parts:
+            return
+        raw = "".join(self.parts)
+        value: Any = raw
+        try:
+            if kind == "n":
+                value = _number(raw)
+                if style in self.book.dates:
+                    try:
+                        value = self.book.dates_of.from_excel(value, self.book.epoch,
+                                           timedelta=style in self.book.durations)
+                    except (OverflowError, ValueError):
+                        value = "#VALUE!"
+            elif kind == "s":
+                value = self.book.shared[int(raw)]  # type: ignore[index]
+            elif kind == "b":
+                value = bool(int(raw))
+            elif kind == "d":
+                value = self.book.dates_of.from_ISO8601(raw)
+        except (ValueError, IndexError, TypeError) as exc:
+            raise TableError([Problem(self.filename, self.title, self.row,
+                                      _letter(column), f"not a readable XLSX cell value "
+                                      f"{_shown(raw)!r} ({exc})")]) from None
+        cell = _cell(value)
+        if not cell:
+            return
+        if column > self.max_columns:
+            raise FileRefused.at(self.filename, f"a value in column {_letter(column)}, past "
+                                 f"the {self.max_columns:,} columns read", self.title,
+                                 self.row)
+        assert self.cells is not None
+        self.cells[column] = cell
+
+
+def _number(raw: str) -> int | float:
+    """A cell's number as openpyxl reads it: int unless it has a point or exponent."""
+    if "." in raw or "E" in raw or "e" in raw:
+        return float(raw)
+    return int(raw)
+
+
+def _column(ref: str, reader: _SheetReader) -> int:
+    """The column of a cell reference (``XFD12`` -> 16384)."""
+    n = 0
+    for i, ch in enumerate(ref):
+        o = ord(ch)
+        if 65 <= o <= 90:
+            n = n * 26 + o - 64
+        elif 97 <= o <= 122:
+            n = n * 26 + o - 96
+        else:
+            if i == 0:
+                break
+            return n
+        if i >= 3:
+            break
+    raise TableError([Problem(reader.filename, reader.title, reader.row, None,
+                              f"not a readable XLSX cell reference {_shown(ref)!r}")])
+
+
+def _letter(column: int) -> str:
+    """The spreadsheet letters of a column (16384 -> ``XFD``)."""
+    letters = ""
+    while column > 0:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _cell(value: Any) -> str:
@@ -476,51 +1118,40 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _sheet_table(ws: Any, filename: str, max_rows: int | None,
+def _sheet_table(book: _Workbook, sheet: tuple[str, str], max_rows: int | None,
                  header_only: bool = False, empty_ok: bool = False) -> tuple[Table, Problems]:
-    """Read one sheet row by row; the declared dimensions are never trusted."""
-    title = ws.title
+    """Read one sheet row by row as its cells come; the declared dimension is never read
+    and rows are never padded beyond the header's width."""
+    title = sheet[0]
+    filename = book.filename
     problems = Problems(filename, title)
-    ws.reset_dimensions()  # a sheet may declare A1:XFD1048576 for a few cells
     header: list[str] = []
     header_row = 0
+    width = 0
+    last = 0
     rows: list[Row] = []
-    blank_run = 0
-    try:
-        # rows before the header are read whole (their width is their own cells')
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            cells = [_cell(v) for v in values[:MAX_COLUMNS + 1]]
-            if any(cells):
-                header_row = number
-                header = cells
+    for number, cells in book.rows(sheet):
+        if not cells:
+            continue
+        if not header_row:
+            if number > MAX_BLANK_RUN + 1:
+                break  # only blank rows (and far ones) before it: not a table
+            header_row = last = number
+            width = max(cells)
+            header = [cells.get(j, "") for j in range(1, width + 1)]
+            _check_width(header, filename, title, header_row, book.limits)
+            if header_only:
                 break
-            if number > MAX_BLANK_RUN:
-                break
-        while header and not header[-1]:
-            header.pop()
-        if len(header) > MAX_COLUMNS:
-            problems.add(header_row, None, f"more than {MAX_COLUMNS:,} columns")
-            problems.raise_if_any()
-        if header_row and not header_only:
-            width = len(header)
-            it = ws.iter_rows(min_row=header_row + 1, max_col=width, values_only=True)
-            for number, values in enumerate(it, start=header_row + 1):
-                cells = tuple(_cell(v) for v in values)
-                if not any(cells):
-                    blank_run += 1
-                    if blank_run > MAX_BLANK_RUN:
-                        break  # only blank rows follow in any real table
-                    continue
-                blank_run = 0
-                if max_rows is not None and len(rows) >= max_rows:
-                    problems.add(None, None, f"more than {max_rows:,} data rows; split the "
-                                             "file")
-                    break
-                rows.append(Row(number, _fit(list(cells), width)))
-    except TableError:
-        raise
-    except Exception as exc:  # a corrupt sheet part (XML errors, bad cell types...)
-        problems.add(None, None, f"not a readable XLSX workbook ({exc})")
+            continue
+        if number - last > MAX_BLANK_RUN + 1:
+            break  # only blank rows follow in any real table
+        last = number
+        if all(j > width for j in cells):
+            continue
+        if max_rows is not None and len(rows) >= max_rows:
+            problems.add(None, None, f"more than {max_rows:,} data rows; split the file")
+            break
+        rows.append(Row(number, tuple(cells.get(j, "") for j in range(1, width + 1))))
     if not header_row and not empty_ok:
         problems.add(1, None, "no header row")
         problems.raise_if_any()
@@ -546,8 +1177,8 @@ def _check_header(table: Table, rows: Problems, required: Sequence[str],
             seen.add(name)
     for name in required:
         if name not in table.header:
-            shown = ", ".join(h for h in table.header if h)
-            problems.add(line, name, f"column not found; the header has: {shown}")
+            shown = _names([h for h in table.header if h])
+            problems.add(line, _shown(name), f"column not found; the header has: {shown}")
     problems.merge(rows)
     problems.raise_if_any()
 
@@ -570,7 +1201,8 @@ def read_frame(data: bytes | str | os.PathLike[str], filename: str | None = None
                sheet: str | None = None, max_rows: int | None = MAX_ROWS,
                required: Sequence[str] = (), max_bytes: int = MAX_BYTES,
                encodings: Sequence[str] = ENCODINGS, unguard: bool = False,
-               check_header: bool = True, strict_width: bool = False) -> Any:
+               check_header: bool = True, strict_width: bool = False,
+               limits: Limits = LIMITS) -> Any:
     """:func:`read_table` as a pandas DataFrame of text, fast enough for a million rows.
 
     ``data`` is the file's bytes or its path (``filename`` defaults to the path). The
@@ -591,7 +1223,8 @@ def read_frame(data: bytes | str | os.PathLike[str], filename: str | None = None
         data = _file_bytes(data, name, max_bytes)
     options: dict[str, Any] = dict(max_rows=max_rows, required=required, max_bytes=max_bytes,
                                    encodings=encodings, unguard=unguard,
-                                   check_header=check_header, strict_width=strict_width)
+                                   check_header=check_header, strict_width=strict_width,
+                                   limits=limits)
     frame = None
     if 0 < len(data) <= max_bytes and not is_xlsx(data, name) and data[:4] != _OLE_MAGIC \
             and not name.lower().endswith(".xls"):
@@ -621,7 +1254,7 @@ def _file_bytes(path: str | os.PathLike[str], name: str, max_bytes: int) -> byte
 
 def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Sequence[str],
                 max_bytes: int, encodings: Sequence[str], unguard: bool,
-                check_header: bool, strict_width: bool) -> Any:
+                check_header: bool, strict_width: bool, limits: Limits = LIMITS) -> Any:
     """The CSV as :func:`read_frame` returns it, split by pandas, or None when the file is
     not plainly a clean table (then :func:`read_table` reads it and names its problems).
 
@@ -646,16 +1279,24 @@ def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Seque
     delimiter, header, header_row, start = head
     width = len(header)
     try:
+        _check_width(header, name, None, header_row, limits)
         _check_header(Table(name, None, header, [], header_row=header_row), Problems(name),
                       required, check_header)
     except TableError:
         return None
-    if width > MAX_COLUMNS:
-        return None
+    if max_rows is not None and body.count(b"\n", start) > max_rows:
+        return None  # read_table stops at the first row too many (no copy made here)
     region = body[start:]
     if region.startswith(b"\xef\xbb\xbf"):
         return None  # pandas would drop a byte-order mark there
     lines = region.count(b"\n") + (not region.endswith(b"\n"))
+    if len(region) > limits.max_cell_chars:
+        ends = np.flatnonzero(np.frombuffer(region, dtype=np.uint8) == 10)
+        bounds = np.concatenate(([-1], ends, [len(region)]))
+        if int(np.diff(bounds).max()) - 1 > limits.max_cell_chars:
+            return None  # a line (so maybe a cell) longer than the cap: read_table names it
+        del ends, bounds
+    clock = _Clock(name, limits.seconds)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a ParserWarning means pandas guessed
@@ -667,6 +1308,7 @@ def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Seque
         return None
     if parsed.shape != (lines, width):
         return None
+    clock.check()
     columns = [parsed[j].to_numpy(dtype=object) for j in range(width)]
     del parsed
     if any(space in region for space in _ASCII_SPACES) or (

@@ -176,7 +176,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     name = str(path)
     frame = reading.read_frame(path, name, max_rows=None, max_bytes=MAX_FILE_BYTES,
-                               strict_width=True)
+                               strict_width=True, limits=reading.OFFLINE_LIMITS)
     if not len(frame):
         raise TableError([Problem(name, frame.attrs["sheet"], None, None, "no data rows")])
     return frame

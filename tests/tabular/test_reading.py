@@ -128,7 +128,7 @@ def test_limits_rows_and_bytes():
     (b"", "the file is empty"),
     (b"\n\n  \n", "no header row"),
     (b"a,b\n1,\x002\n", "NUL character"),
-    (b"a\n\"" + b"x" * 200_000 + b"\"\n", "unreadable CSV"),
+    (b"a\n\"" + b"x" * 200_000 + b"\"\n", "row 2: a cell longer than 32,767 characters"),
 ])
 def test_unreadable_csv(data, message):
     error = refused(data, "bad.csv")
