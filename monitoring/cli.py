@@ -398,12 +398,14 @@ def draw_cmd(ini_path: str, actor: str | None, code: str, seed: int | None) -> N
 @click.option("--out", "out", required=True,
               type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="File for the printable list: .csv, .xlsx or .html (codes shown once).")
-@click.option("--base-url", required=True, help="Public address, e.g. https://learn.city.cn")
+@click.option("--base-url", default=None,
+              help="Public address, e.g. https://learn.city.cn (default: the .ini's "
+                   "learningcity.public_url)")
 @click.option("--replace-unused", is_flag=True,
               help="Void every unused code and issue new ones (a lost list).")
 @quiet_option
-def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base_url: str,
-                    replace_unused: bool, quiet: bool) -> None:
+def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path,
+                    base_url: str | None, replace_unused: bool, quiet: bool) -> None:
     """Issue the missing invitations and write their codes to --out (only place they exist)."""
     from tqdm import tqdm  # start-up
 
@@ -415,12 +417,18 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
     if out.exists():
         raise click.ClickException(f"{out}: exists; choose a new file (codes are never "
                                    "overwritten)")
+    settings = load_app_settings(ini_path)
+    base_url = base_url or inv.public_url(settings)
+    if not base_url:
+        raise click.ClickException("--base-url is needed: the settings have no "
+                                   "learningcity.public_url for the residents' links")
     written = False
     try:
         with db_session(ini_path) as session:
             target = _campaign(session, code)
             issue = inv.reissue_unused if replace_unused else inv.issue_invitations
-            issued = issue(session, target, _actor(actor))
+            issued = issue(session, target, _actor(actor),
+                           secret=settings["learningcity.secret"])
             if not issued:
                 raise ValueError(f"{code}: every sampled unit already has an invitation "
                                  "(use --replace-unused for new codes)")
@@ -432,7 +440,8 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
                 data = inv.invitations_xlsx(bar, base_url)
             else:
                 data = inv.invitations_html(target, bar, base_url).encode("utf-8")
-            with open(out, "xb") as fh:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # working codes
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             written = True
     except BaseException:

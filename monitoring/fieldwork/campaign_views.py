@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from pyramid.authorization import Allow
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
+from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from learningcity.districts import list_districts
@@ -264,7 +265,11 @@ def _invitations(request: Any, campaign: Campaign) -> dict[str, Any]:
         FrameUnit, FrameUnit.id == Invitation.frame_unit_id)
         .where(Invitation.campaign_id == campaign.id)
         .order_by(Invitation.stratum, Invitation.id)).all()
-    return {"rows": rows, "counts": invitations.invitation_counts(db, campaign)}
+    base = link_base(request)
+    return {"rows": rows, "counts": invitations.invitation_counts(db, campaign),
+            "link_base": base,
+            "link_base_configured": invitations.public_url(request.registry.settings)
+            is not None}
 
 
 def _progress(request: Any, campaign: Campaign) -> dict[str, Any]:
@@ -383,9 +388,32 @@ def draw_submit(context: CampaignResource, request: Any) -> Any:
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="draw"))
 
 
-def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: str) -> Any:
+def link_base(request: Any) -> str | None:
+    """Where residents' links and QR codes point: ``learningcity.public_url``; without it,
+    the request's own address in development only (``learningcity.require_secret`` off),
+    never in production, where the Host header is the client's or a proxy's choice."""
+    settings = request.registry.settings
+    configured = invitations.public_url(settings)
+    if configured:
+        return configured
+    if not asbool(settings.get("learningcity.require_secret", True)):
+        return request.application_url
+    return None
+
+
+def _need_link_base(request: Any) -> str:
+    base = link_base(request)
+    if base is None:
+        raise invitations.InvitationError(svc.Said(_(
+            "Set learningcity.public_url (the address residents open, e.g. "
+            "https://learn.city.cn) before printing invitations: links and QR codes are "
+            "never made from the address this page was opened with.")))
+    return base
+
+
+def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: str,
+                    base: str) -> Any:
     """The plain codes, once: a printable page (with CSV/XLSX inside it) or a file."""
-    base = request.application_url
     if fmt == "csv":
         response = Response(invitations.invitations_csv(issued, base),
                             content_type="text/csv", charset="utf-8")
@@ -418,15 +446,18 @@ def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: st
 def invitations_issue(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     try:
-        issued = invitations.issue_invitations(request.dbsession, campaign, _actor(request))
+        base = _need_link_base(request)
+        issued = invitations.issue_invitations(request.dbsession, campaign, _actor(request),
+                                               secret=request.app_settings.secret)
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
-    if not issued:
+    if not issued:  # also the answer to a second, simultaneous post
         request.session.flash(_("Every sampled unit already has its invitation. To print "
                                 "codes again, replace the unused codes."))
         return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code,
                                               tab="invitations"))
-    return _codes_response(request, campaign, issued, request.POST.get("format", "html"))
+    return _codes_response(request, campaign, issued, request.POST.get("format", "html"),
+                           base)
 
 
 @view_config(route_name="campaigns.tab", permission="edit", renderer=T + "campaign.pt",
@@ -434,18 +465,22 @@ def invitations_issue(context: CampaignResource, request: Any) -> Any:
 def invitations_reissue(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     public_id = request.POST.get("public_id", "").strip()
+    secret = request.app_settings.secret
     try:
+        base = _need_link_base(request)
         if public_id:
             issued = [invitations.reissue_invitation(request.dbsession, campaign, public_id,
-                                                     _actor(request))]
+                                                     _actor(request), secret=secret)]
         else:
             if request.POST.get("confirm") != "yes":
                 raise invitations.InvitationError(svc.Said(_(
                     "Tick the box to confirm that every unused code stops working.")))
-            issued = invitations.reissue_unused(request.dbsession, campaign, _actor(request))
+            issued = invitations.reissue_unused(request.dbsession, campaign, _actor(request),
+                                                secret=secret)
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
-    return _codes_response(request, campaign, issued, request.POST.get("format", "html"))
+    return _codes_response(request, campaign, issued, request.POST.get("format", "html"),
+                           base)
 
 
 @view_config(route_name="campaigns.progress_csv", permission="view")

@@ -8,6 +8,7 @@ from learningcity.models import AuditEvent
 from monitoring.fieldwork import draw, frames
 from monitoring.fieldwork.models import FrameUnit
 from monitoring.stats import sampling
+from tests.conftest import TEST_SECRET
 
 from ..conftest import ACTOR, cluster_rows, to_csv, unit_rows
 
@@ -91,7 +92,7 @@ def test_two_stage_pi(drawn_campaign, monitoring_demo) -> None:
         assert unit.n_invitations == min(m, int(rows[unit.unit_key]))
     from monitoring.fieldwork.invitations import issue_invitations
 
-    issued = issue_invitations(db, campaign, ACTOR)
+    issued = issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     assert len(issued) == sum(u.n_invitations for u in chosen)
     by_unit = {u.unit_key: u for u in chosen}
     for inv in issued:
