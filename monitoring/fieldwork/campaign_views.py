@@ -19,9 +19,9 @@ from pyramid.view import view_config
 
 from learningcity.districts import list_districts
 from learningcity.i18n import _
-from monitoring.closing import close_campaign, translated_steps
+from monitoring.closing import aggregates_pending, close_campaign, translated_steps
 from monitoring.fieldwork import campaigns as svc
-from monitoring.fieldwork import draw, frames, invitations, progress, window
+from monitoring.fieldwork import draw, frames, invitations, progress, retention, window
 from monitoring.fieldwork.demo_content import DEMO_CAMPAIGN_NAME, demo_codes_note
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 from monitoring.results import charts
@@ -210,10 +210,16 @@ def _overview(request: Any, campaign: Campaign) -> dict[str, Any]:
 
 def _frame(request: Any, campaign: Campaign) -> dict[str, Any]:
     frame = (campaign.design or {}).get("frame", {})
+    keep = frame.get("keep_columns")
     return {"upload": frames.current_upload(request.dbsession, campaign),
             "form": {"kind": frame.get("kind", "unit"), "id_column": frame.get("id_column", ""),
                      "stratum_columns": ", ".join(frame.get("stratum_columns", [])),
-                     "size_column": frame.get("size_column") or ""},
+                     "size_column": frame.get("size_column") or "",
+                     "keep_columns": ", ".join(keep) if keep else "",
+                     "contact_columns": ", ".join(frame.get("contact_columns", [])),
+                     "identity_columns": ", ".join(frame.get("identity_columns", []))},
+            "columns": frames.declared_columns(campaign),
+            "default_keep": ", ".join(frames.DEFAULT_KEEP),
             "max_rows": frames.MAX_ROWS}
 
 
@@ -279,9 +285,11 @@ def _progress(request: Any, campaign: Campaign) -> dict[str, Any]:
 def _close(request: Any, campaign: Campaign) -> dict[str, Any]:
     """Before the close: who has completed, so closing with no completes is warned of."""
     if campaign.status == "closed":
-        return {"report": None, "close_steps": None, "close_failed": False}
+        return {"report": None, "close_steps": None, "close_failed": False,
+                "aggregates_pending": aggregates_pending(request.dbsession,
+                                                         request.monitoring_db, campaign)}
     return {"report": progress.campaign_progress(request.dbsession, campaign),
-            "close_steps": None, "close_failed": False}
+            "close_steps": None, "close_failed": False, "aggregates_pending": False}
 
 
 TAB_DATA = {"overview": _overview, "frame": _frame, "design": _design, "draw": _draw,
@@ -322,14 +330,19 @@ def _refused(request: Any, campaign: Campaign, tab: str, exc: Exception,
 def frame_upload(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     post = request.POST
+    keep = post.get("keep_columns", "").strip()
     spec = frames.FrameSpec(
         kind=post.get("kind", "unit"), id_column=post.get("id_column", "").strip(),
-        stratum_columns=[c.strip() for c in post.get("stratum_columns", "").replace(
-            "，", ",").split(",") if c.strip()],
-        size_column=post.get("size_column", "").strip() or None)
+        stratum_columns=frames.column_list(post.get("stratum_columns", "")),
+        size_column=post.get("size_column", "").strip() or None,
+        keep_columns=frames.column_list(keep) if keep else None,
+        contact_columns=frames.column_list(post.get("contact_columns", "")),
+        identity_columns=frames.column_list(post.get("identity_columns", "")))
     form = {"kind": spec.kind, "id_column": spec.id_column,
             "stratum_columns": ", ".join(spec.stratum_columns),
-            "size_column": spec.size_column or ""}
+            "size_column": spec.size_column or "", "keep_columns": keep,
+            "contact_columns": ", ".join(spec.contact_columns),
+            "identity_columns": ", ".join(spec.identity_columns)}
     upload = post.get("frame")
     if not hasattr(upload, "file"):
         return _refused(request, campaign, "frame", ValueError(svc.Said(_("Choose a frame file."))),
@@ -339,7 +352,13 @@ def frame_upload(context: CampaignResource, request: Any) -> Any:
                             spec, _actor(request))
     except ValueError as exc:
         return _refused(request, campaign, "frame", exc, form=form)
-    request.session.flash(_("Frame stored. Next: the design."))
+    dropped = campaign.design["frame"]["dropped_columns"]
+    if dropped:
+        request.session.flash(request.translate(_(  # translated here: the flash is stored
+            "Frame stored; columns not needed by the campaign were dropped: ${columns}. "
+            "Next: the design.", mapping={"columns": ", ".join(dropped)})))
+    else:
+        request.session.flash(_("Frame stored. Next: the design."))
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="design"))
 
 
@@ -512,8 +531,9 @@ def close_submit(context: CampaignResource, request: Any) -> Any:
     try:
         if request.POST.get("confirm") != "yes":
             raise svc.CampaignError(svc.Said(_("Tick the box to confirm the close.")))
-        outcome = close_campaign(request.dbsession, campaign, _actor(request),
-                                 request.monitoring_db)
+        outcome = close_campaign(
+            request.dbsession, campaign, _actor(request), request.monitoring_db,
+            contact_retention_days=retention.contact_retention_days(request.registry.settings))
     except ValueError as exc:
         return _refused(request, campaign, "close", exc)
     return _tab_page(request, campaign, "close",
