@@ -41,6 +41,7 @@ from learningcity import audit
 from learningcity.i18n import _
 from monitoring.fieldwork.campaigns import Said
 from monitoring.fieldwork.models import Campaign, CampaignStratum, FrameUnit, FrameUpload
+from monitoring.results.indicators import load_catalogue, references
 from tabular import reading
 from tabular.reading import Problems, Table, TableError
 
@@ -113,11 +114,13 @@ class FrameSpec:
         """The declared columns purged when the campaign closes: contact and identity."""
         return _unique([*self.contact_columns, *self.identity_columns])
 
-    def kept(self, header: Sequence[str]) -> list[str]:
-        """The columns of ``header`` that are stored, in header order."""
+    def kept(self, header: Sequence[str], indicator_columns: Sequence[str] = ()) -> list[str]:
+        """The columns of ``header`` that are stored, in header order; the columns frame
+        indicators read (``indicator_columns``, e.g. learning_community) always are."""
         keep = (list(self.keep_columns) if self.keep_columns is not None
                 else [c for c in DEFAULT_KEEP if c in header])
-        wanted = {self.id_column, *self.stratum_columns, *keep, *self.purged_at_close()}
+        wanted = {self.id_column, *self.stratum_columns, *keep, *self.purged_at_close(),
+                  *indicator_columns}
         if self.size_column:
             wanted.add(self.size_column)
         return [c for c in header if c in wanted]
@@ -243,15 +246,24 @@ def _size(raw: str, row: int, column: str, problems: Problems) -> float | None:
     return size
 
 
-def check_frame(table: Table, spec: FrameSpec) -> CheckedFrame:
-    """Check the spec's columns, then every row; raise FrameError listing all problems."""
+def indicator_columns(db: Session) -> list[str]:
+    """The frame columns the frame indicators of the catalogue read (community-level
+    facts such as learning_community, kept whenever a frame has them)."""
+    return list(dict.fromkeys(ref for ind in load_catalogue(db) if ind.kind == "frame"
+                              for ref in references(ind)))
+
+
+def check_frame(table: Table, spec: FrameSpec, indicator_columns: Sequence[str] = ()
+                ) -> CheckedFrame:
+    """Check the spec's columns, then every row; raise FrameError listing all problems.
+    Units keep only :meth:`FrameSpec.kept` of their columns."""
     problems = _check_columns(table, spec)
     _identity_values(table, spec, problems)
     if problems:
         raise FrameError.of(problems)
     problems = table.problems()
     cluster = spec.kind == "cluster"
-    kept = spec.kept(table.header)
+    kept = spec.kept(table.header, indicator_columns)
     ids: dict[str, int] = {}
     units: list[dict[str, Any]] = []
     strata: dict[str, dict[str, Any]] = {}
@@ -307,12 +319,13 @@ def import_frame(db: Session, campaign: Campaign, filename: str, data: bytes,
         raise ValueError(Said(_("campaign ${code} is ${status}: the frame cannot change "
                                 "after the draw"), code=campaign.code, status=campaign.status))
     table = read_frame(filename, data, max_rows)
-    checked = check_frame(table, spec)
+    extra = indicator_columns(db)
+    checked = check_frame(table, spec, extra)
     # replace: the old frame's rows and strata go, the upload records stay for the audit
     db.execute(sa.delete(FrameUnit).where(FrameUnit.campaign_id == campaign.id))
     db.execute(sa.delete(CampaignStratum).where(CampaignStratum.campaign_id == campaign.id))
     db.expire(campaign, ["frame_units", "strata"])
-    kept = spec.kept(table.header)
+    kept = spec.kept(table.header, extra)
     dropped = [c for c in table.header if c not in kept]
     upload = FrameUpload(campaign_id=campaign.id, filename=clean_name(filename)[:255],
                          sha256=table.sha256, n_rows=len(checked.units),

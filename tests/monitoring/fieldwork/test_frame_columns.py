@@ -220,3 +220,19 @@ def test_the_frame_tab_lists_kept_and_dropped_columns(
     form["stratum_columns"] = "street"
     refused = form.submit(status=400)
     assert "'身份证'" in refused.text and "身份证号码" in refused.text
+
+
+def test_columns_of_frame_indicators_are_kept(make_campaign, monitoring_demo) -> None:
+    """learning_community (the built-in frame indicator's column) is community-level, not
+    personal: kept without being declared, so the close can publish the indicator."""
+    from ..conftest import cluster_rows
+
+    campaign = make_campaign()
+    rows = cluster_rows()
+    for k, row in enumerate(rows):
+        row["learning_community"] = "yes" if k % 2 else "no"
+        row["head_phone"] = "13800000000"
+    upload = frames.import_frame(monitoring_demo, campaign, "c.csv", to_csv(rows),
+                                 FrameSpec("cluster", "community", ["area"], "population"),
+                                 ACTOR)
+    assert "learning_community" in upload.columns and "head_phone" not in upload.columns
