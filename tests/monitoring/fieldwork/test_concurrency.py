@@ -136,3 +136,55 @@ def test_four_simultaneous_new_campaigns_get_four_codes(wsgi_app, monitoring_dem
     monitoring_demo.expire_all()
     stored = monitoring_demo.scalars(sa.select(Campaign.code).where(Campaign.name == "Race"))
     assert sorted(stored) == sorted(results)
+
+
+def test_six_simultaneous_issue_posts_to_the_served_app(
+        wsgi_app, staff, monitoring_demo, drawn_campaign) -> None:
+    """The finding as measured: six logged-in browsers post "create the missing
+    invitations" at once to the app served by waitress (6 threads). One gets the 30
+    codes, the others the "already has its invitation" redirect; no 500."""
+    import re
+
+    import httpx
+
+    from tests.browser import serving
+    from tests.conftest import PASSWORD
+
+    campaign = drawn_campaign(n=30)
+    token_re = re.compile(r'name="csrf_token" value="([^"]+)"')
+    code_re = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-"
+                         r"[0-9A-HJKMNP-TV-Z]{5}\b")
+    with serving(wsgi_app, threads=6) as base:
+        clients = [httpx.Client(base_url=base, timeout=60) for _ in range(6)]
+        tokens = []
+        for client in clients:
+            login = client.get("/login")
+            client.post("/login", data={"csrf_token": token_re.search(login.text)[1],
+                                        "username": "district_a", "password": PASSWORD})
+            tab = client.get(f"/campaigns/{campaign.code}/invitations")
+            assert tab.status_code == 200
+            tokens.append(token_re.search(tab.text)[1])
+        barrier = threading.Barrier(6)
+        answers: list[Any] = [None] * 6
+
+        def post(k: int) -> None:
+            barrier.wait(timeout=30)
+            answers[k] = clients[k].post(
+                f"/campaigns/{campaign.code}/invitations",
+                data={"csrf_token": tokens[k], "action": "issue", "format": "csv"})
+
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        for client in clients:
+            client.close()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 303, 303, 303, 303, 303], statuses
+    lines = next(a.text.splitlines()[1:] for a in answers if a.status_code == 200)
+    codes = [code_re.search(line)[0] for line in lines if line.strip()]  # code, then link
+    assert len(codes) == len(set(codes)) == 30
+    monitoring_demo.expire_all()
+    live = _live_slots(monitoring_demo, campaign.id)
+    assert sum(live.values()) == 30 and set(live.values()) == {1}
