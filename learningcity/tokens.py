@@ -1,7 +1,9 @@
 """Link tokens: made once here, stored only as hashes, derivable from a secret.
 
 A resident's test or survey is reached by a random URL-safe token in its link; the
-database keeps only :func:`hash_token` of it. A token can also be derived from the
+database keeps only :func:`hash_token` of it (a 192-bit random token needs no key).
+Short secrets such as invitation codes are stored as :func:`keyed_hash` (HMAC with
+the app secret). A token can also be derived from the
 app secret and a code (:func:`derive_token`), so entering the same invitation code
 again leads to the same session without storing the token anywhere.
 """
@@ -19,6 +21,15 @@ TOKEN_BYTES = 24
 def hash_token(token: str) -> str:
     """SHA-256 hex of a token's UTF-8 bytes: what the database stores and looks up."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def keyed_hash(secret: str, text: str) -> str:
+    """HMAC-SHA-256 hex of ``text`` keyed by the app ``secret``: a short secret (an
+    invitation code) stored this way cannot be found by hashing every candidate
+    without the secret, as an unsalted SHA-256 could be."""
+    if not secret:
+        raise ValueError("the app secret is empty: cannot hash codes")
+    return hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def new_token(nbytes: int = TOKEN_BYTES) -> str:

@@ -118,7 +118,7 @@ def invitation_campaign(url: str, n: int) -> list[str]:
                             min_per_stratum=1)
             draw.draw_sample(session, campaign, "loadtest", seed=1)
             codes = [i.code for i in invitations.issue_invitations(session, campaign,
-                                                                   "loadtest")]
+                                                                   "loadtest", secret=SECRET)]
     finally:
         engine.dispose()
     if len(codes) != n:

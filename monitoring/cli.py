@@ -306,18 +306,32 @@ def list_cmd(ini_path: str, district: str | None) -> None:
 @click.option("--strata", "stratum_columns", required=True,
               help="Stratum columns, comma-separated (e.g. street,age_band).")
 @click.option("--size-column", default=None, help="Population count column (clusters).")
+@click.option("--keep", "keep_columns", default=None,
+              help="Other columns to keep (grouping, prefill, frame indicators), "
+                   "comma-separated; default: the background columns present (district, "
+                   "street, community, age_band, sex, group, occupation, education).")
+@click.option("--contact", "contact_columns", default="",
+              help="Contact columns for the field workers' list (name, phone...), "
+                   "comma-separated; purged when the campaign closes.")
+@click.option("--identity", "identity_columns", default="",
+              help="Identity-number columns the campaign really needs (refused otherwise); "
+                   "purged when the campaign closes.")
 @quiet_option
 def upload_frame_cmd(ini_path: str, actor: str | None, code: str, frame_file: Path,
                      kind: str, id_column: str, stratum_columns: str,
-                     size_column: str | None, quiet: bool) -> None:
-    """Check and store the frame (CSV UTF-8/GBK or XLSX); all rows or none."""
+                     size_column: str | None, keep_columns: str | None,
+                     contact_columns: str, identity_columns: str, quiet: bool) -> None:
+    """Check and store the frame (CSV UTF-8/GBK or XLSX); all rows or none. Only the
+    columns the campaign needs are stored; the others are dropped and listed."""
     from tqdm import tqdm  # start-up
 
-    from monitoring.fieldwork.frames import FrameSpec, import_frame  # start-up
+    from monitoring.fieldwork.frames import FrameSpec, column_list, import_frame  # start-up
 
-    spec = FrameSpec(kind, id_column.strip(),
-                     [c.strip() for c in stratum_columns.split(",") if c.strip()],
-                     (size_column or "").strip() or None)
+    spec = FrameSpec(kind, id_column.strip(), column_list(stratum_columns),
+                     (size_column or "").strip() or None,
+                     keep_columns=None if keep_columns is None else column_list(keep_columns),
+                     contact_columns=column_list(contact_columns),
+                     identity_columns=column_list(identity_columns))
     with db_session(ini_path) as session:
         target = _campaign(session, code)
         if not quiet:
@@ -328,6 +342,11 @@ def upload_frame_cmd(ini_path: str, actor: str | None, code: str, frame_file: Pa
                                   progress=bar.update)
         click.echo(f"{code}: frame {frame_file.name} stored, {upload.n_rows} rows, "
                    f"{len(target.strata)} strata")
+        frame = target.design.get("frame", {})
+        click.echo(f"  kept columns: {', '.join(frame.get('kept_columns', []))}")
+        if frame.get("dropped_columns"):
+            click.echo(f"  dropped columns (not stored): "
+                       f"{', '.join(frame['dropped_columns'])}")
         for s in target.strata:
             click.echo(f"  {s.stratum}\tN_h={s.population:g}\trows={s.frame_rows}")
 
@@ -398,12 +417,14 @@ def draw_cmd(ini_path: str, actor: str | None, code: str, seed: int | None) -> N
 @click.option("--out", "out", required=True,
               type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="File for the printable list: .csv, .xlsx or .html (codes shown once).")
-@click.option("--base-url", required=True, help="Public address, e.g. https://learn.city.cn")
+@click.option("--base-url", default=None,
+              help="Public address, e.g. https://learn.city.cn (default: the .ini's "
+                   "learningcity.public_url)")
 @click.option("--replace-unused", is_flag=True,
               help="Void every unused code and issue new ones (a lost list).")
 @quiet_option
-def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base_url: str,
-                    replace_unused: bool, quiet: bool) -> None:
+def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path,
+                    base_url: str | None, replace_unused: bool, quiet: bool) -> None:
     """Issue the missing invitations and write their codes to --out (only place they exist)."""
     from tqdm import tqdm  # start-up
 
@@ -415,12 +436,18 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
     if out.exists():
         raise click.ClickException(f"{out}: exists; choose a new file (codes are never "
                                    "overwritten)")
+    settings = load_app_settings(ini_path)
+    base_url = base_url or inv.public_url(settings)
+    if not base_url:
+        raise click.ClickException("--base-url is needed: the settings have no "
+                                   "learningcity.public_url for the residents' links")
     written = False
     try:
         with db_session(ini_path) as session:
             target = _campaign(session, code)
             issue = inv.reissue_unused if replace_unused else inv.issue_invitations
-            issued = issue(session, target, _actor(actor))
+            issued = issue(session, target, _actor(actor),
+                           secret=settings["learningcity.secret"])
             if not issued:
                 raise ValueError(f"{code}: every sampled unit already has an invitation "
                                  "(use --replace-unused for new codes)")
@@ -432,7 +459,8 @@ def invitations_cmd(ini_path: str, actor: str | None, code: str, out: Path, base
                 data = inv.invitations_xlsx(bar, base_url)
             else:
                 data = inv.invitations_html(target, bar, base_url).encode("utf-8")
-            with open(out, "xb") as fh:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # working codes
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             written = True
     except BaseException:
@@ -479,6 +507,7 @@ def close_cmd(ini_path: str, actor: str | None, code: str, yes: bool, lang: str)
     from learningcity.i18n import translator  # start-up
     from monitoring.closing import close_campaign, translated_steps  # start-up
     from monitoring.fieldwork.progress import campaign_progress  # start-up
+    from monitoring.fieldwork.retention import contact_retention_days  # start-up
 
     translate = translator(lang, ("learningcity", "monitoring"))
     monitoring_db = monitoring_session(ini_path)
@@ -491,7 +520,9 @@ def close_cmd(ini_path: str, actor: str | None, code: str, yes: bool, lang: str)
                            "the campaign without weights and results", err=True)
             if not yes:
                 raise click.ClickException("closing cannot be undone; add --yes to confirm")
-            outcome = close_campaign(session, target, _actor(actor), monitoring_db)
+            outcome = close_campaign(session, target, _actor(actor), monitoring_db,
+                                     contact_retention_days=contact_retention_days(
+                                         load_app_settings(ini_path)))
         monitoring_db.commit()
     finally:
         monitoring_db.close()

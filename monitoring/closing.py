@@ -5,9 +5,22 @@ invitations or answers) and results (weights, then the monitoring database). A f
 step is reported and never undoes the close. Each step says what happened in words the
 officer can act on (:class:`CloseStep`: an outcome and translatable messages), so the
 close page and ``learningcity campaign close`` show the same account of it.
+
+**Resumable across the two databases.** The main database (campaign, weights) and the
+monitoring database (aggregates) commit separately, main first; when the monitoring
+commit is lost (a dropped connection) the campaign is closed without aggregates. Closing
+such a campaign again is not refused as "already closed": :func:`aggregates_pending`
+sees weights in the main database and no run in the monitoring one, and the close
+computes the missing aggregates (the weights are kept). Once they are there, closing
+again is refused.
+
+With ``contact_retention_days`` 0 (``monitoring.contact_retention_days``, the default)
+the close also removes the frame's contact columns
+(:func:`monitoring.fieldwork.retention.purge_contacts`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +34,11 @@ from learningcity.i18n import _
 from monitoring.fieldwork.campaigns import CampaignError
 from monitoring.fieldwork.entry import refresh_statuses
 from monitoring.fieldwork.models import Campaign, Invitation
+from monitoring.fieldwork.retention import purge_contacts
 from monitoring.results.aggregate import aggregate_campaign
+from monitoring.results.models import WeightRun
 from monitoring.results.respondents import CampaignSources, campaign_sources
+from monitoring.results.warehouse import has_aggregates
 from monitoring.results.weighting import compute_weights
 
 log = logging.getLogger(__name__)
@@ -50,6 +66,8 @@ AGGREGATES_SKIPPED = _("Not computed because the weights were not: the monitorin
 NO_MONITORING_DB = _("Not computed: no monitoring database was given to the close.")
 AGGREGATES_DONE = _("${rows} results written to the monitoring database from ${n} "
                     "respondents.")
+WEIGHTS_KEPT = _("Weights kept from the close on ${closed_at}; the results for the "
+                 "monitoring database were missing and are computed now.")
 WITHHELD = _("${withheld} of ${rows} results (${share}) are withheld: too few respondents or "
              "too imprecise to publish.")
 
@@ -128,13 +146,28 @@ def _weights_report(step: CloseStep, run: Any, completed: int) -> None:
                                       else f"{n_eff:.1f}"}))
 
 
+def aggregates_pending(db: Session, monitoring_db: Session | None, campaign: Campaign
+                       ) -> bool:
+    """Whether a closed campaign has weights but no results in the monitoring database
+    (its monitoring write was lost): closing it again computes them."""
+    if campaign.status != "closed" or monitoring_db is None:
+        return False
+    weighted = db.scalar(sa.select(WeightRun.id).where(
+        WeightRun.campaign_id == campaign.id, WeightRun.current.is_(True)).limit(1))
+    return weighted is not None and not has_aggregates(monitoring_db, campaign.code)
+
+
 def close_campaign(db: Session, campaign: Campaign, user: str,
-                   monitoring_db: Session | None = None) -> CloseOutcome:
+                   monitoring_db: Session | None = None, *,
+                   contact_retention_days: int = 0) -> CloseOutcome:
     """Freeze the campaign (no edits, draws, invitations or answers), then compute its
     weights (:func:`~monitoring.results.weighting.compute_weights`) and aggregates
     (:func:`~monitoring.results.aggregate.aggregate_campaign`), each in a savepoint; a
-    failing step is reported in the outcome and the close stands."""
+    failing step is reported in the outcome and the close stands. A closed campaign
+    whose aggregates are missing (:func:`aggregates_pending`) gets them now."""
     if campaign.status == "closed":
+        if aggregates_pending(db, monitoring_db, campaign):
+            return _resume(db, campaign, user, monitoring_db)
         raise CampaignError(f"campaign {campaign.code} is already closed")
     campaign.status = "closed"
     campaign.closed_at = utcnow()
@@ -184,7 +217,34 @@ def close_campaign(db: Session, campaign: Campaign, user: str,
         aggregates.say(NO_MONITORING_DB, "failed")
     else:
         _aggregate(db, monitoring_db, campaign, read["sources"], aggregates)
+    if contact_retention_days == 0:
+        purged = purge_contacts(db, campaign, now=campaign.closed_at)
+        if purged:
+            audit.record(db, actor=user, action="campaign.contacts_purged",
+                         target=campaign.code, detail={"frame_units": purged})
     audit.record(db, actor=user, action="campaign.close_steps", target=campaign.code,
+                 detail={s.name: s.record() for s in outcome.results})
+    db.flush()
+    return outcome
+
+
+def _resume(db: Session, campaign: Campaign, user: str, monitoring_db: Session
+            ) -> CloseOutcome:
+    """The aggregates step of a close whose monitoring write was lost (weights kept)."""
+    outcome = CloseOutcome(campaign=campaign.code)
+    weights = CloseStep("weights")
+    aggregates = CloseStep("aggregates")
+    outcome.results = [weights, aggregates]
+    weights.say(_(WEIGHTS_KEPT, mapping={
+        "closed_at": campaign.closed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}))
+    try:
+        sources = campaign_sources(db, campaign)
+    except Exception as exc:  # reported; the next close tries again
+        log.warning("close %s (resumed): reading the sessions failed: %s", campaign.code, exc)
+        aggregates.say(_(NOT_COMPUTED, mapping={"reason": str(exc)}), "failed")
+    else:
+        _aggregate(db, monitoring_db, campaign, sources, aggregates)
+    audit.record(db, actor=user, action="campaign.close_resumed", target=campaign.code,
                  detail={s.name: s.record() for s in outcome.results})
     db.flush()
     return outcome

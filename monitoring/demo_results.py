@@ -313,9 +313,11 @@ def _simulate_campaign(db: Session, mdb: Session, district: str, shift: float,
                     min_per_stratum=2)
     seed = 7_000_000 + year * 10 + int(district[1:])
     draw.draw_sample(db, campaign, DEMO_ACTOR, seed=seed)
-    issued = invitations.issue_invitations(db, campaign, DEMO_ACTOR)
+    # codes and session tokens of simulated residents: hashed with a throw-away key, never
+    # shown (the campaigns are closed right after)
+    secret = secrets.token_hex(16)
+    issued = invitations.issue_invitations(db, campaign, DEMO_ACTOR, secret=secret)
     rng = np.random.default_rng(seed)
-    secret = secrets.token_hex(16)  # session tokens of simulated residents: never shown
     # fixed numbers (not chance) of residents who never come or stop after the test, so
     # every campaign keeps enough full respondents for its whole-population cells
     order = [int(k) for k in rng.permutation(len(issued))]

@@ -38,6 +38,8 @@ from urllib.parse import urlparse
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import TEST_SECRET
+
 ROLES = ("anonymous", "resident", "district_a", "district_b", "monitor", "researcher",
          "admin")
 STAFF = ("district_a", "district_b", "monitor", "researcher", "admin")
@@ -373,7 +375,7 @@ def _campaigns(db: Any) -> World:
         return campaign
 
     a, b, open_a = drawn("A", "sample"), drawn("B", "sample"), drawn("A", "open")
-    issued = issue_invitations(db, a, ACTOR)
+    issued = issue_invitations(db, a, ACTOR, secret=TEST_SECRET)
     db.commit()
     return {"campaign": {"A": a.code, "B": b.code}, "open_campaign": open_a.code,
             "invitation_code": issued[0].code}

@@ -14,13 +14,14 @@ import sqlalchemy as sa
 from pyramid.authorization import Allow
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
+from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from learningcity.districts import list_districts
 from learningcity.i18n import _
-from monitoring.closing import close_campaign, translated_steps
+from monitoring.closing import aggregates_pending, close_campaign, translated_steps
 from monitoring.fieldwork import campaigns as svc
-from monitoring.fieldwork import draw, frames, invitations, progress, window
+from monitoring.fieldwork import draw, frames, invitations, progress, retention, window
 from monitoring.fieldwork.demo_content import DEMO_CAMPAIGN_NAME, demo_codes_note
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 from monitoring.results import charts
@@ -209,10 +210,16 @@ def _overview(request: Any, campaign: Campaign) -> dict[str, Any]:
 
 def _frame(request: Any, campaign: Campaign) -> dict[str, Any]:
     frame = (campaign.design or {}).get("frame", {})
+    keep = frame.get("keep_columns")
     return {"upload": frames.current_upload(request.dbsession, campaign),
             "form": {"kind": frame.get("kind", "unit"), "id_column": frame.get("id_column", ""),
                      "stratum_columns": ", ".join(frame.get("stratum_columns", [])),
-                     "size_column": frame.get("size_column") or ""},
+                     "size_column": frame.get("size_column") or "",
+                     "keep_columns": ", ".join(keep) if keep else "",
+                     "contact_columns": ", ".join(frame.get("contact_columns", [])),
+                     "identity_columns": ", ".join(frame.get("identity_columns", []))},
+            "columns": frames.declared_columns(campaign),
+            "default_keep": ", ".join(frames.DEFAULT_KEEP),
             "max_rows": frames.MAX_ROWS}
 
 
@@ -264,7 +271,11 @@ def _invitations(request: Any, campaign: Campaign) -> dict[str, Any]:
         FrameUnit, FrameUnit.id == Invitation.frame_unit_id)
         .where(Invitation.campaign_id == campaign.id)
         .order_by(Invitation.stratum, Invitation.id)).all()
-    return {"rows": rows, "counts": invitations.invitation_counts(db, campaign)}
+    base = link_base(request)
+    return {"rows": rows, "counts": invitations.invitation_counts(db, campaign),
+            "link_base": base,
+            "link_base_configured": invitations.public_url(request.registry.settings)
+            is not None}
 
 
 def _progress(request: Any, campaign: Campaign) -> dict[str, Any]:
@@ -274,9 +285,11 @@ def _progress(request: Any, campaign: Campaign) -> dict[str, Any]:
 def _close(request: Any, campaign: Campaign) -> dict[str, Any]:
     """Before the close: who has completed, so closing with no completes is warned of."""
     if campaign.status == "closed":
-        return {"report": None, "close_steps": None, "close_failed": False}
+        return {"report": None, "close_steps": None, "close_failed": False,
+                "aggregates_pending": aggregates_pending(request.dbsession,
+                                                         request.monitoring_db, campaign)}
     return {"report": progress.campaign_progress(request.dbsession, campaign),
-            "close_steps": None, "close_failed": False}
+            "close_steps": None, "close_failed": False, "aggregates_pending": False}
 
 
 TAB_DATA = {"overview": _overview, "frame": _frame, "design": _design, "draw": _draw,
@@ -317,14 +330,19 @@ def _refused(request: Any, campaign: Campaign, tab: str, exc: Exception,
 def frame_upload(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     post = request.POST
+    keep = post.get("keep_columns", "").strip()
     spec = frames.FrameSpec(
         kind=post.get("kind", "unit"), id_column=post.get("id_column", "").strip(),
-        stratum_columns=[c.strip() for c in post.get("stratum_columns", "").replace(
-            "，", ",").split(",") if c.strip()],
-        size_column=post.get("size_column", "").strip() or None)
+        stratum_columns=frames.column_list(post.get("stratum_columns", "")),
+        size_column=post.get("size_column", "").strip() or None,
+        keep_columns=frames.column_list(keep) if keep else None,
+        contact_columns=frames.column_list(post.get("contact_columns", "")),
+        identity_columns=frames.column_list(post.get("identity_columns", "")))
     form = {"kind": spec.kind, "id_column": spec.id_column,
             "stratum_columns": ", ".join(spec.stratum_columns),
-            "size_column": spec.size_column or ""}
+            "size_column": spec.size_column or "", "keep_columns": keep,
+            "contact_columns": ", ".join(spec.contact_columns),
+            "identity_columns": ", ".join(spec.identity_columns)}
     upload = post.get("frame")
     if not hasattr(upload, "file"):
         return _refused(request, campaign, "frame", ValueError(svc.Said(_("Choose a frame file."))),
@@ -334,7 +352,13 @@ def frame_upload(context: CampaignResource, request: Any) -> Any:
                             spec, _actor(request))
     except ValueError as exc:
         return _refused(request, campaign, "frame", exc, form=form)
-    request.session.flash(_("Frame stored. Next: the design."))
+    dropped = campaign.design["frame"]["dropped_columns"]
+    if dropped:
+        request.session.flash(request.translate(_(  # translated here: the flash is stored
+            "Frame stored; columns not needed by the campaign were dropped: ${columns}. "
+            "Next: the design.", mapping={"columns": ", ".join(dropped)})))
+    else:
+        request.session.flash(_("Frame stored. Next: the design."))
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="design"))
 
 
@@ -383,9 +407,32 @@ def draw_submit(context: CampaignResource, request: Any) -> Any:
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="draw"))
 
 
-def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: str) -> Any:
+def link_base(request: Any) -> str | None:
+    """Where residents' links and QR codes point: ``learningcity.public_url``; without it,
+    the request's own address in development only (``learningcity.require_secret`` off),
+    never in production, where the Host header is the client's or a proxy's choice."""
+    settings = request.registry.settings
+    configured = invitations.public_url(settings)
+    if configured:
+        return configured
+    if not asbool(settings.get("learningcity.require_secret", True)):
+        return request.application_url
+    return None
+
+
+def _need_link_base(request: Any) -> str:
+    base = link_base(request)
+    if base is None:
+        raise invitations.InvitationError(svc.Said(_(
+            "Set learningcity.public_url (the address residents open, e.g. "
+            "https://learn.city.cn) before printing invitations: links and QR codes are "
+            "never made from the address this page was opened with.")))
+    return base
+
+
+def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: str,
+                    base: str) -> Any:
     """The plain codes, once: a printable page (with CSV/XLSX inside it) or a file."""
-    base = request.application_url
     if fmt == "csv":
         response = Response(invitations.invitations_csv(issued, base),
                             content_type="text/csv", charset="utf-8")
@@ -418,15 +465,18 @@ def _codes_response(request: Any, campaign: Campaign, issued: list[Any], fmt: st
 def invitations_issue(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     try:
-        issued = invitations.issue_invitations(request.dbsession, campaign, _actor(request))
+        base = _need_link_base(request)
+        issued = invitations.issue_invitations(request.dbsession, campaign, _actor(request),
+                                               secret=request.app_settings.secret)
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
-    if not issued:
+    if not issued:  # also the answer to a second, simultaneous post
         request.session.flash(_("Every sampled unit already has its invitation. To print "
                                 "codes again, replace the unused codes."))
         return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code,
                                               tab="invitations"))
-    return _codes_response(request, campaign, issued, request.POST.get("format", "html"))
+    return _codes_response(request, campaign, issued, request.POST.get("format", "html"),
+                           base)
 
 
 @view_config(route_name="campaigns.tab", permission="edit", renderer=T + "campaign.pt",
@@ -434,18 +484,22 @@ def invitations_issue(context: CampaignResource, request: Any) -> Any:
 def invitations_reissue(context: CampaignResource, request: Any) -> Any:
     campaign = context.campaign
     public_id = request.POST.get("public_id", "").strip()
+    secret = request.app_settings.secret
     try:
+        base = _need_link_base(request)
         if public_id:
             issued = [invitations.reissue_invitation(request.dbsession, campaign, public_id,
-                                                     _actor(request))]
+                                                     _actor(request), secret=secret)]
         else:
             if request.POST.get("confirm") != "yes":
                 raise invitations.InvitationError(svc.Said(_(
                     "Tick the box to confirm that every unused code stops working.")))
-            issued = invitations.reissue_unused(request.dbsession, campaign, _actor(request))
+            issued = invitations.reissue_unused(request.dbsession, campaign, _actor(request),
+                                                secret=secret)
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
-    return _codes_response(request, campaign, issued, request.POST.get("format", "html"))
+    return _codes_response(request, campaign, issued, request.POST.get("format", "html"),
+                           base)
 
 
 @view_config(route_name="campaigns.progress_csv", permission="view")
@@ -477,8 +531,9 @@ def close_submit(context: CampaignResource, request: Any) -> Any:
     try:
         if request.POST.get("confirm") != "yes":
             raise svc.CampaignError(svc.Said(_("Tick the box to confirm the close.")))
-        outcome = close_campaign(request.dbsession, campaign, _actor(request),
-                                 request.monitoring_db)
+        outcome = close_campaign(
+            request.dbsession, campaign, _actor(request), request.monitoring_db,
+            contact_retention_days=retention.contact_retention_days(request.registry.settings))
     except ValueError as exc:
         return _refused(request, campaign, "close", exc)
     return _tab_page(request, campaign, "close",

@@ -21,6 +21,7 @@ from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import get_district
 from learningcity.i18n import _
+from monitoring.fieldwork.inserts import insert_new
 from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
 from monitoring.fieldwork.window import TIMEZONE, parse_local, to_local
 from surveys.services import published_codes
@@ -147,6 +148,26 @@ def next_code(db: Session, district_code: str, when: dt.datetime | None = None) 
     return f"{prefix}{n}"
 
 
+#: attempts at a free campaign code before giving up (each sees the codes taken meanwhile)
+CODE_ATTEMPTS = 20
+
+
+def _insert_campaign(db: Session, district_code: str, user: str, clean: dict[str, Any]
+                     ) -> Campaign:
+    """Insert the campaign under the next free code. Simultaneous "new campaign" posts
+    compute the same code; the database keeps the first (``ON CONFLICT DO NOTHING`` on
+    the unique code) and the others try the next code, so none fails."""
+    for _attempt in range(CODE_ATTEMPTS):
+        row = {"code": next_code(db, district_code), "district_code": district_code,
+               "created_by": user, "status": "draft", "design": {}, "seed": None,
+               "created_at": utcnow(), "revision": 0, **clean}
+        inserted = insert_new(db, Campaign, [row], key=("code",), returning=[Campaign.id])
+        if inserted:
+            return db.get(Campaign, inserted[0].id)
+    raise CampaignError(Said(_("no free campaign code for district ${code}: try again"),
+                             code=district_code))
+
+
 def _check_fields(db: Session, values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """Validate name, instruments, mode and window; collect every problem."""
     clean: dict[str, Any] = {}
@@ -198,10 +219,7 @@ def create_campaign(db: Session, *, district_code: str, user: str, **values: Any
     clean = _check_fields(db, values, problems)
     if problems:
         raise CampaignError("the campaign was not saved", problems)
-    campaign = Campaign(code=next_code(db, district_code), district_code=district_code,
-                        created_by=user, status="draft", design={}, **clean)
-    db.add(campaign)
-    db.flush()
+    campaign = _insert_campaign(db, district_code, user, clean)
     audit.record(db, actor=user, action="campaign.create", target=campaign.code,
                      detail={"district": district_code, "name": clean["name"]})
     return campaign

@@ -2,14 +2,18 @@
 
 Invitation codes are shown only once, so the loader writes the demo campaign's codes to
 ``var/demo_invitations.csv`` beside the SQLite database (or the working directory for
-other databases), marked as demo codes, and logs three of them; the campaign page says
-where the file is. Loading is idempotent: an existing demo campaign is left alone.
+other databases), readable by the owner only (0600), and logs three of them; the
+campaign page says where the file is. The codes are hashed with the app secret, which
+the loader gets as an argument or, when run at start-up, from the app's settings.
+Loading is idempotent: an existing demo campaign is left alone.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -60,8 +64,33 @@ def demo_codes_note(db: Session) -> str | None:
     return str(path) if path.exists() else None
 
 
-def load(db: Session) -> None:
-    """Create, draw and invite the demo campaign once."""
+def _startup_secret() -> str:
+    """The app secret of the application being configured (loaders run at start-up, inside
+    the Configurator, whose registry is the current one)."""
+    from pyramid.threadlocal import get_current_registry  # start-up: only the loader needs it
+
+    settings: Any = get_current_registry().settings or {}
+    secret = settings.get("learningcity.secret") or ""
+    if not secret:
+        raise ValueError("demo campaign: no app secret to hash the invitation codes with")
+    return secret
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable and writable by the owner only (0600), also when
+    the file existed with wider permissions: it holds working invitation codes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def load(db: Session, *, secret: str | None = None) -> None:
+    """Create, draw and invite the demo campaign once (codes hashed with ``secret``, by
+    default the starting app's ``learningcity.secret``)."""
     if get_district(db, DEMO_DISTRICT) is None:
         return
     exists = db.scalar(sa.select(Campaign.id).where(Campaign.name == DEMO_CAMPAIGN_NAME))
@@ -79,11 +108,11 @@ def load(db: Session) -> None:
     draw.set_design(db, campaign, DEMO_ACTOR, n=DEMO_N, allocation="proportional",
                     min_per_stratum=1)
     draw.draw_sample(db, campaign, DEMO_ACTOR, seed=DEMO_SEED)
-    issued = invitations.issue_invitations(db, campaign, DEMO_ACTOR)
+    issued = invitations.issue_invitations(db, campaign, DEMO_ACTOR,
+                                           secret=secret or _startup_secret())
     path = demo_file(db)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(invitations.invitations_csv(issued, DEMO_BASE_URL))
+        write_private(path, invitations.invitations_csv(issued, DEMO_BASE_URL))
     except OSError as exc:  # a read-only checkout: the demo works, the codes are logged
         log.warning("demo invitation codes not written to %s: %s", path, exc)
     log.warning("DEMO campaign %s: invitation codes written to %s; e.g. %s", campaign.code,

@@ -156,8 +156,9 @@ def set_design(db: Session, campaign: Campaign, user: str, *, n: Any,
                                      stratum=repr(key), strata=", ".join(sorted(strata))))
     if design["sd_column"] and kind and design["sd_column"] not in (
             design["frame"].get("columns") or _frame_columns(db, campaign)):
-        problems.append(Said(_("sd_column: no column ${column} in the frame"),
-                             column=repr(design["sd_column"])))
+        problems.append(Said(_("sd_column: no column ${column} among the frame's kept "
+                               "columns (declare it as a column to keep when uploading "
+                               "the frame)"), column=repr(design["sd_column"])))
     if allocation == "neyman" and not design["sds"] and not design["sd_column"]:
         problems.append(Said(_("neyman: give a standard deviation per stratum or an SD "
                                "column")))

@@ -158,8 +158,8 @@ def check_window(campaign: Campaign, now: dt.datetime | None = None) -> None:
                            f"({campaign.timezone})", campaign=campaign)
 
 
-def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None
-           ) -> Invitation:
+def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None, *,
+           secret: str) -> Invitation:
     """The usable invitation behind a typed or scanned code.
 
     Order matters: the throttle is checked first (so a locked-out address learns
@@ -172,7 +172,7 @@ def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None
         db.flush()
         raise EntryRefused(429, "throttled", "too many wrong codes from this address; "
                            f"try again in {wait} seconds", retry_after=wait)
-    invitation = find_invitation(db, code) if code else None
+    invitation = find_invitation(db, code, secret) if code else None
     if invitation is None:
         record_failure(db, address)
         raise EntryRefused(404, "not_found", "no invitation with this code")
@@ -508,7 +508,7 @@ def enrol(db: Session, campaign: Campaign, answers: dict[str, str], address: str
                            "it needs", campaign=campaign)
     code = generate_code()
     invitation = Invitation(campaign_id=campaign.id, public_id=_new_public_id(db),
-                            code_hash=hash_code(code), stratum=stratum.stratum, pi=None,
+                            code_hash=hash_code(secret, code), stratum=stratum.stratum, pi=None,
                             prefill={**chosen, "district": campaign.district_code},
                             status="issued")
     db.add(invitation)

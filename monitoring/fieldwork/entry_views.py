@@ -90,7 +90,7 @@ def entry_code(request: Any) -> Any:
     """The invitation link (QR code): resume where the resident was, or ask consent."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
     except entry.EntryRefused as exc:
         return _refusal_page(request, exc)
     state = entry.resolve(db, invitation, code, _secret(request))
@@ -122,7 +122,7 @@ def entry_start(request: Any) -> Any:
     """Consent given: start the first instrument (or resume if already started)."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=request.locale_name,
                             consent=request.POST.get("consent") == "yes")
@@ -203,7 +203,7 @@ def api_redeem(request: Any) -> Any:
     body = request.openapi_body
     db, code = request.dbsession, body["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=body.get("locale", "zh_CN"),
                             consent=bool(body.get("consent")))

@@ -3,18 +3,30 @@
 A code is 13 characters of Crockford base32 drawn with :mod:`secrets` (65 bits), printed
 in groups as ``K7Q2-M9XD-4HT3P``. The alphabet has no I, L, O or U, and typing one of
 I/L/O is read as 1/1/0 (Crockford's rule), so a resident's typo is not fatal. Only
-``hash_code(code)`` (SHA-256 of the normalised code) is stored; the plain codes exist only
-in the response that generated them (printable page, CSV or XLSX), so a lost list is
-replaced by re-issuing, which voids the old codes.
+``hash_code(secret, code)`` (HMAC-SHA-256 of the normalised code keyed by the app
+secret) is stored, so a copy of the database alone does not let anyone test candidate
+codes; the plain codes exist only in the response that generated them (printable page,
+CSV or XLSX), so a lost list is replaced by re-issuing, which voids the old codes.
+
+Codes stored before migration 0008 carry the unsalted SHA-256 (no code is kept, so they
+cannot be rehashed in a migration): :func:`find_invitation` falls back to it and
+replaces it by the keyed hash on the code's first use.
+
+Issuing is idempotent under concurrency: each sampled unit has ``n_invitations`` slots,
+and a partial unique index allows one live (not void) invitation per slot; rows are
+inserted with ``ON CONFLICT DO NOTHING`` (:mod:`monitoring.fieldwork.inserts`), so of
+two simultaneous "issue" requests one gets the codes and the other finds nothing left
+to issue.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 import pandas as pd
 import segno
@@ -24,9 +36,10 @@ from sqlalchemy.orm import Session
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.i18n import _
-from learningcity.tokens import hash_token
+from learningcity.tokens import hash_token, keyed_hash
 from monitoring.fieldwork.campaigns import Said
-from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+from monitoring.fieldwork.inserts import insert_new
+from monitoring.fieldwork.models import LIVE_WHERE, Campaign, FrameUnit, Invitation
 from monitoring.fieldwork.window import local_text
 from monitoring.stats.sampling import second_stage_size
 from tabular.writing import write_table
@@ -77,21 +90,36 @@ def normalise_code(code: str) -> str:
     return cleaned.upper().translate(_ALIASES)
 
 
-def hash_code(code: str) -> str:
-    """SHA-256 hex of the normalised code: what the database stores and looks up."""
+def hash_code(secret: str, code: str) -> str:
+    """HMAC-SHA-256 hex of the normalised code keyed by the app secret: what the database
+    stores and looks up."""
+    return keyed_hash(secret, "invitation-code:" + normalise_code(code))
+
+
+def legacy_hash_code(code: str) -> str:
+    """The unsalted SHA-256 hex that codes issued before migration 0008 are stored as."""
     return hash_token(normalise_code(code))
 
 
-def find_invitation(db: Session, code: str) -> Invitation | None:
+def find_invitation(db: Session, code: str, secret: str) -> Invitation | None:
     """The invitation a resident's code stands for, or None (unknown, malformed or void).
 
+    Looked up by the keyed hash; a code stored with the old unsalted hash is found by
+    that and rehashed (keyed) on the spot, so the old hash disappears on first use.
     The caller checks the campaign (status ``ready`` and the response window) and the
     invitation status (``issued``/``started``) before accepting anything.
     """
     cleaned = normalise_code(code)
     if len(cleaned) != CODE_LENGTH or any(ch not in ALPHABET for ch in cleaned):
         return None
-    invitation = db.scalar(sa.select(Invitation).where(Invitation.code_hash == hash_code(code)))
+    keyed = hash_code(secret, cleaned)
+    invitation = db.scalar(sa.select(Invitation).where(Invitation.code_hash == keyed))
+    if invitation is None:
+        invitation = db.scalar(sa.select(Invitation).where(
+            Invitation.code_hash == legacy_hash_code(cleaned)))
+        if invitation is not None:
+            invitation.code_hash = keyed
+            db.flush()
     if invitation is None or invitation.status == "void":
         return None
     return invitation
@@ -133,6 +161,21 @@ class IssuedInvitation:
         return f"{base_url.rstrip('/')}/i/{self.code}"
 
 
+def public_url(settings: Mapping[str, Any]) -> str | None:
+    """The public address residents' links and QR codes start with
+    (``learningcity.public_url``, e.g. ``https://learn.city.cn``), or None when unset.
+
+    Links never follow the request's Host header, which a client or a careless proxy
+    chooses: a printed QR code pointing at an attacker's host cannot be recalled."""
+    value = str(settings.get("learningcity.public_url") or "").strip().rstrip("/")
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise InvitationError(Said(_("learningcity.public_url must start with https:// "
+                                     "or http://, not ${value}"), value=repr(value)))
+    return value
+
+
 def prefill_for(campaign: Campaign, unit: FrameUnit) -> dict[str, str]:
     """Answers the frame already knows for this unit (district always from the campaign)."""
     attributes = unit.attributes or {}
@@ -169,47 +212,64 @@ def _check_open_for_invitations(campaign: Campaign) -> None:
                                      "code"), code=campaign.code))
 
 
-def _new(db: Session, campaign: Campaign, unit: FrameUnit, public_id: str
-         ) -> tuple[Invitation, IssuedInvitation]:
-    code = generate_code()
-    invitation = Invitation(
-        campaign_id=campaign.id, public_id=public_id, code_hash=hash_code(code),
-        frame_unit_id=unit.id, stratum=unit.stratum, psu=unit.psu,
-        pi=_unit_pi(campaign, unit), prefill=prefill_for(campaign, unit), status="issued")
-    db.add(invitation)
-    issued = IssuedInvitation(
-        public_id=invitation.public_id, code=code, campaign_code=campaign.code,
-        stratum=unit.stratum, unit_key=unit.unit_key, psu=unit.psu, pi=invitation.pi,
-        attributes={k: str(v) for k, v in (unit.attributes or {}).items()})
-    return invitation, issued
+def _insert(db: Session, campaign: Campaign, slots: Sequence[tuple[FrameUnit, int]],
+            secret: str) -> list[IssuedInvitation]:
+    """Insert one invitation per (unit, slot) whose slot is free; the issued ones (with
+    their plain codes) in the order asked. A slot another request filled meanwhile is
+    skipped by the database (the partial unique index), never duplicated."""
+    ids = iter(_public_ids(db, len(slots)))
+    rows, issued = [], {}
+    now = utcnow()
+    for unit, slot in slots:
+        code = generate_code()
+        row = {"campaign_id": campaign.id, "public_id": next(ids),
+               "code_hash": hash_code(secret, code), "frame_unit_id": unit.id, "slot": slot,
+               "stratum": unit.stratum, "psu": unit.psu, "pi": _unit_pi(campaign, unit),
+               "prefill": prefill_for(campaign, unit), "status": "issued",
+               "created_at": now}
+        rows.append(row)
+        issued[row["public_id"]] = IssuedInvitation(
+            public_id=row["public_id"], code=code, campaign_code=campaign.code,
+            stratum=unit.stratum, unit_key=unit.unit_key, psu=unit.psu, pi=row["pi"],
+            attributes=contact_attributes(campaign, unit))
+    inserted = {row.public_id for row in insert_new(
+        db, Invitation, rows, key=("frame_unit_id", "slot"), where=LIVE_WHERE,
+        returning=[Invitation.public_id])}
+    return [inv for public_id, inv in issued.items() if public_id in inserted]
 
 
-def issue_invitations(db: Session, campaign: Campaign, user: str) -> list[IssuedInvitation]:
+def contact_attributes(campaign: Campaign, unit: FrameUnit) -> dict[str, str]:
+    """The frame columns printed on the field-worker list: every kept column of the unit
+    (a frame keeps only the columns its campaign declared)."""
+    return {k: str(v) for k, v in (unit.attributes or {}).items()}
+
+
+def issue_invitations(db: Session, campaign: Campaign, user: str, *, secret: str
+                      ) -> list[IssuedInvitation]:
     """Issue the missing invitations of a drawn campaign (one per sampled unit, m per
-    selected cluster) and return them with their plain codes, which are not kept."""
+    selected cluster) and return them with their plain codes, which are not kept.
+
+    Safe to run concurrently: each free slot is filled once, so a second request
+    returns only what the first left (usually nothing)."""
     _check_open_for_invitations(campaign)
     units = db.scalars(sa.select(FrameUnit).where(
         FrameUnit.campaign_id == campaign.id, FrameUnit.selected.is_(True))
         .order_by(FrameUnit.stratum, FrameUnit.row_number)).all()
-    existing = dict(db.execute(
-        sa.select(Invitation.frame_unit_id, sa.func.count(Invitation.id))
-        .where(Invitation.campaign_id == campaign.id, Invitation.status != "void")
-        .group_by(Invitation.frame_unit_id)).all())
-    wanted = [(unit, max(unit.n_invitations - int(existing.get(unit.id, 0)), 0))
-              for unit in units]
-    ids = iter(_public_ids(db, sum(k for _unit, k in wanted)))
-    issued: list[IssuedInvitation] = []
-    for unit, k in wanted:
-        for _copy in range(k):
-            issued.append(_new(db, campaign, unit, next(ids))[1])
-    audit.record(db, actor=user, action="campaign.invitations", target=campaign.code,
+    live = set(db.execute(
+        sa.select(Invitation.frame_unit_id, Invitation.slot)
+        .where(Invitation.campaign_id == campaign.id, Invitation.status != "void")).all())
+    slots = [(unit, slot) for unit in units for slot in range(unit.n_invitations)
+             if (unit.id, slot) not in live]
+    issued = _insert(db, campaign, slots, secret)
+    if issued:
+        audit.record(db, actor=user, action="campaign.invitations", target=campaign.code,
                      detail={"issued": len(issued)})
     db.flush()
     return issued
 
 
-def reissue_invitation(db: Session, campaign: Campaign, public_id: str, user: str
-                       ) -> IssuedInvitation:
+def reissue_invitation(db: Session, campaign: Campaign, public_id: str, user: str, *,
+                       secret: str) -> IssuedInvitation:
     """Void one unused invitation and issue a new code for the same unit."""
     _check_open_for_invitations(campaign)
     old = db.scalar(sa.select(Invitation).where(Invitation.campaign_id == campaign.id,
@@ -226,14 +286,20 @@ def reissue_invitation(db: Session, campaign: Campaign, public_id: str, user: st
         raise InvitationError(Said(_("invitation ${reference} has no frame unit to re-issue "
                                      "for"), reference=old.public_id))
     old.status = "void"
-    _invitation, issued = _new(db, campaign, unit, _public_ids(db, 1)[0])
+    db.flush()
+    new = _insert(db, campaign, [(unit, old.slot)], secret)
+    if not new:  # a simultaneous re-issue of the same invitation filled the slot
+        raise InvitationError(Said(_("invitation ${reference} was re-issued meanwhile"),
+                                   reference=old.public_id))
+    issued = new[0]
     audit.record(db, actor=user, action="campaign.invitation_reissue", target=campaign.code,
                      detail={"void": old.public_id, "new": issued.public_id})
     db.flush()
     return issued
 
 
-def reissue_unused(db: Session, campaign: Campaign, user: str) -> list[IssuedInvitation]:
+def reissue_unused(db: Session, campaign: Campaign, user: str, *, secret: str
+                   ) -> list[IssuedInvitation]:
     """Replace every unused code at once (a lost or leaked list): old codes stop working."""
     _check_open_for_invitations(campaign)
     unused = db.scalars(sa.select(Invitation).where(
@@ -241,7 +307,7 @@ def reissue_unused(db: Session, campaign: Campaign, user: str) -> list[IssuedInv
     for invitation in unused:
         invitation.status = "void"
     db.flush()
-    issued = issue_invitations(db, campaign, user)
+    issued = issue_invitations(db, campaign, user, secret=secret)
     audit.record(db, actor=user, action="campaign.invitations_reissue_all",
                      target=campaign.code, detail={"void": len(unused),
                                                    "issued": len(issued)})

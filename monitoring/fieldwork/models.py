@@ -2,8 +2,9 @@
 
 A campaign belongs to one district. Its frame rows are kept as uploaded (row number and
 every column) so a draw can be reproduced from the stored seed and audited. Invitation
-codes are never stored, only their SHA-256. Weights, margins and indicator definitions
-are in :mod:`monitoring.results.models`; aggregates in :mod:`monitoring.results.warehouse`.
+codes are never stored, only their keyed hash (HMAC-SHA-256 with the app secret).
+Weights, margins and indicator definitions are in :mod:`monitoring.results.models`;
+aggregates in :mod:`monitoring.results.warehouse`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ CAMPAIGN_STATUSES = ("draft", "ready", "closed")
 #: sample: invitations for drawn units only; open: open enrolment up to stratum quotas.
 CAMPAIGN_MODES = ("sample", "open")
 INVITATION_STATUSES = ("issued", "started", "completed", "void")
+#: the partial unique index making an invitation slot of a frame unit live at most once
+LIVE_SLOT_INDEX = "uq_invitation_live_slot"
+LIVE_WHERE = "status <> 'void'"
 
 
 class Campaign(Base):
@@ -150,6 +154,10 @@ class Invitation(Base):
     __table_args__ = (
         sa.CheckConstraint("status IN ('issued', 'started', 'completed', 'void')",
                            name="status_known"),
+        # one live (not void) invitation per slot of a sampled unit, whoever issues it:
+        # concurrent "issue" posts insert with ON CONFLICT DO NOTHING against this index
+        sa.Index(LIVE_SLOT_INDEX, "frame_unit_id", "slot", unique=True,
+                 sqlite_where=sa.text(LIVE_WHERE), postgresql_where=sa.text(LIVE_WHERE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,10 +165,15 @@ class Invitation(Base):
         sa.ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     #: short non-secret reference printed next to the code and written to sessions
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    #: SHA-256 of the normalised code; the code itself is shown once and never stored
+    #: HMAC-SHA-256 (keyed by the app secret) of the normalised code, or the unsalted
+    #: SHA-256 of a code issued before migration 0008 until its first use; the code
+    #: itself is shown once and never stored
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     frame_unit_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("frame_unit.id", ondelete="SET NULL"), index=True)
+    #: which of the unit's ``n_invitations`` this is (0 for a unit frame); a re-issue
+    #: takes the voided invitation's slot
+    slot: Mapped[int] = mapped_column(default=0, server_default="0")
     stratum: Mapped[str] = mapped_column(sa.String(200), default="")
     psu: Mapped[str | None] = mapped_column(sa.String(128))
     #: overall inclusion probability of the person or unit this invitation stands for

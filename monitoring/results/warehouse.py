@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from learningcity.db import MonitoringBase, UTCDateTime, utcnow
 
@@ -119,3 +119,9 @@ class Aggregate(MonitoringBase):
     direction: Mapped[str | None] = mapped_column(sa.String(2))
     judgement: Mapped[str | None] = mapped_column(sa.String(16))
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def has_aggregates(monitoring_db: Session, campaign_code: str) -> bool:
+    """Whether the monitoring database holds a run (its aggregates) for the campaign."""
+    return monitoring_db.scalar(sa.select(MonitoringRun.id).where(
+        MonitoringRun.campaign == campaign_code).limit(1)) is not None

@@ -11,6 +11,7 @@ from typing import Any
 
 from monitoring.fieldwork.invitations import generate_code, hash_code
 from monitoring.fieldwork.models import CampaignStratum, Invitation
+from tests.conftest import TEST_SECRET
 
 ADDRESS = "127.0.0.1"
 
@@ -30,7 +31,7 @@ def ready_campaign(db: Any, campaign: Any, strata: dict[str, tuple[float, list[d
         for k, prefill in enumerate(prefills):
             code = generate_code()
             inv = Invitation(campaign_id=campaign.id, public_id=f"{campaign.id}{stratum}{k}"[:32],
-                             code_hash=hash_code(code), stratum=stratum,
+                             code_hash=hash_code(TEST_SECRET, code), stratum=stratum,
                              pi=len(prefills) / population,
                              prefill={"district": campaign.district_code, **prefill},
                              status="issued")

@@ -18,6 +18,8 @@ from .entry_support import ready_campaign
 
 CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
 
+INI_SECRET = "test-secret-that-is-long-enough-for-us"  # tests.conftest.write_ini
+
 
 def _run(args, ini):
     return CliRunner().invoke(main, [*args, "--ini", ini], catch_exceptions=False)
@@ -65,7 +67,7 @@ def test_cli_flow(tmp_path, db_url, monitoring_demo) -> None:
     for row in listed:
         assert CODE_RE.fullmatch(row["code"])
         assert row["link"] == f"https://learn.example.cn/i/{row['code']}"
-        assert find_invitation(db, row["code"]) is not None
+        assert find_invitation(db, row["code"], INI_SECRET) is not None
     # nothing new to issue: exit 1, the file is not created
     again = tmp_path / "again.html"
     done = _run(["campaign", "invitations", code, "--out", str(again), "--base-url",
@@ -78,7 +80,7 @@ def test_cli_flow(tmp_path, db_url, monitoring_demo) -> None:
     html = again.read_text(encoding="utf-8")
     assert len(set(CODE_RE.findall(html))) == 12 and html.count("data:image/svg+xml") == 12
     db.expire_all()
-    assert find_invitation(db, listed[0]["code"]) is None
+    assert find_invitation(db, listed[0]["code"], INI_SECRET) is None
     done = _run(["campaign", "progress", code], ini)
     assert done.exit_code == 0 and "(overall)\t12\t0\t0\t0.000" in done.output
     refused = _run(["campaign", "close", code], ini)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import TEST_SECRET
+
 from .conftest import ACTOR, to_csv
 from .entry_support import finish_survey, finish_test
 
@@ -46,7 +48,7 @@ def test_frame_to_export(city: Any, make_campaign: Any, testapp: Any, wsgi_app: 
                         frames.FrameSpec("unit", "hh_id", ["street"]), ACTOR)
     draw.set_design(db, campaign, ACTOR, n=9)
     draw.draw_sample(db, campaign, ACTOR, seed=2027)
-    issued = issue_invitations(db, campaign, ACTOR)
+    issued = issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     db.commit()
     assert len(issued) == 9
     upload_margin(db, "d01.csv", b"district,sex,population\nD01,female,5200\nD01,male,4800\n"

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from monitoring import closing
 from monitoring.fieldwork.invitations import find_invitation
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
+from tests.conftest import TEST_SECRET
 
 from ..conftest import cluster_rows, to_csv, unit_rows
 
@@ -89,7 +90,7 @@ def test_full_flow_for_district_staff(testapp, login, staff, monitoring_demo) ->
     assert "data:text/csv" in printable.text and "spreadsheetml" in printable.text
     assert f"http://localhost/i/{next(iter(codes))}" in printable.text
     for code in codes:
-        assert find_invitation(db, code) is not None
+        assert find_invitation(db, code, TEST_SECRET) is not None
     # the invitation tab never shows the codes again
     again = testapp.get(f"/campaigns/{campaign.code}/invitations")
     assert not CODE_RE.findall(again.text)

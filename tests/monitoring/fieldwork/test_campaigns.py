@@ -12,6 +12,7 @@ from monitoring import closing
 from monitoring.fieldwork import campaigns as svc
 from monitoring.fieldwork import draw, window
 from monitoring.fieldwork.models import Campaign
+from tests.conftest import TEST_SECRET
 
 from ..conftest import ACTOR
 
@@ -97,7 +98,7 @@ def test_close_freezes_everything(drawn_campaign, monitoring_demo) -> None:
         frames.import_frame(db, campaign, "x.csv", b"a,b\n1,2\n",
                             frames.FrameSpec("unit", "a", ["b"]), ACTOR)
     with pytest.raises(InvitationError):
-        issue_invitations(db, campaign, ACTOR)
+        issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     with pytest.raises(svc.CampaignError, match="already closed"):
         closing.close_campaign(db, campaign, ACTOR)
     actions = set(db.scalars(sa.select(AuditEvent.action).where(
@@ -130,7 +131,7 @@ def test_close_zero_completes_fails_weights(drawn_campaign, monitoring_demo) -> 
     from monitoring.fieldwork.invitations import issue_invitations
 
     campaign = drawn_campaign(n=3)
-    assert len(issue_invitations(monitoring_demo, campaign, ACTOR)) == 3
+    assert len(issue_invitations(monitoring_demo, campaign, ACTOR, secret=TEST_SECRET)) == 3
     outcome = closing.close_campaign(monitoring_demo, campaign, ACTOR, monitoring_demo)
     assert outcome.steps == {"weights": "failed", "aggregates": "skipped"}
     assert outcome.failed

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from monitoring.fieldwork import demo_content, window
 from monitoring.fieldwork.invitations import find_invitation
 from monitoring.fieldwork.models import Campaign, Invitation
+from tests.conftest import TEST_SECRET
 
 
 def test_demo_campaign_loads_once(dbsession, tmp_path, monkeypatch) -> None:
@@ -18,8 +19,8 @@ def test_demo_campaign_loads_once(dbsession, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(demo_content, "demo_file", lambda db: tmp_path / "var" / "demo.csv")
     demo.load(dbsession)
     bank_demo.load(dbsession)
-    demo_content.load(dbsession)
-    demo_content.load(dbsession)  # idempotent
+    demo_content.load(dbsession, secret=TEST_SECRET)
+    demo_content.load(dbsession, secret=TEST_SECRET)  # idempotent
     dbsession.commit()
     found = dbsession.scalars(sa.select(Campaign)).all()
     assert len(found) == 1
@@ -34,6 +35,8 @@ def test_demo_campaign_loads_once(dbsession, tmp_path, monkeypatch) -> None:
     assert len(rows) == demo_content.DEMO_N
     assert dbsession.scalar(sa.select(sa.func.count(Invitation.id))) == demo_content.DEMO_N
     for row in rows[:3]:
-        invitation = find_invitation(dbsession, row["code"])
+        invitation = find_invitation(dbsession, row["code"], TEST_SECRET)
         assert invitation is not None and invitation.campaign_id == campaign.id
     assert demo_content.demo_codes_note(dbsession) == str(tmp_path / "var" / "demo.csv")
+    # working codes: readable by the owner only
+    assert (tmp_path / "var" / "demo.csv").stat().st_mode & 0o777 == 0o600

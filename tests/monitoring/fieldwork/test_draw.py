@@ -8,6 +8,7 @@ from learningcity.models import AuditEvent
 from monitoring.fieldwork import draw, frames
 from monitoring.fieldwork.models import FrameUnit
 from monitoring.stats import sampling
+from tests.conftest import TEST_SECRET
 
 from ..conftest import ACTOR, cluster_rows, to_csv, unit_rows
 
@@ -91,7 +92,7 @@ def test_two_stage_pi(drawn_campaign, monitoring_demo) -> None:
         assert unit.n_invitations == min(m, int(rows[unit.unit_key]))
     from monitoring.fieldwork.invitations import issue_invitations
 
-    issued = issue_invitations(db, campaign, ACTOR)
+    issued = issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     assert len(issued) == sum(u.n_invitations for u in chosen)
     by_unit = {u.unit_key: u for u in chosen}
     for inv in issued:
@@ -106,7 +107,13 @@ def test_neyman_from_typed_sds_and_from_column(make_campaign, monitoring_demo) -
     rows = unit_rows()
     for r in rows:
         r["sd"] = "2" if r["age_band"] == "60+" else "1"
+    # the SD column is kept only when declared (frames keep what the campaign needs)
+    with_sd = frames.FrameSpec(UNIT.kind, UNIT.id_column, UNIT.stratum_columns,
+                               keep_columns=["sd"])
     frames.import_frame(db, campaign, "u.csv", to_csv(rows), UNIT, ACTOR)
+    with pytest.raises(draw.DesignError, match="kept columns"):
+        draw.set_design(db, campaign, ACTOR, n=20, allocation="neyman", sd_column="sd")
+    frames.import_frame(db, campaign, "u.csv", to_csv(rows), with_sd, ACTOR)
     sizes = {s.stratum: s.population for s in campaign.strata}
     sds = {k: (2.0 if k.endswith("60+") else 1.0) for k in sizes}
     want = sampling.allocate(sizes, 20, "neyman", sds=sds).as_dict()
@@ -116,7 +123,7 @@ def test_neyman_from_typed_sds_and_from_column(make_campaign, monitoring_demo) -
     assert draw.allocate_campaign(db, campaign) == want
     # inconsistent SDs within a stratum name the row
     rows[1]["sd"] = "5"
-    frames.import_frame(db, campaign, "u.csv", to_csv(rows), UNIT, ACTOR)
+    frames.import_frame(db, campaign, "u.csv", to_csv(rows), with_sd, ACTOR)
     with pytest.raises(draw.DesignError, match="row 3, column 'sd'"):
         draw.set_design(db, campaign, ACTOR, n=20, allocation="neyman", sd_column="sd")
     with pytest.raises(draw.DesignError, match="standard deviation per stratum"):

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.conftest import TEST_SECRET
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def served(tmp_path_factory):
     session.flush()
     code = generate_code()
     session.add(Invitation(campaign_id=campaign.id, public_id="BROWSER1",
-                           code_hash=hash_code(code), stratum="S01", pi=0.1,
+                           code_hash=hash_code(TEST_SECRET, code), stratum="S01", pi=0.1,
                            prefill={"district": "D01", "age_band": "60-69", "sex": "female",
                                     "occupation": "retired", "education": "senior"}))
     session.commit()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from monitoring.fieldwork import invitations as inv
 from monitoring.fieldwork.models import Invitation
+from tests.conftest import TEST_SECRET
 
 from ..conftest import ACTOR
 
@@ -30,14 +31,58 @@ def test_code_format_and_entropy() -> None:
 
 def test_hash_normalises() -> None:
     code = "K7Q2-M9XD-4HT3P"
-    digest = inv.hash_code(code)
+    digest = inv.hash_code(TEST_SECRET, code)
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
-    assert inv.hash_code("k7q2 m9xd 4ht3p") == digest
-    assert inv.hash_code("K7Q2M9XD4HT3P") == digest
-    assert inv.hash_code("K7Q2-M9XD-4HT3Q") != digest
-    import hashlib
+    assert inv.hash_code(TEST_SECRET, "k7q2 m9xd 4ht3p") == digest
+    assert inv.hash_code(TEST_SECRET, "K7Q2M9XD4HT3P") == digest
+    assert inv.hash_code(TEST_SECRET, "K7Q2-M9XD-4HT3Q") != digest
 
-    assert digest == hashlib.sha256(b"K7Q2M9XD4HT3P").hexdigest()
+
+def test_codes_are_hashed_with_the_server_secret() -> None:
+    """Finding: codes were stored as unsalted SHA-256, so a copied database could be
+    searched by hashing candidate codes. Now HMAC-SHA-256 keyed by the app secret."""
+    import hashlib
+    import hmac
+
+    code = "K7Q2-M9XD-4HT3P"
+    digest = inv.hash_code(TEST_SECRET, code)
+    assert digest != hashlib.sha256(b"K7Q2M9XD4HT3P").hexdigest()
+    assert digest == hmac.new(TEST_SECRET.encode(), b"invitation-code:K7Q2M9XD4HT3P",
+                              hashlib.sha256).hexdigest()
+    assert inv.hash_code("another-secret-" + "y" * 40, code) != digest
+    with pytest.raises(ValueError, match="secret is empty"):
+        inv.hash_code("", code)
+
+
+def test_a_code_stored_with_the_old_hash_works_once_and_is_rehashed(
+        drawn_campaign, monitoring_demo) -> None:
+    """Codes issued before migration 0008 (unsalted SHA-256) keep working: the first use
+    finds them by the old hash and stores the keyed hash instead."""
+    db = monitoring_demo
+    campaign = drawn_campaign(n=2)
+    issued = inv.issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
+    row = db.scalar(sa.select(Invitation).where(Invitation.public_id == issued[0].public_id))
+    row.code_hash = inv.legacy_hash_code(issued[0].code)  # as stored before 0008
+    db.commit()
+    found = inv.find_invitation(db, issued[0].code, TEST_SECRET)
+    assert found is not None and found.public_id == issued[0].public_id
+    db.commit()
+    assert db.scalar(sa.select(Invitation.code_hash).where(Invitation.id == row.id)) == \
+        inv.hash_code(TEST_SECRET, issued[0].code)
+    assert db.scalar(sa.select(sa.func.count()).where(
+        Invitation.code_hash == inv.legacy_hash_code(issued[0].code))) == 0
+    assert inv.find_invitation(db, issued[0].code, TEST_SECRET).id == row.id
+    # the wrong secret finds nothing
+    assert inv.find_invitation(db, issued[1].code, "wrong-secret-" + "z" * 40) is None
+
+
+def test_links_come_from_the_configured_public_url() -> None:
+    assert inv.public_url({"learningcity.public_url": "https://learn.city.cn/"}) == \
+        "https://learn.city.cn"
+    assert inv.public_url({}) is None and inv.public_url({"learningcity.public_url": " "}) \
+        is None
+    with pytest.raises(inv.InvitationError, match="must start with"):
+        inv.public_url({"learningcity.public_url": "learn.city.cn"})
 
 
 def _all_text(db) -> str:
@@ -54,7 +99,7 @@ def _all_text(db) -> str:
 def test_issue_stores_only_hashes(drawn_campaign, monitoring_demo) -> None:
     db = monitoring_demo
     campaign = drawn_campaign(n=12)
-    issued = inv.issue_invitations(db, campaign, ACTOR)
+    issued = inv.issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     db.commit()
     assert len(issued) == 12
     assert len({i.code for i in issued}) == 12 and len({i.public_id for i in issued}) == 12
@@ -62,44 +107,44 @@ def test_issue_stores_only_hashes(drawn_campaign, monitoring_demo) -> None:
     for item in issued:
         assert item.code not in text
         assert inv.normalise_code(item.code) not in text
-        assert inv.hash_code(item.code) in text
-        found = inv.find_invitation(db, item.code.lower())
+        assert inv.hash_code(TEST_SECRET, item.code) in text
+        found = inv.find_invitation(db, item.code.lower(), TEST_SECRET)
         assert found is not None and found.public_id == item.public_id
         assert found.status == "issued" and found.prefill["district"] == "A"
         assert found.prefill["street"] == item.attributes["street"]
         assert found.prefill["age_band"] == item.attributes["age_band"]
         assert found.prefill["sex"] == {"F": "female", "M": "male"}[item.attributes["sex"]]
-    assert inv.find_invitation(db, "0000-0000-00000") is None
-    assert inv.find_invitation(db, "short") is None
+    assert inv.find_invitation(db, "0000-0000-00000", TEST_SECRET) is None
+    assert inv.find_invitation(db, "short", TEST_SECRET) is None
     # issuing again adds nothing: every sampled unit has its invitation
-    assert inv.issue_invitations(db, campaign, ACTOR) == []
+    assert inv.issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET) == []
 
 
 def test_reissue_voids_old_code(drawn_campaign, monitoring_demo) -> None:
     db = monitoring_demo
     campaign = drawn_campaign(n=5)
-    issued = inv.issue_invitations(db, campaign, ACTOR)
+    issued = inv.issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     old = issued[0]
-    new = inv.reissue_invitation(db, campaign, old.public_id, ACTOR)
+    new = inv.reissue_invitation(db, campaign, old.public_id, ACTOR, secret=TEST_SECRET)
     db.commit()
     assert new.code != old.code and new.unit_key == old.unit_key
-    assert inv.find_invitation(db, old.code) is None
-    assert inv.find_invitation(db, new.code).public_id == new.public_id
+    assert inv.find_invitation(db, old.code, TEST_SECRET) is None
+    assert inv.find_invitation(db, new.code, TEST_SECRET).public_id == new.public_id
     statuses = db.execute(sa.select(Invitation.public_id, Invitation.status).where(
         Invitation.campaign_id == campaign.id)).all()
     assert dict(statuses)[old.public_id] == "void"
     assert inv.invitation_counts(db, campaign)["issued"] == 5
     # a started invitation is not re-issued
-    started = inv.find_invitation(db, issued[1].code)
+    started = inv.find_invitation(db, issued[1].code, TEST_SECRET)
     started.status = "started"
     db.flush()
     with pytest.raises(inv.InvitationError, match="only an unused"):
-        inv.reissue_invitation(db, campaign, issued[1].public_id, ACTOR)
+        inv.reissue_invitation(db, campaign, issued[1].public_id, ACTOR, secret=TEST_SECRET)
     # re-issue all unused: every old unused code stops working
-    fresh = inv.reissue_unused(db, campaign, ACTOR)
+    fresh = inv.reissue_unused(db, campaign, ACTOR, secret=TEST_SECRET)
     assert len(fresh) == 4
-    assert inv.find_invitation(db, new.code) is None
-    assert inv.find_invitation(db, issued[1].code) is not None
+    assert inv.find_invitation(db, new.code, TEST_SECRET) is None
+    assert inv.find_invitation(db, issued[1].code, TEST_SECRET) is not None
 
 
 def test_no_invitations_before_draw_or_after_close(make_campaign, drawn_campaign,
@@ -107,21 +152,22 @@ def test_no_invitations_before_draw_or_after_close(make_campaign, drawn_campaign
     from monitoring.closing import close_campaign
 
     with pytest.raises(inv.InvitationError, match="draw the sample"):
-        inv.issue_invitations(monitoring_demo, make_campaign(), ACTOR)
+        inv.issue_invitations(monitoring_demo, make_campaign(), ACTOR, secret=TEST_SECRET)
     campaign = drawn_campaign(n=4)
-    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR, secret=TEST_SECRET)
     close_campaign(monitoring_demo, campaign, ACTOR)
     with pytest.raises(inv.InvitationError, match="closed"):
-        inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+        inv.issue_invitations(monitoring_demo, campaign, ACTOR, secret=TEST_SECRET)
     with pytest.raises(inv.InvitationError, match="closed"):
-        inv.reissue_invitation(monitoring_demo, campaign, issued[0].public_id, ACTOR)
+        inv.reissue_invitation(monitoring_demo, campaign, issued[0].public_id, ACTOR,
+                               secret=TEST_SECRET)
 
 
 def test_printable_outputs(drawn_campaign, monitoring_demo) -> None:
     from openpyxl import load_workbook
 
     campaign = drawn_campaign(n=3)
-    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR)
+    issued = inv.issue_invitations(monitoring_demo, campaign, ACTOR, secret=TEST_SECRET)
     data = inv.invitations_csv(issued, "https://city.example")
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))

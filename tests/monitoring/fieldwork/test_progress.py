@@ -12,6 +12,7 @@ from monitoring.fieldwork import invitations as inv
 from monitoring.fieldwork import progress
 from monitoring.fieldwork.models import Invitation
 from monitoring.results import charts
+from tests.conftest import TEST_SECRET
 
 from ..conftest import ACTOR
 
@@ -19,7 +20,7 @@ from ..conftest import ACTOR
 def test_progress_numbers(drawn_campaign, monitoring_demo) -> None:
     db = monitoring_demo
     campaign = drawn_campaign(n=12, seed=3)
-    inv.issue_invitations(db, campaign, ACTOR)
+    inv.issue_invitations(db, campaign, ACTOR, secret=TEST_SECRET)
     rows = db.scalars(sa.select(Invitation).where(Invitation.campaign_id == campaign.id)
                       .order_by(Invitation.id)).all()
     # a scripted fieldwork: statuses and completion times (Asia/Shanghai days)

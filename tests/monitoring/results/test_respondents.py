@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from monitoring.results.respondents import GROUP_ORDER, groups_of, respondent_table
 from monitoring.results.weighting import compute_weights
 from monitoring.stats import sampling
+from tests.conftest import TEST_SECRET
 
 from ..entry_support import finish_survey, finish_test, ready_campaign
 
@@ -150,7 +151,7 @@ def test_cluster_designs_carry_both_stages_and_certainty_strata(
     from monitoring.results.aggregate import build_design
 
     campaign = drawn_campaign(kind="cluster", n=4, m=3)
-    issue_invitations(monitoring_demo, campaign, "tester")
+    issue_invitations(monitoring_demo, campaign, "tester", secret=TEST_SECRET)
     invitations = list(monitoring_demo.scalars(sa.select(Invitation)))
     for k, inv in enumerate(invitations):
         inv.status = "issued" if k == 0 else "completed"  # one nonrespondent
