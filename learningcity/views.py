@@ -13,12 +13,13 @@ from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
 from . import display, i18n, labels
-from .accounts import AccountError, authenticate
+from .accounts import authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
 from .models import District
 from .redirects import see_other
 from .resources import DistrictResource, district_factory, staff_factory
+from .throttle import Throttled
 
 
 class LazyCSRFToken:
@@ -82,6 +83,15 @@ def login_form(request: Any) -> dict[str, Any]:
     return {"error": None, "username": "", "next": request.GET.get("next", "")}
 
 
+def wait_message(seconds: int) -> Any:
+    """"Try again in N seconds/minutes", in the page's language."""
+    if seconds < 120:
+        return _("Too many login attempts. Please wait ${seconds} seconds and try again.",
+                 mapping={"seconds": seconds})
+    return _("Too many login attempts. Please wait ${minutes} minutes and try again.",
+             mapping={"minutes": -(-seconds // 60)})
+
+
 @view_config(route_name="login", renderer="learningcity:templates/login.pt",
              request_method="POST")
 def login_submit(request: Any) -> Any:
@@ -89,11 +99,12 @@ def login_submit(request: Any) -> Any:
     password = request.POST.get("password", "")
     next_url = request.POST.get("next", "")
     try:
-        user = authenticate(request.dbsession, username, password, request.client_addr or "")
-    except AccountError:
+        user = authenticate(request.dbsession, username, password, request.client_address)
+    except Throttled as exc:
         request.response.status_int = 429
-        return {"error": _("Too many failed logins. Please try again in 15 minutes."),
-                "username": username, "next": next_url}
+        request.response.headers["Retry-After"] = str(exc.retry_after)
+        return {"error": wait_message(exc.retry_after), "username": username,
+                "next": next_url}
     if user is None:
         request.response.status_int = 401
         return {"error": _("Wrong username or password."), "username": username,

@@ -2,7 +2,8 @@
 admin's population-margin page (``/admin/margins``). Views parse, call a service, render.
 
 Error pages are *returned* with their status (not raised), so the audit rows of a wrong
-code are committed with the response: the throttle counts them.
+code are committed with the response (the throttle counts attempts in its own
+transaction, learningcity.throttle).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _secret(request: Any) -> str:
 
 
 def _address(request: Any) -> str:
-    return (request.client_addr or "")[:64]
+    return request.client_address
 
 
 def _session_url(request: Any, state: entry.EntryState) -> str | None:
