@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -84,19 +85,21 @@ def known_address(db: Session, username: str, address: str,
 
 
 def authenticate(db: Session, username: str, password: str, address: str,
-                 now: dt.datetime | None = None) -> StaffUser | None:
+                 now: dt.datetime | None = None,
+                 policies: Mapping[str, throttle.Policy] | None = None) -> StaffUser | None:
     """Check a login; every attempt is audited and counted before the password is checked.
 
     Raises :class:`learningcity.throttle.Throttled` (with ``retry_after``) when the
     account or the address must wait, so the caller can say "try again later" instead
     of "wrong password". A success clears the account's count and gives the address
-    its attempt back.
+    its attempt back. ``policies`` override :data:`LOGIN_POLICIES` (from the settings).
     """
+    policies = {**LOGIN_POLICIES, **(policies or {})}
     keys = [("login-addr", address)]
     if not known_address(db, username, address, now):
         keys.append(("login-user", username))
     try:
-        throttle.attempt(db, keys, LOGIN_POLICIES, now)
+        throttle.attempt(db, keys, policies, now)
     except throttle.Throttled as exc:
         db.add(AuditEvent(actor=username[:64], action="login.throttled",
                           target=username[:200], address=address,
@@ -111,7 +114,7 @@ def authenticate(db: Session, username: str, password: str, address: str,
                           address=address))
         return None
     throttle.reset(db, [("login-user", username)], now)
-    throttle.refund(db, [("login-addr", address)], LOGIN_POLICIES, now)
+    throttle.refund(db, [("login-addr", address)], policies, now)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from pyramid.exceptions import ConfigurationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,6 +58,28 @@ class Policy:
     def decayed(self, attempts: int, since: dt.timedelta) -> int:
         """The count left after ``since`` of quiet."""
         return max(0, attempts - int(since.total_seconds() // self.leak_s))
+
+
+def policy_overrides(settings: Mapping[str, Any]) -> dict[str, Policy]:
+    """Policies set in the .ini: ``learningcity.throttle.<scope> = free base cap leak``
+    (seconds), e.g. ``learningcity.throttle.login-user = 5 1 300 900``; a clear error
+    names a bad one. Scopes not set keep the defaults of the module that uses them."""
+    prefix = "learningcity.throttle."
+    found = {}
+    for name, raw in settings.items():
+        if not name.startswith(prefix):
+            continue
+        words = str(raw).split()
+        try:
+            free, base, cap, leak = int(words[0]), *map(float, words[1:])
+            if len(words) != 4 or free < 0 or min(base, cap, leak) <= 0:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise ConfigurationError(
+                f"setting {name} must be four numbers, 'free base cap leak' (attempts, "
+                f"then seconds), e.g. '5 1 300 900'; not {raw!r}") from None
+        found[name[len(prefix):]] = Policy(free, base, cap, leak)
+    return found
 
 
 class Throttled(Exception):
@@ -173,3 +196,8 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
     else:
         count = db.execute(table.delete().where(stale)).rowcount or 0
     return {"throttle_counters_deleted": count}
+
+
+def includeme(config: Any) -> None:
+    """Parse the policy settings once (``registry.throttle_policies``)."""
+    config.registry.throttle_policies = policy_overrides(config.registry.settings)

@@ -99,7 +99,8 @@ def login_submit(request: Any) -> Any:
     password = request.POST.get("password", "")
     next_url = request.POST.get("next", "")
     try:
-        user = authenticate(request.dbsession, username, password, request.client_address)
+        user = authenticate(request.dbsession, username, password, request.client_address,
+                            policies=request.registry.throttle_policies)
     except Throttled as exc:
         request.response.status_int = 429
         request.response.headers["Retry-After"] = str(exc.retry_after)

@@ -150,14 +150,15 @@ def check_window(campaign: Campaign, now: dt.datetime | None = None) -> None:
                            f"({campaign.timezone})", campaign=campaign)
 
 
-def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None
-           ) -> Invitation:
+def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None,
+           policies: Mapping[str, throttle.Policy] | None = None) -> Invitation:
     """The usable invitation behind a typed or scanned code.
 
     Order matters: the attempt is counted first (so a waiting address learns nothing,
-    even with a correct code), then the code, then the campaign's window.
+    even with a correct code), then the code, then the campaign's window. ``policies``
+    may override :data:`CODE_POLICY` (the settings' ``learningcity.throttle.code-addr``).
     """
-    policies = {CODE_SCOPE: CODE_POLICY}
+    policies = {CODE_SCOPE: CODE_POLICY, **(policies or {})}
     try:
         throttle.attempt(db, [(CODE_SCOPE, address)], policies, now)
     except throttle.Throttled as exc:

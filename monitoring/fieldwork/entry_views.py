@@ -91,7 +91,8 @@ def entry_code(request: Any) -> Any:
     """The invitation link (QR code): resume where the resident was, or ask consent."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request),
+                                  policies=request.registry.throttle_policies)
     except entry.EntryRefused as exc:
         return _refusal_page(request, exc)
     state = entry.resolve(db, invitation, code, _secret(request))
@@ -123,7 +124,8 @@ def entry_start(request: Any) -> Any:
     """Consent given: start the first instrument (or resume if already started)."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request),
+                                  policies=request.registry.throttle_policies)
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=request.locale_name,
                             consent=request.POST.get("consent") == "yes")
@@ -204,7 +206,8 @@ def api_redeem(request: Any) -> Any:
     body = request.openapi_body
     db, code = request.dbsession, body["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request))
+        invitation = entry.lookup(db, code, _address(request),
+                                  policies=request.registry.throttle_policies)
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=body.get("locale", "zh_CN"),
                             consent=bool(body.get("consent")))

@@ -110,3 +110,13 @@ def test_quiet_counters_are_purged(dbsession: Any, staff: Any, dry_run: bool) ->
     dbsession.commit()
     again = throttle.purge(dbsession, now=t, settings={}, dry_run=dry_run)
     assert again == {"throttle_counters_deleted": 1 if dry_run else 0}
+
+
+def test_policies_from_the_settings_and_a_bad_one_named() -> None:
+    from pyramid.exceptions import ConfigurationError
+
+    found = throttle.policy_overrides({"learningcity.throttle.login-user": "3 2 60 600",
+                                       "learningcity.secret": "x"})
+    assert found == {"login-user": throttle.Policy(3, 2.0, 60.0, 600.0)}
+    with pytest.raises(ConfigurationError, match=r"learningcity\.throttle\.code-addr"):
+        throttle.policy_overrides({"learningcity.throttle.code-addr": "10 1 900"})
