@@ -17,7 +17,7 @@ from .accounts import authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
 from .models import District
-from .redirects import see_other
+from .redirects import is_local, see_other
 from .resources import DistrictResource, district_factory, staff_factory
 from .throttle import Throttled
 
@@ -112,8 +112,7 @@ def login_submit(request: Any) -> Any:
                 "next": next_url}
     headers = remember(request, user.id)
     # Only local paths: never redirect a staff member to another site after login.
-    target = next_url if next_url.startswith("/") and not next_url.startswith("//") \
-        else request.route_url("staff")
+    target = next_url if is_local(next_url) else request.route_url("staff")
     return see_other(request, target, headers=headers)
 
 
