@@ -87,6 +87,26 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+#: permissions of the embedded database and its -wal/-shm files (owner only: they hold
+#: residents' answers); SQLite gives the -wal and -shm files the database file's mode
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file readable by its owner only (before SQLite creates
+    it with the umask's mode), and tighten an existing one and its -wal/-shm files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                os.chmod(each, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another owner's file: leave it, SQLite reports access
+            continue
+
+
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
                 pool_timeout: float = 30, pool_recycle: int = 1800,
                 statement_timeout_ms: int | None = None) -> Engine:
@@ -98,8 +118,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
     """
     url_obj = sa.engine.make_url(url)
     if url_obj.get_backend_name() == "sqlite":
-        if url_obj.database and url_obj.database != ":memory:":
-            Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
+        if url_obj.database and url_obj.database != ":memory:" and \
+                not url_obj.database.startswith("file:"):
+            private_sqlite_file(Path(url_obj.database))
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
