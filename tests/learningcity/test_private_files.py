@@ -35,9 +35,11 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     path = tmp_path / "old.sqlite"
     path.write_bytes(b"")
     path.chmod(0o644)
-    wal = Path(f"{path}-wal")
-    wal.write_bytes(b"")
-    wal.chmod(0o664)
+    shm = Path(f"{path}-shm")  # left over from a crash
+    shm.write_bytes(b"")
+    shm.chmod(0o664)
     engine = db.make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+        assert (_mode(path), _mode(shm)) == (0o600, 0o600)
     engine.dispose()
-    assert (_mode(path), _mode(wal)) == (0o600, 0o600)
