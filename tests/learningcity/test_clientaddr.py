@@ -85,3 +85,17 @@ def test_audit_addresses_cannot_be_forged(testapp: Any, dbsession: Any, staff: A
     form.submit(headers={"X-Forwarded-For": "6.6.6.6"}, status=401)
     assert dbsession.scalars(sa.select(AuditEvent.address).where(
         AuditEvent.action == "login.failed")).all() == ["127.0.0.1"]
+
+
+def test_login_spraying_many_names_with_spoofed_headers_is_slowed(testapp: Any,
+                                                                  staff: Any) -> None:
+    """30 user names, a fresh X-Forwarded-For each (never throttled before): after the
+    address's 10 free attempts every login from it waits, whatever the header says."""
+    statuses = []
+    for k in range(30):
+        form = testapp.get("/login").forms[0]
+        form["username"], form["password"] = f"name{k}", "wrong password!"
+        res = form.submit(headers={"X-Forwarded-For": f"10.7.0.{k + 1}"}, expect_errors=True)
+        statuses.append(res.status_int)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:].count(429) >= 20 - 5  # a wrong try only when a doubled wait ended

@@ -26,9 +26,10 @@ PASSWORD = "a-real-password-for-the-race"
 POLICIES = {"login-user": "5 600 600 900", "code-addr": "10 600 600 60"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A fresh PostgreSQL database with one admin, served by gunicorn (2 workers x 4)."""
+@pytest.fixture(scope="module", params=[2, 4], ids=["2x4", "4x4"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A fresh PostgreSQL database with one admin, served by gunicorn (2 or 4 workers x 4
+    threads: 11 and 20 of 60 wrong passwords got through before)."""
     _postgres_or_skip()
     import transaction
 
@@ -45,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
                         PASSWORD, "admin", actor="test")
         engine.dispose()
         port = harness.free_port()
-        ini = harness.write_ini(folder, url, workers=2, threads=4, port=port)
+        ini = harness.write_ini(folder, url, workers=request.param, threads=4, port=port)
         extra = "".join(f"learningcity.throttle.{k} = {v}\n" for k, v in POLICIES.items())
         ini.write_text(ini.read_text().replace("[app:main]\n", "[app:main]\n" + extra, 1))
         served = harness.Server(ini, port, folder / "server.log")
