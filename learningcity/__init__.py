@@ -41,6 +41,8 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Any:
         config.include("pyramid_tm")
         config.include("pyramid_retry")
         config.include(".database")
+        config.include(".clientaddr")
+        config.include(".throttle")
         config.include(".security")
         config.include(".i18n")
         config.include(".display")

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from . import throttle
 from .db import utcnow
 from .models import ROLES, AuditEvent, District, StaffLogin, StaffUser
 
 _hasher = PasswordHasher()
-#: A login is refused after this many failures for one username or address in the window.
-MAX_FAILURES = 5
-FAILURE_WINDOW = dt.timedelta(minutes=15)
 #: NIST SP 800-63B: length and a check against common and guessable passwords, no
 #: composition rules. Administrators can change everything, so theirs are longer.
 MIN_PASSWORD_LENGTH = 10
@@ -251,33 +250,61 @@ def revoke_logins(db: Session, user_id: int) -> int:
     return result.rowcount or 0
 
 
-def recent_failures(db: Session, username: str, address: str) -> int:
-    """Failed logins for this username or from this address within the window."""
-    since = utcnow() - FAILURE_WINDOW
-    return db.scalar(
-        sa.select(sa.func.count(AuditEvent.id)).where(
-            AuditEvent.action == "login.failed", AuditEvent.at >= since,
-            sa.or_(AuditEvent.target == username, AuditEvent.address == address))) or 0
+#: Login throttles (learningcity.throttle), per account and per address, counted apart.
+#: Per account: 5 free attempts, then 1 s doubling to at most 5 minutes, one forgiven per
+#: 15 minutes: a stranger failing against a name (from any number of addresses) gets
+#: about 12 guesses an hour at most, and the real user waits no more than 5 minutes, or
+#: not at all from an address where they logged in within KNOWN_ADDRESS_DAYS.
+#: Per address: 10 free, then 1 s doubling to 15 minutes, one forgiven per 5 minutes: one
+#: address (or NAT) spraying many names is slowed to about one guess per 5 minutes.
+LOGIN_POLICIES = {
+    "login-user": throttle.Policy(free=5, base_s=1, cap_s=300, leak_s=900),
+    "login-addr": throttle.Policy(free=10, base_s=1, cap_s=900, leak_s=300),
+}
+#: an address where the user logged in this recently is not slowed by the account's count
+KNOWN_ADDRESS_DAYS = 30
 
 
-def authenticate(db: Session, username: str, password: str, address: str) -> StaffUser | None:
-    """Check a login; every attempt is audited and repeated failures lock the login out.
+def known_address(db: Session, username: str, address: str,
+                  now: dt.datetime | None = None) -> bool:
+    """Whether ``username`` logged in from ``address`` within KNOWN_ADDRESS_DAYS."""
+    since = (now or utcnow()) - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
+    return db.scalar(sa.select(AuditEvent.id).where(
+        AuditEvent.action == "login.ok", AuditEvent.target == username,
+        AuditEvent.address == address, AuditEvent.at >= since).limit(1)) is not None
 
-    Raises AccountError when throttled, so the caller can say "try again later"
-    instead of "wrong password".
+
+def authenticate(db: Session, username: str, password: str, address: str,
+                 now: dt.datetime | None = None,
+                 policies: Mapping[str, throttle.Policy] | None = None) -> StaffUser | None:
+    """Check a login; every attempt is audited and counted before the password is checked.
+
+    Raises :class:`learningcity.throttle.Throttled` (with ``retry_after``) when the
+    account or the address must wait, so the caller can say "try again later" instead
+    of "wrong password". A success clears the account's count and gives the address
+    its attempt back. ``policies`` override :data:`LOGIN_POLICIES` (from the settings).
     """
-    if recent_failures(db, username, address) >= MAX_FAILURES:
-        db.add(AuditEvent(actor=username, action="login.throttled", target=username,
-                          address=address))
-        raise AccountError("too many failed logins; try again in 15 minutes")
+    policies = {**LOGIN_POLICIES, **(policies or {})}
+    keys = [("login-addr", address)]
+    if not known_address(db, username, address, now):
+        keys.append(("login-user", username))
+    try:
+        throttle.attempt(db, keys, policies, now)
+    except throttle.Throttled as exc:
+        db.add(AuditEvent(actor=username[:64], action="login.throttled",
+                          target=username[:200], address=address,
+                          detail={"retry_after": exc.retry_after, "scope": exc.scope}))
+        raise
     user = db.scalar(sa.select(StaffUser).where(StaffUser.username == username))
     if user is None or not user.active or not verify_password(user.password_hash, password):
         if user is None:
             # Spend the same time as a real check so usernames cannot be probed by timing.
             verify_password(_DUMMY_HASH, password)
-        db.add(AuditEvent(actor=username, action="login.failed", target=username,
+        db.add(AuditEvent(actor=username[:64], action="login.failed", target=username[:200],
                           address=address))
         return None
+    throttle.reset(db, [("login-user", username)], now)
+    throttle.refund(db, [("login-addr", address)], policies, now)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()

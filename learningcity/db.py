@@ -87,8 +87,38 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+#: permissions of the embedded database and its -wal/-shm files (owner only: they hold
+#: residents' answers); SQLite gives the -wal and -shm files the database file's mode
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file readable by its owner only (before SQLite creates
+    it with the umask's mode), and tighten an existing one and its -wal/-shm files.
+
+    Runs before each new connection; when the file cannot be made (a missing folder, a
+    read-only disk) SQLite's own connect reports it."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+    except OSError:
+        return
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                os.chmod(each, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another owner's file: leave it, SQLite reports access
+            continue
+
+
+#: seconds a request waits for a pooled connection before it is answered 503 (every
+#: connection busy: an overload or a stuck database); bounded so clients hear at once
+DEFAULT_POOL_TIMEOUT_S = 3.0
+
+
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
-                pool_timeout: float = 30, pool_recycle: int = 1800,
+                pool_timeout: float = DEFAULT_POOL_TIMEOUT_S, pool_recycle: int = 1800,
                 statement_timeout_ms: int | None = None) -> Engine:
     """Create an engine; SQLite gets WAL and foreign keys, PostgreSQL a sized pool whose
     connections are pinged before use after being idle.
@@ -98,10 +128,20 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
     """
     url_obj = sa.engine.make_url(url)
     if url_obj.get_backend_name() == "sqlite":
-        if url_obj.database and url_obj.database != ":memory:":
+        private = url_obj.database and url_obj.database != ":memory:" and \
+            not url_obj.database.startswith("file:")
+        if private:
             Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        pool: dict[str, Any] = {}
+        if url_obj.database and url_obj.database != ":memory:":
+            pool = {"pool_size": pool_size, "max_overflow": max_overflow,
+                    "pool_timeout": pool_timeout}
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if private:
+            path = Path(url_obj.database)
+            event.listen(engine, "do_connect",
+                         lambda *_args: private_sqlite_file(path))
         return engine
     connect_args: dict[str, Any] = {}
     if statement_timeout_ms and url_obj.get_backend_name() == "postgresql":
@@ -150,7 +190,7 @@ def _ping_when_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -
 ENGINE_SETTINGS = {
     "sqlalchemy.pool_size": ("pool_size", int, 10),
     "sqlalchemy.max_overflow": ("max_overflow", int, 10),
-    "sqlalchemy.pool_timeout": ("pool_timeout", float, 30.0),
+    "sqlalchemy.pool_timeout": ("pool_timeout", float, DEFAULT_POOL_TIMEOUT_S),
     "sqlalchemy.pool_recycle": ("pool_recycle", int, 1800),
     "sqlalchemy.statement_timeout_ms": ("statement_timeout_ms", int, None),
 }

@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 from pyramid.events import NewResponse
 
+from .redirects import self_path
+
 COOKIE = "lc_size"
 SIZES = ("normal", "large")
 
@@ -25,7 +27,7 @@ def size_links(request: Any, current: str | None = None) -> list[dict[str, Any]]
     links = []
     for size, label in (("normal", "A"), ("large", "A+")):
         links.append({"size": size, "label": label,
-                      "url": request.path + "?" + urlencode(kept + [("size", size)]),
+                      "url": self_path(request) + "?" + urlencode(kept + [("size", size)]),
                       "current": current == size})
     return links
 

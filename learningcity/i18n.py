@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 from pyramid.events import NewResponse
 from pyramid.i18n import TranslationStringFactory, make_localizer
 
+from .redirects import self_path
+
 _ = TranslationStringFactory("learningcity")
 
 DEFAULT_LOCALE = "zh_CN"
@@ -57,7 +59,7 @@ def remember_choice(event: NewResponse) -> None:
 def language_links(request: Any) -> list[dict[str, Any]]:
     """Links to the current page in each language, for the switcher on every page."""
     kept = [(k, v) for k, v in request.GET.items() if k != "lang"]
-    path, current = request.path, request.locale_name
+    path, current = self_path(request), request.locale_name
     links = []
     for name, (value, label) in LOCALES.items():
         links.append({"locale": name, "lang": value, "label": label,

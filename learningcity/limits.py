@@ -16,7 +16,11 @@ The check runs in the execution policy, before pyramid_retry copies the body to 
 it replayable (it would otherwise read a huge body first); the limits tween then
 raises :class:`RequestTooLarge` so the exception views render the refusal.
 
-The same tween refuses text with NUL characters (``%00`` in the address or a form,
+The same tween parses form bodies before any view (webob keeps the result) and
+refuses one that cannot be read (``multipart/form-data`` without a boundary, a broken
+part, text that is not UTF-8) with 400 instead of a server error in the view.
+
+It also refuses text with NUL characters (``%00`` in the address or a form,
 ``\\u0000`` in JSON) with 400: no field here has a use for them and PostgreSQL cannot
 store them, so they would otherwise surface as a server error wherever such text
 reaches a query. Uploaded files are left alone; their importers refuse NULs by row.
@@ -75,6 +79,35 @@ def _nul_in(request: Any) -> str | None:
             if isinstance(value, str) and "\x00" in value:
                 return f"the form field {name[:40]!r}"
     return None
+
+
+class MalformedBody(Exception):
+    """A form body that cannot be parsed (``multipart/form-data`` without a boundary, a
+    broken part, text that is not UTF-8)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"the form cannot be read: {problem}")
+        self.problem = problem
+
+
+#: the body types read as a form (``request.POST``)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _check_form(request: Any) -> None:
+    """Parse a form body now (webob keeps the result for the view) and raise
+    :class:`MalformedBody` when it cannot be read, instead of a 500 in the view."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.content_type not in FORM_TYPES:
+        return
+    try:
+        for _name, value in request.POST.items():
+            if not isinstance(value, str) and getattr(value, "file", None) is None:
+                raise ValueError("a part of the form has no content")
+    except MalformedBody:
+        raise
+    except (ValueError, UnicodeDecodeError, LookupError, TypeError, KeyError,
+            IndexError) as exc:
+        raise MalformedBody(str(exc)[:200] or exc.__class__.__name__) from None
 
 
 class RequestTooLarge(Exception):
@@ -200,6 +233,7 @@ def limits_tween_factory(handler: Any, registry: Any) -> Any:
         limit = request.environ.get(MARK)
         if limit is not None:
             raise RequestTooLarge(limit)
+        _check_form(request)
         where = _nul_in(request)
         if where is not None:
             raise NulInText(where)
@@ -235,6 +269,18 @@ def nul_view(exc: NulInText, request: Any) -> Any:
     return {"title": _("Something in what you sent cannot be read"),
             "message": _("The address or the form holds a character that is not text. "
                          "Go back and type it again.")}
+
+
+@exception_view_config(MalformedBody, renderer="learningcity:templates/error.pt")
+def malformed_view(exc: MalformedBody, request: Any) -> Any:
+    """400: JSON under the API, a page for people."""
+    request.response.status_int = 400
+    if request.path.startswith(API_PREFIX + "/"):
+        body = error_body("bad_body", str(exc), [{"problem": exc.problem}])
+        return Response(json_body=body, status=400)
+    return {"title": _("What you sent cannot be read"),
+            "message": _("The form arrived damaged or incomplete. Go back, reload the page "
+                         "and send it again.")}
 
 
 def includeme(config: Any) -> None:

@@ -80,3 +80,19 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(sa.String(200), default="")
     address: Mapped[str] = mapped_column(sa.String(64), default="")
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+class ThrottleCounter(Base):
+    """Attempts counted for one throttle key: a user name, an address (learningcity.throttle).
+
+    ``attempts`` decays by one per policy leak interval; ``next_at`` is when the next
+    attempt may be made. Rows of a quiet key are purged (learningcity.throttle.purge).
+    """
+
+    __tablename__ = "throttle_counter"
+
+    scope: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -63,7 +63,7 @@ class StaffSecurityPolicy:
     def remember(self, request: Any, userid: int, **kw: Any) -> list:
         """Start a login of ``userid`` in a fresh session (no session fixation)."""
         user = request.dbsession.get(StaffUser, userid)
-        login_id = accounts.start_login(request.dbsession, user, request.client_addr or "")
+        login_id = accounts.start_login(request.dbsession, user, request.client_address)
         request.session.invalidate()
         request.session[SESSION_KEY] = login_id
         request.session.new_csrf_token()
@@ -74,7 +74,7 @@ class StaffSecurityPolicy:
         """Revoke this session's login on the server, then drop the session."""
         login_id = request.session.get(SESSION_KEY)
         if isinstance(login_id, str):
-            accounts.end_login(request.dbsession, login_id, request.client_addr or "")
+            accounts.end_login(request.dbsession, login_id, request.client_address)
         request.session.invalidate()
         request.__dict__[_IDENTITY] = None
         return []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,15 +11,23 @@ from pyramid.events import BeforeRender
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.security import forget, remember
-from pyramid.view import forbidden_view_config, notfound_view_config, view_config
+from pyramid.view import (
+    exception_view_config,
+    forbidden_view_config,
+    notfound_view_config,
+    view_config,
+)
 
 from . import display, i18n, labels
-from .accounts import AccountError, authenticate
+from .accounts import authenticate
 from .api import API_PREFIX, error_body
 from .i18n import _
 from .models import District
-from .redirects import see_other
+from .redirects import is_local, see_other
 from .resources import DistrictResource, district_factory, staff_factory
+from .throttle import Throttled
+
+log = logging.getLogger(__name__)
 
 
 class LazyCSRFToken:
@@ -43,7 +52,9 @@ def add_layout_globals(event: BeforeRender) -> None:
     event["size_links"] = display.size_links(request, current=size)
     event["text_size"] = size
     event["html_lang"] = i18n.html_lang(request)
-    event["identity"] = request.identity
+    # with the database unavailable, the page saying so must not look the staff member up
+    event["identity"] = None if isinstance(getattr(request, "exception", None),
+                                           DATABASE_UNAVAILABLE) else request.identity
     event["csrf_token"] = LazyCSRFToken(request)
     event["_"] = request.translate
     event["code_label"] = functools.partial(labels.code_label, request.translate)
@@ -82,6 +93,15 @@ def login_form(request: Any) -> dict[str, Any]:
     return {"error": None, "username": "", "next": request.GET.get("next", "")}
 
 
+def wait_message(seconds: int) -> Any:
+    """"Try again in N seconds/minutes", in the page's language."""
+    if seconds < 120:
+        return _("Too many login attempts. Please wait ${seconds} seconds and try again.",
+                 mapping={"seconds": seconds})
+    return _("Too many login attempts. Please wait ${minutes} minutes and try again.",
+             mapping={"minutes": -(-seconds // 60)})
+
+
 @view_config(route_name="login", renderer="learningcity:templates/login.pt",
              request_method="POST")
 def login_submit(request: Any) -> Any:
@@ -89,19 +109,20 @@ def login_submit(request: Any) -> Any:
     password = request.POST.get("password", "")
     next_url = request.POST.get("next", "")
     try:
-        user = authenticate(request.dbsession, username, password, request.client_addr or "")
-    except AccountError:
+        user = authenticate(request.dbsession, username, password, request.client_address,
+                            policies=request.registry.throttle_policies)
+    except Throttled as exc:
         request.response.status_int = 429
-        return {"error": _("Too many failed logins. Please try again in 15 minutes."),
-                "username": username, "next": next_url}
+        request.response.headers["Retry-After"] = str(exc.retry_after)
+        return {"error": wait_message(exc.retry_after), "username": username,
+                "next": next_url}
     if user is None:
         request.response.status_int = 401
         return {"error": _("Wrong username or password."), "username": username,
                 "next": next_url}
     headers = remember(request, user.id)
     # Only local paths: never redirect a staff member to another site after login.
-    target = next_url if next_url.startswith("/") and not next_url.startswith("//") \
-        else request.route_url("staff")
+    target = next_url if is_local(next_url) else request.route_url("staff")
     return see_other(request, target, headers=headers)
 
 
@@ -159,6 +180,37 @@ def forbidden(request: Any) -> Any:
     request.response.status_int = 403
     return {"title": _("Not allowed"),
             "message": _("Your account is not allowed to see this page.")}
+
+
+#: errors meaning the database cannot be reached or has no connection to spare now (a
+#: pool wait beyond ``sqlalchemy.pool_timeout``, a refused or lost connection once the
+#: retries are spent, a statement cancelled by the timeout): 503, try again shortly
+DATABASE_UNAVAILABLE = (sa.exc.TimeoutError, sa.exc.OperationalError, sa.exc.InterfaceError)
+#: seconds a client is asked to wait before trying again
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+@exception_view_config(sa.exc.TimeoutError, renderer="learningcity:templates/error.pt")
+@exception_view_config(sa.exc.OperationalError, renderer="learningcity:templates/error.pt")
+@exception_view_config(sa.exc.InterfaceError, renderer="learningcity:templates/error.pt")
+def database_unavailable(exc: Exception, request: Any) -> Any:
+    """503 with Retry-After: JSON under the API, a page for people; nothing was saved."""
+    log.warning("database unavailable on %s: %s", request.path, exc.__class__.__name__)
+    retry = str(UNAVAILABLE_RETRY_AFTER)
+    api = _api_error(request, 503, "unavailable",
+                     "the service is busy or its database cannot be reached; nothing was "
+                     f"saved, try again in {retry} seconds")
+    if api is not None:
+        api.headers["Retry-After"] = retry
+        api.cache_control = "no-store"
+        return api
+    request.response.status_int = 503
+    request.response.headers["Retry-After"] = retry
+    request.response.cache_control = "no-store"
+    return {"title": _("Busy just now"),
+            "message": _("The service cannot be reached for a moment, so nothing you sent "
+                         "was saved. Please wait a few seconds and try again; your answers "
+                         "so far are kept.")}
 
 
 def includeme(config: Any) -> None:

@@ -411,6 +411,6 @@ def staff_download(request: Any) -> Any:
     response.content_disposition = f'attachment; filename="{name}{extension}"'
     response.cache_control = "no-store"
     audit.record(request.dbsession, actor=request.identity.username, action="survey.download",
-                 target=f"{code} v{definition.version}", address=request.client_addr or "",
+                 target=f"{code} v{definition.version}", address=request.client_address,
                  detail={"format": fmt, "district": scope, "respondents": n})
     return response

@@ -6,9 +6,11 @@ One service behind the pages (``/i``, ``/i/{code}``) and the API
 * **Look-up and throttling.** A code is looked up by its hash
   (:func:`monitoring.invitations.find_invitation`); unknown, malformed and void codes get
   the same answer (404), so nobody learns which codes exist. Every failure is audited as
-  ``invitation_failed`` with the address, never the code typed. An address with
-  ``THROTTLE_LIMIT`` failures in ``THROTTLE_WINDOW`` is refused (429 with Retry-After)
-  *before* any look-up, even for a correct code, until the oldest failures age out.
+  ``invitation_failed`` with the address, never the code typed. Every attempt is
+  counted per address *before* the look-up (``learningcity.throttle``, atomic across
+  workers and servers; a right code gives its attempt back): after ``THROTTLE_LIMIT``
+  the address must wait a delay that doubles (:data:`CODE_POLICY`); while it waits it
+  is refused (429 with Retry-After), even for a correct code.
 * **Window.** Answers are accepted only while the campaign is ``ready`` and
   ``opens_at <= now < closes_at`` (stored in UTC, shown in the campaign's time zone,
   Asia/Shanghai); otherwise nothing is started or stored. :func:`campaign_gate` is the
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session
 from assessment import services as tests
 from assessment import sessions as test_sessions
 from assessment.sessions import TestSessionInfo
-from learningcity import audit
+from learningcity import audit, throttle
 from learningcity.db import utcnow
 from learningcity.districts import get_district
 from learningcity.i18n import _
@@ -59,7 +61,10 @@ from surveys import services as surveys
 from surveys.services import SurveySessionInfo
 
 THROTTLE_LIMIT = 10
-THROTTLE_WINDOW = dt.timedelta(minutes=10)
+#: per address: 10 free attempts, then 1 s doubling up to 15 minutes, one forgiven per
+#: minute (a community centre's typos never add up; a guesser gets about one a minute)
+CODE_POLICY = throttle.Policy(free=THROTTLE_LIMIT, base_s=1, cap_s=900, leak_s=60)
+CODE_SCOPE = "code-addr"
 FAILED_ACTION = "invitation_failed"
 THROTTLED_ACTION = "invitation_throttled"
 ENROLLED_ACTION = "invitation_enrolled"
@@ -117,19 +122,6 @@ def _iso(moment: dt.datetime) -> str:
 
 # ------------------------------------------------------------------ throttling
 
-def throttle_wait(db: Session, address: str, now: dt.datetime | None = None) -> int | None:
-    """Seconds this address must wait before trying a code again, or None."""
-    now = now or utcnow()
-    since = now - THROTTLE_WINDOW
-    times = sorted(_aware(t) for t in audit.event_times(db, FAILED_ACTION, address=address,
-                                                        since=since))
-    if len(times) < THROTTLE_LIMIT:
-        return None
-    # wait until enough failures leave the window to bring the count below the limit
-    release = times[len(times) - THROTTLE_LIMIT] + THROTTLE_WINDOW
-    return max(1, int((release - now).total_seconds()) + 1)
-
-
 def record_failure(db: Session, address: str) -> None:
     """Audit a wrong code: the address and the time, never what was typed."""
     audit.record(db, actor="resident", action=FAILED_ACTION, target="", address=address,
@@ -159,23 +151,29 @@ def check_window(campaign: Campaign, now: dt.datetime | None = None) -> None:
 
 
 def lookup(db: Session, code: str, address: str, now: dt.datetime | None = None, *,
-           secret: str) -> Invitation:
+           secret: str, policies: Mapping[str, throttle.Policy] | None = None
+           ) -> Invitation:
     """The usable invitation behind a typed or scanned code.
 
-    Order matters: the throttle is checked first (so a locked-out address learns
-    nothing, even with a correct code), then the code, then the campaign's window.
+    Order matters: the attempt is counted first (so a waiting address learns nothing,
+    even with a correct code), then the code, then the campaign's window. ``policies``
+    may override :data:`CODE_POLICY` (the settings' ``learningcity.throttle.code-addr``).
     """
-    wait = throttle_wait(db, address, now)
-    if wait is not None:
+    policies = {CODE_SCOPE: CODE_POLICY, **(policies or {})}
+    try:
+        throttle.attempt(db, [(CODE_SCOPE, address)], policies, now)
+    except throttle.Throttled as exc:
+        wait = exc.retry_after
         audit.record(db, actor="resident", action=THROTTLED_ACTION, target="",
                          address=address, detail={"retry_after": wait})
         db.flush()
         raise EntryRefused(429, "throttled", "too many wrong codes from this address; "
-                           f"try again in {wait} seconds", retry_after=wait)
+                           f"try again in {wait} seconds", retry_after=wait) from None
     invitation = find_invitation(db, code, secret) if code else None
     if invitation is None:
         record_failure(db, address)
         raise EntryRefused(404, "not_found", "no invitation with this code")
+    throttle.refund(db, [(CODE_SCOPE, address)], policies, now)
     check_window(db.get(Campaign, invitation.campaign_id), now)
     return invitation
 

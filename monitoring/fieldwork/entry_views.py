@@ -2,7 +2,8 @@
 admin's population-margin page (``/admin/margins``). Views parse, call a service, render.
 
 Error pages are *returned* with their status (not raised), so the audit rows of a wrong
-code are committed with the response: the throttle counts them.
+code are committed with the response (the throttle counts attempts in its own
+transaction, learningcity.throttle).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _secret(request: Any) -> str:
 
 
 def _address(request: Any) -> str:
-    return (request.client_addr or "")[:64]
+    return request.client_address
 
 
 def _session_url(request: Any, state: entry.EntryState) -> str | None:
@@ -90,7 +91,8 @@ def entry_code(request: Any) -> Any:
     """The invitation link (QR code): resume where the resident was, or ask consent."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request),
+                                  policies=request.registry.throttle_policies)
     except entry.EntryRefused as exc:
         return _refusal_page(request, exc)
     state = entry.resolve(db, invitation, code, _secret(request))
@@ -122,7 +124,8 @@ def entry_start(request: Any) -> Any:
     """Consent given: start the first instrument (or resume if already started)."""
     db, code = request.dbsession, request.matchdict["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request),
+                                  policies=request.registry.throttle_policies)
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=request.locale_name,
                             consent=request.POST.get("consent") == "yes")
@@ -203,7 +206,8 @@ def api_redeem(request: Any) -> Any:
     body = request.openapi_body
     db, code = request.dbsession, body["code"]
     try:
-        invitation = entry.lookup(db, code, _address(request), secret=_secret(request))
+        invitation = entry.lookup(db, code, _address(request), secret=_secret(request),
+                                  policies=request.registry.throttle_policies)
         state = entry.enter(db, invitation, code, _secret(request),
                             locale=body.get("locale", "zh_CN"),
                             consent=bool(body.get("consent")))

@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from assessment.models import Answer, TestSession
-from learningcity.models import AuditEvent
+from learningcity.models import AuditEvent, ThrottleCounter
 from monitoring.fieldwork import entry
 from monitoring.fieldwork.invitations import format_code
 from monitoring.fieldwork.models import Campaign, Invitation
+from tests.conftest import TEST_SECRET
 
 from ..entry_support import ready_campaign
 
@@ -165,7 +166,7 @@ def test_many_wrong_codes_lock_the_address_out_even_for_a_valid_code(
         testapp.get(f"/i/WRONG{k:02d}", status=404)
     page = testapp.get(f"/i/{code}", status=429)
     wait = int(page.headers["Retry-After"])
-    assert 0 < wait <= entry.THROTTLE_WINDOW.total_seconds() + 1
+    assert 0 < wait <= entry.CODE_POLICY.base_s + 1
     assert "code-input" not in page.text
     api = testapp.post_json("/api/v1/invitations/redeem", {"code": code, "consent": True},
                             status=429)
@@ -173,27 +174,40 @@ def test_many_wrong_codes_lock_the_address_out_even_for_a_valid_code(
     assert _fresh(monitoring_demo, TestSession) is None
     other = webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "10.1.1.1"})
     other.get(f"/i/{code}", status=200)  # another address is not affected
-    # failures older than the window no longer count
-    for event in monitoring_demo.scalars(sa.select(AuditEvent).where(
-            AuditEvent.action == "invitation_failed")):
-        event.at = event.at - entry.THROTTLE_WINDOW - dt.timedelta(seconds=5)
+    # once the wait is over the right code works again
+    monitoring_demo.execute(sa.update(ThrottleCounter).values(
+        next_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     monitoring_demo.commit()
     testapp.get(f"/i/{code}", status=200)
 
 
-def test_throttle_wait_counts_only_this_address_in_the_window(monitoring_demo: Any) -> None:
+def test_code_delays_double_per_address_and_leak_away(monitoring_demo: Any) -> None:
+    db = monitoring_demo
     now = dt.datetime(2027, 3, 1, 8, 0, tzinfo=dt.UTC)
+
+    def refusal(address: str, at: dt.datetime) -> entry.EntryRefused:
+        """What one wrong code at ``at`` gets (committed, as a request would be)."""
+        with pytest.raises(entry.EntryRefused) as refused:
+            entry.lookup(db, "WRONG", address, at, secret=TEST_SECRET)
+        db.commit()
+        return refused.value
+
     for k in range(entry.THROTTLE_LIMIT):
-        monitoring_demo.add(AuditEvent(actor="resident", action=entry.FAILED_ACTION,
-                                       address="1.2.3.4",
-                                       at=now - dt.timedelta(minutes=9, seconds=-k)))
-    monitoring_demo.add(AuditEvent(actor="resident", action=entry.FAILED_ACTION,
-                                   address="5.6.7.8", at=now))
-    monitoring_demo.flush()
-    assert entry.throttle_wait(monitoring_demo, "1.2.3.4", now) == 61
-    assert entry.throttle_wait(monitoring_demo, "5.6.7.8", now) is None
-    assert entry.throttle_wait(monitoring_demo, "1.2.3.4", now + dt.timedelta(minutes=2)) \
-        is None
+        assert refusal("1.2.3.4", now + dt.timedelta(seconds=k)).status == 404
+    then = now + dt.timedelta(seconds=entry.THROTTLE_LIMIT - 1)
+    refused = refusal("1.2.3.4", then)
+    assert (refused.status, refused.retry_after) == (429, 1)
+    assert refusal("5.6.7.8", then).status == 404  # another address is not affected
+    # each further failure doubles the wait: 1 s, 2 s, 4 s
+    for expected in (2, 4):
+        then += dt.timedelta(seconds=expected // 2)
+        assert refusal("1.2.3.4", then).status == 404
+        refused = refusal("1.2.3.4", then)
+        assert (refused.status, refused.retry_after) == (429, expected)
+    # an hour of quiet forgives every failure (one a minute)
+    later = then + dt.timedelta(hours=1)
+    assert [refusal("1.2.3.4", later).status for _ in range(entry.THROTTLE_LIMIT)] \
+        == [404] * entry.THROTTLE_LIMIT
 
 
 def _set_window(db: Any, invitation: Invitation, opens: dt.datetime, closes: dt.datetime
