@@ -17,9 +17,10 @@ clears the key (:func:`reset`).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +127,19 @@ def _engine(db: Session) -> sa.Engine:
     return bind.engine if isinstance(bind, sa.Connection) else bind
 
 
+@contextlib.contextmanager
+def _after_check(db: Session) -> Iterator[sa.Connection]:
+    """The connection for a refund or reset, which comes after the request may have
+    written: on PostgreSQL its own short transaction (the row lock is not held for the
+    rest of the request); on SQLite the request's own, since a second connection could
+    not write while the request holds SQLite's one write lock (it would wait for itself)."""
+    if db.get_bind().dialect.name == "sqlite":
+        yield db.connection()
+        return
+    with _engine(db).begin() as conn:
+        yield conn
+
+
 def attempt(db: Session, keys: Iterable[Key], policies: Mapping[str, Policy],
             now: dt.datetime | None = None) -> None:
     """Reserve one attempt on every key, or raise :class:`Throttled` (nothing counted)
@@ -155,7 +169,7 @@ def refund(db: Session, keys: Iterable[Key], policies: Mapping[str, Policy],
     """Give back one reserved attempt on every key (the attempt succeeded); its wait
     shrinks to what the lower count asks, counted from the last attempt."""
     now = now or utcnow()
-    with _engine(db).begin() as conn:
+    with _after_check(db) as conn:
         for key, row in _lock_rows(conn, _keys(keys), now).items():
             policy = policies[key[0]]
             count = max(0, policy.decayed(row.attempts, now - _aware(row.last_at)) - 1)
@@ -166,7 +180,7 @@ def refund(db: Session, keys: Iterable[Key], policies: Mapping[str, Policy],
 def reset(db: Session, keys: Iterable[Key], now: dt.datetime | None = None) -> None:
     """Forget every attempt on these keys (the account's owner logged in)."""
     now = now or utcnow()
-    with _engine(db).begin() as conn:
+    with _after_check(db) as conn:
         for key in _keys(keys):
             _write(conn, key, 0, now, now)
 
