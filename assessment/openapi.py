@@ -56,8 +56,11 @@ SPEC = {
                              "locale": {"type": "string", "enum": ["zh_CN", "en"]},
                              "consent": {"type": "boolean", "const": True},
                              "background": {"$ref": "#/components/schemas/Background"}}},
+        # answers are checked against their choices by the service (400
+        # ``invalid_background`` with one detail {name, message} per field); the schema only
+        # bounds the size
         "Background": {"type": "object", "additionalProperties": False, "properties": {
-            k: {"type": "string", "maxLength": 64}
+            k: {"type": "string", "maxLength": 256}
             for k in ("age_band", "sex", "district", "street", "occupation", "education")}},
         "AnswerPost": {"type": "object", "required": ["position", "version", "choice"],
                        "additionalProperties": False, "properties": {

@@ -72,13 +72,14 @@ def session_page(request: Any) -> Any:
     return {"step": step, "token": token}
 
 
-def _background_page(request: Any, session: Any, error: Any = None) -> Any:
+def _background_page(request: Any, session: Any, errors: dict[str, Any] | None = None,
+                     values: dict[str, Any] | None = None) -> Any:
     form = services.background_form(request.dbsession, session)
     return render_to_response(T + "background.pt", {
         "fields": form.fields, "choices": CHOICES, "questions": QUESTIONS,
-        "districts": form.districts,
-        "token": request.matchdict["token"], "values": session.background or {},
-        "error": error}, request=request)
+        "districts": form.districts, "token": request.matchdict["token"],
+        "values": session.background or {} if values is None else values,
+        "errors": errors or {}}, request=request)
 
 
 @view_config(route_name="assessment.background", request_method="POST")
@@ -86,7 +87,13 @@ def background_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
     _gate(request, session)
     if session.status == "background":
-        services.set_background(request.dbsession, session, dict(request.POST))
+        try:
+            services.set_background(request.dbsession, session, dict(request.POST))
+        except services.BackgroundInvalid as exc:
+            response = _background_page(request, session, errors=exc.errors,
+                                        values={**(session.background or {}), **exc.values})
+            response.status_int = 400
+            return response
     return see_other(request, request.route_url("assessment.session",
                                                 token=request.matchdict["token"]))
 
@@ -126,7 +133,8 @@ def result_page(request: Any) -> Any:
 @exception_view_config(DeliveryError, renderer=T + "problem.pt")
 def delivery_error(exc: DeliveryError, request: Any) -> Any:
     if request.path.startswith("/api/"):
-        return Response(json_body=error_body(exc.code, exc.message), status=exc.status)
+        return Response(json_body=error_body(exc.code, exc.message, exc.details),
+                        status=exc.status)
     request.response.status_int = exc.status
     messages = {
         "unknown_session": _("This test link is not valid. Please check the link or start a "

@@ -267,8 +267,9 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
     ability test): each one that is a valid answer of the survey is stored as an
     answer; unknown keys or invalid values are ignored (they are hints, not the
     resident's input). A page whose asked questions are all prefilled is skipped.
-    ``district`` scopes the session for district staff (a campaign's district);
-    without it the answered ``district`` is used. Returns the session and its link
+    ``district`` scopes the session for district staff (a campaign's district, a fact
+    of the invitation); an answered ``district`` never does (without a campaign only
+    city-level staff see the session). Returns the session and its link
     token (shown once; only its hash is stored).
     """
     definition = published_survey(db, survey_code)
@@ -287,8 +288,6 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
         session.answers.append(SurveyAnswer(name=name, page=survey.field(name).page.name,
                                             value=value))
     session.prefilled = sorted(known)
-    if session.district is None and isinstance(known.get("district"), str):
-        session.district = known["district"][:32]
     session.page = _first_page(survey, known, set(known))
     db.flush()
     return session, token
@@ -566,9 +565,6 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
                      if q.name not in checked]
             if not newly:
                 session.page = _next_page(survey, page_id, after, prefilled)
-            if "district" in keys and session.campaign is None and isinstance(
-                    after.get("district"), str):
-                session.district = after["district"][:32]
             session.updated_at = utcnow()
             db.flush()
     except (IntegrityError, StaleDataError) as exc:
@@ -720,9 +716,9 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
                      ) -> tuple[SurveySession, str, bool]:
     """Start (or find) the survey session linked to an ability-test session.
 
-    Campaign and invitation are copied from the test session and its background
-    answers prefill the survey where the codes agree. Returns the session, its token
-    and whether it was created now.
+    Campaign, invitation and district (the campaign's) are copied from the test session
+    and its background answers prefill the survey where the codes agree. Returns the
+    session, its token and whether it was created now.
     """
     test = test_session_by_token(db, test_token)
     if test is None:
@@ -735,7 +731,7 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
     session, token = start_survey_session(
         db, survey_code, locale=locale or test.locale or "zh_CN", campaign=test.campaign,
         invitation=test.invitation, test_session_id=test.id, prefill=dict(test.background),
-        token=token)
+        district=test.district_code, token=token)
     session.test_token_sealed = seal(token, test_token)
     db.flush()
     return session, token, True
