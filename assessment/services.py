@@ -31,7 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
 from itembank import services as bank
-from learningcity import districts
+from learningcity import audit, districts
 from learningcity.db import utcnow
 from learningcity.tokens import TOKEN_BYTES, hash_token  # hash_token: also imported from here
 from scoring import models as irt
@@ -408,7 +408,7 @@ def current_step(db: Session, session: TestSession, locale: str | None = None) -
     """
     locale = locale or session.locale
     answered = session.n_answered
-    if session.status in ("consent", "background", "expired"):
+    if session.status in ("consent", "background", "expired", "withdrawn"):
         return Step(session.status, answered + 1, answered, 0)
     if session.status == "finished":
         return _finished_step(db, session, locale)
@@ -678,6 +678,51 @@ def weak_domain_advice(db: Session, session: TestSession, lang: str, top: int = 
     domains = bank.domain_infos(db)
     return [{"domain": d, "name": domains[d].name(lang), "advice": domains[d].advice(lang)}
             for _r, d in weak if d in domains]
+
+
+# --- withdrawal --------------------------------------------------------------------
+
+WITHDRAW_ACTION = "resident.withdraw"
+
+
+def forget_bank_copies(db: Session, session_ids: list[int], *, dry_run: bool = False) -> int:
+    """Delete the item bank's copies of these sessions' answers (respondent ``t<id>``);
+    how many rows. Needs ``itembank.services.forget_respondents``, added with issue 16;
+    0 until it exists."""
+    forget = getattr(bank, "forget_respondents", None)  # optional: lands with issue 16
+    if forget is None or not session_ids:
+        return 0
+    return int(forget(db, [f"t{i}" for i in session_ids], dry_run=dry_run))
+
+
+def withdraw(db: Session, session: TestSession) -> int:
+    """The resident withdraws from their own link: answers deleted (the item bank's copies
+    too), background and scores cleared, the session ended as ``withdrawn``; audited
+    without personal data. Returns how many answers were deleted (0 on a repeat).
+
+    The campaign and invitation stay on the empty session, so fieldwork counts the
+    invitation as withdrawn (a non-response) rather than inviting the resident again.
+    Aggregates already published are not changed.
+    """
+    if session.status == "withdrawn":
+        return 0
+    deleted = db.execute(sa.delete(Answer).where(Answer.session_id == session.id)
+                         .execution_options(synchronize_session=False)).rowcount or 0
+    copies = forget_bank_copies(db, [session.id])
+    now = utcnow()
+    for key, value in {"background": {}, "engine_state": {}, "n_answered": 0, "theta": None,
+                       "se": None, "final_method": None, "score": None, "score_se": None,
+                       "level": None, "stop_reason": None, "status": "withdrawn",
+                       "finished_at": now, "last_activity_at": now}.items():
+        setattr(session, key, value)
+    if "answers" in sa.inspect(session).dict:
+        set_committed_value(session, "answers", [])
+    audit.record(db, actor="resident", action=WITHDRAW_ACTION,
+                 target=f"test_session:{session.id}",
+                 detail={"kind": "test", "answers_deleted": deleted,
+                         "bank_copies_deleted": copies})
+    db.flush()
+    return deleted
 
 
 # --- staff look-up -------------------------------------------------------------------

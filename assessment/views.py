@@ -68,7 +68,10 @@ def session_page(request: Any) -> Any:
         return see_other(request, request.route_url("assessment.result", token=token))
     if step.status == "expired":
         request.override_renderer = T + "expired.pt"
-        return {"answered": step.answered}
+        return {"answered": step.answered, "token": token}
+    if step.status == "withdrawn":
+        request.override_renderer = T + "withdrawn.pt"
+        return {}
     return {"step": step, "token": token}
 
 
@@ -103,6 +106,8 @@ def answer_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
     _gate(request, session)
     token = request.matchdict["token"]
+    if session.status == "withdrawn":
+        return see_other(request, request.route_url("assessment.session", token=token))
     if "choice" not in request.POST:
         step = services.current_step(request.dbsession, session, request.locale_name)
         request.response.status_int = 400
@@ -128,6 +133,27 @@ def result_page(request: Any) -> Any:
                                     request.registry.get("after_test_links", [])) if link]
     return {"result": step.result, "token": request.matchdict["token"],
             "print": request.params.get("print") == "1", "next_links": next_links}
+
+
+@view_config(route_name="assessment.withdraw", renderer=T + "withdraw.pt",
+             request_method="GET")
+def withdraw_page(request: Any) -> Any:
+    """The confirmation page: what withdrawing deletes, and one button."""
+    session = _session(request)
+    if session.status == "withdrawn":
+        return see_other(request, request.route_url("assessment.session",
+                                                    token=request.matchdict["token"]))
+    return {"token": request.matchdict["token"],
+            "retention": request.app_settings.retention_years}
+
+
+@view_config(route_name="assessment.withdraw", request_method="POST")
+def withdraw_submit(request: Any) -> Any:
+    """Withdraw (a form post with the CSRF token; no JavaScript), then the "withdrawn"
+    page on the same link."""
+    services.withdraw(request.dbsession, _session(request, for_update=True))
+    return see_other(request, request.route_url("assessment.session",
+                                                token=request.matchdict["token"]))
 
 
 @exception_view_config(DeliveryError, renderer=T + "problem.pt")
@@ -198,6 +224,14 @@ def api_result(request: Any) -> dict[str, Any]:
     if step.status != "finished":
         raise ApiError(409, "not_finished", "the test is not finished yet")
     return step.result
+
+
+@view_config(route_name="api.session_withdraw", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_withdraw(request: Any) -> dict[str, Any]:
+    """Withdraw the session's data (answers deleted, background cleared); repeatable."""
+    deleted = services.withdraw(request.dbsession, _session(request, for_update=True))
+    return {"status": "withdrawn", "answers_deleted": deleted}
 
 
 # --- staff look-up -----------------------------------------------------------------

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learningcity.db import Base, UTCDateTime, utcnow
 
-SESSION_STATUSES = ("started", "finished", "expired")
+SESSION_STATUSES = ("started", "finished", "expired", "withdrawn")
 
 
 class SurveyDefinition(Base):

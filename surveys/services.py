@@ -700,6 +700,39 @@ def scale_results(session: SurveySession) -> dict[str, dict[str, Any]]:
                       "calibration_id": s.calibration_id} for s in session.scores}
 
 
+# --- withdrawal ----------------------------------------------------------------------
+
+WITHDRAW_ACTION = "resident.withdraw"
+
+
+def withdraw(db: Session, session: SurveySession) -> int:
+    """The resident withdraws from their own survey link: every answer and scale score is
+    deleted, the link to the test session dropped and the session ended as ``withdrawn``;
+    audited without personal data. Returns how many answers were deleted (0 on a repeat).
+
+    The campaign and invitation stay on the empty session (fieldwork counts it as a
+    withdrawn invitation); aggregates already published are not changed. The test
+    session has its own link and its own withdrawal.
+    """
+    if session.status == "withdrawn":
+        return 0
+    deleted = len(session.answers)
+    session.answers.clear()
+    session.scores.clear()
+    now = utcnow()
+    session.status, session.page, session.prefilled = "withdrawn", None, []
+    session.test_session_id = session.test_token_sealed = None
+    session.updated_at = session.finished_at = now
+    audit.record(db, actor="resident", action=WITHDRAW_ACTION,
+                 target=f"survey_session:{session.id}",
+                 detail={"kind": "survey", "answers_deleted": deleted})
+    try:
+        db.flush()
+    except (IntegrityError, StaleDataError) as exc:
+        raise ConcurrentChange(str(exc)) from exc
+    return deleted
+
+
 # --- the flow after the ability test ---------------------------------------------
 
 def after_test_token(secret: str, test_token: str) -> str:

@@ -115,7 +115,9 @@ def session_page(request: Any) -> Any:
     if session.status == "finished":
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
     if session.status == "expired":
-        return render_to_response(T + "expired.pt", {}, request=request)
+        return render_to_response(T + "expired.pt", {"token": token}, request=request)
+    if session.status == "withdrawn":
+        return render_to_response(T + "withdrawn.pt", {}, request=request)
     state = services.current_page(request.dbsession, session)
     notice = None
     if request.GET.get("moved"):
@@ -142,8 +144,8 @@ def session_submit(request: Any) -> Any:
     here = request.route_url("surveys.session", token=token)
     if session.status == "finished":
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
-    if session.status == "expired":
-        return HTTPSeeOther(here)  # the page says so, and that the answers were kept
+    if session.status in ("expired", "withdrawn"):
+        return HTTPSeeOther(here)  # the page says so
     if request.POST.get("action") == "back":
         try:
             services.go_back(db, session, revision)
@@ -198,6 +200,26 @@ def done_page(request: Any) -> Any:
         except KeyError:  # the ability test is not installed on this server
             result_url = None
     return {"result_url": result_url, "token": token}
+
+
+@view_config(route_name="surveys.withdraw", renderer=T + "withdraw.pt", request_method="GET")
+def withdraw_page(request: Any) -> Any:
+    """The confirmation page: what withdrawing deletes, and one button."""
+    session = _session(request)
+    token = request.matchdict["token"]
+    if session.status == "withdrawn":
+        return HTTPSeeOther(request.route_url("surveys.session", token=token))
+    return {"token": token}
+
+
+@view_config(route_name="surveys.withdraw", request_method="POST")
+def withdraw_submit(request: Any) -> Any:
+    """Withdraw (a form post with the CSRF token), then the "withdrawn" page on the link.
+    No session gate: a resident may withdraw after the campaign has closed."""
+    session = services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                           for_update=True, idle_days=_idle(request))
+    services.withdraw(request.dbsession, session)
+    return HTTPSeeOther(request.route_url("surveys.session", token=request.matchdict["token"]))
 
 
 # --- the hook shown on the ability-test result page ---------------------------------
@@ -311,6 +333,16 @@ def api_finish(request: Any) -> Any:
         return Response(json_body={**error_body(exc.code, exc.message, exc.details),
                                    "state": _api_state(request, session)}, status=422)
     return {"status": session.status, "scales": services.scale_results(session)}
+
+
+@view_config(route_name="api.survey_withdraw", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_withdraw(request: Any) -> dict[str, Any]:
+    """Withdraw the survey session's data; repeatable (answers_deleted 0)."""
+    session = services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                           for_update=True, idle_days=_idle(request))
+    return {"status": "withdrawn", "answers_deleted": services.withdraw(request.dbsession,
+                                                                         session)}
 
 
 @view_config(route_name="api.survey_result", request_method="GET", renderer="json",
