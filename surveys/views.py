@@ -22,6 +22,7 @@ from . import services
 from .definition import SurveyError
 from .presenting import form_values, is_selected, state_json
 from .resources import SurveysArea
+from .retention import retention_years
 
 T = "surveys:templates/"
 #: download format -> (media type, file extension); the response files come from the
@@ -52,6 +53,11 @@ def _secret(request: Any) -> str:
     return request.app_settings.secret
 
 
+def _retention(request: Any) -> int:
+    """Years answers are kept (the privacy notice): the purge's own setting."""
+    return retention_years(request.registry.settings)
+
+
 def _lang(request: Any) -> str:
     return "en" if request.locale_name.startswith("en") else "zh"
 
@@ -62,7 +68,8 @@ def _lang(request: Any) -> str:
 def start_page(request: Any) -> dict[str, Any]:
     code = request.params.get("survey", services.DEFAULT_SURVEY)
     definition = services.published_survey(request.dbsession, code)
-    return {"definition": definition, "code": code, "lang": _lang(request)}
+    return {"definition": definition, "code": code, "lang": _lang(request),
+            "retention": _retention(request)}
 
 
 @view_config(route_name="surveys.start", request_method="POST")
@@ -103,7 +110,8 @@ def _page_response(request: Any, session: Any, state: Any, *, errors: Any = None
                     q["other_value"] = values.get(q["other_name"], q.get("other_value"))
     response = render_to_response(T + "page.pt", {
         "state": data, "token": request.matchdict["token"], "selected": is_selected,
-        "notice": notice, "has_errors": bool(errors)}, request=request)
+        "notice": notice, "has_errors": bool(errors), "retention": _retention(request)},
+        request=request)
     response.status_int = status
     return response
 

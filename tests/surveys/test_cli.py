@@ -52,8 +52,8 @@ def test_import_list_and_export(tmp_path, dbsession, db_url):
     from learningcity import demo
 
     demo.load(dbsession)
-    respond(dbsession, "D01")
-    respond(dbsession, "D02")
+    respond(dbsession, "D01", scope="D01", campaign="C1")
+    respond(dbsession, "D02", scope="D02", campaign="C2")  # scoped by the campaign
     dbsession.commit()
     listed = run("list", "--ini", ini)
     assert "* learning_needs\tv1" in listed.output and "finished=2" in listed.output
