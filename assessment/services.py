@@ -745,11 +745,23 @@ def staff_sessions(db: Session, query: str = "", district: str | None = None,
     return list(db.scalars(stmt))
 
 
-def staff_session_detail(db: Session, session_id: int, district: str | None = None
+VIEW_ACTION = "assessment.session_view"
+
+
+def staff_session_detail(db: Session, session_id: int, district: str | None = None, *,
+                         viewer: str | None = None, address: str = ""
                          ) -> tuple[TestSession, list[tuple[Answer, bank.VersionContent]]]:
-    """A session with each answer and the item version shown (district staff: their own)."""
+    """A session with each answer and the item version shown (district staff: their own).
+
+    ``viewer``: the staff user who opens it; the opening is audited
+    (``assessment.session_view``, the session id, no personal data).
+    """
     session = db.get(TestSession, session_id)
     if session is None or (district is not None and session.district_code != district):
         raise DeliveryError(404, "unknown_session", "no such session")
+    if viewer is not None:
+        audit.record(db, actor=viewer, action=VIEW_ACTION, target=f"test_session:{session.id}",
+                     address=address, detail={"answers": len(session.answers),
+                                              "scope": district or "city"})
     contents = bank.version_contents(db, [a.item_version_id for a in session.answers])
     return session, [(a, contents[a.item_version_id]) for a in session.answers]

@@ -268,7 +268,8 @@ def staff_session(request: Any) -> dict[str, Any]:
     user = request.identity
     session, answers = services.staff_session_detail(
         request.dbsession, int(request.matchdict["id"]),
-        district=user.district_code if user.role == "district" else None)
+        district=user.district_code if user.role == "district" else None,
+        viewer=user.username, address=request.client_addr or "")
     # item pages are the researchers' (itembank's ResearchArea): no link for others
     return {"session": session, "answers": answers,
             "item_links": request.has_permission("research", ResearchArea(request))}

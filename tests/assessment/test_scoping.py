@@ -124,3 +124,26 @@ def test_the_item_bank_copy_of_an_answer_keeps_no_street(
     groups = monitoring_demo.scalar(sa.select(ItemResponse.groups))
     assert groups == {"district": "A", "age_band": "60-69"}
     assert services.calibration_groups({"street": "S", "sex": "male"}) == {"sex": "male"}
+
+
+def test_opening_a_session_is_audited_with_the_staff_actor(
+        testapp: Any, invitation_a: str, monitoring_demo: Any, login: Any) -> None:
+    from learningcity.models import AuditEvent
+
+    token = _redeem(testapp, invitation_a)
+    testapp.post_json(f"/api/v1/sessions/{token}/background",
+                      {"district": "A", "education": "senior", "street": "和平街"})
+    session_id = monitoring_demo.scalar(sa.select(TestSession.id))
+    testapp.reset()
+    login("district_b", status=303)
+    testapp.get(f"/staff/sessions/{session_id}", status=404)  # refused: not audited as seen
+    testapp.reset()
+    login("district_a", status=303)
+    testapp.get(f"/staff/sessions/{session_id}", status=200)
+    monitoring_demo.expire_all()
+    events = monitoring_demo.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "assessment.session_view")).all()
+    assert [(e.actor, e.target) for e in events] == [
+        ("district_a", f"test_session:{session_id}")]
+    assert events[0].detail == {"answers": 0, "scope": "A"}
+    assert "和平街" not in str(events[0].detail)
