@@ -19,6 +19,7 @@ def includeme(config: Any) -> None:
     config.add_route("assessment.background", "/t/{token}/background")
     config.add_route("assessment.answer", "/t/{token}/answer")
     config.add_route("assessment.result", "/t/{token}/result")
+    config.add_route("assessment.withdraw", "/t/{token}/withdraw")
     config.add_route("assessment.staff_sessions", "/staff/sessions",
                      factory="assessment.views.SessionArea")
     config.add_route("assessment.staff_session", r"/staff/sessions/{id:\d+}",
@@ -28,6 +29,7 @@ def includeme(config: Any) -> None:
     config.add_route("api.session_background", API_PREFIX + "/sessions/{token}/background")
     config.add_route("api.session_answers", API_PREFIX + "/sessions/{token}/answers")
     config.add_route("api.session_result", API_PREFIX + "/sessions/{token}/result")
+    config.add_route("api.session_withdraw", API_PREFIX + "/sessions/{token}/withdraw")
     config.add_api_spec(SPEC)
     config.registry.setdefault("home_links", []).append(
         {"route": "assessment.start", "label": _("Take the lifelong-learning test"),

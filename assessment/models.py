@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learningcity.db import Base, UTCDateTime, utcnow
 
-SESSION_STATUSES = ("consent", "background", "testing", "finished", "expired")
+SESSION_STATUSES = ("consent", "background", "testing", "finished", "expired", "withdrawn")
 
 
 class TestSession(Base):
@@ -29,6 +29,9 @@ class TestSession(Base):
     calibration_id: Mapped[int] = mapped_column(sa.ForeignKey("calibration.id"))
     campaign: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     invitation: Mapped[str | None] = mapped_column(sa.String(64))
+    #: the district staff scoping goes by: the campaign's (a fact of the invitation), never
+    #: a background answer; None (no campaign): only city-level staff see the session
+    district_code: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="consent")
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
     background: Mapped[dict] = mapped_column(sa.JSON, default=dict)
@@ -48,6 +51,9 @@ class TestSession(Base):
     consented_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when the retention purge de-identified the session (token, links and background
+    #: gone; what is kept is described in docs/privacy.md)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="session", order_by="Answer.position", cascade="all, delete-orphan")

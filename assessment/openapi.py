@@ -41,6 +41,17 @@ SPEC = {
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/AnswerPost"}}}},
             "responses": _STEP}},
+        "/sessions/{token}/withdraw": {"post": {
+            "tags": ["test"], "operationId": "withdrawSession",
+            "summary": "Withdraw from the test: the answers are deleted (the item bank's "
+                       "calibration copies too), the background answers cleared and the "
+                       "session ended with status withdrawn; the link then shows that the "
+                       "data was withdrawn. Aggregates already published stay. Repeating "
+                       "it is harmless (answers_deleted 0)",
+            "parameters": [_TOKEN],
+            "responses": {"200": {"description": "withdrawn", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Withdrawn"}}}},
+                "404": {"$ref": "#/components/responses/Error"}}}},
         "/sessions/{token}/result": {"get": {
             "tags": ["test"], "operationId": "getResult", "summary": "The result",
             "parameters": [_TOKEN],
@@ -56,8 +67,11 @@ SPEC = {
                              "locale": {"type": "string", "enum": ["zh_CN", "en"]},
                              "consent": {"type": "boolean", "const": True},
                              "background": {"$ref": "#/components/schemas/Background"}}},
+        # answers are checked against their choices by the service (400
+        # ``invalid_background`` with one detail {name, message} per field); the schema only
+        # bounds the size
         "Background": {"type": "object", "additionalProperties": False, "properties": {
-            k: {"type": "string", "maxLength": 64}
+            k: {"type": "string", "maxLength": 256}
             for k in ("age_band", "sex", "district", "street", "occupation", "education")}},
         "AnswerPost": {"type": "object", "required": ["position", "version", "choice"],
                        "additionalProperties": False, "properties": {
@@ -66,11 +80,15 @@ SPEC = {
                            "choice": {"type": "integer", "minimum": 1, "maximum": 20},
                            "response_ms": {"type": "integer", "minimum": 0,
                                            "maximum": 86400000}}},
+        "Withdrawn": {"type": "object", "required": ["status", "answers_deleted"],
+                      "properties": {"status": {"type": "string", "enum": ["withdrawn"]},
+                                     "answers_deleted": {"type": "integer"}}},
         "TestStep": {"type": "object", "required": ["status", "position", "answered"],
                      "properties": {
                          "token": {"type": "string"},
                          "status": {"type": "string", "enum": [
-                             "consent", "background", "testing", "finished", "expired"]},
+                             "consent", "background", "testing", "finished", "expired",
+                             "withdrawn"]},
                          "position": {"type": "integer"}, "answered": {"type": "integer"},
                          "estimated_remaining": {"type": "integer"},
                          "item": {"type": ["object", "null"]},

@@ -31,17 +31,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
 from itembank import services as bank
-from learningcity import districts
+from learningcity import audit, districts
 from learningcity.db import utcnow
 from learningcity.tokens import TOKEN_BYTES, hash_token  # hash_token: also imported from here
 from scoring import models as irt
 from scoring.params import ItemParams
 
 from . import engine
+from .background import FIELDS as BACKGROUND_FIELDS
+from .background import check_answers
 from .models import Answer, TestSession
 from .sessions import TestSessionInfo, session_info
 
-BACKGROUND_FIELDS = ("age_band", "sex", "district", "street", "occupation", "education")
 DEFAULT_IDLE_MINUTES = 60
 
 
@@ -57,9 +58,23 @@ class ConcurrentChange(Exception):
 class DeliveryError(Exception):
     """A resident's request that cannot be carried out; ``status`` is the HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.details = details or []
+
+
+class BackgroundInvalid(DeliveryError):
+    """Background answers outside their choices: ``errors`` maps each field to its
+    (translatable) message, ``values`` keeps what was posted; nothing was stored."""
+
+    def __init__(self, errors: dict[str, Any], values: dict[str, Any]) -> None:
+        super().__init__(400, "invalid_background",
+                         "not a valid answer: " + ", ".join(sorted(errors)),
+                         [{"name": k, "message": getattr(v, "interpolate", v.__str__)()}
+                          for k, v in sorted(errors.items())])
+        self.errors, self.values = errors, values
 
 
 # --- the bank as the engine sees it ---------------------------------------------
@@ -208,11 +223,13 @@ def instrument(db: Session, code: str) -> bank.InstrumentInfo | None:
 def start_session(db: Session, instrument_code: str, *, locale: str = "zh_CN",
                   consent: bool, background: dict[str, str] | None = None,
                   campaign: str | None = None, invitation: str | None = None,
-                  token: str | None = None) -> tuple[str, TestSession]:
+                  district: str | None = None, token: str | None = None
+                  ) -> tuple[str, TestSession]:
     """Open a session after consent; returns the link token (shown once) and the session.
 
     ``token``: the link token to use (e.g. one derived from an invitation code) instead
-    of a new random one; only its hash is stored.
+    of a new random one; only its hash is stored. ``district``: the campaign's district,
+    which scopes the session for district staff (None: city-level staff only).
     """
     if not consent:
         raise DeliveryError(400, "consent_required",
@@ -226,7 +243,8 @@ def start_session(db: Session, instrument_code: str, *, locale: str = "zh_CN",
     seed = secrets.randbits(62)
     session = TestSession(token_hash=hash_token(token), instrument_id=info.id,
                           calibration_id=info.published_calibration_id,
-                          campaign=campaign, invitation=invitation, locale=locale,
+                          campaign=campaign, invitation=invitation,
+                          district_code=district or None, locale=locale,
                           background={}, seed=seed, consented_at=utcnow(),
                           status="background", n_answered=0)
     _remember(db, session, bank.bank_revision(db), dict(info.blueprint or {}))
@@ -243,22 +261,29 @@ def start_session(db: Session, instrument_code: str, *, locale: str = "zh_CN",
 
 def start_campaign_session(db: Session, instrument_code: str, *, token: str, campaign: str,
                            invitation: str, locale: str = "zh_CN",
-                           prefill: dict[str, str] | None = None) -> TestSessionInfo:
+                           prefill: dict[str, str] | None = None,
+                           district: str | None = None) -> TestSessionInfo:
     """Open a session for a campaign invitation with the caller's link token (e.g. one
     derived from the invitation code), after the resident's consent.
 
-    ``prefill``: background answers already known (from the invitation). When they answer
-    every background question the blueprint asks, the test begins at once; otherwise the
-    background form comes first, filled in with them.
+    ``prefill``: background answers already known (from the invitation); values that are
+    not valid answers are dropped. When they answer every background question the
+    blueprint asks, the test begins at once; otherwise the background form comes first,
+    filled in with them. ``district``: the campaign's district (scopes the session for
+    district staff and is the only district answer accepted).
     """
-    known = {k: str(v).strip()[:64] for k, v in (prefill or {}).items()
-             if k in BACKGROUND_FIELDS and str(v).strip()}
+    known, _problems = check_answers(
+        {k: str(v) for k, v in (prefill or {}).items() if v is not None},
+        districts=set(districts.district_codes(db)), fixed_district=district)
+    if district:
+        known["district"] = district
     info = bank.instrument_info(db, instrument_code)
     wanted = set(required_background(info)) if info is not None else set()
     begins = bool(wanted) and wanted <= set(known)
     _token, session = start_session(db, instrument_code, locale=locale, consent=True,
                                     background=known if begins else None,
-                                    campaign=campaign, invitation=invitation, token=token)
+                                    campaign=campaign, invitation=invitation,
+                                    district=district, token=token)
     if not begins:
         session.background = known  # shown filled in on the background form
         db.flush()
@@ -280,24 +305,40 @@ class BackgroundForm:
 
 
 def background_form(db: Session, session: TestSession) -> BackgroundForm:
-    """What the background page shows for a session."""
+    """What the background page shows for a session (a campaign's session: its district
+    only)."""
+    found = districts.list_districts(db)
+    if session.district_code:
+        found = [d for d in found if d.code == session.district_code]
     return BackgroundForm(fields=required_background(bank.instrument_info_by_id(
-        db, session.instrument_id)), districts=districts.list_districts(db))
+        db, session.instrument_id)), districts=found)
+
+
+def check_background(db: Session, session: TestSession, answers: dict[str, Any]
+                     ) -> dict[str, str]:
+    """The clean background answers, or :class:`BackgroundInvalid` naming each field whose
+    answer is not one of its choices (districts from the database; the campaign's only)."""
+    clean, errors = check_answers(answers, districts=set(districts.district_codes(db)),
+                                  fixed_district=session.district_code)
+    if errors:
+        raise BackgroundInvalid(errors, {k: answers.get(k) for k in BACKGROUND_FIELDS
+                                         if k in answers})
+    return clean
 
 
 def set_background(db: Session, session: TestSession, answers: dict[str, str],
                    instrument: Any = None) -> None:
     """Store the background answers the blueprint asks for; then the test begins.
 
-    ``instrument`` is accepted for older callers and not needed.
+    ``instrument`` is accepted for older callers and not needed. Answers outside their
+    choices raise :class:`BackgroundInvalid` and store nothing.
     """
     _set_background(db, session, answers, _delivery(db, session))
 
 
 def _set_background(db: Session, session: TestSession, answers: dict[str, str],
                     delivery: _Delivery, state: Any = None) -> None:
-    clean = {k: str(v).strip()[:64] for k, v in answers.items()
-             if k in BACKGROUND_FIELDS and str(v).strip()}
+    clean = check_background(db, session, answers)
     session.background = {**(session.background or {}), **clean}
     state = state or engine.TestState.from_dict(session.engine_state)
     group_field = (delivery.blueprint_data.get("start") or {}).get("group_field")
@@ -367,7 +408,7 @@ def current_step(db: Session, session: TestSession, locale: str | None = None) -
     """
     locale = locale or session.locale
     answered = session.n_answered
-    if session.status in ("consent", "background", "expired"):
+    if session.status in ("consent", "background", "expired", "withdrawn"):
         return Step(session.status, answered + 1, answered, 0)
     if session.status == "finished":
         return _finished_step(db, session, locale)
@@ -571,10 +612,16 @@ def _store_answer(db: Session, session: TestSession, live: LiveBank, delivery: _
         "theta_after": float(state.theta), "se_after": float(state.se), "answered_at": now})
     bank.add_response(db, instrument_id=delivery.instrument_id, version=version,
                       respondent=f"t{session.id}", choice=choice, campaign=session.campaign,
-                      groups=session.background, scored=not is_pilot)
+                      groups=calibration_groups(session.background), scored=not is_pilot)
     if "answers" in sa.inspect(session).dict:  # a loaded list no longer holds every answer
         db.expire(session, ["answers"])
     return state
+
+
+def calibration_groups(background: dict[str, str] | None) -> dict[str, str]:
+    """The background answers the item bank's copy of an answer keeps for calibration and
+    DIF: the group fields, never the street (minimum necessary)."""
+    return {k: v for k, v in (background or {}).items() if k != "street"}
 
 
 def _final_changes(live: LiveBank, blueprint: engine.Blueprint, state: Any) -> dict[str, Any]:
@@ -633,11 +680,59 @@ def weak_domain_advice(db: Session, session: TestSession, lang: str, top: int = 
             for _r, d in weak if d in domains]
 
 
+# --- withdrawal --------------------------------------------------------------------
+
+WITHDRAW_ACTION = "resident.withdraw"
+
+
+def forget_bank_copies(db: Session, session_ids: list[int], *, dry_run: bool = False) -> int:
+    """Delete the item bank's copies of these sessions' answers (respondent ``t<id>``);
+    how many rows. Needs ``itembank.services.forget_respondents``, added with issue 16;
+    0 until it exists."""
+    forget = getattr(bank, "forget_respondents", None)  # optional: lands with issue 16
+    if forget is None or not session_ids:
+        return 0
+    return int(forget(db, [f"t{i}" for i in session_ids], dry_run=dry_run))
+
+
+def withdraw(db: Session, session: TestSession) -> int:
+    """The resident withdraws from their own link: answers deleted (the item bank's copies
+    too), background and scores cleared, the session ended as ``withdrawn``; audited
+    without personal data. Returns how many answers were deleted (0 on a repeat).
+
+    The campaign and invitation stay on the empty session, so fieldwork counts the
+    invitation as withdrawn (a non-response) rather than inviting the resident again.
+    Aggregates already published are not changed.
+    """
+    if session.status == "withdrawn":
+        return 0
+    deleted = db.execute(sa.delete(Answer).where(Answer.session_id == session.id)
+                         .execution_options(synchronize_session=False)).rowcount or 0
+    copies = forget_bank_copies(db, [session.id])
+    now = utcnow()
+    for key, value in {"background": {}, "engine_state": {}, "n_answered": 0, "theta": None,
+                       "se": None, "final_method": None, "score": None, "score_se": None,
+                       "level": None, "stop_reason": None, "status": "withdrawn",
+                       "finished_at": now, "last_activity_at": now}.items():
+        setattr(session, key, value)
+    if "answers" in sa.inspect(session).dict:
+        set_committed_value(session, "answers", [])
+    audit.record(db, actor="resident", action=WITHDRAW_ACTION,
+                 target=f"test_session:{session.id}",
+                 detail={"kind": "test", "answers_deleted": deleted,
+                         "bank_copies_deleted": copies})
+    db.flush()
+    return deleted
+
+
 # --- staff look-up -------------------------------------------------------------------
 
 def staff_sessions(db: Session, query: str = "", district: str | None = None,
                    limit: int = 100) -> list[TestSession]:
-    """Recent sessions, found by session number, a link token, or campaign."""
+    """Recent sessions, found by session number, a link token, or campaign.
+
+    ``district`` (district staff): only sessions of that district's campaigns.
+    """
     stmt = sa.select(TestSession).order_by(TestSession.id.desc()).limit(limit)
     if query:
         conditions = [TestSession.token_hash == hash_token(query),
@@ -645,18 +740,28 @@ def staff_sessions(db: Session, query: str = "", district: str | None = None,
         if query.isdigit():
             conditions.append(TestSession.id == int(query))
         stmt = stmt.where(sa.or_(*conditions))
-    sessions = db.scalars(stmt).all()
-    if district is not None:
-        sessions = [s for s in sessions if (s.background or {}).get("district") == district]
-    return sessions
+    if district is not None:  # the campaign's district; sessions without one: city staff
+        stmt = stmt.where(TestSession.district_code == district)
+    return list(db.scalars(stmt))
 
 
-def staff_session_detail(db: Session, session_id: int, district: str | None = None
+VIEW_ACTION = "assessment.session_view"
+
+
+def staff_session_detail(db: Session, session_id: int, district: str | None = None, *,
+                         viewer: str | None = None, address: str = ""
                          ) -> tuple[TestSession, list[tuple[Answer, bank.VersionContent]]]:
-    """A session with each answer and the item version shown (district staff: their own)."""
+    """A session with each answer and the item version shown (district staff: their own).
+
+    ``viewer``: the staff user who opens it; the opening is audited
+    (``assessment.session_view``, the session id, no personal data).
+    """
     session = db.get(TestSession, session_id)
-    if session is None or (district is not None
-                           and (session.background or {}).get("district") != district):
+    if session is None or (district is not None and session.district_code != district):
         raise DeliveryError(404, "unknown_session", "no such session")
+    if viewer is not None:
+        audit.record(db, actor=viewer, action=VIEW_ACTION, target=f"test_session:{session.id}",
+                     address=address, detail={"answers": len(session.answers),
+                                              "scope": district or "city"})
     contents = bank.version_contents(db, [a.item_version_id for a in session.answers])
     return session, [(a, contents[a.item_version_id]) for a in session.answers]

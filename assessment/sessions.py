@@ -32,7 +32,9 @@ class TestSessionInfo:
     calibration_id: int
     campaign: str | None
     invitation: str | None
-    #: ``consent``, ``background``, ``testing``, ``finished`` or ``expired``
+    #: the campaign's district (staff scoping); None without a campaign
+    district_code: str | None
+    #: ``consent``, ``background``, ``testing``, ``finished``, ``expired`` or ``withdrawn``
     status: str
     locale: str
     #: background answers (age_band, sex, district, street, occupation, education)
@@ -58,7 +60,8 @@ def session_info(session: TestSession) -> TestSessionInfo:
     return TestSessionInfo(
         id=session.id, instrument_id=session.instrument_id,
         calibration_id=session.calibration_id, campaign=session.campaign,
-        invitation=session.invitation, status=session.status, locale=session.locale,
+        invitation=session.invitation, district_code=session.district_code,
+        status=session.status, locale=session.locale,
         background=dict(session.background or {}), answered=session.n_answered or 0,
         theta=session.theta, se=session.se, score=session.score, score_se=session.score_se,
         level=session.level, started_at=session.consented_at or session.created_at,

@@ -68,17 +68,21 @@ def session_page(request: Any) -> Any:
         return see_other(request, request.route_url("assessment.result", token=token))
     if step.status == "expired":
         request.override_renderer = T + "expired.pt"
-        return {"answered": step.answered}
+        return {"answered": step.answered, "token": token}
+    if step.status == "withdrawn":
+        request.override_renderer = T + "withdrawn.pt"
+        return {}
     return {"step": step, "token": token}
 
 
-def _background_page(request: Any, session: Any, error: Any = None) -> Any:
+def _background_page(request: Any, session: Any, errors: dict[str, Any] | None = None,
+                     values: dict[str, Any] | None = None) -> Any:
     form = services.background_form(request.dbsession, session)
     return render_to_response(T + "background.pt", {
         "fields": form.fields, "choices": CHOICES, "questions": QUESTIONS,
-        "districts": form.districts,
-        "token": request.matchdict["token"], "values": session.background or {},
-        "error": error}, request=request)
+        "districts": form.districts, "token": request.matchdict["token"],
+        "values": session.background or {} if values is None else values,
+        "errors": errors or {}}, request=request)
 
 
 @view_config(route_name="assessment.background", request_method="POST")
@@ -86,7 +90,13 @@ def background_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
     _gate(request, session)
     if session.status == "background":
-        services.set_background(request.dbsession, session, dict(request.POST))
+        try:
+            services.set_background(request.dbsession, session, dict(request.POST))
+        except services.BackgroundInvalid as exc:
+            response = _background_page(request, session, errors=exc.errors,
+                                        values={**(session.background or {}), **exc.values})
+            response.status_int = 400
+            return response
     return see_other(request, request.route_url("assessment.session",
                                                 token=request.matchdict["token"]))
 
@@ -96,6 +106,8 @@ def answer_submit(request: Any) -> Any:
     session = _session(request, for_update=True)
     _gate(request, session)
     token = request.matchdict["token"]
+    if session.status == "withdrawn":
+        return see_other(request, request.route_url("assessment.session", token=token))
     if "choice" not in request.POST:
         step = services.current_step(request.dbsession, session, request.locale_name)
         request.response.status_int = 400
@@ -123,10 +135,32 @@ def result_page(request: Any) -> Any:
             "print": request.params.get("print") == "1", "next_links": next_links}
 
 
+@view_config(route_name="assessment.withdraw", renderer=T + "withdraw.pt",
+             request_method="GET")
+def withdraw_page(request: Any) -> Any:
+    """The confirmation page: what withdrawing deletes, and one button."""
+    session = _session(request)
+    if session.status == "withdrawn":
+        return see_other(request, request.route_url("assessment.session",
+                                                    token=request.matchdict["token"]))
+    return {"token": request.matchdict["token"],
+            "retention": request.app_settings.retention_years}
+
+
+@view_config(route_name="assessment.withdraw", request_method="POST")
+def withdraw_submit(request: Any) -> Any:
+    """Withdraw (a form post with the CSRF token; no JavaScript), then the "withdrawn"
+    page on the same link."""
+    services.withdraw(request.dbsession, _session(request, for_update=True))
+    return see_other(request, request.route_url("assessment.session",
+                                                token=request.matchdict["token"]))
+
+
 @exception_view_config(DeliveryError, renderer=T + "problem.pt")
 def delivery_error(exc: DeliveryError, request: Any) -> Any:
     if request.path.startswith("/api/"):
-        return Response(json_body=error_body(exc.code, exc.message), status=exc.status)
+        return Response(json_body=error_body(exc.code, exc.message, exc.details),
+                        status=exc.status)
     request.response.status_int = exc.status
     messages = {
         "unknown_session": _("This test link is not valid. Please check the link or start a "
@@ -192,6 +226,14 @@ def api_result(request: Any) -> dict[str, Any]:
     return step.result
 
 
+@view_config(route_name="api.session_withdraw", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_withdraw(request: Any) -> dict[str, Any]:
+    """Withdraw the session's data (answers deleted, background cleared); repeatable."""
+    deleted = services.withdraw(request.dbsession, _session(request, for_update=True))
+    return {"status": "withdrawn", "answers_deleted": deleted}
+
+
 # --- staff look-up -----------------------------------------------------------------
 
 class SessionArea:
@@ -226,7 +268,8 @@ def staff_session(request: Any) -> dict[str, Any]:
     user = request.identity
     session, answers = services.staff_session_detail(
         request.dbsession, int(request.matchdict["id"]),
-        district=user.district_code if user.role == "district" else None)
+        district=user.district_code if user.role == "district" else None,
+        viewer=user.username, address=request.client_addr or "")
     # item pages are the researchers' (itembank's ResearchArea): no link for others
     return {"session": session, "answers": answers,
             "item_links": request.has_permission("research", ResearchArea(request))}

@@ -27,6 +27,7 @@ def includeme(config: Any) -> None:
     config.add_route("surveys.session", "/s/{token}")
     config.add_route("surveys.finish", "/s/{token}/finish")
     config.add_route("surveys.done", "/s/{token}/done")
+    config.add_route("surveys.withdraw", "/s/{token}/withdraw")
     config.add_route("surveys.staff_list", "/research/surveys", factory=staff)
     config.add_route("surveys.staff_publish",
                      r"/research/surveys/{code}/v{version:\d+}/publish", factory=staff)
@@ -38,6 +39,7 @@ def includeme(config: Any) -> None:
     config.add_route("api.survey_back", API_PREFIX + "/survey-sessions/{token}/back")
     config.add_route("api.survey_finish", API_PREFIX + "/survey-sessions/{token}/finish")
     config.add_route("api.survey_result", API_PREFIX + "/survey-sessions/{token}/result")
+    config.add_route("api.survey_withdraw", API_PREFIX + "/survey-sessions/{token}/withdraw")
     config.add_api_spec(SPEC)
     config.registry.setdefault("home_links", []).append(
         {"route": "surveys.start", "label": _("Tell us what you would like to learn"),

@@ -5,6 +5,7 @@ Bad input gives an error naming the file, row or field, and changes nothing.
 """
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -43,9 +44,11 @@ def validate_cmd(file: str) -> None:
 @ini_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--publish", is_flag=True, help="Make this version the one residents get.")
-@click.option("--actor", default="cli", show_default=True, help="Name recorded as importer.")
-def import_cmd(ini_path: str, file: str, publish: bool, actor: str) -> None:
+@click.option("--actor", default=None,
+              help="Name recorded as importer (default: the operating-system user).")
+def import_cmd(ini_path: str, file: str, publish: bool, actor: str | None) -> None:
     """Store a definition as the next version of its survey (all or nothing)."""
+    actor = actor or getpass.getuser()
 
     try:
         with db_session(ini_path) as db:
@@ -94,8 +97,11 @@ def list_cmd(ini_path: str) -> None:
 @click.option("--campaign", default=None, help="Only this campaign's responses.")
 @click.option("--labels", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Language of the .sav's variable and value labels.")
+@click.option("--actor", default=None,
+              help="Who exports (audited; default: the operating-system user).")
 def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None,
-               district: str | None, campaign: str | None, labels: str) -> None:
+               district: str | None, campaign: str | None, labels: str,
+               actor: str | None) -> None:
     """Write finished responses (one row per respondent) or the codebook (both languages).
 
     The .sav has its labels in --labels, user-missing codes (-8 not asked, -9 no answer)
@@ -106,7 +112,8 @@ def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None
                                           disable=not sys.stderr.isatty()) as bar:
         n = export_responses(db, code, fmt, out, version=version, district=district,
                              campaign=campaign, labels=labels)
-        audit.record(db, actor="cli", action="survey.download", target=code,
+        audit.record(db, actor=actor or getpass.getuser(), action="survey.download",
+                     target=code,
                      detail={"format": fmt, "district": district, "campaign": campaign,
                              "respondents": n, "out": out, "labels": labels})
         bar.update(1)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learningcity.db import Base, UTCDateTime, utcnow
 
-SESSION_STATUSES = ("started", "finished", "expired")
+SESSION_STATUSES = ("started", "finished", "expired", "withdrawn")
 
 
 class SurveyDefinition(Base):
@@ -79,7 +79,7 @@ class SurveySession(Base):
     #: the test's link token sealed with a key derived from this session's own token, so
     #: only the holder of the survey link can get back to the test result
     test_token_sealed: Mapped[str | None] = mapped_column(sa.String(128))
-    #: district for staff scoping: the campaign's (given at start) or the answered one
+    #: district for staff scoping: the campaign's (given at start), never an answer
     district: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     #: the page shown now (None once every page is answered)
     page: Mapped[str | None] = mapped_column(sa.String(64))
@@ -89,6 +89,9 @@ class SurveySession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when the retention purge de-identified the session (token, links and background
+    #: gone; what is kept is described in docs/privacy.md)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     definition: Mapped[SurveyDefinition] = relationship()
     answers: Mapped[list[SurveyAnswer]] = relationship(

@@ -58,6 +58,19 @@ SPEC = {
                        "questions are dropped and scale scores stored; harmless twice",
             "parameters": [_TOKEN],
             "responses": {"200": _RESULT, "404": _ERR, "409": _ERR, "422": _WITH_STATE}}},
+        "/survey-sessions/{token}/withdraw": {"post": {
+            "tags": ["survey"], "operationId": "withdrawSurvey",
+            "summary": "Withdraw from the survey: every answer and scale score is deleted "
+                       "and the session ended with status withdrawn; the link then shows "
+                       "that the data was withdrawn. Aggregates already published stay. "
+                       "Repeating it is harmless (answers_deleted 0)",
+            "parameters": [_TOKEN],
+            "responses": {"200": {"description": "withdrawn", "content": {
+                "application/json": {"schema": {
+                    "type": "object", "required": ["status", "answers_deleted"],
+                    "properties": {"status": {"type": "string", "enum": ["withdrawn"]},
+                                   "answers_deleted": {"type": "integer"}}}}}},
+                "404": _ERR}}},
         "/survey-sessions/{token}/result": {"get": {
             "tags": ["survey"], "operationId": "getSurveyResult",
             "summary": "Scale scores (sum, and IRT theta/SE where calibrated)",
@@ -85,7 +98,8 @@ SPEC = {
                         "properties": {
                             "token": {"type": "string"},
                             "status": {"type": "string",
-                                       "enum": ["started", "finished", "expired"]},
+                                       "enum": ["started", "finished", "expired",
+                                                "withdrawn"]},
                             "revision": {"type": "integer"},
                             "survey": {"type": "object"},
                             "page": {"type": ["object", "null"]},

@@ -267,8 +267,9 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
     ability test): each one that is a valid answer of the survey is stored as an
     answer; unknown keys or invalid values are ignored (they are hints, not the
     resident's input). A page whose asked questions are all prefilled is skipped.
-    ``district`` scopes the session for district staff (a campaign's district);
-    without it the answered ``district`` is used. Returns the session and its link
+    ``district`` scopes the session for district staff (a campaign's district, a fact
+    of the invitation); an answered ``district`` never does (without a campaign only
+    city-level staff see the session). Returns the session and its link
     token (shown once; only its hash is stored).
     """
     definition = published_survey(db, survey_code)
@@ -287,8 +288,6 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
         session.answers.append(SurveyAnswer(name=name, page=survey.field(name).page.name,
                                             value=value))
     session.prefilled = sorted(known)
-    if session.district is None and isinstance(known.get("district"), str):
-        session.district = known["district"][:32]
     session.page = _first_page(survey, known, set(known))
     db.flush()
     return session, token
@@ -566,9 +565,6 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
                      if q.name not in checked]
             if not newly:
                 session.page = _next_page(survey, page_id, after, prefilled)
-            if "district" in keys and session.campaign is None and isinstance(
-                    after.get("district"), str):
-                session.district = after["district"][:32]
             session.updated_at = utcnow()
             db.flush()
     except (IntegrityError, StaleDataError) as exc:
@@ -704,6 +700,39 @@ def scale_results(session: SurveySession) -> dict[str, dict[str, Any]]:
                       "calibration_id": s.calibration_id} for s in session.scores}
 
 
+# --- withdrawal ----------------------------------------------------------------------
+
+WITHDRAW_ACTION = "resident.withdraw"
+
+
+def withdraw(db: Session, session: SurveySession) -> int:
+    """The resident withdraws from their own survey link: every answer and scale score is
+    deleted, the link to the test session dropped and the session ended as ``withdrawn``;
+    audited without personal data. Returns how many answers were deleted (0 on a repeat).
+
+    The campaign and invitation stay on the empty session (fieldwork counts it as a
+    withdrawn invitation); aggregates already published are not changed. The test
+    session has its own link and its own withdrawal.
+    """
+    if session.status == "withdrawn":
+        return 0
+    deleted = len(session.answers)
+    session.answers.clear()
+    session.scores.clear()
+    now = utcnow()
+    session.status, session.page, session.prefilled = "withdrawn", None, []
+    session.test_session_id = session.test_token_sealed = None
+    session.updated_at = session.finished_at = now
+    audit.record(db, actor="resident", action=WITHDRAW_ACTION,
+                 target=f"survey_session:{session.id}",
+                 detail={"kind": "survey", "answers_deleted": deleted})
+    try:
+        db.flush()
+    except (IntegrityError, StaleDataError) as exc:
+        raise ConcurrentChange(str(exc)) from exc
+    return deleted
+
+
 # --- the flow after the ability test ---------------------------------------------
 
 def after_test_token(secret: str, test_token: str) -> str:
@@ -720,9 +749,9 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
                      ) -> tuple[SurveySession, str, bool]:
     """Start (or find) the survey session linked to an ability-test session.
 
-    Campaign and invitation are copied from the test session and its background
-    answers prefill the survey where the codes agree. Returns the session, its token
-    and whether it was created now.
+    Campaign, invitation and district (the campaign's) are copied from the test session
+    and its background answers prefill the survey where the codes agree. Returns the
+    session, its token and whether it was created now.
     """
     test = test_session_by_token(db, test_token)
     if test is None:
@@ -735,7 +764,7 @@ def start_after_test(db: Session, test_token: str, secret: str, *,
     session, token = start_survey_session(
         db, survey_code, locale=locale or test.locale or "zh_CN", campaign=test.campaign,
         invitation=test.invitation, test_session_id=test.id, prefill=dict(test.background),
-        token=token)
+        district=test.district_code, token=token)
     session.test_token_sealed = seal(token, test_token)
     db.flush()
     return session, token, True

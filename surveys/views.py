@@ -22,6 +22,7 @@ from . import services
 from .definition import SurveyError
 from .presenting import form_values, is_selected, state_json
 from .resources import SurveysArea
+from .retention import retention_years
 
 T = "surveys:templates/"
 #: download format -> (media type, file extension); the response files come from the
@@ -52,6 +53,11 @@ def _secret(request: Any) -> str:
     return request.app_settings.secret
 
 
+def _retention(request: Any) -> int:
+    """Years answers are kept (the privacy notice): the purge's own setting."""
+    return retention_years(request.registry.settings)
+
+
 def _lang(request: Any) -> str:
     return "en" if request.locale_name.startswith("en") else "zh"
 
@@ -62,7 +68,8 @@ def _lang(request: Any) -> str:
 def start_page(request: Any) -> dict[str, Any]:
     code = request.params.get("survey", services.DEFAULT_SURVEY)
     definition = services.published_survey(request.dbsession, code)
-    return {"definition": definition, "code": code, "lang": _lang(request)}
+    return {"definition": definition, "code": code, "lang": _lang(request),
+            "retention": _retention(request)}
 
 
 @view_config(route_name="surveys.start", request_method="POST")
@@ -103,7 +110,8 @@ def _page_response(request: Any, session: Any, state: Any, *, errors: Any = None
                     q["other_value"] = values.get(q["other_name"], q.get("other_value"))
     response = render_to_response(T + "page.pt", {
         "state": data, "token": request.matchdict["token"], "selected": is_selected,
-        "notice": notice, "has_errors": bool(errors)}, request=request)
+        "notice": notice, "has_errors": bool(errors), "retention": _retention(request)},
+        request=request)
     response.status_int = status
     return response
 
@@ -115,7 +123,9 @@ def session_page(request: Any) -> Any:
     if session.status == "finished":
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
     if session.status == "expired":
-        return render_to_response(T + "expired.pt", {}, request=request)
+        return render_to_response(T + "expired.pt", {"token": token}, request=request)
+    if session.status == "withdrawn":
+        return render_to_response(T + "withdrawn.pt", {}, request=request)
     state = services.current_page(request.dbsession, session)
     notice = None
     if request.GET.get("moved"):
@@ -142,8 +152,8 @@ def session_submit(request: Any) -> Any:
     here = request.route_url("surveys.session", token=token)
     if session.status == "finished":
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
-    if session.status == "expired":
-        return HTTPSeeOther(here)  # the page says so, and that the answers were kept
+    if session.status in ("expired", "withdrawn"):
+        return HTTPSeeOther(here)  # the page says so
     if request.POST.get("action") == "back":
         try:
             services.go_back(db, session, revision)
@@ -198,6 +208,26 @@ def done_page(request: Any) -> Any:
         except KeyError:  # the ability test is not installed on this server
             result_url = None
     return {"result_url": result_url, "token": token}
+
+
+@view_config(route_name="surveys.withdraw", renderer=T + "withdraw.pt", request_method="GET")
+def withdraw_page(request: Any) -> Any:
+    """The confirmation page: what withdrawing deletes, and one button."""
+    session = _session(request)
+    token = request.matchdict["token"]
+    if session.status == "withdrawn":
+        return HTTPSeeOther(request.route_url("surveys.session", token=token))
+    return {"token": token}
+
+
+@view_config(route_name="surveys.withdraw", request_method="POST")
+def withdraw_submit(request: Any) -> Any:
+    """Withdraw (a form post with the CSRF token), then the "withdrawn" page on the link.
+    No session gate: a resident may withdraw after the campaign has closed."""
+    session = services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                           for_update=True, idle_days=_idle(request))
+    services.withdraw(request.dbsession, session)
+    return HTTPSeeOther(request.route_url("surveys.session", token=request.matchdict["token"]))
 
 
 # --- the hook shown on the ability-test result page ---------------------------------
@@ -311,6 +341,16 @@ def api_finish(request: Any) -> Any:
         return Response(json_body={**error_body(exc.code, exc.message, exc.details),
                                    "state": _api_state(request, session)}, status=422)
     return {"status": session.status, "scales": services.scale_results(session)}
+
+
+@view_config(route_name="api.survey_withdraw", request_method="POST", renderer="json",
+             openapi=True, require_csrf=False)
+def api_withdraw(request: Any) -> dict[str, Any]:
+    """Withdraw the survey session's data; repeatable (answers_deleted 0)."""
+    session = services.find_survey_session(request.dbsession, request.matchdict["token"],
+                                           for_update=True, idle_days=_idle(request))
+    return {"status": "withdrawn", "answers_deleted": services.withdraw(request.dbsession,
+                                                                         session)}
 
 
 @view_config(route_name="api.survey_result", request_method="GET", renderer="json",

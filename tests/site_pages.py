@@ -78,6 +78,9 @@ PAGES: list[Page] = [
     Page("assessment.session", "/t/{test_running}", TOKEN),
     Page("assessment.session", "/t/{test_finished}", TOKEN, status=303),  # to the result
     Page("assessment.result", "/t/{test_finished}/result", TOKEN),
+    Page("assessment.withdraw", "/t/{test_running}/withdraw", TOKEN),
+    Page("assessment.withdraw", "/t/{test_finished}/withdraw", TOKEN),
+    Page("assessment.session", "/t/{test_withdrawn}", TOKEN),  # "your data was withdrawn"
     # --- test sessions (staff)
     Page("assessment.staff_sessions", "/staff/sessions", SESSIONS),
     Page("assessment.staff_sessions", "/staff/sessions?q={test_session_id}", SESSIONS),
@@ -103,6 +106,8 @@ PAGES: list[Page] = [
     Page("surveys.start", "/survey", EVERYONE),
     Page("surveys.session", "/s/{survey_running}", TOKEN),
     Page("surveys.done", "/s/{survey_done}/done", TOKEN),
+    Page("surveys.withdraw", "/s/{survey_running}/withdraw", TOKEN),
+    Page("surveys.session", "/s/{survey_withdrawn}", TOKEN),  # "your data was withdrawn"
     # --- surveys (staff)
     Page("surveys.staff_list", "/research/surveys", ANY_STAFF),
     *[Page("surveys.staff_download", f"/research/surveys/{{survey}}/v{{survey_version}}/{fmt}",
@@ -147,9 +152,11 @@ def demo_ids(app: Any) -> dict[str, str]:
 
     ``test_background`` a test waiting for its background answers, ``test_running`` one
     with 3 answers, ``test_finished`` a finished one (all three in district D01, the
-    latter two are also ``running_session_id`` / ``test_session_id``); ``survey_running``
-    a survey on its first page, ``survey_done`` a finished survey; ``invitation_code``
-    one of the demo campaign's codes (from the file the demo writes beside its database).
+    latter two are also ``running_session_id`` / ``test_session_id``, sessions of the demo
+    campaign), ``test_withdrawn`` a withdrawn one; ``survey_running`` a survey on its first
+    page, ``survey_done`` a finished survey, ``survey_withdrawn`` a withdrawn one;
+    ``invitation_code`` one of the demo campaign's codes (from the file the demo writes
+    beside its database).
     """
     from assessment import services as tests
     from itembank.models import Calibration, Instrument, Item
@@ -177,15 +184,19 @@ def demo_ids(app: Any) -> dict[str, str]:
         background = {"age_band": "60-69", "sex": "female", "district": DISTRICT,
                       "street": "S01", "occupation": "retired", "education": "junior"}
         ids["test_background"], _ = tests.start_session(db, "LLA", consent=True)
+        # campaign sessions of D01: district staff see a session by its campaign's district
+        scope = {"campaign": ids["campaign"], "district": DISTRICT}
         ids["test_running"], running = tests.start_session(db, "LLA", consent=True,
-                                                           background=background)
+                                                           background=background, **scope)
         _answer(db, running, 3)
         ids["running_session_id"] = str(running.id)
         ids["test_finished"], finished = tests.start_session(db, "LLA", consent=True,
-                                                             background=background)
+                                                             background=background, **scope)
         _answer(db, finished, 200)
         assert finished.status == "finished", finished.status
         ids["test_session_id"] = str(finished.id)
+        ids["test_withdrawn"], withdrawn = tests.start_session(db, "LLA", consent=True)
+        tests.withdraw(db, withdrawn)
         ids.update(_surveys(db, background))
         db.commit()
         return ids
@@ -219,8 +230,10 @@ def _surveys(db: Any, prefill: dict[str, str]) -> dict[str, str]:
     session, done = surveys.start_survey_session(db, prefill=prefill, district=DISTRICT)
     person = demo_results._resident(prefill, 2025, 0.0, 0.0, np.random.default_rng(7))
     demo_results._take_survey(db, session, person, 2025)
+    withdrawn, gone = surveys.start_survey_session(db)
+    surveys.withdraw(db, withdrawn)
     db.flush()
-    return {"survey_running": running, "survey_done": done}
+    return {"survey_running": running, "survey_done": done, "survey_withdrawn": gone}
 
 
 # --------------------------------------------------------------------------- staff and clients

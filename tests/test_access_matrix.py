@@ -134,6 +134,12 @@ CASES: list[Case] = [
          reached=roles(400, 409, 422)),
     Case("api.session_result", "GET", "/api/v1/sessions/{token}/result", RESIDENT,
          token="test_token", reached=roles(409)),
+    Case("assessment.withdraw", "GET", "/t/{token}/withdraw", RESIDENT,
+         token="withdraw_test_token"),
+    Case("assessment.withdraw", "POST", "/t/{token}/withdraw", RESIDENT,
+         token="withdraw_test_token", body="form"),
+    Case("api.session_withdraw", "POST", "/api/v1/sessions/{token}/withdraw", RESIDENT,
+         token="withdraw_api_token", body="json"),
     # --- staff: test sessions
     # person-level sessions: not for monitors, who read group results only
     Case("assessment.staff_sessions", "GET", "/staff/sessions",
@@ -191,6 +197,12 @@ CASES: list[Case] = [
          token="survey_token", body="json", data={}, reached=roles(400, 409, 422)),
     Case("api.survey_result", "GET", "/api/v1/survey-sessions/{token}/result", RESIDENT,
          token="survey_token", reached=roles(409)),
+    Case("surveys.withdraw", "GET", "/s/{token}/withdraw", RESIDENT,
+         token="withdraw_survey_token"),
+    Case("surveys.withdraw", "POST", "/s/{token}/withdraw", RESIDENT,
+         token="withdraw_survey_token", body="form"),
+    Case("api.survey_withdraw", "POST", "/api/v1/survey-sessions/{token}/withdraw", RESIDENT,
+         token="withdraw_survey_api_token", body="json"),
     # --- surveys (staff)
     Case("surveys.staff_list", "GET", "/research/surveys", ANY_STAFF),
     Case("surveys.staff_list", "POST", "/research/surveys", RESEARCH, body="form",
@@ -309,11 +321,15 @@ def _build_world(db: Any, password_hash: str, mp: pytest.MonkeyPatch) -> World:
     w["test_token"], _ = assessment.start_session(db, "LLA", consent=True)
     w["test_session_id"] = {}
     for district in ("A", "B"):
-        _, session = assessment.start_session(db, "LLA", consent=True)
-        session.background = {"district": district}
+        _, session = assessment.start_session(db, "LLA", consent=True, district=district)
         db.flush()
         w["test_session_id"][district] = session.id
     _, w["survey_token"] = surveys.start_survey_session(db)
+    # withdrawn by the matrix's own withdraw cells (the other cells keep their sessions)
+    w["withdraw_test_token"], _ = assessment.start_session(db, "LLA", consent=True)
+    w["withdraw_api_token"], _ = assessment.start_session(db, "LLA", consent=True)
+    _, w["withdraw_survey_token"] = surveys.start_survey_session(db)
+    _, w["withdraw_survey_api_token"] = surveys.start_survey_session(db)
     w["item"] = db.scalar(sa.select(Item.code).order_by(Item.id))
     w["calibration"] = db.scalar(sa.select(Calibration.id).order_by(Calibration.id))
     db.commit()

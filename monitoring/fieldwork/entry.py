@@ -324,7 +324,8 @@ def enter(db: Session, invitation: Invitation, code: str, secret: str, *,
             state.test_session = tests.start_campaign_session(
                 db, campaign.test_instrument, token=state.test_token, campaign=campaign.code,
                 invitation=invitation.public_id, locale=locale,
-                prefill=background_prefill(db, invitation.prefill or {}))
+                prefill=background_prefill(db, invitation.prefill or {}),
+                district=campaign.district_code)
             state.created.append("test")
         else:
             state.survey_session = _start_survey(db, campaign, invitation, state.survey_token,

@@ -144,10 +144,14 @@ def test_tokens_are_long_and_only_hashes_are_stored(testapp, demo, dbsession):
 
 
 def test_staff_look_up_is_scoped_to_the_district(testapp, demo, staff, login, dbsession):
-    token_a, _ = start(testapp, {"district": "A"})
-    token_b, _ = start(testapp, {"district": "B"})
-    ids = dict(dbsession.execute(sa.select(TestSession.token_hash, TestSession.id)).all())
-    id_a, id_b = ids[services.hash_token(token_a)], ids[services.hash_token(token_b)]
+    """Scoped by the campaign's district (issue 16: never by the answered one)."""
+    _token_a, session_a = services.start_session(dbsession, "LLA", consent=True,
+                                                 campaign="CA", district="A",
+                                                 background={"district": "A"})
+    token_b, session_b = services.start_session(dbsession, "LLA", consent=True, campaign="CB",
+                                                district="B", background={"district": "B"})
+    id_a, id_b = session_a.id, session_b.id
+    dbsession.commit()
     login("district_a", status=303)
     listing = testapp.get("/staff/sessions")
     assert f"/staff/sessions/{id_a}" in listing.text

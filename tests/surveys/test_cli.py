@@ -52,8 +52,8 @@ def test_import_list_and_export(tmp_path, dbsession, db_url):
     from learningcity import demo
 
     demo.load(dbsession)
-    respond(dbsession, "D01")
-    respond(dbsession, "D02")
+    respond(dbsession, "D01", scope="D01", campaign="C1")
+    respond(dbsession, "D02", scope="D02", campaign="C2")  # scoped by the campaign
     dbsession.commit()
     listed = run("list", "--ini", ini)
     assert "* learning_needs\tv1" in listed.output and "finished=2" in listed.output
@@ -61,6 +61,18 @@ def test_import_list_and_export(tmp_path, dbsession, db_url):
     res = run("export", "learning_needs", "--format", "csv", "--out", str(out),
               "--district", "D02", "--ini", ini)
     assert res.exit_code == 0 and "(1 respondents)" in res.output
+    res = run("export", "learning_needs", "--format", "csv", "--out", str(out),
+              "--district", "D02", "--actor", "ops-bob", "--ini", ini)
+    import getpass
+
+    from learningcity.models import AuditEvent
+
+    dbsession.expire_all()
+    exports = dbsession.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "survey.download").order_by(AuditEvent.id)).all()
+    # the real actor (issue 16): the operating-system user, or --actor; never "cli"
+    assert [e.actor for e in exports] == [getpass.getuser(), "ops-bob"]
+    assert exports[0].detail["respondents"] == 1
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert [r["district"] for r in rows] == ["D02"]
     sav = tmp_path / "r.sav"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from learningcity.models import AuditEvent
 from surveys import services
 from surveys.definition import DEFAULTS_DIR
-from surveys.models import SurveyDefinition
+from surveys.models import SurveyDefinition, SurveySession
 
 from .test_services import full_answers, walk
 
@@ -20,8 +20,8 @@ URL = "/research/surveys"
 
 
 def respond(db, answered, *, scope=None, street="=cmd|' /C calc'!A0", campaign=None):
-    """A finished session; ``scope`` is a campaign's district given at start (else the
-    answered district scopes the session)."""
+    """A finished session; ``scope`` is a campaign's district given at start (an answered
+    district never scopes a session)."""
     answers = full_answers(trained=True)
     answers["background"] = dict(answers["background"], district=answered, street=street)
     session, _ = services.start_survey_session(db, campaign=campaign, district=scope)
@@ -109,17 +109,19 @@ def test_district_staff_download_only_their_district(testapp, responses, login, 
     testapp.post(URL, {"csrf_token": "x"}, status=403)  # import is not for district staff
 
 
-def test_answered_district_scopes_sessions_without_a_campaign(testapp, responses, login,
-                                                               dbsession, password_hash):
+def test_an_answered_district_does_not_scope_sessions_without_a_campaign(
+        testapp, responses, login, dbsession, password_hash):
+    """Issue 16 finding 1 for surveys: an answer is a claim, not a fact; a session without
+    a campaign is for city-level staff only (the researcher gets it, D02 staff do not)."""
     from learningcity.models import StaffUser
 
+    assert dbsession.get(SurveySession, responses["D02"][0]).district is None
     dbsession.add(StaffUser(username="district_d02", password_hash=password_hash,
                             role="district", district_code="D02", display_name="D02"))
     dbsession.commit()
     login("district_d02")
-    rows = csv_rows(download(testapp, "csv"))
-    assert [int(r["respondent_id"]) for r in rows] == responses["D02"]
-    assert testapp.get(URL).html.select_one("td.n-finished").text == "1"
+    assert csv_rows(download(testapp, "csv")) == []
+    assert testapp.get(URL).html.select_one("td.n-finished").text == "0"
 
 
 def test_district_staff_cannot_import(testapp, responses, login):

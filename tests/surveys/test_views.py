@@ -177,7 +177,7 @@ def test_after_the_ability_test_the_result_page_offers_the_survey(testapp, surve
     from assessment import services as test_services
 
     token, session = test_services.start_session(
-        dbsession, "LLA", consent=True, campaign="C7", invitation="inv-7",
+        dbsession, "LLA", consent=True, campaign="C7", invitation="inv-7", district="D02",
         background={"age_band": "70+", "district": "D02", "occupation": "retired",
                     "education": "primary", "sex": "male"})
     step = test_services.current_step(dbsession, session)
@@ -203,7 +203,7 @@ def test_after_the_ability_test_the_result_page_offers_the_survey(testapp, surve
     dbsession.refresh(survey_session)
     assert (survey_session.campaign, survey_session.invitation) == ("C7", "inv-7")
     assert survey_session.test_session_id == session.id
-    assert survey_session.district == "D02"
+    assert survey_session.district == "D02"  # the test's campaign district, not an answer
     assert dbsession.scalar(sa.select(sa.func.count(SurveySession.id))) == 1
     # finish the survey: the thank-you page links back to the test result
     page = submit(page, {"sex": "male", "district": "D02"})
