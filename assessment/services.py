@@ -687,12 +687,10 @@ WITHDRAW_ACTION = "resident.withdraw"
 
 def forget_bank_copies(db: Session, session_ids: list[int], *, dry_run: bool = False) -> int:
     """Delete the item bank's copies of these sessions' answers (respondent ``t<id>``);
-    how many rows. Needs ``itembank.services.forget_respondents``, added with issue 16;
-    0 until it exists."""
-    forget = getattr(bank, "forget_respondents", None)  # optional: lands with issue 16
-    if forget is None or not session_ids:
+    how many rows."""
+    if not session_ids:
         return 0
-    return int(forget(db, [f"t{i}" for i in session_ids], dry_run=dry_run))
+    return bank.forget_respondents(db, [f"t{i}" for i in session_ids], dry_run=dry_run)
 
 
 def withdraw(db: Session, session: TestSession) -> int:

@@ -341,6 +341,19 @@ def record_response(db: Session, *, instrument: Instrument | InstrumentInfo,
     return response
 
 
+def forget_respondents(db: Session, respondents: Sequence[str], *,
+                       dry_run: bool = False) -> int:
+    """Delete every stored answer of these respondent keys (a resident withdrew, or the
+    retention purge deletes answers); how many rows (counted only with ``dry_run``)."""
+    if not respondents:
+        return 0
+    where = ItemResponse.respondent.in_(list(respondents))
+    count = db.scalar(sa.select(sa.func.count(ItemResponse.id)).where(where)) or 0
+    if count and not dry_run:
+        db.execute(sa.delete(ItemResponse).where(where))
+    return int(count)
+
+
 def export_responses(db: Session, instrument: Instrument, out: io.TextIOBase | Path,
                      group_columns: Sequence[str] = (), include_pilot: bool = True,
                      *, actor: str = "system", destination: str = "") -> tuple[int, int]:

@@ -175,3 +175,25 @@ def test_record_response_accepts_the_contract_values(demo):
     row = demo.scalar(sa.select(ItemResponse).where(ItemResponse.respondent == "t1"))
     assert (row.instrument_id, row.item_version_id, row.item_id, row.score, row.scored) == (
         info.id, version_id, content.item_id, 1, False)
+
+
+def test_forget_respondents_deletes_only_their_answers(demo):
+    info = services.instrument_info(demo, "LLA")
+    version_ids = [item.current_version_id
+                   for item in services.pilot_items(demo, "single_choice")[:2]]
+    contents = services.version_contents(demo, version_ids)
+    for respondent in ("t1", "t2", "t3"):
+        for version_id in version_ids:
+            services.record_response(demo, instrument=info, version=contents[version_id],
+                                     respondent=respondent, choice=0)
+
+    def left() -> dict[str, int]:
+        return dict(demo.execute(sa.select(ItemResponse.respondent, sa.func.count())
+                                 .group_by(ItemResponse.respondent)).all())
+
+    assert services.forget_respondents(demo, ["t1", "t3"], dry_run=True) == 4
+    assert left() == {"t1": 2, "t2": 2, "t3": 2}  # a dry run changes nothing
+    assert services.forget_respondents(demo, ["t1", "t3"]) == 4
+    assert left() == {"t2": 2}
+    assert services.forget_respondents(demo, ["t1", "t3"]) == 0  # again: nothing left
+    assert services.forget_respondents(demo, []) == 0
