@@ -21,6 +21,7 @@ CODES = {
     "testing": _("Testing"),
     "finished": _("Finished"),
     "expired": _("Expired"),
+    "withdrawn": _("Withdrawn by the resident"),
     # why an adaptive test stopped (assessment.engine.STOP_REASONS)
     "max_items": _("Maximum number of items reached"),
     "no_items": _("No items left"),

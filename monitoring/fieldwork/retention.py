@@ -115,17 +115,24 @@ def purge_contacts(db: Session, campaign: Campaign, *, now: dt.datetime,
 
 def purge_attributes(db: Session, campaign: Campaign, *, now: dt.datetime,
                      dry_run: bool = False) -> tuple[int, int]:
-    """Clear every frame attribute and every invitation prefill of the campaign; the
-    numbers of frame units and of invitations changed. Does not commit."""
+    """Clear every frame attribute and every invitation prefill of the campaign, and the
+    invitations' links to the test and survey sessions (which would otherwise lead from
+    a frame unit's id to the de-identified answers); the numbers of frame units and of
+    invitations changed. Does not commit."""
     units = _strip_units(db, campaign, None, dry_run)
-    prefilled = [row.id for row in db.execute(
-        sa.select(Invitation.id, Invitation.prefill)
-        .where(Invitation.campaign_id == campaign.id)) if row.prefill]
-    if prefilled and not dry_run:
-        db.execute(sa.update(Invitation), [{"id": i, "prefill": {}} for i in prefilled])
+    linked = [row.id for row in db.execute(
+        sa.select(Invitation.id, Invitation.prefill, Invitation.test_session_id,
+                  Invitation.survey_session_id)
+        .where(Invitation.campaign_id == campaign.id))
+        if row.prefill or row.test_session_id is not None
+        or row.survey_session_id is not None]
+    if linked and not dry_run:
+        db.execute(sa.update(Invitation), [
+            {"id": i, "prefill": {}, "test_session_id": None, "survey_session_id": None}
+            for i in linked])
     if not dry_run and not _frame(campaign).get("attributes_purged_at"):
         _mark(campaign, "attributes_purged_at", now)
-    return units, len(prefilled)
+    return units, len(linked)
 
 
 def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
@@ -141,7 +148,7 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
     days = contact_retention_days(settings)
     years = retention_years(settings)
     counts = {"frame_contact_columns_purged": 0, "frame_attributes_purged": 0,
-              "invitation_prefills_cleared": 0}
+              "invitations_cleared": 0}
     contact_before = now - dt.timedelta(days=days)
     years_before = years_ago(now, years)
     closed = db.scalars(sa.select(Campaign).where(
@@ -154,7 +161,7 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
                 continue  # done by an earlier run: nothing left
             units, invitations = purge_attributes(db, campaign, now=now, dry_run=dry_run)
             counts["frame_attributes_purged"] += units
-            counts["invitation_prefills_cleared"] += invitations
+            counts["invitations_cleared"] += invitations
         elif campaign.closed_at <= contact_before and not frame.get("contacts_purged_at"):
             counts["frame_contact_columns_purged"] += purge_contacts(
                 db, campaign, now=now, dry_run=dry_run)

@@ -59,7 +59,7 @@ def test_contacts_purged_after_the_days_dry_run_first(make_campaign, monitoring_
     early = campaign.closed_at + dt.timedelta(days=9, hours=23)
     assert retention.purge(db, now=early, settings=SETTINGS, dry_run=False) == {
         "frame_contact_columns_purged": 0, "frame_attributes_purged": 0,
-        "invitation_prefills_cleared": 0}
+        "invitations_cleared": 0}
     due = campaign.closed_at + dt.timedelta(days=10)
     before = _snapshot(db, campaign)
     dry = retention.purge(db, now=due, settings=SETTINGS, dry_run=True)
@@ -89,6 +89,12 @@ def test_attributes_and_prefill_cleared_after_the_retention_years(
     assert not any("phone" in a for _i, a in _snapshot(db, campaign)[0])
     n_units = len(_snapshot(db, campaign)[0])
     n_invitations = len(_snapshot(db, campaign)[1])
+    # an invitation answered: its link to the survey session leads from the frame unit
+    # to the answers, so it goes too
+    first = db.scalars(sa.select(Invitation).where(
+        Invitation.campaign_id == campaign.id).order_by(Invitation.id)).first()
+    first.survey_session_id = 424242
+    db.commit()
     not_yet = retention.years_ago(campaign.closed_at, -3) - dt.timedelta(seconds=1)
     assert retention.purge(db, now=not_yet, settings=SETTINGS, dry_run=False)[
         "frame_attributes_purged"] == 0
@@ -98,11 +104,15 @@ def test_attributes_and_prefill_cleared_after_the_retention_years(
     db.commit()
     assert dry == real == {"frame_contact_columns_purged": 0,
                            "frame_attributes_purged": n_units,
-                           "invitation_prefills_cleared": n_invitations}
+                           "invitations_cleared": n_invitations}
     db.expire_all()
     units, prefills = _snapshot(db, campaign)
     assert all(attrs == {} for _i, attrs in units)
     assert all(prefill == {} for _i, prefill in prefills)
+    assert db.scalar(sa.select(sa.func.count(Invitation.id)).where(
+        Invitation.campaign_id == campaign.id,
+        sa.or_(Invitation.test_session_id.is_not(None),
+               Invitation.survey_session_id.is_not(None)))) == 0
     # the design facts the published results rest on stay
     assert db.scalar(sa.select(sa.func.count(FrameUnit.id)).where(
         FrameUnit.campaign_id == campaign.id, FrameUnit.selected.is_(True))) == 8
