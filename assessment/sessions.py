@@ -109,6 +109,13 @@ def finished_invitations(db: Session, campaign: str,
     return found if wanted is None else found & wanted
 
 
+def withdrawn_invitations(db: Session, campaign: str) -> set[str]:
+    """Invitation public ids of the campaign whose test session the resident withdrew."""
+    return set(db.scalars(sa.select(TestSession.invitation).where(
+        TestSession.campaign == campaign, TestSession.status == "withdrawn",
+        TestSession.invitation.is_not(None)).distinct()))
+
+
 @dataclass(frozen=True)
 class ScoredAnswers:
     """A finished session's scored answers (pilot items left out), in the order given:

@@ -23,6 +23,9 @@ def load_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["monitoring.sqlalchemy.url"] = monitoring_url
     secret = os.environ.get("LEARNINGCITY_SECRET") or settings.get("learningcity.secret") or ""
     settings["learningcity.secret"] = secret
+    public_url = os.environ.get("LEARNINGCITY_PUBLIC_URL")
+    if public_url:  # the address residents open; invitation links and QR codes use it
+        settings["learningcity.public_url"] = public_url
     if asbool(settings.get("learningcity.require_secret", True)):
         if secret in ("", DEVELOPMENT_SECRET) or secret.lower().startswith("change"):
             raise ConfigurationError(

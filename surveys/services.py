@@ -979,6 +979,13 @@ def start_session_after_test(db: Session, test_token: str, secret: str, *,
     return session_info(session), token, created
 
 
+def withdrawn_invitations(db: Session, campaign: str) -> set[str]:
+    """Invitation public ids of the campaign whose survey session the resident withdrew."""
+    return set(db.scalars(sa.select(SurveySession.invitation).where(
+        SurveySession.campaign == campaign, SurveySession.status == "withdrawn",
+        SurveySession.invitation.is_not(None)).distinct()))
+
+
 def finished_invitations(db: Session, campaign: str,
                          invitations: Iterable[str] | None = None) -> set[str]:
     """Invitation public ids of the campaign with a finished survey session.

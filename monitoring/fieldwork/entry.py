@@ -407,10 +407,29 @@ def refresh_status(db: Session, invitation: Invitation, campaign: Campaign | Non
     return invitation.status
 
 
+def _withdrawn_respondents(db: Session, campaign: Campaign) -> int:
+    """Completed invitations whose resident withdrew a session go back to started (a
+    non-respondent), so no respondent without answers reaches the weights; how many."""
+    withdrawn: set[str] = set()
+    if campaign.test_instrument:
+        withdrawn |= test_sessions.withdrawn_invitations(db, campaign.code)
+    if campaign.survey_code:
+        withdrawn |= surveys.withdrawn_invitations(db, campaign.code)
+    if not withdrawn:
+        return 0
+    reopened = db.scalars(sa.select(Invitation).where(
+        Invitation.campaign_id == campaign.id, Invitation.status == "completed",
+        Invitation.public_id.in_(sorted(withdrawn)))).all()
+    for invitation in reopened:
+        invitation.status, invitation.completed_at = "started", None
+    return len(reopened)
+
+
 def refresh_statuses(db: Session, campaign: Campaign,
                      finished: Mapping[str, set[str]] | None = None) -> int:
     """Recompute every invitation's status of a campaign (for progress, weights and the
-    respondent table); returns how many changed.
+    respondent table); returns how many changed. A completed invitation whose session
+    was withdrawn goes back to started (a non-respondent) until the campaign closes.
 
     ``finished`` (public id -> instruments finished) is what the caller has already read
     of the sessions (closing does); without it the sessions are looked up here.
@@ -424,6 +443,8 @@ def refresh_statuses(db: Session, campaign: Campaign,
     needed = set(instruments_of(campaign))
     changed = sum(_apply_status(i, finished.get(i.public_id, set()), needed)
                   for i in invitations)
+    if campaign.status != "closed":  # once closed, the respondents are frozen
+        changed += _withdrawn_respondents(db, campaign)
     db.flush()
     return changed
 

@@ -16,10 +16,13 @@ def test_environment_overrides_urls_and_secret(monkeypatch) -> None:
     monkeypatch.setenv("LEARNINGCITY_DATABASE_URL", "postgresql+psycopg://u@h/main")
     monkeypatch.setenv("LEARNINGCITY_MONITORING_URL", "postgresql+psycopg://u@h/mon")
     monkeypatch.setenv("LEARNINGCITY_SECRET", "s" * 40)
-    settings = load_settings({"sqlalchemy.url": "sqlite:///x.sqlite"})
+    monkeypatch.setenv("LEARNINGCITY_PUBLIC_URL", "https://learn.example.cn")
+    settings = load_settings({"sqlalchemy.url": "sqlite:///x.sqlite",
+                              "learningcity.public_url": "http://wrong.example"})
     assert settings["sqlalchemy.url"] == "postgresql+psycopg://u@h/main"
     assert settings["monitoring.sqlalchemy.url"] == "postgresql+psycopg://u@h/mon"
     assert settings["learningcity.secret"] == "s" * 40
+    assert settings["learningcity.public_url"] == "https://learn.example.cn"
 
 
 def test_monitoring_url_defaults_to_main(monkeypatch) -> None:

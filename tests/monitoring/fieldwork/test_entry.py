@@ -355,6 +355,30 @@ def test_status_becomes_completed_when_every_instrument_is_finished(
     assert again["status"] == "completed" and again["next"] == "done"
 
 
+def test_a_withdrawn_test_makes_a_completed_invitation_a_non_respondent_until_close(
+        testapp: Any, codes: Any, monitoring_demo: Any) -> None:
+    """A resident withdraws after finishing: the unit no longer counts as responding, so
+    the weights and the respondent table cannot carry a respondent without answers."""
+    from ..entry_support import finish_test
+
+    code, invitation = codes[0]
+    token = testapp.post_json("/api/v1/invitations/redeem",
+                              {"code": code, "consent": True}).json["test_session"]["token"]
+    finish_test(testapp, token)
+    campaign = monitoring_demo.get(Campaign, invitation.campaign_id)
+    entry.refresh_statuses(monitoring_demo, campaign)
+    monitoring_demo.commit()
+    assert _fresh(monitoring_demo, Invitation, public_id=invitation.public_id).status == \
+        "completed"
+    testapp.post_json(f"/api/v1/sessions/{token}/withdraw", {})
+    campaign = monitoring_demo.get(Campaign, invitation.campaign_id)
+    assert entry.refresh_statuses(monitoring_demo, campaign) == 1
+    monitoring_demo.commit()
+    inv = _fresh(monitoring_demo, Invitation, public_id=invitation.public_id)
+    assert (inv.status, inv.completed_at) == ("started", None)
+    assert entry.refresh_statuses(monitoring_demo, campaign) == 0  # settled
+
+
 def test_after_the_test_the_same_code_leads_to_the_survey(
         testapp: Any, make_campaign: Any, monitoring_demo: Any) -> None:
     from surveys import demo_content
