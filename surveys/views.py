@@ -15,6 +15,7 @@ from pyramid.view import exception_view_config, view_config
 
 from learningcity import audit
 from learningcity.api import ApiError, error_body
+from learningcity.filemessages import file_problem_text
 from learningcity.i18n import _
 from tabular.writing import WRITERS
 
@@ -375,6 +376,13 @@ def staff_list(request: Any) -> dict[str, Any]:
     return _staff_data(request)
 
 
+def _problem_text(problem: Any, translate: Any) -> str:
+    """A definition's problem as the import page shows it: a problem of reading the
+    workbook itself (it keeps tabular's in ``table``) in the reader's language."""
+    table = getattr(problem, "table", None)
+    return file_problem_text(table, translate) if table is not None else str(problem)
+
+
 def _staff_data(request: Any, problems: list[str] | None = None, message: Any = None
                 ) -> dict[str, Any]:
     scope = _district_scope(request)
@@ -399,7 +407,8 @@ def staff_import(request: Any) -> Any:
             publish=request.POST.get("publish") == "yes")
     except SurveyError as exc:
         request.response.status_int = 400
-        return _staff_data(request, [str(p) for p in exc.problems])
+        return _staff_data(request, [_problem_text(p, request.translate)
+                                     for p in exc.problems])
     d = outcome.definition
     request.session.flash(request.translate(
         _("Imported ${code} version ${version}.", mapping={"code": d.code, "version": d.version})

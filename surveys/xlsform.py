@@ -377,11 +377,20 @@ def read_xlsform(path: str | Path, data: bytes | None = None,
     return report
 
 
+@dataclass(frozen=True)
+class FileProblem(Problem):
+    """A problem of reading the workbook itself (tabular's), placed as the survey report
+    places its own, with tabular's problem kept in ``table`` so a page can say it in the
+    reader's language (``learningcity.filemessages.file_problem_text``)."""
+
+    table: TableProblem | None = field(default=None, compare=False)
+
+
 def _table_problem(p: TableProblem) -> Problem:
     """A problem of reading the workbook, placed as the survey report places its own."""
     sheet = (p.sheet or "").strip().lower()
     where = " ".join(part for part in (sheet, f"row {p.row}" if p.row else "") if part)
-    return Problem(where or p.file, "", p.column or "", p.message)
+    return FileProblem(where or p.file, "", p.column or "", p.message, p)
 
 
 def _sheet_order(p: Problem) -> tuple[int, int]:

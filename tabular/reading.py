@@ -30,11 +30,19 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
 from .guard import unguard_cell
+from .messages import (  # noqa: F401 (SHOWN_*: re-exported, callers read them here)
+    SHOWN_CHARS,
+    SHOWN_NAMES,
+    english,
+    megabytes,
+    names_text,
+    shown_name,
+)
 
 __all__ = ["LIMITS", "MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "OFFLINE_LIMITS", "FileRefused",
            "Limits", "Problem", "Problems", "Row", "Table", "TableError", "is_xlsx",
@@ -63,13 +71,25 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an old binary .xls workbook
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a file: which file, sheet, row (1-based, as in the file) and
-    column (None when not tied to one), and what."""
+    column (None when not tied to one), and what: the English ``message`` and, for the
+    problems this module finds, its stable ``code`` and ``params`` (see
+    :mod:`tabular.messages`) so a page can say it in its reader's language. Equality and
+    hashing look at the first five fields only."""
 
     file: str
     sheet: str | None
     row: int | None
     column: str | None
     message: str
+    code: str | None = field(default=None, compare=False)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def coded(cls, file: str, sheet: str | None, row: int | None, column: str | None,
+              code: str, /, **params: Any) -> Problem:
+        """A problem of ``code`` (:data:`tabular.messages.TEMPLATES`), its English text
+        built from the template and ``params``."""
+        return cls(file, sheet, row, column, english(code, params), code, params)
 
     def where(self) -> str:
         """``sheet 'survey', row 3, column 'name'`` (the parts that are known)."""
@@ -127,6 +147,12 @@ class FileRefused(TableError):
            column: str | None = None) -> FileRefused:
         return cls([Problem(file, sheet, row, column, message)])
 
+    @classmethod
+    def coded(cls, file: str, code: str, sheet: str | None = None, row: int | None = None,
+              column: str | None = None, /, **params: Any) -> FileRefused:
+        """The file refused for one problem of ``code`` (see :meth:`Problem.coded`)."""
+        return cls([Problem.coded(file, sheet, row, column, code, **params)])
+
 
 class Problems:
     """Collects the problems of one file (and sheet) so an importer can check every row,
@@ -150,6 +176,11 @@ class Problems:
     def add(self, row: int | None, column: str | None, message: str) -> None:
         """Note one problem (kept up to ``limit``, counted always)."""
         self.append(Problem(self.file, self.sheet, row, column, message))
+
+    def add_coded(self, row: int | None, column: str | None, code: str, /,
+                  **params: Any) -> None:
+        """Note one problem of ``code`` (see :meth:`Problem.coded`)."""
+        self.append(Problem.coded(self.file, self.sheet, row, column, code, **params))
 
     def append(self, problem: Problem) -> None:
         self.total += 1
@@ -279,10 +310,7 @@ LIMITS = Limits()
 OFFLINE_LIMITS = Limits(seconds=600.0)
 #: a member smaller than this unpacked is never refused for its ratio
 RATIO_FLOOR = 1024 * 1024
-#: names shown in one message (a header's columns, a workbook's sheets) before "..."
-SHOWN_NAMES = 20
-#: characters of a name quoted in a message
-SHOWN_CHARS = 40
+# SHOWN_NAMES, SHOWN_CHARS: tabular.messages (names and characters a message quotes)
 
 
 class _Clock:
@@ -295,21 +323,12 @@ class _Clock:
 
     def check(self, sheet: str | None = None, row: int | None = None) -> None:
         if time.monotonic() > self.deadline:
-            raise FileRefused.at(self.filename, f"reading stopped after {self.seconds:g} s: "
-                                 "the file is too big or too complex to read here; split "
-                                 "it or save it as 'CSV UTF-8'", sheet, row)
+            raise FileRefused.coded(self.filename, "time_budget", sheet, row,
+                                    seconds=float(self.seconds))
 
 
-def _shown(name: str) -> str:
-    """A name for a message, cut to :data:`SHOWN_CHARS` characters."""
-    return name if len(name) <= SHOWN_CHARS else name[:SHOWN_CHARS] + "..."
-
-
-def _names(names: Sequence[str]) -> str:
-    """At most :data:`SHOWN_NAMES` names, cut, then how many more there are."""
-    shown = ", ".join(_shown(n) for n in names[:SHOWN_NAMES])
-    more = len(names) - SHOWN_NAMES
-    return shown + (f" and {more:,} more" if more > 0 else "")
+_shown = shown_name
+_names = names_text
 
 
 # ------------------------------------------------------------------ reading
@@ -386,14 +405,13 @@ def read_sheets(data: bytes, filename: str, sheets: Sequence[str], *,
 
 def _check_size(data: bytes, filename: str, max_bytes: int) -> None:
     if not data:
-        raise TableError([Problem(filename, None, None, None, "the file is empty")])
+        raise TableError([Problem.coded(filename, None, None, None, "empty_file")])
     if len(data) > max_bytes:
-        raise TableError([Problem(filename, None, None, None, "the file is larger than "
-                                  f"{_megabytes(max_bytes)}")])
+        raise TableError([Problem.coded(filename, None, None, None, "too_large",
+                                        limit_bytes=max_bytes)])
 
 
-def _megabytes(n: int) -> str:
-    return f"{n // (1024 * 1024):,} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
+_megabytes = megabytes
 
 
 def is_xlsx(data: bytes, filename: str) -> bool:
@@ -409,23 +427,22 @@ def _read(data: bytes, filename: str, *, sheet: str | None, max_rows: int | None
     digest = hashlib.sha256(data).hexdigest()
     clock = _Clock(filename, limits.seconds)
     if data[:4] == _OLE_MAGIC or filename.lower().endswith(".xls"):
-        raise TableError([Problem(filename, None, None, None, "an old .xls workbook: save "
-                                  "it as .xlsx or as 'CSV UTF-8'")])
+        raise TableError([Problem.coded(filename, None, None, None, "old_xls")])
     if is_xlsx(data, filename):
         book = _Workbook(data, filename, limits, clock)
         try:
             if sheet is None:
                 if not book.sheets:
-                    raise TableError([Problem(filename, None, None, None,
-                                              "the workbook has no worksheet")])
+                    raise TableError([Problem.coded(filename, None, None, None,
+                                                    "no_worksheet")])
                 found = book.sheets[0]
             else:
                 found = book.find(sheet)
                 if found is None:
-                    names = _names([repr(title) for title, _path in book.sheets])
-                    raise TableError([Problem(filename, sheet, None, None,
-                                              f"the workbook has no sheet {_shown(sheet)!r} "
-                                              f"(it has {names or 'none'})")])
+                    names = [repr(title) for title, _path in book.sheets]
+                    raise TableError([Problem.coded(
+                        filename, sheet, None, None, "no_sheet" if names else "no_sheet_none",
+                        sheet=_shown(sheet), **({"sheets": names} if names else {}))])
             table, problems = _sheet_table(book, found, 0 if header_only else max_rows,
                                            header_only=header_only)
         finally:
@@ -466,12 +483,9 @@ def _not_text(data: bytes, filename: str, exc: UnicodeDecodeError,
               encodings: Sequence[str]) -> TableError:
     line = data[:exc.start].count(b"\n") + 1
     if "gbk" in encodings or "gb18030" in encodings:
-        message = ("the file is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' or as "
-                   ".xlsx")
-    else:
-        bad = data[exc.start:exc.start + 1].hex()
-        message = f"not UTF-8 text (byte 0x{bad}); save the file as UTF-8"
-    return TableError([Problem(filename, None, line, None, message)])
+        return TableError([Problem.coded(filename, None, line, None, "not_text")])
+    bad = data[exc.start:exc.start + 1].hex()
+    return TableError([Problem.coded(filename, None, line, None, "not_utf8", byte=bad)])
 
 
 def _delimiter(text: str) -> str:
@@ -495,8 +509,7 @@ def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
     nul = data.find(b"\x00")
     if nul >= 0:  # no database text column can hold it, and no real table has it
         line = data[:nul].count(b"\n") + 1
-        raise TableError([Problem(filename, None, line, None, "the file contains a NUL "
-                                  "character (is it really a CSV file?)")])
+        raise TableError([Problem.coded(filename, None, line, None, "nul")])
     clock = clock or _Clock(filename, limits.seconds)
     fix = unguard_cell if unguard else (lambda cell: cell)
     codec = _CODECS[encoding]
@@ -532,8 +545,8 @@ def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
                 continue
             if max(map(len, cells), default=0) > longest:
                 j = next(j for j, c in enumerate(cells) if len(c) > longest)
-                raise FileRefused.at(filename, f"a cell longer than {longest:,} characters",
-                                     None, number, _column_name(header, j))
+                raise FileRefused.coded(filename, "cell_too_long", None, number,
+                                        _column_name(header, j), limit=longest)
             width = len(header)
             # cells past the header are only looked at for a value (a row of a million
             # commas costs one join, not a million stripped strings)
@@ -542,19 +555,19 @@ def _csv_table(data: bytes, encoding: str, filename: str, max_rows: int | None,
             if not extra and not any(values):
                 continue
             if extra or (strict_width and len(cells) < width):
-                problems.add(number, None, f"{len(cells)} values but the header has "
-                                           f"{width} columns")
+                problems.add_coded(number, None, "row_width", values=len(cells),
+                                   columns=width)
             if max_rows is not None and len(rows) >= max_rows:
-                problems.add(None, None, f"more than {max_rows:,} data rows; split the file")
+                problems.add_coded(None, None, "too_many_rows", limit=max_rows)
                 break
             rows.append(Row(number, _fit(values, width)))
     except csv.Error as exc:  # e.g. a field over the csv module's limit (131,072)
         if "field larger than field limit" in str(exc):
-            raise FileRefused.at(filename, f"a cell longer than {longest:,} characters",
-                                 None, number + 1) from None
-        problems.add(number + 1, None, f"unreadable CSV ({exc})")
+            raise FileRefused.coded(filename, "cell_too_long", None, number + 1,
+                                    limit=longest) from None
+        problems.add_coded(number + 1, None, "bad_csv", detail=str(exc))
     if not header_row:
-        problems.add(1, None, "no header row")
+        problems.add_coded(1, None, "no_header")
         problems.raise_if_any()
     return Table(filename, None, header, rows, header_row=header_row), problems
 
@@ -569,14 +582,13 @@ def _check_width(header: list[str], filename: str, sheet: str | None, row: int,
     """Refuse a header wider than ``max_columns`` or with a name longer than
     ``max_header_chars`` (at once: nothing is built from such a header)."""
     if len(header) > limits.max_columns:
-        raise FileRefused.at(filename, f"the header has {len(header):,} columns; at most "
-                             f"{limits.max_columns:,} are read", sheet, row)
+        raise FileRefused.coded(filename, "too_many_columns", sheet, row,
+                                columns=len(header), limit=limits.max_columns)
     problems = Problems(filename, sheet, limit=SHOWN_PROBLEMS)
     for j, name in enumerate(header):
         if len(name) > limits.max_header_chars:
-            problems.add(row, f"#{j + 1}", f"a column name longer than "
-                                           f"{limits.max_header_chars:,} characters "
-                                           f"({_shown(name)!r})")
+            problems.add_coded(row, f"#{j + 1}", "long_column_name",
+                               limit=limits.max_header_chars, name=_shown(name))
     if problems:
         raise FileRefused(problems.kept, problems.total)
 
@@ -612,13 +624,17 @@ _CELL_ELEMENTS = 1_000
 _TOKEN = 1024 * 1024
 
 
-def _refuse(filename: str, message: str) -> FileRefused:
-    return FileRefused.at(filename, message)
+def _refuse(filename: str, code: str, /, **params: Any) -> FileRefused:
+    return FileRefused.coded(filename, code, **params)
 
 
-def _unreadable(filename: str, detail: str, sheet: str | None = None) -> TableError:
-    return TableError([Problem(filename, sheet, None, None,
-                               f"not a readable XLSX workbook ({detail})")])
+def _unreadable(filename: str, detail: str, sheet: str | None = None, *,
+                code: str = "unreadable_xlsx", **params: Any) -> TableError:
+    """Not a readable workbook: ``detail`` (zipfile's or expat's own words), or a
+    ``code`` of its own with ``params``."""
+    if code == "unreadable_xlsx":
+        params = {"detail": detail}
+    return TableError([Problem.coded(filename, sheet, None, None, code, **params)])
 
 
 def _end_record(data: bytes, filename: str) -> tuple[int, int]:
@@ -626,7 +642,7 @@ def _end_record(data: bytes, filename: str) -> tuple[int, int]:
     read without parsing the directory itself."""
     at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
     if at < 0 or len(data) - at < 22:
-        raise _unreadable(filename, "File is not a zip file")
+        raise _unreadable(filename, "", code="not_zip")
     count, size = struct.unpack("<HI", data[at + 10:at + 16])
     if count == 0xFFFF or size == 0xFFFFFFFF:
         locator = at - 20
@@ -645,26 +661,27 @@ def _check_archive(data: bytes, filename: str, limits: Limits) -> zipfile.ZipFil
     count, directory = _end_record(data, filename)
     # a directory entry is at least 46 bytes; a real one for a name of < 1 KB far less
     if count > limits.max_members or directory > limits.max_members * 1024:
-        raise _refuse(filename, f"the workbook has {count:,} parts (at most "
-                      f"{limits.max_members:,}); is it really a table?")
+        raise _refuse(filename, "zip_members", members=count, limit=limits.max_members)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-        raise _unreadable(filename, str(exc)) from None
+        raise _unreadable(filename, str(exc),
+                          code="not_zip" if str(exc) == "File is not a zip file"
+                          else "unreadable_xlsx") from None
     infos = archive.infolist()
     if len(infos) > limits.max_members:
-        raise _refuse(filename, f"the workbook has {len(infos):,} parts (at most "
-                      f"{limits.max_members:,}); is it really a table?")
+        raise _refuse(filename, "zip_members", members=len(infos),
+                      limit=limits.max_members)
     total = sum(info.file_size for info in infos)
     if total > limits.max_unpacked:
-        raise _refuse(filename, f"the workbook unpacks to {_megabytes(total)} (at most "
-                      f"{_megabytes(limits.max_unpacked)}); is it really a table?")
+        raise _refuse(filename, "zip_unpacked", unpacked_bytes=total,
+                      limit_bytes=limits.max_unpacked)
     for info in infos:
         if info.file_size > RATIO_FLOOR and \
                 info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise _refuse(filename, f"the part {_shown(info.filename)!r} unpacks "
-                          f"{info.file_size // max(info.compress_size, 1):,} times its "
-                          f"packed size (at most {limits.max_ratio:,}); a zip bomb?")
+            raise _refuse(filename, "zip_ratio", part=_shown(info.filename),
+                          ratio=info.file_size // max(info.compress_size, 1),
+                          limit=limits.max_ratio)
     return archive
 
 
@@ -711,8 +728,8 @@ class _Workbook:
         except KeyError:
             return None
         if info.file_size > cap:
-            raise _refuse(self.filename, f"the part {_shown(part)!r} unpacks to "
-                          f"{_megabytes(info.file_size)} (at most {_megabytes(cap)})")
+            raise _refuse(self.filename, "part_too_big", part=_shown(part),
+                          size_bytes=info.file_size, limit_bytes=cap)
         return info
 
     def _chunks(self, info: zipfile.ZipInfo, cap: int) -> Iterator[bytes]:
@@ -724,8 +741,8 @@ class _Workbook:
                 while chunk := stream.read(_CHUNK):
                     read += len(chunk)
                     if read > cap:
-                        raise _refuse(self.filename, f"the part {_shown(info.filename)!r} "
-                                      f"unpacks to more than {_megabytes(cap)}")
+                        raise _refuse(self.filename, "part_overflow",
+                                      part=_shown(info.filename), limit_bytes=cap)
                     yield chunk
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
                 RuntimeError) as exc:  # a bad CRC (a lying size), a bad stream, encryption
@@ -768,8 +785,7 @@ class _Workbook:
                 listed.append((attrs.get("name", ""), rid))
 
         if not self._walk(book, workbook):
-            raise _unreadable(self.filename, "there is no item named 'xl/workbook.xml' in "
-                              "the archive")
+            raise _unreadable(self.filename, "", code="no_part", part="xl/workbook.xml")
         for title, rid in listed:
             kind, target = rels.get(rid, ("", ""))
             if kind.endswith(_SHEET):
@@ -825,8 +841,8 @@ class _Workbook:
             local = name.rpartition(" ")[2]
             if local == "si":
                 if len(strings) >= limits.max_shared_strings:
-                    raise _refuse(filename, "the shared-strings table holds more than "
-                                  f"{limits.max_shared_strings:,} strings")
+                    raise _refuse(filename, "shared_strings_count",
+                                  limit=limits.max_shared_strings)
                 state.update(parts=[], chars=0)
             elif local == "t" and state["parts"] is not None and not state["phonetic"]:
                 state["collect"] = True
@@ -847,8 +863,8 @@ class _Workbook:
             if state["collect"]:
                 state["chars"] += len(data)
                 if state["chars"] > longest:
-                    raise _refuse(filename, f"shared string {len(strings):,} is longer "
-                                  f"than {longest:,} characters")
+                    raise _refuse(filename, "shared_string_long", index=len(strings),
+                                  limit=longest)
                 state["parts"].append(data)
 
         parser = _parser(start, end, text)
@@ -866,8 +882,7 @@ class _Workbook:
         title, part = sheet
         info = self._info(part, self.limits.max_sheet_xml)
         if info is None:
-            raise _unreadable(self.filename, f"there is no item named {part!r} in the "
-                              "archive", title)
+            raise _unreadable(self.filename, "", title, code="no_part", part=part)
         reader = _SheetReader(self, title)
         parser = _parser(reader.start, reader.end, reader.text)
         for _chunk in _feed(parser, self._chunks(info, self.limits.max_sheet_xml),
@@ -894,8 +909,12 @@ def _relationships(out: dict[str, tuple[str, str]], folder: str) -> Any:
     return start
 
 
+class _DTD(ValueError):
+    """A part declares a document type (entities are never read)."""
+
+
 def _no_dtd(*_args: Any) -> None:
-    raise ValueError("a document type declaration (entities are not read)")
+    raise _DTD("a document type declaration (entities are not read)")
 
 
 def _parser(start: Any, end: Any, text: Any) -> Any:
@@ -927,17 +946,19 @@ def _feed(parser: Any, chunks: Iterator[bytes], filename: str, part: str, clock:
                 parser.Parse(chunk, False)
                 fed += len(chunk)
                 if fed - max(parser.CurrentByteIndex, 0) > _TOKEN:
-                    raise FileRefused.at(filename, f"the part {_shown(part)!r} holds an XML "
-                                         f"tag longer than {_megabytes(_TOKEN)}", sheet)
+                    raise FileRefused.coded(filename, "xml_tag", sheet, part=_shown(part),
+                                            limit_bytes=_TOKEN)
                 clock.check(sheet, reader.row if reader is not None else None)
                 yield None
             parser.Parse(b"", True)
         except _Done:
             return
         except expat.ExpatError as exc:
-            raise _unreadable(filename, f"{part}: {expat.ErrorString(exc.code)} at line "
-                              f"{exc.lineno}", sheet) from None
-        except ValueError as exc:  # a DTD, a bad number: the handlers' refusals
+            raise _unreadable(filename, "", sheet, code="xml_error", part=part,
+                              error=expat.ErrorString(exc.code), line=exc.lineno) from None
+        except _DTD:
+            raise _unreadable(filename, "", sheet, code="xml_dtd", part=part) from None
+        except ValueError as exc:  # a bad number: the handlers' refusals
             if isinstance(exc, TableError):
                 raise
             raise _unreadable(filename, f"{part}: {exc}", sheet) from None
@@ -975,8 +996,8 @@ class _SheetReader:
         if self.cell is not None:
             self.elements += 1
             if self.elements > _CELL_ELEMENTS:
-                raise FileRefused.at(self.filename, f"a cell of more than {_CELL_ELEMENTS:,} "
-                                     "parts", self.title, self.row, _letter(self.cell[2]))
+                raise FileRefused.coded(self.filename, "cell_parts", self.title, self.row,
+                                        _letter(self.cell[2]), limit=_CELL_ELEMENTS)
             if local == "v" or (local == "t" and self.inline and not self.phonetic):
                 self.collect = True
             elif local == "is":
@@ -1024,9 +1045,8 @@ class _SheetReader:
             self.chars += len(data)
             if self.chars > self.longest:
                 assert self.cell is not None
-                raise FileRefused.at(self.filename, f"a cell longer than {self.longest:,} "
-                                     "characters", self.title, self.row,
-                                     _letter(self.cell[2]))
+                raise FileRefused.coded(self.filename, "cell_too_long", self.title,
+                                        self.row, _letter(self.cell[2]), limit=self.longest)
             self.parts.append(data)
 
     def _finish(self) -> None:
@@ -1052,16 +1072,15 @@ class _SheetReader:
             elif kind == "d":
                 value = self.book.dates_of.from_ISO8601(raw)
         except (ValueError, IndexError, TypeError) as exc:
-            raise TableError([Problem(self.filename, self.title, self.row,
-                                      _letter(column), f"not a readable XLSX cell value "
-                                      f"{_shown(raw)!r} ({exc})")]) from None
+            raise TableError([Problem.coded(self.filename, self.title, self.row,
+                                            _letter(column), "bad_cell_value",
+                                            value=_shown(raw), detail=str(exc))]) from None
         cell = _cell(value)
         if not cell:
             return
         if column > self.max_columns:
-            raise FileRefused.at(self.filename, f"a value in column {_letter(column)}, past "
-                                 f"the {self.max_columns:,} columns read", self.title,
-                                 self.row)
+            raise FileRefused.coded(self.filename, "column_past_cap", self.title, self.row,
+                                    column=_letter(column), limit=self.max_columns)
         assert self.cells is not None
         self.cells[column] = cell
 
@@ -1088,8 +1107,8 @@ def _column(ref: str, reader: _SheetReader) -> int:
             return n
         if i >= 3:
             break
-    raise TableError([Problem(reader.filename, reader.title, reader.row, None,
-                              f"not a readable XLSX cell reference {_shown(ref)!r}")])
+    raise TableError([Problem.coded(reader.filename, reader.title, reader.row, None,
+                                    "bad_cell_ref", ref=_shown(ref))])
 
 
 def _letter(column: int) -> str:
@@ -1149,11 +1168,11 @@ def _sheet_table(book: _Workbook, sheet: tuple[str, str], max_rows: int | None,
         if all(j > width for j in cells):
             continue
         if max_rows is not None and len(rows) >= max_rows:
-            problems.add(None, None, f"more than {max_rows:,} data rows; split the file")
+            problems.add_coded(None, None, "too_many_rows", limit=max_rows)
             break
         rows.append(Row(number, tuple(cells.get(j, "") for j in range(1, width + 1))))
     if not header_row and not empty_ok:
-        problems.add(1, None, "no header row")
+        problems.add_coded(1, None, "no_header")
         problems.raise_if_any()
     return Table(filename, title, header, rows, encoding="xlsx",
                  header_row=header_row or 1), problems
@@ -1171,14 +1190,14 @@ def _check_header(table: Table, rows: Problems, required: Sequence[str],
         seen: set[str] = set()
         for i, name in enumerate(table.header, start=1):
             if not name:
-                problems.add(line, f"#{i}", "empty column name in the header")
+                problems.add_coded(line, f"#{i}", "empty_column_name")
             elif name in seen:
-                problems.add(line, name, "column name appears twice in the header")
+                problems.add_coded(line, name, "duplicate_column")
             seen.add(name)
     for name in required:
         if name not in table.header:
-            shown = _names([h for h in table.header if h])
-            problems.add(line, _shown(name), f"column not found; the header has: {shown}")
+            problems.add_coded(line, _shown(name), "column_not_found",
+                               names=[h for h in table.header if h])
     problems.merge(rows)
     problems.raise_if_any()
 
@@ -1241,15 +1260,15 @@ def _file_bytes(path: str | os.PathLike[str], name: str, max_bytes: int) -> byte
     """A file's bytes; a missing, unreadable or too big file is a :class:`TableError`."""
     try:
         if os.path.getsize(path) > max_bytes:
-            raise TableError([Problem(name, None, None, None, "the file is larger than "
-                                      f"{_megabytes(max_bytes)}")])
+            raise TableError([Problem.coded(name, None, None, None, "too_large",
+                                            limit_bytes=max_bytes)])
         with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise TableError([Problem(name, None, None, None, "file not found")]) from None
+        raise TableError([Problem.coded(name, None, None, None, "file_not_found")]) from None
     except OSError as exc:
-        raise TableError([Problem(name, None, None, None, "cannot read the file "
-                                  f"({exc.strerror or exc})")]) from None
+        raise TableError([Problem.coded(name, None, None, None, "cannot_read",
+                                        detail=str(exc.strerror or exc))]) from None
 
 
 def _fast_frame(data: bytes, name: str, *, max_rows: int | None, required: Sequence[str],

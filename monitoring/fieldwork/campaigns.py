@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from itembank.services import instrument_codes
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import get_district
+from learningcity.filemessages import file_problem_text
 from learningcity.i18n import _
 from monitoring.fieldwork.inserts import insert_new
 from monitoring.fieldwork.models import CAMPAIGN_MODES, Campaign
@@ -46,58 +46,14 @@ class Said(str):
         return said
 
 
-#: the reading module's (tabular) fixed messages about a file, as the pages show them
-FILE_MESSAGES = {
-    "the file is empty": _("the file is empty"),
-    "no header row": _("no header row"),
-    "the workbook has no worksheet": _("the workbook has no worksheet"),
-    "empty column name in the header": _("empty column name in the header"),
-    "column name appears twice in the header": _("column name appears twice in the header"),
-    "an old .xls workbook: save it as .xlsx or as 'CSV UTF-8'":
-        _("an old .xls workbook: save it as .xlsx or as 'CSV UTF-8'"),
-    "the file is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' or as .xlsx":
-        _("the file is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' or as .xlsx"),
-    "the file contains a NUL character (is it really a CSV file?)":
-        _("the file contains a NUL character (is it really a CSV file?)"),
-}
-_WIDTH = re.compile(r"^(\d+) values but the header has (\d+) columns$")
-WIDTH_MESSAGE = _("${values} values but the header has ${columns} columns")
-
-
-def _file_message(message: str, translate: Any) -> str:
-    if message in FILE_MESSAGES:
-        return translate(FILE_MESSAGES[message])
-    width = _WIDTH.match(message)
-    if width:
-        return translate(_(WIDTH_MESSAGE, mapping={"values": width[1], "columns": width[2]}))
-    return message
-
-
 def shown(problem: Any, translate: Any) -> str:
-    """A problem as a page shows it: a :class:`Said` or a file's problem (row, column,
-    message) translated with ``translate``, anything else as its text."""
+    """A problem as a page shows it: a :class:`Said` translated with ``translate``, a
+    file's problem (tabular's, or one of ours with a :class:`Said` message) as
+    :func:`learningcity.filemessages.file_problem_text` says it, anything else as text."""
     if isinstance(problem, Said):
         return translate(problem.translation)
     if hasattr(problem, "row") and hasattr(problem, "message"):  # tabular's Problem
-        message = (shown(problem.message, translate) if isinstance(problem.message, Said)
-                   else _file_message(str(problem.message), translate))
-        row, column, sheet = problem.row, problem.column, problem.sheet
-        if row is not None and column:
-            where = _("row ${row}, column '${column}'", mapping={"row": row, "column": column})
-        elif row is not None:
-            where = _("row ${row}", mapping={"row": row})
-        elif column:
-            where = _("column '${column}'", mapping={"column": column})
-        else:
-            where = None
-        if sheet:
-            where = _("sheet '${sheet}', ${where}", mapping={
-                "sheet": sheet, "where": translate(where)}) if where else \
-                _("sheet '${sheet}'", mapping={"sheet": sheet})
-        if where is None:
-            return message
-        return translate(_("${where}: ${message}", mapping={"where": translate(where),
-                                                             "message": message}))
+        return file_problem_text(problem, translate)
     return str(problem)
 
 

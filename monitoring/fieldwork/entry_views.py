@@ -14,6 +14,7 @@ from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
 from learningcity.api import API_PREFIX, error_body
+from learningcity.filemessages import file_problems_text
 from learningcity.i18n import _
 from learningcity.people import CHOICES
 from monitoring.fieldwork import entry
@@ -283,10 +284,8 @@ def margins_post(request: Any) -> Any:
                                    name=values["name"], user=user, reference_year=year,
                                    source=values["source"])
     except MarginError as exc:
-        shown = [str(p) for p in exc.problems]
-        if exc.total > len(shown):
-            shown.append(f"... {exc.total - len(shown)}")
-        return _margins_page(request, shown, values, 400)
+        return _margins_page(request, file_problems_text(exc, request.translate), values,
+                             400)
     request.session.flash(_("Population margin stored: ${name}",
                             mapping={"name": margin.name}))
     return HTTPSeeOther(request.route_url("monitoring.margins"))

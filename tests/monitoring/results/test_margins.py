@@ -107,7 +107,7 @@ def test_command_line_upload_and_list(staff: Any, dbsession: Any, db_url: str,
 def test_admin_page_uploads_and_lists_problems(testapp: Any, staff: Any, login: Any,
                                                dbsession: Any) -> None:
     login("admin")
-    page = testapp.get("/admin/margins")
+    page = testapp.get("/admin/margins?lang=en")  # the where-part is translated (zh: 第 2 行)
     form = page.forms["upload"]
     form["name"] = "census"
     form["file"] = ("bad.csv", b"district,age_band,sex,population\nQ,18-29,female,1\n")
