@@ -8,7 +8,9 @@ shares its two cores with everything else.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -34,3 +36,11 @@ def short_args(**extra) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
+
+
+def in_own_thread(function: Any, *args: Any) -> Any:
+    """``function(*args)`` in a fresh thread: the suites call ``asyncio.run``, which refuses
+    to start where an event loop is already running (Playwright's sync API leaves one
+    running in this worker's main thread after a browser test)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()

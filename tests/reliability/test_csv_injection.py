@@ -110,7 +110,9 @@ def test_item_text_exported_safely(db_url, demo, tmp_path):
 
 
 def test_background_answer_in_responses_export_is_guarded(testapp, demo, tmp_path):
-    """A resident types a formula as their street; the calibration export guards it."""
+    """A resident types a formula as their street: the item bank's copy no longer keeps
+    the street at all (issue 16), and a group value stored by an older version still
+    reaches the calibration export guarded."""
     from itembank import services
     from itembank.models import Instrument
 
@@ -124,4 +126,12 @@ def test_background_answer_in_responses_export_is_guarded(testapp, demo, tmp_pat
     services.export_responses(demo, instrument, out, ["street", "age_band"])
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows[0][:3] == ["person_id", "street", "age_band"]
-    assert rows[1][1] == "'" + EVIL and rows[1][2] == "30-44"
+    assert rows[1][1] == "" and rows[1][2] == "30-44"
+    info = services.instrument_info(demo, "LLA")
+    content = services.version_contents(demo, [item["version"]])[item["version"]]
+    services.record_response(demo, instrument=info, version=content, respondent="old1",
+                             choice=1, groups={"street": EVIL, "age_band": "60+"})
+    out = io.StringIO()
+    services.export_responses(demo, instrument, out, ["street", "age_band"])
+    rows = {row[0]: row for row in csv.reader(io.StringIO(out.getvalue()))}
+    assert rows["old1"][1:3] == ["'" + EVIL, "60+"]

@@ -12,12 +12,12 @@ import pytest
 from loadtest import __main__ as cli
 from loadtest import residents
 
-from .loadshort import postgres_or_skip, short_args
+from .loadshort import in_own_thread, postgres_or_skip, short_args
 
 
 def test_load_short_form_loses_nothing(capsys):
     postgres_or_skip()
-    figures = cli.run(short_args(duration=10.0))
+    figures = in_own_thread(cli.run, short_args(duration=10.0))
     assert figures["answers"] > 50, figures  # the run did real work
     assert figures["errors"] == {}, figures["errors"]
     assert figures["db_problems"] == [] and figures["resume_problems"] == []
@@ -33,4 +33,5 @@ def test_load_short_form_loses_nothing(capsys):
 
 def test_the_client_refuses_non_loopback_targets():
     with pytest.raises(ValueError, match="loopback"):
-        asyncio.run(residents.run_residents("http://example.org", residents.Config()))
+        in_own_thread(asyncio.run,
+                      residents.run_residents("http://example.org", residents.Config()))

@@ -7,7 +7,7 @@ import pytest
 
 from loadtest import faults
 
-from .loadshort import postgres_or_skip, short_args
+from .loadshort import in_own_thread, postgres_or_skip, short_args
 
 
 def test_restart_postgres_short_form(capsys):
@@ -18,5 +18,6 @@ def test_restart_postgres_short_form(capsys):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"restart-postgres cannot run in CI: {reason}", pytrace=False)
         pytest.skip(reason)
-    assert faults.main(short_args(only=["restart-postgres"], duration=10.0)) == 0, \
+    assert in_own_thread(faults.main, short_args(only=["restart-postgres"],
+                                                     duration=10.0)) == 0, \
         capsys.readouterr().out

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.test_load import _postgres_or_skip
+from tests.reliability.loadshort import postgres_or_skip
 
 ATTEMPTS = 60
 PASSWORD = "a-real-password-for-the-race"
@@ -30,7 +30,7 @@ POLICIES = {"login-user": "5 600 600 900", "code-addr": "10 600 600 60"}
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A fresh PostgreSQL database with one admin, served by gunicorn (2 or 4 workers x 4
     threads: 11 and 20 of 60 wrong passwords got through before)."""
-    _postgres_or_skip()
+    postgres_or_skip()
     import transaction
 
     from learningcity import db
