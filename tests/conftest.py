@@ -39,7 +39,10 @@ def _drop_pg_database(handle: Any) -> None:
 #: files that take a minute or more on their own (real gunicorn and PostgreSQL runs):
 #: handed out first, so pytest-xdist does not leave one worker running them at the end
 SLOW_FILES = ("tests/reliability/test_load.py", "tests/reliability/test_load_faults.py",
-              "tests/reliability/test_load_restart.py")
+              "tests/reliability/test_load_restart.py",
+              "tests/monitoring/results/test_staff_pages_browser.py",
+              "tests/test_accessibility_browser.py", "tests/monitoring/test_demo_results.py",
+              "tests/test_site_crawl.py", "tests/reliability/test_throttle_race.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
