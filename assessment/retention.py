@@ -18,27 +18,10 @@ import sqlalchemy as sa
 from pyramid.settings import asbool
 from sqlalchemy.orm import Session
 
+from learningcity.retention import retention_years, years_before
+
 from .models import Answer, TestSession
 from .services import forget_bank_copies
-
-DEFAULT_YEARS = 3
-
-
-def retention_years(settings: Mapping[str, Any]) -> int:
-    """``assessment.retention_years`` as a whole number of years (at least 1)."""
-    raw = settings.get("assessment.retention_years")
-    years = DEFAULT_YEARS if raw is None or str(raw).strip() == "" else int(str(raw).strip())
-    if years < 1:
-        raise ValueError(f"assessment.retention_years must be at least 1, not {years}")
-    return years
-
-
-def cutoff(now: dt.datetime, years: int) -> dt.datetime:
-    """The moment ``years`` calendar years before ``now`` (29 February -> 28 February)."""
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
 
 
 def _due(before: dt.datetime) -> Any:
@@ -54,7 +37,7 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
     left for calibration) and ``test_answers_deleted`` (with
     ``item_bank_copies_deleted`` when answers are deleted). Does not commit.
     """
-    before = cutoff(now, retention_years(settings))
+    before = years_before(now, retention_years(settings))
     keep = asbool(settings.get("assessment.retention_keep_answers", True))
     ids = list(db.scalars(sa.select(TestSession.id).where(_due(before))
                           .order_by(TestSession.id)))

@@ -22,6 +22,40 @@ import click
 
 GROUP = "learningcity.retention"
 ACTION = "retention.purge"
+#: ``assessment.retention_years`` when unset: what the consent screens promise
+DEFAULT_YEARS = 3
+
+
+def whole_number(settings: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    """A whole-number setting of the purgers (``default`` when unset); ValueError naming
+    the key when it is not a whole number or below ``minimum``."""
+    raw = settings.get(key)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"{key} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{key} must be at least {minimum}, not {value}")
+    return value
+
+
+def retention_years(settings: Mapping[str, Any], *keys: str) -> int:
+    """The first of ``keys`` that is set, else ``assessment.retention_years``, else 3
+    (at least 1): the one reading of the retention period every purger uses."""
+    for key in (*keys, "assessment.retention_years"):
+        if str(settings.get(key) or "").strip():
+            return whole_number(settings, key, DEFAULT_YEARS, 1)
+    return DEFAULT_YEARS
+
+
+def years_before(now: dt.datetime, years: int) -> dt.datetime:
+    """The same moment ``years`` calendar years earlier (29 February -> 28 February)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
 
 Purger = Callable[..., Mapping[str, int]]
 

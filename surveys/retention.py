@@ -17,34 +17,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity import retention as shared
 from learningcity.people import PERSON_FIELDS
 
 from .models import SurveyAnswer, SurveyDefinition, SurveySession
 from .services import definition_survey
 
-DEFAULT_YEARS = 3
 #: answer kinds whose text may say anything about the person: never kept
 FREE_TEXT = frozenset({"text", "other_text", "date"})
 
 
 def retention_years(settings: Mapping[str, Any]) -> int:
     """``surveys.retention_years``, else ``assessment.retention_years`` (default 3)."""
-    for key in ("surveys.retention_years", "assessment.retention_years"):
-        raw = settings.get(key)
-        if raw is not None and str(raw).strip():
-            years = int(str(raw).strip())
-            if years < 1:
-                raise ValueError(f"{key} must be at least 1, not {years}")
-            return years
-    return DEFAULT_YEARS
-
-
-def cutoff(now: dt.datetime, years: int) -> dt.datetime:
-    """The moment ``years`` calendar years before ``now`` (29 February -> 28 February)."""
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
+    return shared.retention_years(settings, "surveys.retention_years")
 
 
 def _identifying(db: Session, definition_ids: set[int]) -> dict[int, set[str]]:
@@ -66,7 +51,7 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
     Counts: ``survey_sessions_deidentified``, ``survey_answers_deleted`` (background and
     free text) and ``survey_answers_kept``. Does not commit.
     """
-    before = cutoff(now, retention_years(settings))
+    before = shared.years_before(now, retention_years(settings))
     last = sa.func.coalesce(SurveySession.finished_at, SurveySession.updated_at)
     due = list(db.execute(sa.select(SurveySession.id, SurveySession.definition_id).where(
         SurveySession.purged_at.is_(None), last < before).order_by(SurveySession.id)))

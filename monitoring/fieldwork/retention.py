@@ -26,42 +26,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from learningcity.retention import retention_years as shared_years
+from learningcity.retention import whole_number, years_before
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 
 CONTACT_DAYS_SETTING = "monitoring.contact_retention_days"
-YEARS_SETTING = "assessment.retention_years"
-DEFAULT_YEARS = 3
-
-
-def _setting_int(settings: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
-    raw = settings.get(key)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{key} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{key} must be at least {minimum}, not {value}")
-    return value
 
 
 def contact_retention_days(settings: Mapping[str, Any]) -> int:
     """Days after the close that contact columns are kept (0: purged at the close)."""
-    return _setting_int(settings, CONTACT_DAYS_SETTING, 0, 0)
+    return whole_number(settings, CONTACT_DAYS_SETTING, 0, 0)
 
 
 def retention_years(settings: Mapping[str, Any]) -> int:
     """Years after the close that the other frame attributes are kept."""
-    return _setting_int(settings, YEARS_SETTING, DEFAULT_YEARS, 1)
+    return shared_years(settings)
 
 
-def years_ago(now: dt.datetime, years: int) -> dt.datetime:
-    """The same calendar day ``years`` earlier (29 February -> 28 February)."""
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
+#: kept under its old name for callers and tests
+years_ago = years_before
 
 
 def _frame(campaign: Campaign) -> dict[str, Any]:
@@ -150,13 +133,13 @@ def purge(db: Session, *, now: dt.datetime, settings: Mapping[str, Any],
     counts = {"frame_contact_columns_purged": 0, "frame_attributes_purged": 0,
               "invitations_cleared": 0}
     contact_before = now - dt.timedelta(days=days)
-    years_before = years_ago(now, years)
+    years_cutoff = years_before(now, years)
     closed = db.scalars(sa.select(Campaign).where(
         Campaign.status == "closed", Campaign.closed_at.is_not(None),
-        Campaign.closed_at <= max(contact_before, years_before)).order_by(Campaign.id)).all()
+        Campaign.closed_at <= max(contact_before, years_cutoff)).order_by(Campaign.id)).all()
     for campaign in closed:
         frame = _frame(campaign)
-        if campaign.closed_at <= years_before:
+        if campaign.closed_at <= years_cutoff:
             if frame.get("attributes_purged_at"):
                 continue  # done by an earlier run: nothing left
             units, invitations = purge_attributes(db, campaign, now=now, dry_run=dry_run)
