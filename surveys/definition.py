@@ -13,13 +13,10 @@ definition means and both delivery and the tests need them without a database.
 """
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import math
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
@@ -32,8 +29,6 @@ __all__ = [
     "OTHER",
     "QUESTION_TYPES",
     "SCHEMA",
-    "AnswerError",
-    "AnswerProblem",
     "BankItem",
     "Choice",
     "Field",
@@ -41,21 +36,20 @@ __all__ = [
     "Problem",
     "Question",
     "RatingItem",
+    "Repeat",
     "Survey",
     "SurveyError",
     "SurveyReport",
     "Text",
     "apply_bank",
-    "check_answers",
-    "clean_answers",
     "default_survey",
     "dumps",
+    "instance_key",
     "load_survey",
     "normalise",
-    "parse_answer",
     "read_bank",
     "read_json",
-    "relevance",
+    "split_key",
     "survey_from_dict",
     "survey_to_dict",
     "validate",
@@ -63,7 +57,10 @@ __all__ = [
 
 SCHEMA = "learningcity-survey/1"
 QUESTION_TYPES = ("single_choice", "multiple_choice", "rating_grid", "integer", "decimal",
-                  "text", "date", "month", "note")
+                  "text", "date", "month", "note", "time", "datetime", "range", "calculate",
+                  "start", "end", "today", "deviceid")
+#: types with no answer on a page: delivery records (meta) or computes (calculate) them
+META_TYPES = ("start", "end", "today", "deviceid")
 CHOICE_TYPES = ("single_choice", "multiple_choice")
 #: the choice that opens the "other, please specify" text of a question with ``other``
 OTHER = "other"
@@ -82,19 +79,44 @@ MAX_OTHER_TEXT = 500
 
 @dataclass(frozen=True)
 class Text:
-    """A text in simplified Chinese and English."""
+    """A text in simplified Chinese and English, and any further languages of an imported
+    form in ``more`` (``(code, text)`` pairs such as ``("fr", ...)``, ``("zh-TW", ...)``).
+
+    A missing translation falls back: the page shows zh, else en, else the first other
+    language (the importer warns about each missing zh or en text).
+    """
 
     zh: str
     en: str
+    more: tuple[tuple[str, str], ...] = ()
 
     def get(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        first = (self.en, self.zh) if locale.startswith("en") else (self.zh, self.en)
+        for text in (*first, *(t for _, t in self.more)):
+            if text:
+                return text
+        return ""
+
+    def language(self, code: str) -> str:
+        """The text in one language exactly ("" when it has none)."""
+        if code in ("zh", "en"):
+            return getattr(self, code)
+        return dict(self.more).get(code, "")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages this text is given in, zh and en first."""
+        return tuple(c for c, t in (("zh", self.zh), ("en", self.en), *self.more) if t)
 
 
 @dataclass(frozen=True)
 class Choice:
+    """One choice; ``extra`` holds the choice sheet's further columns (``(column, value)``),
+    which a ``choice_filter`` reads by bare name (``district = ${district}``)."""
+
     name: str
     label: Text
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,8 +135,18 @@ class Question:
 
     ``choices`` names a choice list (single/multiple choice and rating grids);
     ``other`` adds the text ``<name>_other`` asked when the choice ``other`` is
-    selected; ``minimum``/``maximum`` bound numbers (inclusive); ``items`` are the
-    statements of a rating grid, all answered on the grid's choice list.
+    selected; ``minimum``/``maximum`` bound numbers (inclusive; a ``range`` question's
+    start and end, with ``step``); ``items`` are the statements of a rating grid, all
+    answered on the grid's choice list.
+
+    From XLSForm: ``appearance`` (only those the pages honour: ``minimal``, ``likert``,
+    ``multiline``, ``month-year``, ``year``...), ``choice_filter`` (an expression over the
+    choice's ``extra`` columns by bare name and earlier answers, for cascading selects),
+    ``default`` (the answer a page starts with, as form text), ``read_only`` (shown, not
+    editable), ``calculation`` (type ``calculate``: a value computed from earlier answers),
+    ``required_message`` (said when a required answer is missing).
+    Meta types ``start``, ``end``, ``today`` and ``deviceid`` are recorded by delivery, never
+    shown.
     """
 
     name: str
@@ -130,16 +162,41 @@ class Question:
     minimum: int | float | None = None
     maximum: int | float | None = None
     items: tuple[RatingItem, ...] = ()
+    step: int | float | None = None
+    appearance: str | None = None
+    choice_filter: str | None = None
+    default: str | None = None
+    read_only: bool = False
+    calculation: str | None = None
+    required_message: Text | None = None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A page asked once per instance (XLSForm ``begin repeat``).
+
+    ``count`` is the number of instances as an expression over earlier answers
+    (``repeat_count``: ``${household_size}`` or ``3``); without it the resident adds
+    instances one at a time, up to ``maximum``.
+    """
+
+    count: str | None = None
+    maximum: int = 30
 
 
 @dataclass(frozen=True)
 class Page:
-    """A page (screen) of questions; when ``relevant`` is false the whole page is skipped."""
+    """A page (screen) of questions; when ``relevant`` is false the whole page is skipped.
+
+    With ``repeat`` the page is asked once per instance; answers of instance ``i``
+    (from 1) are keyed ``name[i]`` (see :func:`instance_key`).
+    """
 
     name: str
     title: Text
     questions: tuple[Question, ...]
     relevant: str | None = None
+    repeat: Repeat | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +236,9 @@ class Survey:
     title: Text
     choice_lists: dict[str, tuple[Choice, ...]]
     pages: tuple[Page, ...]
+    #: an imported form's own ``version`` text when it is not a small whole number
+    #: (``2024031501``, ``v1.2``); written back on export
+    form_version: str | None = None
 
     @property
     def questions(self) -> tuple[Question, ...]:
@@ -210,6 +270,20 @@ def _fields(survey: Survey) -> tuple[Field, ...]:
         for q in page.questions:
             out.extend(_question_fields(q, page))
     return tuple(out)
+
+
+def instance_key(name: str, instance: int | None) -> str:
+    """The answer key of a slot in a repeat instance (from 1): ``name[2]``."""
+    return name if instance is None else f"{name}[{instance}]"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """The slot name and repeat instance of an answer key (``("name", 2)``, ``("q", None)``)."""
+    if key.endswith("]") and "[" in key:
+        name, _, number = key[:-1].rpartition("[")
+        if number.isdigit():
+            return name, int(number)
+    return key, None
 
 
 def _question_fields(q: Question, page: Page) -> list[Field]:
@@ -247,6 +321,9 @@ class SurveyReport:
     source: str
     survey: Survey | None = None
     problems: list[Problem] = field(default_factory=list)
+    #: what was read but changed or left out (an appearance the pages ignore, a missing
+    #: translation, an extra sheet): the survey is still read
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -307,8 +384,10 @@ def var_type(survey: Survey, f: Field) -> E.VarType:
     """The expression type of an answer slot."""
     names = tuple(c.name for c in survey.choice_lists.get(f.choice_list or "", ()))
     kind = {"single_choice": "choice", "rating": "choice", "multiple_choice": "multi",
-            "integer": "number", "decimal": "number", "text": "string",
-            "other_text": "string", "date": "date", "month": "month"}[f.kind]
+            "integer": "number", "decimal": "number", "range": "number", "text": "string",
+            "other_text": "string", "date": "date", "month": "month", "today": "date",
+            "time": "string", "datetime": "string", "start": "string", "end": "string",
+            "deviceid": "string", "calculate": "string"}[f.kind]
     return E.VarType(kind, names)
 
 
@@ -581,10 +660,14 @@ def _int_or_none(text: str) -> int | None:
 # ---------------------------------------------------------------------- JSON
 
 
-_SURVEY_KEYS = {"schema", "id", "version", "title", "choice_lists", "pages"}
-_PAGE_KEYS = {"name", "title", "relevant", "questions"}
+_SURVEY_KEYS = {"schema", "id", "version", "form_version", "title", "choice_lists", "pages"}
+_PAGE_KEYS = {"name", "title", "relevant", "questions", "repeat"}
 _QUESTION_KEYS = {"name", "type", "label", "hint", "required", "relevant", "constraint",
-                  "constraint_message", "choices", "other", "min", "max", "items"}
+                  "constraint_message", "choices", "other", "min", "max", "items", "step",
+                  "appearance", "choice_filter", "default", "read_only", "calculation",
+                  "required_message"}
+#: a language code of a text beyond zh and en (``fr``, ``zh-TW``, ``es-419``)
+LANGUAGE_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _ITEM_KEYS = {"name", "label", "item_code", "reverse"}
 
 
@@ -614,8 +697,15 @@ class _JsonReader:
         if not isinstance(value, dict):
             self.add(path, subject, fld, 'must be {"zh": ..., "en": ...}')
             return None
+        more = []
         for k in sorted(set(value) - {"zh", "en"}):
-            self.add(path, subject, f"{fld}::{k}", "unknown language (use zh and en)")
+            if not isinstance(k, str) or not LANGUAGE_RE.fullmatch(k):
+                self.add(path, subject, f"{fld}::{k}", "unknown language code (zh, en, or "
+                                                       "a code such as fr or zh-TW)")
+            elif isinstance(value[k], str) and value[k].strip():
+                more.append((k, value[k].strip()))
+            elif not isinstance(value[k], str):
+                self.add(path, subject, f"{fld}::{k}", "must be text")
         out = []
         for lang in ("zh", "en"):
             v = value.get(lang, "")
@@ -623,7 +713,7 @@ class _JsonReader:
                 self.add(path, subject, f"{fld}::{lang}", "must be text")
                 v = ""
             out.append(v.strip())
-        return Text(*out)
+        return Text(out[0], out[1], tuple(more))
 
     def string(self, value: Any, path: str, subject: str, fld: str) -> str | None:
         if value is None:
@@ -666,13 +756,19 @@ class _JsonReader:
             choices = []
             for ci, rc in enumerate(raw):
                 cpath = f"{path}[{ci}]"
-                c = self.obj(rc, cpath, f"list {lname!r}", {"name", "label"})
+                c = self.obj(rc, cpath, f"list {lname!r}", {"name", "label", "extra"})
                 name = c.get("name")
                 if isinstance(name, int | float) and not isinstance(name, bool):
                     name = str(name)
+                extra = c.get("extra") or {}
+                if not isinstance(extra, dict) or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+                    self.add(cpath, f"list {lname!r}", "extra", "must map column names to "
+                                                                "text")
+                    extra = {}
                 choices.append(Choice(self.string(name, cpath, f"list {lname!r}", "name")
                                       or "", self.text(c.get("label"), cpath, "", "label")
-                                      or Text("", "")))
+                                      or Text("", ""), tuple(extra.items())))
             lists[lname] = tuple(choices)
         pages = []
         raw_pages = d.get("pages", [])
@@ -685,7 +781,9 @@ class _JsonReader:
         return Survey(id=self.string(d.get("id"), "survey", "", "id") or "",
                       version=version,
                       title=self.text(d.get("title"), "survey", "", "title") or Text("", ""),
-                      choice_lists=lists, pages=tuple(pages))
+                      choice_lists=lists, pages=tuple(pages),
+                      form_version=self.string(d.get("form_version"), "survey", "",
+                                               "form_version"))
 
     def page(self, data: Any, path: str) -> Page:
         p = self.obj(data, path, "", _PAGE_KEYS)
@@ -697,10 +795,17 @@ class _JsonReader:
             raw = []
         for qi, rq in enumerate(raw):
             questions.append(self.question(rq, f"{path}.questions[{qi}]"))
+        repeat = None
+        if p.get("repeat") is not None:
+            r = self.obj(p["repeat"], path, subject, {"count", "max"})
+            maximum = self.number(r.get("max"), path, subject, "repeat.max")
+            repeat = Repeat(self.string(r.get("count"), path, subject, "repeat.count"),
+                            maximum if isinstance(maximum, int) else Repeat.maximum)
         return Page(name=self.string(p.get("name"), path, subject, "name") or "",
                     title=self.text(p.get("title"), path, subject, "title") or Text("", ""),
                     questions=tuple(questions),
-                    relevant=self.string(p.get("relevant"), path, subject, "relevant"))
+                    relevant=self.string(p.get("relevant"), path, subject, "relevant"),
+                    repeat=repeat)
 
     def question(self, data: Any, path: str) -> Question:
         q = self.obj(data, path, "", _QUESTION_KEYS)
@@ -733,7 +838,15 @@ class _JsonReader:
             other=self.flag(q.get("other"), path, s, "other"),
             minimum=self.number(q.get("min"), path, s, "min"),
             maximum=self.number(q.get("max"), path, s, "max"),
-            items=tuple(items))
+            items=tuple(items),
+            step=self.number(q.get("step"), path, s, "step"),
+            appearance=self.string(q.get("appearance"), path, s, "appearance"),
+            choice_filter=self.string(q.get("choice_filter"), path, s, "choice_filter"),
+            default=self.string(q.get("default"), path, s, "default"),
+            read_only=self.flag(q.get("read_only"), path, s, "read_only"),
+            calculation=self.string(q.get("calculation"), path, s, "calculation"),
+            required_message=self.text(q.get("required_message"), path, s,
+                                       "required_message"))
 
 
 def survey_from_dict(data: Any, source: str = "survey.json",
@@ -773,7 +886,7 @@ def read_json(path: str | Path, data: bytes | None = None,
 
 
 def _text_json(text: Text) -> dict[str, str]:
-    return {"zh": text.zh, "en": text.en}
+    return {"zh": text.zh, "en": text.en, **dict(text.more)}
 
 
 def survey_to_dict(survey: Survey) -> dict[str, Any]:
@@ -798,6 +911,15 @@ def survey_to_dict(survey: Survey) -> dict[str, Any]:
             d["constraint"] = q.constraint
         if q.constraint_message is not None:
             d["constraint_message"] = _text_json(q.constraint_message)
+        if q.step is not None:
+            d["step"] = q.step
+        for key in ("appearance", "choice_filter", "default", "calculation"):
+            if getattr(q, key) is not None:
+                d[key] = getattr(q, key)
+        if q.read_only:
+            d["read_only"] = True
+        if q.required_message is not None:
+            d["required_message"] = _text_json(q.required_message)
         if q.items:
             d["items"] = [{"name": i.name,
                            **({"item_code": i.item_code} if i.item_code else {}),
@@ -805,14 +927,20 @@ def survey_to_dict(survey: Survey) -> dict[str, Any]:
                            **({"reverse": True} if i.reverse else {})} for i in q.items]
         return d
 
+    def repeat(r: Repeat) -> dict[str, Any]:
+        return {**({"count": r.count} if r.count is not None else {}), "max": r.maximum}
+
     return {
         "schema": SCHEMA, "id": survey.id, "version": survey.version,
+        **({"form_version": survey.form_version} if survey.form_version else {}),
         "title": _text_json(survey.title),
-        "choice_lists": {name: [{"name": c.name, "label": _text_json(c.label)}
+        "choice_lists": {name: [{"name": c.name, "label": _text_json(c.label),
+                                 **({"extra": dict(c.extra)} if c.extra else {})}
                                 for c in choices]
                          for name, choices in survey.choice_lists.items()},
         "pages": [{"name": p.name, "title": _text_json(p.title),
                    **({"relevant": p.relevant} if p.relevant is not None else {}),
+                   **({"repeat": repeat(p.repeat)} if p.repeat is not None else {}),
                    "questions": [question(q) for q in p.questions]} for p in survey.pages],
     }
 
@@ -952,221 +1080,3 @@ def apply_bank(survey: Survey, bank: Mapping[str, BankItem],
             questions.append(replace(q, items=tuple(items)))
         pages.append(replace(page, questions=tuple(questions)))
     return replace(survey, pages=tuple(pages)), problems
-
-
-# ------------------------------------------------------------------- answers
-
-
-@functools.lru_cache(maxsize=1024)
-def _tree(text: str) -> E.Expr:
-    return E.parse(text)
-
-
-def _walk(survey: Survey, answers: Mapping[str, Any]) -> Iterator[tuple[Field, bool,
-                                                                          dict[str, Any]]]:
-    """Each answer slot with its relevance, in order; the dict holds the answers so far,
-    with those of skipped questions removed (as XLSForm clears them)."""
-    env: dict[str, Any] = {}
-    page_on: dict[int, bool] = {}
-    question_on: dict[int, bool] = {}
-    for f in _fields(survey):
-        pk = id(f.page)
-        if pk not in page_on:
-            page_on[pk] = (f.page.relevant is None
-                           or E.is_true(E.evaluate(_tree(f.page.relevant), env)))
-        qk = id(f.question)
-        if qk not in question_on:
-            question_on[qk] = page_on[pk] and (
-                f.question.relevant is None
-                or E.is_true(E.evaluate(_tree(f.question.relevant), env)))
-        on = question_on[qk]
-        if f.kind == "other_text":
-            on = on and E.is_true(E.evaluate(E.Call("selected", (
-                E.Ref(f.question.name), E.Str(OTHER))), env))
-        value = answers.get(f.name)
-        env[f.name] = value if on and not _empty(value) else None
-        yield f, on, env
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, list | tuple) and not value)
-
-
-def relevance(survey: Survey, answers: Mapping[str, Any]) -> dict[str, bool]:
-    """Whether each answer slot is asked, given the answers (unanswered = None)."""
-    return {f.name: on for f, on, _ in _walk(survey, answers)}
-
-
-def clean_answers(survey: Survey, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The answers of slots that are asked and answered; skipped ones are dropped."""
-    out: dict[str, Any] = {}
-    for f, on, _ in _walk(survey, answers):
-        value = answers.get(f.name)
-        if on and not _empty(value):
-            out[f.name] = value
-    return out
-
-
-@dataclass(frozen=True)
-class AnswerProblem:
-    """A problem with one answer, in words for the resident."""
-
-    name: str
-    message: Text
-
-
-REQUIRED = Text("请回答这道题。", "Please answer this question.")
-NOT_A_CHOICE = Text("请从选项中选择。", "Please choose from the options.")
-NOT_INTEGER = Text("请填写整数。", "Please enter a whole number.")
-NOT_NUMBER = Text("请填写数字。", "Please enter a number.")
-NOT_DATE = Text("请按“年-月-日”填写日期，例如 2024-05-01。",
-                "Please enter the date as year-month-day, for example 2024-05-01.")
-NOT_MONTH = Text("请按“年-月”填写，例如 2024-05。",
-                 "Please enter the month as year-month, for example 2024-05.")
-INVALID = Text("这个回答不符合要求，请检查。", "This answer is not valid; please check it.")
-UNKNOWN = Text("问卷中没有这道题。", "This survey has no such question.")
-
-
-def _too_long(n: int) -> Text:
-    return Text(f"最多填写 {n} 个字。", f"Please write at most {n} characters.")
-
-
-def _range_message(q: Question) -> Text:
-    lo, hi = q.minimum, q.maximum
-    if lo is not None and hi is not None:
-        return Text(f"请填写 {lo} 到 {hi} 之间的数。", f"Please enter a number from {lo} to {hi}.")
-    if lo is not None:
-        return Text(f"请填写不小于 {lo} 的数。", f"Please enter a number of at least {lo}.")
-    return Text(f"请填写不大于 {hi} 的数。", f"Please enter a number of at most {hi}.")
-
-
-def _value_problem(survey: Survey, f: Field, value: Any) -> Text | None:
-    """Why a non-empty answer is not acceptable for its slot, or None."""
-    kind = f.kind
-    if kind in ("single_choice", "rating"):
-        names = {c.name for c in survey.choice_lists[f.choice_list or ""]}
-        return None if isinstance(value, str) and value in names else NOT_A_CHOICE
-    if kind == "multiple_choice":
-        names = {c.name for c in survey.choice_lists[f.choice_list or ""]}
-        ok = (isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-              and set(value) <= names and len(set(value)) == len(value))
-        return None if ok else NOT_A_CHOICE
-    if kind in ("integer", "decimal"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value):
-            return NOT_INTEGER if kind == "integer" else NOT_NUMBER
-        if kind == "integer" and not float(value).is_integer():
-            return NOT_INTEGER
-        q = f.question
-        if (q.minimum is not None and value < q.minimum) or (
-                q.maximum is not None and value > q.maximum):
-            return _range_message(q)
-        return None
-    if kind in ("text", "other_text"):
-        limit = MAX_TEXT if kind == "text" else MAX_OTHER_TEXT
-        if not isinstance(value, str):
-            return INVALID
-        return _too_long(limit) if len(value) > limit else None
-    if kind == "date":
-        return None if isinstance(value, str) and _is_date(value) else NOT_DATE
-    if kind == "month":
-        return None if isinstance(value, str) and _is_month(value) else NOT_MONTH
-    return INVALID
-
-
-def _is_date(text: str) -> bool:
-    if not E.DATE_RE.fullmatch(text):
-        return False
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_month(text: str) -> bool:
-    return bool(E.MONTH_RE.fullmatch(text)) and _is_date(text + "-01")
-
-
-def check_answers(survey: Survey, answers: Mapping[str, Any],
-                  pages: Iterable[str] | None = None) -> list[AnswerProblem]:
-    """Every problem with the answers to the asked slots of ``pages`` (default all):
-    unknown names, values of the wrong kind, ranges, required answers, constraints.
-    Answers to skipped questions are ignored (drop them with :func:`clean_answers`)."""
-    wanted = None if pages is None else set(pages)
-    known = {f.name for f in _fields(survey)}
-    problems = [AnswerProblem(name, UNKNOWN) for name in answers if name not in known]
-    for f, on, env in _walk(survey, answers):
-        if not on or (wanted is not None and f.page.name not in wanted):
-            continue
-        value = answers.get(f.name)
-        q = f.question
-        if _empty(value):
-            if q.required and f.kind != "other_text":
-                problems.append(AnswerProblem(f.name, REQUIRED))
-            continue
-        message = _value_problem(survey, f, value)
-        if message is not None:
-            env[f.name] = None
-            problems.append(AnswerProblem(f.name, message))
-            continue
-        if q.constraint is not None and f.kind != "other_text" and not E.is_true(
-                E.evaluate(_tree(q.constraint), env, current=value)):
-            problems.append(AnswerProblem(f.name, q.constraint_message or INVALID))
-    return problems
-
-
-class AnswerError(ValueError):
-    """A form value that cannot be read; ``message`` is for the resident."""
-
-    def __init__(self, message: Text) -> None:
-        super().__init__(message.en)
-        self.message = message
-
-
-def parse_answer(survey: Survey, name: str, raw: str | list[str] | None) -> Any:
-    """The typed answer of a slot from form text (a list for multiple choice).
-
-    Blank input gives None.  Full-width digits and punctuation (typed on Chinese
-    keyboards) are read as their ASCII forms.  Raises :class:`AnswerError`.
-    """
-    f = survey.field(name)
-    if f.kind == "multiple_choice":
-        values = [raw] if isinstance(raw, str) else list(raw or [])
-        picked = [v.strip() for v in values if isinstance(v, str) and v.strip()]
-        return picked or None
-    if raw is None or isinstance(raw, list):
-        if isinstance(raw, list) and len(raw) == 1:
-            raw = raw[0]
-        elif raw is None or not raw:
-            return None
-        else:
-            raise AnswerError(INVALID)
-    text = raw.strip()
-    if not text:
-        return None
-    if f.kind in ("text", "other_text", "single_choice", "rating"):
-        return text
-    text = unicodedata.normalize("NFKC", text).replace(" ", "")
-    if f.kind == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            raise AnswerError(NOT_INTEGER) from None
-    if f.kind == "decimal":
-        try:
-            value = float(text)
-        except ValueError:
-            raise AnswerError(NOT_NUMBER) from None
-        if not math.isfinite(value):
-            raise AnswerError(NOT_NUMBER)
-        return int(value) if value.is_integer() and "." not in text else value
-    if f.kind == "date":
-        if not _is_date(text):
-            raise AnswerError(NOT_DATE)
-        return text
-    if f.kind == "month":
-        if not _is_month(text):
-            raise AnswerError(NOT_MONTH)
-        return text
-    raise AnswerError(INVALID)

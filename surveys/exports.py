@@ -50,16 +50,8 @@ import pandas as pd
 from tabular.guard import guard_cell  # the project's one CSV-injection guard
 from tabular.writing import Sheet, write_table, write_workbook
 
-from .definition import (
-    MAX_OTHER_TEXT,
-    MAX_TEXT,
-    Choice,
-    Field,
-    Survey,
-    Text,
-    clean_answers,
-    relevance,
-)
+from .answers import clean_answers, relevance
+from .definition import MAX_OTHER_TEXT, MAX_TEXT, Choice, Field, Survey, Text
 
 __all__ = ["CODEBOOK_COLUMNS", "LABEL_LANGUAGES", "NOT_ASKED", "NO_ANSWER", "RESPONSE_FILES",
            "SCORE_PARTS", "Variable", "codebook_bytes", "codebook_rows", "csv_bytes",

@@ -45,8 +45,15 @@ from learningcity.tokens import derive_token, hash_token, new_token
 
 from . import exports
 from . import expressions as E
-from .definition import (
+from .answers import (
     AnswerError,
+    _value_problem,
+    check_answers,
+    clean_answers,
+    parse_answer,
+    relevance,
+)
+from .definition import (
     BankItem,
     Page,
     Problem,
@@ -55,13 +62,8 @@ from .definition import (
     SurveyError,
     SurveyReport,
     Text,
-    _value_problem,
-    check_answers,
-    clean_answers,
     dumps,
     normalise,
-    parse_answer,
-    relevance,
     survey_from_dict,
     survey_to_dict,
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from surveys.documents import load_survey
-from surveys.xlsform import write_xlsform
+from surveys.xlsform_export import write_xlsform
 
 HERE = Path(__file__).resolve().parent
 JSON_PATH = HERE / "learning_needs.json"

@@ -9,21 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from surveys.definition import (
+from surveys.answers import (
     INVALID,
     REQUIRED,
     AnswerError,
-    SurveyError,
-    Text,
     check_answers,
     clean_answers,
+    parse_answer,
+    relevance,
+)
+from surveys.definition import (
+    SurveyError,
+    Text,
     default_survey,
     dumps,
     load_survey,
-    parse_answer,
     read_bank,
     read_json,
-    relevance,
     survey_from_dict,
     survey_to_dict,
 )

@@ -20,7 +20,8 @@ from surveys.definition import (
     read_json,
 )
 from surveys.documents import load_survey
-from surveys.xlsform import read_xlsform, write_xlsform
+from surveys.xlsform import read_xlsform
+from surveys.xlsform_export import write_xlsform
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = ROOT / "surveys" / "defaults"
