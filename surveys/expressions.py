@@ -1,20 +1,25 @@
-"""A small, safe expression language for relevance (skip logic) and constraints.
+"""A small, safe expression language for XLSForm rules: relevance (skip logic),
+constraints, calculations, defaults, choice filters and repeat counts.
 
 The syntax is the subset of XLSForm/XPath that survey authors use::
 
     ${age_band} = '60-69' or ${age_band} = '70+'
     selected(${topics}, 'other')
     count-selected(.) <= 3 and not(selected(., 'none') and count-selected(.) > 1)
-    . >= 1 and . <= 365
+    . >= 1 and . <= 365 and . <= today()
     if(${trained} = 'yes', ${times}, 0) > 2
+    concat(${first-name}, ' ', jr:choice-name(${district}, '${district}'))
+    regex(., '^1[0-9]{10}$')
+    district = ${district}                 (a choice filter: a column of the choice)
 
 Text is turned into tokens, tokens into a tree of frozen dataclasses by a
 recursive-descent parser, and the tree is evaluated by a plain interpreter.
 Nothing is ever handed to ``eval``/``exec`` and there is no attribute access or
-name lookup other than ``${question}`` references, so a definition file cannot
-run code.  Why our own parser: the grammar is small, errors must name the
-position in the author's text, and the same tree serves the static checks done
-at import (references, types, choice values).
+name lookup other than ``${question}`` references (and, in a choice filter, the
+choice's own columns), so a definition file cannot run code.  Why our own parser:
+the grammar is small, errors must name the position in the author's text, and the
+same tree serves the static checks done at import (references, types, choice
+values).
 
 Grammar (lowest precedence first; all binary operators are left-associative)::
 
@@ -28,10 +33,57 @@ Grammar (lowest precedence first; all binary operators are left-associative)::
     unary    := '-' unary | primary
     primary  := NUMBER | STRING | '${' name '}' | '.' | '(' expr ')'
               | function '(' [expr (',' expr)*] ')'
+              | column                      (only with ``parse(text, columns=True)``)
 
-Functions: ``not(x)``, ``selected(ref, 'value')``, ``count-selected(ref)``,
-``if(cond, a, b)``, ``string-length(x)``, ``true()``, ``false()``.
-Strings are quoted with ``'`` or ``"`` and have no escapes (as in XPath).
+A ``name`` is an XML-style name: a letter or ``_``, then letters, digits, ``_``, ``-``
+or ``.``, at most 64 characters (``${hh-size}``, ``${q1.a}``, ``${_x}``).  A *column* is
+a bare name not followed by ``(``: in a choice filter it is a column of the choice
+being filtered (its ``name`` or an extra column of the choices sheet), a
+:class:`Column` node read from ``evaluate(..., columns=...)``.  Elsewhere a bare name
+is a :class:`ParseError` that says to write ``${name}``.  Strings are quoted with
+``'`` or ``"`` and have no escapes (as in XPath).
+
+Functions (ODK/XPath semantics; ``ARITY`` gives each one's fewest and most arguments,
+a call with another number is a :class:`ParseError`).  "Empty" is an unanswered
+question (None) or ``''``; text of a value is XPath ``string()`` (numbers without a
+trailing ``.0``, NaN as ``NaN``, a multiple choice as its names joined by spaces):
+
+* ``not(x)``, ``boolean(x)``: XPath ``boolean()`` of x (false for empty, 0, NaN);
+  ``true()``, ``false()``;
+* ``if(c, a, b)``: a when c is true, else b (only the branch taken is evaluated);
+* ``selected(ref, 'v')``: v is a chosen name of a multiple choice (or the value of a
+  single choice); false when empty.  ``count-selected(ref)``: how many are chosen, 0
+  when empty.  ``selected-at(ref, n)``: the n-th chosen name, 0-based; ``''`` when
+  empty, when n is past the end, negative or not a number;
+* ``string-length(x)``: length of the text of x (0 when empty);
+* ``concat(a, ...)``: the texts of one or more values joined (empty is ``''``);
+* ``string(x)``: the text of x (``''`` when empty);
+* ``number(x)``: x as a number; NaN when empty or not a number (``'12 '`` is 12);
+* ``int(x)``: number(x) truncated toward zero; NaN stays NaN (so empty gives NaN);
+* ``round(x)``, ``round(x, digits)``: number(x) rounded to ``digits`` decimals
+  (default 0, negative allowed), halves away from zero as ODK does (``round(-2.5)`` is
+  -3); NaN when x or digits is empty;
+* ``coalesce(a, b)``: a unless a is empty, else b;
+* ``contains(s, t)``, ``starts-with(s, t)``, ``ends-with(s, t)``: on the texts; an
+  empty t is contained in everything;
+* ``substr(s, start[, end])``: characters ``start`` (0-based) up to, not including,
+  ``end`` (default: the end) of the text of s; a negative index counts from the end,
+  indexes are clamped to the text, a non-number index counts as 0;
+* ``regex(s, pattern)``: the pattern is found in the text of s (search, as JavaRosa's
+  ``find()``: anchor with ``^...$`` for a whole match); false when the text is
+  empty and the pattern needs a character.  Patterns are at most
+  ``REGEX_MAX_PATTERN`` characters with repetition counts of at most 1000, texts at
+  most ``REGEX_MAX_TEXT`` characters, and a search gives up after ``REGEX_TIMEOUT``
+  seconds (the ``regex`` package's timeout, so no catastrophic backtracking): these
+  raise :class:`EvaluationError`; an invalid literal pattern is a :class:`ParseError`;
+* ``today()``: the date ``YYYY-MM-DD`` of ``now`` (a type ``date``, comparable with
+  date answers: ``. <= today()``); ``now()``: ``now`` as ISO text with its UTC offset,
+  to the second (``2024-05-01T09:30:00+08:00``).  ``now`` is the datetime given to
+  :func:`evaluate` (naive means local time), by default the local time at the call;
+* ``jr:choice-name(value, '${q}')``: the label, in the current language, of the choice
+  ``value`` of question q, from the ``choice_label(q, value)`` callback given to
+  :func:`evaluate` (``''`` when value is empty or not a choice of q; without a
+  callback it raises :class:`EvaluationError`).
 
 Unanswered questions (value ``None``) follow XLSForm/XPath 1.0:
 
@@ -50,19 +102,27 @@ Unanswered questions (value ``None``) follow XLSForm/XPath 1.0:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 import numpy as np
+import regex  # Python's re has no timeout; regex's timeout= bounds backtracking
 
 __all__ = [
+    "ARITY",
     "FUNCTIONS",
+    "NAME_RE",
+    "REGEX_MAX_PATTERN",
+    "REGEX_MAX_TEXT",
+    "REGEX_TIMEOUT",
     "Binary",
     "Call",
+    "Column",
     "Current",
     "EvaluationError",
     "Expr",
@@ -74,8 +134,10 @@ __all__ = [
     "Unary",
     "VarType",
     "check_types",
+    "columns",
     "evaluate",
     "evaluate_columns",
+    "infer_type",
     "is_true",
     "parse",
     "references",
@@ -83,9 +145,17 @@ __all__ = [
     "uses_current",
 ]
 
-#: function name -> number of arguments
-FUNCTIONS: dict[str, int] = {"not": 1, "selected": 2, "count-selected": 1, "if": 3,
-                             "string-length": 1, "true": 0, "false": 0}
+#: function name -> (fewest, most) arguments; most None = any number
+ARITY: dict[str, tuple[int, int | None]] = {
+    "not": (1, 1), "selected": (2, 2), "count-selected": (1, 1), "if": (3, 3),
+    "string-length": (1, 1), "true": (0, 0), "false": (0, 0), "boolean": (1, 1),
+    "today": (0, 0), "now": (0, 0), "concat": (1, None), "int": (1, 1), "round": (1, 2),
+    "number": (1, 1), "string": (1, 1), "coalesce": (2, 2), "regex": (2, 2),
+    "selected-at": (2, 2), "jr:choice-name": (2, 2), "contains": (2, 2),
+    "starts-with": (2, 2), "ends-with": (2, 2), "substr": (2, 3),
+}
+#: function name -> the fewest arguments it takes (kept for callers that build calls)
+FUNCTIONS: dict[str, int] = {name: low for name, (low, _high) in ARITY.items()}
 
 _KEYWORD_OPS = {"and", "or", "div", "mod"}
 _PRECEDENCE = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
@@ -93,11 +163,20 @@ _PRECEDENCE = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">="
 _UNARY_PRECEDENCE = 7
 MAX_LENGTH = 2000  # characters; definitions hold short rules, this bounds parser work
 MAX_DEPTH = 60  # nesting of parentheses, calls and unary minus
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+MAX_NAME = 64  # characters of a ${name} or a bare column name
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+#: a function name (with an optional ``jr:`` style prefix) or a bare column name
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*(?::[A-Za-z_][A-Za-z0-9_.\-]*)?")
 _NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MONTH_RE = re.compile(r"[0-9]{4}-[0-9]{2}")
+_QUOTED_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,63})\}")
+REGEX_MAX_PATTERN = 500  # characters of a regex() pattern
+REGEX_MAX_TEXT = 10_000  # characters of the text regex() searches
+REGEX_TIMEOUT = 0.1  # seconds one regex() search may take
+_REGEX_MAX_COUNT = 1000  # largest {n,m} count; regex expands counts when compiling
+_REGEX_MAX_PRODUCT = 10_000  # product of the least counts of all {n,m} of one pattern
+_REGEX_COUNT_RE = re.compile(r"(?<!\\)\{([0-9]+)(?:,([0-9]*))?\}")
 
 
 class ParseError(ValueError):
@@ -136,6 +215,13 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A bare ``name`` in a choice filter: that column of the choice being filtered."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Current:
     """``.``: the value being checked by a constraint."""
 
@@ -159,7 +245,7 @@ class Call:
     args: tuple[Expr, ...]
 
 
-Expr = Num | Str | Ref | Current | Unary | Binary | Call
+Expr = Num | Str | Ref | Column | Current | Unary | Binary | Call
 
 
 # ----------------------------------------------------------------- tokenizer
@@ -190,7 +276,10 @@ def _tokens(text: str) -> Iterator[_Token]:
                 raise ParseError("reference ${... is not closed with '}'", i)
             name = text[i + 2:end].strip()
             if not NAME_RE.fullmatch(name):
-                raise ParseError(f"{text[i:end + 1]!r} is not a valid question reference", i)
+                why = (f" (a name has at most {MAX_NAME} characters)"
+                       if NAME_RE.fullmatch(name[:MAX_NAME]) else "")
+                raise ParseError(f"{text[i:end + 1]!r} is not a valid question reference{why}",
+                                 i)
             yield _Token("ref", name, i)
             i = end + 1
             continue
@@ -226,8 +315,11 @@ def _tokens(text: str) -> Iterator[_Token]:
         m = _IDENT_RE.match(text, i)
         if m:
             word = m.group()
+            head = re.split(r"[.:]", word, maxsplit=1)[0]
+            if head in _KEYWORD_OPS:  # "div.5" is div .5, not a name
+                word = head
             yield _Token("op" if word in _KEYWORD_OPS else "name", word, i)
-            i = m.end()
+            i += len(word)
             continue
         raise ParseError(f"unexpected character {ch!r}", i)
     yield _Token("end", None, n)
@@ -237,10 +329,11 @@ def _tokens(text: str) -> Iterator[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, columns: bool) -> None:
         self.tokens = list(_tokens(text))
         self.i = 0
         self.depth = 0
+        self.columns = columns
 
     def deeper(self) -> None:
         self.depth += 1
@@ -295,25 +388,65 @@ class _Parser:
             self.depth -= 1
             return inner
         if tok.kind == "name":
-            if tok.value not in FUNCTIONS:
-                raise ParseError(f"unknown function or word {tok.value!r} (functions: "
-                                 f"{', '.join(FUNCTIONS)}; questions are written ${{name}})",
-                                 tok.pos)
-            self.expect("(", f"'(' after {tok.value}")
-            self.deeper()
-            args: list[Expr] = []
-            if self.tok.kind != ")":
-                args.append(self.expression())
-                while self.tok.kind == ",":
-                    self.take()
-                    args.append(self.expression())
-            self.expect(")", "')' or ','")
-            self.depth -= 1
-            if len(args) != FUNCTIONS[tok.value]:
-                raise ParseError(f"{tok.value}() takes {FUNCTIONS[tok.value]} argument(s), "
-                                 f"got {len(args)}", tok.pos)
-            return Call(tok.value, tuple(args))
+            if self.tok.kind != "(":
+                return self.bare_name(tok)
+            return self.call(tok)
         raise ParseError(f"expected a value, found {_describe(tok)}", tok.pos)
+
+    def bare_name(self, tok: _Token) -> Column:
+        name = tok.value
+        if tok.value in ARITY:
+            raise ParseError(f"expected '(' after {name}, found {_describe(self.tok)}",
+                             self.tok.pos)
+        if not self.columns:
+            hint = f"${{{name}}}" if NAME_RE.fullmatch(name) else "${name}"
+            raise ParseError(f"unknown word {name!r}: write a question as {hint} (bare "
+                             "names are columns of the choices, only in a choice filter)",
+                             tok.pos)
+        if ":" in name or not NAME_RE.fullmatch(name):
+            raise ParseError(f"{name!r} is not a column name (a letter or '_', then "
+                             f"letters, digits, '_', '-' or '.', at most {MAX_NAME})",
+                             tok.pos)
+        return Column(name)
+
+    def call(self, tok: _Token) -> Call:
+        name = tok.value
+        if name not in ARITY:
+            raise ParseError(f"unknown function {name!r} (functions: {', '.join(ARITY)}; "
+                             "questions are written ${name})", tok.pos)
+        self.expect("(", f"'(' after {name}")
+        self.deeper()
+        args: list[Expr] = []
+        starts: list[int] = []
+        if self.tok.kind != ")":
+            starts.append(self.tok.pos)
+            args.append(self.expression())
+            while self.tok.kind == ",":
+                self.take()
+                starts.append(self.tok.pos)
+                args.append(self.expression())
+        self.expect(")", "')' or ','")
+        self.depth -= 1
+        low, high = ARITY[name]
+        if len(args) < low or (high is not None and len(args) > high):
+            raise ParseError(f"{name}() takes {_arity_text(low, high)}, got {len(args)}",
+                             tok.pos)
+        if name == "regex" and isinstance(args[1], Str):
+            problem = _pattern_problem(args[1].value)
+            if problem:
+                raise ParseError(f"regex() pattern {args[1].value!r}: {problem}", starts[1])
+        return Call(name, tuple(args))
+
+
+def _arity_text(low: int, high: int | None) -> str:
+    def count(k: int) -> str:
+        return f"{k} argument" + ("" if k == 1 else "s")
+
+    if high is None:
+        return f"at least {count(low)}"
+    if low == high:
+        return count(low)
+    return f"{low} or {count(high)}" if high == low + 1 else f"{low} to {count(high)}"
 
 
 def _describe(tok: _Token) -> str:
@@ -326,19 +459,48 @@ def _describe(tok: _Token) -> str:
     return repr(str(tok.value))
 
 
-def parse(text: str) -> Expr:
-    """Parse an expression; raise :class:`ParseError` (and nothing else) on bad text."""
+def parse(text: str, columns: bool = False) -> Expr:
+    """Parse an expression; raise :class:`ParseError` (and nothing else) on bad text.
+
+    ``columns=True`` reads a choice filter: bare names are :class:`Column` nodes.
+    """
     if not isinstance(text, str):
         raise ParseError("an expression must be text", 0)
     if len(text) > MAX_LENGTH:
         raise ParseError(f"longer than {MAX_LENGTH} characters", MAX_LENGTH)
-    parser = _Parser(text)
+    parser = _Parser(text, columns)
     if parser.tok.kind == "end":
         raise ParseError("the expression is empty", 0)
     tree = parser.expression()
     if parser.tok.kind != "end":
         raise ParseError(f"unexpected {_describe(parser.tok)}", parser.tok.pos)
     return tree
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why a regex() pattern is refused (too long, counts too large, invalid), or None."""
+    if len(pattern) > REGEX_MAX_PATTERN:
+        return f"longer than {REGEX_MAX_PATTERN} characters"
+    product = 1
+    for m in _REGEX_COUNT_RE.finditer(pattern):
+        counts = [int(c) for c in m.groups() if c]
+        if max(counts) > _REGEX_MAX_COUNT:
+            return f"a repetition count above {_REGEX_MAX_COUNT} ({m.group()})"
+        product *= max(counts[0], 1)
+        if product > _REGEX_MAX_PRODUCT:
+            return "its repetition counts multiply to more than " \
+                   f"{_REGEX_MAX_PRODUCT}"
+    try:
+        _compiled(pattern)
+    except regex.error as exc:
+        return f"not a valid regular expression ({exc})"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    """The compiled pattern (cached: the same rules run on every answer)."""
+    return regex.compile(pattern)
 
 
 # ------------------------------------------------------------------- printer
@@ -377,6 +539,8 @@ def to_source(node: Expr) -> str:
         raise ValueError("a string cannot hold both kinds of quote")
     if isinstance(node, Ref):
         return f"${{{node.name}}}"
+    if isinstance(node, Column):
+        return node.name
     if isinstance(node, Current):
         return "."
     if isinstance(node, Unary):
@@ -410,12 +574,38 @@ def _walk(node: Expr) -> Iterator[Expr]:
 
 
 def references(node: Expr) -> list[str]:
-    """Question names referenced with ``${...}``, in order of first appearance."""
+    """Question names referenced with ``${...}``, in order of first appearance.
+
+    The question named by the quoted ``'${q}'`` of ``jr:choice-name(v, '${q}')``
+    counts: the rule depends on that question's choices.
+    """
     seen: dict[str, None] = {}
     for sub in _walk(node):
         if isinstance(sub, Ref):
             seen.setdefault(sub.name)
+        elif isinstance(sub, Call) and sub.name == "jr:choice-name":
+            quoted = _quoted_question(sub.args[1])
+            if quoted is not None:
+                seen.setdefault(quoted)
     return list(seen)
+
+
+def columns(node: Expr) -> list[str]:
+    """Bare column names of a choice filter (:class:`Column`), in order of first appearance."""
+    seen: dict[str, None] = {}
+    for sub in _walk(node):
+        if isinstance(sub, Column):
+            seen.setdefault(sub.name)
+    return list(seen)
+
+
+def _quoted_question(node: Expr) -> str | None:
+    """q of the literal ``'${q}'`` (the second argument of jr:choice-name), else None."""
+    if isinstance(node, Str):
+        m = _QUOTED_REF_RE.fullmatch(node.value.strip())
+        if m:
+            return m.group(1)
+    return None
 
 
 def uses_current(node: Expr) -> bool:
@@ -446,6 +636,8 @@ class VarType:
 
 
 def _as_number(text: str) -> float | None:
+    if "_" in text:  # Python reads 1_000, XPath does not
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -465,26 +657,51 @@ def _what(t: VarType) -> str:
     return f"{t.label} ({names[t.kind]})" if t.label else names[t.kind]
 
 
+_WANTS = ("boolean", "number", "any")
+
+
 def check_types(node: Expr, lookup: Callable[[str], VarType | None],
-                current: VarType | None = None, want: str = "boolean") -> list[str]:
+                current: VarType | None = None, want: str = "boolean", *,
+                columns: Callable[[str], VarType | None] | None = None) -> list[str]:
     """Every type problem of an expression, as messages (empty when it is well typed).
 
     ``lookup(name)`` gives the type of ``${name}`` or None for names that the
     caller reports itself (unknown or misplaced references are not repeated
     here).  ``current`` is the type of ``.``; None means ``.`` is not allowed
-    (relevance).  ``want`` is the kind the whole expression must have.
+    (relevance).  ``want`` is what the whole expression must give: ``boolean`` (a
+    relevance, constraint or choice filter), ``number`` (a repeat count: a number, or
+    text that number() reads) or ``any`` (a calculation or default).  ``columns(name)``
+    gives the type of a bare column of a choice filter (None: reported by the caller);
+    without it a :class:`Column` is a problem.
     """
+    if want not in _WANTS:
+        raise ValueError(f"want must be one of {', '.join(_WANTS)}, not {want!r}")
     problems: list[str] = []
-    result = _Checker(lookup, current, problems).infer(node)
+    result = _Checker(lookup, current, problems, columns).infer(node)
     if result is not None and want == "boolean" and result.kind != "boolean":
         problems.append(f"must be a condition (true or false), but gives {_what(result)}")
+    if result is not None and want == "number" and not (
+            _Checker.numeric(result) or result.kind in ("string", "choice")):
+        problems.append(f"must be a number, but gives {_what(result)}")
     return problems
+
+
+def infer_type(node: Expr, lookup: Callable[[str], VarType | None],
+               current: VarType | None = None, *,
+               columns: Callable[[str], VarType | None] | None = None) -> VarType | None:
+    """The type an expression gives (None when a reference's type is unknown), e.g. the
+    type of a ``calculate`` question from its calculation.  Problems are ignored: see
+    :func:`check_types`."""
+    result = _Checker(lookup, current, [], columns).infer(node)
+    return None if result is None else VarType(result.kind, result.choices)
 
 
 class _Checker:
     def __init__(self, lookup: Callable[[str], VarType | None], current: VarType | None,
-                 problems: list[str]) -> None:
+                 problems: list[str],
+                 columns: Callable[[str], VarType | None] | None = None) -> None:
         self.lookup, self.current, self.problems = lookup, current, problems
+        self.columns = columns
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -497,6 +714,13 @@ class _Checker:
         if isinstance(node, Ref):
             t = self.lookup(node.name)
             return None if t is None else VarType(t.kind, t.choices, f"${{{node.name}}}")
+        if isinstance(node, Column):
+            if self.columns is None:
+                self.fail(f"bare name {node.name!r}: only a choice filter reads columns of "
+                          f"the choices; write a question as ${{{node.name}}}")
+                return None
+            t = self.columns(node.name)
+            return None if t is None else VarType(t.kind, t.choices, f"column {node.name!r}")
         if isinstance(node, Current):
             if self.current is None:
                 self.fail("'.' (the current answer) is only allowed in a constraint")
@@ -607,6 +831,10 @@ class _Checker:
         name, args = node.name, node.args
         if name in ("true", "false"):
             return _BOOLEAN
+        if name == "today":
+            return VarType("date", label="today()")
+        if name == "now":
+            return VarType("string", label="now()")
         if name == "not":
             t = self.infer(args[0])
             if t is not None and t.kind != "boolean":
@@ -616,29 +844,47 @@ class _Checker:
             cond, yes, no = (self.infer(a) for a in args)
             if cond is not None and cond.kind != "boolean":
                 self.fail(f"the first argument of if() must be a condition, not {_what(cond)}")
-            if yes is not None and no is not None:
-                ky = "number" if self.numeric(yes) and yes.kind != "choice" else yes.kind
-                kn = "number" if self.numeric(no) and no.kind != "choice" else no.kind
-                simple = {"choice": "string"}
-                if simple.get(ky, ky) != simple.get(kn, kn):
-                    self.fail(f"if() gives {_what(yes)} or {_what(no)}; both must be alike")
-                return VarType(simple.get(ky, ky))
-            return yes or no
-        if name == "string-length":
-            t = self.infer(args[0])
-            if t is not None and t.kind in ("multi", "boolean"):
-                self.fail(f"string-length() needs text, not {_what(t)}")
+            return self.alike("if", yes, no)
+        if name == "coalesce":
+            first, second = (self.infer(a) for a in args)
+            return self.alike("coalesce", first, second)
+        if name in ("boolean", "string", "concat"):
+            for a in args:
+                self.infer(a)
+            return _BOOLEAN if name == "boolean" else _STRING
+        if name in ("string-length", "contains", "starts-with", "ends-with", "regex"):
+            for a in args:
+                self.text(name, self.infer(a))
+            return _NUMBER if name == "string-length" else _BOOLEAN
+        if name == "substr":
+            self.text(name, self.infer(args[0]))
+            for a in args[1:]:
+                self.number(name, self.infer(a), "its start and end")
+            return _STRING
+        if name in ("int", "round", "number"):
+            self.number(name, self.infer(args[0]), "")
+            if len(args) > 1:
+                self.number(name, self.infer(args[1]), "its digits")
             return _NUMBER
+        if name == "jr:choice-name":
+            return self.choice_name(args)
         target = args[0]
         t = self.infer(target)
         if not isinstance(target, Ref | Current):
-            example = "selected(${q}, 'value')" if name == "selected" else f"{name}(${{q}})"
+            example = {"selected": "selected(${q}, 'value')",
+                       "selected-at": "selected-at(${q}, 0)"}.get(name, f"{name}(${{q}})")
             self.fail(f"{name}() needs a question, like {example}")
             t = None
         if name == "count-selected":
             if t is not None and t.kind != "multi":
                 self.fail(f"count-selected() needs a multiple-choice question, not {_what(t)}")
             return _NUMBER
+        if name == "selected-at":
+            self.number(name, self.infer(args[1]), "its position")
+            if t is not None and t.kind not in ("choice", "multi"):
+                self.fail(f"selected-at() needs a choice question, not {_what(t)}")
+                return _STRING
+            return _STRING if t is None else VarType("choice", t.choices)
         # selected(q, 'value')
         value = args[1]
         self.infer(value)
@@ -650,6 +896,44 @@ class _Checker:
             self.fail(f"{value.value!r} is not a choice of {t.label} "
                       f"(choices: {', '.join(t.choices)})")
         return _BOOLEAN
+
+    def alike(self, name: str, yes: VarType | None, no: VarType | None) -> VarType | None:
+        """The type of if()/coalesce(), whose two values must be of one kind."""
+        if yes is not None and no is not None:
+            ky = "number" if self.numeric(yes) and yes.kind != "choice" else yes.kind
+            kn = "number" if self.numeric(no) and no.kind != "choice" else no.kind
+            simple = {"choice": "string"}
+            if simple.get(ky, ky) != simple.get(kn, kn):
+                self.fail(f"{name}() gives {_what(yes)} or {_what(no)}; both must be alike")
+            return VarType(simple.get(ky, ky))
+        return yes or no
+
+    def text(self, name: str, t: VarType | None) -> None:
+        """An argument that a function reads as text."""
+        if t is not None and t.kind in ("multi", "boolean"):
+            hint = " (use selected() for a multiple choice)" if t.kind == "multi" else ""
+            self.fail(f"{name}() needs text, not {_what(t)}{hint}")
+
+    def number(self, name: str, t: VarType | None, what: str) -> None:
+        """An argument that a function reads as a number (text is read by number())."""
+        if t is not None and not (self.numeric(t) or t.kind in ("string", "choice")):
+            of = f" as {what}" if what else ""
+            self.fail(f"{name}() needs a number{of}, not {_what(t)}")
+
+    def choice_name(self, args: tuple[Expr, ...]) -> VarType:
+        """``jr:choice-name(value, '${q}')``: q must be a choice question, in quotes."""
+        self.text("jr:choice-name", self.infer(args[0]))
+        quoted = _quoted_question(args[1])
+        if quoted is None:
+            self.infer(args[1])
+            self.fail("the second argument of jr:choice-name() must be the question in "
+                      "quotes, like jr:choice-name(${q}, '${q}')")
+            return _STRING
+        t = self.lookup(quoted)
+        if t is not None and t.kind not in ("choice", "multi"):
+            self.fail(f"jr:choice-name() needs a choice question, not "
+                      f"${{{quoted}}} ({_what(VarType(t.kind))})")
+        return _STRING
 
 
 def _valid_iso(text: str) -> bool:
@@ -702,8 +986,13 @@ def _string(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list | tuple):
         return " ".join(str(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value.is_integer():
+            return str(int(value))
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
@@ -754,37 +1043,70 @@ def _arith(op: str, a: Any, b: Any) -> float:
 
 
 def evaluate(node: Expr, values: Mapping[str, Any] | Callable[[str], Any],
-             current: Any = None) -> Any:
+             current: Any = None, *, columns: Mapping[str, Any] | None = None,
+             choice_label: Callable[[str, str], str | None] | None = None,
+             now: dt.datetime | None = None) -> Any:
     """Value of an expression.
 
     ``values`` maps question names to answers (None or missing = unanswered):
     str for text and single choice, list of choice names for multiple choice,
     int/float for numbers, ISO text for dates (``YYYY-MM-DD``) and months
-    (``YYYY-MM``).  ``current`` is the value of ``.``.  Use :func:`is_true` on
-    the result of a relevance or constraint.
+    (``YYYY-MM``).  ``current`` is the value of ``.``.  ``columns`` holds the
+    columns of the choice a choice filter is looking at (``{'name': ..., 'district':
+    ...}``; a missing column is empty).  ``choice_label(question, value)`` gives the
+    label of a choice in the current language for ``jr:choice-name()`` (None: not a
+    choice).  ``now`` is the time of ``today()`` and ``now()`` (default: the clock,
+    read once per call).  Use :func:`is_true` on the result of a relevance,
+    constraint or choice filter.
     """
     get = values.get if isinstance(values, Mapping) else values
-    return _eval(node, get, current)
+    return _eval(node, _Context(get, current, columns, choice_label, now))
 
 
-def _eval(node: Expr, get: Callable[[str], Any], current: Any) -> Any:
+class _Context:
+    """What an evaluation reads besides the tree: answers, '.', choice columns, labels
+    and the time (read from the clock at most once)."""
+
+    def __init__(self, get: Callable[[str], Any], current: Any,
+                 columns: Mapping[str, Any] | None,
+                 choice_label: Callable[[str, str], str | None] | None,
+                 now: dt.datetime | None) -> None:
+        self.get, self.current, self.columns = get, current, columns
+        self.choice_label, self._now = choice_label, now
+
+    def column(self, name: str) -> Any:
+        if self.columns is None:
+            raise EvaluationError(f"column {name!r}: a choice filter needs the choice's "
+                                  "columns (evaluate(..., columns=...))")
+        return self.columns.get(name)
+
+    def now(self) -> dt.datetime:
+        """The time of today()/now(), with its UTC offset (naive means local time)."""
+        if self._now is None:
+            self._now = dt.datetime.now().astimezone()
+        elif self._now.tzinfo is None or self._now.utcoffset() is None:
+            self._now = self._now.astimezone()
+        return self._now
+
+
+def _eval(node: Expr, ctx: _Context) -> Any:
     if isinstance(node, Num | Str):
         return node.value
     if isinstance(node, Ref):
-        return get(node.name)
+        return ctx.get(node.name)
     if isinstance(node, Current):
-        return current
+        return ctx.current
+    if isinstance(node, Column):
+        return ctx.column(node.name)
     if isinstance(node, Unary):
-        return -_number(_eval(node.operand, get, current))
+        return -_number(_eval(node.operand, ctx))
     if isinstance(node, Binary):
         op = node.op
         if op == "and":
-            return (is_true(_eval(node.left, get, current))
-                    and is_true(_eval(node.right, get, current)))
+            return is_true(_eval(node.left, ctx)) and is_true(_eval(node.right, ctx))
         if op == "or":
-            return (is_true(_eval(node.left, get, current))
-                    or is_true(_eval(node.right, get, current)))
-        a, b = _eval(node.left, get, current), _eval(node.right, get, current)
+            return is_true(_eval(node.left, ctx)) or is_true(_eval(node.right, ctx))
+        a, b = _eval(node.left, ctx), _eval(node.right, ctx)
         if op == "=":
             return _equal(a, b)
         if op == "!=":
@@ -793,27 +1115,17 @@ def _eval(node: Expr, get: Callable[[str], Any], current: Any) -> Any:
             return _order(op, a, b)
         return _arith(op, a, b)
     if isinstance(node, Call):
-        return _call(node, get, current)
+        return _call(node, ctx)
     raise EvaluationError(f"not an expression node: {node!r}")
 
 
-def _call(node: Call, get: Callable[[str], Any], current: Any) -> Any:
+def _call(node: Call, ctx: _Context) -> Any:
     name, args = node.name, node.args
-    if name == "true":
-        return True
-    if name == "false":
-        return False
-    if name == "not":
-        return not is_true(_eval(args[0], get, current))
     if name == "if":
-        branch = args[1] if is_true(_eval(args[0], get, current)) else args[2]
-        return _eval(branch, get, current)
-    value = _eval(args[0], get, current)
-    if name == "string-length":
-        return len(_string(value))
-    if name == "count-selected":
-        return _count_selected(value)
-    return _selected(value, _eval(args[1], get, current))
+        branch = args[1] if is_true(_eval(args[0], ctx)) else args[2]
+        return _eval(branch, ctx)
+    values = [_eval(a, ctx) for a in args]
+    return _ROW_FUNCTIONS[name](ctx, *values)
 
 
 def _count_selected(value: Any) -> int:
@@ -829,6 +1141,126 @@ def _selected(value: Any, wanted_value: Any) -> bool:
     if isinstance(value, list | tuple):
         return wanted in [str(v) for v in value]
     return wanted in _string(value).split(" ")
+
+
+def _selected_at(value: Any, index: Any) -> str:
+    if value is None:
+        return ""
+    names = [str(v) for v in value] if isinstance(value, list | tuple) else \
+        _string(value).split()
+    i = _number(index)
+    if not math.isfinite(i):
+        return ""
+    i = math.trunc(i)
+    return names[i] if 0 <= i < len(names) else ""
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | tuple) and len(value) == 0)
+
+
+def _int(value: Any) -> int | float:
+    x = _number(value)
+    return math.trunc(x) if math.isfinite(x) else x
+
+
+def _round(value: Any, digits: Any = 0) -> int | float:
+    """ODK round(): halves away from zero, at ``digits`` decimals (negative: tens...)."""
+    x, d = _number(value), _number(digits)
+    if math.isnan(d):
+        return math.nan
+    if not math.isfinite(x):
+        return x
+    if math.isinf(d):
+        return x if d > 0 else 0
+    d = math.trunc(d)
+    if d > 20:  # past a float's precision: nothing to round
+        return x
+    if d < -400:
+        return 0
+    with localcontext() as context:
+        context.prec = 800
+        rounded = Decimal(repr(x)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
+    return int(rounded) if d <= 0 else float(rounded)
+
+
+_OMITTED = object()
+
+
+def _substr(value: Any, start: Any, end: Any = _OMITTED) -> str:
+    """JavaRosa substr(): 0-based, ``end`` excluded, negative from the end, clamped."""
+    text = _string(value)
+    length = len(text)
+
+    def index(v: Any) -> int:
+        if v is _OMITTED:
+            return length
+        x = _number(v)
+        if math.isnan(x):
+            return 0
+        i = max(min(x, length + 1), -length - 1)  # infinities included
+        i = math.trunc(i)
+        return max(0, min(length, i + length if i < 0 else i))
+
+    first, last = index(start), index(end)
+    return text[first:last] if first < last else ""
+
+
+def _regex(value: Any, pattern_value: Any) -> bool:
+    text, pattern = _string(value), _string(pattern_value)
+    problem = _pattern_problem(pattern)
+    if problem:
+        raise EvaluationError(f"regex() pattern {pattern!r}: {problem}")
+    if len(text) > REGEX_MAX_TEXT:
+        raise EvaluationError(f"regex() is given {len(text)} characters of text, at most "
+                              f"{REGEX_MAX_TEXT} are searched")
+    try:
+        return _compiled(pattern).search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        raise EvaluationError(f"regex() pattern {pattern!r} took longer than "
+                              f"{REGEX_TIMEOUT} s on a text of {len(text)} characters") \
+            from None
+
+
+def _choice_name(ctx: _Context, value: Any, question: Any) -> str:
+    text = _string(question).strip()
+    m = _QUOTED_REF_RE.fullmatch(text)
+    if m is None:
+        raise EvaluationError(f"jr:choice-name() needs the question as '${{q}}', not {text!r}")
+    if _empty(value):
+        return ""
+    if ctx.choice_label is None:
+        raise EvaluationError("jr:choice-name() needs the choice labels "
+                              "(evaluate(..., choice_label=...))")
+    label = ctx.choice_label(m.group(1), _string(value))
+    return "" if label is None else label
+
+
+#: the functions whose arguments are all evaluated: name -> fn(context, *values)
+_ROW_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "true": lambda ctx: True,
+    "false": lambda ctx: False,
+    "not": lambda ctx, x: not is_true(x),
+    "boolean": lambda ctx, x: is_true(x),
+    "today": lambda ctx: ctx.now().date().isoformat(),
+    "now": lambda ctx: ctx.now().isoformat(timespec="seconds"),
+    "concat": lambda ctx, *xs: "".join(map(_string, xs)),
+    "string": lambda ctx, x: _string(x),
+    "string-length": lambda ctx, x: len(_string(x)),
+    "number": lambda ctx, x: _number(x),
+    "int": lambda ctx, x: _int(x),
+    "round": lambda ctx, *xs: _round(*xs),
+    "coalesce": lambda ctx, a, b: b if _empty(a) else a,
+    "contains": lambda ctx, a, b: _string(b) in _string(a),
+    "starts-with": lambda ctx, a, b: _string(a).startswith(_string(b)),
+    "ends-with": lambda ctx, a, b: _string(a).endswith(_string(b)),
+    "substr": lambda ctx, *xs: _substr(*xs),
+    "regex": lambda ctx, a, b: _regex(a, b),
+    "selected": lambda ctx, a, b: _selected(a, b),
+    "count-selected": lambda ctx, a: _count_selected(a),
+    "selected-at": lambda ctx, a, b: _selected_at(a, b),
+    "jr:choice-name": _choice_name,
+}
 
 
 # ------------------------------------------------------ evaluation on whole columns
@@ -876,7 +1308,9 @@ class _Vec:
 
 
 def evaluate_columns(node: Expr, columns: Mapping[str, Any], n: int, current: Any = None,
-                     missing_as_nan: bool = False) -> np.ndarray:
+                     missing_as_nan: bool = False, *,
+                     choice_label: Callable[[str, str], str | None] | None = None,
+                     now: dt.datetime | None = None) -> np.ndarray:
     """``is_true(evaluate(node, row))`` for every row of a table at once: 1.0, 0.0 or NaN.
 
     ``columns`` maps question names to ``n`` values each: a numpy array (in a float
@@ -884,9 +1318,12 @@ def evaluate_columns(node: Expr, columns: Mapping[str, Any], n: int, current: An
     :func:`evaluate` takes (None unanswered), or a :class:`Selection` for a multiple
     choice.  A missing name is unanswered in every row.  NaN marks rows whose
     evaluation raised :class:`EvaluationError`, and with ``missing_as_nan`` rows where
-    every referenced question is unanswered.  Same result as the row path, row for row.
+    every referenced question is unanswered.  Same result as the row path, row for row
+    (``choice_label`` and ``now`` as for :func:`evaluate`).  A choice filter's bare
+    columns are not table columns: a :class:`Column` raises ValueError.
     """
-    ev = _ColumnEvaluator(columns, n, current)
+    ev = _ColumnEvaluator(columns, n, current,
+                          _Context(lambda _name: None, current, None, choice_label, now))
     vec = ev.eval(node)
     truth, err = _truth(vec)
     out = truth.astype(float)
@@ -1096,8 +1533,9 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 class _ColumnEvaluator:
-    def __init__(self, columns: Mapping[str, Any], n: int, current: Any) -> None:
-        self.columns, self.n, self.current = columns, n, current
+    def __init__(self, columns: Mapping[str, Any], n: int, current: Any,
+                 ctx: _Context) -> None:
+        self.columns, self.n, self.current, self.ctx = columns, n, current, ctx
         self.refs: dict[str, _Vec] = {}
 
     def ref(self, name: str) -> _Vec:
@@ -1122,6 +1560,9 @@ class _ColumnEvaluator:
             return self.binary(node)
         if isinstance(node, Call):
             return self.call(node)
+        if isinstance(node, Column):
+            raise ValueError(f"column {node.name!r} of a choice filter: evaluate_columns "
+                             "evaluates answers, evaluate(..., columns=...) choice filters")
         raise EvaluationError(f"not an expression node: {node!r}")
 
     def binary(self, node: Binary) -> _Vec:
@@ -1195,9 +1636,12 @@ class _ColumnEvaluator:
 
     def call(self, node: Call) -> _Vec:
         name, n = node.name, self.n
-        if name in ("true", "false"):
-            return _scalar_vec(name == "true", n)
+        if not node.args:  # true(), false(), today(), now(): one value for every row
+            return _scalar_vec(_ROW_FUNCTIONS[name](self.ctx), n)
         args = [self.eval(a) for a in node.args]
+        if name not in ("not", "if", "string-length", "count-selected", "selected"):
+            fn = _ROW_FUNCTIONS[name]
+            return _row_by_row(lambda *values: fn(self.ctx, *values), n, *args)
         if name == "not":
             t, err = _truth(args[0])
             return _Vec("bool", ~t, _no(n), err | args[0].err)
