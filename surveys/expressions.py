@@ -584,6 +584,8 @@ def references(node: Expr) -> list[str]:
         if isinstance(sub, Ref):
             seen.setdefault(sub.name)
         elif isinstance(sub, Call) and sub.name == "jr:choice-name":
+            for name in references(sub.args[0]):  # in the order they are written
+                seen.setdefault(name)
             quoted = _quoted_question(sub.args[1])
             if quoted is not None:
                 seen.setdefault(quoted)
@@ -911,7 +913,7 @@ class _Checker:
     def text(self, name: str, t: VarType | None) -> None:
         """An argument that a function reads as text."""
         if t is not None and t.kind in ("multi", "boolean"):
-            hint = " (use selected() for a multiple choice)" if t.kind == "multi" else ""
+            hint = "; use selected() with a multiple choice" if t.kind == "multi" else ""
             self.fail(f"{name}() needs text, not {_what(t)}{hint}")
 
     def number(self, name: str, t: VarType | None, what: str) -> None:

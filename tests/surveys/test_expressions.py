@@ -10,10 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from surveys import expressions as E
 from surveys.expressions import (
+    ARITY,
     FUNCTIONS,
     Binary,
     Call,
+    Column,
     Current,
     EvaluationError,
     Num,
@@ -223,10 +226,11 @@ def test_unknown_names_are_left_to_the_caller():
 
 # --------------------------------------------------------------- properties
 
-VOCAB = ["${a}", "${b_2}", "${", "}", "$", ".", ",", "(", ")", "'x'", "\"y\"", "'", "\"",
-         "1", "2.5", ".5", "007", "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div",
-         "mod", "and", "or", "not", "selected", "count-selected", "if", "string-length",
-         "true", "false", "foo", "_", "#", "${a b}", "\\", "城", " ", "\n", "9" * 400]
+VOCAB = ["${a}", "${b_2}", "${hh-size}", "${q1.a}", "${_x}", "${", "}", "$", ".", ",", "(",
+         ")", "'x'", "\"y\"", "'", "\"", "'${a}'", "'('", "'^[0-9]+$'", "1", "2.5", ".5",
+         "007", "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div", "mod", "and", "or",
+         *ARITY, "jr:", ":", "district", "a.b", "div.5", "foo", "_", "#", "${a b}", "\\",
+         "城", " ", "\n", "9" * 400, "a" * 70]
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -234,16 +238,28 @@ VOCAB = ["${a}", "${b_2}", "${", "}", "$", ".", ",", "(", ")", "'x'", "\"y\"", "
                  st.lists(st.sampled_from(VOCAB), max_size=30).map(" ".join),
                  st.text(max_size=60)))
 def test_token_soup_raises_only_parse_error(text):
-    try:
-        tree = parse(text)
-    except ParseError:
-        return
-    # whatever parses prints back to the same tree
-    assert parse(to_source(tree)) == tree
+    for choice_filter in (False, True):
+        try:
+            tree = parse(text, columns=choice_filter)
+        except ParseError:
+            continue
+        # whatever parses prints back to the same tree
+        assert parse(to_source(tree), columns=choice_filter) == tree
 
 
-NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,8}", fullmatch=True)
+COLUMNS = NAMES.filter(lambda name: name.split(".")[0] not in ("and", "or", "div", "mod")
+                       and name not in ARITY).map(Column)
+PATTERNS = st.sampled_from(["", "^[0-9]{11}$", "a|b", "^(a+)+$", "[\u4e00-\u9fff]", "x y"])
+NOW = dt.datetime(2024, 5, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def label_of(question, value):
+    return None if value == "none" else f"{question}:{value}"
+
+
 LEAVES = st.one_of(
+    COLUMNS,
     st.integers(0, 10**12).map(Num),
     st.floats(0, 1e12, allow_nan=False, allow_infinity=False).map(Num),
     st.text(max_size=8).filter(lambda s: "'" not in s or '"' not in s).map(Str),
@@ -253,9 +269,21 @@ LEAVES = st.one_of(
 BINARY_OPS = ["or", "and", "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div", "mod"]
 
 
+def _call(name, children):
+    """Calls of ``name`` with every number of arguments it takes (up to 4 for concat);
+    a literal pattern of regex() is a valid one."""
+    low, high = ARITY[name]
+    arg_lists = st.integers(low, low + 3 if high is None else high).flatmap(
+        lambda k: st.tuples(*[children] * k))
+    if name == "regex":
+        pattern = st.one_of(children.filter(lambda t: not isinstance(t, Str)),
+                            PATTERNS.map(Str))
+        arg_lists = st.tuples(children, pattern)
+    return arg_lists.map(lambda args: Call(name, tuple(args)))
+
+
 def _extend(children):
-    calls = [st.tuples(*[children] * arity).map(lambda args, n=name: Call(n, args))
-             for name, arity in FUNCTIONS.items()]
+    calls = [_call(name, children) for name in ARITY]
     return st.one_of(
         st.builds(Unary, st.just("-"), children),
         st.builds(Binary, st.sampled_from(BINARY_OPS), children, children),
@@ -268,7 +296,7 @@ TREES = st.recursive(LEAVES, _extend, max_leaves=25)
 @settings(max_examples=150, deadline=None)
 @given(TREES)
 def test_printed_trees_parse_back_to_themselves(tree):
-    assert parse(to_source(tree)) == tree
+    assert parse(to_source(tree), columns=bool(E.columns(tree))) == tree
 
 
 VALUES = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
@@ -279,7 +307,13 @@ VALUES = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=Tr
 @settings(max_examples=300, deadline=None)
 @given(TREES, st.dictionaries(NAMES, VALUES, max_size=5), VALUES)
 def test_evaluation_never_crashes(tree, values, current):
-    result = evaluate(tree, values, current)
+    """Any tree on any values gives a value or raises EvaluationError (regex() refusing
+    a pattern that a value holds, jr:choice-name() without a '${q}')."""
+    try:
+        result = evaluate(tree, values, current, columns=values, choice_label=label_of,
+                          now=NOW)
+    except EvaluationError:
+        return
     assert isinstance(is_true(result), bool)
 
 
@@ -347,6 +381,7 @@ COLUMN_LEAVES = st.one_of(
     st.sampled_from([0, 1, 2, 3, 60, 2**53 + 1, 10**30]).map(Num),
     st.sampled_from([0.5, 1.0, 1e20]).map(Num),
     st.sampled_from(TEXTS).map(Str),
+    st.just(Str("${a}")),  # the question of jr:choice-name()
     st.sampled_from(COLUMN_NAMES).map(Ref),
     st.just(Current()),
 )
@@ -357,7 +392,7 @@ COLUMN_TREES = st.one_of(
     st.builds(Binary, st.sampled_from(BINARY_OPS), COLUMN_REFS, COLUMN_LEAVES),
     st.builds(Binary, st.sampled_from(BINARY_OPS), COLUMN_LEAVES, COLUMN_REFS),
     st.builds(lambda name, ref, leaf: Call(name, (ref, leaf)[:FUNCTIONS[name]]),
-              st.sampled_from(["not", "count-selected", "string-length", "selected"]),
+              st.sampled_from([name for name, low in FUNCTIONS.items() if low in (1, 2)]),
               COLUMN_REFS, COLUMN_LEAVES),
     st.builds(lambda op, call, leaf: Binary(op, call, leaf), st.sampled_from(BINARY_OPS),
               st.builds(lambda name, ref: Call(name, (ref,)),
@@ -376,7 +411,8 @@ def row_path(tree, rows, current, missing_as_nan=False):
             out.append(math.nan)
             continue
         try:
-            out.append(1.0 if is_true(evaluate(tree, row, current)) else 0.0)
+            value = evaluate(tree, row, current, choice_label=label_of, now=NOW)
+            out.append(1.0 if is_true(value) else 0.0)
         except EvaluationError:
             out.append(math.nan)
     return np.array(out, dtype=float)
@@ -386,7 +422,8 @@ def row_path(tree, rows, current, missing_as_nan=False):
 @given(COLUMN_TREES, column_tables(), CELLS, st.booleans())
 def test_columns_give_the_row_path_row_for_row(tree, table, current, missing_as_nan):
     n, columns, rows = table
-    got = evaluate_columns(tree, columns, n, current, missing_as_nan=missing_as_nan)
+    got = evaluate_columns(tree, columns, n, current, missing_as_nan=missing_as_nan,
+                           choice_label=label_of, now=NOW)
     np.testing.assert_array_equal(got, row_path(tree, rows, current, missing_as_nan),
                                   err_msg=to_source(tree))
 
@@ -484,6 +521,13 @@ def test_columns_every_operator_on_every_kind():
               for x in ATOMS + CONDITIONS]
     trees += [Call("selected", (x, y)) for x in ATOMS for y in ATOMS]
     trees += [Unary("-", x) for x in ATOMS]
+    # the XLSForm functions, computed row by row with the row path's own functions
+    ones = [name for name, (low, _high) in ARITY.items() if low == 1]
+    twos = [name for name, (low, _high) in ARITY.items() if low == 2 and name != "regex"]
+    trees += [Binary("=", Call(name, (x,)), Str("3")) for name in ones for x in ATOMS]
+    trees += [Call(name, (x, y)) for name in twos for x in ATOMS for y in ATOMS[9:]]
+    trees += [Call("regex", (x, Str("^[0-9]+$"))) for x in ATOMS + errors]
+    trees += [Binary("=", Call(name, ()), Str("2024-05-01")) for name in ("today", "now")]
     trees += [Binary(op, c, d) for op in ("and", "or") for c in CONDITIONS for d in CONDITIONS]
     trees += [Binary("=", Call("if", (c, x, y)), z) for c in CONDITIONS for x in ATOMS[:9]
               for y in ATOMS for z in (Num(1), Ref("tx"))]
@@ -493,7 +537,8 @@ def test_columns_every_operator_on_every_kind():
     for i, tree in enumerate(trees):
         missing_as_nan = i % 2 == 1
         for current in (None, 3, "2024-05-01", ["a"]) if uses_current(tree) else (None,):
-            got = evaluate_columns(tree, columns, n, current, missing_as_nan=missing_as_nan)
+            got = evaluate_columns(tree, columns, n, current, missing_as_nan=missing_as_nan,
+                                   choice_label=label_of, now=NOW)
             want = row_path(tree, rows, current, missing_as_nan)
             np.testing.assert_array_equal(got, want, err_msg=f"{to_source(tree)} "
                                           f"current={current!r} {missing_as_nan=}")
