@@ -892,6 +892,8 @@ class _Checker:
         self.infer(value)
         if t is not None and t.kind not in ("choice", "multi"):
             self.fail(f"selected() needs a choice question, not {_what(t)}")
+        elif isinstance(value, Column):
+            pass  # a choice filter: "selected(${crops}, name)"
         elif not isinstance(value, Str):
             self.fail("the second argument of selected() must be a choice name in quotes")
         elif t is not None and value.value not in t.choices:

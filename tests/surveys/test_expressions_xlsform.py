@@ -259,6 +259,8 @@ def test_choice_filter_types():
         return check_types(parse(text, columns=True), types.get, columns=col, **kw)
 
     assert check("district = ${district} and name != 'x'") == []
+    types["crops"] = VarType("multi", ("maize", "beans"))
+    assert check("selected(${crops}, name)") == []
     assert check("unknown = 'x'") == []  # left to the caller, as unknown ${names}
     assert any("compares ${age} (a number) with column 'name' (text)" in p
                for p in check("${age} = name"))
