@@ -37,11 +37,11 @@ Grammar (lowest precedence first; all binary operators are left-associative)::
 
 A ``name`` is an XML-style name: a letter or ``_``, then letters, digits, ``_``, ``-``
 or ``.``, at most 64 characters (``${hh-size}``, ``${q1.a}``, ``${_x}``).  A *column* is
-a bare name not followed by ``(``: in a choice filter it is a column of the choice
-being filtered (its ``name`` or an extra column of the choices sheet), a
-:class:`Column` node read from ``evaluate(..., columns=...)``.  Elsewhere a bare name
-is a :class:`ParseError` that says to write ``${name}``.  Strings are quoted with
-``'`` or ``"`` and have no escapes (as in XPath).
+a bare name not followed by ``(`` (never a function's name): in a choice filter it
+is a column of the choice being filtered (its ``name`` or an extra column of the
+choices sheet), a :class:`Column` node read from ``evaluate(..., columns=...)``.
+Elsewhere a bare name is a :class:`ParseError` that says to write ``${name}``.
+Strings are quoted with ``'`` or ``"`` and have no escapes (as in XPath).
 
 Functions (ODK/XPath semantics; ``ARITY`` gives each one's fewest and most arguments,
 a call with another number is a :class:`ParseError`).  "Empty" is an unanswered
