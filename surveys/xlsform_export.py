@@ -22,7 +22,7 @@ from babel import Locale, UnknownLocaleError
 
 from tabular.writing import Sheet, write_workbook
 
-from .definition import OTHER, OTHER_SUFFIX, Page, Question, Survey, Text
+from .definition import META_TYPES, OTHER, OTHER_SUFFIX, Page, Question, Survey, Text
 
 __all__ = ["INVITATION_CODE", "language_column", "with_invitation_code", "write_xlsform",
            "xlsform_bytes"]
@@ -32,6 +32,8 @@ DEFAULT_LANGUAGE = "中文 (zh)"
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 #: repeats without a ``repeat_max`` column allow this many instances (Repeat.maximum)
 REPEAT_MAX = 30
+#: names pyxform refuses on the survey sheet
+RESERVED_NAMES = ("meta",)
 #: the question ``--with-invitation-code`` adds first: the submissions importer matches
 #: its column to the campaign's invitations
 INVITATION_CODE = Question("invitation_code", "text", Text("邀请码", "Invitation code"),
@@ -40,8 +42,16 @@ INVITATION_PAGE = "p_invitation_code"
 _SELECT = {"single_choice": "select_one", "multiple_choice": "select_multiple"}
 _SAME_TYPE = ("integer", "decimal", "text", "date", "note", "time", "datetime", "range",
               "calculate", "start", "end", "today", "deviceid")
+#: questions with no control on a screen (recorded by the device or computed)
+_HIDDEN = (*META_TYPES, "calculate")
 #: texts of the "other, please specify" row in the languages the project knows
 _OTHER_LABEL = {"zh": "请注明其他", "en": "Please specify"}
+#: column order of the sheets (a language column sits at its base name)
+_ORDER = ("type", "list_name", "name", "label", "hint", "required", "required_message",
+          "relevant", "constraint", "constraint_message", "appearance", "choice_filter",
+          "parameters", "calculation", "default", "read_only", "repeat_count", "repeat_max",
+          "rating_scale", "item_code", "reverse", "form_id", "version", "form_title",
+          "form_title_en", "default_language")
 _WIDTHS = {"type": 28, "name": 22, "relevant": 40, "constraint": 36, "appearance": 14,
            "calculation": 30, "choice_filter": 30}
 
@@ -99,8 +109,14 @@ class _Rows:
 
     def put(self, row: dict[str, Any], key: str, value: Any) -> None:
         if isinstance(value, Text):
+            # every language gets the column (pyxform warns about a language that lacks
+            # one); a missing translation is an empty cell
             for code in self.languages:
-                self.put(row, language_column(key, code), value.language(code) or None)
+                column = language_column(key, code)
+                if column not in self.columns:
+                    self.columns.append(column)
+                if value.language(code):
+                    row[column] = value.language(code)
             return
         if value is None or value == "":
             return
@@ -109,8 +125,15 @@ class _Rows:
         row[key] = value
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([[row.get(c) for c in self.columns] for row in self.rows],
-                            columns=self.columns, dtype=object)
+        """The rows, known columns in :data:`_ORDER`, others (choice extras) after them."""
+        def rank(column: str) -> tuple[int, int]:
+            base = column.split("::")[0]
+            known = _ORDER.index(base) if base in _ORDER else len(_ORDER)
+            return known, self.columns.index(column)
+
+        columns = sorted(self.columns, key=rank)
+        return pd.DataFrame([[row.get(c) for c in columns] for row in self.rows],
+                            columns=columns, dtype=object)
 
 
 def _bounds(q: Question) -> str | None:
@@ -182,6 +205,12 @@ def _question(rows: _Rows, q: Question) -> None:
 
 
 def _page(rows: _Rows, page: Page) -> None:
+    if page.repeat is None and all(q.type in _HIDDEN for q in page.questions):
+        # ODK refuses a group with nothing to show: recorded and computed questions
+        # alone stand at the top level (the reader makes each its own page again)
+        for q in page.questions:
+            _question(rows, q)
+        return
     if page.repeat is None:
         rows.add(type="begin_group", name=page.name, label=page.title,
                  relevant=page.relevant, appearance="field-list")
@@ -219,14 +248,22 @@ def _sheets(survey: Survey) -> list[Sheet]:
     def widths(columns: list[str]) -> dict[str, float]:
         return {c: _WIDTHS.get(c, 44 if c.startswith("label::") else 18) for c in columns}
 
-    return [Sheet(name, rows.frame(), column_widths=widths(rows.columns), wrap_text=True)
+    return [Sheet(name, rows.frame(), column_widths=widths(rows.columns), wrap_text=True,
+                  freeze_panes="C2" if name != "settings" else None)
             for name, rows in (("survey", survey_rows), ("choices", choice_rows),
                                ("settings", settings))]
 
 
 def xlsform_bytes(survey: Survey) -> bytes:
     """The XLSForm workbook of a definition (sheets ``survey``, ``choices``, ``settings``;
-    text cells are text, never formulas)."""
+    text cells are text, never formulas).
+
+    ValueError for a name XLSForm reserves (``meta``: pyxform refuses the form)."""
+    names = [p.name for p in survey.pages] + [q.name for q in survey.questions]
+    for name in names + [f.name for f in survey.fields()]:
+        if name in RESERVED_NAMES:
+            raise ValueError(f"{name!r}: XLSForm reserves this name for the form's own "
+                             "data (pyxform refuses it); rename the page or question")
     return write_workbook(_sheets(survey))
 
 
