@@ -108,6 +108,11 @@ CODEBOOK_COLUMNS = ("variable", "answer_key", "page", "question", "type", "label
 #: a text shown in the .sav of a calculation, a device id (characters; 3 bytes each)
 CALCULATE_TEXT = 255
 DEVICE_TEXT = 255
+#: labels of the answers delivery records itself, when the form gives them none
+RECORDED = {"start": Text("开始填写的时间", "time the form was started"),
+            "end": Text("填完的时间", "time the form was finished"),
+            "today": Text("填写日期", "date of filling in"),
+            "deviceid": Text("设备编号", "device id")}
 OTHER_SPECIFY = Text("其他，请注明", "other, please specify")
 #: field kind -> variable kind for the kinds stored as they are
 _KINDS = {"integer": "number", "decimal": "number", "range": "number", "text": "text",
@@ -209,6 +214,11 @@ def _keyed(label: Text, key: str, name: str) -> Text:
 
 
 def _field_label(f: Field) -> Text:
+    if not f.label.languages and f.kind in RECORDED:
+        return RECORDED[f.kind]
+    if not f.label.languages and f.kind == "calculate":
+        return Text(f"计算值：{f.question.calculation}",
+                    f"calculated: {f.question.calculation}")
     if f.kind != "other_text":
         return f.label
     q = f.question.label
