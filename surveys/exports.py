@@ -53,6 +53,7 @@ The scores are exported as stored, never recomputed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import math
 import re
@@ -339,8 +340,9 @@ def response_rows(survey: Survey, responses: Sequence[Mapping[str, Any]],
                 raise ValueError(f"respondent {i + 1}: scores of unknown rating grid(s) "
                                  f"{', '.join(unknown)}")
     rows = []
+    page_of = _pages_of(survey)
     for i, raw in enumerate(responses):
-        main, _instances = _split(survey, raw, i)
+        main, _instances = _split(survey, raw, i, page_of)
         answers = clean_answers(survey, main) if clean else main
         row: list[Any] = []
         for var in cols:
@@ -352,13 +354,19 @@ def response_rows(survey: Survey, responses: Sequence[Mapping[str, Any]],
     return cols, rows
 
 
-def _split(survey: Survey, raw: Mapping[str, Any], i: int
+def _pages_of(survey: Survey) -> dict[str, Page]:
+    """The page of every answer slot (read once per export)."""
+    return {f.name: f.page for f in survey.fields()}
+
+
+def _split(survey: Survey, raw: Mapping[str, Any], i: int,
+           page_of: Mapping[str, Page] | None = None
            ) -> tuple[dict[str, Any], dict[str, dict[int, dict[str, Any]]]]:
     """A respondent's answers: those of the main pages, and per repeat page its
     instances' answers by plain name (instance 0: the number of instances chosen, under
     the page's name). ValueError naming the respondent for a key the survey does not
     know."""
-    page_of = {f.name: f.page for f in survey.fields()}
+    page_of = _pages_of(survey) if page_of is None else page_of
     repeats = {p.name for p in repeat_pages(survey)}
     main: dict[str, Any] = {}
     instances: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in repeats}
@@ -380,6 +388,11 @@ def _split(survey: Survey, raw: Mapping[str, Any], i: int
     return main, instances
 
 
+@functools.lru_cache(maxsize=256)
+def _tree(text: str) -> E.Expr:
+    return E.parse(text)
+
+
 def _instance_count(page: Page, main: Mapping[str, Any], given: Mapping[int, Any],
                     i: int) -> int | None:
     """How many instances a respondent has of a repeat page: its count expression over
@@ -387,7 +400,7 @@ def _instance_count(page: Page, main: Mapping[str, Any], given: Mapping[int, Any
     assert page.repeat is not None
     if page.repeat.count is not None:
         try:
-            value = E.evaluate(E.parse(page.repeat.count), main)
+            value = E.evaluate(_tree(page.repeat.count), main)
         except (E.ParseError, E.EvaluationError):
             return None
     else:
@@ -435,14 +448,15 @@ def _repeat_table(survey: Survey, responses: Sequence[Mapping[str, Any]], repeat
     alone = _alone(survey, page)
     rows: list[list[Any]] = []
     asked: list[dict[str, bool]] = []
+    page_of = _pages_of(survey)
     for i, raw in enumerate(responses):
-        main, instances = _split(survey, raw, i)
+        main, instances = _split(survey, raw, i, page_of)
         given = instances[repeat]
         main = clean_answers(survey, main) if clean else main
         count = _instance_count(page, main, given, i)
         present = [n for n in given if n > 0]
         if clean:
-            shown = page.relevant is None or E.is_true(E.evaluate(E.parse(page.relevant),
+            shown = page.relevant is None or E.is_true(E.evaluate(_tree(page.relevant),
                                                                   main))
             count = (count if count is not None else max(present, default=0)) if shown else 0
         else:
@@ -620,7 +634,9 @@ def sav_bytes(survey: Survey, responses: Sequence[Mapping[str, Any]],
         cols, rows, asked = _repeat_table(survey, responses, repeat, ids, True)
     else:
         cols, rows = response_rows(survey, responses, ids, scores=scores)
-        asked = [relevance(survey, _split(survey, r, i)[0]) for i, r in enumerate(responses)]
+        page_of = _pages_of(survey)
+        asked = [relevance(survey, _split(survey, r, i, page_of)[0])
+                 for i, r in enumerate(responses)]
     score_formats = {key: fmt for key, _s, _zh, _en, fmt in SCORE_PARTS}
     data: dict[str, Any] = {}
     formats: dict[str, str] = {}
