@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +152,10 @@ def _bounds(q: Question) -> str | None:
 
 
 def _number(value: int | float) -> str:
+    """A number as XPath writes it: no exponent (``1e-05`` is no XPath number)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return format(Decimal(repr(value)), "f")
 
 
 def _parameters(q: Question) -> str | None:

@@ -425,3 +425,15 @@ def test_export_xlsform_of_a_stored_survey(tmp_path, dbsession, db_url):
 def test_write_xlsform_writes_the_bytes(tmp_path):
     write_xlsform(rich_survey(), tmp_path / "r.xlsx")
     assert cells((tmp_path / "r.xlsx").read_bytes()) == cells(xlsform_bytes(rich_survey()))
+
+
+def test_numbers_are_written_as_xpath_numbers(tmp_path):
+    """No exponent (ODK cannot read ``1e-05``); whole floats without ``.0``."""
+    t = T("题", "Q")
+    s = Survey("n", 1, t, {}, (Page("p", t, (
+        Question("tiny", "decimal", t, minimum=0.00001, maximum=1e20),
+        Question("half", "range", t, minimum=0.5, maximum=2.0, step=0.25))),))
+    parsed = pyxform_json(xlsform_bytes(s), tmp_path)
+    tiny, half = parsed["children"][0]["children"]
+    assert tiny["bind"]["constraint"] == ". >= 0.00001 and . <= 100000000000000000000"
+    assert half["parameters"] == {"start": "0.5", "end": "2", "step": "0.25"}
