@@ -278,6 +278,12 @@ def _plan(survey: Survey, scores: bool) -> tuple[list[Variable], dict[str, list[
                          measure="scale")]
     main = [f for f in survey.fields() if f.page.repeat is None]
     out = [id_var, *_field_variables(survey, main, names, None)]
+    # the repeats' names before the scores', so they are the same with or without scores
+    tables = {}
+    for page in repeats:
+        fields = [f for f in survey.fields() if f.page is page]
+        tables[page.name] = [replace(v, table=page.name) for v in (id_var, *keys)] + \
+            _field_variables(survey, fields, names, page.name)
     if scores:
         for page in survey.pages:
             for q in page.questions:
@@ -288,11 +294,6 @@ def _plan(survey: Survey, scores: bool) -> tuple[list[Variable], dict[str, list[
                                  f"{page.title.en} ({q.name}): {en}")
                     out.append(Variable(names.claim(f"{q.name}_{suffix}"), "score", label,
                                         measure="scale", scale=q.name, part=key))
-    tables = {}
-    for page in repeats:
-        fields = [f for f in survey.fields() if f.page is page]
-        tables[page.name] = [replace(v, table=page.name) for v in (id_var, *keys)] + \
-            _field_variables(survey, fields, names, page.name)
     return out, tables
 
 
