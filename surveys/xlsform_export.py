@@ -45,7 +45,8 @@ _SAME_TYPE = ("integer", "decimal", "text", "date", "note", "time", "datetime", 
               "calculate", "start", "end", "today", "deviceid")
 #: questions with no control on a screen (recorded by the device or computed)
 _HIDDEN = (*META_TYPES, "calculate")
-#: texts of the "other, please specify" row in the languages the project knows
+#: texts of the "other, please specify" row (the reader folds the row back into
+#: ``other``; other languages get the English or, for zh-*, the Chinese)
 _OTHER_LABEL = {"zh": "请注明其他", "en": "Please specify"}
 #: column order of the sheets (a language column sits at its base name)
 _ORDER = ("type", "list_name", "name", "label", "hint", "required", "required_message",
@@ -200,7 +201,8 @@ def _question(rows: _Rows, q: Question) -> None:
              parameters=_parameters(q), calculation=q.calculation, default=q.default,
              read_only="yes" if q.read_only else None)
     if q.other and q.type in _SELECT:
-        more = {code: _OTHER_LABEL.get(code, _OTHER_LABEL["en"]) for code in rows.languages}
+        more = {code: _OTHER_LABEL["zh" if code.startswith("zh") else "en"]
+                for code in rows.languages}
         label = Text(more.pop("zh"), more.pop("en"), tuple(more.items()))
         rows.add(type="text", name=q.name + OTHER_SUFFIX, label=label,
                  relevant=f"selected(${{{q.name}}}, '{OTHER}')")
