@@ -784,9 +784,12 @@ def text_width(var: Variable) -> int | None:
     the characters a respondent may write (a ``string-length(.) <= n`` constraint, else
     the definition's limit for text or for an "other" text) times 3, the bytes of a
     Chinese character in UTF-8; a calculation or device id 255 characters; ``YYYY-MM``
-    months 8. None for other variables (the width of their values)."""
+    months 8; a repeat table's ``repeat`` its name. None for other variables (the width
+    of their values)."""
     if var.kind == "month":
         return 8
+    if var.kind == "repeat":
+        return max(8, len((var.table or "").encode()))
     if var.kind != "text" or var.field is None:
         return None
     limit = {"other_text": MAX_OTHER_TEXT, "calculate": CALCULATE_TEXT,
