@@ -1,11 +1,14 @@
 """Write ``learning_needs.xlsx`` from ``learning_needs.json`` (the JSON is the source).
 
-Run after editing the JSON so that the spreadsheet field staff use says the same:
+The workbook is a real XLSForm (:mod:`surveys.xlsform_export`): field staff open it in a
+spreadsheet, KoboToolbox / ODK Central take it as it is, and pyxform's ``xls2xform``
+converts it. Run after editing the JSON so that the spreadsheet says the same:
 
     python -m surveys.defaults.build_xlsx
 
-``tests/surveys/test_xlsform.py`` fails when the two files no longer load to the
-same survey.
+``tests/surveys/test_xlsform.py`` fails when the two files no longer load to the same
+survey or the workbook is not what a fresh build makes; ``tests/surveys/
+test_xlsform_export.py`` runs pyxform on it.
 """
 from __future__ import annotations
 

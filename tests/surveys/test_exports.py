@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +14,22 @@ import openpyxl
 import pyreadstat
 import pytest
 
-from surveys.definition import Choice, Page, Question, Survey, Text, load_survey
+from surveys.definition import Choice, Page, Question, Repeat, Survey, Text, load_survey
 from surveys.exports import (
+    CODEBOOK_COLUMNS,
     SPSS_RESERVED,
     codebook_rows,
+    csv_bytes,
+    repeat_rows,
+    response_rows,
+    sav_bytes,
     variables,
     write_codebook_csv,
     write_csv,
     write_sav,
     write_xlsx,
+    xlsx_bytes,
+    zip_bytes,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,3 +368,186 @@ def test_csv_and_xlsx_load_as_data(survey, tmp_path):
     assert all(c.data_type != "f" for c in cells)
     second = [c.value for c in book["responses"][2]]
     assert second[0] == 1 and isinstance(second[0], int)
+
+
+# ------------------------------------------------ repeats and the newer question types
+
+
+def household():
+    """Repeats (one counted by an answer, one the resident sizes), instance relevance,
+    names SPSS cannot take, the newer types and a third language."""
+    t = Text
+    lists = {"sex": (Choice("f", t("女", "Female", (("fr", "Femme"),))),
+                     Choice("m", t("男", "Male", (("fr", "Homme"),)))),
+             "yn": (Choice("yes", t("是", "Yes")), Choice("no", t("否", "No")))}
+    blank = t("", "")
+    pages = (
+        Page("p_started", blank, (Question("started", "start", blank),)),
+        Page("home", t("家", "Home", (("fr", "Maison"),)), (
+            Question("hh_size", "integer", t("几口人？", "How many people?",
+                                             (("fr", "Combien ?"),)), minimum=1, maximum=9),
+            Question("hh-size", "text", t("住址", "Address")),
+            Question("q.1", "multiple_choice", t("有什么？", "What have you?"), choices="yn"),
+            Question("wake", "time", t("几点起？", "Up at?")),
+            Question("seen", "datetime", t("何时？", "When?")),
+            Question("mood", "range", t("心情", "Mood"), minimum=1, maximum=5, step=1),
+            Question("twice", "calculate", blank, calculation="${hh_size} * 2"),
+            Question("device", "deviceid", blank))),
+        Page("members", t("成员", "Members"), (
+            Question("member_sex", "single_choice", t("性别", "Sex", (("fr", "Sexe"),)),
+                     choices="sex"),
+            Question("member_age", "integer", t("年龄", "Age"), minimum=0, maximum=120),
+            Question("member_job", "text", t("工作", "Job"), relevant="${member_age} >= 16")),
+            relevant="${hh_size} > 1", repeat=Repeat("${hh_size}")),
+        Page("visits", t("走访", "Visits"), (Question("visit_day", "date", t("哪天", "Day")),),
+             repeat=Repeat(None, 5)),
+        Page("end", t("结束", "End"), (Question("again", "single_choice", t("再来？", "Again?"),
+                                                choices="yn"),)))
+    return Survey("household", 1, t("住户", "Households", (("fr", "Ménages"),)), lists, pages)
+
+
+HOUSEHOLDS = [
+    {"started": "2024-05-01T09:00:00+08:00", "hh_size": 3, "hh-size": "东街1号",
+     "q.1": ["yes"], "wake": "07:30", "seen": "2024-04-30T18:05:00+08:00", "mood": 4,
+     "twice": 6, "device": "collect:abc",
+     "member_sex[1]": "f", "member_age[1]": 40, "member_job[1]": "教师",
+     "member_sex[2]": "m", "member_age[2]": 8, "member_job[2]": "学生",  # not asked at 8
+     "member_age[3]": 70,                                                 # sex not answered
+     "member_sex[4]": "f",                                                # beyond the count
+     "visits[0]": 2, "visit_day[1]": "2024-04-01", "visit_day[2]": "2024-04-03",
+     "again": "yes"},
+    {"hh_size": 1, "member_sex[1]": "m", "visits[0]": 0},  # members skipped: one person
+]
+
+
+def test_repeats_are_long_tables_and_stay_out_of_the_main_table():
+    s = household()
+    main = [v.name for v in variables(s)]
+    assert main == ["respondent_id", "started", "hh_size", "hh_size_2", "q_1_yes", "q_1_no",
+                    "wake", "seen", "mood", "twice", "device", "again"]
+    cols, rows = response_rows(s, HOUSEHOLDS, ids=["H1", "H2"])
+    assert len(rows) == 2 and rows[0][main.index("again")] == "yes"
+    cols, rows = repeat_rows(s, HOUSEHOLDS, "members", ids=["H1", "H2"])
+    assert [v.name for v in cols] == ["respondent_id", "repeat", "instance", "member_sex",
+                                      "member_age", "member_job"]
+    assert rows == [["H1", "members", 1, "f", 40, "教师"],
+                    ["H1", "members", 2, "m", 8, None],       # relevance per instance
+                    ["H1", "members", 3, None, 70, None]]     # the 4th is beyond hh_size
+    _cols, visits = repeat_rows(s, HOUSEHOLDS, "visits")
+    assert visits == [[1, "visits", 1, dt.date(2024, 4, 1)], [1, "visits", 2,
+                                                              dt.date(2024, 4, 3)]]
+    _cols, raw = repeat_rows(s, HOUSEHOLDS, "members", clean=False)
+    assert [r[:3] for r in raw][-2:] == [[1, "members", 4], [2, "members", 1]]
+    with pytest.raises(ValueError, match="has no repeat 'nope'; its repeats: members, visits"):
+        repeat_rows(s, HOUSEHOLDS, "nope")
+
+
+def test_repeat_tables_in_csv_xlsx_sav_and_zip(tmp_path):
+    s = household()
+    text = csv_bytes(s, HOUSEHOLDS, repeat="members").decode("utf-8-sig")
+    assert text.splitlines() == ["respondent_id,repeat,instance,member_sex,member_age,member_job",
+                                 "1,members,1,f,40,教师", "1,members,2,m,8,",
+                                 "1,members,3,,70,"]
+    assert "member_sex" not in csv_bytes(s, HOUSEHOLDS).decode("utf-8-sig")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(s, HOUSEHOLDS)))
+    assert book.sheetnames == ["responses", "members", "visits", "codebook"]
+    assert [c.value for c in book["members"][2]] == [1, "members", 1, "f", 40, "教师"]
+    assert book["visits"].max_row == 3
+    path = tmp_path / "m.sav"
+    path.write_bytes(sav_bytes(s, HOUSEHOLDS, repeat="members"))
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert list(frame["instance"]) == [1, 2, 3]
+    assert list(frame["member_sex"]) == [1, 2, -9]              # not answered
+    assert list(frame["member_job"]) == ["教师", "-8", "-9"]     # not asked at 8
+    assert meta.column_names_to_labels["instance"].startswith("第几次")
+    assert meta.variable_value_labels["member_sex"][1] == "女"
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes(s, HOUSEHOLDS)))
+    assert archive.namelist() == ["household.csv", "household_members.csv",
+                                  "household_visits.csv", "household_codebook.csv"]
+    assert archive.read("household_members.csv") == csv_bytes(s, HOUSEHOLDS, repeat="members")
+    sav_zip = zipfile.ZipFile(io.BytesIO(zip_bytes(s, HOUSEHOLDS, fmt="sav", labels="en")))
+    assert sav_zip.namelist()[1] == "household_members.sav"
+    with pytest.raises(ValueError, match="use csv or sav"):
+        zip_bytes(s, HOUSEHOLDS, fmt="xlsx")
+
+
+def test_newer_types_have_their_columns_and_spss_types(tmp_path):
+    s = household()
+    first = dict(zip([v.name for v in variables(s)], response_rows(s, HOUSEHOLDS)[1][0]))
+    assert first["wake"] == dt.time(7, 30) and first["mood"] == 4 and first["twice"] == 6
+    assert first["started"] == dt.datetime.fromisoformat("2024-05-01T09:00:00+08:00")
+    rows = list(csv.DictReader(io.StringIO(csv_bytes(s, HOUSEHOLDS).decode("utf-8-sig"))))
+    assert rows[0]["seen"] == "2024-04-30 18:05:00+08:00"   # the offset kept in CSV
+    assert rows[0]["wake"] == "07:30:00" and rows[0]["device"] == "collect:abc"
+    path = tmp_path / "h.sav"
+    write_sav(s, HOUSEHOLDS, path)
+    frame, meta = pyreadstat.read_sav(str(path))
+    types = meta.original_variable_types
+    assert (types["wake"], types["seen"], types["started"]) == ("TIME8", "DATETIME20",
+                                                                "DATETIME20")
+    assert (types["mood"], types["twice"], types["device"]) == ("F8.0", "A765", "A765")
+    assert frame.iloc[0]["wake"] == dt.time(7, 30)
+    assert frame.iloc[0]["seen"] == dt.datetime(2024, 4, 30, 18, 5)  # the wall clock
+    assert meta.column_names_to_labels["started"] == "开始填写的时间"
+    assert meta.column_names_to_labels["twice"] == "计算值：${hh_size} * 2"
+    with pytest.raises(ValueError, match=r"respondent 1, wake: '25:00' is not a time"):
+        response_rows(s, [{"wake": "25:00"}])
+    with pytest.raises(ValueError, match=r"respondent 1, seen: '2024-04-30' is not a datetime"):
+        response_rows(s, [{"seen": "2024-04-30"}])
+
+
+def test_names_spss_cannot_take_are_made_safe_and_keep_the_key():
+    s = household()
+    by = {v.name: v for v in variables(s)}
+    assert by["hh_size_2"].field.name == "hh-size"
+    assert by["hh_size_2"].label.zh == "[hh-size] 住址"
+    assert by["q_1_yes"].label.en == "[q.1] What have you?: Yes"
+    long = "a" * 64
+    t = Text("题", "Q")
+    wide = Survey("w", 1, t, {"c": (Choice("x" * 20, t), Choice("y", t))}, (Page("p", t, (
+        Question(long, "multiple_choice", t, choices="c"),
+        Question(long[:63] + ".", "integer", t))),))
+    by = {v.name: v for v in variables(wide)}
+    # the integer claims its name first; the flags are cut to 64 and numbered
+    assert list(by) == ["respondent_id", "a" * 64, "a" * 62 + "_2", "a" * 63]
+    assert [by[n].choice for n in list(by)[1:3]] == ["x" * 20, "y"]
+    assert by["a" * 63].label.zh == f"[{long[:63]}.] 题"
+    names = list(by)
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", n) for n in names)
+
+
+def test_bad_repeat_answers_are_refused():
+    s = household()
+    with pytest.raises(ValueError, match=r"respondent 1, member_sex\[1\]: 'x' is not a choice"):
+        repeat_rows(s, [{"hh_size": 2, "member_sex[1]": "x"}], "members")
+    with pytest.raises(ValueError, match=r"unknown answer key\(s\) hh_size\[1\], members\[1\]"):
+        response_rows(s, [{"hh_size[1]": 2, "members[1]": 1}])
+    with pytest.raises(ValueError, match=r"visits\[0\]: 'many' is not a number of instances"):
+        repeat_rows(s, [{"visits[0]": "many"}], "visits")
+
+
+def test_codebook_has_every_language_and_the_repeat_tables(tmp_path):
+    s = household()
+    rows = codebook_rows(s)
+    assert list(rows[0]) == ["variable", "answer_key", "page", "question", "type", "label_zh",
+                             "label_en", "label_fr", "value", "value_label_zh",
+                             "value_label_en", "value_label_fr", "item_code", "reverse",
+                             "relevant", "table"]
+    by = {(r["variable"], r["table"]): r for r in rows if r["type"]}
+    assert by[("hh_size", "")]["label_fr"] == "Combien ?"
+    assert by[("member_sex", "members")]["label_fr"] == "Sexe"
+    assert by[("member_job", "members")]["relevant"] == "(${hh_size} > 1) and (${member_age} >= 16)"
+    assert by[("instance", "members")]["type"] == "instance"
+    assert by[("hh_size_2", "")]["answer_key"] == "hh-size"
+    fr = [r["value_label_fr"] for r in rows if r["variable"] == "member_sex" and r["value"]]
+    assert fr[:2] == ["Femme", "Homme"]
+    default = load_survey(ROOT / "surveys" / "defaults" / "learning_needs.json")
+    assert tuple(codebook_rows(default)[0]) == CODEBOOK_COLUMNS  # no repeats, zh and en
+    write_codebook_csv(s, tmp_path / "cb.csv")
+    assert "label_fr" in (tmp_path / "cb.csv").read_text("utf-8-sig").splitlines()[0]
+    path = tmp_path / "fr.sav"
+    write_sav(s, HOUSEHOLDS, path, labels="fr")
+    _frame, meta = pyreadstat.read_sav(str(path))
+    assert meta.column_names_to_labels["hh_size"] == "Combien ?"
+    assert meta.column_names_to_labels["wake"] == "Up at?"      # no French: English
+    assert meta.file_label == "Ménages"
