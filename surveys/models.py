@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from learningcity.db import Base, UTCDateTime, utcnow
 
 SESSION_STATUSES = ("started", "finished", "expired", "withdrawn")
+#: where a session's answers came from: the survey pages (or the API), or a submissions
+#: export of ODK Central or KoboToolbox (``learningcity survey import-submissions``)
+SESSION_SOURCES = ("page", "odk", "kobo")
 
 
 class SurveyDefinition(Base):
@@ -64,6 +67,8 @@ class SurveySession(Base):
     """One resident answering one survey version, from the first page to the end."""
 
     __tablename__ = "survey_session"
+    __table_args__ = (sa.UniqueConstraint("survey_code", "instance_id",
+                                          name="uq_survey_session_instance"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -92,6 +97,11 @@ class SurveySession(Base):
     #: when the retention purge de-identified the session (token, links and background
     #: gone; what is kept is described in docs/privacy.md)
     purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: ``page``, ``odk`` or ``kobo`` (:data:`SESSION_SOURCES`)
+    source: Mapped[str] = mapped_column(sa.String(8), default="page", server_default="page")
+    #: an imported submission's instance ID (``meta/instanceID`` without ``uuid:``), one
+    #: session per ID and survey code, so importing a file again adds nothing
+    instance_id: Mapped[str | None] = mapped_column(sa.String(100))
 
     definition: Mapped[SurveyDefinition] = relationship()
     answers: Mapped[list[SurveyAnswer]] = relationship(
