@@ -118,3 +118,50 @@ def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None
                              "respondents": n, "out": out, "labels": labels})
         bar.update(1)
     click.echo(f"wrote {out}" + ("" if fmt == "codebook" else f" ({n} respondents)"))
+
+
+@survey.command("import-submissions")
+@ini_option
+@click.argument("code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--campaign", default=None,
+              help="Link every row to this campaign; its invitation_code column to the "
+                   "campaign's invitations.")
+@click.option("--actor", default=None,
+              help="Who imports (audited; default: the operating-system user).")
+@click.option("--dry-run", is_flag=True, help="Check everything, store nothing.")
+def import_submissions_cmd(ini_path: str, code: str, file: str, campaign: str | None,
+                           actor: str | None, dry_run: bool) -> None:
+    """Store an ODK Central or KoboToolbox submissions export (CSV or XLSX) as finished
+    responses of survey CODE: all or nothing, once per instance ID (exit status 1 when
+    any row has a problem; every one is listed with its row and column)."""
+    # start-up cost: the reader and the services load only for this command (sqlalchemy
+    # models and the scoring stack, about 0.9 s, measured with python -X importtime)
+    from learningcity.cli import load_app_settings
+    from tabular.reading import OFFLINE_LIMITS
+
+    from . import submissions
+
+    path = Path(file)
+    if path.stat().st_size > submissions.MAX_SUBMISSIONS_BYTES:
+        raise click.ClickException(f"{path.name}: larger than "
+                                   f"{submissions.MAX_SUBMISSIONS_BYTES // 2**20} MB")
+    directory = None
+    if campaign is not None:
+        directory = submissions.invitation_directory(load_app_settings(ini_path))
+    with db_session(ini_path) as db:
+        result = submissions.import_submissions(
+            db, code, path.name, path.read_bytes(), actor or getpass.getuser(),
+            campaign=campaign, directory=directory, dry_run=dry_run,
+            limits=OFFLINE_LIMITS)
+    for warning in result.warnings:
+        click.echo(f"{path.name}: warning: {warning.text('en')}", err=True)
+    for problem in result.problems:
+        click.echo(f"{path.name}: {problem.text('en')}", err=True)
+    if not result.ok:
+        click.echo(f"{path.name}: {len(result.problems)} problem(s); nothing stored",
+                   err=True)
+        sys.exit(1)
+    done = "nothing stored (dry run)" if dry_run else "stored"
+    click.echo(f"{path.name}: {result.rows} rows ({result.source}): {result.new} new, "
+               f"{result.already} already imported, {result.skipped} skipped; {done}")
