@@ -436,3 +436,111 @@ def test_the_command_prints_counts_and_problems(tmp_path: Path, surveys_demo: An
     assert second.exit_code == 0 and "0 new, 3 already imported" in second.output
     surveys_demo.expire_all()
     assert surveys_demo.scalar(sa.select(sa.func.count(SurveySession.id))) == 3
+
+
+# ------------------------------------------------------------------ the upload page
+
+
+@pytest.fixture(scope="module")
+def page_app(db_url: str) -> Any:
+    """The app with the upload page included (as ``surveys.includeme`` is asked to) and
+    the fieldwork directory in the registry."""
+    from learningcity import main
+    from surveys.submission_views import DIRECTORY_KEY
+    from tests.conftest import app_settings
+
+    app = main({}, **app_settings(db_url, **{"pyramid.includes": "surveys.submission_views"}))
+    app.registry[DIRECTORY_KEY] = DIRECTORY
+    return app
+
+
+@pytest.fixture
+def client(page_app: Any, dbsession: Any) -> Any:
+    import webtest
+
+    def logged_in(username: str | None) -> Any:
+        app = webtest.TestApp(page_app, extra_environ={"REMOTE_ADDR": "127.0.0.9"})
+        if username is not None:
+            form = app.get("/login").forms[0]
+            form["username"], form["password"] = username, "correct horse battery"
+            assert form.submit().status_int == 303
+        return app
+
+    return logged_in
+
+
+@pytest.fixture
+def district_campaigns(surveys_demo: Any, staff: Any) -> dict[str, Any]:
+    """A survey-only campaign in district A (three invitations) and one in B."""
+    now = dt.datetime.now(dt.UTC)
+    made = {}
+    for district in ("A", "B"):
+        c = create_campaign(surveys_demo, district_code=district, user="t",
+                            name=f"Field {district}", test_instrument=None,
+                            survey_code="learning_needs", mode="sample",
+                            opens_at=local_input(now - dt.timedelta(days=1)),
+                            closes_at=local_input(now + dt.timedelta(days=30)))
+        surveys_demo.commit()
+        made[district] = (c.code, ready_campaign(surveys_demo, c, {
+            "S1": (30.0, [{"street": "S01"}] * 3)}))
+    return made
+
+
+def test_district_staff_upload_into_their_own_campaign_only(
+        client: Any, district_campaigns: Any, surveys_demo: Any) -> None:
+    a_code, a_codes = district_campaigns["A"]
+    b_code, _b = district_campaigns["B"]
+    data = with_codes([c for c, _inv in a_codes])
+    app = client("district_a")
+    page = app.get(f"/research/surveys/submissions?campaign={a_code}")
+    form = page.forms["submissions-form"]
+    assert [v for v, _s, _t in form["campaign"].options] == [a_code]  # not B's, no "none"
+    assert form["campaign"].value == a_code
+    form["file"] = ("field.csv", data)
+    done = form.submit(status=303).follow()
+    assert "3 new" in done.text or "新增 3" in done.text
+    again = app.get("/research/surveys/submissions").forms["submissions-form"]
+    again["file"] = ("field.csv", data)
+    assert "3" in again.submit(status=303).follow().text
+    assert counts(surveys_demo)[0] == 3
+    # another district's campaign is refused as unknown, and nothing is stored
+    other = app.get("/research/surveys/submissions").forms["submissions-form"]
+    other["file"] = ("field.csv", data)
+    other["campaign"].force_value(b_code)
+    refused = other.submit(status=400)
+    assert b_code in refused.text and "problems" in refused.text
+    assert counts(surveys_demo)[0] == 3
+
+
+def test_the_page_lists_every_problem_in_zh_and_en_and_stores_nothing(
+        client: Any, district_campaigns: Any, surveys_demo: Any) -> None:
+    a_code, a_codes = district_campaigns["A"]
+    bad = edit(with_codes([c for c, _inv in a_codes]),
+               {(2, "background-sex"): "x", (3, "invitation_code"): "ZZZZ-ZZZZ-ZZZZZ"})
+    app = client("admin")
+    for lang, words in (("zh", ("请从选项中选择。", "没有这个邀请码")),
+                        ("en", ("Please choose from the options.", "no such invitation"))):
+        form = app.get(f"/research/surveys/submissions?lang={lang}").forms[
+            "submissions-form"]
+        form["campaign"] = a_code
+        form["file"] = ("bad.csv", bad)
+        page = form.submit(status=400)
+        rows = page.html.select("table.problems tbody tr")
+        cells = [[td.get_text() for td in tr.select("td")] for tr in rows]
+        assert [c[1:3] for c in cells] == [["2", "background-sex"], ["3", "invitation_code"]]
+        assert words[0] in cells[0][3] and words[1] in cells[1][3]
+    assert counts(surveys_demo)[0] == 0
+
+
+def test_who_may_open_the_upload_page(client: Any, district_campaigns: Any) -> None:
+    for role, status in (("district_a", 200), ("admin", 200), ("researcher", 403),
+                         ("monitor", 403)):
+        assert client(role).get("/research/surveys/submissions",
+                                expect_errors=True).status_int == status, role
+    anonymous = client(None).get("/research/surveys/submissions", expect_errors=True)
+    assert anonymous.status_int in (302, 303, 401, 403) and (
+        anonymous.status_int >= 400 or "/login" in anonymous.location)
+    without_csrf = client("admin").post("/research/surveys/submissions", {
+        "survey": "learning_needs"}, upload_files=[("file", "f.csv", ODK)],
+        expect_errors=True)
+    assert without_csrf.status_int in (400, 403)
