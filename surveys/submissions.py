@@ -385,9 +385,15 @@ def _instance_id(text: str) -> str:
 
 
 def _source(header: Sequence[str]) -> str:
-    kobo = {"_uuid", "_submission_time", "_index", "_id", "_validation_status"}
-    return "kobo" if kobo & set(header) or any("/" in c for c in header if c not in
-                                                 INSTANCE_COLUMNS) else "odk"
+    """``kobo`` or ``odk``: by the metadata columns each server writes, else by the path
+    separator (``/`` Kobo, ``-`` ODK; ODK's choice columns ``q/choice`` aside)."""
+    names = set(header)
+    if names & {"_uuid", "_submission_time", "_index", "_id", "_validation_status"}:
+        return "kobo"
+    if names & ODK_COLUMNS:
+        return "odk"
+    return "kobo" if any("-" not in c.split("/", 1)[0] for c in header if "/" in c) \
+        else "odk"
 
 
 def read_submissions(survey: Survey, filename: str, data: bytes, *,
