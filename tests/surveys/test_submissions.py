@@ -544,3 +544,38 @@ def test_who_may_open_the_upload_page(client: Any, district_campaigns: Any) -> N
         "survey": "learning_needs"}, upload_files=[("file", "f.csv", ODK)],
         expect_errors=True)
     assert without_csrf.status_int in (400, 403)
+
+
+# ------------------------------------------------------------------ column layouts (no database)
+
+
+def default() -> Survey:
+    from surveys.definition import default_survey
+
+    return default_survey()
+
+
+def test_bare_names_and_split_choice_columns_read_as_the_grouped_export() -> None:
+    grouped = read_submissions(default(), "odk.csv", ODK)
+    header, *rows = list(csv.reader(io.StringIO(ODK.decode("utf-8"))))
+    bare = [c if c.startswith("meta-") else c.rsplit("-", 1)[-1] for c in header]
+    topics = header.index("needs-topics")
+    choices = [c.name for c in default().choice_lists["topic"]]
+    split_header = bare[:topics] + [f"needs-topics/{c}" for c in choices] + bare[topics + 1:]
+    split_rows = [r[:topics] + ["1" if c in r[topics].split() else "0" for c in choices]
+                  + r[topics + 1:] for r in rows]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([split_header, *split_rows])
+    read = read_submissions(default(), "odk.csv", out.getvalue().encode("utf-8"))
+    assert read.source == "odk" and read.problems == [] and read.warnings == []
+    assert [s.answers for s in read.submissions] == [s.answers for s in grouped.submissions]
+    assert [s.instance_id for s in read.submissions] == IDS
+
+
+def test_an_xlsx_export_reads_as_its_csv() -> None:
+    frame = pd.read_csv(io.BytesIO(ODK), dtype=str, keep_default_na=False)
+    data = write_workbook([Sheet("learning_needs", frame)])
+    from_xlsx = read_submissions(default(), "odk.xlsx", data)
+    from_csv = read_submissions(default(), "odk.csv", ODK)
+    assert from_xlsx.problems == [] and [s.answers for s in from_xlsx.submissions] == [
+        s.answers for s in from_csv.submissions]
