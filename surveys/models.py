@@ -6,6 +6,8 @@
 * ``SurveySession``: one resident answering one definition version, found by the
   SHA-256 of its link token (the token itself is never stored); ``revision`` is an
   optimistic lock bumped by every change, so two tabs cannot both advance it.
+  ``source`` says whether the answers came from the pages or an ODK/Kobo submissions
+  export (``instance_id``, unique per survey code: an export imported again adds nothing).
 * ``SurveyAnswer``: one row per (session, answer key) with a JSON value, so a page
   post is durable and re-posting it only rewrites the same rows.
 * ``SurveyScaleScore``: sum score and IRT theta/SE per rating grid, stored on finish.

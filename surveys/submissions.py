@@ -317,9 +317,10 @@ class _Reader:
         found = {c: j for j, c, k in self.columns if k.kind == "instance"}
         return next((found[c] for c in INSTANCE_COLUMNS if c in found), None)
 
-    def answers(self, number: int, values: Sequence[str], key: Any = instance_key,
-                instance: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-        """The typed answers of one row (blank cells left out) and their columns."""
+    def answers(self, number: int, values: Sequence[str], instance: int | None = None
+                ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The typed answers of one row (blank cells left out) keyed ``name`` (or
+        ``name[instance]`` on a repeat sheet), and the column of each key."""
         answers: dict[str, Any] = {}
         where: dict[str, str] = {}
         for j, column, kind in self.columns:
@@ -327,7 +328,7 @@ class _Reader:
                 continue
             cell = values[j].strip()
             f = self.fields[kind.name]
-            name = key(kind.name, instance)
+            name = instance_key(kind.name, instance)
             where[name] = column
             if not cell:
                 continue
@@ -349,7 +350,7 @@ class _Reader:
                     self.problem(number, column, "此列只能填 1 或 0",
                                  "this column holds 1 (chosen) or 0 (not chosen) only")
                     bad = True
-            target = key(name, instance)
+            target = instance_key(name, instance)
             if bad:
                 continue
             if name in self.answer_column:
@@ -494,7 +495,7 @@ def _read_repeats(survey: Survey, filename: str, data: bytes, out: SubmissionFil
                                f"{page.repeat.maximum} 次",
                                f"{page.name!r} repeats at most {page.repeat.maximum} times")
                 continue
-            answers, where = reader.answers(row.number, row.values, instance_key, i)
+            answers, where = reader.answers(row.number, row.values, i)
             owner.answers.update(answers)
             owner.columns.update({k: f"{sheet}:{c}" for k, c in where.items()})
             if page.repeat.count is None:
