@@ -53,7 +53,7 @@ from tabular.reading import LIMITS, Limits, Problem, Table, TableError, read_she
 
 from . import services
 from .answers import AnswerError, check_answers, clean_answers, parse_answer
-from .definition import Field, Survey, Text, instance_key
+from .definition import META_TYPES, Field, Survey, Text, instance_key
 from .models import SurveyAnswer, SurveySession
 
 __all__ = ["MAX_SUBMISSIONS_BYTES", "CampaignInfo", "ImportResult", "InvitationDirectory",
@@ -78,6 +78,9 @@ META_NAMES = frozenset({"start", "end", "today", "deviceid", "username", "simser
                         "subscriberid", "phonenumber", "audit", "instanceID", "instanceName",
                         "deprecatedID", "rootUuid", "email", "uuid"})
 META_GROUPS = frozenset({"meta", "formhub", "__system"})
+#: question types whose columns hold no answer to store (notes, grids' group columns,
+#: meta types and calculations)
+NOT_ANSWERED = frozenset({"note", "rating_grid", "calculate", *META_TYPES})
 START_NAMES = ("start",)
 END_NAMES = ("end",)
 SUBMITTED_NAMES = ("SubmissionDate", "_submission_time")
@@ -190,9 +193,11 @@ def _page_groups(survey: Survey) -> dict[str, set[str]]:
 
 
 def _classify(column: str, fields: Mapping[str, Field], choices: Mapping[str, set[str]],
-              shown: frozenset[str] = frozenset()) -> tuple[_Column, list[str]]:
+              shown: frozenset[str] = frozenset(), times: Mapping[str, str] | None = None
+              ) -> tuple[_Column, list[str]]:
     """What a header cell holds, and the group path before its name (``shown``: names of
-    notes and groups, whose columns an ODK export has, always empty)."""
+    notes, groups and calculations, which hold no answer; ``times``: the names of the
+    form's start and end questions -> ``start`` or ``end``)."""
     if column in ODK_COLUMNS:
         if column == "SubmissionDate":
             return _Column("submitted"), []
@@ -221,10 +226,10 @@ def _classify(column: str, fields: Mapping[str, Field], choices: Mapping[str, se
         return _Column("answer", last), groups
     if last == INVITATION_COLUMN:
         return _Column("invitation"), groups
-    if last in START_NAMES:
-        return _Column("start"), groups
-    if last in END_NAMES:
-        return _Column("end"), groups
+    times = {**dict.fromkeys(START_NAMES, "start"), **dict.fromkeys(END_NAMES, "end"),
+             **(times or {})}
+    if last in times:
+        return _Column(times[last]), groups
     if last in META_NAMES or last in shown or (groups and groups[0] in META_GROUPS):
         return _Column("meta"), groups
     return _Column("unknown", last), groups
@@ -267,7 +272,8 @@ class _Reader:
                         for n, f in fields.items() if f.kind == "multiple_choice"}
         self.groups = _page_groups(survey)
         self.shown = frozenset({p.name for p in survey.pages} | {
-            q.name for q in survey.questions if q.type in ("note", "rating_grid")})
+            q.name for q in survey.questions if q.type in NOT_ANSWERED})
+        self.times = {q.name: q.type for q in survey.questions if q.type in ("start", "end")}
         self.columns: list[tuple[int, str, _Column]] = []
         self.answer_column: dict[str, str] = {}
         self.choice_columns: dict[str, list[tuple[int, str, str]]] = {}
@@ -281,7 +287,8 @@ class _Reader:
         for j, column in enumerate(self.table.header):
             if not column:
                 continue
-            kind, groups = _classify(column, self.fields, self.choices, self.shown)
+            kind, groups = _classify(column, self.fields, self.choices, self.shown,
+                                     self.times)
             if kind.kind in ("answer", "choice"):
                 allowed = self.groups.get(kind.name, set())
                 wrong = [g for g in groups if g not in allowed]
@@ -380,6 +387,12 @@ class _Reader:
         return False
 
 
+def _answered(survey: Survey) -> list[Field]:
+    """The answer slots a submission fills (meta types and calculations are recorded or
+    computed by delivery: ``start`` and ``end`` give the session's times)."""
+    return [f for f in survey.fields() if f.kind not in NOT_ANSWERED]
+
+
 def _instance_id(text: str) -> str:
     text = text.strip()
     return text[5:] if text.lower().startswith("uuid:") else text
@@ -416,7 +429,7 @@ def read_submissions(survey: Survey, filename: str, data: bytes, *,
     out.source = _source(table.header)
     repeat_pages = [p for p in survey.pages if p.repeat is not None]
     repeat_fields = {f.name for p in repeat_pages for f in survey.fields() if f.page is p}
-    main_fields = {f.name: f for f in survey.fields() if f.name not in repeat_fields}
+    main_fields = {f.name: f for f in _answered(survey) if f.name not in repeat_fields}
     reader = _Reader(survey, table, out, main_fields)
     id_column = reader.instance_column()
     if id_column is None:
@@ -475,7 +488,7 @@ def _read_repeats(survey: Survey, filename: str, data: bytes, out: SubmissionFil
         return
     for sheet, table in sheets.items():
         page = names[sheet]
-        fields = {f.name: f for f in survey.fields() if f.page is page}
+        fields = {f.name: f for f in _answered(survey) if f.page is page}
         reader = _Reader(survey, table, out, fields, sheet=sheet)
         if "_parent_index" not in table.header:
             reader.problem(table.header_row, "_parent_index", "没有 _parent_index 列",

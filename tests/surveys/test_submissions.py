@@ -350,10 +350,10 @@ def test_imported_responses_count_in_progress_and_closing_as_page_ones(
     assert {r["invitation"] for r in responses} == {i.public_id for i in invitations}
     assert campaign_sources(db, made).finished() == {
         i.public_id: {"survey"} for i in invitations}
-    outcome = close_campaign(db, made, "t")
-    weights = outcome.results[0]
-    assert weights.outcome != "failed", weights.record()
-    assert "4" in str(weights.record())
+    weights = close_campaign(db, made, "t").step("weights").record()
+    assert weights["outcome"] != "failed", weights
+    assert {"completed": 4, "sampled": 4, "unfinished": 0} in [
+        m["mapping"] for m in weights["messages"]]
 
 
 def test_unknown_repeated_and_answered_invitation_codes_are_problems(
@@ -579,3 +579,21 @@ def test_an_xlsx_export_reads_as_its_csv() -> None:
     from_csv = read_submissions(default(), "odk.csv", ODK)
     assert from_xlsx.problems == [] and [s.answers for s in from_xlsx.submissions] == [
         s.answers for s in from_csv.submissions]
+
+
+def test_meta_and_calculate_columns_give_times_not_answers() -> None:
+    page = Page("p", Text("页", "Page"), (
+        Question("began", "start", Text("", "")), Question("ended", "end", Text("", "")),
+        Question("day", "today", Text("", "")),
+        Question("age", "integer", Text("年龄", "Age"), required=True),
+        Question("double", "calculate", Text("", ""), calculation="${age} * 2")))
+    survey = Survey("m", 1, Text("m", "m"), {}, (page,))
+    data = (b"SubmissionDate,p-began,p-ended,p-day,p-age,p-double,meta-instanceID,KEY\n"
+            b"2026-11-21T02:10:33.512Z,2026-11-20T09:00:00+08:00,2026-11-20T09:05:00+08:00,"
+            b"2026-11-20,30,60,uuid:m1,uuid:m1\n")
+    read = read_submissions(survey, "m.csv", data)
+    assert read.problems == [] and read.warnings == []
+    (one,) = read.submissions
+    assert one.answers == {"age": 30}
+    assert (one.started_at, one.ended_at) == (dt.datetime(2026, 11, 20, 1, tzinfo=dt.UTC),
+                                              dt.datetime(2026, 11, 20, 1, 5, tzinfo=dt.UTC))
