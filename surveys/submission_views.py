@@ -84,7 +84,8 @@ def _page(request: Any, code: str | None = None,
             "campaign_optional": scope is None, "result": result, "refusal": refusal,
             "problems": _rows(request, result, "problems"),
             "warnings": _rows(request, result, "warnings"),
-            "max_mb": submissions.MAX_SUBMISSIONS_BYTES // 2**20}
+            "max_mb": submissions.MAX_SUBMISSIONS_BYTES // 2**20,
+            "max_rows": submissions.MAX_PAGE_ROWS}
 
 
 @view_config(route_name=ROUTE, context=SubmissionsArea, renderer=T + "submissions.pt",
@@ -115,7 +116,7 @@ def submissions_upload(request: Any) -> Any:
     result = submissions.import_submissions(
         request.dbsession, code, upload.filename or "submissions.csv", data,
         request.identity.username, campaign=campaign, directory=_directory(request),
-        district=scope, dry_run=check_only)
+        district=scope, dry_run=check_only, max_rows=submissions.MAX_PAGE_ROWS)
     if not result.ok:
         request.response.status_int = 400
         return _page(request, code, result)

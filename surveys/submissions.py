@@ -64,6 +64,10 @@ __all__ = ["MAX_SUBMISSIONS_BYTES", "CampaignInfo", "ImportResult", "InvitationD
 #: rows of the default survey
 MAX_SUBMISSIONS_BYTES = 20 * 1024 * 1024
 MAX_SUBMISSIONS_ROWS = 50_000
+#: rows one upload on the page may hold: storing takes about 40 ms a row (SQLite, a
+#: 2-core machine; half of it the item-bank calibration lookup of each finish), so 500
+#: rows stay within the 20 s a request may take; bigger files go through the command line
+MAX_PAGE_ROWS = 500
 IMPORT_ACTION = "survey.import_submissions"
 ENTRY_POINT_GROUP = "learningcity.invitation_directory"
 INVITATION_COLUMN = "invitation_code"
@@ -647,6 +651,7 @@ def import_submissions(db: Session, survey_code: str, filename: str, data: bytes
                        directory: InvitationDirectory | None = None,
                        district: str | None = None, dry_run: bool = False,
                        max_bytes: int = MAX_SUBMISSIONS_BYTES,
+                       max_rows: int = MAX_SUBMISSIONS_ROWS,
                        limits: Limits = LIMITS) -> ImportResult:
     """Store a submissions export as finished sessions of the published ``survey_code``.
 
@@ -661,7 +666,8 @@ def import_submissions(db: Session, survey_code: str, filename: str, data: bytes
     if definition is None:
         raise ValueError(f"no published survey {survey_code!r}")
     survey = services.definition_survey(definition)
-    read = read_submissions(survey, filename, data, max_bytes=max_bytes, limits=limits)
+    read = read_submissions(survey, filename, data, max_bytes=max_bytes, max_rows=max_rows,
+                            limits=limits)
     result = ImportResult(survey_code, filename, read.source, campaign,
                           rows=len(read.submissions), problems=list(read.problems),
                           warnings=list(read.warnings), file_problems=read.file_problems,

@@ -255,6 +255,8 @@ def test_a_file_that_is_not_an_export_is_refused(surveys_demo: Any) -> None:
     assert where(result) == {(1, None)} and "instance ID" in result.problems[0].text()
     empty = import_submissions(surveys_demo, "learning_needs", "x.csv", b"", "t")
     assert not empty.ok and empty.file_problems
+    capped = import_submissions(surveys_demo, "learning_needs", "o.csv", ODK, "t", max_rows=2)
+    assert [p.code for p in capped.file_problems] == ["too_many_rows"] and capped.new == 0
 
 
 def test_dry_run_checks_and_stores_nothing(surveys_demo: Any) -> None:
