@@ -636,13 +636,14 @@ def _stored(db: Session, survey_code: str, ids: Sequence[str]) -> dict[str, Surv
 
 
 def _same(survey: Survey, stored: SurveySession, submission: Submission,
-          invitation: str | None) -> bool:
+          campaign: str | None, invitation: str | None) -> bool:
     """Whether a stored session holds this submission's answers (prefilled answers the
-    form left blank stay as they were) and invitation."""
+    form left blank stay as they were), campaign and invitation."""
     answers = stored.answer_dict()
     prefilled = {k: v for k, v in answers.items() if k in set(stored.prefilled or [])
                  and k not in submission.answers}
-    return stored.invitation == invitation and stored.status == "finished" and \
+    return (stored.campaign, stored.invitation) == (campaign, invitation) and \
+        stored.status == "finished" and \
         clean_answers(survey, {**prefilled, **submission.answers}) == answers
 
 
@@ -735,13 +736,14 @@ def _store_all(db: Session, survey: Survey, read: SubmissionFile, result: Import
                 public_id = invitation.public_id if invitation else None
                 existing = stored.get(s.instance_id)
                 if existing is not None:
-                    if _same(survey, existing, s, public_id):
+                    if _same(survey, existing, s, info.code if info else None, public_id):
                         result.already += 1
                     else:
                         result.problems.append(_problem(
-                            s.row, None, f"实例 ID {s.instance_id} 已导入过，但回答不同"
-                            "（不会覆盖）", f"instance ID {s.instance_id!r} was imported "
-                            "before with other answers (it is not overwritten)"))
+                            s.row, None, f"实例 ID {s.instance_id} 已导入过，但回答、调查活动或"
+                            "邀请不同（不会覆盖）", f"instance ID {s.instance_id!r} was "
+                            "imported before with other answers, campaign or invitation (it "
+                            "is not overwritten)"))
                     continue
                 if public_id is not None and public_id in withdrawn:
                     result.problems.append(_problem(

@@ -388,6 +388,13 @@ def test_campaign_checks(surveys_demo: Any, campaign: Any) -> None:
     data = with_codes([c for c, _inv in codes[:3]])
     no_campaign = import_submissions(db, "learning_needs", "f.csv", data, "t")
     assert where(no_campaign) == {(None, "invitation_code")}
+    # stored without a campaign, the same instances are not taken over by one
+    assert import_submissions(db, "learning_needs", "o.csv", ODK, "t").new == 3
+    taken = import_submissions(db, "learning_needs", "f.csv", data, "t",
+                               campaign=made.code, directory=DIRECTORY)
+    assert where(taken) == {(2, None), (3, None), (4, None)}
+    assert "campaign or invitation" in taken.problems[0].text()
+    db.rollback()
     other_district = import_submissions(db, "learning_needs", "f.csv", data, "t",
                                         campaign=made.code, directory=DIRECTORY,
                                         district="D02")
