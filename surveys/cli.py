@@ -13,11 +13,20 @@ import click
 from tqdm import tqdm
 
 from learningcity import audit
-from learningcity.cli import db_session, ini_option, open_session
+from learningcity.cli import db_session, ini_option, load_app_settings, open_session
+from tabular.reading import OFFLINE_LIMITS
 
+from . import submissions
 from .definition import SurveyError
 from .documents import read_definition
-from .services import export_responses, import_survey, list_surveys
+from .services import (
+    definition_survey,
+    export_responses,
+    get_definition,
+    import_survey,
+    list_surveys,
+)
+from .xlsform_export import with_invitation_code, write_xlsform
 
 
 @click.group()
@@ -135,11 +144,6 @@ def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None
 def export_xlsform_cmd(ini_path: str, code: str | None, source: str | None, out: str,
                        version: int | None, invitation: bool) -> None:
     """Write a survey as an XLSForm for ODK Collect / KoboCollect (pyxform converts it)."""
-    # imported here only because this command was appended on its own branch (issue 17);
-    # the lead hoists these to the top of the module on merge
-    from .services import definition_survey, get_definition
-    from .xlsform_export import with_invitation_code, write_xlsform
-
     if (code is None) == (source is None):
         raise click.UsageError("give a survey CODE or --file PATH (one of them)")
     if source is not None:
@@ -161,3 +165,43 @@ def export_xlsform_cmd(ini_path: str, code: str | None, source: str | None, out:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {out}: survey {s.id!r} version {s.version}, {len(s.pages)} pages")
+
+
+@survey.command("import-submissions")
+@ini_option
+@click.argument("code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--campaign", default=None,
+              help="Link every row to this campaign; its invitation_code column to the "
+                   "campaign's invitations.")
+@click.option("--actor", default=None,
+              help="Who imports (audited; default: the operating-system user).")
+@click.option("--dry-run", is_flag=True, help="Check everything, store nothing.")
+def import_submissions_cmd(ini_path: str, code: str, file: str, campaign: str | None,
+                           actor: str | None, dry_run: bool) -> None:
+    """Store an ODK Central or KoboToolbox submissions export (CSV or XLSX) as finished
+    responses of survey CODE: all or nothing, once per instance ID (exit status 1 when
+    any row has a problem; every one is listed with its row and column)."""
+    path = Path(file)
+    if path.stat().st_size > submissions.MAX_SUBMISSIONS_BYTES:
+        raise click.ClickException(f"{path.name}: larger than "
+                                   f"{submissions.MAX_SUBMISSIONS_BYTES // 2**20} MB")
+    directory = None
+    if campaign is not None:
+        directory = submissions.invitation_directory(load_app_settings(ini_path))
+    with db_session(ini_path) as db:
+        result = submissions.import_submissions(
+            db, code, path.name, path.read_bytes(), actor or getpass.getuser(),
+            campaign=campaign, directory=directory, dry_run=dry_run,
+            limits=OFFLINE_LIMITS)
+    for warning in result.warnings:
+        click.echo(f"{path.name}: warning: {warning.text('en')}", err=True)
+    for problem in result.problems:
+        click.echo(f"{path.name}: {problem.text('en')}", err=True)
+    if not result.ok:
+        click.echo(f"{path.name}: {len(result.problems)} problem(s); nothing stored",
+                   err=True)
+        sys.exit(1)
+    done = "nothing stored (dry run)" if dry_run else "stored"
+    click.echo(f"{path.name}: {result.rows} rows ({result.source}): {result.new} new, "
+               f"{result.already} already imported, {result.skipped} skipped; {done}")

@@ -6,6 +6,8 @@
 * ``SurveySession``: one resident answering one definition version, found by the
   SHA-256 of its link token (the token itself is never stored); ``revision`` is an
   optimistic lock bumped by every change, so two tabs cannot both advance it.
+  ``source`` says whether the answers came from the pages or an ODK/Kobo submissions
+  export (``instance_id``, unique per survey code: an export imported again adds nothing).
 * ``SurveyAnswer``: one row per (session, answer key) with a JSON value, so a page
   post is durable and re-posting it only rewrites the same rows.
 * ``SurveyScaleScore``: sum score and IRT theta/SE per rating grid, stored on finish.
@@ -21,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from learningcity.db import Base, UTCDateTime, utcnow
 
 SESSION_STATUSES = ("started", "finished", "expired", "withdrawn")
+#: where a session's answers came from: the survey pages (or the API), or a submissions
+#: export of ODK Central or KoboToolbox (``learningcity survey import-submissions``)
+SESSION_SOURCES = ("page", "odk", "kobo")
 
 
 class SurveyDefinition(Base):
@@ -64,6 +69,8 @@ class SurveySession(Base):
     """One resident answering one survey version, from the first page to the end."""
 
     __tablename__ = "survey_session"
+    __table_args__ = (sa.UniqueConstraint("survey_code", "instance_id",
+                                          name="uq_survey_session_instance"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -92,6 +99,11 @@ class SurveySession(Base):
     #: when the retention purge de-identified the session (token, links and background
     #: gone; what is kept is described in docs/privacy.md)
     purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: ``page``, ``odk`` or ``kobo`` (:data:`SESSION_SOURCES`)
+    source: Mapped[str] = mapped_column(sa.String(8), default="page", server_default="page")
+    #: an imported submission's instance ID (``meta/instanceID`` without ``uuid:``), one
+    #: session per ID and survey code, so importing a file again adds nothing
+    instance_id: Mapped[str | None] = mapped_column(sa.String(100))
 
     definition: Mapped[SurveyDefinition] = relationship()
     answers: Mapped[list[SurveyAnswer]] = relationship(
