@@ -50,3 +50,4 @@ def includeme(config: Any) -> None:
     config.registry.setdefault("after_test_links", []).append(after_test_link)
     config.add_translation_dirs("surveys:locale/")
     config.scan(".views")
+    config.include(".submission_views")

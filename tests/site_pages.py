@@ -110,6 +110,7 @@ PAGES: list[Page] = [
     Page("surveys.session", "/s/{survey_withdrawn}", TOKEN),  # "your data was withdrawn"
     # --- surveys (staff)
     Page("surveys.staff_list", "/research/surveys", ANY_STAFF),
+    Page("surveys.submissions", "/research/surveys/submissions", CAMPAIGN_EDIT),
     *[Page("surveys.staff_download", f"/research/surveys/{{survey}}/v{{survey_version}}/{fmt}",
            SESSIONS, kind="file") for fmt in ("csv", "xlsx", "sav", "codebook", "json")],
     # --- invitation codes and open enrolment (resident)

@@ -205,6 +205,10 @@ CASES: list[Case] = [
          token="withdraw_survey_api_token", body="json"),
     # --- surveys (staff)
     Case("surveys.staff_list", "GET", "/research/surveys", ANY_STAFF),
+    Case("surveys.submissions", "GET", "/research/surveys/submissions",
+         roles("district_a", "district_b", "admin")),
+    Case("surveys.submissions", "POST", "/research/surveys/submissions",
+         roles("district_a", "district_b", "admin"), body="form", reached=roles(400)),
     Case("surveys.staff_list", "POST", "/research/surveys", RESEARCH, body="form",
          reached=roles(400)),
     Case("surveys.staff_publish", "POST", "/research/surveys/learning_needs/v1/publish",

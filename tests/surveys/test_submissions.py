@@ -15,19 +15,15 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from learningcity.cli import main
-from learningcity.db import utcnow
 from learningcity.models import AuditEvent
-from monitoring.fieldwork import entry
-from monitoring.fieldwork.campaigns import create_campaign, get_campaign
-from monitoring.fieldwork.invitations import find_invitation
+from monitoring.fieldwork.campaigns import create_campaign
 from monitoring.fieldwork.models import Campaign, Invitation
+from monitoring.fieldwork.submission_links import FieldworkInvitations
 from monitoring.fieldwork.window import local_input
 from surveys import services, submissions
 from surveys.definition import Page, Question, Repeat, Survey, Text
 from surveys.models import SurveyAnswer, SurveyScaleScore, SurveySession
 from surveys.submissions import (
-    CampaignInfo,
-    InvitationInfo,
     import_submissions,
     read_submissions,
 )
@@ -40,44 +36,6 @@ ODK = (HERE / "odk_central.csv").read_bytes()
 KOBO = (HERE / "kobo.csv").read_bytes()
 IDS = ["6f1b2c3d-0a4e-4b8f-9c1d-2e3f4a5b6c7d", "0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f",
        "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"]
-
-
-class FieldworkInvitations:
-    """The fieldwork side of :class:`surveys.submissions.InvitationDirectory`, written
-    with monitoring's service functions (the same code is requested for
-    ``monitoring/fieldwork``; see the report)."""
-
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-
-    @staticmethod
-    def _info(c: Campaign) -> CampaignInfo:
-        return CampaignInfo(c.code, c.district_code, c.survey_code, c.status)
-
-    def campaign(self, db: Any, code: str) -> CampaignInfo | None:
-        found = get_campaign(db, code)
-        return None if found is None else self._info(found)
-
-    def campaigns(self, db: Any, survey_code: str, district: str | None
-                  ) -> list[CampaignInfo]:
-        query = sa.select(Campaign).where(Campaign.survey_code == survey_code)
-        if district is not None:
-            query = query.where(Campaign.district_code == district)
-        return [self._info(c) for c in db.scalars(query.order_by(Campaign.code))]
-
-    def invitation(self, db: Any, campaign: str, code: str) -> InvitationInfo | None:
-        found = find_invitation(db, code, self.secret)
-        if found is None or db.get(Campaign, found.campaign_id).code != campaign:
-            return None
-        return InvitationInfo(found.public_id, dict(found.prefill or {}))
-
-    def answered(self, db: Any, campaign: str, public_id: str, session_id: int) -> None:
-        found = db.scalar(sa.select(Invitation).where(Invitation.public_id == public_id))
-        if found.survey_session_id is None:
-            found.survey_session_id = session_id
-        if found.status == "issued":
-            found.status, found.first_used_at = "started", utcnow()
-        entry.refresh_status(db, found)
 
 
 DIRECTORY = FieldworkInvitations(TEST_SECRET)
