@@ -143,7 +143,7 @@ _SELECT_RE = re.compile(
     r"add select one prompt using|add select multiple prompt using|"
     r"select all that apply from|select multiple from|select one from|select one using|"
     r"select multiple using|select_one|select_multiple|select one|select all that apply|"
-    r"select multiple|select1|rank)\s+(?P<list>\S+)"
+    r"select multiple|select1|q select1|q select|rank)\s+(?P<list>\S+)"
     r"(?:\s+(?P<other>or_other|or specify other|or other))?", re.IGNORECASE)
 _BLOCK_RE = re.compile(r"(?P<edge>begin|end)[ _](?P<kind>group|repeat|loop|lgroup|"
                        r"looped group|rating)(?:\s+(?:over\s+)?(?P<arg>\S+))?",
@@ -1001,7 +1001,7 @@ class _Reader:
             if cmd == "rank":
                 self.feature(node, "type", "rank", f"{words!r}")
                 return None
-            multiple = "multiple" in cmd or "all that apply" in cmd
+            multiple = "multiple" in cmd or "all that apply" in cmd or cmd == "q select"
             qtype = "multiple_choice" if multiple else "single_choice"
             choices = m["list"]
             other = m["other"] is not None
