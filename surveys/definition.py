@@ -551,7 +551,7 @@ class _Validator:
             elif not given:
                 self.add(key, subject, f"{fld}::{lang}", "missing")
                 return
-            else:
+            elif self.where(key) not in self.missing[lang][-1:]:
                 self.missing[lang].append(self.where(key))
 
     # -- choice lists

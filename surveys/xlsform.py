@@ -667,13 +667,14 @@ class _Reader:
                     siblings.append(node)
                     stack.append(node)
                     continue
-                if not stack:
+                if not any(n.kind == kind for n in stack):
                     self.add(where, "", "type", f"{words!r} without begin {kind}")
                     continue
-                if stack[-1].kind != kind:
-                    opened = stack[-1]
+                while stack[-1].kind != kind:  # close what was left open inside it
+                    opened = stack.pop()
                     self.add(where, "", "type", f"{words!r} closes {opened.kind} "
-                             f"{opened.row.get('name')!r} (survey row {opened.row.number})")
+                             f"{opened.row.get('name')!r} (survey row {opened.row.number}), "
+                             f"which has no end {opened.kind}")
                 stack.pop().end_row = row.number
                 continue
             siblings.append(_Node("question", row, words))
@@ -852,6 +853,9 @@ class _Reader:
                 if in_repeat:
                     self.add(where, f"repeat {name!r}", "type", "a repeat inside a repeat "
                              f"({OUT_OF_SCOPE['nested repeat']})", "nested repeat")
+                    # its questions stay (the form is refused) so the rest is still checked
+                    out.extend(b for b in self.flatten(node.children, relevant, True)
+                               if isinstance(b, _Built))
                 else:
                     out.append(self.repeat(node, relevant))
             elif node.kind == "rating":
@@ -995,12 +999,15 @@ class _Reader:
         m = _SELECT_RE.fullmatch(words)
         if m is not None:
             cmd = m["cmd"].lower()
+            stand_in = None
             if "file" in cmd or "external" in cmd:
-                self.feature(node, "type", "select from file", f"{words!r}")
-                return None
-            if cmd == "rank":
-                self.feature(node, "type", "rank", f"{words!r}")
-                return None
+                stand_in = "select from file"
+            elif cmd == "rank":
+                stand_in = "rank"
+            if stand_in is not None:
+                if self.feature(node, "type", stand_in, f"{words!r}"):
+                    return None
+                return self.stand_in(node)
             multiple = "multiple" in cmd or "all that apply" in cmd or cmd == "q select"
             qtype = "multiple_choice" if multiple else "single_choice"
             choices = m["list"]
@@ -1009,8 +1016,9 @@ class _Reader:
                 self.or_other(choices, where, subject)
         elif low in _FEATURE_TYPES or low.startswith("osm "):
             feature = _FEATURE_TYPES.get(low, "osm")
-            self.feature(node, "type", feature, f"type {words!r}")
-            return None
+            if self.feature(node, "type", feature, f"type {words!r}"):
+                return None
+            return self.stand_in(node)
         elif low in _TYPES:
             qtype = _TYPES[low]
         else:
@@ -1019,9 +1027,11 @@ class _Reader:
         fn = self.function_feature(node)
         if fn is not None:
             column, what = fn
-            self.feature(node, self.header("survey", column), "function", f"{what} in "
-                         f"{column}")
-            return None
+            if self.feature(node, self.header("survey", column), "function", f"{what} in "
+                            f"{column}"):
+                return None
+            row = replace(row, values={**row.values, column: "''" if column == "calculation"
+                                       else ""})
         if qtype == "acknowledge":
             qtype, choices = "single_choice", _ACKNOWLEDGE_LIST
             self.lists.setdefault(_ACKNOWLEDGE_LIST, [(Choice("OK", Text("确认", "OK")),
@@ -1059,9 +1069,11 @@ class _Reader:
         if required_text.lower() in TRUE:
             required = True
         elif required_text.lower() not in FALSE:
-            self.add(where, subject, self.header("survey", "required"),
-                     f"{required_text!r}: required as an expression cannot be delivered; "
-                     "write yes or no (and use relevant to skip the question)")
+            message = (f"{required_text!r}: required as an expression cannot be delivered; "
+                       "write yes or no (and use relevant to skip the question)"
+                       if re.search(r"[${}()=<>]", required_text)
+                       else f"{required_text!r} is not yes/no")
+            self.add(where, subject, self.header("survey", "required"), message)
         read_only = False
         if row.get("read_only"):
             read_only = self.flag(row, "read_only", where, subject)
@@ -1080,9 +1092,10 @@ class _Reader:
         label = self.text(row, "label")
         if label is None and row.get("_media") and qtype not in (
                 "calculate", "start", "end", "today", "deviceid"):
-            self.feature(node, self.header("survey", "label", ""), "media column",
-                         "the label is only a picture, sound or video")
-            return None
+            if self.feature(node, self.header("survey", "label", ""), "media column",
+                            "the label is only a picture, sound or video"):
+                return None
+            label = Text("", name)
         if label is None and qtype in ("calculate", "start", "end", "today", "deviceid"):
             label = Text("", "")
         q = Question(
@@ -1094,6 +1107,13 @@ class _Reader:
             default=default, read_only=read_only, calculation=calculation,
             required_message=self.text(row, "required_message"))
         return _Built(q, row.number, bounds_column)
+
+    def stand_in(self, node: _Node) -> _Built:
+        """A text question in place of a refused one, so the rest of the form is still
+        checked (references to it stay valid); the form is refused anyway."""
+        q = Question(node.row.get("name"), "text",
+                     self.text(node.row, "label") or Text("", node.row.get("name")))
+        return _Built(q, node.row.number)
 
     def or_other(self, list_name: str, where: str, subject: str) -> None:
         choices = self.lists.get(list_name)
