@@ -430,6 +430,7 @@ class _Reader:
         self.referenced: set[str] = set()
         self.dropped: list[Problem] = []  # the warnings of questions left out
         self.renamed_rows: set[str] = set()  # rows refused for a name used twice
+        self.form_title = Text("", "")
 
     # -- reporting
     def add(self, where: str, subject: str, column: str, message: str,
@@ -611,6 +612,7 @@ class _Reader:
             self.warn(where, "", "form_title", f"no form_title: the title is {form_id!r}")
         title = Text(texts.get("zh", ""), texts.get("en", ""),
                      tuple((c, t) for c, t in texts.items() if c not in ("zh", "en")))
+        self.form_title = title
         self.fields[("survey",)] = {"id": "form_id", "title::zh": "form_title",
                                     "title::en": "form_title_en", "title": "form_title"}
         return form_id, version, form_version, title
@@ -770,7 +772,7 @@ class _Reader:
             if pages and pages[-1].repeat is None:
                 pages[-1].questions.extend(hidden)
             else:
-                pages.append(_PagePart(self.page_name("meta"), Text("", "..."), None,
+                pages.append(_PagePart(self.page_name("meta"), self.form_title, None,
                                        hidden[0].row, hidden))
         return pages
 
@@ -829,6 +831,18 @@ class _Reader:
         return parts
 
     def group_appearance(self, node: _Node) -> None:
+        """Warn about what a group or repeat row carries that a page does not use."""
+        used = {"type", "name", "relevant", "appearance", "rating_scale", "required",
+                "repeat_count", "repeat_max"}
+        if not node.row.get("rating_scale"):
+            used -= {"required"}
+        if node.kind != "repeat":
+            used -= {"repeat_count", "repeat_max"}
+        for column in node.row.values:
+            if column not in used and not column.startswith("_"):
+                self.warn(f"survey row {node.row.number}", f"{node.kind} "
+                          f"{node.row.get('name')!r}", self.header("survey", column),
+                          f"not used on a {node.kind} row; ignored")
         words = node.row.get("appearance").split()
         other = [w for w in words if w != "field-list"]
         if other:
