@@ -1083,7 +1083,9 @@ def survey_from_dict(data: Any, source: str = "survey.json",
     if bank is not None:
         survey, bank_problems = apply_bank(survey, bank)
         report.problems += bank_problems
-    report.problems += validate(survey)
+    problems, warnings = check(survey)
+    report.problems += problems
+    report.warnings += warnings
     if not report.problems:
         report.survey = survey
     return report

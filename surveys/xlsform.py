@@ -967,6 +967,8 @@ class _Reader:
         if required and any(required) and not all(required):
             self.warn(where, subject, "required", "only some items are required: the grid "
                       "is required only when every item is")
+        if self.flag(row, "required", where, subject):
+            required = [True]  # a grid row saying required (hand-written) covers its items
         self.group_appearance(node)
         q = Question(name, "rating_grid", self.text(row, "label") or Text("", ""),
                      hint=self.text(row, "hint"), required=bool(required) and all(required),
@@ -1035,6 +1037,9 @@ class _Reader:
             return self.stand_in(node)
         elif low in _TYPES:
             qtype = _TYPES[low]
+        elif re.fullmatch(r"select[ _](one|multiple)", low):
+            self.add(where, subject, "type", f"write {words} LIST_NAME (the choice list)")
+            return None
         else:
             self.add(where, subject, "type", f"unknown type {words!r}")
             return None
