@@ -207,7 +207,8 @@ def test_aliases_languages_and_pyxform_spellings(tmp_path):
             ["imei", "device"],
             ["select all that apply from yn or specify other", "many", "多", None, "Many"],
             ["end group"]]
-    choices = [["list name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "no", "No"]]
+    choices = [["list name", "name", "label", "label::Chinese (zh)"], ["yn", "yes", "Yes", "是"],
+               ["yn", "no", "No", "否"]]
     path = workbook(tmp_path / "alias.xlsx", rows, choices, [["version"], ["7"]])
     report = read_xlsform(path)
     assert report.ok, report.summary()
@@ -221,12 +222,23 @@ def test_aliases_languages_and_pyxform_spellings(tmp_path):
     many = s.question("many")
     assert (many.type, many.other) == ("multiple_choice", True)
     assert [c.name for c in s.choices("yn")] == ["yes", "no", "other"]  # or_other adds it
-    assert s.choices("yn")[0].label == Text("", "Yes")  # bare label without CJK: en
+    assert s.choices("yn")[0].label == Text("是", "Yes")  # bare label without CJK: en
     assert [p.name for p in s.pages] == ["p_age", "p_ok", "grp"]
     text = " ".join(w.message for w in report.warnings)
     assert "no form_id" in text and "no form_title" in text
     assert "the choice 'other'" in text
     assert "no Chinese (zh) translation" in text
+
+
+def test_the_default_language_names_the_bare_columns(tmp_path):
+    rows = [["type", "name", "label", "hint", "label::Chinese (zh)"],
+            ["text", "a", "Name", "Full name", "姓名"], ["text", "b", "年龄"]]
+    settings = [["default_language", "form_title"], ["English (en)", "Ages"]]
+    s = read_xlsform(workbook(tmp_path / "d.xlsx", rows, [["list_name"]], settings)).survey
+    assert s.title == Text("", "Ages")
+    assert s.question("a").label == Text("姓名", "Name")
+    assert s.question("a").hint == Text("", "Full name")
+    assert s.question("b").label == Text("", "年龄")  # the setting wins over the CJK rule
 
 
 def test_the_older_layout_still_reads_with_warnings(tmp_path):
