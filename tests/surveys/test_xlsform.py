@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from pyxform.xls2xform import convert
 
 from surveys.defaults.build_xlsx import build
 from surveys.definition import (
@@ -448,3 +449,68 @@ def test_a_workbook_declaring_a_huge_sheet_reads_fast(tmp_path):
     assert time.perf_counter() - start < 2.0
     assert report.ok, report.summary()
     assert [q.name for q in report.survey.questions] == ["a"]
+
+
+def _convention_workbook(survey: Survey, path: Path) -> Path:
+    """The survey written by hand in the shared XLSForm conventions (BRIEF), as the
+    XLSForm export writes it, to check that the reader gives the same survey back."""
+    langs = (("zh", "中文 (zh)"), ("en", "English (en)"))
+    header = ["type", "name", *(f"{b}::{name}" for b in ("label", "hint",
+                                                          "constraint_message")
+                                for _, name in langs),
+              "required", "relevant", "constraint", "appearance", "rating_scale",
+              "item_code", "reverse"]
+
+    def r(**cells):
+        return [cells.get(h) for h in header]
+
+    def texts(base, text):
+        return {f"{base}::{name}": text.language(code) for code, name in langs} if text else {}
+
+    rows = [header]
+    for page in survey.pages:
+        rows.append(r(type="begin_group", name=page.name, appearance="field-list",
+                      relevant=page.relevant, **texts("label", page.title)))
+        for q in page.questions:
+            common = {"name": q.name, "relevant": q.relevant, **texts("label", q.label),
+                      **texts("hint", q.hint),
+                      **texts("constraint_message", q.constraint_message)}
+            if q.type == "rating_grid":
+                rows.append(r(type="begin_group", appearance="field-list",
+                              rating_scale=q.choices, **common))
+                rows += [r(type=f"select_one {q.choices}", name=i.name, appearance="likert",
+                           required="yes" if q.required else None, item_code=i.item_code,
+                           reverse="yes" if i.reverse else None, **texts("label", i.label))
+                         for i in q.items]
+                rows.append(r(type="end_group"))
+                continue
+            bounds = [f". {op} {v}" for op, v in ((">=", q.minimum), ("<=", q.maximum))
+                      if v is not None]
+            constraint = " and ".join(bounds + [f"({q.constraint})"] if bounds and q.constraint
+                                      else bounds) or q.constraint
+            kind = {"single_choice": f"select_one {q.choices}", "month": "date",
+                    "multiple_choice": f"select_multiple {q.choices}"}.get(q.type, q.type)
+            rows.append(r(type=kind, required="yes" if q.required else None,
+                          constraint=constraint,
+                          appearance="month-year" if q.type == "month" else None, **common))
+            if q.other:
+                rows.append(r(type="text", name=q.name + "_other",
+                              relevant=f"selected(${{{q.name}}}, 'other')",
+                              **{"label::中文 (zh)": "请注明", "label::English (en)": "Specify"}))
+        rows.append(r(type="end_group"))
+    choices = [["list_name", "name", "label::中文 (zh)", "label::English (en)"]] + [
+        [name, c.name, c.label.zh, c.label.en] for name, cs in survey.choice_lists.items()
+        for c in cs]
+    settings = [["form_title", "form_title_en", "form_id", "version", "default_language"],
+                [survey.title.zh, survey.title.en, survey.id, survey.version, "中文 (zh)"]]
+    return workbook(path, rows, choices, settings)
+
+
+def test_the_default_survey_in_the_shared_conventions_reads_back_the_same(tmp_path):
+    survey = read_json(DEFAULTS / "learning_needs.json").survey
+    path = _convention_workbook(survey, tmp_path / "conv.xlsx")
+    report = read_xlsform(path)
+    assert report.ok, report.summary()
+    assert normalise(report.survey) == normalise(survey)
+    assert report.warnings == []
+    assert convert(xlsform=str(path)).warnings == []  # and it is XLSForm pyxform converts
