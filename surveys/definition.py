@@ -1195,7 +1195,7 @@ def load_survey(path: str | Path, bank: Mapping[str, BankItem] | None = None) ->
     format modules (this one cannot import :mod:`surveys.xlsform`, which imports it).
     """
     path = Path(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raise SurveyError(SurveyReport(path.name, problems=[Problem(
             path.name, "", "", "read workbooks with surveys.documents.load_survey")]))
     return read_json(path, bank=bank).survey_or_raise()
