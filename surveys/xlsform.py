@@ -307,6 +307,7 @@ def _xlsx_sheet_names(data: bytes) -> list[str]:
 
 
 def _read_workbook(data: bytes, filename: str) -> tuple[dict[str, _Sheet], list[str]]:
+    """The survey, choices and settings sheets (those present) and every sheet's name."""
     if data[:4] == _XLS_MAGIC or filename.lower().endswith(".xls"):
         return _xls_sheets(data, filename)
     tables = read_sheets(data, filename, ("survey", "choices", "settings"),
@@ -657,10 +658,7 @@ class _Reader:
                     self.warn(where, "", "", "a row without type is ignored")
                 continue
             siblings = stack[-1].children if stack else top
-            low = words.lower()
             block = _BLOCK_RE.fullmatch(words)
-            if block is None and low in ("rating", "begin_rating", "end_rating"):
-                block = None
             if block is not None:
                 kind = {"lgroup": "repeat", "looped group": "repeat"}.get(
                     block["kind"].lower(), block["kind"].lower())
