@@ -599,7 +599,7 @@ class _Validator:
                                                      f"number from 1 to {MAX_REPEAT}")
             if r.count is not None:
                 self.expression(key, subject, "repeat.count", r.count, self.page_start[pi],
-                                page=pi, want="value")
+                                page=pi, want="number")
         for qi, q in enumerate(page.questions):
             self.question(pi, qi, q)
 
@@ -662,7 +662,7 @@ class _Validator:
                                                       "a calculation")
             else:
                 self.expression(key, subject, "calculation", q.calculation, start,
-                                selves=own, page=pi, want="value")
+                                selves=own, page=pi, want="any")
         elif q.calculation is not None:
             self.add(key, subject, "calculation", "only calculate questions have a "
                                                   "calculation")
