@@ -585,7 +585,9 @@ class _Validator:
     def page(self, pi: int, page: Page) -> None:
         key = ("page", pi)
         subject = f"page {page.name!r}"
-        self.text(key, subject, "title", page.title, required=True)
+        shown = not page.questions or any(q.type not in UNLABELLED_TYPES
+                                          for q in page.questions)
+        self.text(key, subject, "title", page.title, required=shown)
         if not page.questions:
             self.add(key, subject, "questions", "the page has no questions")
         if page.relevant is not None:

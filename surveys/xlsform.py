@@ -736,24 +736,12 @@ class _Reader:
                          "; rename one of them", "duplicate name")
             first.setdefault(name, node.row.number)
         pages: list[_PagePart] = []
-        hidden: list[_Built] = []  # top-level calculate/meta waiting for a page
         for node in nodes:
-            if node.kind == "question":
-                built = self.flatten([node], None, in_repeat=False)
-                for b in built:
-                    if isinstance(b, _PagePart):
-                        pages.append(b)
-                    elif b.question.type in ("calculate", "start", "end", "today",
-                                             "deviceid"):
-                        if pages and pages[-1].repeat is None:
-                            pages[-1].questions.append(b)
-                        else:
-                            hidden.append(b)
-                    else:
-                        q = b.question
-                        pages.append(_PagePart(self.page_name(q.name), q.label, None, b.row,
-                                               [*hidden, b]))
-                        hidden = []
+            if node.kind == "question":  # a page of its own, titled by its label
+                for b in self.flatten([node], None, in_repeat=False):
+                    if isinstance(b, _Built):
+                        pages.append(_PagePart(self.page_name(b.question.name),
+                                               b.question.label, None, b.row, [b]))
                 continue
             before = len(self.dropped)
             for part in self.outer_block(node):
@@ -762,16 +750,7 @@ class _Reader:
                               "every question of this group is left out, so the page is "
                               "too")
                     continue
-                if hidden and part.repeat is None:
-                    part.questions[:0] = hidden
-                    hidden = []
                 pages.append(part)
-        if hidden:
-            if pages and pages[-1].repeat is None:
-                pages[-1].questions.extend(hidden)
-            else:
-                pages.append(_PagePart(self.page_name("meta"), self.form_title, None,
-                                       hidden[0].row, hidden))
         return pages
 
     def page_name(self, name: str) -> str:

@@ -141,9 +141,11 @@ def test_a_form_in_the_shared_conventions_reads(tmp_path):
     s = report.survey
     assert (s.id, s.version, s.form_version) == ("hand", 1, "2024.03")
     assert s.title == Text("手写", "By hand")
-    assert [p.name for p in s.pages] == ["p_intro", "p1", "kids", "p_street_note"]
-    intro = s.pages[0]
-    assert [q.name for q in intro.questions] == ["started", "intro"]  # meta joins a page
+    assert [p.name for p in s.pages] == ["p_started", "p_intro", "p1", "kids",
+                                         "p_street_note"]
+    started, intro = s.pages[:2]
+    assert [q.name for q in started.questions] == ["started"]  # a page of its own
+    assert started.title == Text("", "")  # nothing is shown on it
     assert intro.title == Text("您好", "Hello", (("fr", "Bonjour"),))
     likes, which = s.question("likes"), s.question("which")
     assert likes.required and likes.required_message == Text("请回答", "")
@@ -164,7 +166,7 @@ def test_a_form_in_the_shared_conventions_reads(tmp_path):
     assert [(i.item_code, i.reverse) for i in grid.items] == [("MOT-001", False),
                                                               ("MOT-006", True)]
     assert grid.items[0].label.zh == "我学习新东西，是因为它让我感到充实。"  # from the bank
-    kids = s.pages[2]
+    kids = s.pages[3]
     assert kids.repeat == Repeat("${n}", 12)
     assert [(q.name, q.type, q.relevant) for q in kids.questions] == [
         ("kid_name", "text", None), ("more", "note", "${kid_name} != ''"),
