@@ -6,6 +6,8 @@ Bad input gives an error naming the file, row or field, and changes nothing.
 from __future__ import annotations
 
 import getpass
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from learningcity.cli import db_session, ini_option, load_app_settings, open_ses
 from tabular.reading import OFFLINE_LIMITS
 
 from . import submissions
-from .definition import SurveyError
+from .definition import Problem, SurveyError
 from .documents import read_definition
 from .services import (
     definition_survey,
@@ -31,22 +33,50 @@ from .xlsform_export import with_invitation_code, write_xlsform
 
 @click.group()
 def survey() -> None:
-    """Survey definitions (JSON or XLSForm-like XLSX) and response exports."""
+    """Survey definitions (JSON or XLSForm .xlsx/.xls) and response exports."""
 
 
 @survey.command("validate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def validate_cmd(file: str) -> None:
-    """Check a definition and list every problem (exit status 1 when there are any)."""
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON (file, ok, problems, warnings, survey).")
+def validate_cmd(file: str, as_json: bool) -> None:
+    """Check a definition (JSON or XLSForm) and list every problem and warning with its
+    sheet, row and column; exit status 1 when there are problems."""
     path = Path(file)
     report = read_definition(path.name, path.read_bytes())
-    if not report.ok:
-        click.echo(report.summary(), err=True)
-        sys.exit(1)
     s = report.survey
+    if as_json:
+        click.echo(json.dumps({
+            "file": path.name, "ok": report.ok,
+            "problems": [_problem_json(p) for p in report.problems],
+            "warnings": [_problem_json(p) for p in report.warnings],
+            "survey": None if s is None else {"id": s.id, "version": s.version,
+                                              "pages": len(s.pages),
+                                              "questions": len(s.questions)}},
+            ensure_ascii=False, indent=2))
+        sys.exit(0 if report.ok else 1)
+    for p in report.problems:
+        click.echo(f"problem: {p}", err=True)
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if not report.ok:
+        click.echo(f"{path.name}: {len(report.problems)} problem(s), "
+                   f"{len(report.warnings)} warning(s); the survey was not read", err=True)
+        sys.exit(1)
+    assert s is not None
     click.echo(f"{path.name}: ok, survey {s.id!r} (document version {s.version}), "
                f"{len(s.pages)} pages, {len(s.questions)} questions, "
-               f"{len(s.fields())} answer keys")
+               f"{len(s.fields())} answer keys, {len(report.warnings)} warning(s)")
+
+
+def _problem_json(p: Problem) -> dict[str, object]:
+    """A problem for scripts: sheet and row split out of ``where`` when it names them."""
+    m = re.fullmatch(r"(\w+) row (\d+)", p.where)
+    return {"where": p.where, "sheet": m.group(1) if m else None,
+            "row": int(m.group(2)) if m else None, "column": p.field or None,
+            "subject": p.subject or None, "message": p.message,
+            "feature": getattr(p, "feature", None) or None}
 
 
 @survey.command("import")

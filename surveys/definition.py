@@ -13,6 +13,8 @@ definition means and both delivery and the tests need them without a database.
 """
 from __future__ import annotations
 
+import datetime as dt
+import inspect
 import json
 import math
 import re
@@ -42,6 +44,7 @@ __all__ = [
     "SurveyReport",
     "Text",
     "apply_bank",
+    "check",
     "default_survey",
     "dumps",
     "instance_key",
@@ -65,9 +68,9 @@ CHOICE_TYPES = ("single_choice", "multiple_choice")
 #: the choice that opens the "other, please specify" text of a question with ``other``
 OTHER = "other"
 OTHER_SUFFIX = "_other"
-#: question, page and item names: letters, digits, underscore; short enough that export
-#: variables (name + "_" + choice) stay within SPSS's 64 characters
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+#: question, page and item names as XML names: a letter or _, then letters, digits, _, -
+#: and ., at most 64 (the exports make SPSS-safe variable names of them)
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 CHOICE_NAME_RE = re.compile(r"[^\s'\"]{1,32}")
 ITEM_CODE_RE = re.compile(r"[^\s]{1,64}")
 MAX_TEXT = 2000
@@ -377,7 +380,20 @@ def json_location(key: tuple) -> str:
 def validate(survey: Survey, where: Locator | None = None) -> list[Problem]:
     """Every problem of a definition: names, texts, choice lists, question fields,
     and each relevance/constraint expression (syntax, references, types)."""
-    return _Validator(survey, where or json_location).run()
+    return check(survey, where)[0]
+
+
+def check(survey: Survey, where: Locator | None = None, *, strict_texts: bool = True
+          ) -> tuple[list[Problem], list[Problem]]:
+    """``(problems, warnings)`` of a definition.
+
+    With ``strict_texts`` (JSON documents) every text needs zh and en; without it
+    (imported XLSForms) a text needs one language, and each language of zh/en that
+    some texts lack is one warning (the pages fall back, :meth:`Text.get`).  ``where``
+    may have a ``column(key, field)`` method naming the file's column for a field.
+    """
+    v = _Validator(survey, where or json_location, strict_texts)
+    return v.run(), v.warnings
 
 
 def var_type(survey: Survey, f: Field) -> E.VarType:
@@ -391,29 +407,73 @@ def var_type(survey: Survey, f: Field) -> E.VarType:
     return E.VarType(kind, names)
 
 
+#: questions that need no label (nothing is shown for them)
+UNLABELLED_TYPES = (*META_TYPES, "calculate")
+#: whether the expression module reads bare column names (``parse(text, columns=True)``)
+_COLUMNS_SYNTAX = "columns" in inspect.signature(E.parse).parameters
+_BARE_WORD_RE = re.compile(r"\$\{[^}]*\}|'[^']*'|\"[^\"]*\"|"
+                           r"(?<![\w.\-:])([A-Za-z_][\w.\-]*(?::[\w.\-]+)?)(\s*\()?")
+_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?")
+_DATETIME_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9:.]+)(Z|[+-][0-9]{2}:?[0-9]{2})?")
+_LIST_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
+_NAME_RULE = "must start with a letter or _ and use only letters, digits, _, - and . " \
+             "(at most 64)"
+MAX_REPEAT = 1000
+
+
+def parse_choice_filter(text: str) -> E.Expr:
+    """A choice filter's tree: its bare names are the choice sheet's columns."""
+    if not _COLUMNS_SYNTAX:  # the expression module before bare column names are read
+        return E.parse(text)
+    return E.parse(text, columns=True)  # type: ignore[call-arg]
+
+
+def filter_columns(text: str) -> list[str]:
+    """The bare names (choice-sheet columns) a choice filter uses, in order."""
+    seen: dict[str, None] = {}
+    for m in _BARE_WORD_RE.finditer(text):
+        word, call = m.group(1), m.group(2)
+        if word and not call and word not in ("and", "or", "div", "mod"):
+            seen.setdefault(word)
+    return list(seen)
+
+
 class _Validator:
-    def __init__(self, survey: Survey, where: Locator) -> None:
+    def __init__(self, survey: Survey, where: Locator, strict_texts: bool = True) -> None:
         self.s, self.where = survey, where
+        self.strict = strict_texts
+        self.column = getattr(where, "column", None)
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.missing: dict[str, list[str]] = {"zh": [], "en": []}
         self.names: dict[str, tuple] = {}  # every name -> location key of its first use
         self.kinds: dict[str, str] = {}  # name -> "page", "grid", "note" or a slot kind
         self.order: dict[str, int] = {}  # answer slot -> position in the survey
         self.fields: dict[str, Field] = {}
+        self.page_of: dict[str, int] = {}  # name -> index of its page
         self.page_start: dict[int, int] = {}  # page index -> position of its first slot
         self.question_start: dict[tuple[int, int], int] = {}
 
+    def place(self, key: tuple, fld: str) -> str:
+        return self.column(key, fld) if self.column is not None and fld else fld
+
     def add(self, key: tuple, subject: str, fld: str, message: str) -> None:
-        self.problems.append(Problem(self.where(key), subject, fld, message))
+        self.problems.append(Problem(self.where(key), subject, self.place(key, fld), message))
+
+    def warn(self, key: tuple, subject: str, fld: str, message: str) -> None:
+        self.warnings.append(Problem(self.where(key), subject, self.place(key, fld), message))
 
     def run(self) -> list[Problem]:
         s = self.s
         top = ("survey",)
         if not isinstance(s.id, str) or not NAME_RE.fullmatch(s.id):
-            self.add(top, "", "id", f"{s.id!r} must start with a letter and use only letters, "
-                                    "digits and _ (at most 40)")
+            self.add(top, "", "id", f"{s.id!r} {_NAME_RULE}")
         if isinstance(s.version, bool) or not isinstance(s.version, int) or s.version < 1:
             self.add(top, "", "version", f"{s.version!r} must be a whole number >= 1")
         self.text(top, "", "title", s.title, required=True)
+        used = [(q.choices, q.choice_filter is not None) for q in s.questions if q.choices]
+        self.filtered = ({name for name, f in used if f}
+                         - {name for name, f in used if not f})
         for name, choices in s.choice_lists.items():
             self.choice_list(name, choices)
         if not s.pages:
@@ -422,13 +482,20 @@ class _Validator:
         for pi, page in enumerate(s.pages):
             self.page(pi, page)
         self.item_codes()
+        for lang, places in self.missing.items():
+            if places:
+                shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more"
+                                                 if len(places) > 5 else "")
+                name = {"zh": "Chinese (zh)", "en": "English (en)"}[lang]
+                self.warnings.append(Problem(places[0], "", "", f"{len(places)} text(s) have "
+                                             f"no {name} translation ({shown}); the pages "
+                                             "show them in another language"))
         return self.problems
 
     # -- names and texts
-    def claim(self, name: str, key: tuple, subject: str, kind: str) -> None:
+    def claim(self, name: str, key: tuple, subject: str, kind: str, page: int) -> None:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            self.add(key, subject, "name", f"{name!r} must start with a letter and use only "
-                                           "letters, digits and _ (at most 40)")
+            self.add(key, subject, "name", f"{name!r} {_NAME_RULE}")
             return
         if name in self.names:
             self.add(key, subject, "name", f"{name!r} is already used "
@@ -436,23 +503,24 @@ class _Validator:
             return
         self.names[name] = key
         self.kinds[name] = kind
+        self.page_of[name] = page
 
     def collect_names(self) -> None:
         position = 0
         for pi, page in enumerate(self.s.pages):
             self.page_start[pi] = position
-            self.claim(page.name, ("page", pi), f"page {page.name!r}", "page")
+            self.claim(page.name, ("page", pi), f"page {page.name!r}", "page", pi)
             for qi, q in enumerate(page.questions):
                 key = ("question", pi, qi)
                 self.question_start[(pi, qi)] = position
                 kind = {"rating_grid": "grid", "note": "note"}.get(q.type, q.type)
-                self.claim(q.name, key, f"question {q.name!r}", kind)
+                self.claim(q.name, key, f"question {q.name!r}", kind, pi)
                 for ii, item in enumerate(q.items if q.type == "rating_grid" else ()):
                     self.claim(item.name, ("item", pi, qi, ii), f"item {item.name!r}",
-                               "rating")
+                               "rating", pi)
                 if q.other and q.type in CHOICE_TYPES:
                     self.claim(q.name + OTHER_SUFFIX, key, f"question {q.name!r}",
-                               "other_text")
+                               "other_text", pi)
                 for f in _question_fields(q, page):
                     if self.names.get(f.name) is not None and f.name not in self.order:
                         self.order[f.name] = position
@@ -463,22 +531,36 @@ class _Validator:
              required: bool) -> None:
         if value is None:
             if required:
-                self.add(key, subject, f"{fld}::zh", "missing")
-                self.add(key, subject, f"{fld}::en", "missing")
+                for lang in ("zh", "en") if self.strict else ("zh",):
+                    self.add(key, subject, f"{fld}::{lang}", "missing")
+            return
+        texts = [t for t in (value.zh, value.en, *(t for _, t in value.more))]
+        if not all(isinstance(t, str) for t in texts):
+            self.add(key, subject, fld, "must be text")
+            return
+        given = [t for t in texts if t.strip()]
+        if not given and not required:
             return
         for lang in ("zh", "en"):
             text = getattr(value, lang)
-            if not isinstance(text, str) or not text.strip():
+            if text.strip():
+                continue
+            if self.strict:
                 self.add(key, subject, f"{fld}::{lang}",
                          "missing" if required else "give the text in both languages")
+            elif not given:
+                self.add(key, subject, f"{fld}::{lang}", "missing")
+                return
+            elif self.where(key) not in self.missing[lang][-1:]:
+                self.missing[lang].append(self.where(key))
 
     # -- choice lists
     def choice_list(self, name: str, choices: tuple[Choice, ...]) -> None:
         key = ("list", name)
         subject = f"list {name!r}"
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            self.add(key, subject, "list_name", "must start with a letter and use only "
-                                                "letters, digits and _")
+        if not isinstance(name, str) or not _LIST_NAME_RE.fullmatch(name):
+            self.add(key, subject, "list_name", "must start with a letter or _ and use only "
+                                                "letters, digits, _, -, . and :")
         if not choices:
             self.add(key, subject, "choices", "the list has no choices")
         seen: dict[str, int] = {}
@@ -488,8 +570,13 @@ class _Validator:
                 self.add(ckey, subject, "name", f"choice name {c.name!r} must be 1-32 "
                                                 "characters without spaces or quotes")
             elif c.name in seen:
-                self.add(ckey, subject, "name", f"duplicate choice {c.name!r} (also "
-                                                f"{self.where(('choice', name, seen[c.name]))})")
+                also = self.where(("choice", name, seen[c.name]))
+                if name in self.filtered:  # cascading lists repeat names under each parent
+                    self.warn(ckey, subject, "name", f"choice {c.name!r} is also {also}; "
+                              "accepted because every question on this list filters it")
+                else:
+                    self.add(ckey, subject, "name", f"duplicate choice {c.name!r} (also "
+                                                    f"{also})")
             else:
                 seen[c.name] = ci
             self.text(ckey, f"{subject}, choice {c.name!r}", "label", c.label, required=True)
@@ -498,11 +585,23 @@ class _Validator:
     def page(self, pi: int, page: Page) -> None:
         key = ("page", pi)
         subject = f"page {page.name!r}"
-        self.text(key, subject, "title", page.title, required=True)
+        shown = not page.questions or any(q.type not in UNLABELLED_TYPES
+                                          for q in page.questions)
+        self.text(key, subject, "title", page.title, required=shown)
         if not page.questions:
             self.add(key, subject, "questions", "the page has no questions")
         if page.relevant is not None:
-            self.expression(key, subject, "relevant", page.relevant, self.page_start[pi])
+            self.expression(key, subject, "relevant", page.relevant, self.page_start[pi],
+                            page=pi)
+        if page.repeat is not None:
+            r = page.repeat
+            if isinstance(r.maximum, bool) or not isinstance(r.maximum, int) or not (
+                    1 <= r.maximum <= MAX_REPEAT):
+                self.add(key, subject, "repeat.max", f"{r.maximum!r} must be a whole "
+                                                     f"number from 1 to {MAX_REPEAT}")
+            if r.count is not None:
+                self.expression(key, subject, "repeat.count", r.count, self.page_start[pi],
+                                page=pi, want="number")
         for qi, q in enumerate(page.questions):
             self.question(pi, qi, q)
 
@@ -513,7 +612,7 @@ class _Validator:
             self.add(key, subject, "type", f"unknown type {q.type!r}; use "
                                            f"{', '.join(QUESTION_TYPES)}")
             return
-        self.text(key, subject, "label", q.label, required=True)
+        self.text(key, subject, "label", q.label, required=q.type not in UNLABELLED_TYPES)
         if q.hint is not None:
             self.text(key, subject, "hint", q.hint, required=False)
         if q.type in (*CHOICE_TYPES, "rating_grid"):
@@ -532,8 +631,13 @@ class _Validator:
                 self.add(key, subject, "other", f"choice list {q.choices!r} has no choice "
                                                 f"{OTHER!r} to open the specify text")
         self.numbers(key, subject, q)
-        if q.type == "note" and q.required:
-            self.add(key, subject, "required", "a note has no answer to require")
+        if q.type in ("note", *UNLABELLED_TYPES) and q.required:
+            self.add(key, subject, "required", f"a {q.type} has no answer to require")
+        if q.required_message is not None:
+            self.text(key, subject, "required_message", q.required_message, required=False)
+            if not q.required:
+                self.warn(key, subject, "required_message", "the question is not required, "
+                                                            "so this message is never shown")
         if q.constraint_message is not None:
             if q.constraint is None:
                 self.add(key, subject, "constraint_message", "there is no constraint")
@@ -546,29 +650,123 @@ class _Validator:
         start = self.question_start[(pi, qi)]
         own = {f.name for f in _question_fields(q, self.s.pages[pi])}
         if q.relevant is not None:
-            self.expression(key, subject, "relevant", q.relevant, start, selves=own)
+            self.expression(key, subject, "relevant", q.relevant, start, selves=own, page=pi)
         if q.constraint is not None:
-            if q.type in ("note", "rating_grid"):
+            if q.type in ("note", "rating_grid", *UNLABELLED_TYPES):
                 self.add(key, subject, "constraint", f"a {q.type} cannot have a constraint")
             elif q.name in self.fields:
                 current = var_type(self.s, self.fields[q.name])
                 self.expression(key, subject, "constraint", q.constraint, start, current,
-                                own=q.name)
+                                own=q.name, page=pi)
+        if q.type == "calculate":
+            if q.calculation is None:
+                self.add(key, subject, "calculation", "missing: a calculate question needs "
+                                                      "a calculation")
+            else:
+                self.expression(key, subject, "calculation", q.calculation, start,
+                                selves=own, page=pi, want="any")
+        elif q.calculation is not None:
+            self.add(key, subject, "calculation", "only calculate questions have a "
+                                                  "calculation")
+        if q.choice_filter is not None:
+            if q.type not in CHOICE_TYPES:
+                self.add(key, subject, "choice_filter", "only choice questions have a "
+                                                        "choice filter")
+            else:
+                self.choice_filter(key, subject, q, start, pi)
+        if q.default is not None:
+            self.default(key, subject, q)
+        if q.read_only and q.type in ("note", *UNLABELLED_TYPES):
+            self.add(key, subject, "read_only", f"a {q.type} is never edited")
+
+    def choice_filter(self, key: tuple, subject: str, q: Question, start: int,
+                      pi: int) -> None:
+        choices = self.s.choice_lists.get(q.choices or "")
+        self.expression(key, subject, "choice_filter", q.choice_filter or "", start,
+                        selves={q.name}, page=pi, parser=parse_choice_filter)
+        if choices is None:
+            return
+        columns = {"name"} | {col for c in choices for col, _ in c.extra}
+        for word in filter_columns(q.choice_filter or ""):
+            if word not in columns:
+                self.add(key, subject, "choice_filter",
+                         f"{word!r} is not a column of choice list {q.choices!r} (columns: "
+                         f"{', '.join(sorted(columns))}); answers are written ${{name}}")
+
+    def default(self, key: tuple, subject: str, q: Question) -> None:
+        value = q.default or ""
+        problem = None
+        if q.type in ("note", "rating_grid", *UNLABELLED_TYPES):
+            problem = f"a {q.type} has no default"
+        elif q.type in ("integer", "decimal", "range"):
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number) or (q.type == "integer" and not number.is_integer()):
+                problem = f"{value!r} is not {'a whole' if q.type == 'integer' else 'a'} number"
+            elif ((q.minimum is not None and number < q.minimum)
+                  or (q.maximum is not None and number > q.maximum)):
+                problem = f"{value!r} is outside the question's range"
+        elif q.type == "date" and not _valid_date(value):
+            problem = f"{value!r} is not a date (YYYY-MM-DD)"
+        elif q.type == "month" and not (re.fullmatch(r"[0-9]{4}-[0-9]{2}", value)
+                                        and _valid_date(value + "-01")):
+            problem = f"{value!r} is not a month (YYYY-MM)"
+        elif q.type == "time" and not _TIME_RE.fullmatch(value):
+            problem = f"{value!r} is not a time (HH:MM or HH:MM:SS)"
+        elif q.type == "datetime":
+            m = _DATETIME_RE.fullmatch(value)
+            if not m or not _valid_date(m.group(1)) or not _TIME_RE.fullmatch(m.group(2)):
+                problem = f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM[:SS])"
+        elif q.type in CHOICE_TYPES and q.choices in self.s.choice_lists:
+            names = {c.name for c in self.s.choice_lists[q.choices]}
+            picked = value.split() if q.type == "multiple_choice" else [value]
+            wrong = [v for v in picked if v not in names]
+            if wrong:
+                problem = f"{wrong[0]!r} is not a choice of list {q.choices!r}"
+        elif q.type == "text" and len(value) > MAX_TEXT:
+            problem = f"longer than {MAX_TEXT} characters"
+        if problem:
+            self.add(key, subject, "default", problem)
 
     def numbers(self, key: tuple, subject: str, q: Question) -> None:
-        for label, value in (("min", q.minimum), ("max", q.maximum)):
+        for label, value in (("min", q.minimum), ("max", q.maximum), ("step", q.step)):
             if value is None:
                 continue
-            if q.type not in ("integer", "decimal"):
-                self.add(key, subject, label, "only number questions have a range")
+            if q.type not in ("integer", "decimal", "range") or (
+                    label == "step" and q.type != "range"):
+                what = "a step" if label == "step" else "a range"
+                self.add(key, subject, label, f"only {'range' if label == 'step' else 'number'}"
+                                              f" questions have {what}")
             elif (isinstance(value, bool) or not isinstance(value, int | float)
                   or not math.isfinite(value)):
                 self.add(key, subject, label, f"{value!r} is not a number")
             elif q.type == "integer" and not float(value).is_integer():
                 self.add(key, subject, label, f"{value!r} is not a whole number")
-        if (isinstance(q.minimum, int | float) and isinstance(q.maximum, int | float)
-                and q.minimum > q.maximum):
-            self.add(key, subject, "max", f"max {q.maximum} is below min {q.minimum}")
+        lo, hi, step = q.minimum, q.maximum, q.step
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool)
+                      and math.isfinite(v) for v in (lo, hi))
+        if numeric and lo > hi:  # type: ignore[operator]
+            self.add(key, subject, "max", f"max {hi} is below min {lo}")
+        if q.type == "range":
+            if lo is None or hi is None:
+                self.add(key, subject, "min" if lo is None else "max",
+                         "a range needs a start and an end")
+            elif numeric and lo == hi:
+                self.add(key, subject, "max", "a range needs an end above its start")
+            if step is None:
+                self.add(key, subject, "step", "a range needs a step")
+            elif isinstance(step, int | float) and not isinstance(step, bool):
+                if not math.isfinite(step) or step <= 0:
+                    self.add(key, subject, "step", f"{step!r} must be above 0")
+                elif numeric and lo < hi:  # type: ignore[operator]
+                    steps = (hi - lo) / step  # type: ignore[operator]
+                    if abs(steps - round(steps)) > 1e-9:
+                        self.add(key, subject, "step", f"{hi} - {lo} is not a whole number "
+                                                       f"of steps of {step}")
+                    elif steps > 10_000:
+                        self.add(key, subject, "step", "more than 10000 steps")
 
     def grid(self, pi: int, qi: int, q: Question) -> None:
         key = ("question", pi, qi)
@@ -607,29 +805,41 @@ class _Validator:
     # -- expressions
     def expression(self, key: tuple, subject: str, fld: str, text: str, start: int,
                    current: E.VarType | None = None, own: str | None = None,
-                   selves: set[str] | frozenset[str] = frozenset()) -> None:
-        """Check one rule: it may use answers before ``start`` and (constraints) ``own``."""
+                   selves: set[str] | frozenset[str] = frozenset(), page: int | None = None,
+                   want: str = "boolean",
+                   parser: Callable[[str], E.Expr] = E.parse) -> None:
+        """Check one rule: it may use answers before ``start`` and (constraints) ``own``;
+        questions inside a repeat only from that repeat's own page ``page``."""
         try:
-            tree = E.parse(text)
+            tree = parser(text)
         except E.ParseError as exc:
             self.add(key, subject, fld, f"cannot read {text!r}: {exc}")
             return
         usable: set[str] = set()
+        rule = {"relevant": "relevance", "constraint": "a constraint",
+                "calculation": "a calculation", "choice_filter": "a choice filter",
+                "repeat.count": "a repeat count"}.get(fld, "an expression")
         for name in E.references(tree):
             kind = self.kinds.get(name)
             if kind is None:
+                if fld == "choice_filter" and "${" + name not in text:
+                    continue  # a bare column name, checked by choice_filter()
                 self.add(key, subject, fld, f"${{{name}}} is not a question of this survey")
-            elif kind in ("page", "grid", "note"):
+                continue
+            home = self.s.pages[self.page_of[name]]
+            if kind in ("page", "grid", "note"):
                 what = {"page": "a page", "grid": "a rating grid (refer to one of its items)",
                         "note": "a note"}[kind]
                 self.add(key, subject, fld, f"${{{name}}} is {what}, it has no answer")
+            elif home.repeat is not None and self.page_of[name] != page:
+                self.add(key, subject, fld, f"${{{name}}} is inside repeat {home.name!r}; "
+                                            "only questions of that repeat can refer to it")
             elif name == own:
                 usable.add(name)
             elif name in selves:
-                self.add(key, subject, fld, f"refers to itself (${{{name}}}): relevance "
+                self.add(key, subject, fld, f"refers to itself (${{{name}}}): {rule} "
                                             "cannot depend on its own answer")
             elif self.order[name] >= start:
-                rule = "relevance" if fld == "relevant" else "a constraint"
                 self.add(key, subject, fld, f"${{{name}}} comes later in the survey; "
                                             f"{rule} may only use earlier answers")
             else:
@@ -641,12 +851,26 @@ class _Validator:
             if name == own and current is not None:
                 return current
             f = self.fields[name]
+            if f.kind == "calculate":
+                return None  # a calculation's value has no declared type
             if f.choice_list is not None and f.choice_list not in self.s.choice_lists:
                 return None
             return var_type(self.s, f)
 
-        for message in E.check_types(tree, lookup, current):
+        if fld == "choice_filter":
+            return  # bare names have no answer type to check here
+        for message in E.check_types(tree, lookup, current, want):
             self.add(key, subject, fld, message)
+
+
+def _valid_date(text: str) -> bool:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _int_or_none(text: str) -> int | None:
@@ -861,7 +1085,9 @@ def survey_from_dict(data: Any, source: str = "survey.json",
     if bank is not None:
         survey, bank_problems = apply_bank(survey, bank)
         report.problems += bank_problems
-    report.problems += validate(survey)
+    problems, warnings = check(survey)
+    report.problems += problems
+    report.warnings += warnings
     if not report.problems:
         report.survey = survey
     return report
@@ -971,7 +1197,7 @@ def load_survey(path: str | Path, bank: Mapping[str, BankItem] | None = None) ->
     format modules (this one cannot import :mod:`surveys.xlsform`, which imports it).
     """
     path = Path(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raise SurveyError(SurveyReport(path.name, problems=[Problem(
             path.name, "", "", "read workbooks with surveys.documents.load_survey")]))
     return read_json(path, bank=bank).survey_or_raise()

@@ -1,6 +1,6 @@
 """Definition files in any format: the one way to read a survey document.
 
-A definition is JSON (:mod:`surveys.definition`) or an XLSForm-like workbook
+A definition is JSON (:mod:`surveys.definition`) or an XLSForm workbook (.xlsx, .xls)
 (:mod:`surveys.xlsform`); this module picks the reader by the file name, so neither
 format module needs the other.
 """
@@ -16,12 +16,13 @@ __all__ = ["MAX_UPLOAD", "WORKBOOK_SUFFIXES", "load_survey", "read_definition"]
 
 #: the largest definition file read (a real one is a few hundred KB)
 MAX_UPLOAD = 5 * 1024 * 1024
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 
 
 def read_definition(name: str, data: bytes, bank: Mapping[str, BankItem] | None = None, *,
                     max_bytes: int = MAX_UPLOAD) -> SurveyReport:
-    """Read a JSON or XLSX definition from bytes; the report lists every problem."""
+    """Read a JSON or XLSForm (.xlsx/.xls) definition from bytes; the report lists every
+    problem and warning."""
     if len(data) > max_bytes:
         return SurveyReport(name, problems=[Problem(
             name, "", "", f"file larger than {max_bytes // (1024 * 1024)} MB")])
@@ -30,11 +31,11 @@ def read_definition(name: str, data: bytes, bank: Mapping[str, BankItem] | None 
     if name.lower().endswith(".json"):
         return read_json(name, data=data, bank=bank)
     return SurveyReport(name, problems=[Problem(name, "", "", "a survey definition is a "
-                                                              ".json or .xlsx file")])
+                                                              ".json, .xlsx or .xls file")])
 
 
 def load_survey(path: str | Path, bank: Mapping[str, BankItem] | None = None) -> Survey:
-    """Read a ``.json`` or ``.xlsx`` definition file; raise :class:`SurveyError` listing
+    """Read a ``.json``, ``.xlsx`` or ``.xls`` definition file; raise :class:`SurveyError` listing
     all problems."""
     path = Path(path)
     if path.suffix.lower() in WORKBOOK_SUFFIXES:

@@ -19,8 +19,14 @@ from surveys.answers import (
     relevance,
 )
 from surveys.definition import (
+    Choice,
+    Page,
+    Question,
+    Repeat,
+    Survey,
     SurveyError,
     Text,
+    check,
     default_survey,
     dumps,
     load_survey,
@@ -363,3 +369,101 @@ def test_parse_answer_reads_form_text(survey):
     assert err.value.message.zh == "请填写整数。"
     with pytest.raises(AnswerError):
         parse_answer(survey, "training_last", "2024-13")
+
+
+# ------------------------------------------------- validation of XLSForm-era fields
+
+
+def _t(zh: str, en: str = "") -> Text:
+    return Text(zh, en or zh.upper())
+
+
+def _survey(*pages: Page, lists=None) -> Survey:
+    lists = lists or {"yn": (Choice("yes", _t("是", "Yes")), Choice("no", _t("否", "No"))),
+                      "street": (Choice("s1", _t("一"), (("district", "D1"),)),
+                                 Choice("s2", _t("二"), (("district", "D2"),)))}
+    return Survey("s", 1, _t("调查", "Survey"), lists, pages)
+
+
+def _messages(survey: Survey, strict: bool = True) -> dict[tuple[str, str], str]:
+    problems, _ = check(survey, strict_texts=strict)
+    return {(p.subject, p.field): p.message for p in problems}
+
+
+def test_new_question_fields_are_checked():
+    q = Question
+    page = Page("p", _t("页"), (
+        q("district", "single_choice", _t("区"), choices="yn"),
+        q("street", "single_choice", _t("街"), choices="street",
+          choice_filter="district = ${district} and colour = 'x'"),
+        q("n", "integer", _t("几"), default="2.5"),
+        q("when", "time", _t("几点"), default="25:00"),
+        q("stamp", "datetime", _t("时刻"), default="2024-02-30T10:00"),
+        q("day", "date", _t("日"), default="2024-02-29"),
+        q("pick", "multiple_choice", _t("选"), choices="yn", default="yes maybe"),
+        q("score", "range", _t("分"), minimum=0, maximum=10, step=3),
+        q("free", "range", _t("分")),
+        q("calc", "calculate", Text("", ""), calculation="${n} + ${later}"),
+        q("nocalc", "calculate", Text("", "")),
+        q("textcalc", "text", _t("文"), calculation="1"),
+        q("started", "start", Text("", ""), required=True),
+        q("msg", "text", _t("话"), required_message=_t("请填")),
+        q("later", "integer", _t("后")),
+        q("bad-name.", "text", _t("名")),
+        q("_ok-name.2", "text", _t("名")),
+    ))
+    problems, warnings = check(_survey(page))
+    got = {(p.subject, p.field): p.message for p in problems}
+
+    def has(subject, fld, fragment):
+        assert fragment in got.get((f"question {subject!r}", fld), ""), (subject, fld, got)
+
+    has("street", "choice_filter", "'colour' is not a column of choice list 'street'")
+    has("n", "default", "'2.5' is not a whole number")
+    has("when", "default", "not a time")
+    has("stamp", "default", "not a date and time")
+    has("pick", "default", "'maybe' is not a choice")
+    has("score", "step", "not a whole number of steps")
+    has("free", "min", "a range needs a start and an end")
+    has("free", "step", "a range needs a step")
+    has("calc", "calculation", "${later} comes later")
+    has("nocalc", "calculation", "missing")
+    has("textcalc", "calculation", "only calculate questions")
+    has("started", "required", "has no answer to require")
+    assert ("question 'day'", "default") not in got  # 2024 is a leap year
+    assert ("question 'bad-name.'", "name") not in got  # XML-style names are accepted
+    assert ("question 'calc'", "label::zh") not in got  # calculate and meta need no label
+    assert [(w.subject, w.field) for w in warnings] == [("question 'msg'", "required_message")]
+
+
+def test_repeats_are_asked_per_instance_and_closed_to_the_outside():
+    q = Question
+    pages = (Page("a", _t("前"), (q("k", "integer", _t("几")),)),
+             Page("kids", _t("孩子"), (q("kname", "text", _t("名")),
+                                        q("kage", "integer", _t("岁"),
+                                          relevant="${kname} != ''")),
+                  repeat=Repeat("${k}", 12)),
+             Page("b", _t("后"), (q("x", "text", _t("文"), relevant="${kage} > 1"),)),
+             Page("r2", _t("再"), (q("y", "text", _t("文")),),
+                  repeat=Repeat("${y} + 1", 0)))
+    got = _messages(_survey(*pages))
+    assert "inside repeat 'kids'" in got[("question 'x'", "relevant")]
+    assert "${y} comes later" in got[("page 'r2'", "repeat.count")]
+    assert "from 1 to 1000" in got[("page 'r2'", "repeat.max")]
+    assert not [k for k in got if k[0] in ("page 'kids'", "question 'kage'")]
+
+
+def test_json_texts_need_both_languages_and_xlsforms_warn_once_per_language():
+    page = Page("p", Text("页", ""), (Question("a", "text", Text("", "A")),
+                                      Question("b", "text", Text("", "B")),
+                                      Question("c", "text", Text("", "", (("fr", "C"),))),
+                                      Question("d", "text", Text("", ""))))
+    survey = Survey("s", 1, Text("调查", "Survey"), {}, (page,))
+    strict = _messages(survey)
+    assert strict[("question 'a'", "label::zh")] == "missing"
+    assert strict[("page 'p'", "title::en")] == "missing"
+    problems, warnings = check(survey, strict_texts=False)
+    assert [(p.subject, p.field, p.message) for p in problems] == [
+        ("question 'd'", "label::zh", "missing")]
+    assert sorted(w.message.split(" translation")[0] for w in warnings) == [
+        "2 text(s) have no English (en)", "3 text(s) have no Chinese (zh)"]
