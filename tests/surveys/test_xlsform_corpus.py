@@ -21,13 +21,7 @@ from surveys.xlsform import (
 
 CORPUS = Path(__file__).parent / "xlsforms"
 
-#: file -> the out-of-scope features it is refused for (empty: it imports).  Files marked
-#: EXPRESSIONS use functions or bare choice-filter columns that the expression language
-#: reads only after the i17-expr branch is merged (today(), regex(), ``country=${country}``);
-#: their expected outcome is the one after that merge.
-EXPRESSIONS = {"pyxform_choice_filter_test.xlsx", "pyxform_widgets.xls",
-               "pyxform_xlsform_spec_test.xlsx", "onadata_cascading.xlsx",
-               "onadata_choice_filter.xlsx", "onadata_mali_health.xlsx"}
+#: file -> the out-of-scope features it is refused for (empty: it imports)
 EXPECTED: dict[str, set[str]] = {
     "formpack_library-locking-example.xls": set(),
     "formpack_library-locking-example.xlsx": set(),
@@ -76,7 +70,7 @@ ROW = re.compile(r"(survey|choices|settings) row [0-9]+$")
 
 def test_the_corpus_is_what_the_table_and_the_readme_list():
     files = {p.name for p in CORPUS.iterdir() if p.suffix in (".xls", ".xlsx")}
-    assert files == set(EXPECTED) and EXPRESSIONS <= files
+    assert files == set(EXPECTED)
     readme = (CORPUS / "README.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in readme for name in files)
     assert len({name.split("_")[0] for name in files}) >= 3 and len(files) >= 15
