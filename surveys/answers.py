@@ -102,6 +102,16 @@ def _filter_source(text: str) -> str:
     return "".join(out)
 
 
+def _evaluate(node: E.Expr, values: Mapping[str, Any] | Callable[[str], Any],
+              current: Any = None) -> Any:
+    """Every rule of the answer sheet is evaluated here.  MERGE (i17-expr): pass
+    ``choice_label=`` (for ``jr:choice-name()``: the label of a choice of a question, in
+    the session's language) and ``now=`` (one moment per walk, for ``today()``/``now()``)
+    once ``E.evaluate(node, values, current=None, *, columns=None, choice_label=None,
+    now=None)`` is on main."""
+    return E.evaluate(node, values, current)
+
+
 def _filter_tree(text: str) -> E.Expr:
     return E.parse(_filter_source(text))
 
@@ -119,7 +129,7 @@ def _choice_passes(tree: E.Expr, choice: Choice, get: Callable[[str], Any]) -> b
             return columns.get(name[len(_COLUMN):])
         return get(name)
 
-    return E.is_true(E.evaluate(tree, lookup))
+    return E.is_true(_evaluate(tree, lookup))
 # ------------------------------------------------------------- end of MERGE block
 
 
@@ -250,7 +260,7 @@ def _instances(pp: _PagePlan, answers: Mapping[str, Any],
     repeat = pp.page.repeat
     assert repeat is not None
     if pp.count is not None:
-        number = _as_float(E.evaluate(pp.count, env))
+        number = _as_float(_evaluate(pp.count, env))
         return (0 if not math.isfinite(number) else
                 max(0, min(repeat.maximum, int(number)))), None
     stored = answers.get(count_key(pp.page))
@@ -306,7 +316,7 @@ def _walk(survey: Survey, answers: Mapping[str, Any], check: Check | None = None
     env: dict[str, Any] = {}
     for pp in plan.pages:
         page = pp.page
-        outer_on = pp.relevant is None or E.is_true(E.evaluate(pp.relevant, env))
+        outer_on = pp.relevant is None or E.is_true(_evaluate(pp.relevant, env))
         if page.repeat is None:
             instances: Iterable[int | None] = (None,)
         else:
@@ -339,7 +349,7 @@ def _question(survey: Survey, sheet: AnswerSheet, qp: _QuestionPlan, inst: int |
     if q.type in META_TYPES:
         on = True  # recorded by delivery whatever the answers
     else:
-        on = page_on and (qp.relevant is None or E.is_true(E.evaluate(qp.relevant, get)))
+        on = page_on and (qp.relevant is None or E.is_true(_evaluate(qp.relevant, get)))
     choices = None
     if on and qp.choice_filter is not None:
         if any(_empty(get(n)) for n in qp.filter_refs):
@@ -354,11 +364,11 @@ def _question(survey: Survey, sheet: AnswerSheet, qp: _QuestionPlan, inst: int |
         key = instance_key(f.name, inst)
         slot_on = on
         if f.kind == "other_text":
-            slot_on = on and E.is_true(E.evaluate(E.Call("selected", (
+            slot_on = on and E.is_true(_evaluate(E.Call("selected", (
                 E.Ref(q.name), E.Str(OTHER))), get))
         raw = answers.get(key)
         if q.type == "calculate":
-            raw = _calculated(E.evaluate(qp.calculation, get)) if (
+            raw = _calculated(_evaluate(qp.calculation, get)) if (
                 slot_on and qp.calculation is not None) else None
         elif q.read_only and _empty(raw) and q.default is not None and f.kind == q.type:
             raw = _default_value(survey, f)
@@ -566,6 +576,14 @@ def check_answers(survey: Survey, answers: Mapping[str, Any],
     page name covers all its instances, ``page[2]`` one instance): unknown keys, values
     of the wrong kind or outside a choice filter, ranges, required answers, constraints.
     Answers to skipped questions are ignored (drop them with :func:`clean_answers`)."""
+    return checked_sheet(survey, answers, pages)[0]
+
+
+def checked_sheet(survey: Survey, answers: Mapping[str, Any],
+                  pages: Iterable[str] | None = None
+                  ) -> tuple[list[AnswerProblem], AnswerSheet]:
+    """:func:`check_answers` and the sheet of the same walk (values of the wrong kind
+    left out), for a caller that needs both (a page post)."""
     plan = _plan(survey)
     wanted = None if pages is None else set(pages)
     problems = [AnswerProblem(key, UNKNOWN) for key in answers if not _known(plan, key)]
@@ -589,7 +607,7 @@ def check_answers(survey: Survey, answers: Mapping[str, Any],
             return False
         tree = plan.by_question[id(q)].constraint
         if tree is not None and f.kind != "other_text" and not E.is_true(
-                E.evaluate(tree, get, current=value)):
+                _evaluate(tree, get, current=value)):
             problems.append(AnswerProblem(state.key, q.constraint_message or INVALID))
         return True
 
@@ -601,7 +619,7 @@ def check_answers(survey: Survey, answers: Mapping[str, Any],
                 name not in sheet.chosen_counts) and (
                 wanted is None or name in wanted or instance_key(name, 1) in wanted):
             problems.append(AnswerProblem(key, INVALID))
-    return problems
+    return problems, sheet
 
 
 def _known(plan: _Plan, key: str) -> bool:

@@ -54,6 +54,7 @@ from .answers import (
     _value_problem,
     answer_sheet,
     check_answers,
+    checked_sheet,
     clean_answers,
     count_key,
     field_of,
@@ -201,18 +202,20 @@ def publish_version(db: Session, definition: SurveyDefinition, user: str) -> boo
     return True
 
 
-_survey_cache: dict[int, Survey] = {}
+_survey_cache: dict[tuple[int, str], Survey] = {}
 
 
 def definition_survey(definition: SurveyDefinition) -> Survey:
-    """The survey of a stored version (versions never change, so cached per id)."""
-    survey = _survey_cache.get(definition.id)
+    """The survey of a stored version (versions never change, so cached per id and
+    content hash: the hash keeps apart two databases whose ids coincide, as in tests)."""
+    key = (definition.id, definition.content_hash)
+    survey = _survey_cache.get(key)
     if survey is None:
         survey = survey_from_dict(definition.document, f"{definition.code} "
                                   f"v{definition.version}").survey_or_raise()
         if len(_survey_cache) > 64:
             _survey_cache.clear()
-        _survey_cache[definition.id] = survey
+        _survey_cache[key] = survey
     return survey
 
 
@@ -668,8 +671,8 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
                              for k in unknown[:20]])
     merged = {k: v for k, v in stored.items() if k not in keys}
     merged.update({k: v for k, v in values.items() if v is not None and k not in errors})
-    problems = check_answers(survey, merged, pages=[step.key])
-    on_now = answer_sheet(survey, merged).questions
+    problems, merged_sheet = checked_sheet(survey, merged, pages=[step.key])
+    on_now = merged_sheet.questions
     checked = {q.name for q in asked
                if q.name in shown_names or on_now.get((q.name, inst), False)}
     errors = {k: v for k, v in errors.items() if owner[k].name in checked}

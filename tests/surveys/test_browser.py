@@ -136,7 +136,8 @@ HOUSEHOLD = {
              "appearance": "minimal", "choice_filter": "district = ${district}",
              "required": True, "label": _t("哪个街道？", "Which street?")},
             {"name": "household_size", "type": "integer", "min": 1, "max": 6,
-             "required": True, "label": _t("家里一共有几口人？", "How many people live in your home?")}]},
+             "required": True,
+             "label": _t("家里一共有几口人？", "How many people live in your home?")}]},
         {"name": "member", "title": _t("家庭成员", "Household member"),
          "repeat": {"count": "${household_size}", "max": 6}, "questions": [
              {"name": "member_name", "type": "text", "required": True,
