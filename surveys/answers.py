@@ -202,6 +202,11 @@ def _plan(survey: Survey) -> _Plan:
     return plan
 
 
+def filter_refs(survey: Survey, q: Question) -> tuple[str, ...]:
+    """The answers on a select's own page that its ``choice_filter`` reads."""
+    return _plan(survey).by_question[id(q)].filter_refs
+
+
 def field_of(survey: Survey, key: str) -> Field:
     """The slot of an answer key (``name`` or ``name[i]``); KeyError when unknown."""
     return _plan(survey).fields[split_key(key)[0]]

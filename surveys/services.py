@@ -58,6 +58,7 @@ from .answers import (
     clean_answers,
     count_key,
     field_of,
+    filter_refs,
     is_computed,
     parse_answer,
 )
@@ -672,13 +673,27 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
     merged = {k: v for k, v in stored.items() if k not in keys}
     merged.update({k: v for k, v in values.items() if v is not None and k not in errors})
     problems, merged_sheet = checked_sheet(survey, merged, pages=[step.key])
+    # a shown select whose filter reads an answer changed in this post (another district):
+    # an answer the new filter does not offer is cleared and the select asked again
+    changed = {split_key(k)[0] for k in keys if values.get(k) != stored.get(k)}
+    refiltered = {q.name for q in asked if q.name in shown_names and q.choice_filter
+                  and changed & set(filter_refs(survey, q)) and _outside(
+                      merged_sheet.choices.get((q.name, inst), ()), values.get(
+                          instance_key(q.name, inst)))}
+    for q in asked:
+        if q.name in refiltered:
+            for k in _page_fields(q, inst):
+                values[k] = None
+                merged.pop(k, None)
+                errors.pop(k, None)
     on_now = merged_sheet.questions
     checked = {q.name for q in asked
                if q.name in shown_names or on_now.get((q.name, inst), False)}
     errors = {k: v for k, v in errors.items() if owner[k].name in checked}
     for problem in problems:
         q = owner.get(problem.name)
-        if q is not None and q.name in checked and problem.name not in errors:
+        if q is not None and q.name in checked and q.name not in refiltered and \
+                problem.name not in errors:
             errors[problem.name] = problem.message
     if count_error is not None:
         errors[counter] = count_error  # type: ignore[index]
@@ -695,7 +710,7 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
             prefilled = set(session.prefilled or []) - set(keys)
             session.prefilled = sorted(prefilled)
             newly = [q for q in _step_questions(step, after_sheet)
-                     if q.name not in checked and _editable(q)]
+                     if (q.name not in checked or q.name in refiltered) and _editable(q)]
             if not newly:
                 session.page = _next_step(survey, step, step_path(
                     survey, after, prefilled, after_sheet))
@@ -704,6 +719,13 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
     except (IntegrityError, StaleDataError) as exc:
         raise ConcurrentChange(str(exc)) from exc
     return current_page(db, session, after_sheet)
+
+
+def _outside(choices: tuple[Choice, ...], value: Any) -> bool:
+    """Whether a select's answer (a name or names) is not among the choices offered."""
+    names = {c.name for c in choices}
+    given = value if isinstance(value, list | tuple) else [value]
+    return any(v not in names for v in given if v is not None)
 
 
 def _row_page(survey: Survey, key: str) -> str:

@@ -396,3 +396,25 @@ def test_a_repeat_without_count_asks_to_add_another_and_going_back_shortens_it(
     assert answers["end"] >= answers["start"]
     pages = {a.name: a.page for a in session.answers}
     assert pages["kid_name[2]"] == "kids[2]" and pages["total"] == "summary"
+
+
+def test_changing_the_district_clears_a_street_of_the_old_district(surveys_demo):
+    import json
+
+    from .test_browser import HOUSEHOLD
+
+    db = surveys_demo
+    services.import_survey(db, json.dumps(HOUSEHOLD).encode(), "tester",
+                           name="household.json", publish=True)
+    session, _token = services.start_survey_session(db, "household")
+    state = post(db, session, "home", {"district": "d1", "household_size": 1})
+    assert [c.name for c in state.choices["street"]] == ["s11", "s12"]
+    post(db, session, "home", {"district": "d1", "street": "s12", "household_size": 1})
+    services.go_back(db, session)
+    state = post(db, session, "home", {"district": "d2", "street": "s12",
+                                       "household_size": 1})
+    assert state.step == "home" and "street" not in session.answer_dict()  # asked again
+    assert [c.name for c in state.choices["street"]] == ["s21", "s22"]
+    state = post(db, session, "home", {"district": "d2", "street": "s21",
+                                       "household_size": 1})
+    assert state.step == "member[1]" and session.answer_dict()["street"] == "s21"
