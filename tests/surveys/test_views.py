@@ -280,3 +280,22 @@ def test_new_widgets_render_without_javascript_and_post(testapp, surveys_demo, d
     assert {k: answers[k] for k in ("mood", "pick", "at", "when", "calc")} == {
         "mood": "4", "pick": "3", "at": "08:30", "when": "2026-05-01T09:15", "calc": 2}
     assert len(answers["seen"]) == 10 and "story" not in answers
+
+
+def test_range_widgets_and_a_missing_translation_falls_back():
+    from surveys.definition import Choice, Page, Question, Survey, Text
+    from surveys.presenting import question_view, widget
+
+    short = Question("r", "range", Text("打分", ""), minimum=0, maximum=10, step=1)
+    long_ = Question("r2", "range", Text("", "Score"), minimum=0, maximum=100, step=5)
+    survey = Survey("s", 1, Text("问卷", "Survey"), {"l": (Choice("a", Text("甲", "")),)},
+                    (Page("p", Text("页", "Page"), (short, long_, Question(
+                        "c", "single_choice", Text("选", "Pick"), choices="l"))),))
+    assert (widget(short), widget(long_)) == ("range", "number")
+    view = question_view(survey, short, {"r": 4}, "en")
+    assert view["values"] == [str(i) for i in range(11)] and view["value"] == 4
+    assert view["label"] == "打分"  # no English text: the Chinese one
+    assert question_view(survey, long_, {}, "zh")["label"] == "Score"
+    assert "values" not in question_view(survey, long_, {}, "zh")
+    assert question_view(survey, survey.pages[0].questions[2], {}, "en")["choices"] == [
+        {"name": "a", "label": "甲"}]
