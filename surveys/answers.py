@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import expressions as E
 from .definition import (
@@ -44,6 +45,8 @@ __all__ = ["AnswerError", "AnswerProblem", "AnswerSheet", "SlotState", "answer_s
 
 #: types whose value is never typed on a page (computed, or recorded by delivery)
 COMPUTED_TYPES = ("calculate", *META_TYPES)
+#: where residents live: ``today()``, ``now()`` and the meta times are local times here
+LOCAL_TIMEZONE = "Asia/Shanghai"
 #: a range question without start/end/step: XLSForm's (pyxform's) defaults
 RANGE_DEFAULTS = (1, 10, 1)
 TIME_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::00)?")
@@ -102,13 +105,34 @@ def _filter_source(text: str) -> str:
     return "".join(out)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What a walk's rules read besides the answers: one moment (``today()``, ``now()``)
+    and the survey's choice labels (``jr:choice-name()``, in the form's default language)."""
+
+    survey: Survey
+    now: dt.datetime
+
+    def choice_label(self, question: str, value: str) -> str | None:
+        try:
+            q = field_of(self.survey, question).question
+        except KeyError:
+            return None
+        for c in self.survey.choice_lists.get(q.choices or "", ()):
+            if c.name == value:
+                return c.label.get("zh")
+        return None
+
+
+def _context(survey: Survey) -> _Context:
+    return _Context(survey, dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).replace(microsecond=0))
+
+
 def _evaluate(node: E.Expr, values: Mapping[str, Any] | Callable[[str], Any],
-              current: Any = None) -> Any:
-    """Every rule of the answer sheet is evaluated here.  MERGE (i17-expr): pass
-    ``choice_label=`` (for ``jr:choice-name()``: the label of a choice of a question, in
-    the session's language) and ``now=`` (one moment per walk, for ``today()``/``now()``)
-    once ``E.evaluate(node, values, current=None, *, columns=None, choice_label=None,
-    now=None)`` is on main."""
+              ctx: _Context, current: Any = None) -> Any:
+    """Every rule of the answer sheet is evaluated here.  MERGE (i17-expr): once
+    ``E.evaluate(node, values, current=None, *, columns=None, choice_label=None, now=None)``
+    is on main, pass ``choice_label=ctx.choice_label, now=ctx.now``."""
     return E.evaluate(node, values, current)
 
 
@@ -121,7 +145,8 @@ def _choice_columns(choice: Choice) -> dict[str, str]:
     return {"name": choice.name, **dict(choice.extra)}
 
 
-def _choice_passes(tree: E.Expr, choice: Choice, get: Callable[[str], Any]) -> bool:
+def _choice_passes(tree: E.Expr, choice: Choice, get: Callable[[str], Any],
+                   ctx: _Context) -> bool:
     columns = _choice_columns(choice)
 
     def lookup(name: str) -> Any:
@@ -129,7 +154,7 @@ def _choice_passes(tree: E.Expr, choice: Choice, get: Callable[[str], Any]) -> b
             return columns.get(name[len(_COLUMN):])
         return get(name)
 
-    return E.is_true(_evaluate(tree, lookup))
+    return E.is_true(_evaluate(tree, lookup, ctx))
 # ------------------------------------------------------------- end of MERGE block
 
 
@@ -259,13 +284,13 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, list | tuple) and not value)
 
 
-def _instances(pp: _PagePlan, answers: Mapping[str, Any],
-               env: Mapping[str, Any]) -> tuple[int, int | None]:
+def _instances(pp: _PagePlan, answers: Mapping[str, Any], env: Mapping[str, Any],
+               ctx: _Context) -> tuple[int, int | None]:
     """The number of instances of a repeat page, and the resident's stored count."""
     repeat = pp.page.repeat
     assert repeat is not None
     if pp.count is not None:
-        number = _as_float(_evaluate(pp.count, env))
+        number = _as_float(_evaluate(pp.count, env, ctx))
         return (0 if not math.isfinite(number) else
                 max(0, min(repeat.maximum, int(number)))), None
     stored = answers.get(count_key(pp.page))
@@ -311,21 +336,22 @@ def _default_value(survey: Survey, f: Field) -> Any:
     return value if _value_problem(survey, f, value) is None else None
 
 
-def _walk(survey: Survey, answers: Mapping[str, Any], check: Check | None = None
-          ) -> AnswerSheet:
+def _walk(survey: Survey, answers: Mapping[str, Any], check: Check | None = None,
+          ctx: _Context | None = None) -> AnswerSheet:
     """Every slot in order with its relevance and clean value.  Later rules read the
     answers so far with those of skipped questions removed (as XLSForm clears them);
     inside a repeat instance ``${q}`` of the same page is that instance's value."""
     plan = _plan(survey)
+    ctx = _context(survey) if ctx is None else ctx
     sheet = AnswerSheet()
     env: dict[str, Any] = {}
     for pp in plan.pages:
         page = pp.page
-        outer_on = pp.relevant is None or E.is_true(_evaluate(pp.relevant, env))
+        outer_on = pp.relevant is None or E.is_true(_evaluate(pp.relevant, env, ctx))
         if page.repeat is None:
             instances: Iterable[int | None] = (None,)
         else:
-            n, chosen = _instances(pp, answers, env) if outer_on else (0, None)
+            n, chosen = _instances(pp, answers, env, ctx) if outer_on else (0, None)
             sheet.counts[page.name] = n
             if chosen is not None:
                 sheet.chosen_counts[page.name] = chosen
@@ -341,7 +367,8 @@ def _walk(survey: Survey, answers: Mapping[str, Any], check: Check | None = None
                     return local.get(name) if name in names else env.get(name)
             sheet.pages[(page.name, inst)] = outer_on
             for qp in pp.questions:
-                _question(survey, sheet, qp, inst, outer_on, get, env, local, answers, check)
+                _question(survey, sheet, qp, inst, outer_on, get, env, local, answers, check,
+                          ctx)
         if page.repeat is not None and not outer_on:
             sheet.pages[(page.name, None)] = False
     return sheet
@@ -349,19 +376,20 @@ def _walk(survey: Survey, answers: Mapping[str, Any], check: Check | None = None
 
 def _question(survey: Survey, sheet: AnswerSheet, qp: _QuestionPlan, inst: int | None,
               page_on: bool, get: Callable[[str], Any], env: dict[str, Any],
-              local: dict[str, Any], answers: Mapping[str, Any], check: Check | None) -> None:
+              local: dict[str, Any], answers: Mapping[str, Any], check: Check | None,
+              ctx: _Context) -> None:
     q = qp.question
     if q.type in META_TYPES:
         on = True  # recorded by delivery whatever the answers
     else:
-        on = page_on and (qp.relevant is None or E.is_true(_evaluate(qp.relevant, get)))
+        on = page_on and (qp.relevant is None or E.is_true(_evaluate(qp.relevant, get, ctx)))
     choices = None
     if on and qp.choice_filter is not None:
         if any(_empty(get(n)) for n in qp.filter_refs):
             on = False  # held back until the answer it filters on is given
         else:
             choices = tuple(c for c in survey.choices(q.choices or "")
-                            if _choice_passes(qp.choice_filter, c, get))
+                            if _choice_passes(qp.choice_filter, c, get, ctx))
             sheet.choices[(q.name, inst)] = choices
             on = bool(choices)  # no choice left: the question is skipped
     sheet.questions[(q.name, inst)] = on
@@ -370,10 +398,10 @@ def _question(survey: Survey, sheet: AnswerSheet, qp: _QuestionPlan, inst: int |
         slot_on = on
         if f.kind == "other_text":
             slot_on = on and E.is_true(_evaluate(E.Call("selected", (
-                E.Ref(q.name), E.Str(OTHER))), get))
+                E.Ref(q.name), E.Str(OTHER))), get, ctx))
         raw = answers.get(key)
         if q.type == "calculate":
-            raw = _calculated(_evaluate(qp.calculation, get)) if (
+            raw = _calculated(_evaluate(qp.calculation, get, ctx)) if (
                 slot_on and qp.calculation is not None) else None
         elif q.read_only and _empty(raw) and q.default is not None and f.kind == q.type:
             raw = _default_value(survey, f)
@@ -590,6 +618,7 @@ def checked_sheet(survey: Survey, answers: Mapping[str, Any],
     """:func:`check_answers` and the sheet of the same walk (values of the wrong kind
     left out), for a caller that needs both (a page post)."""
     plan = _plan(survey)
+    ctx = _context(survey)
     wanted = None if pages is None else set(pages)
     problems = [AnswerProblem(key, UNKNOWN) for key in answers if not _known(plan, key)]
 
@@ -612,11 +641,11 @@ def checked_sheet(survey: Survey, answers: Mapping[str, Any],
             return False
         tree = plan.by_question[id(q)].constraint
         if tree is not None and f.kind != "other_text" and not E.is_true(
-                _evaluate(tree, get, current=value)):
+                _evaluate(tree, get, ctx, current=value)):
             problems.append(AnswerProblem(state.key, q.constraint_message or INVALID))
         return True
 
-    sheet = _walk(survey, answers, check)
+    sheet = _walk(survey, answers, check, ctx)
     for name in plan.repeat_pages:
         key = count_key(name)
         asked = sheet.pages.get((name, 1), False)  # the repeat's page is shown

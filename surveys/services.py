@@ -47,6 +47,7 @@ from learningcity.tokens import derive_token, hash_token, new_token
 from . import exports
 from .answers import (
     INVALID,
+    LOCAL_TIMEZONE,
     NOT_A_CHOICE,
     REQUIRED,
     AnswerError,
@@ -359,8 +360,6 @@ def session_survey(db: Session, session: SurveySession) -> Survey:
 
 #: the resident's question after each instance of a repeat without ``count``
 ADD_ANOTHER_YES, ADD_ANOTHER_NO = "yes", "no"
-#: where a campaign's residents live: ``today``, ``start`` and ``end`` are local times
-LOCAL_TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
