@@ -6,7 +6,14 @@
 * A session shows one definition page at a time. A page shows the questions that
   are asked given the answers stored so far; when a post makes another question of
   the same page relevant (e.g. "how many times?" after "yes"), the page is shown
-  again with it, so skip logic works without JavaScript.
+  again with it, so skip logic works without JavaScript.  A select whose
+  ``choice_filter`` reads an answer of its own page (street after district) waits in
+  the same way, and is then shown with the filtered choices.
+* A repeat page is one step per instance (``page[i]``, answers ``name[i]``); without a
+  ``count`` each instance ends with "add another?", stored as the number of instances
+  under ``page[0]``.  Calculations are stored as answers after every post; meta
+  answers are recorded: ``start``, ``today``, ``deviceid`` (pseudonymous, from the link
+  token: :func:`device_id`) when the session starts, ``end`` when it is finished.
 * Every page post is stored before the next page is sent, one row per answer key;
   the session's ``revision`` (optimistic lock) guards against stale pages: a post of
   the same answers again is harmless, a different post on a stale revision is a
