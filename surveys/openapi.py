@@ -51,7 +51,7 @@ SPEC = {
             "parameters": [_TOKEN, {"name": "page", "in": "path", "required": True,
                                     "description": "the page name, or page[i] for "
                                                    "instance i of a repeat",
-                                    "schema": {"type": "string", "maxLength": 64}}],
+                                    "schema": {"type": "string", "maxLength": 80}}],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/PagePost"}}}},
             "responses": {"200": _STATE, "400": _ERR, "404": _ERR, "409": _WITH_STATE,

@@ -367,6 +367,8 @@ def session_survey(db: Session, session: SurveySession) -> Survey:
 
 #: the resident's question after each instance of a repeat without ``count``
 ADD_ANOTHER_YES, ADD_ANOTHER_NO = "yes", "no"
+#: the longest step key a post may name: a page name of 64 and an instance ``[1000]``
+MAX_STEP_KEY = 80
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def session_submit(request: Any) -> Any:
         except services.DeliveryError:
             pass  # already on the first page: show it again
         return HTTPSeeOther(here)
-    page_id = str(request.POST.get("page", ""))[:64]
+    page_id = str(request.POST.get("page", ""))[:services.MAX_STEP_KEY]
     questions = services.page_questions(db, session, page_id)
     values = form_values(questions, request.POST, page_id,
                          services.add_another_key(db, session, page_id))
