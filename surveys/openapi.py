@@ -3,8 +3,17 @@
 Answers are JSON values keyed by answer key: a choice name (``"60-69"``), a list of
 choice names for multiple choice, a number, or text; rating items are keyed by item
 name (``"mot_001": "4"``). Each page post carries the ``revision`` the client saw.
+A repeat page is asked once per instance: its page name is ``page[i]`` and its answer
+keys ``question[i]`` (from 1); a repeat without a count ends each instance with "add
+another?" (``page[0]``: ``"yes"`` or ``"no"``), stored as the number of instances.
 """
 from __future__ import annotations
+
+from .definition import QUESTION_TYPES
+
+#: how a page shows a question (presenting.widget)
+WIDGETS = ["radio", "checkbox", "select", "likert", "grid", "textarea", "multiline",
+           "number", "date", "month", "time", "datetime", "range", "read_only", "note"]
 
 _TOKEN = {"name": "token", "in": "path", "required": True,
           "schema": {"type": "string", "minLength": 16, "maxLength": 64}}
@@ -40,7 +49,9 @@ SPEC = {
                        "revision with other answers is a 409 with the current state; "
                        "invalid answers are a 422 listing each field",
             "parameters": [_TOKEN, {"name": "page", "in": "path", "required": True,
-                                    "schema": {"type": "string", "maxLength": 64}}],
+                                    "description": "the page name, or page[i] for "
+                                                   "instance i of a repeat",
+                                    "schema": {"type": "string", "maxLength": 80}}],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/PagePost"}}}},
             "responses": {"200": _STATE, "400": _ERR, "404": _ERR, "409": _WITH_STATE,
@@ -102,12 +113,60 @@ SPEC = {
                                                 "withdrawn"]},
                             "revision": {"type": "integer"},
                             "survey": {"type": "object"},
-                            "page": {"type": ["object", "null"]},
+                            "page": {"oneOf": [
+                                {"$ref": "#/components/schemas/SurveyPage"},
+                                {"type": "null"}]},
                             "page_number": {"type": "integer"},
                             "page_count": {"type": "integer"},
                             "can_go_back": {"type": "boolean"},
                             "complete": {"type": "boolean"},
                             "answers": {"type": "object"}}},
+        "SurveyPage": {
+            "type": "object", "required": ["name", "title", "questions"], "properties": {
+                "name": {"type": "string", "description": "the page to post to: the "
+                         "page's name, or page[i] for instance i of a repeat"},
+                "page": {"type": "string"},
+                "instance": {"type": ["integer", "null"], "minimum": 1},
+                "instances": {"type": ["integer", "null"], "description": "instances "
+                              "of the repeat so far"},
+                "title": {"type": "string", "description": "with the instance number on a "
+                          "repeat (家庭成员 2/3)"},
+                "questions": {"type": "array", "items": {
+                    "$ref": "#/components/schemas/SurveyQuestion"}},
+                "add_another": {"type": ["object", "null"], "properties": {
+                    "name": {"type": "string"}, "label": {"type": "string"},
+                    "value": {"type": ["string", "null"], "enum": ["yes", "no", None]},
+                    "error": {"type": ["string", "null"]},
+                    "choices": {"type": "array", "items": {"type": "object"}}}}}},
+        "SurveyQuestion": {
+            "type": "object", "required": ["name", "type", "widget", "label"], "properties": {
+                "name": {"type": "string", "description": "the answer key (question[i] "
+                         "on a repeat instance)"},
+                "question": {"type": "string"},
+                "type": {"type": "string", "enum": [
+                    t for t in QUESTION_TYPES if t not in (
+                        "calculate", "start", "end", "today", "deviceid")]},
+                "widget": {"type": "string", "enum": WIDGETS},
+                "appearance": {"type": ["string", "null"]},
+                "label": {"type": "string"}, "hint": {"type": ["string", "null"]},
+                "required": {"type": "boolean"},
+                "read_only": {"type": "boolean", "description": "shown with its value "
+                              "(display_value), not posted"},
+                "display_value": {"type": "string"},
+                "choices": {"type": "array", "description": "after the question's "
+                            "choice_filter, when it has one", "items": {
+                                "type": "object", "properties": {
+                                    "name": {"type": "string"},
+                                    "label": {"type": "string"}}}},
+                "value": {"description": "the answer, or the question's default as form "
+                          "text"},
+                "error": {"type": ["string", "null"]},
+                "min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]},
+                "step": {"type": "number"},
+                "values": {"type": "array", "items": {"type": "string"},
+                           "description": "a short range's values"},
+                "items": {"type": "array", "items": {"type": "object"}},
+                "other": {"type": "boolean"}, "other_name": {"type": "string"}}},
         "SurveyErrorWithState": {"allOf": [{"$ref": "#/components/schemas/Error"}, {
             "type": "object", "properties": {
                 "state": {"$ref": "#/components/schemas/SurveyState"}}}]},

@@ -6,7 +6,14 @@
 * A session shows one definition page at a time. A page shows the questions that
   are asked given the answers stored so far; when a post makes another question of
   the same page relevant (e.g. "how many times?" after "yes"), the page is shown
-  again with it, so skip logic works without JavaScript.
+  again with it, so skip logic works without JavaScript.  A select whose
+  ``choice_filter`` reads an answer of its own page (street after district) waits in
+  the same way, and is then shown with the filtered choices.
+* A repeat page is one step per instance (``page[i]``, answers ``name[i]``); without a
+  ``count`` each instance ends with "add another?", stored as the number of instances
+  under ``page[0]``.  Calculations are stored as answers after every post; meta
+  answers are recorded: ``start``, ``today``, ``deviceid`` (pseudonymous, from the link
+  token: :func:`device_id`) when the session starts, ``end`` when it is finished.
 * Every page post is stored before the next page is sent, one row per answer key;
   the session's ``revision`` (optimistic lock) guards against stale pages: a post of
   the same answers again is harmless, a different post on a stale revision is a
@@ -28,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pyramid_retry import IRetryableError
@@ -44,17 +52,27 @@ from learningcity.tokens import TOKEN_BYTES as TOKEN_BYTES  # 192 bits (access-m
 from learningcity.tokens import derive_token, hash_token, new_token
 
 from . import exports
-from . import expressions as E
 from .answers import (
+    INVALID,
+    LOCAL_TIMEZONE,
+    NOT_A_CHOICE,
+    REQUIRED,
     AnswerError,
+    AnswerSheet,
     _value_problem,
+    answer_sheet,
     check_answers,
+    checked_sheet,
     clean_answers,
+    count_key,
+    field_of,
+    filter_refs,
+    is_computed,
     parse_answer,
-    relevance,
 )
 from .definition import (
     BankItem,
+    Choice,
     Page,
     Problem,
     Question,
@@ -63,7 +81,9 @@ from .definition import (
     SurveyReport,
     Text,
     dumps,
+    instance_key,
     normalise,
+    split_key,
     survey_from_dict,
     survey_to_dict,
 )
@@ -191,18 +211,20 @@ def publish_version(db: Session, definition: SurveyDefinition, user: str) -> boo
     return True
 
 
-_survey_cache: dict[int, Survey] = {}
+_survey_cache: dict[tuple[int, str], Survey] = {}
 
 
 def definition_survey(definition: SurveyDefinition) -> Survey:
-    """The survey of a stored version (versions never change, so cached per id)."""
-    survey = _survey_cache.get(definition.id)
+    """The survey of a stored version (versions never change, so cached per id and
+    content hash: the hash keeps apart two databases whose ids coincide, as in tests)."""
+    key = (definition.id, definition.content_hash)
+    survey = _survey_cache.get(key)
     if survey is None:
         survey = survey_from_dict(definition.document, f"{definition.code} "
                                   f"v{definition.version}").survey_or_raise()
         if len(_survey_cache) > 64:
             _survey_cache.clear()
-        _survey_cache[definition.id] = survey
+        _survey_cache[key] = survey
     return survey
 
 
@@ -290,13 +312,21 @@ def start_survey_session(db: Session, survey_code: str = DEFAULT_SURVEY, *,
         session.answers.append(SurveyAnswer(name=name, page=survey.field(name).page.name,
                                             value=value))
     session.prefilled = sorted(known)
-    session.page = _first_page(survey, known, set(known))
+    meta = _meta_values(survey, ("start", "today", "deviceid"), token)
+    for name, value in meta.items():
+        session.answers.append(SurveyAnswer(name=name, page=survey.field(name).page.name,
+                                            value=value))
+    answers = {**known, **meta}
+    if _sync_computed(session, answer_sheet(survey, answers), answers):
+        answers = {a.name: a.value for a in session.answers}
+    session.page = _first_page(survey, answers, set(known))
     db.flush()
     return session, token
 
 
 def _valid_prefill(survey: Survey, prefill: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name: f for f in survey.fields()}
+    names = {f.name: f for f in survey.fields()  # what a resident answers, off repeats
+             if f.page.repeat is None and not is_computed(f.question)}
     out: dict[str, Any] = {}
     for name, raw in prefill.items():
         f = names.get(name)
@@ -331,103 +361,168 @@ def session_survey(db: Session, session: SurveySession) -> Survey:
 
 
 # --- pages -----------------------------------------------------------------------
+# A step is one screen: a page, or one instance of a repeat page (its key, as stored in
+# ``session.page`` and posted, is ``page`` or ``page[i]``).  Every function below reads
+# one AnswerSheet (one walk of the survey) for one set of answers.
 
-def _page_on(survey: Survey, page: Page, answers: Mapping[str, Any],
-             env: Mapping[str, Any] | None = None) -> bool:
-    """Whether the page's own condition holds (``env``: the clean answers, when the
-    caller has them already)."""
-    if page.relevant is None:
-        return True
-    env = clean_answers(survey, answers) if env is None else env
-    return E.is_true(E.evaluate(E.parse(page.relevant), dict(env)))
+#: the resident's question after each instance of a repeat without ``count``
+ADD_ANOTHER_YES, ADD_ANOTHER_NO = "yes", "no"
+#: the longest step key a post may name: a page name of 64 and an instance ``[1000]``
+MAX_STEP_KEY = 80
 
 
-def _question_on(q: Question, rel: Mapping[str, bool]) -> bool:
-    """Whether a question is asked (notes: always, on a page that is shown)."""
-    if q.type == "note":
-        return True
-    key = q.items[0].name if q.type == "rating_grid" else q.name
-    return rel.get(key, False)
+@dataclass(frozen=True)
+class Step:
+    """One screen: a page, or instance ``instance`` (from 1) of a repeat page."""
+
+    page: Page
+    instance: int | None = None
+
+    @property
+    def key(self) -> str:
+        return instance_key(self.page.name, self.instance)
+
+
+def _step(survey: Survey, key: str | None) -> Step | None:
+    """The step of a key (``page`` or ``page[i]``), or None when the survey has none."""
+    if key is None:
+        return None
+    name, instance = split_key(key)
+    page = next((p for p in survey.pages if p.name == name), None)
+    if page is None or (instance is None) != (page.repeat is None):
+        return None
+    if instance is not None and not 1 <= instance <= page.repeat.maximum:  # type: ignore[union-attr]
+        return None
+    return Step(page, instance)
+
+
+def _editable(q: Question) -> bool:
+    """A question the resident answers on the page (not a note, computed or read-only)."""
+    return q.type != "note" and not q.read_only and not is_computed(q)
+
+
+def _step_questions(step: Step, sheet: AnswerSheet) -> list[Question]:
+    """The questions a step shows, in order: asked ones (notes and read-only included);
+    calculations and meta are never shown."""
+    return [q for q in step.page.questions if not is_computed(q)
+            and sheet.questions.get((q.name, step.instance), False)]
 
 
 def shown_questions(survey: Survey, page: Page, answers: Mapping[str, Any],
-                    rel: Mapping[str, bool] | None = None) -> list[Question]:
-    """The questions of a page asked given the stored answers, in order (``rel``: the
-    relevance of every slot, when the caller has it already)."""
-    rel = relevance(survey, answers) if rel is None else rel
-    return [q for q in page.questions if _question_on(q, rel)]
+                    instance: int | None = None) -> list[Question]:
+    """The questions of a page (instance) asked given the stored answers, in order."""
+    return _step_questions(Step(page, instance), answer_sheet(survey, answers))
 
 
 def page_questions(db: Session, session: SurveySession, page_id: str) -> list[Question]:
-    """The questions a page shows now (empty for an unknown page)."""
+    """The questions a step shows now (empty for an unknown step)."""
     survey = session_survey(db, session)
-    page = next((p for p in survey.pages if p.name == page_id), None)
-    return [] if page is None else shown_questions(survey, page, session.answer_dict())
+    step = _step(survey, page_id)
+    return [] if step is None else _step_questions(step, answer_sheet(
+        survey, session.answer_dict()))
 
 
-def _page_fields(q: Question) -> list[str]:
-    if q.type == "note":
+def add_another_key(db: Session, session: SurveySession, page_id: str) -> str | None:
+    """The answer key of a step's "add another?" question, or None when it has none."""
+    step = _step(session_survey(db, session), page_id)
+    return count_key(step.page) if step is not None and asks_add_another(step) else None
+
+
+def _page_fields(q: Question, instance: int | None = None) -> list[str]:
+    """The answer keys a question posts in a step."""
+    if not _editable(q):
         return []
     if q.type == "rating_grid":
-        return [i.name for i in q.items]
-    return [q.name] + ([q.name + "_other"] if q.other else [])
+        names = [i.name for i in q.items]
+    else:
+        names = [q.name] + ([q.name + "_other"] if q.other else [])
+    return [instance_key(n, instance) for n in names]
 
 
-def _visible(survey: Survey, page: Page, answers: Mapping[str, Any],
-             rel: Mapping[str, bool] | None = None,
-             env: Mapping[str, Any] | None = None) -> bool:
-    if not _page_on(survey, page, answers, env):
+def asks_add_another(step: Step) -> bool:
+    """Whether a step ends with "add another?" (a repeat without count, below its max)."""
+    repeat = step.page.repeat
+    return (repeat is not None and repeat.count is None and step.instance is not None
+            and step.instance < repeat.maximum)
+
+
+def add_another_value(step: Step, answers: Mapping[str, Any]) -> str | None:
+    """The resident's "add another?" answer of a step as the page shows it."""
+    chosen = answers.get(count_key(step.page))
+    if not asks_add_another(step) or not isinstance(chosen, int) or isinstance(chosen, bool):
+        return None
+    assert step.instance is not None
+    return ADD_ANOTHER_YES if chosen > step.instance else ADD_ANOTHER_NO
+
+
+def _visible(step: Step, sheet: AnswerSheet) -> bool:
+    if not sheet.pages.get((step.page.name, step.instance), False):
         return False
-    shown = shown_questions(survey, page, answers, rel)
-    return any(q.type != "note" for q in shown) or (
-        bool(shown) and all(q.type == "note" for q in page.questions))
+    shown = _step_questions(step, sheet)
+    return any(_editable(q) for q in shown) or (bool(shown) and not any(
+        _editable(q) for q in step.page.questions))
 
 
-def _prefilled_complete(survey: Survey, page: Page, answers: Mapping[str, Any],
-                        prefilled: set[str], rel: Mapping[str, bool] | None = None) -> bool:
-    """A page whose asked answer slots are all prefilled (so it need not be shown)."""
-    rel = relevance(survey, answers) if rel is None else rel
-    names = [n for q in page.questions if _question_on(q, rel) for n in _page_fields(q)
-             if not (q.other and n == q.name + "_other")]  # "please specify" is optional
+def _prefilled_complete(step: Step, sheet: AnswerSheet, answers: Mapping[str, Any],
+                        prefilled: set[str]) -> bool:
+    """A step whose asked answer slots are all prefilled (so it need not be shown)."""
+    names = [n for q in _step_questions(step, sheet) for n in _page_fields(q, step.instance)
+             if not (q.other and split_key(n)[0] == q.name + "_other")]  # optional text
     return bool(names) and all(n in prefilled and n in answers for n in names)
 
 
+def _steps(survey: Survey, sheet: AnswerSheet) -> list[Step]:
+    out: list[Step] = []
+    for page in survey.pages:
+        if page.repeat is None:
+            out.append(Step(page))
+        else:
+            out.extend(Step(page, i) for i in range(1, sheet.counts.get(page.name, 0) + 1))
+    return out
+
+
+def step_path(survey: Survey, answers: Mapping[str, Any], prefilled: set[str],
+              sheet: AnswerSheet | None = None) -> list[Step]:
+    """The steps this resident is shown, given the answers so far (repeat instances
+    each count as a step)."""
+    sheet = answer_sheet(survey, answers) if sheet is None else sheet
+    return [s for s in _steps(survey, sheet) if _visible(s, sheet)
+            and not _prefilled_complete(s, sheet, answers, prefilled)]
+
+
 def page_path(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> list[Page]:
-    """The pages this resident is shown, given the answers so far."""
-    rel, env = relevance(survey, answers), clean_answers(survey, answers)  # once, not per page
-    return [p for p in survey.pages if _visible(survey, p, answers, rel, env)
-            and not _prefilled_complete(survey, p, answers, prefilled, rel)]
+    """The pages this resident is shown (a repeat page once per instance)."""
+    return [s.page for s in step_path(survey, answers, prefilled)]
 
 
 def _first_page(survey: Survey, answers: Mapping[str, Any], prefilled: set[str]) -> str | None:
-    path = page_path(survey, answers, prefilled)
-    return path[0].name if path else None
+    path = step_path(survey, answers, prefilled)
+    return path[0].key if path else None
 
 
-def _page_index(survey: Survey, name: str) -> int:
-    return next(i for i, p in enumerate(survey.pages) if p.name == name)
+def _position(survey: Survey, step: Step) -> tuple[int, int]:
+    index = next(i for i, p in enumerate(survey.pages) if p is step.page)
+    return index, step.instance or 0
 
 
-def _next_page(survey: Survey, after: str, answers: Mapping[str, Any],
-               prefilled: set[str]) -> str | None:
-    start = _page_index(survey, after)
-    for p in page_path(survey, answers, prefilled):
-        if _page_index(survey, p.name) > start:
-            return p.name
-    return None
+def _next_step(survey: Survey, after: Step, path: list[Step]) -> str | None:
+    start = _position(survey, after)
+    return next((s.key for s in path if _position(survey, s) > start), None)
 
 
-def _previous_page(survey: Survey, before: str | None, answers: Mapping[str, Any],
-                   prefilled: set[str]) -> str | None:
-    end = len(survey.pages) if before is None else _page_index(survey, before)
-    earlier = [p for p in page_path(survey, answers, prefilled)
-               if _page_index(survey, p.name) < end]
-    return earlier[-1].name if earlier else None
+def _previous_step(survey: Survey, before: Step | None, path: list[Step]) -> str | None:
+    end = (len(survey.pages), 0) if before is None else _position(survey, before)
+    earlier = [s for s in path if _position(survey, s) < end]
+    return earlier[-1].key if earlier else None
 
 
 @dataclass
 class PageState:
-    """What the resident sees now: a page (with its shown questions), or the end."""
+    """What the resident sees now: a page (with its shown questions), or the end.
+
+    ``step`` is the page's key (``page`` or, for a repeat instance, ``page[i]``);
+    ``instance`` of ``instances`` is the repeat instance shown (None off repeats).
+    """
 
     status: str
     revision: int
@@ -440,35 +535,51 @@ class PageState:
     survey: Survey
     complete: bool = False
     errors: dict[str, Text] = field(default_factory=dict)
+    step: str | None = None
+    instance: int | None = None
+    instances: int | None = None
+    #: the filtered choices of the shown selects with a choice_filter, by question name
+    choices: dict[str, tuple[Choice, ...]] = field(default_factory=dict)
+    #: the answer key of "add another?" on this step (a repeat without count), or None
+    add_another: str | None = None
 
 
-def current_page(db: Session, session: SurveySession) -> PageState:
-    """The state of a session computed from the stored answers only."""
+def current_page(db: Session, session: SurveySession,
+                 sheet: AnswerSheet | None = None) -> PageState:
+    """The state of a session computed from the stored answers only (``sheet``: their
+    AnswerSheet, when the caller has it)."""
     survey = session_survey(db, session)
     answers = session.answer_dict()
+    sheet = answer_sheet(survey, answers) if sheet is None else sheet
     prefilled = set(session.prefilled or [])
-    path = page_path(survey, answers, prefilled)
-    names = [p.name for p in path]
-    page = None
-    if session.status == "started" and session.page is not None:
-        page = next((p for p in survey.pages if p.name == session.page), None)
-    questions = shown_questions(survey, page, answers) if page is not None else []
-    number = names.index(page.name) + 1 if page is not None and page.name in names else \
-        len(names)
-    return PageState(status=session.status, revision=session.revision, page=page,
-                     questions=questions, answers=answers, number=number, total=len(names),
-                     can_go_back=session.status == "started" and _previous_page(
-                         survey, session.page, answers, prefilled) is not None,
-                     survey=survey, complete=session.status == "started" and page is None)
+    path = step_path(survey, answers, prefilled, sheet)
+    keys = [s.key for s in path]
+    step = _step(survey, session.page) if session.status == "started" else None
+    questions = _step_questions(step, sheet) if step is not None else []
+    number = keys.index(step.key) + 1 if step is not None and step.key in keys else len(keys)
+    inst = None if step is None else step.instance
+    return PageState(
+        status=session.status, revision=session.revision,
+        page=None if step is None else step.page, questions=questions, answers=answers,
+        number=number, total=len(keys),
+        can_go_back=session.status == "started" and _previous_step(
+            survey, step, path) is not None,
+        survey=survey, complete=session.status == "started" and step is None,
+        step=None if step is None else step.key, instance=inst,
+        instances=None if step is None or inst is None else sheet.counts.get(
+            step.page.name),
+        choices={q.name: sheet.choices[(q.name, inst)] for q in questions
+                 if (q.name, inst) in sheet.choices},
+        add_another=count_key(step.page) if step is not None and asks_add_another(step)
+        else None)
 
 
 def _coerce(survey: Survey, name: str, raw: Any) -> Any:
     """A typed answer from form text or a JSON value (numbers pass through)."""
-    f = survey.field(name)
+    f = field_of(survey, name)
     if isinstance(raw, bool):
-        raise AnswerError(Text("这个回答不符合要求，请检查。",
-                               "This answer is not valid; please check it."))
-    if isinstance(raw, int | float) and f.kind in ("integer", "decimal"):
+        raise AnswerError(INVALID)
+    if isinstance(raw, int | float) and f.kind in ("integer", "decimal", "range"):
         return raw
     if isinstance(raw, int | float):
         raw = str(raw)
@@ -476,10 +587,9 @@ def _coerce(survey: Survey, name: str, raw: Any) -> Any:
         raw = [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
                for v in raw]
         if not all(isinstance(v, str) for v in raw):
-            raise AnswerError(Text("请从选项中选择。", "Please choose from the options."))
+            raise AnswerError(NOT_A_CHOICE)
     elif raw is not None and not isinstance(raw, str):
-        raise AnswerError(Text("这个回答不符合要求，请检查。",
-                               "This answer is not valid; please check it."))
+        raise AnswerError(INVALID)
     return parse_answer(survey, name, raw)
 
 
@@ -494,30 +604,52 @@ class PageInvalid(DeliveryError):
         self.errors, self.values = errors, values
 
 
+def _add_another(step: Step, raw: Any, stored: Mapping[str, Any]
+                 ) -> tuple[int | None, Text | None]:
+    """The instance count after an "add another?" answer, or the problem with it."""
+    if raw in (None, "", []):
+        return None, REQUIRED
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]
+    if raw not in (ADD_ANOTHER_YES, ADD_ANOTHER_NO):
+        return None, NOT_A_CHOICE
+    assert step.instance is not None
+    if raw == ADD_ANOTHER_NO:
+        return step.instance, None
+    chosen = stored.get(count_key(step.page))
+    chosen = chosen if isinstance(chosen, int) and not isinstance(chosen, bool) else 1
+    return max(chosen, step.instance + 1), None
+
+
 def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[str, Any],
               expected_revision: int | None) -> PageState:
-    """Store the answers of one page and move on; returns the new state.
+    """Store the answers of one page (``page_id``: a step key, ``page`` or ``page[i]``)
+    and move on; returns the new state.
 
     ``form`` maps answer keys to raw values (text, a list for multiple choice, or
-    JSON numbers). Only the questions shown on the page count. Re-posting the same
+    JSON numbers; on a repeat without count, ``page[0]`` is "yes"/"no" to adding another
+    instance). Only the questions shown on the page count. Re-posting the same
     answers is harmless (the state is returned unchanged); posting a page the session
     has left, or on a stale revision, with different answers raises
     :class:`StaleRevision`; invalid answers raise :class:`PageInvalid` and store
     nothing.
     """
     survey = session_survey(db, session)
-    if page_id not in {p.name for p in survey.pages}:
+    step = _step(survey, page_id)
+    if step is None:
         raise DeliveryError(404, "unknown_page", f"the survey has no page {page_id!r}")
+    page, inst = step.page, step.instance
     stored = session.answer_dict()
-    page = next(p for p in survey.pages if p.name == page_id)
-    owner = {n: q for q in page.questions for n in _page_fields(q)}
-    unknown = sorted(str(k) for k in form if k not in owner)
-    shown_names = {q.name for q in shown_questions(survey, page, stored)}
+    sheet = answer_sheet(survey, stored)
+    owner = {n: q for q in page.questions for n in _page_fields(q, inst)}
+    counter = count_key(page) if asks_add_another(step) else None
+    unknown = sorted(str(k) for k in form if k not in owner and k != counter)
+    shown_names = {q.name for q in _step_questions(step, sheet)}
     posted = {owner[k].name for k in form if k in owner}
     # questions answered now: those shown, and those an API client answered together with
     # the question that reveals them (kept only if relevant given the new answers)
-    asked = [q for q in page.questions if q.name in shown_names | posted]
-    keys = [n for q in asked for n in _page_fields(q)]
+    asked = [q for q in page.questions if q.name in shown_names | posted and _editable(q)]
+    keys = [n for q in asked for n in _page_fields(q, inst)]
     values: dict[str, Any] = {}
     errors: dict[str, Text] = {}
     for key in keys:
@@ -527,13 +659,16 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
         except AnswerError as exc:
             errors[key] = exc.message
             values[key] = raw
+    count_error = None
+    if counter is not None:
+        values[counter], count_error = _add_another(step, form.get(counter), stored)
     if session.status != "started" or page_id != session.page or (
             expected_revision is not None and expected_revision != session.revision):
-        same = not errors and not unknown and all(
+        same = not errors and count_error is None and not unknown and all(
             stored.get(k) == v for k, v in values.items() if v is not None) and not any(
-            k in stored for k, v in values.items() if v is None)
+            k in stored for k, v in values.items() if v is None and k != counter)
         if same:
-            return current_page(db, session)  # a double submit or a resend
+            return current_page(db, session, sheet)  # a double submit or a resend
         if session.status != "started":
             raise DeliveryError(409, session.status, f"the survey is {session.status}")
         raise StaleRevision("this page was changed elsewhere (another window or device); "
@@ -545,33 +680,80 @@ def save_page(db: Session, session: SurveySession, page_id: str, form: Mapping[s
                              for k in unknown[:20]])
     merged = {k: v for k, v in stored.items() if k not in keys}
     merged.update({k: v for k, v in values.items() if v is not None and k not in errors})
-    rel = relevance(survey, merged)
-    on_now = {q.name for q in page.questions if _question_on(q, rel)}
-    checked = {q.name for q in asked if q.name in shown_names or q.name in on_now}
+    problems, merged_sheet = checked_sheet(survey, merged, pages=[step.key])
+    # a shown select whose filter reads an answer changed in this post (another district):
+    # an answer the new filter does not offer is cleared and the select asked again
+    changed = {split_key(k)[0] for k in keys if values.get(k) != stored.get(k)}
+    refiltered = {q.name for q in asked if q.name in shown_names and q.choice_filter
+                  and changed & set(filter_refs(survey, q)) and _outside(
+                      merged_sheet.choices.get((q.name, inst), ()), values.get(
+                          instance_key(q.name, inst)))}
+    for q in asked:
+        if q.name in refiltered:
+            for k in _page_fields(q, inst):
+                values[k] = None
+                merged.pop(k, None)
+                errors.pop(k, None)
+    on_now = merged_sheet.questions
+    checked = {q.name for q in asked
+               if q.name in shown_names or on_now.get((q.name, inst), False)}
     errors = {k: v for k, v in errors.items() if owner[k].name in checked}
-    fields = {f.name for f in survey.fields()}
-    for problem in check_answers(survey, merged, pages=[page_id]):
-        if problem.name in fields and owner.get(problem.name) is not None and \
-                owner[problem.name].name in checked and problem.name not in errors:
+    for problem in problems:
+        q = owner.get(problem.name)
+        if q is not None and q.name in checked and q.name not in refiltered and \
+                problem.name not in errors:
             errors[problem.name] = problem.message
+    if count_error is not None:
+        errors[counter] = count_error  # type: ignore[index]
     if errors:
-        raise PageInvalid(errors, {k: form.get(k) for k in keys})
-    keys = [k for k in keys if owner[k].name in checked]
+        raise PageInvalid(errors, {k: form.get(k) for k in [*keys, counter] if k})
+    keys = [k for k in keys if owner[k].name in checked] + ([counter] if counter else [])
     try:
         with db.no_autoflush:
             _store(session, page_id, keys, values)
             after = session.answer_dict()
+            after_sheet = answer_sheet(survey, after)
+            if _sync_computed(session, after_sheet, after):
+                after = session.answer_dict()
             prefilled = set(session.prefilled or []) - set(keys)
             session.prefilled = sorted(prefilled)
-            newly = [q for q in shown_questions(survey, page, after)
-                     if q.name not in checked]
+            newly = [q for q in _step_questions(step, after_sheet)
+                     if (q.name not in checked or q.name in refiltered) and _editable(q)]
             if not newly:
-                session.page = _next_page(survey, page_id, after, prefilled)
+                session.page = _next_step(survey, step, step_path(
+                    survey, after, prefilled, after_sheet))
             session.updated_at = utcnow()
             db.flush()
     except (IntegrityError, StaleDataError) as exc:
         raise ConcurrentChange(str(exc)) from exc
-    return current_page(db, session)
+    return current_page(db, session, after_sheet)
+
+
+def _outside(choices: tuple[Choice, ...], value: Any) -> bool:
+    """Whether a select's answer (a name or names) is not among the choices offered."""
+    names = {c.name for c in choices}
+    given = value if isinstance(value, list | tuple) else [value]
+    return any(v not in names for v in given if v is not None)
+
+
+def _row_page(survey: Survey, key: str) -> str:
+    """The step an answer key belongs to (the ``page`` column of its row)."""
+    name, inst = split_key(key)
+    if inst == 0:
+        return name
+    return instance_key(field_of(survey, key).page.name, inst)
+
+
+def _sync_computed(session: SurveySession, sheet: AnswerSheet,
+                   answers: Mapping[str, Any]) -> bool:
+    """Store the calculated values as answers (so exports and other readers see them);
+    True when a row changed."""
+    computed = {k: s.value for k, s in sheet.slots.items() if s.field.kind == "calculate"}
+    changed = [k for k, v in computed.items() if answers.get(k) != v]
+    for key in changed:
+        slot = sheet.slots[key]
+        _store(session, instance_key(slot.field.page.name, slot.instance), [key], computed)
+    return bool(changed)
 
 
 def _store(session: SurveySession, page_id: str, keys: list[str],
@@ -592,20 +774,48 @@ def _store(session: SurveySession, page_id: str, keys: list[str],
 
 def go_back(db: Session, session: SurveySession, expected_revision: int | None = None
             ) -> PageState:
-    """Show the page before the current one (answers stay as they are)."""
+    """Show the page (or repeat instance) before the current one (answers stay)."""
     if session.status != "started":
         raise DeliveryError(409, session.status, f"the survey is {session.status}")
     if expected_revision is not None and expected_revision != session.revision:
         return current_page(db, session)  # a double tap on "back": go back only once
     survey = session_survey(db, session)
-    previous = _previous_page(survey, session.page, session.answer_dict(),
-                              set(session.prefilled or []))
+    answers = session.answer_dict()
+    sheet = answer_sheet(survey, answers)
+    previous = _previous_step(survey, _step(survey, session.page), step_path(
+        survey, answers, set(session.prefilled or []), sheet))
     if previous is None:
         raise DeliveryError(409, "first_page", "this is the first page")
     session.page = previous
     session.updated_at = utcnow()
     db.flush()
-    return current_page(db, session)
+    return current_page(db, session, sheet)
+
+
+# --- meta ---------------------------------------------------------------------------
+
+def local_now() -> dt.datetime:
+    """Now in the residents' time zone, to the second (``start``, ``end``, ``today``)."""
+    return utcnow().astimezone(ZoneInfo(LOCAL_TIMEZONE)).replace(microsecond=0)
+
+
+def device_id(token: str) -> str:
+    """The ``deviceid`` of a session: pseudonymous, per session, from a hash of its link
+    token (never a fingerprint of the phone): ``learningcity:<16 hex>``.  A different
+    hash from the stored token hash, so it gives nothing away about the link."""
+    digest = hashlib.sha256(b"learningcity deviceid\x00" + token.encode("utf-8"))
+    return "learningcity:" + digest.hexdigest()[:16]
+
+
+def _meta_values(survey: Survey, kinds: tuple[str, ...], token: str | None = None,
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """The values delivery records for the survey's meta questions of ``kinds``."""
+    now = local_now() if now is None else now
+    values = {"start": now.isoformat(), "end": now.isoformat(),
+              "today": now.date().isoformat(),
+              "deviceid": device_id(token) if token is not None else None}
+    return {f.name: values[f.kind] for f in survey.fields()
+            if f.kind in kinds and f.page.repeat is None and values[f.kind] is not None}
 
 
 # --- finish and scores --------------------------------------------------------------
@@ -625,16 +835,23 @@ def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE
     answers = session.answer_dict()
     problems = check_answers(survey, answers)
     if problems:
-        first = survey.field(problems[0].name).page.name if problems[0].name in {
-            f.name for f in survey.fields()} else None
+        first = _problem_step(survey, problems[0].name)
         if first is not None and first != session.page:
             session.page = first
             db.flush()
         raise PageInvalid({p.name: p.message for p in problems}, {})
-    kept = clean_answers(survey, answers)
+    kept = clean_answers(survey, {**answers, **_meta_values(survey, ("end",))})
+    rows = {row.name: row for row in session.answers}
     for row in list(session.answers):
         if row.name not in kept:
             session.answers.remove(row)
+    for key, value in kept.items():  # calculated values and the end time
+        row = rows.get(key)
+        if row is None:
+            session.answers.append(SurveyAnswer(name=key, page=_row_page(survey, key),
+                                                value=value))
+        elif row.value != value:
+            row.value = value
     for score in _scale_scores(db, survey, kept, scale_instrument):
         session.scores.append(score)
     session.status, session.page = "finished", None
@@ -644,6 +861,18 @@ def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE
     except (IntegrityError, StaleDataError) as exc:
         raise ConcurrentChange(str(exc)) from exc
     return current_page(db, session)
+
+
+def _problem_step(survey: Survey, key: str) -> str | None:
+    """The step of a problem's answer key, or None for a key the survey does not have."""
+    name, inst = split_key(key)
+    if inst == 0:
+        return instance_key(name, 1)
+    try:
+        f = field_of(survey, key)
+    except KeyError:
+        return None
+    return instance_key(f.page.name, inst)
 
 
 def _irt_params(db: Session, instrument_code: str) -> tuple[Any, int] | None:

@@ -109,6 +109,9 @@ def _page_response(request: Any, session: Any, state: Any, *, errors: Any = None
                 q["value"] = values.get(q["name"], q.get("value"))
                 if q.get("other"):
                     q["other_value"] = values.get(q["other_name"], q.get("other_value"))
+        more = data["page"]["add_another"]
+        if more is not None and more["name"] in values:
+            more["value"] = values[more["name"]]
     response = render_to_response(T + "page.pt", {
         "state": data, "token": request.matchdict["token"], "selected": is_selected,
         "notice": notice, "has_errors": bool(errors), "retention": _retention(request)},
@@ -161,9 +164,10 @@ def session_submit(request: Any) -> Any:
         except services.DeliveryError:
             pass  # already on the first page: show it again
         return HTTPSeeOther(here)
-    page_id = str(request.POST.get("page", ""))[:64]
+    page_id = str(request.POST.get("page", ""))[:services.MAX_STEP_KEY]
     questions = services.page_questions(db, session, page_id)
-    values = form_values(questions, request.POST)
+    values = form_values(questions, request.POST, page_id,
+                         services.add_another_key(db, session, page_id))
     try:
         state = services.save_page(db, session, page_id, values, revision)
     except services.StaleRevision:
@@ -179,7 +183,7 @@ def session_submit(request: Any) -> Any:
             state = services.current_page(db, session)
             return _page_response(request, session, state, errors=exc.errors, status=400)
         return HTTPSeeOther(request.route_url("surveys.done", token=token))
-    if state.page is not None and state.page.name == page_id:
+    if state.page is not None and state.step == page_id:
         return HTTPSeeOther(here + "?more=1")  # follow-up questions joined this page
     return HTTPSeeOther(here)
 

@@ -142,3 +142,39 @@ def test_start_after_an_ability_test_session_prefills_and_is_idempotent(testapp,
     assert (session.campaign, session.invitation, session.test_session_id) == (
         "C3", "inv-3", test.id)
     testapp.post_json(BASE, {"test_session_token": "y" * 32}, status=404)
+
+
+def test_repeat_instances_and_filtered_choices_through_the_api(testapp, surveys_demo):
+    import json
+
+    from surveys import services
+
+    from .test_browser import HOUSEHOLD
+
+    services.import_survey(surveys_demo, json.dumps(HOUSEHOLD).encode(), "tester",
+                           name="household.json", publish=True)
+    surveys_demo.commit()
+    token, state = start(testapp, survey="household", locale="en")
+    assert [q["name"] for q in state["page"]["questions"]] == ["district", "household_size"]
+    state = post_page(testapp, token, state, {"district": "d1", "household_size": 1}).json
+    street = state["page"]["questions"][1]
+    assert street["widget"] == "select" and [c["name"] for c in street["choices"]] == [
+        "s11", "s12"]
+    res = post_page(testapp, token, state, {"district": "d1", "street": "s21",
+                                            "household_size": 1}, status=422).json
+    assert res["details"] == [{"name": "street", "message": "Please choose from the options.",
+                               "message_zh": "请从选项中选择。"}]
+    state = post_page(testapp, token, res["state"], {"district": "d1", "street": "s12",
+                                                     "household_size": 1}).json
+    page = state["page"]
+    assert (page["name"], page["title"], page["instance"], page["instances"]) == (
+        "member[1]", "Household member 1/1", 1, 1)
+    assert [q["name"] for q in page["questions"]] == ["member_name[1]", "member_age[1]"]
+    testapp.post_json(f"{BASE}/{token}/pages/member%5B1%5D", {
+        "revision": state["revision"], "answers": {"member_name[1]": "Li",
+                                                   "member_age[1]": 30}}, status=200)
+    done = testapp.post_json(f"{BASE}/{token}/finish", {}, status=200).json
+    assert done["status"] == "finished"
+    answers = testapp.get(f"{BASE}/{token}").json["answers"]
+    assert answers == {"district": "d1", "street": "s12", "household_size": 1,
+                       "member_name[1]": "Li", "member_age[1]": 30}

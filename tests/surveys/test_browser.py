@@ -7,6 +7,8 @@ tests/browser.py).
 """
 from __future__ import annotations
 
+import pytest
+
 from tests.browser import SCREENSHOTS, axe_problems, fits
 
 VIEWPORT = {"width": 360, "height": 740}
@@ -103,3 +105,121 @@ def test_survey_pages_have_no_serious_accessibility_violation(demo_server, brows
     problems += axe_problems(page)  # the background page's error messages
     context.close()
     assert not problems, problems
+
+
+# --- a cascading select and a repeat (issue 17), on an imported JSON definition --------
+
+def _t(zh, en):
+    return {"zh": zh, "en": en}
+
+
+#: district, then street filtered by the chosen district (choices' extra column), and
+#: one page per household member, as many as the household size answered before
+HOUSEHOLD = {
+    "schema": "learningcity-survey/1", "id": "household", "version": 1,
+    "title": _t("家庭学习情况", "Household learning"),
+    "choice_lists": {
+        "district": [{"name": "d1", "label": _t("东湖区", "Donghu")},
+                     {"name": "d2", "label": _t("西山区", "Xishan")}],
+        "street": [{"name": "s11", "label": _t("湖滨街道", "Hubin"), "extra": {"district": "d1"}},
+                   {"name": "s12", "label": _t("东园街道", "Dongyuan"),
+                    "extra": {"district": "d1"}},
+                   {"name": "s21", "label": _t("山前街道", "Shanqian"),
+                    "extra": {"district": "d2"}},
+                   {"name": "s22", "label": _t("西岭街道", "Xiling"),
+                    "extra": {"district": "d2"}}]},
+    "pages": [
+        {"name": "home", "title": _t("您的住址", "Where you live"), "questions": [
+            {"name": "district", "type": "single_choice", "choices": "district",
+             "required": True, "label": _t("您住在哪个区？", "Which district?")},
+            {"name": "street", "type": "single_choice", "choices": "street",
+             "appearance": "minimal", "choice_filter": "district = ${district}",
+             "required": True, "label": _t("哪个街道？", "Which street?")},
+            {"name": "household_size", "type": "integer", "min": 1, "max": 6,
+             "required": True,
+             "label": _t("家里一共有几口人？", "How many people live in your home?")}]},
+        {"name": "member", "title": _t("家庭成员", "Household member"),
+         "repeat": {"count": "${household_size}", "max": 6}, "questions": [
+             {"name": "member_name", "type": "text", "required": True,
+              "label": _t("怎么称呼这位家庭成员？", "What do you call this person?")},
+             {"name": "member_age", "type": "integer", "min": 0, "max": 120,
+              "required": True, "label": _t("年龄", "Age")}]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def household_server(tmp_path_factory):
+    """The app with the household survey imported and published."""
+    import json
+
+    from surveys import services
+    from tests.browser import make_app, serving
+
+    app = make_app(tmp_path_factory.mktemp("household"), demo_content=False)
+    db = app.registry.dbsession_factory()
+    services.import_survey(db, json.dumps(HOUSEHOLD).encode(), "tester",
+                           name="household.json", publish=True)
+    db.commit()
+    db.close()
+    with serving(app) as url:
+        yield url
+
+
+def test_cascading_street_and_household_repeat_on_a_phone_without_javascript(
+        household_server, browser):
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=2, locale="zh-CN",
+                                  java_script_enabled=False)
+    page = context.new_page()
+    page.goto(household_server + "/survey?survey=household")
+    page.click("form button[type=submit]")
+    assert page.locator("select[name=street]").count() == 0  # held back: no district yet
+    page.check("input[name=district][value=d2]")
+    page.fill("input[name=household_size]", "2")
+    next_page(page)
+    # the same page again, now with the streets of the chosen district only
+    assert page.locator("input[name=page]").input_value() == "home"
+    assert page.locator("input[name=district][value=d2]").is_checked()
+    options = page.locator("select[name=street] option")
+    assert [options.nth(i).get_attribute("value") for i in range(options.count())] == [
+        "", "s21", "s22"]
+    assert "西岭街道" in page.locator("select[name=street]").inner_text()
+    assert "湖滨街道" not in page.locator("main").inner_text()
+    page.select_option("select[name=street]", "s22")
+    page.screenshot(path=str(SCREENSHOTS / "survey_cascading.png"), full_page=True)
+    assert fits(page)
+    next_page(page)
+    # one page per member: "家庭成员 1/2", then 2/2
+    assert page.locator("h1").inner_text() == "家庭成员 1/2"
+    assert "第 2 页，共 3 页" in page.locator(".progress").inner_text()
+    page.fill("textarea[name='member_name[1]']", "奶奶")
+    page.fill("input[name='member_age[1]']", "72")
+    next_page(page)
+    assert page.locator("h1").inner_text() == "家庭成员 2/2"
+    page.fill("textarea[name='member_name[2]']", "小明")
+    page.fill("input[name='member_age[2]']", "200")  # out of range: said on the page
+    next_page(page)
+    assert "0 到 120" in page.locator("#q-member_age\\[2\\] .error").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "survey_repeat.png"), full_page=True)
+    assert fits(page)
+    # going back shows the first member with the answers given
+    page.click("button[name=action][value=back]")
+    assert page.locator("h1").inner_text() == "家庭成员 1/2"
+    assert page.locator("input[name='member_age[1]']").input_value() == "72"
+    next_page(page)
+    assert page.locator("h1").inner_text() == "家庭成员 2/2"
+    page.fill("textarea[name='member_name[2]']", "小明")  # that post was refused: not kept
+    page.fill("input[name='member_age[2]']", "9")
+    next_page(page)
+    assert "/done" in page.url
+    context.close()
+    token = page.url.rsplit("/", 2)[-2]
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{household_server}/api/v1/survey-sessions/{token}") as res:
+        state = json.load(res)
+    assert state["status"] == "finished"
+    assert state["answers"] == {"district": "d2", "street": "s22", "household_size": 2,
+                                "member_name[1]": "奶奶", "member_age[1]": 72,
+                                "member_name[2]": "小明", "member_age[2]": 9}

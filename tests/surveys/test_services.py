@@ -310,3 +310,111 @@ def test_demo_loader_is_idempotent_and_keeps_a_later_publication(surveys_demo):
     demo_content.load(db)  # the shipped version does not take over again
     assert services.published_survey(db, "learning_needs").version == 2
     assert db.scalar(sa.select(sa.func.count(SurveyDefinition.id))) == 2
+
+
+# --- XLSForm additions: meta, calculate, read-only, a repeat the resident extends ------
+
+def _t(zh, en):
+    return {"zh": zh, "en": en}
+
+
+FAMILY = {
+    "schema": "learningcity-survey/1", "id": "family", "version": 1,
+    "title": _t("家庭", "Family"), "choice_lists": {},
+    "pages": [
+        {"name": "intro", "title": _t("开始", "Start"), "questions": [
+            *({"name": n, "type": n, "label": _t(n, n)}
+              for n in ("start", "end", "today", "deviceid")),
+            {"name": "region", "type": "text", "read_only": True, "default": "东湖区",
+             "label": _t("所在区", "District")},
+            {"name": "adults", "type": "integer", "required": True, "min": 1, "max": 9,
+             "label": _t("几位成年人？", "How many adults?")}]},
+        {"name": "kids", "title": _t("孩子", "Child"), "repeat": {"max": 3}, "questions": [
+            {"name": "kid_name", "type": "text", "required": True,
+             "label": _t("孩子的称呼", "Child's name")}]},
+        {"name": "summary", "title": _t("最后", "Last"), "questions": [
+            {"name": "total", "type": "calculate", "calculation": "${adults} + 1",
+             "label": _t("合计", "Total")},
+            {"name": "comment", "type": "text", "label": _t("还有什么？", "Anything else?")}]},
+    ],
+}
+
+
+def family_session(db, **kw):
+    import json
+
+    services.import_survey(db, json.dumps(FAMILY).encode(), "tester", name="family.json",
+                           publish=True)
+    return services.start_survey_session(db, "family", **kw)
+
+
+def test_meta_is_recorded_and_never_shown_and_read_only_is_kept(surveys_demo):
+    db = surveys_demo
+    session, token = family_session(db)
+    answers = session.answer_dict()
+    assert answers["deviceid"] == services.device_id(token)
+    assert answers["deviceid"].startswith("learningcity:") and len(answers["deviceid"]) == 29
+    assert token not in answers["deviceid"] and session.token_hash[:16] not in answers[
+        "deviceid"]
+    assert answers["today"] == answers["start"][:10] and answers["start"].endswith("+08:00")
+    assert "end" not in answers
+    state = services.current_page(db, session)
+    assert [q.name for q in state.questions] == ["region", "adults"]
+    with pytest.raises(services.DeliveryError):  # read-only: not posted
+        post(db, session, "intro", {"adults": 2, "region": "别处"})
+
+
+def test_a_repeat_without_count_asks_to_add_another_and_going_back_shortens_it(
+        surveys_demo):
+    db = surveys_demo
+    session, _token = family_session(db)
+    state = post(db, session, "intro", {"adults": 2})
+    assert (state.step, state.instance, state.add_another) == ("kids[1]", 1, "kids[0]")
+    assert [q.name for q in state.questions] == ["kid_name"]
+    with pytest.raises(services.PageInvalid) as info:
+        post(db, session, "kids[1]", {"kid_name[1]": "大宝"})
+    assert set(info.value.errors) == {"kids[0]"}  # "add another?" must be answered
+    state = post(db, session, "kids[1]", {"kid_name[1]": "大宝", "kids[0]": "yes"})
+    assert (state.step, state.number, state.total) == ("kids[2]", 3, 4)
+    state = post(db, session, "kids[2]", {"kid_name[2]": "二宝", "kids[0]": "yes"})
+    assert state.step == "kids[3]" and state.add_another is None  # the maximum: 3
+    state = post(db, session, "kids[3]", {"kid_name[3]": "三宝"})
+    assert state.step == "summary" and state.total == 5
+    services.go_back(db, session)
+    state = services.go_back(db, session)
+    assert state.step == "kids[2]"
+    state = post(db, session, "kids[2]", {"kid_name[2]": "二宝", "kids[0]": "no"})
+    assert state.step == "summary" and state.total == 4
+    assert session.answer_dict()["total"] == 3  # calculated, stored like an answer
+    post(db, session, "summary", {"comment": ""})
+    services.finish(db, session)
+    answers = session.answer_dict()
+    assert {k: v for k, v in answers.items() if k not in ("start", "end", "today",
+                                                          "deviceid")} == {
+        "region": "东湖区", "adults": 2, "kids[0]": 2, "kid_name[1]": "大宝",
+        "kid_name[2]": "二宝", "total": 3}
+    assert answers["end"] >= answers["start"]
+    pages = {a.name: a.page for a in session.answers}
+    assert pages["kid_name[2]"] == "kids[2]" and pages["total"] == "summary"
+
+
+def test_changing_the_district_clears_a_street_of_the_old_district(surveys_demo):
+    import json
+
+    from .test_browser import HOUSEHOLD
+
+    db = surveys_demo
+    services.import_survey(db, json.dumps(HOUSEHOLD).encode(), "tester",
+                           name="household.json", publish=True)
+    session, _token = services.start_survey_session(db, "household")
+    state = post(db, session, "home", {"district": "d1", "household_size": 1})
+    assert [c.name for c in state.choices["street"]] == ["s11", "s12"]
+    post(db, session, "home", {"district": "d1", "street": "s12", "household_size": 1})
+    services.go_back(db, session)
+    state = post(db, session, "home", {"district": "d2", "street": "s12",
+                                       "household_size": 1})
+    assert state.step == "home" and "street" not in session.answer_dict()  # asked again
+    assert [c.name for c in state.choices["street"]] == ["s21", "s22"]
+    state = post(db, session, "home", {"district": "d2", "street": "s21",
+                                       "household_size": 1})
+    assert state.step == "member[1]" and session.answer_dict()["street"] == "s21"

@@ -231,3 +231,71 @@ def test_an_expired_link_says_so_and_keeps_the_answers(testapp, surveys_demo, db
     assert dbsession.scalar(sa.select(sa.func.count(SurveyAnswer.id))) == 0
     dbsession.expire_all()
     assert dbsession.scalar(sa.select(SurveySession.status)) == "expired"
+
+
+WIDGETS = {
+    "schema": "learningcity-survey/1", "id": "widgets", "version": 1,
+    "title": {"zh": "控件", "en": "Widgets"},
+    "choice_lists": {"agree": [{"name": str(i), "label": {"zh": f"{i}分", "en": f"{i}"}}
+                               for i in range(1, 6)]},
+    "pages": [{"name": "p", "title": {"zh": "一页", "en": "One page"}, "questions": [
+        {"name": n, "type": t, "label": {"zh": n, "en": n}, **extra}
+        for n, t, extra in (
+            ("mood", "single_choice", {"choices": "agree", "appearance": "likert"}),
+            ("pick", "single_choice", {"choices": "agree", "appearance": "minimal",
+                                       "default": "3"}),
+            ("story", "text", {"appearance": "multiline"}),
+            ("at", "time", {"default": "08:30"}),
+            ("when", "datetime", {}),
+            ("fixed", "text", {"read_only": True, "default": "东湖区"}),
+            ("calc", "calculate", {"calculation": "1 + 1"}),
+            ("seen", "today", {}))]}],
+}
+
+
+def test_new_widgets_render_without_javascript_and_post(testapp, surveys_demo, dbsession):
+    import json
+
+    services.import_survey(dbsession, json.dumps(WIDGETS).encode(), "tester",
+                           name="widgets.json", publish=True)
+    dbsession.commit()
+    res = testapp.get("/survey?survey=widgets&lang=zh-CN").forms[0].submit().follow()
+    html = res.html
+    assert len(html.select(".scale.row input[type=radio][name=mood]")) == 5  # likert
+    assert html.select_one("select[name=pick] option[selected]")["value"] == "3"  # default
+    assert html.select_one("textarea[name=story]")["rows"] == "6"
+    assert html.select_one("input[type=time][name=at]")["value"] == "08:30"
+    assert html.select_one("input[type=datetime-local][name=when]") is not None
+    assert html.select_one(".read-only .value").text == "东湖区"
+    assert not html.select("[name=fixed], [name=calc], [name=seen]")  # never posted
+    form = res.forms[0]
+    form["mood"] = "4"
+    form["when"] = "2026-05-01T09:15"
+    out = form.submit("action", value="next")
+    assert out.location.endswith("/done")  # the only page: answered and sent
+    token = res.request.path.rsplit("/", 1)[-1]
+    session = dbsession.scalar(sa.select(SurveySession).where(
+        SurveySession.token_hash == services.hash_token(token)))
+    answers = session.answer_dict()
+    assert {k: answers[k] for k in ("mood", "pick", "at", "when", "calc")} == {
+        "mood": "4", "pick": "3", "at": "08:30", "when": "2026-05-01T09:15", "calc": 2}
+    assert len(answers["seen"]) == 10 and "story" not in answers
+
+
+def test_range_widgets_and_a_missing_translation_falls_back():
+    from surveys.definition import Choice, Page, Question, Survey, Text
+    from surveys.presenting import question_view, widget
+
+    short = Question("r", "range", Text("打分", ""), minimum=0, maximum=10, step=1)
+    long_ = Question("r2", "range", Text("", "Score"), minimum=0, maximum=100, step=5)
+    survey = Survey("s", 1, Text("问卷", "Survey"), {"l": (Choice("a", Text("甲", "")),)},
+                    (Page("p", Text("页", "Page"), (short, long_, Question(
+                        "c", "single_choice", Text("选", "Pick"), choices="l"))),))
+    assert (widget(short), widget(long_)) == ("range", "number")
+    view = question_view(survey, short, {"r": 4}, "en")
+    assert view["values"] == [str(i) for i in range(11)] and view["value"] == 4
+    assert view["label"] == "打分"  # no English text: the Chinese one
+    assert question_view(survey, long_, {}, "zh")["label"] == "Score"
+    assert "values" not in question_view(survey, long_, {}, "zh")
+    assert question_view(survey, survey.pages[0].questions[2], {}, "en")["choices"] == [
+        {"name": "a", "label": "甲"}]
