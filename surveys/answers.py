@@ -60,50 +60,6 @@ def count_key(page: Page | str) -> str:
 
 
 # ------------------------------------------------------------------ choice filters
-# MERGE (i17-expr): until surveys/expressions.py has ``parse(text, columns=True)`` and
-# ``evaluate(..., columns=...)``, a choice filter's bare column names (``district``,
-# ``name``) are rewritten into references ``${_col.district}`` (no question name starts
-# with ``_``) and looked up by ``_filter_lookup``.  At merge: ``_filter_tree`` becomes
-# ``E.parse(text, columns=True)`` and ``_choice_passes`` calls
-# ``E.evaluate(tree, get, columns=_choice_columns(choice))``; delete the rest of this block.
-
-_COLUMN = "_col."
-_BARE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-_WORDS = {"and", "or", "div", "mod"}
-
-
-def _filter_source(text: str) -> str:
-    """The filter text with each bare column name made a ``${_col.NAME}`` reference."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"":
-            end = text.find(ch, i + 1)
-            end = n if end < 0 else end + 1
-            out.append(text[i:end])
-            i = end
-            continue
-        if text.startswith("${", i):
-            end = text.find("}", i)
-            end = n if end < 0 else end + 1
-            out.append(text[i:end])
-            i = end
-            continue
-        m = _BARE_RE.match(text, i)
-        if m and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] in "._")):
-            word = m.group()
-            rest = text[m.end():].lstrip()
-            if word in _WORDS or rest.startswith("("):
-                out.append(word)
-            else:
-                out.append("${" + _COLUMN + word + "}")
-            i = m.end()
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
 
 @dataclass(frozen=True)
 class _Context:
@@ -130,14 +86,13 @@ def _context(survey: Survey) -> _Context:
 
 def _evaluate(node: E.Expr, values: Mapping[str, Any] | Callable[[str], Any],
               ctx: _Context, current: Any = None) -> Any:
-    """Every rule of the answer sheet is evaluated here.  MERGE (i17-expr): once
-    ``E.evaluate(node, values, current=None, *, columns=None, choice_label=None, now=None)``
-    is on main, pass ``choice_label=ctx.choice_label, now=ctx.now``."""
-    return E.evaluate(node, values, current)
+    """Every rule of the answer sheet is evaluated here, at the walk's one moment and
+    with its choice labels."""
+    return E.evaluate(node, values, current, choice_label=ctx.choice_label, now=ctx.now)
 
 
 def _filter_tree(text: str) -> E.Expr:
-    return E.parse(_filter_source(text))
+    return E.parse(text, columns=True)
 
 
 def _choice_columns(choice: Choice) -> dict[str, str]:
@@ -147,15 +102,8 @@ def _choice_columns(choice: Choice) -> dict[str, str]:
 
 def _choice_passes(tree: E.Expr, choice: Choice, get: Callable[[str], Any],
                    ctx: _Context) -> bool:
-    columns = _choice_columns(choice)
-
-    def lookup(name: str) -> Any:
-        if name.startswith(_COLUMN):
-            return columns.get(name[len(_COLUMN):])
-        return get(name)
-
-    return E.is_true(_evaluate(tree, lookup, ctx))
-# ------------------------------------------------------------- end of MERGE block
+    return E.is_true(E.evaluate(tree, get, choice_label=ctx.choice_label, now=ctx.now,
+                                columns=_choice_columns(choice)))
 
 
 # ------------------------------------------------------------------ the plan

@@ -124,3 +124,22 @@ def test_time_datetime_and_range_values():
     assert [p.name for p in check_answers(s, {"r": 3})] == ["r"]
     assert [p.name for p in check_answers(s, {"r": 12})] == ["r"]
     assert [p.message for p in check_answers(s, {"nope": 1})] == [UNKNOWN]
+
+
+def test_rules_use_the_xlsform_functions_and_bare_filter_columns():
+    """jr:choice-name(), today() and a filter naming the choice's own ``name`` column run
+    in the answer rules (the expression engine's evaluate with labels and one moment)."""
+    s = survey(Page("p", T, (
+        q("district", "single_choice", choices="district", required=True),
+        q("street", "single_choice", choices="street",
+          choice_filter="district = ${district} and name != 's12'"),
+        q("shout", "calculate",
+          calculation="concat(jr:choice-name(${district}, '${district}'), '!')"),
+        q("day", "calculate", calculation="today()"))))
+    answers = {"district": "d1"}
+    assert [c.name for c in choices_for(s, "street", answers)] == ["s11"]
+    clean = clean_answers(s, answers)
+    assert clean["shout"] == "东区!"
+    assert len(clean["day"]) == 10 and clean["day"][4] == "-"
+    assert [p.name for p in check_answers(s, {"district": "d1", "street": "s12"})] == [
+        "street"]
