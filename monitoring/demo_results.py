@@ -283,9 +283,9 @@ def _take_survey(db: Session, session: Any, person: Resident, year: int,
                 continue
             given = _answer(q, state.survey, person, {**known, **answers}, year)
             answers.update(given)
-        page = state.page.name
-        state = surveys.save_page(db, session, page, answers, state.revision)
-        if state.page is not None and state.page.name == page:
+        step = state.step  # the page, or the repeat instance ``page[i]``
+        state = surveys.save_page(db, session, step, answers, state.revision)
+        if state.page is not None and state.step == step:
             more = [q for q in state.questions if q.type != "note"
                     and q.name not in answers and not any(
                         k.startswith(q.name) for k in answers)]
