@@ -443,6 +443,9 @@ _LIST_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
 _NAME_RULE = "must start with a letter or _ and use only letters, digits, _, - and . " \
              "(at most 64)"
 MAX_REPEAT = 1000
+#: characters of the longest answer or page key the database holds (surveys.models):
+#: a 64-character name, ``_other`` and ``[1000]`` give 76
+MAX_KEY = 80
 _NO_TYPE = E.VarType("string")
 
 
@@ -501,8 +504,14 @@ class _Validator:
         return self.problems
 
     # -- names and texts
-    def claim(self, name: str, key: tuple, subject: str, kind: str, page: int) -> None:
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+    def claim(self, name: str, key: tuple, subject: str, kind: str, page: int,
+              base: str | None = None) -> None:
+        """Take ``name`` for one thing; ``base`` is the question name a derived name
+        (``q_other``) is made from: the rule applies to it (reported on its own claim)."""
+        if base is not None:
+            if not isinstance(base, str) or not NAME_RE.fullmatch(base):
+                return
+        elif not isinstance(name, str) or not NAME_RE.fullmatch(name):
             self.add(key, subject, "name", f"{name!r} {_NAME_RULE}")
             return
         if name in self.names:
@@ -528,7 +537,7 @@ class _Validator:
                                "rating", pi)
                 if q.other and q.type in CHOICE_TYPES:
                     self.claim(q.name + OTHER_SUFFIX, key, f"question {q.name!r}",
-                               "other_text", pi)
+                               "other_text", pi, base=q.name)
                 for f in _question_fields(q, page):
                     if self.names.get(f.name) is not None and f.name not in self.order:
                         self.order[f.name] = position
@@ -610,8 +619,25 @@ class _Validator:
             if r.count is not None:
                 self.expression(key, subject, "repeat.count", r.count, self.page_start[pi],
                                 page=pi, want="number")
+        self.key_length(key, subject, "name", page.name, page)
         for qi, q in enumerate(page.questions):
             self.question(pi, qi, q)
+            for f in _question_fields(q, page):
+                self.key_length(("question", pi, qi), f"question {q.name!r}", "name",
+                                f.name, page)
+
+    def key_length(self, key: tuple, subject: str, fld: str, name: str, page: Page) -> None:
+        """The longest key of a slot or page (``name[maximum]`` in a repeat) must fit the
+        database's key columns (:data:`MAX_KEY` characters)."""
+        maximum = page.repeat.maximum if page.repeat is not None else None
+        if not isinstance(name, str) or (maximum is not None and (
+                isinstance(maximum, bool) or not isinstance(maximum, int))):
+            return
+        longest = instance_key(name, maximum)
+        if len(longest) > MAX_KEY:
+            self.add(key, subject, fld, f"the answer key {longest!r} has {len(longest)} "
+                     f"characters, more than the {MAX_KEY} the answers can hold: shorten "
+                     "the name or lower the repeat's max")
 
     def question(self, pi: int, qi: int, q: Question) -> None:
         key = ("question", pi, qi)

@@ -20,6 +20,7 @@ from surveys.answers import (
     relevance,
 )
 from surveys.definition import (
+    MAX_KEY,
     Choice,
     Page,
     Question,
@@ -540,3 +541,25 @@ def test_a_calculation_gives_its_type_to_the_rules_that_use_it():
         q("x", "text", _t("文"), relevant="${calc} > 3"),))
     got = _messages(_survey(page))
     assert "compare" in got[("question 'x'", "relevant")], got
+
+
+def test_answer_keys_fit_the_database():
+    """A 64-character name with its "other" text in repeat instance 1000 makes a
+    76-character key, which fits; a key longer than MAX_KEY is refused on its question."""
+    q = Question
+    lists = {"yn": (Choice("yes", _t("是", "Yes")), Choice("other", _t("其他", "Other")))}
+    long = "q" * 64
+
+    def survey(maximum: int) -> Survey:
+        return _survey(Page("p" * 64, _t("成员"), (
+            q(long, "single_choice", _t("选"), choices="yn", other=True),
+            q("short", "text", _t("文"))), repeat=Repeat(None, maximum)), lists=lists)
+
+    assert _messages(survey(1000)) == {}
+    got = _messages(survey(10 ** 15))
+    assert "from 1 to 1000" in got.pop(("page '" + "p" * 64 + "'", "repeat.max"))
+    message = got.pop((f"question {long!r}", "name"))
+    assert f"'{long}_other[{10 ** 15}]' has 88 characters, more than the {MAX_KEY}" in \
+        message
+    assert "has 82 characters" in got.pop(("page '" + "p" * 64 + "'", "name"))
+    assert got == {}
