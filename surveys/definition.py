@@ -14,7 +14,6 @@ definition means and both delivery and the tests need them without a database.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 import math
 import re
@@ -397,45 +396,57 @@ def check(survey: Survey, where: Locator | None = None, *, strict_texts: bool = 
 
 
 def var_type(survey: Survey, f: Field) -> E.VarType:
-    """The expression type of an answer slot."""
+    """The expression type of an answer slot; a ``calculate`` question's is its
+    calculation's (text when that cannot be told), so ``${calc} > 3`` checks."""
+    return _var_type(survey, f, set())
+
+
+def _var_type(survey: Survey, f: Field, seen: set[str]) -> E.VarType:
+    if f.kind == "calculate":
+        return _calculated_type(survey, f, seen)
     names = tuple(c.name for c in survey.choice_lists.get(f.choice_list or "", ()))
     kind = {"single_choice": "choice", "rating": "choice", "multiple_choice": "multi",
             "integer": "number", "decimal": "number", "range": "number", "text": "string",
             "other_text": "string", "date": "date", "month": "month", "today": "date",
             "time": "string", "datetime": "string", "start": "string", "end": "string",
-            "deviceid": "string", "calculate": "string"}[f.kind]
+            "deviceid": "string"}[f.kind]
     return E.VarType(kind, names)
+
+
+def _calculated_type(survey: Survey, f: Field, seen: set[str]) -> E.VarType:
+    """The type a calculation gives; ``seen`` stops a cycle of calculations (refused by
+    validation, but the type may be asked of a survey not yet validated)."""
+    text = f.question.calculation
+    if text is None or f.name in seen:
+        return E.VarType("string")
+    try:
+        tree = E.parse(text)
+    except E.ParseError:
+        return E.VarType("string")
+    known = {g.name: g for g in survey.fields()}
+    inner = seen | {f.name}
+
+    def lookup(name: str) -> E.VarType | None:
+        g = known.get(name)
+        return None if g is None else _var_type(survey, g, inner)
+
+    return E.infer_type(tree, lookup) or E.VarType("string")
 
 
 #: questions that need no label (nothing is shown for them)
 UNLABELLED_TYPES = (*META_TYPES, "calculate")
-#: whether the expression module reads bare column names (``parse(text, columns=True)``)
-_COLUMNS_SYNTAX = "columns" in inspect.signature(E.parse).parameters
-_BARE_WORD_RE = re.compile(r"\$\{[^}]*\}|'[^']*'|\"[^\"]*\"|"
-                           r"(?<![\w.\-:])([A-Za-z_][\w.\-]*(?::[\w.\-]+)?)(\s*\()?")
-_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?")
-_DATETIME_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9:.]+)(Z|[+-][0-9]{2}:?[0-9]{2})?")
+#: a default's time and date-time: the shapes surveys.answers.parse_answer reads (minutes;
+#: seconds only as ``:00``), so a pre-filled default always posts back
+_TIME_RE = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9](:00)?")
+_DATETIME_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}(:00)?)")
 _LIST_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
 _NAME_RULE = "must start with a letter or _ and use only letters, digits, _, - and . " \
              "(at most 64)"
 MAX_REPEAT = 1000
-
-
-def parse_choice_filter(text: str) -> E.Expr:
-    """A choice filter's tree: its bare names are the choice sheet's columns."""
-    if not _COLUMNS_SYNTAX:  # the expression module before bare column names are read
-        return E.parse(text)
-    return E.parse(text, columns=True)  # type: ignore[call-arg]
-
-
-def filter_columns(text: str) -> list[str]:
-    """The bare names (choice-sheet columns) a choice filter uses, in order."""
-    seen: dict[str, None] = {}
-    for m in _BARE_WORD_RE.finditer(text):
-        word, call = m.group(1), m.group(2)
-        if word and not call and word not in ("and", "or", "div", "mod"):
-            seen.setdefault(word)
-    return list(seen)
+#: characters of the longest answer or page key the database holds (surveys.models):
+#: a 64-character name, ``_other`` and ``[1000]`` give 76
+MAX_KEY = 80
+_NO_TYPE = E.VarType("string")
 
 
 class _Validator:
@@ -493,8 +504,14 @@ class _Validator:
         return self.problems
 
     # -- names and texts
-    def claim(self, name: str, key: tuple, subject: str, kind: str, page: int) -> None:
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+    def claim(self, name: str, key: tuple, subject: str, kind: str, page: int,
+              base: str | None = None) -> None:
+        """Take ``name`` for one thing; ``base`` is the question name a derived name
+        (``q_other``) is made from: the rule applies to it (reported on its own claim)."""
+        if base is not None:
+            if not isinstance(base, str) or not NAME_RE.fullmatch(base):
+                return
+        elif not isinstance(name, str) or not NAME_RE.fullmatch(name):
             self.add(key, subject, "name", f"{name!r} {_NAME_RULE}")
             return
         if name in self.names:
@@ -520,7 +537,7 @@ class _Validator:
                                "rating", pi)
                 if q.other and q.type in CHOICE_TYPES:
                     self.claim(q.name + OTHER_SUFFIX, key, f"question {q.name!r}",
-                               "other_text", pi)
+                               "other_text", pi, base=q.name)
                 for f in _question_fields(q, page):
                     if self.names.get(f.name) is not None and f.name not in self.order:
                         self.order[f.name] = position
@@ -602,8 +619,25 @@ class _Validator:
             if r.count is not None:
                 self.expression(key, subject, "repeat.count", r.count, self.page_start[pi],
                                 page=pi, want="number")
+        self.key_length(key, subject, "name", page.name, page)
         for qi, q in enumerate(page.questions):
             self.question(pi, qi, q)
+            for f in _question_fields(q, page):
+                self.key_length(("question", pi, qi), f"question {q.name!r}", "name",
+                                f.name, page)
+
+    def key_length(self, key: tuple, subject: str, fld: str, name: str, page: Page) -> None:
+        """The longest key of a slot or page (``name[maximum]`` in a repeat) must fit the
+        database's key columns (:data:`MAX_KEY` characters)."""
+        maximum = page.repeat.maximum if page.repeat is not None else None
+        if not isinstance(name, str) or (maximum is not None and (
+                isinstance(maximum, bool) or not isinstance(maximum, int))):
+            return
+        longest = instance_key(name, maximum)
+        if len(longest) > MAX_KEY:
+            self.add(key, subject, fld, f"the answer key {longest!r} has {len(longest)} "
+                     f"characters, more than the {MAX_KEY} the answers can hold: shorten "
+                     "the name or lower the repeat's max")
 
     def question(self, pi: int, qi: int, q: Question) -> None:
         key = ("question", pi, qi)
@@ -681,17 +715,26 @@ class _Validator:
 
     def choice_filter(self, key: tuple, subject: str, q: Question, start: int,
                       pi: int) -> None:
+        """Bare names are the choice list's columns (``name`` and its extra columns), read
+        as text; ``${q}`` are earlier answers."""
         choices = self.s.choice_lists.get(q.choices or "")
-        self.expression(key, subject, "choice_filter", q.choice_filter or "", start,
-                        selves={q.name}, page=pi, parser=parse_choice_filter)
-        if choices is None:
+        known = None if choices is None else (
+            {"name"} | {col for c in choices for col, _ in c.extra})
+
+        def column(name: str) -> E.VarType | None:
+            return E.VarType("string") if known is None or name in known else None
+
+        tree = self.expression(key, subject, "choice_filter", q.choice_filter or "", start,
+                               selves={q.name}, page=pi,
+                               parser=lambda text: E.parse(text, columns=True),
+                               columns=column)
+        if tree is None or known is None:
             return
-        columns = {"name"} | {col for c in choices for col, _ in c.extra}
-        for word in filter_columns(q.choice_filter or ""):
-            if word not in columns:
+        for word in E.columns(tree):
+            if word not in known:
                 self.add(key, subject, "choice_filter",
                          f"{word!r} is not a column of choice list {q.choices!r} (columns: "
-                         f"{', '.join(sorted(columns))}); answers are written ${{name}}")
+                         f"{', '.join(sorted(known))}); answers are written ${{name}}")
 
     def default(self, key: tuple, subject: str, q: Question) -> None:
         value = q.default or ""
@@ -699,11 +742,11 @@ class _Validator:
         if q.type in ("note", "rating_grid", *UNLABELLED_TYPES):
             problem = f"a {q.type} has no default"
         elif q.type in ("integer", "decimal", "range"):
-            try:
-                number = float(value)
+            try:  # as parse_answer reads it: an integer's digits, a decimal's float
+                number = float(int(value) if q.type == "integer" else value)
             except ValueError:
                 number = math.nan
-            if not math.isfinite(number) or (q.type == "integer" and not number.is_integer()):
+            if not math.isfinite(number):
                 problem = f"{value!r} is not {'a whole' if q.type == 'integer' else 'a'} number"
             elif ((q.minimum is not None and number < q.minimum)
                   or (q.maximum is not None and number > q.maximum)):
@@ -714,11 +757,11 @@ class _Validator:
                                         and _valid_date(value + "-01")):
             problem = f"{value!r} is not a month (YYYY-MM)"
         elif q.type == "time" and not _TIME_RE.fullmatch(value):
-            problem = f"{value!r} is not a time (HH:MM or HH:MM:SS)"
+            problem = f"{value!r} is not a time (HH:MM)"
         elif q.type == "datetime":
             m = _DATETIME_RE.fullmatch(value)
             if not m or not _valid_date(m.group(1)) or not _TIME_RE.fullmatch(m.group(2)):
-                problem = f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM[:SS])"
+                problem = f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)"
         elif q.type in CHOICE_TYPES and q.choices in self.s.choice_lists:
             names = {c.name for c in self.s.choice_lists[q.choices]}
             picked = value.split() if q.type == "multiple_choice" else [value]
@@ -807,14 +850,21 @@ class _Validator:
                    current: E.VarType | None = None, own: str | None = None,
                    selves: set[str] | frozenset[str] = frozenset(), page: int | None = None,
                    want: str = "boolean",
-                   parser: Callable[[str], E.Expr] = E.parse) -> None:
+                   parser: Callable[[str], E.Expr] = E.parse,
+                   columns: Callable[[str], E.VarType | None] | None = None
+                   ) -> E.Expr | None:
         """Check one rule: it may use answers before ``start`` and (constraints) ``own``;
-        questions inside a repeat only from that repeat's own page ``page``."""
+        questions inside a repeat only from that repeat's own page ``page``.  Gives the
+        tree (None when the text cannot be read); ``columns`` types a choice filter's
+        bare names."""
+        if not isinstance(text, str):
+            self.add(key, subject, fld, "must be text")
+            return None
         try:
             tree = parser(text)
         except E.ParseError as exc:
             self.add(key, subject, fld, f"cannot read {text!r}: {exc}")
-            return
+            return None
         usable: set[str] = set()
         rule = {"relevant": "relevance", "constraint": "a constraint",
                 "calculation": "a calculation", "choice_filter": "a choice filter",
@@ -822,8 +872,6 @@ class _Validator:
         for name in E.references(tree):
             kind = self.kinds.get(name)
             if kind is None:
-                if fld == "choice_filter" and "${" + name not in text:
-                    continue  # a bare column name, checked by choice_filter()
                 self.add(key, subject, fld, f"${{{name}}} is not a question of this survey")
                 continue
             home = self.s.pages[self.page_of[name]]
@@ -851,16 +899,28 @@ class _Validator:
             if name == own and current is not None:
                 return current
             f = self.fields[name]
-            if f.kind == "calculate":
-                return None  # a calculation's value has no declared type
             if f.choice_list is not None and f.choice_list not in self.s.choice_lists:
                 return None
             return var_type(self.s, f)
 
-        if fld == "choice_filter":
-            return  # bare names have no answer type to check here
-        for message in E.check_types(tree, lookup, current, want):
+        messages = E.check_types(tree, lookup, current, want, columns=columns)
+        if messages and fld == "choice_filter":
+            def as_text(name: str) -> E.VarType | None:
+                t = lookup(name)
+                return E.VarType("string") if t is not None and t.kind == "multi" else t
+
+            if not E.check_types(tree, as_text, current, want, columns=columns):
+                # ODK compares a multiple choice as its space-separated text: the filter
+                # works (matching while one choice is picked) and cannot fail on a page
+                multi = [n for n in E.references(tree) if (lookup(n) or _NO_TYPE).kind
+                         == "multi"]
+                self.warn(key, subject, fld, f"{', '.join('${' + n + '}' for n in multi)} "
+                          "is a multiple choice, compared as its space-separated text: "
+                          "the filter matches only while one choice is picked")
+                return tree
+        for message in messages:
             self.add(key, subject, fld, message)
+        return tree
 
 
 def _valid_date(text: str) -> bool:

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learningcity.db import Base, UTCDateTime, utcnow
 
+from .definition import MAX_KEY
+
 SESSION_STATUSES = ("started", "finished", "expired", "withdrawn")
 #: where a session's answers came from: the survey pages (or the API), or a submissions
 #: export of ODK Central or KoboToolbox (``learningcity survey import-submissions``)
@@ -88,8 +90,8 @@ class SurveySession(Base):
     test_token_sealed: Mapped[str | None] = mapped_column(sa.String(128))
     #: district for staff scoping: the campaign's (given at start), never an answer
     district: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    #: the page shown now (None once every page is answered)
-    page: Mapped[str | None] = mapped_column(sa.String(64))
+    #: the page shown now, ``page[i]`` in a repeat (None once every page is answered)
+    page: Mapped[str | None] = mapped_column(sa.String(MAX_KEY))
     #: answer keys that came from the invitation or the test (not typed by the resident)
     prefilled: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     revision: Mapped[int] = mapped_column(default=0)
@@ -127,8 +129,10 @@ class SurveyAnswer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(
         sa.ForeignKey("survey_session.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(64))
-    page: Mapped[str] = mapped_column(sa.String(64))
+    #: the answer key: ``name``, ``name[i]`` in repeat instance i, ``page[0]`` the count
+    #: of a repeat without one (at most :data:`~surveys.definition.MAX_KEY` characters)
+    name: Mapped[str] = mapped_column(sa.String(MAX_KEY))
+    page: Mapped[str] = mapped_column(sa.String(MAX_KEY))
     value: Mapped[Any] = mapped_column(sa.JSON)
     answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

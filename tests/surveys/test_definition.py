@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from surveys import expressions as E
 from surveys.answers import (
     INVALID,
     REQUIRED,
@@ -19,6 +20,7 @@ from surveys.answers import (
     relevance,
 )
 from surveys.definition import (
+    MAX_KEY,
     Choice,
     Page,
     Question,
@@ -34,6 +36,7 @@ from surveys.definition import (
     read_json,
     survey_from_dict,
     survey_to_dict,
+    var_type,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -467,3 +470,96 @@ def test_json_texts_need_both_languages_and_xlsforms_warn_once_per_language():
         ("question 'd'", "label::zh", "missing")]
     assert sorted(w.message.split(" translation")[0] for w in warnings) == [
         "2 text(s) have no English (en)", "3 text(s) have no Chinese (zh)"]
+
+
+def _rules_survey() -> Survey:
+    """One of each rule an import must read and type-check, with one mistake in each of
+    the first three (the filter's column, the calculation, the repeat count)."""
+    q = Question
+    lists = {"yn": (Choice("yes", _t("是", "Yes")), Choice("no", _t("否", "No"))),
+             "street": (Choice("s1", _t("一"), (("district", "yes"),)),
+                        Choice("s2", _t("二"), (("district", "no"),)))}
+    return Survey("s", 1, _t("调查", "Survey"), lists, (
+        Page("a", _t("前"), (
+            q("district", "single_choice", _t("区"), choices="yn"),
+            q("areas", "multiple_choice", _t("片"), choices="yn"),
+            q("street", "single_choice", _t("街"), choices="street",
+              choice_filter="colour = ${district}"),
+            q("street2", "single_choice", _t("街"), choices="street",
+              choice_filter="district = ${areas}"),
+            q("street3", "single_choice", _t("街"), choices="street",
+              choice_filter="name != 's2' and district = ${district}"),
+            q("n", "integer", _t("几")),
+            q("broken", "calculate", Text("", ""), calculation="${n} +"),
+            q("double", "calculate", Text("", ""), calculation="${n} * 2"),
+            q("big", "text", _t("大"), relevant="${double} > 3"),
+            q("who", "text", _t("谁")),
+            q("at", "time", _t("几点"), default="09:30:15"),
+            q("three", "integer", _t("三"), default="3.0"),
+        )),
+        Page("kids", _t("孩子"), (q("kname", "text", _t("名")),),
+             repeat=Repeat("${who} = 'x'")),
+    ))
+
+
+def test_every_rule_is_parsed_and_type_checked_in_a_json_definition():
+    doc = survey_to_dict(_rules_survey())
+    report = survey_from_dict(doc, "rules.json")
+    assert report.survey is None
+    got = {(p.where, p.field): p for p in report.problems}
+
+    def has(where, fld, subject, fragment):
+        p = got.get((where, fld))
+        assert p is not None and fragment in p.message, (where, fld, report.summary())
+        assert p.subject == subject
+
+    has("pages[0].questions[2]", "choice_filter", "question 'street'",
+        "'colour' is not a column of choice list 'street' (columns: district, name)")
+    has("pages[0].questions[6]", "calculation", "question 'broken'",
+        "cannot read '${n} +'")
+    has("pages[1]", "repeat.count", "page 'kids'", "must be a number")
+    has("pages[0].questions[10]", "default", "question 'at'", "not a time")
+    has("pages[0].questions[11]", "default", "question 'three'",
+        "not a whole number")
+    # a numeric calculation is a number, the name column and a filter over a single
+    # choice are well typed; a multiple choice compared in a filter is only a warning
+    assert not [p for p in report.problems if p.subject in (
+        "question 'big'", "question 'street3'", "question 'street2'")], report.summary()
+    assert [(w.subject, w.field) for w in report.warnings] == [
+        ("question 'street2'", "choice_filter")]
+    assert "${areas} is a multiple choice" in report.warnings[0].message
+
+
+def test_a_calculation_gives_its_type_to_the_rules_that_use_it():
+    survey = _rules_survey()
+    assert var_type(survey, survey.field("double")) == E.VarType("number")
+    assert var_type(survey, survey.field("broken")) == E.VarType("string")
+    q = Question
+    page = Page("p", _t("页"), (
+        q("when", "date", _t("日")),
+        q("calc", "calculate", Text("", ""), calculation="${when}"),
+        q("x", "text", _t("文"), relevant="${calc} > 3"),))
+    got = _messages(_survey(page))
+    assert "compare" in got[("question 'x'", "relevant")], got
+
+
+def test_answer_keys_fit_the_database():
+    """A 64-character name with its "other" text in repeat instance 1000 makes a
+    76-character key, which fits; a key longer than MAX_KEY is refused on its question."""
+    q = Question
+    lists = {"yn": (Choice("yes", _t("是", "Yes")), Choice("other", _t("其他", "Other")))}
+    long = "q" * 64
+
+    def survey(maximum: int) -> Survey:
+        return _survey(Page("p" * 64, _t("成员"), (
+            q(long, "single_choice", _t("选"), choices="yn", other=True),
+            q("short", "text", _t("文"))), repeat=Repeat(None, maximum)), lists=lists)
+
+    assert _messages(survey(1000)) == {}
+    got = _messages(survey(10 ** 15))
+    assert "from 1 to 1000" in got.pop(("page '" + "p" * 64 + "'", "repeat.max"))
+    message = got.pop((f"question {long!r}", "name"))
+    assert f"'{long}_other[{10 ** 15}]' has 88 characters, more than the {MAX_KEY}" in \
+        message
+    assert "has 82 characters" in got.pop(("page '" + "p" * 64 + "'", "name"))
+    assert got == {}

@@ -515,3 +515,37 @@ def test_the_default_survey_in_the_shared_conventions_reads_back_the_same(tmp_pa
     assert normalise(report.survey) == normalise(survey)
     assert report.warnings == []
     assert convert(xlsform=str(path)).warnings == []  # and it is XLSForm pyxform converts
+
+
+def test_every_rule_is_parsed_and_type_checked_in_an_xlsform(tmp_path):
+    header = HEADER + ["choice_filter"]
+    rows = [header,
+            row("begin_group", "p1", "第一页", "Page one", appearance="field-list") + [None],
+            row("select_one yn", "district", "区", "District") + [None],            # 3
+            row("select_one street", "street", "街", "Street")
+            + ["colour = ${district}"],                                             # 4
+            row("integer", "n", "几？", "How many?") + [None],                        # 5
+            row("calculate", "broken", calculation="${n} +") + [None],               # 6
+            row("calculate", "double", calculation="${n} * 2") + [None],             # 7
+            row("text", "big", "大", "Big", relevant="${double} > 3") + [None],       # 8
+            row("text", "who", "谁", "Who") + [None],                                 # 9
+            row("end_group") + [None],
+            row("begin_repeat", "kids", "孩子", "Children",
+                repeat_count="${who} = 'x'") + [None],                               # 11
+            row("text", "kname", "名字", "Name") + [None],
+            row("end_repeat") + [None]]
+    report = read_xlsform(workbook(tmp_path / "rules.xlsx", rows, CHOICES, SETTINGS))
+    assert report.survey is None
+    got = {(p.where, p.field): p for p in report.problems}
+
+    def has(where, fld, subject, fragment):
+        p = got.get((where, fld))
+        assert p is not None and fragment in p.message, (where, fld, report.summary())
+        assert p.subject == subject
+
+    has("survey row 4", "choice_filter", "question 'street'",
+        "'colour' is not a column of choice list 'street' (columns: district, name)")
+    has("survey row 6", "calculation", "question 'broken'", "cannot read '${n} +'")
+    has("survey row 11", "repeat_count", "page 'kids'", "must be a number")
+    assert not [p for p in report.problems if p.where == "survey row 8"], report.summary()
+    assert len(report.problems) == 3, report.summary()

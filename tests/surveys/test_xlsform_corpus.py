@@ -136,3 +136,18 @@ def test_repeats_become_repeated_pages():
     nested = read_xlsform(CORPUS / "onadata_nested_repeats.xlsx")
     (refusal,) = [p for p in nested.problems if p.feature == "nested repeat"]
     assert refusal.where == "survey row 7" and refusal.field == "type"
+
+
+def test_choice_filters_of_the_corpus_type_check_against_their_columns():
+    """Filters are read by the expression engine: a bare name is a choices-sheet column;
+    onadata's filter comparing a select_multiple imports with a warning on its row."""
+    report = read_xlsform(CORPUS / "onadata_choice_filter.xlsx")
+    assert report.ok, report.summary()
+    (warning,) = [w for w in report.warnings if w.field == "choice_filter"]
+    assert warning.where == "survey row 4" and "${county} is a multiple choice" in \
+        warning.message
+    for name in ("pyxform_choice_filter_test.xlsx", "onadata_cascading.xlsx",
+                 "pyxform_cascading_select_test_equivalent.xls"):
+        report = read_xlsform(CORPUS / name)
+        assert report.ok and not [w for w in report.warnings
+                                  if w.field == "choice_filter"], report.summary()

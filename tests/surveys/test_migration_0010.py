@@ -1,0 +1,90 @@
+"""Migration 0010 widens the answer and page keys to 80 characters (a 64-character name
+in repeat instance 1000), keeping every stored answer and the one-answer-per-key rule.
+Run on a fresh database per backend: upgrade to 0009, store answers, upgrade again."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from learningcity import db
+from surveys.definition import MAX_KEY
+from tests.conftest import _create_pg_database, _drop_pg_database
+
+LONG = "q" * 64 + "_other[1000]"  # 76 characters
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
+        return
+    try:
+        url, handle = _create_pg_database()
+    except Exception as exc:  # unreachable server: reported, as for the other fixtures
+        pytest.fail(f"PostgreSQL is unreachable: {exc}", pytrace=False)
+    try:
+        yield url
+    finally:
+        _drop_pg_database(handle)
+
+
+def _lengths(conn: Any) -> dict[tuple[str, str], int]:
+    inspector = sa.inspect(conn)
+    return {(t, c["name"]): c["type"].length for t in ("survey_answer", "survey_session")
+            for c in inspector.get_columns(t) if c["name"] in ("name", "page")}
+
+
+ANSWER = ("INSERT INTO survey_answer (session_id, name, page, value, answered_at) VALUES "
+          "(1, :name, :page, '1', CURRENT_TIMESTAMP)")
+
+
+def test_answer_keys_widen_to_80_characters_and_keep_the_answers(fresh_url: str) -> None:
+    cfg = db.alembic_config("main", fresh_url)
+    command.upgrade(cfg, "0009_submission_instance")
+    engine = db.make_engine(fresh_url)
+    with engine.begin() as conn:
+        assert set(_lengths(conn).values()) == {64}
+        conn.execute(sa.text(
+            "INSERT INTO survey_definition (id, code, version, document_version, title_zh, "
+            "title_en, document, content_hash, source, imported_by, imported_at) VALUES "
+            "(1, 'learning_needs', 1, 1, 't', 't', '{}', 'h', '', 't', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO survey_session (id, token_hash, definition_id, survey_code, "
+            "status, locale, prefilled, revision, created_at, updated_at, page) VALUES "
+            "(1, 'h1', 1, 'learning_needs', 'started', 'zh_CN', '[]', 1, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'members[2]')"))
+        conn.execute(sa.text(ANSWER), {"name": "age[2]", "page": "members[2]"})
+        conn.execute(sa.text("INSERT INTO survey_scale_score (session_id, scale, n_items, "
+                             "n_answered) VALUES (1, 'grid', 3, 2)"))
+    command.upgrade(cfg, "0010_answer_key_length")
+    with engine.begin() as conn:
+        assert _lengths(conn) == {("survey_answer", "name"): MAX_KEY,
+                                  ("survey_answer", "page"): MAX_KEY,
+                                  ("survey_session", "page"): MAX_KEY}
+        assert conn.execute(sa.text("SELECT name, page FROM survey_answer")).all() == [
+            ("age[2]", "members[2]")]
+        assert conn.execute(sa.text("SELECT page FROM survey_session")).scalar_one() == \
+            "members[2]"
+        # SQLite rebuilds survey_session: its cascading children are kept all the same
+        assert conn.execute(sa.text("SELECT session_id, scale FROM survey_scale_score")
+                            ).all() == [(1, "grid")]
+        conn.execute(sa.text(ANSWER), {"name": LONG, "page": "p" * 64 + "[1000]"})
+        conn.execute(sa.text("UPDATE survey_session SET page = :p"), {"p": "p" * 64 + "[1000]"})
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(ANSWER), {"name": LONG, "page": "p"})  # still one per key
+    if engine.dialect.name == "postgresql":  # SQLite does not enforce a length
+        with pytest.raises(sa.exc.DataError), engine.begin() as conn:
+            conn.execute(sa.text(ANSWER), {"name": "x" * (MAX_KEY + 1), "page": "p"})
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM survey_answer WHERE name = :n"), {"n": LONG})
+        conn.execute(sa.text("UPDATE survey_session SET page = NULL"))
+    command.downgrade(cfg, "0009_submission_instance")
+    with engine.connect() as conn:
+        assert set(_lengths(conn).values()) == {64}
+        assert conn.execute(sa.text("SELECT name FROM survey_answer")).all() == [("age[2]",)]
+        assert conn.execute(sa.text("SELECT count(*) FROM survey_scale_score")).scalar() == 1
+    engine.dispose()
