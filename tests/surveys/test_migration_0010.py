@@ -88,3 +88,32 @@ def test_answer_keys_widen_to_80_characters_and_keep_the_answers(fresh_url: str)
         assert conn.execute(sa.text("SELECT name FROM survey_answer")).all() == [("age[2]",)]
         assert conn.execute(sa.text("SELECT count(*) FROM survey_scale_score")).scalar() == 1
     engine.dispose()
+
+
+def test_adding_the_submission_columns_keeps_every_answer(fresh_url: str) -> None:
+    """0009 rebuilds survey_session on SQLite (batch mode): with foreign keys on while
+    migrating, dropping the old table cascaded away every answer and scale score; the
+    migration environment now migrates with them off and checks them after."""
+    cfg = db.alembic_config("main", fresh_url)
+    command.upgrade(cfg, "0008_session_district")
+    engine = db.make_engine(fresh_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO survey_definition (id, code, version, document_version, title_zh, "
+            "title_en, document, content_hash, source, imported_by, imported_at) VALUES "
+            "(1, 'learning_needs', 1, 1, 't', 't', '{}', 'h', '', 't', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO survey_session (id, token_hash, definition_id, survey_code, "
+            "status, locale, prefilled, revision, created_at, updated_at, page) VALUES "
+            "(1, 'h1', 1, 'learning_needs', 'started', 'zh_CN', '[]', 1, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'needs')"))
+        conn.execute(sa.text(ANSWER), {"name": "age_band", "page": "background"})
+        conn.execute(sa.text("INSERT INTO survey_scale_score (session_id, scale, n_items, "
+                             "n_answered) VALUES (1, 'grid', 3, 2)"))
+    command.upgrade(cfg, "0009_submission_instance")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM survey_answer")).all() == [
+            ("age_band",)]
+        assert conn.execute(sa.text("SELECT count(*) FROM survey_scale_score")).scalar() == 1
+        assert conn.execute(sa.text("SELECT source FROM survey_session")).scalar() == "page"
+    engine.dispose()
