@@ -1106,27 +1106,47 @@ def campaign_responses(db: Session, campaign_code: str) -> list[dict[str, Any]]:
     return out
 
 
-EXPORT_FORMATS = ("csv", "xlsx", "sav", "codebook")
+EXPORT_FORMATS = ("csv", "xlsx", "sav", "csv.zip", "sav.zip", "codebook")
+#: ZIP exports: the main table, one long table per repeat page and the codebook
+ZIP_FORMATS = {"csv.zip": "csv", "sav.zip": "sav"}
+
+
+def label_languages(survey: Survey) -> list[str]:
+    """The languages an export's labels may be in: zh, en, then the survey's further
+    languages (codes of the ``more`` texts of its title, pages, questions and choices)."""
+    texts = [survey.title, *(c.label for cs in survey.choice_lists.values() for c in cs)]
+    for page in survey.pages:
+        texts.append(page.title)
+        for q in page.questions:
+            texts += [t for t in (q.label, q.hint) if t is not None]
+            texts += [i.label for i in q.items]
+    more = {code for t in texts for code, _ in t.more} - set(exports.LABEL_LANGUAGES)
+    return [*exports.LABEL_LANGUAGES, *sorted(more)]
 
 
 def export_file(db: Session, survey_code: str, fmt: str, *, version: int | None = None,
                 district: str | None = None, campaign: str | None = None,
                 labels: str = "zh") -> tuple[bytes, int]:
-    """Responses as ``csv``, ``xlsx`` or ``sav`` bytes (or the ``codebook`` CSV), and the
-    number of respondents. The files carry the scale scores stored at finish (sum, items
-    answered, theta, SE per rating grid) after the answers; the codebook lists them.
-    ``labels`` (``zh`` or ``en``) is the language of the .sav's labels (the codebook and
-    the XLSX's codebook sheet have both)."""
-    if labels not in exports.LABEL_LANGUAGES:
-        raise ValueError(f"unknown labels {labels!r}; choose "
-                         f"{', '.join(exports.LABEL_LANGUAGES)}")
+    """Responses as ``csv``, ``xlsx``, ``sav``, ``csv.zip`` or ``sav.zip`` bytes (or the
+    ``codebook`` CSV), and the number of respondents. The files carry the scale scores
+    stored at finish (sum, items answered, theta, SE per rating grid) after the answers;
+    the codebook lists them. A ZIP holds the main table, one long table per repeat page
+    (one row per instance) and the codebook (:func:`surveys.exports.zip_bytes`).
+    ``labels`` (``zh``, ``en`` or another language of the survey) is the language of the
+    .sav's labels (the codebook and the XLSX's codebook sheet have every language)."""
     if fmt == "codebook":
         definition = get_definition(db, survey_code, version)
         return exports.codebook_bytes(definition_survey(definition), scores=True), 0
-    if fmt not in exports.RESPONSE_FILES:
+    if fmt not in exports.RESPONSE_FILES and fmt not in ZIP_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
     survey, _definition, responses, ids, scores = _export_data(
         db, survey_code, version=version, district=district, campaign=campaign)
+    languages = label_languages(survey)
+    if labels not in languages:
+        raise ValueError(f"unknown labels {labels!r}; choose {', '.join(languages)}")
+    if fmt in ZIP_FORMATS:
+        return exports.zip_bytes(survey, responses, ids, scores, fmt=ZIP_FORMATS[fmt],
+                                 labels=labels), len(responses)
     if fmt == "sav":
         return exports.sav_bytes(survey, responses, ids, scores, labels), len(responses)
     return exports.RESPONSE_FILES[fmt](survey, responses, ids, scores), len(responses)
