@@ -54,7 +54,7 @@ from tabular.reading import LIMITS, Limits, Problem, Table, TableError, read_she
 from . import services
 from .answers import AnswerError, check_answers, clean_answers, parse_answer
 from .definition import META_TYPES, Field, Survey, Text, instance_key
-from .models import SurveyAnswer, SurveySession
+from .models import SurveySession
 
 __all__ = ["MAX_SUBMISSIONS_BYTES", "CampaignInfo", "ImportResult", "InvitationDirectory",
            "InvitationInfo", "Submission", "SubmissionFile", "SubmissionProblem",
@@ -148,6 +148,8 @@ class Submission:
     rejected: bool = False
     #: the column each answer key came from (for problems found later)
     columns: dict[str, str] = field(default_factory=dict)
+    #: the sheet and row of each answer key read from a repeat sheet
+    places: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -514,7 +516,8 @@ def _read_repeats(survey: Survey, filename: str, data: bytes, out: SubmissionFil
                 continue
             answers, where = reader.answers(row.number, row.values, i)
             owner.answers.update(answers)
-            owner.columns.update({k: f"{sheet}:{c}" for k, c in where.items()})
+            owner.columns.update(where)
+            owner.places.update({k: (sheet, row.number) for k in where})
             if page.repeat.count is None:
                 owner.answers[instance_key(page.name, 0)] = i
 
@@ -727,11 +730,11 @@ def _store_all(db: Session, survey: Survey, read: SubmissionFile, result: Import
                         result.already += 1
                     continue
                 seen[s.instance_id] = s
-                if s.row in bad_rows:
-                    continue
                 invitation = _invitation(db, s, info, directory, codes, result,
                                          read.has_invitation_codes)
-                if invitation is False:
+                if invitation is False or s.row in bad_rows:
+                    _answer_problems(survey, s, result,
+                                     invitation.prefill if invitation else {})
                     continue
                 public_id = invitation.public_id if invitation else None
                 existing = stored.get(s.instance_id)
@@ -795,37 +798,45 @@ def _invitation(db: Session, s: Submission, info: CampaignInfo | None,
     return found
 
 
+def _answer_problems(survey: Survey, s: Submission, result: ImportResult,
+                     prefill: Mapping[str, Any] | None = None, *,
+                     answers: Mapping[str, Any] | None = None) -> bool:
+    """List the problems of a row's answers (``answers``, or the row's over the known
+    ``prefill``) with the sheet, row and column each came from, leaving out a column
+    the row already has a problem in; True when there were any."""
+    if answers is None:
+        names = {f.name for f in survey.fields()}
+        answers = {**{k: v for k, v in (prefill or {}).items() if k in names}, **s.answers}
+    listed = {(p.sheet, p.row, p.column) for p in result.problems}
+    found = False
+    for p in check_answers(survey, answers):
+        if p.name not in s.answers and p.name in (prefill or {}):
+            continue
+        sheet, row = s.places.get(p.name, (None, s.row))
+        column = s.columns.get(p.name, p.name)
+        found = True
+        if (sheet, row, column) not in listed:
+            result.problems.append(SubmissionProblem(row, column, p.message, sheet))
+    return found
+
+
 def _store_one(db: Session, survey: Survey, s: Submission, result: ImportResult,
                info: CampaignInfo | None, invitation: InvitationInfo | None
                ) -> SurveySession | None:
     """Start a session as the pages do (prefill, district), store the row's answers
-    over it, check them all and finish; None after listing the problems."""
+    over it, check them all and finish at the form's end; None after listing the
+    problems."""
     session, _token = services.start_survey_session(
         db, result.survey_code, campaign=info.code if info else None,
         invitation=invitation.public_id if invitation else None,
         prefill=dict(invitation.prefill) if invitation else None,
         district=info.district if info else None, token=new_token())
     answered = s.ended_at or utcnow()
-    rows = {a.name: a for a in session.answers}
-    fields = {f.name: f for f in survey.fields()}
-    for key, value in s.answers.items():
-        base = key.split("[", 1)[0]
-        page = fields[base].page.name if base in fields else base
-        if key in rows:
-            rows[key].value, rows[key].answered_at = value, answered
-        else:
-            session.answers.append(SurveyAnswer(name=key, page=page, value=value,
-                                                answered_at=answered))
-    session.prefilled = sorted(set(session.prefilled or []) - set(s.answers))
-    problems = check_answers(survey, session.answer_dict())
-    if problems:
-        for p in problems:
-            result.problems.append(SubmissionProblem(s.row, s.columns.get(p.name, p.name),
-                                                     p.message))
+    services.store_answers(db, session, s.answers, answered_at=answered)
+    if _answer_problems(survey, s, result, answers=session.answer_dict()):
         return None
-    services.finish(db, session)
+    services.finish(db, session, finished_at=answered)
     session.source, session.instance_id = result.source, s.instance_id
     session.created_at = s.started_at or answered
-    session.finished_at = session.updated_at = answered
     db.flush()
     return session

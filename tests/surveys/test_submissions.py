@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from monitoring.fieldwork.models import Campaign, Invitation
 from monitoring.fieldwork.submission_links import FieldworkInvitations
 from monitoring.fieldwork.window import local_input
 from surveys import services, submissions
-from surveys.definition import Page, Question, Repeat, Survey, Text
+from surveys.definition import Page, Question, Repeat, Survey, Text, survey_to_dict
 from surveys.models import SurveyAnswer, SurveyScaleScore, SurveySession
 from surveys.submissions import (
     import_submissions,
@@ -252,6 +253,43 @@ def test_kobo_xlsx_repeat_sheets_give_instance_keys() -> None:
         {"size": 1, "member_age[1]": 70, "members[0]": 2}]
     assert [(p.sheet, p.row, p.column) for p in read.problems] == [
         ("members", 5, "members/member_age")]
+
+
+def kobo_repeat_file(ages: list[tuple[str, str]], ids: str = "ab") -> bytes:
+    main_rows = pd.DataFrame([["2", f"uuid:{ids[0]}", "1", "2026-11-20T09:05:00+08:00"],
+                              ["1", f"uuid:{ids[1]}", "2", "2026-11-20T10:05:00+08:00"]],
+                             columns=["household/size", "meta/instanceID", "_index", "end"])
+    repeat_rows = pd.DataFrame([[age, parent, "members"] for age, parent in ages],
+                               columns=["members/member_age", "_parent_index",
+                                        "_parent_table_name"])
+    return write_workbook([Sheet("hh", main_rows), Sheet("members", repeat_rows)])
+
+
+def test_kobo_repeat_instances_are_stored_and_counted(surveys_demo: Any) -> None:
+    db = surveys_demo
+    services.import_survey(db, json.dumps(survey_to_dict(repeat_survey())).encode(), "t",
+                           name="hh.json", publish=True)
+    data = kobo_repeat_file([("40", "1"), ("38", "1"), ("70", "2")])
+    result = import_submissions(db, "hh", "hh.xlsx", data, "enumerators")
+    assert result.ok and result.new == 2, [p.text() for p in result.problems]
+    db.commit()
+    got = stored(db)
+    assert got["a"]["answers"] == {"size": 2, "members[0]": 2, "member_age[1]": 40,
+                                   "member_age[2]": 38}
+    assert got["b"]["answers"] == {"size": 1, "members[0]": 1, "member_age[1]": 70}
+    assert got["a"]["finished_at"].replace(tzinfo=dt.UTC) == dt.datetime(
+        2026, 11, 20, 1, 5, tzinfo=dt.UTC)
+    pages = {a.name: a.page for a in db.scalars(sa.select(SurveyAnswer))}
+    assert pages["member_age[2]"] == "members[2]" and pages["members[0]"] == "members"
+    (summary,) = [s for s in services.list_surveys(db) if s.code == "hh"]
+    assert sum(c.get("finished", 0) for c in summary.counts.values()) == 2
+    again = import_submissions(db, "hh", "hh.xlsx", data, "enumerators")
+    assert (again.new, again.already) == (0, 2)
+    too_old = import_submissions(db, "hh", "hh2.xlsx", kobo_repeat_file(
+        [("40", "1"), ("200", "2")], ids="cd"), "enumerators")
+    assert [(p.sheet, p.row, p.column) for p in too_old.problems] == [
+        ("members", 3, "members/member_age")]
+    assert len(stored(db)) == 2
 
 
 # ------------------------------------------------------------------ campaigns
