@@ -752,11 +752,13 @@ def _store_all(db: Session, survey: Survey, read: SubmissionFile, result: Import
                     result.problems.append(_problem(
                         s.row, INVITATION_COLUMN, "受访者已撤回这份邀请的回答",
                         "the resident withdrew this invitation's answers"))
+                    _answer_problems(survey, s, result, invitation.prefill)
                     continue
                 if public_id is not None and public_id in finished:
                     result.problems.append(_problem(
                         s.row, INVITATION_COLUMN, "这个邀请码已经答完问卷",
                         "this invitation code has already answered the survey"))
+                    _answer_problems(survey, s, result, invitation.prefill)
                     continue
                 session = _store_one(db, survey, s, result, info, invitation)
                 if session is not None:

@@ -378,6 +378,22 @@ def test_unknown_repeated_and_answered_invitation_codes_are_problems(
         SurveySession.source != "page")) == 0
 
 
+def test_a_row_lists_every_problem_not_only_its_invitation_code(
+        surveys_demo: Any, campaign: Any) -> None:
+    db = surveys_demo
+    made, codes = campaign
+    data = with_codes(["", "ZZZZ-ZZZZ-ZZZZZ", codes[0][0]])
+    data = edit(data, {(2, "background-age_band"): "61-69",
+                       (3, "background-age_band"): "99",
+                       (4, "background-age_band"): "61-69"})
+    result = import_submissions(db, "learning_needs", "field.csv", data, "t",
+                                campaign=made.code, directory=DIRECTORY)
+    assert where(result) == {(2, "invitation_code"), (2, "background-age_band"),
+                             (3, "invitation_code"), (3, "background-age_band"),
+                             (4, "background-age_band")}
+    assert len(result.problems) == 5 and result.new == 0
+
+
 def test_campaign_checks(surveys_demo: Any, campaign: Any) -> None:
     db = surveys_demo
     made, codes = campaign
