@@ -553,6 +553,17 @@ def test_the_page_lists_every_problem_in_zh_and_en_and_stores_nothing(
     assert counts(surveys_demo)[0] == 0
 
 
+def test_the_survey_dropdown_shows_the_title_in_the_page_language(
+        client: Any, district_campaigns: Any) -> None:
+    app = client("admin")
+    for lang, title in (("zh", "市民学习需求与参与情况调查"),
+                        ("en", "Residents' learning needs and participation survey")):
+        form = app.get(f"/research/surveys/submissions?lang={lang}").forms[
+            "submissions-form"]
+        assert form["survey"].options == [("learning_needs", True,
+                                           f"{title} (learning_needs)")]
+
+
 def test_who_may_open_the_upload_page(client: Any, district_campaigns: Any) -> None:
     for role, status in (("district_a", 200), ("admin", 200), ("researcher", 403),
                          ("monitor", 403)):
