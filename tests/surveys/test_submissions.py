@@ -292,6 +292,34 @@ def test_kobo_repeat_instances_are_stored_and_counted(surveys_demo: Any) -> None
     assert len(stored(db)) == 2
 
 
+def test_odk_central_zip_repeat_csvs_give_instance_keys_and_import_twice(
+        surveys_demo: Any) -> None:
+    import zipfile
+
+    db = surveys_demo
+    services.import_survey(db, json.dumps(survey_to_dict(repeat_survey())).encode(), "t",
+                           name="hh.json", publish=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hh.csv", "household-size,meta-instanceID,KEY\n"
+                         "2,uuid:a,uuid:a\n1,uuid:b,uuid:b\n")
+        archive.writestr("hh-members.csv", "members-member_age,PARENT_KEY,KEY\n"
+                         "40,uuid:a,uuid:a/members[1]\n38,uuid:a,uuid:a/members[2]\n"
+                         "70,uuid:b,uuid:b/members[1]\n")
+        archive.writestr("media/photo.jpg", b"x")
+    data = buffer.getvalue()
+    read = read_submissions(repeat_survey(), "hh.zip", data)
+    assert read.source == "odk" and read.problems == []
+    assert [w.message.en for w in read.warnings] == ["media/photo.jpg: not a CSV; not imported"]
+    assert [s.answers for s in read.submissions] == [
+        {"size": 2, "member_age[1]": 40, "member_age[2]": 38, "members[0]": 2},
+        {"size": 1, "member_age[1]": 70, "members[0]": 1}]
+    first = import_submissions(db, "hh", "hh.zip", data, "enumerators")
+    assert first.ok and first.new == 2, [p.text() for p in first.problems]
+    again = import_submissions(db, "hh", "hh.zip", data, "enumerators")
+    assert (again.new, again.already) == (0, 2)
+
+
 # ------------------------------------------------------------------ campaigns
 
 
