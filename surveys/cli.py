@@ -22,6 +22,7 @@ from . import submissions
 from .definition import Problem, SurveyError
 from .documents import read_definition
 from .services import (
+    EXPORT_FORMATS,
     definition_survey,
     export_responses,
     get_definition,
@@ -128,7 +129,7 @@ def list_cmd(ini_path: str) -> None:
 @survey.command("export")
 @ini_option
 @click.argument("code")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "sav", "codebook"]),
+@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)),
               default="csv", show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--version", type=int, default=None, help="Default: the published version.")
@@ -142,6 +143,9 @@ def export_cmd(ini_path: str, code: str, fmt: str, out: str, version: int | None
                district: str | None, campaign: str | None, labels: str,
                actor: str | None) -> None:
     """Write finished responses (one row per respondent) or the codebook (both languages).
+
+    csv.zip and sav.zip hold the main table, one long table per repeat page (one row per
+    instance) and the codebook.
 
     The .sav has its labels in --labels, user-missing codes (-8 not asked, -9 no answer)
     and text widths from the survey definition.

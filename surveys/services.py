@@ -45,7 +45,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
 from assessment.sessions import session_by_token as test_session_by_token
-from itembank.services import current_contents, published_calibration_info
+from itembank.models import Instrument
+from itembank.services import CalibrationInfo, calibration_info, current_contents
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.tokens import TOKEN_BYTES as TOKEN_BYTES  # 192 bits (access-matrix test)
@@ -820,12 +821,35 @@ def _meta_values(survey: Survey, kinds: tuple[str, ...], token: str | None = Non
 
 # --- finish and scores --------------------------------------------------------------
 
-def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE_INSTRUMENT
-           ) -> PageState:
+def store_answers(db: Session, session: SurveySession, answers: Mapping[str, Any], *,
+                  answered_at: dt.datetime) -> None:
+    """Add or replace the session's answers by key (``name`` or ``name[i]``, a repeat's
+    count ``page[0]``), each row on its step and answered at ``answered_at``; the keys
+    given are no longer prefilled. For answers recorded elsewhere (ODK/Kobo
+    submissions): nothing is checked here, :func:`finish` checks them all."""
+    if session.status != "started":
+        raise DeliveryError(409, session.status, f"the survey is {session.status}")
+    survey = session_survey(db, session)
+    rows = {a.name: a for a in session.answers}
+    for key, value in answers.items():
+        row = rows.get(key)
+        if row is None:
+            session.answers.append(SurveyAnswer(name=key, page=_row_page(survey, key),
+                                                value=value, answered_at=answered_at))
+        else:
+            row.value, row.answered_at = value, answered_at
+    session.prefilled = sorted(set(session.prefilled or []) - set(answers))
+    db.flush()
+
+
+def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE_INSTRUMENT,
+           finished_at: dt.datetime | None = None) -> PageState:
     """Check every asked question, drop answers of skipped ones and store scale scores.
 
     Finishing twice is harmless. Raises :class:`PageInvalid` (422) when a required
     answer is missing, and moves the session to the page of the first problem.
+    ``finished_at`` (aware) is when the survey was finished if not now (a submission's
+    ``end``): the session's finish time and its ``end`` meta answer.
     """
     if session.status == "finished":
         return current_page(db, session)
@@ -840,7 +864,9 @@ def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE
             session.page = first
             db.flush()
         raise PageInvalid({p.name: p.message for p in problems}, {})
-    kept = clean_answers(survey, {**answers, **_meta_values(survey, ("end",))})
+    ended = None if finished_at is None else finished_at.astimezone(
+        ZoneInfo(LOCAL_TIMEZONE)).replace(microsecond=0)
+    kept = clean_answers(survey, {**answers, **_meta_values(survey, ("end",), now=ended)})
     rows = {row.name: row for row in session.answers}
     for row in list(session.answers):
         if row.name not in kept:
@@ -855,7 +881,7 @@ def finish(db: Session, session: SurveySession, *, scale_instrument: str = SCALE
     for score in _scale_scores(db, survey, kept, scale_instrument):
         session.scores.append(score)
     session.status, session.page = "finished", None
-    session.finished_at = session.updated_at = utcnow()
+    session.finished_at = session.updated_at = finished_at or utcnow()
     try:
         db.flush()
     except (IntegrityError, StaleDataError) as exc:
@@ -875,9 +901,24 @@ def _problem_step(survey: Survey, key: str) -> str | None:
     return instance_key(f.page.name, inst)
 
 
+#: ``db.info`` key of the calibrations read in this database session (request, import)
+_CALIBRATIONS = "surveys.calibrations"
+
+
 def _irt_params(db: Session, instrument_code: str) -> tuple[Any, int] | None:
-    """The item parameters and id of the instrument's published calibration, or None."""
-    calibration = published_calibration_info(db, instrument_code)
+    """The item parameters and id of the instrument's published calibration, or None.
+
+    The calibration is read once per database session (a request, an import of many
+    rows: reading it was half of the time of storing a submission); which one is
+    published is asked every time, so a publication in the same session counts."""
+    calibration_id = db.scalar(sa.select(Instrument.published_calibration_id)
+                               .where(Instrument.code == instrument_code))
+    if calibration_id is None:
+        return None
+    cache: dict[int, CalibrationInfo | None] = db.info.setdefault(_CALIBRATIONS, {})
+    if calibration_id not in cache:
+        cache[calibration_id] = calibration_info(db, calibration_id)
+    calibration = cache[calibration_id]
     if calibration is None or not calibration.items:
         return None
     return calibration.params, calibration.id
@@ -1106,27 +1147,47 @@ def campaign_responses(db: Session, campaign_code: str) -> list[dict[str, Any]]:
     return out
 
 
-EXPORT_FORMATS = ("csv", "xlsx", "sav", "codebook")
+EXPORT_FORMATS = ("csv", "xlsx", "sav", "csv.zip", "sav.zip", "codebook")
+#: ZIP exports: the main table, one long table per repeat page and the codebook
+ZIP_FORMATS = {"csv.zip": "csv", "sav.zip": "sav"}
+
+
+def label_languages(survey: Survey) -> list[str]:
+    """The languages an export's labels may be in: zh, en, then the survey's further
+    languages (codes of the ``more`` texts of its title, pages, questions and choices)."""
+    texts = [survey.title, *(c.label for cs in survey.choice_lists.values() for c in cs)]
+    for page in survey.pages:
+        texts.append(page.title)
+        for q in page.questions:
+            texts += [t for t in (q.label, q.hint) if t is not None]
+            texts += [i.label for i in q.items]
+    more = {code for t in texts for code, _ in t.more} - set(exports.LABEL_LANGUAGES)
+    return [*exports.LABEL_LANGUAGES, *sorted(more)]
 
 
 def export_file(db: Session, survey_code: str, fmt: str, *, version: int | None = None,
                 district: str | None = None, campaign: str | None = None,
                 labels: str = "zh") -> tuple[bytes, int]:
-    """Responses as ``csv``, ``xlsx`` or ``sav`` bytes (or the ``codebook`` CSV), and the
-    number of respondents. The files carry the scale scores stored at finish (sum, items
-    answered, theta, SE per rating grid) after the answers; the codebook lists them.
-    ``labels`` (``zh`` or ``en``) is the language of the .sav's labels (the codebook and
-    the XLSX's codebook sheet have both)."""
-    if labels not in exports.LABEL_LANGUAGES:
-        raise ValueError(f"unknown labels {labels!r}; choose "
-                         f"{', '.join(exports.LABEL_LANGUAGES)}")
+    """Responses as ``csv``, ``xlsx``, ``sav``, ``csv.zip`` or ``sav.zip`` bytes (or the
+    ``codebook`` CSV), and the number of respondents. The files carry the scale scores
+    stored at finish (sum, items answered, theta, SE per rating grid) after the answers;
+    the codebook lists them. A ZIP holds the main table, one long table per repeat page
+    (one row per instance) and the codebook (:func:`surveys.exports.zip_bytes`).
+    ``labels`` (``zh``, ``en`` or another language of the survey) is the language of the
+    .sav's labels (the codebook and the XLSX's codebook sheet have every language)."""
     if fmt == "codebook":
         definition = get_definition(db, survey_code, version)
         return exports.codebook_bytes(definition_survey(definition), scores=True), 0
-    if fmt not in exports.RESPONSE_FILES:
+    if fmt not in exports.RESPONSE_FILES and fmt not in ZIP_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
     survey, _definition, responses, ids, scores = _export_data(
         db, survey_code, version=version, district=district, campaign=campaign)
+    languages = label_languages(survey)
+    if labels not in languages:
+        raise ValueError(f"unknown labels {labels!r}; choose {', '.join(languages)}")
+    if fmt in ZIP_FORMATS:
+        return exports.zip_bytes(survey, responses, ids, scores, fmt=ZIP_FORMATS[fmt],
+                                 labels=labels), len(responses)
     if fmt == "sav":
         return exports.sav_bytes(survey, responses, ids, scores, labels), len(responses)
     return exports.RESPONSE_FILES[fmt](survey, responses, ids, scores), len(responses)

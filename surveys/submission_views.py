@@ -54,6 +54,17 @@ def _codes(request: Any) -> list[str]:
     return services.published_codes(request.dbsession)
 
 
+def _titles(request: Any, codes: list[str]) -> dict[str, str]:
+    """Code -> ``title (code)`` of each published survey, the title in the page's
+    language (what the survey dropdown shows)."""
+    out = {}
+    for code in codes:
+        definition = services.published_survey(request.dbsession, code)
+        title = definition.title(request.locale_name) if definition is not None else ""
+        out[code] = f"{title} ({code})" if title else code
+    return out
+
+
 def _rows(request: Any, result: submissions.ImportResult | None,
           which: str) -> list[dict[str, Any]]:
     """Problems (or warnings) as table rows in the reader's language."""
@@ -79,7 +90,8 @@ def _page(request: Any, code: str | None = None,
         if c.status != "closed"]
     chosen = code or (services.DEFAULT_SURVEY if services.DEFAULT_SURVEY in codes else
                       next(iter(codes), None))
-    return {"code": chosen, "codes": codes, "scope": scope, "campaigns": campaigns,
+    return {"code": chosen, "codes": codes, "titles": _titles(request, codes),
+            "scope": scope, "campaigns": campaigns,
             "selected": (request.params.get("campaign") or "").strip(),
             "campaign_optional": scope is None, "result": result, "refusal": refusal,
             "problems": _rows(request, result, "problems"),

@@ -16,8 +16,9 @@ optional text question ``invitation_code`` carries the campaign invitation code.
   in). A multiple choice is read from its space-separated names or from one 0/1 column per
   choice (``topics/health``). Repeats: KoboToolbox's XLSX export, one extra sheet per
   repeat named after it, rows linked to the main sheet by ``_parent_index`` = ``_index``;
-  instance ``i`` of the rows of one submission gives the keys ``name[i]``. (ODK Central's
-  zip of one CSV per repeat is not read.) Values are read with the survey's own rules
+  instance ``i`` of the rows of one submission gives the keys ``name[i]``; ODK Central's
+  ZIP export, the main CSV and one CSV per repeat (``<form>-<repeat>.csv``, rows linked
+  by ``PARENT_KEY`` = the main row's ``KEY``). Values are read with the survey's own rules
   (:func:`surveys.answers.parse_answer`). ODK and Kobo metadata columns are recognised
   silently; any other column is a warning, never silently dropped.
 * **Storing** (:func:`import_submissions`): every row becomes a survey session started
@@ -37,7 +38,9 @@ optional text question ``invitation_code`` carries the campaign invitation code.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -54,7 +57,7 @@ from tabular.reading import LIMITS, Limits, Problem, Table, TableError, read_she
 from . import services
 from .answers import AnswerError, check_answers, clean_answers, parse_answer
 from .definition import META_TYPES, Field, Survey, Text, instance_key
-from .models import SurveyAnswer, SurveySession
+from .models import SurveySession
 
 __all__ = ["MAX_SUBMISSIONS_BYTES", "CampaignInfo", "ImportResult", "InvitationDirectory",
            "InvitationInfo", "Submission", "SubmissionFile", "SubmissionProblem",
@@ -148,6 +151,8 @@ class Submission:
     rejected: bool = False
     #: the column each answer key came from (for problems found later)
     columns: dict[str, str] = field(default_factory=dict)
+    #: the sheet and row of each answer key read from a repeat sheet
+    places: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -421,8 +426,13 @@ def read_submissions(survey: Survey, filename: str, data: bytes, *,
     """A submissions export (CSV or XLSX, ODK Central or KoboToolbox layout) read against
     a survey; every problem and warning is listed, nothing is dropped silently."""
     out = SubmissionFile(filename, "odk", [], [], [])
+    repeat_pages = [p for p in survey.pages if p.repeat is not None]
+    parts = _odk_zip(data, filename, repeat_pages, out, max_bytes)
+    if out.problems:
+        return out
+    main_name, main_data = (filename, data) if parts is None else parts.pop("")
     try:
-        table = read_table(data, filename, max_rows=max_rows, max_bytes=max_bytes,
+        table = read_table(main_data, main_name, max_rows=max_rows, max_bytes=max_bytes,
                            limits=limits)
     except TableError as exc:
         out.file_problems = list(exc.problems)
@@ -431,7 +441,6 @@ def read_submissions(survey: Survey, filename: str, data: bytes, *,
         return out
     out.sha256 = table.sha256
     out.source = _source(table.header)
-    repeat_pages = [p for p in survey.pages if p.repeat is not None]
     repeat_fields = {f.name for p in repeat_pages for f in survey.fields() if f.page is p}
     main_fields = {f.name: f for f in _answered(survey) if f.name not in repeat_fields}
     reader = _Reader(survey, table, out, main_fields)
@@ -444,7 +453,8 @@ def read_submissions(survey: Survey, filename: str, data: bytes, *,
             "no instance ID column (meta-instanceID, meta/instanceID, KEY or _uuid): this "
             "is not an ODK Central or KoboToolbox submissions export"))
         return out
-    index_column = table.header.index("_index") if "_index" in table.header else None
+    link = "_index" if parts is None else "KEY"
+    index_column = table.header.index(link) if link in table.header else None
     by_index: dict[str, Submission] = {}
     for row in table.rows:
         instance = _instance_id(row.values[id_column])
@@ -466,9 +476,68 @@ def read_submissions(survey: Survey, filename: str, data: bytes, *,
         out.submissions.append(submission)
         if index_column is not None:
             by_index[row.values[index_column].strip()] = submission
-    if repeat_pages:
+    if parts is not None:
+        for page in repeat_pages:
+            if page.name in parts:
+                name, part = parts[page.name]
+                try:
+                    sheet = read_table(part, name, max_rows=max_rows, max_bytes=max_bytes,
+                                       limits=limits)
+                except TableError as exc:
+                    _table_problems(out, exc)
+                    continue
+                _repeat_table(survey, sheet, out, page, name, "PARENT_KEY", by_index)
+    elif repeat_pages:
         _read_repeats(survey, filename, data, out, repeat_pages, by_index, max_rows, limits)
     return out
+
+
+def _table_problems(out: SubmissionFile, exc: TableError) -> None:
+    out.file_problems += list(exc.problems)
+    out.problems += [SubmissionProblem(p.row, p.column, Text(p.message, p.message), p.sheet)
+                     for p in exc.problems]
+
+
+def _odk_zip(data: bytes, filename: str, pages: Sequence[Any], out: SubmissionFile,
+             max_bytes: int) -> dict[str, Any] | None:
+    """ODK Central's ZIP export: ``""`` -> (name, bytes) of the main CSV and page name ->
+    (name, bytes) of each repeat's CSV (``<form>-<repeat>.csv``); None for any other file
+    (an XLSX is a ZIP too); problems are listed in ``out``."""
+    if data[:4] != b"PK\x03\x04":
+        return None
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile:
+        return None
+    csvs = [i for i in infos if i.filename.lower().endswith(".csv")]
+    if not csvs or any(i.filename == "[Content_Types].xml" for i in infos):
+        return None
+    for info in infos:
+        if info not in csvs:  # attachments (media/...) of the submissions
+            out.warnings.append(_problem(None, None, f"{info.filename}：不是 CSV，未导入",
+                                         f"{info.filename}: not a CSV; not imported"))
+    if sum(i.file_size for i in csvs) > max_bytes:
+        out.problems.append(_problem(None, None, f"解压后超过 {max_bytes // 2**20} MB",
+                                     f"larger than {max_bytes // 2**20} MB unpacked"))
+        return None
+    out_parts: dict[str, Any] = {}
+    repeats = {p.name for p in pages}
+    for info in csvs:
+        stem = info.filename.rsplit("/", 1)[-1][:-4]
+        repeat = stem.rsplit("-", 1)[-1] if "-" in stem else None
+        key = repeat if repeat in repeats else ""
+        if key in out_parts:
+            out.problems.append(_problem(
+                None, None, f"ZIP 中有多个{'主表' if not key else key} CSV：{info.filename}",
+                f"the ZIP holds more than one {'main' if not key else key!r} CSV: "
+                f"{info.filename}"))
+            continue
+        out_parts[key] = (info.filename, archive.read(info))
+    if "" not in out_parts and not out.problems:
+        out.problems.append(_problem(None, None, "ZIP 中没有主表 CSV",
+                                     "the ZIP holds no main CSV"))
+    return out_parts
 
 
 def _read_repeats(survey: Survey, filename: str, data: bytes, out: SubmissionFile,
@@ -478,45 +547,49 @@ def _read_repeats(survey: Survey, filename: str, data: bytes, out: SubmissionFil
     each row linked to its submission by ``_parent_index``."""
     if data[:4] != b"PK\x03\x04":
         out.warnings.append(_problem(
-            None, None, "重复组只能从 KoboToolbox 的 XLSX 导出中读取；此文件中的重复组未导入",
-            "repeats are read from KoboToolbox XLSX exports only; this file's repeats are "
-            "not imported"))
+            None, None, "重复组只能从 KoboToolbox 的 XLSX 导出或 ODK Central 的 ZIP 导出中读取；"
+            "此文件中的重复组未导入", "repeats are read from KoboToolbox XLSX exports and ODK "
+            "Central ZIP exports only; this file's repeats are not imported"))
         return
     names = {p.name[:31]: p for p in pages}
     try:
         sheets = read_sheets(data, filename, list(names), max_rows=max_rows, limits=limits)
     except TableError as exc:
-        out.file_problems += list(exc.problems)
-        out.problems += [SubmissionProblem(p.row, p.column, Text(p.message, p.message),
-                                           p.sheet) for p in exc.problems]
+        _table_problems(out, exc)
         return
     for sheet, table in sheets.items():
-        page = names[sheet]
-        fields = {f.name: f for f in _answered(survey) if f.page is page}
-        reader = _Reader(survey, table, out, fields, sheet=sheet)
-        if "_parent_index" not in table.header:
-            reader.problem(table.header_row, "_parent_index", "没有 _parent_index 列",
-                           "no _parent_index column")
+        _repeat_table(survey, table, out, names[sheet], sheet, "_parent_index", by_index)
+
+
+def _repeat_table(survey: Survey, table: Table, out: SubmissionFile, page: Any, sheet: str,
+                  link: str, owners: Mapping[str, Submission]) -> None:
+    """One repeat's rows (a Kobo sheet, an ODK CSV) as instance keys of the submission
+    each row's ``link`` column names."""
+    fields = {f.name: f for f in _answered(survey) if f.page is page}
+    reader = _Reader(survey, table, out, fields, sheet=sheet)
+    if link not in table.header:
+        reader.problem(table.header_row, link, f"没有 {link} 列", f"no {link} column")
+        return
+    parent = table.header.index(link)
+    counts: dict[int, int] = {}
+    for row in table.rows:
+        owner = owners.get(row.values[parent].strip())
+        if owner is None:
+            reader.problem(row.number, link, f"主表中没有这个 {link}",
+                           f"no row of the main table has this {link}")
             continue
-        parent = table.header.index("_parent_index")
-        counts: dict[int, int] = {}
-        for row in table.rows:
-            owner = by_index.get(row.values[parent].strip())
-            if owner is None:
-                reader.problem(row.number, "_parent_index", "主表中没有这个 _index",
-                               "no row of the main sheet has this _index")
-                continue
-            i = counts[id(owner)] = counts.get(id(owner), 0) + 1
-            if i > page.repeat.maximum:
-                reader.problem(row.number, None, f"“{page.name}”最多重复 "
-                               f"{page.repeat.maximum} 次",
-                               f"{page.name!r} repeats at most {page.repeat.maximum} times")
-                continue
-            answers, where = reader.answers(row.number, row.values, i)
-            owner.answers.update(answers)
-            owner.columns.update({k: f"{sheet}:{c}" for k, c in where.items()})
-            if page.repeat.count is None:
-                owner.answers[instance_key(page.name, 0)] = i
+        i = counts[id(owner)] = counts.get(id(owner), 0) + 1
+        if i > page.repeat.maximum:
+            reader.problem(row.number, None, f"“{page.name}”最多重复 "
+                           f"{page.repeat.maximum} 次",
+                           f"{page.name!r} repeats at most {page.repeat.maximum} times")
+            continue
+        answers, where = reader.answers(row.number, row.values, i)
+        owner.answers.update(answers)
+        owner.columns.update(where)
+        owner.places.update({k: (sheet, row.number) for k in where})
+        if page.repeat.count is None:
+            owner.answers[instance_key(page.name, 0)] = i
 
 
 # ------------------------------------------------------------------ campaigns
@@ -727,11 +800,11 @@ def _store_all(db: Session, survey: Survey, read: SubmissionFile, result: Import
                         result.already += 1
                     continue
                 seen[s.instance_id] = s
-                if s.row in bad_rows:
-                    continue
                 invitation = _invitation(db, s, info, directory, codes, result,
                                          read.has_invitation_codes)
-                if invitation is False:
+                if invitation is False or s.row in bad_rows:
+                    _answer_problems(survey, s, result,
+                                     invitation.prefill if invitation else {})
                     continue
                 public_id = invitation.public_id if invitation else None
                 existing = stored.get(s.instance_id)
@@ -749,11 +822,13 @@ def _store_all(db: Session, survey: Survey, read: SubmissionFile, result: Import
                     result.problems.append(_problem(
                         s.row, INVITATION_COLUMN, "受访者已撤回这份邀请的回答",
                         "the resident withdrew this invitation's answers"))
+                    _answer_problems(survey, s, result, invitation.prefill)
                     continue
                 if public_id is not None and public_id in finished:
                     result.problems.append(_problem(
                         s.row, INVITATION_COLUMN, "这个邀请码已经答完问卷",
                         "this invitation code has already answered the survey"))
+                    _answer_problems(survey, s, result, invitation.prefill)
                     continue
                 session = _store_one(db, survey, s, result, info, invitation)
                 if session is not None:
@@ -795,37 +870,45 @@ def _invitation(db: Session, s: Submission, info: CampaignInfo | None,
     return found
 
 
+def _answer_problems(survey: Survey, s: Submission, result: ImportResult,
+                     prefill: Mapping[str, Any] | None = None, *,
+                     answers: Mapping[str, Any] | None = None) -> bool:
+    """List the problems of a row's answers (``answers``, or the row's over the known
+    ``prefill``) with the sheet, row and column each came from, leaving out a column
+    the row already has a problem in; True when there were any."""
+    if answers is None:
+        names = {f.name for f in survey.fields()}
+        answers = {**{k: v for k, v in (prefill or {}).items() if k in names}, **s.answers}
+    listed = {(p.sheet, p.row, p.column) for p in result.problems}
+    found = False
+    for p in check_answers(survey, answers):
+        if p.name not in s.answers and p.name in (prefill or {}):
+            continue
+        sheet, row = s.places.get(p.name, (None, s.row))
+        column = s.columns.get(p.name, p.name)
+        found = True
+        if (sheet, row, column) not in listed:
+            result.problems.append(SubmissionProblem(row, column, p.message, sheet))
+    return found
+
+
 def _store_one(db: Session, survey: Survey, s: Submission, result: ImportResult,
                info: CampaignInfo | None, invitation: InvitationInfo | None
                ) -> SurveySession | None:
     """Start a session as the pages do (prefill, district), store the row's answers
-    over it, check them all and finish; None after listing the problems."""
+    over it, check them all and finish at the form's end; None after listing the
+    problems."""
     session, _token = services.start_survey_session(
         db, result.survey_code, campaign=info.code if info else None,
         invitation=invitation.public_id if invitation else None,
         prefill=dict(invitation.prefill) if invitation else None,
         district=info.district if info else None, token=new_token())
     answered = s.ended_at or utcnow()
-    rows = {a.name: a for a in session.answers}
-    fields = {f.name: f for f in survey.fields()}
-    for key, value in s.answers.items():
-        base = key.split("[", 1)[0]
-        page = fields[base].page.name if base in fields else base
-        if key in rows:
-            rows[key].value, rows[key].answered_at = value, answered
-        else:
-            session.answers.append(SurveyAnswer(name=key, page=page, value=value,
-                                                answered_at=answered))
-    session.prefilled = sorted(set(session.prefilled or []) - set(s.answers))
-    problems = check_answers(survey, session.answer_dict())
-    if problems:
-        for p in problems:
-            result.problems.append(SubmissionProblem(s.row, s.columns.get(p.name, p.name),
-                                                     p.message))
+    services.store_answers(db, session, s.answers, answered_at=answered)
+    if _answer_problems(survey, s, result, answers=session.answer_dict()):
         return None
-    services.finish(db, session)
+    services.finish(db, session, finished_at=answered)
     session.source, session.instance_id = result.source, s.instance_id
     session.created_at = s.started_at or answered
-    session.finished_at = session.updated_at = answered
     db.flush()
     return session

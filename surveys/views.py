@@ -30,7 +30,8 @@ T = "surveys:templates/"
 #: tabular registry, the codebook is a CSV and ``json`` the definition itself
 FORMATS = {**{fmt: (w.media_type, w.extension) for fmt, w in WRITERS.items()},
            "codebook": (WRITERS["csv"].media_type, ".csv"),
-           "json": ("application/json", ".json")}
+           "json": ("application/json", ".json"),
+           **{fmt: ("application/zip", f".{fmt}") for fmt in services.ZIP_FORMATS}}
 
 
 def _idle(request: Any) -> int:
@@ -453,7 +454,9 @@ def staff_download(request: Any) -> Any:
                                         f'{definition.version}.json"')
         return response
     scope = _district_scope(request)
-    labels = "en" if request.params.get("labels") == "en" else "zh"
+    labels = request.params.get("labels", "zh")
+    if labels not in services.label_languages(services.definition_survey(definition)):
+        labels = "zh"
     data, n = services.export_file(request.dbsession, code, fmt, version=definition.version,
                                    district=scope, labels=labels)
     media_type, extension = FORMATS[fmt]

@@ -418,3 +418,44 @@ def test_changing_the_district_clears_a_street_of_the_old_district(surveys_demo)
     state = post(db, session, "home", {"district": "d2", "street": "s21",
                                        "household_size": 1})
     assert state.step == "member[1]" and session.answer_dict()["street"] == "s21"
+
+
+def _family_finished(db, kids):
+    session, _token = family_session(db)
+    post(db, session, "intro", {"adults": 2})
+    for i, name in enumerate(kids, 1):
+        form = {f"kid_name[{i}]": name}
+        if i < 3:
+            form["kids[0]"] = "yes" if i < len(kids) else "no"
+        post(db, session, f"kids[{i}]", form)
+    post(db, session, "summary", {"comment": ""})
+    services.finish(db, session)
+    return session
+
+
+def test_csv_zip_export_has_the_main_table_and_one_row_per_repeat_instance(surveys_demo):
+    import csv
+    import io
+    import zipfile
+
+    db = surveys_demo
+    _family_finished(db, ["大宝", "二宝"])
+    _family_finished(db, ["小明"])
+    data, n = services.export_file(db, "family", "csv.zip")
+    assert n == 2
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(archive.namelist()) == ["family.csv", "family_codebook.csv",
+                                          "family_kids.csv"]
+
+    def rows(name):
+        return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
+
+    main = rows("family.csv")
+    assert len(main) == 2 and not any("kid_name" in c for c in main[0])
+    long = rows("family_kids.csv")
+    assert sorted(r["kid_name"] for r in long) == ["二宝", "大宝", "小明"]
+    with pytest.raises(ValueError, match="unknown labels"):
+        services.export_file(db, "family", "sav.zip", labels="fr")
+    sav = zipfile.ZipFile(io.BytesIO(services.export_file(db, "family", "sav.zip",
+                                                          labels="en")[0]))
+    assert sorted(sav.namelist()) == ["family.sav", "family_codebook.csv", "family_kids.sav"]

@@ -209,3 +209,16 @@ def test_downloads_carry_the_stored_scale_scores(testapp, responses, login, dbse
     assert meta.column_names_to_labels["motivation_se"].endswith("θ的标准误")
     codebook = csv_rows(download(testapp, "codebook"))
     assert {"motivation_theta", "self_directed_sum"} <= {r["variable"] for r in codebook}
+
+
+def test_zip_downloads_hold_the_main_table_and_the_codebook(testapp, responses, login):
+    import zipfile
+
+    login("researcher")
+    res = download(testapp, "csv.zip")
+    assert res.content_type == "application/zip"
+    assert 'filename="learning_needs_v1_responses.csv.zip"' in res.content_disposition
+    names = zipfile.ZipFile(io.BytesIO(res.body)).namelist()
+    assert sorted(names) == ["learning_needs.csv", "learning_needs_codebook.csv"]
+    sav = download(testapp, "sav.zip?labels=en")
+    assert "learning_needs.sav" in zipfile.ZipFile(io.BytesIO(sav.body)).namelist()

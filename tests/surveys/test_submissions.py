@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from monitoring.fieldwork.models import Campaign, Invitation
 from monitoring.fieldwork.submission_links import FieldworkInvitations
 from monitoring.fieldwork.window import local_input
 from surveys import services, submissions
-from surveys.definition import Page, Question, Repeat, Survey, Text
+from surveys.definition import Page, Question, Repeat, Survey, Text, survey_to_dict
 from surveys.models import SurveyAnswer, SurveyScaleScore, SurveySession
 from surveys.submissions import (
     import_submissions,
@@ -254,6 +255,71 @@ def test_kobo_xlsx_repeat_sheets_give_instance_keys() -> None:
         ("members", 5, "members/member_age")]
 
 
+def kobo_repeat_file(ages: list[tuple[str, str]], ids: str = "ab") -> bytes:
+    main_rows = pd.DataFrame([["2", f"uuid:{ids[0]}", "1", "2026-11-20T09:05:00+08:00"],
+                              ["1", f"uuid:{ids[1]}", "2", "2026-11-20T10:05:00+08:00"]],
+                             columns=["household/size", "meta/instanceID", "_index", "end"])
+    repeat_rows = pd.DataFrame([[age, parent, "members"] for age, parent in ages],
+                               columns=["members/member_age", "_parent_index",
+                                        "_parent_table_name"])
+    return write_workbook([Sheet("hh", main_rows), Sheet("members", repeat_rows)])
+
+
+def test_kobo_repeat_instances_are_stored_and_counted(surveys_demo: Any) -> None:
+    db = surveys_demo
+    services.import_survey(db, json.dumps(survey_to_dict(repeat_survey())).encode(), "t",
+                           name="hh.json", publish=True)
+    data = kobo_repeat_file([("40", "1"), ("38", "1"), ("70", "2")])
+    result = import_submissions(db, "hh", "hh.xlsx", data, "enumerators")
+    assert result.ok and result.new == 2, [p.text() for p in result.problems]
+    db.commit()
+    got = stored(db)
+    assert got["a"]["answers"] == {"size": 2, "members[0]": 2, "member_age[1]": 40,
+                                   "member_age[2]": 38}
+    assert got["b"]["answers"] == {"size": 1, "members[0]": 1, "member_age[1]": 70}
+    assert got["a"]["finished_at"].replace(tzinfo=dt.UTC) == dt.datetime(
+        2026, 11, 20, 1, 5, tzinfo=dt.UTC)
+    pages = {a.name: a.page for a in db.scalars(sa.select(SurveyAnswer))}
+    assert pages["member_age[2]"] == "members[2]" and pages["members[0]"] == "members"
+    (summary,) = [s for s in services.list_surveys(db) if s.code == "hh"]
+    assert sum(c.get("finished", 0) for c in summary.counts.values()) == 2
+    again = import_submissions(db, "hh", "hh.xlsx", data, "enumerators")
+    assert (again.new, again.already) == (0, 2)
+    too_old = import_submissions(db, "hh", "hh2.xlsx", kobo_repeat_file(
+        [("40", "1"), ("200", "2")], ids="cd"), "enumerators")
+    assert [(p.sheet, p.row, p.column) for p in too_old.problems] == [
+        ("members", 3, "members/member_age")]
+    assert len(stored(db)) == 2
+
+
+def test_odk_central_zip_repeat_csvs_give_instance_keys_and_import_twice(
+        surveys_demo: Any) -> None:
+    import zipfile
+
+    db = surveys_demo
+    services.import_survey(db, json.dumps(survey_to_dict(repeat_survey())).encode(), "t",
+                           name="hh.json", publish=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hh.csv", "household-size,meta-instanceID,KEY\n"
+                         "2,uuid:a,uuid:a\n1,uuid:b,uuid:b\n")
+        archive.writestr("hh-members.csv", "members-member_age,PARENT_KEY,KEY\n"
+                         "40,uuid:a,uuid:a/members[1]\n38,uuid:a,uuid:a/members[2]\n"
+                         "70,uuid:b,uuid:b/members[1]\n")
+        archive.writestr("media/photo.jpg", b"x")
+    data = buffer.getvalue()
+    read = read_submissions(repeat_survey(), "hh.zip", data)
+    assert read.source == "odk" and read.problems == []
+    assert [w.message.en for w in read.warnings] == ["media/photo.jpg: not a CSV; not imported"]
+    assert [s.answers for s in read.submissions] == [
+        {"size": 2, "member_age[1]": 40, "member_age[2]": 38, "members[0]": 2},
+        {"size": 1, "member_age[1]": 70, "members[0]": 1}]
+    first = import_submissions(db, "hh", "hh.zip", data, "enumerators")
+    assert first.ok and first.new == 2, [p.text() for p in first.problems]
+    again = import_submissions(db, "hh", "hh.zip", data, "enumerators")
+    assert (again.new, again.already) == (0, 2)
+
+
 # ------------------------------------------------------------------ campaigns
 
 
@@ -338,6 +404,22 @@ def test_unknown_repeated_and_answered_invitation_codes_are_problems(
     db.commit()
     assert db.scalar(sa.select(sa.func.count(SurveySession.id)).where(
         SurveySession.source != "page")) == 0
+
+
+def test_a_row_lists_every_problem_not_only_its_invitation_code(
+        surveys_demo: Any, campaign: Any) -> None:
+    db = surveys_demo
+    made, codes = campaign
+    data = with_codes(["", "ZZZZ-ZZZZ-ZZZZZ", codes[0][0]])
+    data = edit(data, {(2, "background-age_band"): "61-69",
+                       (3, "background-age_band"): "99",
+                       (4, "background-age_band"): "61-69"})
+    result = import_submissions(db, "learning_needs", "field.csv", data, "t",
+                                campaign=made.code, directory=DIRECTORY)
+    assert where(result) == {(2, "invitation_code"), (2, "background-age_band"),
+                             (3, "invitation_code"), (3, "background-age_band"),
+                             (4, "background-age_band")}
+    assert len(result.problems) == 5 and result.new == 0
 
 
 def test_campaign_checks(surveys_demo: Any, campaign: Any) -> None:
@@ -497,6 +579,17 @@ def test_the_page_lists_every_problem_in_zh_and_en_and_stores_nothing(
         assert [c[1:3] for c in cells] == [["2", "background-sex"], ["3", "invitation_code"]]
         assert words[0] in cells[0][3] and words[1] in cells[1][3]
     assert counts(surveys_demo)[0] == 0
+
+
+def test_the_survey_dropdown_shows_the_title_in_the_page_language(
+        client: Any, district_campaigns: Any) -> None:
+    app = client("admin")
+    for lang, title in (("zh", "市民学习需求与参与情况调查"),
+                        ("en", "Residents' learning needs and participation survey")):
+        form = app.get(f"/research/surveys/submissions?lang={lang}").forms[
+            "submissions-form"]
+        assert form["survey"].options == [("learning_needs", True,
+                                           f"{title} (learning_needs)")]
 
 
 def test_who_may_open_the_upload_page(client: Any, district_campaigns: Any) -> None:
