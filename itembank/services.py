@@ -644,10 +644,16 @@ def calibration_info(db: Session, calibration_id: int) -> CalibrationInfo | None
         params=calibration_params(calibration))
 
 
+def published_calibration_id(db: Session, instrument_code: str) -> int | None:
+    """The id of an instrument's live calibration, or None (a cheap question, so callers
+    can cache :func:`calibration_info` by it)."""
+    return db.scalar(sa.select(Instrument.published_calibration_id)
+                     .where(Instrument.code == instrument_code))
+
+
 def published_calibration_info(db: Session, instrument_code: str) -> CalibrationInfo | None:
     """The live calibration of an instrument, or None (unknown instrument, none published)."""
-    calibration_id = db.scalar(sa.select(Instrument.published_calibration_id)
-                               .where(Instrument.code == instrument_code))
+    calibration_id = published_calibration_id(db, instrument_code)
     return None if calibration_id is None else calibration_info(db, calibration_id)
 
 

@@ -45,8 +45,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
 
 from assessment.sessions import session_by_token as test_session_by_token
-from itembank.models import Instrument
-from itembank.services import CalibrationInfo, calibration_info, current_contents
+from itembank.services import (
+    CalibrationInfo,
+    calibration_info,
+    current_contents,
+    published_calibration_id,
+)
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.tokens import TOKEN_BYTES as TOKEN_BYTES  # 192 bits (access-matrix test)
@@ -911,8 +915,7 @@ def _irt_params(db: Session, instrument_code: str) -> tuple[Any, int] | None:
     The calibration is read once per database session (a request, an import of many
     rows: reading it was half of the time of storing a submission); which one is
     published is asked every time, so a publication in the same session counts."""
-    calibration_id = db.scalar(sa.select(Instrument.published_calibration_id)
-                               .where(Instrument.code == instrument_code))
+    calibration_id = published_calibration_id(db, instrument_code)
     if calibration_id is None:
         return None
     cache: dict[int, CalibrationInfo | None] = db.info.setdefault(_CALIBRATIONS, {})

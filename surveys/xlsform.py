@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import xlrd
+
 from tabular.reading import Problem as TableProblem
 from tabular.reading import TableError, read_sheets
 
@@ -242,8 +244,6 @@ def _number_text(value: float) -> str:
 
 def _xls_sheets(data: bytes, filename: str) -> tuple[dict[str, _Sheet], list[str]]:
     """The sheets of an old binary ``.xls`` workbook (``xlrd``)."""
-    import xlrd  # only .xls workbooks need it; xlsx goes through tabular
-
     try:
         book = xlrd.open_workbook(file_contents=data, on_demand=True)
     except Exception as exc:  # xlrd raises many kinds (XLRDError, struct.error...) on junk

@@ -42,6 +42,8 @@ LATIN_OK = frozenset({
     "IRT", "EAP", "MLE", "MAP", "Rasch", "DIF", "RMSE", "SEM",
     # Rasch fit statistics, written infit / outfit in Chinese psychometric texts too
     "infit", "outfit",
+    # the field-data tools whose exports the submissions upload reads (proper names)
+    "ODK", "Central", "Kobo", "KoboToolbox",
     # web and technical terms kept in Latin letters in Chinese UI
     "API", "URL", "QR", "OpenAPI", "CSRF", "ID",
     # instrument code of the demo ability test (data: Instrument.code)

@@ -243,9 +243,10 @@ def test_trailing_blank_rows_and_far_cells_are_cheap():
         return xml.replace(b"</sheetData>", empty + b"</sheetData>")
 
     data = _patch_sheet(xlsx_bytes({"s": [["id", "x"], ["a", 1], ["b", 2]]}), change)
-    start = time.perf_counter()
+    # CPU time of this process (wall time counts other processes on a shared machine);
+    start = time.process_time()
     table = read_table(data, "blank.xlsx")
-    assert time.perf_counter() - start < 3.0
+    assert time.process_time() - start < 3.0
     assert len(table.rows) == 2 and table.header == ["id", "x"]
 
 
