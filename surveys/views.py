@@ -391,7 +391,11 @@ def _problem_text(problem: Any, translate: Any) -> str:
 def _staff_data(request: Any, problems: list[str] | None = None, message: Any = None
                 ) -> dict[str, Any]:
     scope = _district_scope(request)
-    return {"surveys": services.list_surveys(request.dbsession, district=scope),
+    surveys = services.list_surveys(request.dbsession, district=scope)
+    # versions with repeat pages also offer CSV and SPSS as a zip with the long tables
+    with_repeats = {d.id for s in surveys for d in s.versions
+                    if any(p.repeat for p in services.definition_survey(d).pages)}
+    return {"surveys": surveys, "with_repeats": with_repeats,
             "can_import": request.has_permission("survey.import"),
             "can_download": request.has_permission("survey.download"),
             "scope": scope, "problems": problems or [], "message": message,

@@ -222,3 +222,17 @@ def test_zip_downloads_hold_the_main_table_and_the_codebook(testapp, responses, 
     assert sorted(names) == ["learning_needs.csv", "learning_needs_codebook.csv"]
     sav = download(testapp, "sav.zip?labels=en")
     assert "learning_needs.sav" in zipfile.ZipFile(io.BytesIO(sav.body)).namelist()
+
+
+def test_zip_download_links_only_for_versions_with_repeat_pages(testapp, responses, login,
+                                                                 dbsession):
+    from .test_services import _family_finished
+
+    login("researcher")
+    assert "csv.zip" not in testapp.get("/research/surveys").text  # no repeat pages
+    _family_finished(dbsession, ["小明"])
+    dbsession.commit()
+    page = testapp.get("/research/surveys").text
+    assert "/research/surveys/family/v1/csv.zip" in page
+    assert "/research/surveys/family/v1/sav.zip" in page
+    assert "/research/surveys/learning_needs/v1/csv.zip" not in page
