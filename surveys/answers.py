@@ -510,7 +510,7 @@ def _value_problem(survey: Survey, f: Field, value: Any,
             return INVALID
         return _too_long(limit) if len(value) > limit else None
     if kind in ("date", "today"):
-        return None if isinstance(value, str) and _is_date(value) else NOT_DATE
+        return None if isinstance(value, str) and E.is_date(value) else NOT_DATE
     if kind == "month":
         return None if isinstance(value, str) and _is_month(value) else NOT_MONTH
     if kind == "time":
@@ -520,18 +520,8 @@ def _value_problem(survey: Survey, f: Field, value: Any,
     return INVALID
 
 
-def _is_date(text: str) -> bool:
-    if not E.DATE_RE.fullmatch(text):
-        return False
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_month(text: str) -> bool:
-    return bool(E.MONTH_RE.fullmatch(text)) and _is_date(text + "-01")
+    return bool(E.MONTH_RE.fullmatch(text)) and E.is_date(text + "-01")
 
 
 def _time(text: str) -> str | None:
@@ -545,7 +535,7 @@ def _time(text: str) -> str | None:
 def _datetime(text: str) -> str | None:
     """``YYYY-MM-DDTHH:MM`` of a date and time (a space for ``T`` reads too), or None."""
     m = DATETIME_RE.fullmatch(text)
-    if m is None or not _is_date(m.group(1)):
+    if m is None or not E.is_date(m.group(1)):
         return None
     clock = _time(m.group(2))
     return None if clock is None else f"{m.group(1)}T{clock}"
@@ -679,8 +669,8 @@ def parse_answer(survey: Survey, name: str, raw: str | list[str] | None) -> Any:
     if kind in ("integer", "decimal", "range"):
         return _number_of(text, kind)
     readers: dict[str, tuple[Callable[[str], Any], Text]] = {
-        "date": (lambda t: t if _is_date(t) else None, NOT_DATE),
-        "today": (lambda t: t if _is_date(t) else None, NOT_DATE),
+        "date": (lambda t: t if E.is_date(t) else None, NOT_DATE),
+        "today": (lambda t: t if E.is_date(t) else None, NOT_DATE),
         "month": (lambda t: t if _is_month(t) else None, NOT_MONTH),
         "time": (_time, NOT_TIME),
         "datetime": (_datetime, NOT_DATETIME),

@@ -13,7 +13,6 @@ definition means and both delivery and the tests need them without a database.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
@@ -751,16 +750,16 @@ class _Validator:
             elif ((q.minimum is not None and number < q.minimum)
                   or (q.maximum is not None and number > q.maximum)):
                 problem = f"{value!r} is outside the question's range"
-        elif q.type == "date" and not _valid_date(value):
+        elif q.type == "date" and not E.is_date(value):
             problem = f"{value!r} is not a date (YYYY-MM-DD)"
         elif q.type == "month" and not (re.fullmatch(r"[0-9]{4}-[0-9]{2}", value)
-                                        and _valid_date(value + "-01")):
+                                        and E.is_date(value + "-01")):
             problem = f"{value!r} is not a month (YYYY-MM)"
         elif q.type == "time" and not _TIME_RE.fullmatch(value):
             problem = f"{value!r} is not a time (HH:MM)"
         elif q.type == "datetime":
             m = _DATETIME_RE.fullmatch(value)
-            if not m or not _valid_date(m.group(1)) or not _TIME_RE.fullmatch(m.group(2)):
+            if not m or not E.is_date(m.group(1)) or not _TIME_RE.fullmatch(m.group(2)):
                 problem = f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)"
         elif q.type in CHOICE_TYPES and q.choices in self.s.choice_lists:
             names = {c.name for c in self.s.choice_lists[q.choices]}
@@ -921,16 +920,6 @@ class _Validator:
         for message in messages:
             self.add(key, subject, fld, message)
         return tree
-
-
-def _valid_date(text: str) -> bool:
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        return False
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _int_or_none(text: str) -> int | None:

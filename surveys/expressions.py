@@ -138,6 +138,7 @@ __all__ = [
     "evaluate",
     "evaluate_columns",
     "infer_type",
+    "is_date",
     "is_true",
     "parse",
     "references",
@@ -938,6 +939,11 @@ class _Checker:
             self.fail(f"jr:choice-name() needs a choice question, not "
                       f"${{{quoted}}} ({_what(VarType(t.kind))})")
         return _STRING
+
+
+def is_date(text: str) -> bool:
+    """Whether the text is a real calendar date written ``YYYY-MM-DD``."""
+    return bool(DATE_RE.fullmatch(text)) and _valid_iso(text)
 
 
 def _valid_iso(text: str) -> bool:

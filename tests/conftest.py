@@ -54,6 +54,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """An empty, unmigrated database per backend for one test (migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
+        return
+    try:
+        url, handle = _create_pg_database()
+    except Exception as exc:  # unreachable server: reported, as for the other fixtures
+        pytest.fail(f"PostgreSQL is unreachable: {exc}", pytrace=False)
+    try:
+        yield url
+    finally:
+        _drop_pg_database(handle)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:

@@ -4,28 +4,8 @@ resident answered. Run on a fresh database per backend: downgrade 0008, upgrade 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
 import sqlalchemy as sa
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    from tests.conftest import _create_pg_database, _drop_pg_database
-
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
-        return
-    try:
-        url, handle = _create_pg_database()
-    except Exception as exc:  # unreachable server: reported, as for the other fixtures
-        pytest.fail(f"PostgreSQL is unreachable: {exc}", pytrace=False)
-    try:
-        yield url
-    finally:
-        _drop_pg_database(handle)
 
 
 def test_backfill_takes_the_campaign_district_never_the_answer(fresh_url: str) -> None:

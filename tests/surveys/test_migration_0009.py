@@ -3,28 +3,8 @@ ID, and one session per (survey code, instance ID) from then on. Run on a fresh 
 per backend: downgrade 0009, add sessions, upgrade again."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    from tests.conftest import _create_pg_database, _drop_pg_database
-
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
-        return
-    try:
-        url, handle = _create_pg_database()
-    except Exception as exc:  # unreachable server: reported, as for the other fixtures
-        pytest.fail(f"PostgreSQL is unreachable: {exc}", pytrace=False)
-    try:
-        yield url
-    finally:
-        _drop_pg_database(handle)
 
 
 def test_old_sessions_come_from_the_pages_and_instance_ids_are_unique(fresh_url: str

@@ -3,7 +3,6 @@ in repeat instance 1000), keeping every stored answer and the one-answer-per-key
 Run on a fresh database per backend: upgrade to 0009, store answers, upgrade again."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,24 +11,8 @@ from alembic import command
 
 from learningcity import db
 from surveys.definition import MAX_KEY
-from tests.conftest import _create_pg_database, _drop_pg_database
 
 LONG = "q" * 64 + "_other[1000]"  # 76 characters
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
-        return
-    try:
-        url, handle = _create_pg_database()
-    except Exception as exc:  # unreachable server: reported, as for the other fixtures
-        pytest.fail(f"PostgreSQL is unreachable: {exc}", pytrace=False)
-    try:
-        yield url
-    finally:
-        _drop_pg_database(handle)
 
 
 def _lengths(conn: Any) -> dict[tuple[str, str], int]:
