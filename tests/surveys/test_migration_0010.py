@@ -25,24 +25,30 @@ ANSWER = ("INSERT INTO survey_answer (session_id, name, page, value, answered_at
           "(1, :name, :page, '1', CURRENT_TIMESTAMP)")
 
 
+def _session_with_answer(conn: Any, page: str, name: str) -> None:
+    """A survey session on ``page`` with one answer and one scale score (columns that
+    every revision from 0008 on has)."""
+    conn.execute(sa.text(
+        "INSERT INTO survey_definition (id, code, version, document_version, title_zh, "
+        "title_en, document, content_hash, source, imported_by, imported_at) VALUES "
+        "(1, 'learning_needs', 1, 1, 't', 't', '{}', 'h', '', 't', CURRENT_TIMESTAMP)"))
+    conn.execute(sa.text(
+        "INSERT INTO survey_session (id, token_hash, definition_id, survey_code, "
+        "status, locale, prefilled, revision, created_at, updated_at, page) VALUES "
+        "(1, 'h1', 1, 'learning_needs', 'started', 'zh_CN', '[]', 1, "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :page)"), {"page": page})
+    conn.execute(sa.text(ANSWER), {"name": name, "page": page})
+    conn.execute(sa.text("INSERT INTO survey_scale_score (session_id, scale, n_items, "
+                         "n_answered) VALUES (1, 'grid', 3, 2)"))
+
+
 def test_answer_keys_widen_to_80_characters_and_keep_the_answers(fresh_url: str) -> None:
     cfg = db.alembic_config("main", fresh_url)
     command.upgrade(cfg, "0009_submission_instance")
     engine = db.make_engine(fresh_url)
     with engine.begin() as conn:
         assert set(_lengths(conn).values()) == {64}
-        conn.execute(sa.text(
-            "INSERT INTO survey_definition (id, code, version, document_version, title_zh, "
-            "title_en, document, content_hash, source, imported_by, imported_at) VALUES "
-            "(1, 'learning_needs', 1, 1, 't', 't', '{}', 'h', '', 't', CURRENT_TIMESTAMP)"))
-        conn.execute(sa.text(
-            "INSERT INTO survey_session (id, token_hash, definition_id, survey_code, "
-            "status, locale, prefilled, revision, created_at, updated_at, page) VALUES "
-            "(1, 'h1', 1, 'learning_needs', 'started', 'zh_CN', '[]', 1, "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'members[2]')"))
-        conn.execute(sa.text(ANSWER), {"name": "age[2]", "page": "members[2]"})
-        conn.execute(sa.text("INSERT INTO survey_scale_score (session_id, scale, n_items, "
-                             "n_answered) VALUES (1, 'grid', 3, 2)"))
+        _session_with_answer(conn, "members[2]", "age[2]")
     command.upgrade(cfg, "0010_answer_key_length")
     with engine.begin() as conn:
         assert _lengths(conn) == {("survey_answer", "name"): MAX_KEY,
@@ -81,18 +87,7 @@ def test_adding_the_submission_columns_keeps_every_answer(fresh_url: str) -> Non
     command.upgrade(cfg, "0008_session_district")
     engine = db.make_engine(fresh_url)
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO survey_definition (id, code, version, document_version, title_zh, "
-            "title_en, document, content_hash, source, imported_by, imported_at) VALUES "
-            "(1, 'learning_needs', 1, 1, 't', 't', '{}', 'h', '', 't', CURRENT_TIMESTAMP)"))
-        conn.execute(sa.text(
-            "INSERT INTO survey_session (id, token_hash, definition_id, survey_code, "
-            "status, locale, prefilled, revision, created_at, updated_at, page) VALUES "
-            "(1, 'h1', 1, 'learning_needs', 'started', 'zh_CN', '[]', 1, "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'needs')"))
-        conn.execute(sa.text(ANSWER), {"name": "age_band", "page": "background"})
-        conn.execute(sa.text("INSERT INTO survey_scale_score (session_id, scale, n_items, "
-                             "n_answered) VALUES (1, 'grid', 3, 2)"))
+        _session_with_answer(conn, "background", "age_band")
     command.upgrade(cfg, "0009_submission_instance")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM survey_answer")).all() == [
