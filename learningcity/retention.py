@@ -20,25 +20,12 @@ from typing import Any
 
 import click
 
+from .settings import whole_number
+
 GROUP = "learningcity.retention"
 ACTION = "retention.purge"
 #: ``assessment.retention_years`` when unset: what the consent screens promise
 DEFAULT_YEARS = 3
-
-
-def whole_number(settings: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
-    """A whole-number setting of the purgers (``default`` when unset); ValueError naming
-    the key when it is not a whole number or below ``minimum``."""
-    raw = settings.get(key)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{key} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{key} must be at least {minimum}, not {value}")
-    return value
 
 
 def retention_years(settings: Mapping[str, Any], *keys: str) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,17 +75,26 @@ class AppSettings:
         return self.monitoring_url != self.database_url
 
 
-def _int(settings: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
+def whole_number(settings: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int:
+    """A whole-number setting (``default`` when unset); ValueError naming the key when it
+    is not a whole number or below ``minimum`` (the purgers read theirs with this too)."""
     raw = settings.get(key)
     if raw is None or str(raw).strip() == "":
         return default
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise ConfigurationError(f"{key} must be a whole number, not {raw!r}") from None
+        raise ValueError(f"{key} must be a whole number, not {raw!r}") from None
     if value < minimum:
-        raise ConfigurationError(f"{key} must be at least {minimum}, not {value}")
+        raise ValueError(f"{key} must be at least {minimum}, not {value}")
     return value
+
+
+def _int(settings: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
+    try:
+        return whole_number(settings, key, default, minimum)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def app_settings(settings: dict[str, Any]) -> AppSettings:

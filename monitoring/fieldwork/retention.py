@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity.retention import retention_years as shared_years
-from learningcity.retention import whole_number, years_before
+from learningcity.retention import years_before
+from learningcity.settings import whole_number
 from monitoring.fieldwork.models import Campaign, FrameUnit, Invitation
 
 CONTACT_DAYS_SETTING = "monitoring.contact_retention_days"
