@@ -11,6 +11,7 @@ imported inside them (a measured start-up cost: pyramid.paster 0.17 s, sqlalchem
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import sys
@@ -31,9 +32,14 @@ class RootGroup(click.Group):
     layer, pandas) took 2.4 s before anything was printed.
     """
 
+    @functools.cached_property
+    def _found(self) -> dict[str, Any]:
+        """Entry-point name -> entry point, scanned once (each scan reads every
+        installed distribution's metadata)."""
+        return {ep.name: ep for ep in entry_points(group="learningcity.commands")}
+
     def _commands(self) -> dict[str, Any]:
-        found = {ep.name: ep for ep in entry_points(group="learningcity.commands")}
-        return found
+        return self._found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self._commands()))
