@@ -198,10 +198,12 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
               help="native: MML-EM of scoring.calibration; girth: the girth package.")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True,
+              help="Language of the HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               group_col: str | None, anchors_path: str | None, min_responses: int,
-              engine: str, report_path: str | None, quiet: bool) -> None:
+              engine: str, report_path: str | None, lang: str, quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
@@ -265,12 +267,12 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     report_warnings += later
 
     _info(quiet, "computing item fit ...")
-    fit = _item_fit(result, data, anchor_ids)
+    fit, persons = _item_fit(result, data, anchor_ids)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
-                                   report_warnings, excluded)
+                                   report_warnings, excluded, persons, lang=lang)
 
     outputs = {out_path: format_params(result.params, fit)}
     if html is not None:
@@ -454,8 +456,9 @@ def _latent_prior(result: Any, data: ResponseData) -> tuple[np.ndarray, np.ndarr
 
 
 def _item_fit(result: Any, data: ResponseData,
-              anchor_ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item.
+              anchor_ids: Sequence[str]) -> tuple[dict[str, np.ndarray], Any]:
+    """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item, and
+    the EAP estimates themselves (the report plots them).
 
     Both use the calibrated latent distribution (group means/SDs) as the prior.  S-X2
     needs complete cases; with sparse designs it is NaN (empty in PARAMS.csv).  Anchor
@@ -466,24 +469,30 @@ def _item_fit(result: Any, data: ResponseData,
 
     params = result.params
     mu, sd, pooled_mean, pooled_sd = _latent_prior(result, data)
-    theta = eap(params, data.matrix, prior_mean=mu, prior_sd=sd).theta
+    persons = eap(params, data.matrix, prior_mean=mu, prior_sd=sd)
     n_free = np.asarray(n_item_parameters(params), dtype=float).copy()
     n_free[np.isin(params.item_ids, list(anchor_ids))] = 0
-    table = item_fit_table(params, data.matrix, theta, prior_mean=pooled_mean,
+    table = item_fit_table(params, data.matrix, persons.theta, prior_mean=pooled_mean,
                            prior_sd=pooled_sd, n_item_params=n_free)
-    return {"infit": np.asarray(table.infit, dtype=float),
-            "outfit": np.asarray(table.outfit, dtype=float),
-            "sx2": np.asarray(table.sx2, dtype=float),
-            "sx2_p": np.asarray(table.sx2_p, dtype=float)}
+    return ({"infit": np.asarray(table.infit, dtype=float),
+             "outfit": np.asarray(table.outfit, dtype=float),
+             "sx2": np.asarray(table.sx2, dtype=float),
+             "sx2_p": np.asarray(table.sx2_p, dtype=float)}, persons)
 
 
 def _calibration_report(result: Any, data: ResponseData, model: str, engine: str,
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
                         responses: str, warnings: Sequence[str] = (),
-                        excluded: Sequence[Any] = ()) -> str:
-    """The HTML report of one calibration run (with the run's warnings first)."""
+                        excluded: Sequence[Any] = (), persons: Any = None,
+                        model_fit: Mapping[str, Any] | None = None,
+                        lang: str | None = None) -> str:
+    """The HTML report of one calibration run (with the run's warnings first), in
+    ``lang`` (zh_CN by default)."""
+    from .calibration import quadrature_grid  # start-up cost (module docstring)
+    from .fit import empirical_curves  # start-up cost (module docstring)
     from .report import build_report  # start-up cost (module docstring)
 
+    *_, pooled_mean, pooled_sd = _latent_prior(result, data)
     summary: dict[str, Any] = {
         "Responses": responses,
         "Model": model,
@@ -496,18 +505,32 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
         "BIC": round(float(result.bic), 2),
         "EM cycles": int(result.n_iter),
         "Converged": bool(result.converged),
+        "Latent mean": round(pooled_mean, 4),
+        "Latent SD": round(pooled_sd, 4),
     }
     labels = getattr(result, "group_labels", None)
     if labels is not None and len(labels) > 1:
         for label, mean, sd in zip(labels, result.group_means, result.group_sds, strict=True):
-            summary[f"Group {label}: mean, SD"] = f"{mean:.3f}, {sd:.3f}"
+            summary[f"{label}: mean, SD"] = f"{mean:.3f}, {sd:.3f}"
     note = getattr(result, "method_note", "")
     if note:
         summary["Method"] = note
-    return build_report(result.params, title=f"Calibration report: {responses}",
-                        summary=summary, fit=fit, history=result.history,
+    curves, person_view = None, None
+    if persons is not None:
+        mu, sd, _, _ = _latent_prior(result, data)
+        curves = empirical_curves(result.params, data.matrix, prior_mean=mu, prior_sd=sd)
+        nodes = getattr(result, "quadrature_nodes", None)
+        if nodes is None:
+            nodes = quadrature_grid(41) if engine == "native" else np.array([])
+        summary["Quadrature points"] = int(np.size(nodes))
+        person_view = {"theta": persons.theta, "nodes": nodes,
+                       "weights": getattr(result, "density_weights", None),
+                       "mean": pooled_mean, "sd": pooled_sd,
+                       "posterior_sd": float(np.nanmedian(persons.se))}
+    return build_report(result.params, summary=summary, fit=fit, history=result.history,
                         warnings=warnings,
-                        excluded=[(e.item_id, e.reason) for e in excluded])
+                        excluded=[(e.item_id, e.reason) for e in excluded],
+                        model_fit=model_fit, curves=curves, persons=person_view, lang=lang)
 
 
 # ---------------------------------------------------------------------------- score

@@ -25,12 +25,16 @@ import numpy as np
 
 from . import catalogue
 from . import models as M
+from .estimation import posterior_grid
 from .params import ItemParams
 
 __all__ = [
+    "EmpiricalCurves",
     "ItemFit",
     "ItemFitTable",
     "SX2Result",
+    "chi2_sf",
+    "empirical_curves",
     "item_fit",
     "item_fit_table",
     "lord_wingersky",
@@ -569,3 +573,79 @@ def item_fit_table(params: ItemParams, responses: Any, theta: Any, **sx2_kwargs:
         sx2_n_persons=s.n_persons,
         sx2_reason=s.reason,
     )
+
+
+# ------------------------------------------------------------- empirical item curves
+
+@dataclass(frozen=True)
+class EmpiricalCurves:
+    """Observed against model-expected item scores by ability group, for item-fit plots.
+
+    Scores are divided by the item's maximum (proportion correct for dichotomous items).
+    All arrays are (n_items, n_groups); a group with no respondent to an item is NaN.
+    """
+
+    item_ids: np.ndarray
+    theta: np.ndarray       # mean rest-EAP of the group's respondents to the item
+    n: np.ndarray           # respondents to the item in the group
+    observed: np.ndarray    # mean observed score / max score
+    expected: np.ndarray    # mean posterior-predicted score / max score
+    se: np.ndarray          # model SD of the observed mean: sqrt(sum Var(X_j|rest)) / n / max
+
+
+def empirical_curves(params: ItemParams, responses: Any, *, prior_mean: Any = 0.0,
+                     prior_sd: Any = 1.0, n_groups: int = 10,
+                     n_quad: int = 61) -> EmpiricalCurves:
+    """Posterior-predictive item-fit curves: for item j, its respondents in ``n_groups``
+    equal-count groups of their EAP from the *other* items (rest-EAP); per group the
+    observed mean score beside the mean of ``E[X_j | other responses]``, with the model
+    SD of the observed mean.
+
+    Grouping on the other items' evidence only is what makes the comparison fair: under
+    the model the observed and expected means then agree in expectation for any test
+    length, whereas grouping on an EAP that includes item j itself (or plotting P at the
+    EAP) shows spurious misfit on short tests.  The rest-posterior is the full posterior
+    with item j's likelihood divided out (one quadrature grid for all items).
+
+    ``responses`` (n_persons, n_items), NaN = not administered; ``prior_mean``/``prior_sd``
+    the calibrated latent distribution (scalars or per person).
+    """
+    r = M.check_responses(params, responses)
+    if n_groups < 1:
+        raise ValueError("n_groups must be >= 1")
+    nodes, weights = posterior_grid(params, r, prior_mean, prior_sd, n_quad)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(weights)                              # (n_persons, n_quad)
+    log_p = M.log_probabilities(params, nodes)              # (n_quad, n_items, K)
+    p = np.exp(log_p)
+    k = np.arange(p.shape[-1], dtype=float)
+    mean, second = p @ k, p @ (k * k)                       # (n_quad, n_items)
+    top = np.asarray(params.n_categories, dtype=float) - 1.0
+    n_items = r.shape[1]
+    shape = (n_items, n_groups)
+    out = {name: np.full(shape, np.nan) for name in ("theta", "observed", "expected", "se")}
+    counts = np.zeros(shape)
+    for j in range(n_items):
+        seen = np.flatnonzero(~np.isnan(r[:, j]))
+        if seen.size == 0:
+            continue
+        x = r[seen, j].astype(int)
+        rest = log_w[seen] - log_p[:, j, :][:, x].T          # item j's likelihood out
+        rest = np.exp(rest - rest.max(axis=1, keepdims=True))
+        rest /= rest.sum(axis=1, keepdims=True)
+        theta = rest @ nodes
+        e = rest @ mean[:, j]
+        v = rest @ second[:, j] - e * e
+        key = np.round(theta, 9)  # ties (equal patterns) land in one group on any route
+        cuts = np.quantile(key, np.linspace(0, 1, n_groups + 1)[1:-1])
+        g = np.searchsorted(cuts, key, side="right")
+        n = np.bincount(g, minlength=n_groups).astype(float)
+        counts[j] = n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["theta"][j] = np.bincount(g, theta, n_groups) / n
+            out["observed"][j] = np.bincount(g, x, n_groups) / n / top[j]
+            out["expected"][j] = np.bincount(g, e, n_groups) / n / top[j]
+            out["se"][j] = np.sqrt(np.bincount(g, v, n_groups)) / n / top[j]
+        for name in out:
+            out[name][j, n == 0] = np.nan
+    return EmpiricalCurves(item_ids=np.asarray(params.item_ids), n=counts, **out)

@@ -228,17 +228,29 @@ def test_girth_refuses_anchors(workdir: Path, sim: dict) -> None:
 def test_report_is_self_contained(workdir: Path, sim: dict) -> None:
     write_wide(workdir / "responses.csv", sim["x"][:300])
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--report", "report.html", "--quiet"])
+                             "--report", "report.html", "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     html = (workdir / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
-    assert html.count("data:image/png;base64,") >= 3  # ICCs, information, history
+    # ICCs, observed/expected, item and test information, persons, history
+    assert html.count("data:image/png;base64,") >= 6
     for external in ('src="http', "src='http", 'href="http', "url(http", "<script", "<link"):
         assert external not in html
     for section in ("Item estimates", "Item fit", "Item characteristic curves",
-                    "Test information", "Convergence history"):
+                    "Item information curves", "Observed and expected scores by ability group",
+                    "Person distribution", "Test information", "Convergence history"):
         assert section in html
     assert "Q20" in html and "SE(a)" in html
+    # the default language is Chinese: same report, headings from the zh_CN catalog
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--report", "report_zh.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    zh = (workdir / "report_zh.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in zh
+    for section in ("题目参数估计", "题目拟合", "项目特征曲线", "项目信息曲线", "被试能力分布",
+                    "测验信息量", "收敛过程", "模型拟合"):
+        assert f">{section}</h2>" in zh, section
+    assert "Item estimates" not in zh
 
 
 # ---------------------------------------------------------------------------- screening
@@ -250,7 +262,7 @@ def test_constant_item_is_listed_and_left_out(workdir: Path, sim: dict) -> None:
     x[5:, 4] = np.nan            # Q5: 5 responses, 10 needed
     write_wide(workdir / "responses.csv", x)
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--report", "report.html", "--quiet"])
+                             "--report", "report.html", "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert ("warning: items left out of the calibration (2; 1 no response variance, "
             "1 too few responses): Q3: no response variance (all 300 responses = 1); "
@@ -276,7 +288,8 @@ def test_unanswered_anchor_is_listed_and_ignored(workdir: Path, sim: dict) -> No
     anchors = bank.subset(ITEMS[:5] + ["Q19", "Q20"])   # Q19, Q20 not in the responses
     write_params(workdir / "anchors.csv", anchors)
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--anchors", "anchors.csv",
-                             "--out", "params.csv", "--report", "report.html", "--quiet"])
+                             "--out", "params.csv", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert ("warning: anchors without responses in responses.csv, ignored (2): Q19, Q20"
             in result.output)
@@ -308,7 +321,8 @@ def write_with_separating_item(path: Path, sim: dict, ranks: tuple[int, int]) ->
 def test_singular_information_names_the_items(workdir: Path, sim: dict) -> None:
     write_with_separating_item(workdir / "responses.csv", sim, (0, 399))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+                             "--min-responses", "1", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "Singular matrix" not in result.output
     assert ("warning: items left out after a singular information matrix (1; refitted "
@@ -324,7 +338,8 @@ def test_runaway_slope_is_a_warning(workdir: Path, sim: dict) -> None:
     """A separating item whose fit ends at a huge slope (not singular) is named too."""
     write_with_separating_item(workdir / "responses.csv", sim, (100, 300))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+                             "--min-responses", "1", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     message = ("slopes beyond the plausible range, not identified by these responses "
                "(perfect separation?): SEP (a = ")
