@@ -233,6 +233,9 @@ class Blueprint:
         0 (the default) = Fisher information throughout; 3-5 is usual.
     kl_c : float
         The constant ``c`` of the KL window (> 0; 3 by default, Chang & Ying's choice).
+    kl_se : float or None
+        Also choose by KL information while the posterior SD is above this (after the
+        first ``kl_items``); None = by count only.
     classification_alpha : float or None
         Classification stopping: stop (after ``min_items``) once the (1 - α) interval
         θ̂ ± z_{1-α/2} SE (EAP and posterior SD) lies inside one proficiency level
@@ -257,6 +260,7 @@ class Blueprint:
     pilot_items: tuple[str, ...] = ()
     kl_items: int = 0
     kl_c: float = 3.0
+    kl_se: float | None = None
     classification_alpha: float | None = None
 
     def __post_init__(self) -> None:
@@ -271,6 +275,8 @@ class Blueprint:
         put("candidates", int(self.candidates))
         put("kl_items", _whole(self.kl_items, "kl.items"))
         put("kl_c", _number(self.kl_c, "kl.c"))
+        if self.kl_se is not None:
+            put("kl_se", _number(self.kl_se, "kl.se"))
         if self.classification_alpha is not None:
             put("classification_alpha", _number(self.classification_alpha,
                                                 "classification.alpha"))
@@ -329,6 +335,8 @@ class Blueprint:
             raise ValueError(f"kl.items must be >= 0 (0 = no KL selection), got {self.kl_items}")
         if not (math.isfinite(self.kl_c) and self.kl_c > 0):
             raise ValueError(f"kl.c must be a number > 0, got {self.kl_c}")
+        if self.kl_se is not None and not (math.isfinite(self.kl_se) and self.kl_se > 0):
+            raise ValueError(f"kl.se must be a number > 0, got {self.kl_se}")
         alpha = self.classification_alpha
         if alpha is not None and not 0 < alpha < 1:
             raise ValueError(f"classification.alpha must be in (0, 1), got {alpha}")
@@ -354,7 +362,7 @@ class Blueprint:
             "enemies": [list(g) for g in self.enemies],
             "pilot_positions": list(self.pilot_positions),
             "pilot_items": list(self.pilot_items),
-            "kl": {"items": self.kl_items, "c": self.kl_c},
+            "kl": {"items": self.kl_items, "c": self.kl_c, "se": self.kl_se},
             "classification": (None if self.classification_alpha is None
                                else {"alpha": self.classification_alpha}),
         }
@@ -367,9 +375,10 @@ class Blueprint:
         ignored.  ``exposure`` may be a method name or a dict with ``method``,
         ``candidates``, ``max_rate`` and ``parameters`` (item id -> K).  ``start``
         holds ``mean``, ``sd`` and ``groups`` (name -> {mean, sd}).  ``kl`` is an
-        object with ``items`` (KL selection for that many first items) and ``c``, or
-        just the number of items.  ``classification`` is an object with ``alpha``
-        (classification stopping at the (1 - alpha) interval), or null.
+        object with ``items`` (KL selection for that many first items), ``c`` and
+        ``se`` (KL also while the SE is above it), or just the number of items.
+        ``classification`` is an object with ``alpha`` (classification stopping at
+        the (1 - alpha) interval), or null.
 
         Raises
         ------
@@ -409,13 +418,15 @@ class Blueprint:
             raise ValueError("blueprint 'exposure' must be a method name or an object")
         kl = data.get("kl")
         if isinstance(kl, Mapping):
-            unknown = sorted(set(kl) - {"items", "c"})
+            unknown = sorted(set(kl) - {"items", "c", "se"})
             if unknown:
-                raise ValueError(f"blueprint 'kl' has unknown keys {unknown} (items, c)")
+                raise ValueError(f"blueprint 'kl' has unknown keys {unknown} (items, c, se)")
             if kl.get("items") is not None:
                 kwargs["kl_items"] = kl["items"]
             if kl.get("c") is not None:
                 kwargs["kl_c"] = kl["c"]
+            if kl.get("se") is not None:
+                kwargs["kl_se"] = kl["se"]
         elif kl is not None:
             if isinstance(kl, bool) or not isinstance(kl, int):
                 raise ValueError("blueprint 'kl' must be an object {items, c} or a number "
@@ -1148,8 +1159,9 @@ def next_item(bank: Bank, blueprint: Blueprint, state: TestState) -> ItemChoice 
     below its target proportion (Kingsbury-Zara; ties broken at random) that still
     has an available item, then within it the most informative available item at
     θ̂ (grid point nearest θ̂), subject to exposure control; while fewer than
-    ``kl_items`` scored items were given, the largest KL information over
-    θ̂ ± kl_c / sqrt(n) instead (:meth:`Bank.kl_information`).  Administered items and
+    ``kl_items`` scored items were given (or while the SE is above ``kl_se``), the
+    largest KL information over θ̂ ± kl_c / sqrt(n) instead
+    (:meth:`Bank.kl_information`).  Administered items and
     the enemies of administered items are never chosen.  Deterministic given the
     state (the randomness is a hash of the seed and the position).
     """
@@ -1202,9 +1214,10 @@ def _select(bank: Bank, plan: _Plan, state: TestState, cache: _Cache,
     """Internal index of the operational item to give (some item is available)."""
     g = bank.grid_index(state.theta)
     n = state.n_scored
-    kl = n < plan.blueprint.kl_items
-    if kl:  # one row of KL ranks, read as a one-row ranking matrix
-        m = bank.kl_half_width(plan.blueprint.kl_c, n)
+    bp = plan.blueprint
+    if n < bp.kl_items or (bp.kl_se is not None and state.se > bp.kl_se):
+        # one row of KL ranks, read as a one-row ranking matrix
+        m = bank.kl_half_width(bp.kl_c, n)
 
         def ranking(by_domain: bool) -> np.ndarray:
             return bank.kl_ranking(by_domain, m, g)[None, :]

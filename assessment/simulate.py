@@ -550,6 +550,8 @@ class _SimulateCommand(click.Command):
                    "instead of Fisher information; 0 = off, 3-5 is usual.")
 @click.option("--kl-c", type=click.FloatRange(min=0, min_open=True), default=3.0,
               show_default=True, help="KL window θ̂ ± c / sqrt(n).")
+@click.option("--kl-se", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Also choose by KL information while the SE of θ is above this.")
 @click.option("--min-items", type=click.IntRange(min=0), default=None,
               help="Minimum number of items (default: 5, or --max-items if smaller).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -577,7 +579,8 @@ class _SimulateCommand(click.Command):
               required=True, help="SIM.csv: examinee,true_theta,theta,se,n_items.")
 def simulate(params_path: str, examinees: int | None, max_items: int,
                      se_target: float | None, stop_rule: str, alpha: float, cuts_text: str,
-                     kl_items: int, kl_c: float, min_items: int | None, seed: int,
+                     kl_items: int, kl_c: float, kl_se: float | None,
+                     min_items: int | None, seed: int,
                      true_theta_file: str | None, exposure: str, candidates: int,
                      max_exposure: float, sh_iterations: int, sh_out: str | None,
                      domains_path: str | None, final_method: str, quiet: bool,
@@ -627,7 +630,7 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
                           final_method=final_method, content_balance=targets,
                           exposure="none" if exposure == "sympson-hetter" else exposure,
                           candidates=candidates, max_rate=max_exposure,
-                          kl_items=kl_items, kl_c=kl_c,
+                          kl_items=kl_items, kl_c=kl_c, kl_se=kl_se,
                           classification_alpha=None if stop_rule == "se" else alpha)
     bank = Bank(params, domains=domains, blueprint=blueprint, cuts=cuts)
 

@@ -485,6 +485,33 @@ def test_kl_selection_picks_the_item_brute_force_kl_integration_picks():
     assert checked == 12 * 4 and exact >= 0.9 * checked
 
 
+def test_kl_while_the_se_is_large():
+    """kl.se: KL information while the posterior SD is above it, Fisher after."""
+    params = mixed_params(n=40, seed=6)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=10, max_items=10, se_target=0.01, kl_se=0.6)
+    rng = np.random.default_rng(2)
+    by_kl = 0
+    for seed in range(6):
+        theta_true = rng.normal()
+        state = E.start(bank, bp, seed)
+        while (choice := E.next_item(bank, bp, state)) is not None:
+            available = np.ones(params.n_items, dtype=bool)
+            available[list(state.items)] = False
+            theta_g = bank.theta_grid[bank.grid_index(state.theta)]
+            if state.se > 0.6:
+                delta = 3.0 / np.sqrt(max(state.n_scored, 1))
+                kl = np.where(available, kl_literal(params, theta_g, delta), -np.inf)
+                assert kl[choice.index] >= kl.max() * (1 - 0.01)
+                by_kl += 1
+            else:
+                info = irt.item_information(params, [theta_g])[0]
+                assert choice.index == int(np.argmax(np.where(available, info, -np.inf)))
+            state = E.answer(bank, state, choice.index,
+                             draw(params, choice.index, theta_true, rng))
+    assert 6 <= by_kl < 6 * 10
+
+
 def test_kl_information_of_the_bank_equals_the_literal_integral():
     """Bank.kl_information (trapezoid on the selection grid, window m steps) against the
     literal integral over the same window: agreement to 0.2 % for every item (near θ_g
@@ -613,9 +640,9 @@ def test_theta_cuts_give_the_level_the_reporting_scale_gives():
 
 
 def test_new_blueprint_fields_round_trip():
-    bp = E.Blueprint.from_dict({"kl": {"items": 4, "c": 2.5},
+    bp = E.Blueprint.from_dict({"kl": {"items": 4, "c": 2.5, "se": 0.5},
                                 "classification": {"alpha": 0.05}})
-    assert (bp.kl_items, bp.kl_c, bp.classification_alpha) == (4, 2.5, 0.05)
+    assert (bp.kl_items, bp.kl_c, bp.kl_se, bp.classification_alpha) == (4, 2.5, 0.5, 0.05)
     assert E.Blueprint.from_dict(json.loads(json.dumps(bp.to_dict()))) == bp
     assert E.Blueprint.from_dict({"kl": 3}).kl_items == 3
     off = E.Blueprint.from_dict({"classification": None})
@@ -628,6 +655,7 @@ def test_new_blueprint_fields_round_trip():
     ({"kl": {"items": "four"}}, "kl.items must be a whole number"),
     ({"kl": {"c": 0}}, "kl.c must be a number > 0"),
     ({"kl": {"c": "wide"}}, "kl.c must be a number"),
+    ({"kl": {"se": -0.5}}, "kl.se must be a number > 0"),
     ({"kl": {"item": 3}}, "unknown keys"),
     ({"kl": True}, "blueprint 'kl' must be"),
     ({"classification": {"alpha": 1.5}}, r"classification.alpha must be in \(0, 1\)"),

@@ -60,3 +60,11 @@ def test_classification_stopping_in_the_live_test(testapp, demo, dbsession):
             assert codes[lo] == session.level
             assert session.n_answered >= 5  # min_items (pilot items come on top)
     assert "classified" in reasons, reasons
+
+
+def test_the_staff_page_names_the_new_stop_reason():
+    from learningcity.labels import CODES
+
+    assert engine.STOP_REASONS == ("max_items", "no_items", "se_target", "classified",
+                                   "min_info_gain")
+    assert all(reason in CODES for reason in engine.STOP_REASONS)
