@@ -206,7 +206,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     RESPONSES is wide (one row per person, one column per item, empty = not
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
-    their standard errors and item fit (infit/outfit mean squares, S-X2).
+    their standard errors, item fit (infit/outfit mean squares, S-X2) and the estimated
+    latent distribution (latent_mean, latent_sd: Rasch and PCM estimate the SD; with
+    groups, the pooled distribution of all persons), which `score` uses as its prior.
 
     Items that cannot be estimated (all responses the same, fewer than --min-responses
     responses, an empty category) are left out of PARAMS.csv, and anchors that were not
@@ -266,19 +268,22 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     _info(quiet, "computing item fit ...")
     fit = _item_fit(result, data, anchor_ids)
+    params = _with_latent(result, data)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
-                                   report_warnings, excluded)
+                                   report_warnings, excluded, params)
 
-    outputs = {out_path: format_params(result.params, fit)}
+    outputs = {out_path: format_params(params, fit)}
     if html is not None:
         outputs[report_path] = html
     _write_outputs(outputs)
-    _info(quiet, f"wrote {out_path}: {result.params.n_items} items ({model}, {engine}); "
+    _info(quiet, f"wrote {out_path}: {params.n_items} items ({model}, {engine}); "
                  f"loglik {result.loglik:.2f}, AIC {result.aic:.1f}, BIC {result.bic:.1f}, "
-                 f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
+                 f"{result.n_iter} cycles; latent N({params.latent_mean:.3f}, "
+                 f"{params.latent_sd:.3f}^2)"
+                 + (f"; report {report_path}" if report_path else ""))
 
 
 def _usable_anchors(anchors: ItemParams, anchors_path: str,
@@ -453,6 +458,18 @@ def _latent_prior(result: Any, data: ResponseData) -> tuple[np.ndarray, np.ndarr
     return mu, sd, pooled_mean, pooled_sd
 
 
+def _with_latent(result: Any, data: ResponseData) -> ItemParams:
+    """The calibrated items with the calibrated latent distribution, for PARAMS.csv.
+
+    One group: its mean and SD (for Rasch/PCM the SD is estimated, the slopes are 1).
+    Several groups: the pooled distribution of all the calibration's persons (mean and
+    SD of the mixture of the group normals, weighted by persons), the population a new
+    person of unknown group comes from; the per-group values are in the report.
+    """
+    _, _, pooled_mean, pooled_sd = _latent_prior(result, data)
+    return result.params.replace(latent_mean=pooled_mean, latent_sd=pooled_sd)
+
+
 def _item_fit(result: Any, data: ResponseData,
               anchor_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item.
@@ -480,8 +497,10 @@ def _item_fit(result: Any, data: ResponseData,
 def _calibration_report(result: Any, data: ResponseData, model: str, engine: str,
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
                         responses: str, warnings: Sequence[str] = (),
-                        excluded: Sequence[Any] = ()) -> str:
-    """The HTML report of one calibration run (with the run's warnings first)."""
+                        excluded: Sequence[Any] = (), params: ItemParams | None = None
+                        ) -> str:
+    """The HTML report of one calibration run (with the run's warnings first); ``params``
+    are the items as written to PARAMS.csv (with the latent distribution)."""
     from .report import build_report  # start-up cost (module docstring)
 
     summary: dict[str, Any] = {
@@ -497,6 +516,9 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
         "EM cycles": int(result.n_iter),
         "Converged": bool(result.converged),
     }
+    if params is not None:
+        summary["Latent mean, SD (PARAMS.csv)"] = (f"{params.latent_mean:.3f}, "
+                                                   f"{params.latent_sd:.3f}")
     labels = getattr(result, "group_labels", None)
     if labels is not None and len(labels) > 1:
         for label, mean, sd in zip(labels, result.group_means, result.group_sds, strict=True):
@@ -532,8 +554,9 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
     """Estimate abilities for RESPONSES.csv with known item parameters.
 
     Writes SCORES.csv with person_id, theta, se (and pv1..pvN with --pv N).  Every item
-    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP use the N(0, 1) prior of
-    the calibrated scale; MLE/WLE are clamped to the scale ends for extreme patterns.
+    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP and plausible values use
+    the calibrated latent distribution of PARAMS (latent_mean, latent_sd; N(0, 1) for a
+    file without them); MLE/WLE are clamped to the scale ends for extreme patterns.
     """
     from .estimation import estimate  # start-up cost (module docstring)
 
@@ -558,9 +581,10 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
 
 def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
                       seed: int | None) -> np.ndarray:
-    """(n_persons, n_pv) plausible values: posterior draws under the N(0, 1) scale prior,
-    or, with groups, under a prior with a mean per group (estimated from the responses) so
-    that group differences are not shrunk towards the overall mean."""
+    """(n_persons, n_pv) plausible values: posterior draws under the scale's latent
+    distribution (``params.latent_mean``/``latent_sd``), or, with groups, under a prior
+    with a mean per group (estimated from the responses) so that group differences are
+    not shrunk towards the overall mean."""
     from .plausible import plausible_values  # start-up cost (module docstring)
 
     return np.asarray(plausible_values(params, data.matrix, n_draws=n_pv, rng=seed,
@@ -586,9 +610,10 @@ def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: 
     """Differential item functioning of each item between a focal and a reference group.
 
     Persons are matched on the number-correct score when everyone answered every item,
-    otherwise on their EAP theta under PARAMS.  Dichotomous items only (polytomous items
-    get empty statistics and a note).  ETS classes: A negligible, B moderate, C large;
-    a negative MH D-DIF means the item is harder for the focal group.
+    otherwise on their EAP theta under PARAMS (and its latent distribution).  Dichotomous
+    items only (polytomous items get empty statistics and a note).  ETS classes: A
+    negligible, B moderate, C large; a negative MH D-DIF means the item is harder for the
+    focal group.
     """
     _check_outputs(out_path)
     with _user_errors():
