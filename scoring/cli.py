@@ -268,7 +268,7 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     _info(quiet, "computing item fit ...")
     fit = _item_fit(result, data, anchor_ids)
-    params = _with_latent(result, data)
+    params = result.params  # with the calibrated latent distribution (pooled over groups)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
@@ -456,18 +456,6 @@ def _latent_prior(result: Any, data: ResponseData) -> tuple[np.ndarray, np.ndarr
     pooled_mean = float(mu.mean())
     pooled_sd = float(np.sqrt(np.mean(sd**2 + (mu - pooled_mean) ** 2)))
     return mu, sd, pooled_mean, pooled_sd
-
-
-def _with_latent(result: Any, data: ResponseData) -> ItemParams:
-    """The calibrated items with the calibrated latent distribution, for PARAMS.csv.
-
-    One group: its mean and SD (for Rasch/PCM the SD is estimated, the slopes are 1).
-    Several groups: the pooled distribution of all the calibration's persons (mean and
-    SD of the mixture of the group normals, weighted by persons), the population a new
-    person of unknown group comes from; the per-group values are in the report.
-    """
-    _, _, pooled_mean, pooled_sd = _latent_prior(result, data)
-    return result.params.replace(latent_mean=pooled_mean, latent_sd=pooled_sd)
 
 
 def _item_fit(result: Any, data: ResponseData,
