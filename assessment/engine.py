@@ -199,8 +199,10 @@ class Blueprint:
     min_info_gain : float or None
         Stop (after ``min_items``) when no available item has more information than
         this at θ̂.
-    prior_mean, prior_sd : float
-        Normal prior of θ (start value and EAP prior).
+    prior_mean, prior_sd : float or None
+        Normal prior of θ (start value and EAP prior).  None (the default): the latent
+        distribution of the bank's calibration (``params.latent_mean``/``latent_sd``,
+        estimated by Rasch/PCM calibrations), set when a test starts (:func:`start`).
     group_priors : tuple of (group, mean, sd)
         Priors by group name, chosen with ``start(..., prior="group")``.
     final_method : str
@@ -246,8 +248,8 @@ class Blueprint:
     max_items: int = 30
     se_target: float = 0.3
     min_info_gain: float | None = None
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
+    prior_mean: float | None = None
+    prior_sd: float | None = None
     group_priors: tuple[tuple[str, float, float], ...] = ()
     final_method: str = "eap"
     content_balance: tuple[tuple[str, float], ...] = ()
@@ -270,8 +272,10 @@ class Blueprint:
         put("min_items", int(self.min_items))
         put("max_items", int(self.max_items))
         put("se_target", float(self.se_target))
-        put("prior_mean", float(self.prior_mean))
-        put("prior_sd", float(self.prior_sd))
+        if self.prior_mean is not None:
+            put("prior_mean", float(self.prior_mean))
+        if self.prior_sd is not None:
+            put("prior_sd", float(self.prior_sd))
         put("candidates", int(self.candidates))
         put("kl_items", _whole(self.kl_items, "kl.items"))
         put("kl_c", _number(self.kl_c, "kl.c"))
@@ -302,8 +306,9 @@ class Blueprint:
             raise ValueError(f"se_target must be > 0, got {self.se_target}")
         if self.min_info_gain is not None and not self.min_info_gain >= 0:
             raise ValueError(f"min_info_gain must be >= 0, got {self.min_info_gain}")
-        if not (math.isfinite(self.prior_mean) and math.isfinite(self.prior_sd)
-                and self.prior_sd > 0):
+        if not ((self.prior_mean is None or math.isfinite(self.prior_mean))
+                and (self.prior_sd is None or (math.isfinite(self.prior_sd)
+                                               and self.prior_sd > 0))):
             raise ValueError("the prior needs a finite mean and an SD > 0")
         for name, mean, sd in self.group_priors:
             if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
@@ -454,8 +459,9 @@ class Blueprint:
         return replace(self, exposure="sympson-hetter", sh_parameters=dict(parameters),
                        max_rate=self.max_rate if max_rate is None else max_rate)
 
-    def prior_for(self, group: str | None) -> tuple[float, float]:
-        """(mean, sd) of a group's prior; the general prior for None or an unknown group."""
+    def prior_for(self, group: str | None) -> tuple[float | None, float | None]:
+        """(mean, sd) of a group's prior; the general prior for None or an unknown group
+        (None where it is the calibration's, see :func:`start`)."""
         for name, mean, sd in self.group_priors:
             if name == group:
                 return mean, sd
@@ -1031,7 +1037,9 @@ def start(bank: Bank, blueprint: Blueprint, seed: int,
     bank, blueprint
     seed : int in [0, 2**63); every random choice of the test derives from it
     prior : None (the blueprint's prior), a group name (the blueprint's group prior,
-        the general prior if the group has none), ``(mean, sd)`` or ``{"mean", "sd"}``
+        the general prior if the group has none), ``(mean, sd)`` or ``{"mean", "sd"}``.
+        A blueprint without a prior mean or SD takes the calibration's latent
+        distribution (``bank.params.latent_mean``/``latent_sd``).
 
     Returns
     -------
@@ -1043,6 +1051,8 @@ def start(bank: Bank, blueprint: Blueprint, seed: int,
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     if prior is None or isinstance(prior, str):
         mean, sd = blueprint.prior_for(prior)
+        mean = bank.params.latent_mean if mean is None else mean
+        sd = bank.params.latent_sd if sd is None else sd
     elif isinstance(prior, Mapping):
         mean, sd = float(prior["mean"]), float(prior["sd"])
     else:

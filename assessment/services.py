@@ -505,7 +505,7 @@ def _remaining(blueprint: Any, state: Any, answered: int) -> int:
     n_scored = max(1, int(getattr(state, "n_scored", answered)))
     left_max = max(0, blueprint.max_items - n_scored)
     left_min = max(0, blueprint.min_items - n_scored)
-    prior_info = 1.0
+    prior_info = 1.0 / max(float(getattr(state, "prior_sd", 1.0)), 1e-6) ** 2
     gained = max(1e-6, 1.0 / max(state.se, 1e-6) ** 2 - prior_info)
     needed = 1.0 / blueprint.se_target ** 2 - 1.0 / max(state.se, 1e-6) ** 2
     by_precision = math.ceil(max(0.0, needed) / (gained / n_scored)) if answered else left_max

@@ -208,7 +208,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     RESPONSES is wide (one row per person, one column per item, empty = not
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
-    their standard errors and item fit (infit/outfit mean squares, S-X2).
+    their standard errors, item fit (infit/outfit mean squares, S-X2) and the estimated
+    latent distribution (latent_mean, latent_sd: Rasch and PCM estimate the SD; with
+    groups, the pooled distribution of all persons), which `score` uses as its prior.
 
     Items that cannot be estimated (all responses the same, fewer than --min-responses
     responses, an empty category) are left out of PARAMS.csv, and anchors that were not
@@ -268,19 +270,22 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     _info(quiet, "computing item fit ...")
     fit, persons = _item_fit(result, data, anchor_ids)
+    params = result.params  # with the calibrated latent distribution (pooled over groups)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
                                    report_warnings, excluded, persons, lang=lang)
 
-    outputs = {out_path: format_params(result.params, fit)}
+    outputs = {out_path: format_params(params, fit)}
     if html is not None:
         outputs[report_path] = html
     _write_outputs(outputs)
-    _info(quiet, f"wrote {out_path}: {result.params.n_items} items ({model}, {engine}); "
+    _info(quiet, f"wrote {out_path}: {params.n_items} items ({model}, {engine}); "
                  f"loglik {result.loglik:.2f}, AIC {result.aic:.1f}, BIC {result.bic:.1f}, "
-                 f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
+                 f"{result.n_iter} cycles; latent N({params.latent_mean:.3f}, "
+                 f"{params.latent_sd:.3f}^2)"
+                 + (f"; report {report_path}" if report_path else ""))
 
 
 def _usable_anchors(anchors: ItemParams, anchors_path: str,
@@ -505,8 +510,8 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
         "BIC": round(float(result.bic), 2),
         "EM cycles": int(result.n_iter),
         "Converged": bool(result.converged),
-        "Latent mean": round(pooled_mean, 4),
-        "Latent SD": round(pooled_sd, 4),
+        "Latent mean": round(float(result.params.latent_mean), 4),
+        "Latent SD": round(float(result.params.latent_sd), 4),
     }
     labels = getattr(result, "group_labels", None)
     if labels is not None and len(labels) > 1:
@@ -555,8 +560,9 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
     """Estimate abilities for RESPONSES.csv with known item parameters.
 
     Writes SCORES.csv with person_id, theta, se (and pv1..pvN with --pv N).  Every item
-    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP use the N(0, 1) prior of
-    the calibrated scale; MLE/WLE are clamped to the scale ends for extreme patterns.
+    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP and plausible values use
+    the calibrated latent distribution of PARAMS (latent_mean, latent_sd; N(0, 1) for a
+    file without them); MLE/WLE are clamped to the scale ends for extreme patterns.
     """
     from .estimation import estimate  # start-up cost (module docstring)
 
@@ -581,9 +587,10 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
 
 def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
                       seed: int | None) -> np.ndarray:
-    """(n_persons, n_pv) plausible values: posterior draws under the N(0, 1) scale prior,
-    or, with groups, under a prior with a mean per group (estimated from the responses) so
-    that group differences are not shrunk towards the overall mean."""
+    """(n_persons, n_pv) plausible values: posterior draws under the scale's latent
+    distribution (``params.latent_mean``/``latent_sd``), or, with groups, under a prior
+    with a mean per group (estimated from the responses) so that group differences are
+    not shrunk towards the overall mean."""
     from .plausible import plausible_values  # start-up cost (module docstring)
 
     return np.asarray(plausible_values(params, data.matrix, n_draws=n_pv, rng=seed,
@@ -609,9 +616,10 @@ def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: 
     """Differential item functioning of each item between a focal and a reference group.
 
     Persons are matched on the number-correct score when everyone answered every item,
-    otherwise on their EAP theta under PARAMS.  Dichotomous items only (polytomous items
-    get empty statistics and a note).  ETS classes: A negligible, B moderate, C large;
-    a negative MH D-DIF means the item is harder for the focal group.
+    otherwise on their EAP theta under PARAMS (and its latent distribution).  Dichotomous
+    items only (polytomous items get empty statistics and a note).  ETS classes: A
+    negligible, B moderate, C large; a negative MH D-DIF means the item is harder for the
+    focal group.
     """
     _check_outputs(out_path)
     with _user_errors():

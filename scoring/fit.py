@@ -410,8 +410,8 @@ def sx2(
     params: ItemParams,
     responses: Any,
     *,
-    prior_mean: float = 0.0,
-    prior_sd: float = 1.0,
+    prior_mean: float | None = None,
+    prior_sd: float | None = None,
     quadrature: tuple[Any, Any] | None = None,
     n_quad: int = 61,
     min_expected: float = 1.0,
@@ -446,7 +446,8 @@ def sx2(
     params : ItemParams
     responses : (n_persons, n_items) float, NaN = not administered
     prior_mean, prior_sd : float, normal ability distribution used when
-        ``quadrature`` is None (``n_quad`` points on mean ± 6 sd)
+        ``quadrature`` is None (``n_quad`` points on mean ± 6 sd); None (default): the
+        latent distribution of the scale, ``params.latent_mean``/``latent_sd``
     quadrature : optional (nodes, weights), e.g. an estimated latent distribution
     min_expected : float, collapsing threshold for expected counts
     min_persons : int, minimum number of complete cases
@@ -470,7 +471,9 @@ def sx2(
                          np.zeros(n_items, np.int64), n_persons, np.full(n_items, why))
     n_par = (n_item_parameters(params) if n_item_params is None
              else np.broadcast_to(np.asarray(n_item_params, dtype=np.int64), (n_items,)))
-    nodes, weights = _quadrature(quadrature, prior_mean, prior_sd, n_quad)
+    nodes, weights = _quadrature(
+        quadrature, params.latent_mean if prior_mean is None else prior_mean,
+        params.latent_sd if prior_sd is None else prior_sd, n_quad)
     expected = summed_score_expected(params, nodes, weights)  # (J, S+1, K)
     max_score = expected.shape[1] - 1
     score = x.sum(axis=1)

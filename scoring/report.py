@@ -326,10 +326,10 @@ def _empirical_plots(curves: Any, _: Tr) -> str:
     parts = ["<h3>" + _esc(_("Observed and expected scores by ability group")) + "</h3>",
              '<p class="note">'
              + _esc(_("Each panel: the item's respondents in {g} equal-size groups by their "
-                      "ability estimated from the other items (EAP). Points: observed mean score as a share of the maximum, bars "
-                      "±2 model standard errors; line: the model's expected share given the "
-                      "other answers. Points far outside the bars show where the item "
-                      "misfits.")
+                      "ability estimated from the other items (EAP). Points: observed mean "
+                      "score as a share of the maximum, bars ±2 model standard errors; "
+                      "line: the model's expected share given the other answers. Points far "
+                      "outside the bars show where the item misfits.")
                     .format(g=curves.theta.shape[1])) + "</p>"]
     for start in range(0, len(ids), ITEMS_PER_FIGURE):
         idx = list(range(start, min(len(ids), start + ITEMS_PER_FIGURE)))

@@ -391,7 +391,8 @@ def test_blueprint_round_trip_and_web_format():
     assert hash(E.Blueprint.from_dict(data)) == hash(bp)
     assert bp.content_balance == (("a", 0.5), ("b", 0.5))
     assert bp.pilot_positions == (2, 4) and bp.final_method == "wle"
-    assert bp.prior_for("young") == (0.3, 0.9) and bp.prior_for("other") == (0.0, 1.0)
+    # no general prior: None, the calibration's latent distribution (set by start)
+    assert bp.prior_for("young") == (0.3, 0.9) and bp.prior_for("other") == (None, None)
     demo = {"min_items": 15, "max_items": 25, "se_target": 0.35, "final_method": "eap",
             "content_balance": {"digital": 0.2, "reading": 0.8},
             "exposure": {"method": "randomesque", "candidates": 5, "max_rate": 0.3},
@@ -667,3 +668,60 @@ def test_new_blueprint_fields_round_trip():
 def test_new_blueprint_fields_refuse_bad_values(bad, message):
     with pytest.raises(ValueError, match=message):
         E.Blueprint.from_dict(bad)
+
+
+def _rasch_eap_by_quad(b: np.ndarray, scores: np.ndarray, mean: float, sd: float
+                       ) -> tuple[float, float]:
+    """Posterior mean and SD of a Rasch answer pattern under N(mean, sd^2) by scipy quad
+    of the likelihood times the normal density (own formula, not scoring.models)."""
+    from scipy import integrate, stats
+
+    def density(t: float) -> float:
+        p = 1.0 / (1.0 + np.exp(-(t - b)))
+        return float(np.prod(np.where(scores == 1, p, 1.0 - p)) * stats.norm.pdf(t, mean, sd))
+
+    lo, hi = mean - 12 * sd, mean + 12 * sd
+    opts = {"epsabs": 0.0, "epsrel": 1e-12, "limit": 200}
+    z = integrate.quad(density, lo, hi, **opts)[0]
+    m = integrate.quad(lambda t: t * density(t), lo, hi, **opts)[0] / z
+    v = integrate.quad(lambda t: (t - m) ** 2 * density(t), lo, hi, **opts)[0] / z
+    return m, float(np.sqrt(v))
+
+
+def test_live_test_uses_the_calibrations_latent_distribution():
+    """Issue 18: a blueprint without a prior starts from the calibration's latent
+    distribution N(0.2, 0.75^2) (a Rasch calibration's), and the running and final EAP of
+    a fixed answer pattern equal exact integration under it to 1e-6; a blueprint prior
+    still overrides (and then N(0, 1) gives other numbers)."""
+    b = np.linspace(-2.0, 2.0, 30)
+    params = ItemParams.from_arrays([f"r{j:02d}" for j in range(30)], "rasch", 1.0, b,
+                                    latent_mean=0.2, latent_sd=0.75)
+    bank = E.Bank(params)
+    items = [3, 17, 9, 25, 12, 5, 21, 14]
+    scores = np.array([1, 0, 1, 1, 0, 1, 0, 1])
+
+    def run(bp: E.Blueprint) -> E.TestState:
+        state = E.start(bank, bp, seed=7)
+        for j, x in zip(items, scores.tolist()):
+            state = E.answer(bank, state, j, x)
+        return state
+
+    blueprint = E.Blueprint(min_items=1, max_items=20, final_method="eap")
+    state = E.start(bank, blueprint, seed=7)
+    assert (state.prior_mean, state.prior_sd, state.theta, state.se) == (0.2, 0.75, 0.2, 0.75)
+    state = run(blueprint)
+    want = _rasch_eap_by_quad(b[items], scores, 0.2, 0.75)
+    assert (state.theta, state.se) == pytest.approx(want, abs=1e-6)
+    theta, se, _ = E.final_score(bank, blueprint, state)
+    assert (theta, se) == pytest.approx(want, abs=1e-6)
+    # the stored blueprint form without a prior keeps deferring to the calibration
+    again = E.Blueprint.from_dict(json.loads(json.dumps(blueprint.to_dict())))
+    assert E.start(bank, again, seed=7).prior_sd == 0.75
+
+    standard = run(E.Blueprint(min_items=1, max_items=20, prior_mean=0.0, prior_sd=1.0))
+    old = _rasch_eap_by_quad(b[items], scores, 0.0, 1.0)
+    assert (standard.theta, standard.se) == pytest.approx(old, abs=1e-6)
+    assert abs(old[0] - want[0]) > 0.02 and abs(old[1] - want[1]) > 0.02
+    # a blueprint giving only the SD takes the calibration's mean
+    only_sd = E.start(bank, E.Blueprint(prior_sd=0.5), seed=7)
+    assert (only_sd.prior_mean, only_sd.prior_sd) == (0.2, 0.5)
