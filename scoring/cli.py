@@ -264,6 +264,12 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
 
     _info(quiet, "computing item fit ...")
     fit = _item_fit(result, data, anchor_ids)
+    if not quiet and anchors is None and data.groups is None:
+        from .modelfit import fit_line  # start-up cost (module docstring)
+
+        line = fit_line(result.params, data.matrix, float(result.group_means[0]),
+                        float(result.group_sds[0]))
+        _info(quiet, line or "M2 not computed (needs complete data, at most 60 items)")
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
