@@ -196,10 +196,13 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
               help="native: MML-EM of scoring.calibration; girth: the girth package.")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
+@click.option("--density", type=click.Choice(("normal", "eh")), default="normal",
+              show_default=True, help="Latent density: normal, or an empirical histogram "
+                                      "estimated with the items (skewed populations).")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               group_col: str | None, anchors_path: str | None, min_responses: int,
-              engine: str, report_path: str | None, quiet: bool) -> None:
+              engine: str, report_path: str | None, density: str, quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
@@ -213,9 +216,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     _check_outputs(out_path, report_path)
     if engine == "girth":
         _check_girth_model(model)
-        if anchors_path or group_col:
-            raise click.UsageError("--engine girth supports neither --anchors nor "
-                                   "--group-col; use --engine native")
+        if anchors_path or group_col or density != "normal":
+            raise click.UsageError("--engine girth supports neither --anchors, "
+                                   "--group-col nor --density eh; use --engine native")
     with _user_errors():
         anchors = read_params(anchors_path) if anchors_path else None
         # dichotomous models need 0/1 scores; anchors allow their own categories
@@ -239,7 +242,7 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  + (f", groups {', '.join(sorted(set(data.groups)))}"
                     if data.groups is not None else ""))
     result, data, singular = _fit_without_singular(data, model, anchors, engine, quiet,
-                                                   min_responses, anchor_ids)
+                                                   min_responses, anchor_ids, density)
     excluded = excluded + singular
     if singular:
         _warn(f"items left out after a singular information matrix ({len(singular)}; "
@@ -268,8 +271,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
         from .modelfit import fit_line  # start-up cost (module docstring)
 
         line = fit_line(result.params, data.matrix, float(result.group_means[0]),
-                        float(result.group_sds[0]))
-        _info(quiet, line or "M2 not computed (needs complete data, at most 60 items)")
+                        float(result.group_sds[0])) if density == "normal" else None
+        _info(quiet, line or "M2 not computed (needs complete data, at most 60 items, "
+                             "--density normal)")
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
@@ -367,7 +371,8 @@ def _runaway_slopes(params: ItemParams, anchor_ids: Sequence[str]) -> list[str]:
 
 def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | None,
                           engine: str, quiet: bool, min_responses: int,
-                          anchor_ids: Sequence[str]) -> tuple[Any, ResponseData, list[Any]]:
+                          anchor_ids: Sequence[str], density: str = "normal"
+                          ) -> tuple[Any, ResponseData, list[Any]]:
     """Calibrate; items whose information turns singular are left out and the fit rerun.
 
     Returns the result, the responses it used and the items left out on the way (with
@@ -380,8 +385,8 @@ def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | 
     left_out: list[Any] = []
     while True:
         try:
-            return _run_calibration(data, model, anchors, engine, quiet, min_responses), \
-                data, left_out
+            return _run_calibration(data, model, anchors, engine, quiet, min_responses,
+                                    density), data, left_out
         except SingularInformation as exc:
             left_out += [ItemExclusion(i, f"information matrix singular (slope a = {a:.3g} "
                                           "when the fit stopped)")
@@ -404,7 +409,8 @@ def _check_girth_model(model: str) -> None:
 
 
 def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
-                     engine: str, quiet: bool, min_responses: int = 10) -> Any:
+                     engine: str, quiet: bool, min_responses: int = 10,
+                     density: str = "normal") -> Any:
     """Run the chosen engine (native with a progress bar); its errors become messages.
 
     The engines raise ValueError naming the item for items they cannot estimate (too few
@@ -428,7 +434,8 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
         try:
             return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
                                    item_ids=data.item_ids, max_iter=max_iter,
-                                   progress=progress, min_responses=min_responses)
+                                   progress=progress, min_responses=min_responses,
+                                   density=density)
         finally:
             progress.close()
     except ValueError as exc:
