@@ -12,7 +12,9 @@ Algorithm
 * Latent distribution: a fixed rectangular grid of ``n_quad`` points on ``theta_range``
   (default -6..6).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
   ``N(mu_g, sigma_g^2)`` at the grid points, normalised to sum to one.  The marginal
-  likelihood maximised is the one with these discrete weights.
+  likelihood maximised is the one with these discrete weights.  With
+  ``density="eh"`` the weights are instead an empirical histogram per group, estimated
+  in the group M-step (see :func:`calibrate` and scoring/README.md).
 * E-step: the responses are held as a one-hot matrix ``Y`` (persons x sum_j K_j; sparse
   CSR when less than 10 % filled, dense otherwise).  The log-likelihood of every person at
   every grid point is one matrix product ``Y @ log P`` (persons x quad), posteriors are
