@@ -19,14 +19,20 @@ slope for rasch and pcm, one common slope for all 1pl items, the lower asymptote
 estimates it then).  ``df = len(p) - rank(D)``.  For 0/1 items the score moments are
 the univariate and bivariate margins P(X_j = 1), P(X_j = 1, X_k = 1), so M2* is M2.
 
+M2* has few df with polytomous items (J (J + 1) / 2 moments for K_j parameters per
+item: four 4-category items have none).  ``statistic="C2"`` (Cai & Monroe 2014, mirt's
+``type = "C2"``) keeps the univariate category margins P(X_j = c), c = 1..K_j-1, with
+the bivariate cross-products; the computation is the same with these univariate
+functions.
+
 The latent density is the discrete normal one of :mod:`scoring.calibration` (``n_quad``
 equally spaced points on [-6, 6], 61 as in mirt), N(``prior_mean``, ``prior_sd``^2).
 
 Null model (for CFI and TLI): items independent, each with its own free category
 distribution (estimated by its observed proportions), tested with the same moments and
-the same weighting; its tangent has rank J (the moments see an item only through its
-mean), so ``df_null = len(p) - J``.  (R mirt subtracts the number of null-model
-parameters, sum(K_j - 1), instead: the same for dichotomous items, fewer df for
+the same weighting; ``df_null = len(p) - rank`` of its tangent: J for M2* (the
+moments see an item only through its mean), sum(K_j - 1) for C2.  (For M2* R mirt
+subtracts sum(K_j - 1) instead: the same for dichotomous items, fewer df for
 polytomous ones; Python mirt uses the rank as here.)
 
 RMSEA = sqrt(max(M2 - df, 0) / (df (N - 1))), with its 90 % interval from the
@@ -63,7 +69,7 @@ class ModelFit:
 
     Attributes
     ----------
-    statistic : ``"M2"`` (all items dichotomous) or ``"M2*"`` (some ordinal)
+    statistic : ``"M2"`` (all items dichotomous), ``"M2*"`` or ``"C2"`` (some ordinal)
     m2, df, p : the statistic, its degrees of freedom and chi-square p-value
     rmsea, rmsea_ci : RMSEA and its 90 % confidence interval (lower, upper)
     srmsr : standardised root mean square residual of the item-score correlations
@@ -103,20 +109,18 @@ def cheap_enough(responses: np.ndarray, max_items: int = CHEAP_MAX_ITEMS) -> boo
     return r.ndim == 2 and 2 <= r.shape[1] <= max_items and not np.isnan(r).any()
 
 
-def _item_moments(params: ItemParams, theta: np.ndarray):
-    """Conditional means (Q, J), second moments (Q, J) of the item scores and their
-    derivatives by each item's free parameters.
+def _item_probabilities(params: ItemParams, theta: np.ndarray):
+    """Category probabilities of every item on the grid and their derivatives by the
+    item's free parameters (slope-intercept form, as calibrate estimates).
 
-    Returns ``m, s, dm, columns`` with ``dm`` a list (one per item) of (Q, n_free_j)
-    arrays and ``columns`` a list of (item, name) labels; a 1pl slope is labelled
-    ``(-1, "a")`` on every 1pl item (one common parameter).
+    Returns ``P, dP, labels``: per item ``P[j]`` (Q, K_j), ``dP[j]`` (Q, K_j, n_free_j)
+    and ``labels[j]`` naming the free parameters ``(item, name)``; a 1pl slope is
+    labelled ``(-1, "a")`` on every 1pl item (one common parameter).
     """
     J = params.n_items
-    Q = theta.size
     kmax = max(2, int(params.n_categories.max()))
-    m = np.zeros((Q, J))
-    s = np.zeros((Q, J))
-    dm: list[np.ndarray] = [np.zeros((Q, 0))] * J
+    P: list[np.ndarray] = [np.zeros(0)] * J
+    dP: list[np.ndarray] = [np.zeros(0)] * J
     labels: list[list[tuple[int, str]]] = [[] for _ in range(J)]
     names = np.asarray(params.model).astype(str)
     for name in sorted(set(names.tolist())):
@@ -132,11 +136,7 @@ def _item_moments(params: ItemParams, theta: np.ndarray):
             X[:, kmax] = params.c[idx]
         out = slope_intercept_log_probabilities(entry.family, X, ncat, theta,
                                                 guessing=entry.guessing, gradient=True)
-        P = np.exp(out.log_p)                                        # (n, Q, K)
-        k = np.arange(kmax, dtype=float)
-        m[:, idx] = (P @ k).T
-        s[:, idx] = (P @ k ** 2).T
-        dmean = np.einsum("nqk,nqkp->nqp", P * k, out.grad)           # (n, Q, K + 1)
+        prob = np.exp(out.log_p)                                     # (n, Q, K)
         for loc, j in enumerate(idx):
             cols, lab = [], []
             if entry.slope != "fixed":
@@ -148,43 +148,104 @@ def _item_moments(params: ItemParams, theta: np.ndarray):
             if entry.guessing:
                 cols.append(kmax)
                 lab.append((j, "c"))
-            dm[j] = dmean[loc][:, cols]
+            k = ncat[loc]
+            P[j] = prob[loc, :, :k]
+            dP[j] = prob[loc, :, :k, None] * out.grad[loc][:, :k, cols]
             labels[j] = lab
-    return m, s, dm, labels
+    return P, dP, labels
 
 
-def _pairs(J: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(J, 1)
+def _univariate_table(n_categories: int, statistic: str) -> np.ndarray:
+    """(K, n_u) values of an item's univariate moment functions by category: the score
+    (M2*) or the indicators of categories 1..K-1 (C2); for 0/1 items both are x."""
+    if statistic == "C2":
+        return np.eye(n_categories)[:, 1:]
+    return np.arange(n_categories, dtype=float)[:, None]
 
 
-def _features(m: np.ndarray) -> np.ndarray:
-    """(Q, J) conditional means -> (Q, M) conditional moment expectations."""
-    left, right = _pairs(m.shape[1])
-    return np.concatenate([m, m[:, left] * m[:, right]], axis=1)
+class _Layout:
+    """Where each moment sits: the univariate moments item by item, then the pairs."""
+
+    def __init__(self, tables: list[np.ndarray]):
+        J = len(tables)
+        sizes = np.array([u.shape[1] for u in tables])
+        self.tables = tables
+        self.u_start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        self.u_size = sizes
+        self.n_uni = int(sizes.sum())
+        self.left, self.right = np.triu_indices(J, 1)
+        self.n_moments = self.n_uni + self.left.size
+
+    def of_item(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Moment indices involving item j (its univariate ones, then its pairs), the
+        pair positions and the other item of each pair."""
+        pairs = np.flatnonzero((self.left == j) | (self.right == j))
+        others = np.where(self.left[pairs] == j, self.right[pairs], self.left[pairs])
+        uni = self.u_start[j] + np.arange(self.u_size[j])
+        return np.concatenate([uni, self.n_uni + pairs]), pairs, others
 
 
-def _conditional_covariance(m: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """sum_q w_q Cov(g | theta_q) of the moment vector g = (X_j, X_j X_k).
+def _features(P: list[np.ndarray], lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional expectations of the moment functions (Q, M) and item means (Q, J)."""
+    m = np.column_stack([Pj @ np.arange(Pj.shape[1]) for Pj in P])
+    uni = [Pj @ U for Pj, U in zip(P, lay.tables, strict=True)]
+    return np.concatenate(uni + [m[:, lay.left] * m[:, lay.right]], axis=1), m
 
-    Given theta the items are independent: two moments covary only through the items
-    they share.  Item j adds Var(X_j | theta) times the outer product of
-    (1, m_k for k != j) on the moments that contain it; a pair moment's own variance
-    needs Var(X_j) Var(X_k) on top.
+
+def _conditional_covariance(P: list[np.ndarray], m: np.ndarray, w: np.ndarray,
+                            lay: _Layout) -> np.ndarray:
+    """sum_q w_q Cov(g | theta_q) of the moment functions g.
+
+    Given theta the items are independent, so two moments covary only through the items
+    they share.  Item j's part on the moments containing it is the covariance of
+    h = (its univariate functions, X_j repeated for each of its pairs) scaled by
+    f = (1 .., m_k of the pair's other item); a pair's own variance needs
+    Var(X_j) Var(X_k) on top.
     """
-    Q, J = m.shape
-    left, right = _pairs(J)
-    M = J + left.size
-    var = np.maximum(s - m * m, 0.0)
-    out = np.zeros((M, M))
-    for j in range(J):
-        pairs = np.flatnonzero((left == j) | (right == j))
-        others = np.where(left[pairs] == j, right[pairs], left[pairs])
-        index = np.concatenate([[j], J + pairs])
-        f = np.column_stack([np.ones(Q), m[:, others]])               # (Q, 1 + J - 1)
-        out[np.ix_(index, index)] += (f * (w * var[:, j])[:, None]).T @ f
-    diag = J + np.arange(left.size)
-    out[diag, diag] += w @ (var[:, left] * var[:, right])
+    Q = m.shape[0]
+    out = np.zeros((lay.n_moments, lay.n_moments))
+    var = np.zeros_like(m)
+    for j, Pj in enumerate(P):
+        index, pairs, others = lay.of_item(j)
+        K = Pj.shape[1]
+        score = np.arange(K, dtype=float)
+        H = np.column_stack([lay.tables[j], np.repeat(score[:, None], pairs.size, axis=1)])
+        f = np.column_stack([np.ones((Q, lay.u_size[j])), m[:, others]])   # (Q, n_idx)
+        block = np.zeros((index.size, index.size))
+        for c in range(K):
+            Z = f * H[c]
+            block += (Z * (w * Pj[:, c])[:, None]).T @ Z
+        Zm = f * (Pj @ H)
+        block -= (Zm * w[:, None]).T @ Zm
+        out[np.ix_(index, index)] += block
+        var[:, j] = Pj @ score ** 2 - m[:, j] ** 2
+    diag = lay.n_uni + np.arange(lay.left.size)
+    out[diag, diag] += w @ (var[:, lay.left] * var[:, lay.right])
     return out
+
+
+def _derivative_columns(dP: list[np.ndarray], labels, m: np.ndarray, w: np.ndarray,
+                        lay: _Layout) -> dict:
+    """d E(g) by every free parameter (the common 1pl slope's columns summed)."""
+    columns: dict[tuple[int, str], np.ndarray] = {}
+    for j, dPj in enumerate(dP):
+        index, pairs, others = lay.of_item(j)
+        score = np.arange(dPj.shape[1], dtype=float)
+        du = np.einsum("qkp,ku->qup", dPj, lay.tables[j])            # (Q, n_u, nf)
+        dm = np.einsum("qkp,k->qp", dPj, score)                      # (Q, nf)
+        for col, lab in enumerate(labels[j]):
+            d = np.zeros(lay.n_moments)
+            d[index[:lay.u_size[j]]] = w @ du[:, :, col]
+            d[lay.n_uni + pairs] = w @ (dm[:, col][:, None] * m[:, others])
+            columns[lab] = columns.get(lab, 0.0) + d
+    return columns
+
+
+def _observed(r: np.ndarray, lay: _Layout) -> np.ndarray:
+    """The sample moments: mean of each univariate function, mean(X_j X_k)."""
+    ri = r.astype(int)
+    uni = [lay.tables[j][ri[:, j]].mean(axis=0) for j in range(r.shape[1])]
+    return np.concatenate(uni + [((r.T @ r) / r.shape[0])[lay.left, lay.right]])
 
 
 def _projected(residual: np.ndarray, xi: np.ndarray, delta: np.ndarray
@@ -256,7 +317,7 @@ def _correlations(cov: np.ndarray) -> np.ndarray:
 
 def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
        prior_sd: float = 1.0, n_quad: int = 61, latent_sd_estimated: bool | None = None,
-       missing: str = "error") -> ModelFit:
+       missing: str = "error", statistic: str = "M2*") -> ModelFit:
     """Limited-information fit of calibrated items to complete response data.
 
     Parameters
@@ -272,6 +333,9 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     latent_sd_estimated : project out the latent SD as a free parameter; default
         (None): when every item has a fixed unit slope (rasch, pcm), as calibrate does.
     missing : ``"error"`` (default) or ``"complete"`` (drop incomplete persons).
+    statistic : ``"M2*"`` (default, mirt's default), ``"C2"`` (univariate category
+        margins, bivariate cross-products: more df for short polytomous tests) or
+        ``"M2"`` (dichotomous items only); all three coincide for 0/1 items.
 
     Returns
     -------
@@ -305,6 +369,14 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
         raise ValueError("prior_sd must be positive")
     if latent_sd_estimated is None:
         latent_sd_estimated = all(catalogue.get(str(n)).unit_slope for n in params.model)
+    dich = bool(np.all(ncat == 2))
+    if statistic not in ("M2", "M2*", "C2"):
+        raise ValueError(f"statistic must be 'M2', 'M2*' or 'C2', got {statistic!r}")
+    if statistic == "M2" and not dich:
+        raise ValueError("statistic='M2' (full bivariate margins) is for dichotomous "
+                         "items only; use 'M2*' or 'C2' with polytomous items")
+    kind = "M2*" if statistic == "M2" else statistic
+    name = "M2" if dich else kind            # all three are M2 for 0/1 items
 
     if n_quad < 5:
         raise ValueError("n_quad must be at least 5")
@@ -313,24 +385,15 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     w = np.exp(-0.5 * u * u)
     w /= w.sum()
 
-    m, s, dm, labels = _item_moments(params, theta)
-    F = _features(m)                                                 # (Q, M)
+    lay = _Layout([_univariate_table(int(k), kind) for k in ncat])
+    P, dP, labels = _item_probabilities(params, theta)
+    F, m = _features(P, lay)                                         # (Q, M), (Q, J)
     e = w @ F
     M = e.size
-    left, right = _pairs(J)
-    p_obs = np.concatenate([r.mean(axis=0), ((r.T @ r) / N)[left, right]])
-    xi = _conditional_covariance(m, s, w) + (F * w[:, None]).T @ F - np.outer(e, e)
-
-    # derivatives of e by the free parameters (the common 1pl slope summed)
-    columns: dict[tuple[int, str], np.ndarray] = {}
-    for j in range(J):
-        for col, lab in enumerate(labels[j]):
-            d = np.zeros((theta.size, M))
-            d[:, j] = dm[j][:, col]
-            pj = np.flatnonzero((left == j) | (right == j))
-            others = np.where(left[pj] == j, right[pj], left[pj])
-            d[:, J + pj] = dm[j][:, col][:, None] * m[:, others]
-            columns[lab] = columns.get(lab, 0.0) + w @ d
+    left, right = lay.left, lay.right
+    p_obs = _observed(r, lay)
+    xi = _conditional_covariance(P, m, w, lay) + (F * w[:, None]).T @ F - np.outer(e, e)
+    columns = _derivative_columns(dP, labels, m, w, lay)
     if latent_sd_estimated:
         dlogw = u * u / prior_sd
         dlogw -= w @ dlogw
@@ -339,20 +402,28 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
 
     stat, df = _projected(p_obs - e, xi, delta)
     if df <= 0:
-        raise ValueError(f"M2 has no degrees of freedom: {M} moments for "
-                         f"{delta.shape[1]} free parameters")
+        raise ValueError(f"{name} has no degrees of freedom: {M} moments for "
+                         f"{delta.shape[1]} free parameters"
+                         + (" (statistic='C2' keeps the univariate category margins)"
+                            if kind == "M2*" and not dich else ""))
 
-    # null model: independent items with their observed score distributions
-    mean0 = r.mean(axis=0)
-    second0 = (r * r).mean(axis=0)
+    # null model: independent items, each with its observed category distribution
+    # (parameters p_jc, c >= 1); its tangent: d/dp_jc of the moments
+    P0 = [np.bincount(r[:, j].astype(int), minlength=int(ncat[j]))[None, :] / N
+          for j in range(J)]
+    F0, m0 = _features(P0, lay)
     one = np.ones(1)
-    xi0 = _conditional_covariance(mean0[None, :], second0[None, :], one)
-    delta0 = np.zeros((M, J))
-    delta0[np.arange(J), np.arange(J)] = 1.0
-    delta0[J + np.arange(left.size), left] = mean0[right]
-    delta0[J + np.arange(left.size), right] = mean0[left]
-    e0 = _features(mean0[None, :])[0]
-    stat0, df0 = _projected(p_obs - e0, xi0, delta0)
+    xi0 = _conditional_covariance(P0, m0, one, lay)
+    cols0 = []
+    for j in range(J):
+        index, pairs, others = lay.of_item(j)
+        U = lay.tables[j]
+        for c in range(1, int(ncat[j])):
+            d = np.zeros(M)
+            d[index[:lay.u_size[j]]] = U[c] - U[0]
+            d[lay.n_uni + pairs] = c * m0[0, others]
+            cols0.append(d)
+    stat0, df0 = _projected(p_obs - F0[0], xi0, np.column_stack(cols0))
     stat *= N
     stat0 *= N
 
@@ -360,7 +431,8 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     cov_obs = np.cov(r, rowvar=False, bias=True)
     E1 = w @ m
     E2 = (m * w[:, None]).T @ m
-    E2[np.diag_indices(J)] = w @ s
+    E2[np.diag_indices(J)] = w @ np.column_stack(
+        [Pj @ np.arange(Pj.shape[1]) ** 2 for Pj in P])
     cov_mod = E2 - np.outer(E1, E1)
     resid = (_correlations(cov_obs) - _correlations(cov_mod))[left, right]
     srmsr = float(np.sqrt(np.nanmean(resid ** 2)))
@@ -373,9 +445,7 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     cfi = 1.0 if den <= 0 else float(np.clip(1.0 - num / den, 0.0, 1.0))
     ratio0 = stat0 / df0
     tli = 1.0 if ratio0 <= 1 else float((ratio0 - stat / df) / (ratio0 - 1.0))
-    dich = all(catalogue.get(str(n)).dichotomous for n in params.model) or bool(
-        np.all(ncat == 2))
-    return ModelFit(statistic="M2" if dich else "M2*", m2=float(stat), df=int(df),
+    return ModelFit(statistic=name, m2=float(stat), df=int(df),
                     p=float(stats.chi2.sf(stat, df)), rmsea=rmsea,
                     rmsea_ci=_rmsea_interval(stat, df, N), srmsr=srmsr, cfi=cfi, tli=tli,
                     m2_null=float(stat0), df_null=int(df0), n_persons=N, n_items=J,
@@ -386,10 +456,14 @@ def fit_line(params: ItemParams, responses: np.ndarray, prior_mean: float = 0.0,
              prior_sd: float = 1.0, max_items: int = CHEAP_MAX_ITEMS) -> str | None:
     """The one-line M2 summary ``learningcity calibrate`` prints, or None when it is
     not computed: incomplete data, more than ``max_items`` items (:func:`cheap_enough`),
-    or a statistic that is not defined (too few df, a degenerate item)."""
+    or a statistic that is not defined (too few df, a degenerate item).  M2*, or C2
+    when M2* has no degrees of freedom."""
     if not cheap_enough(responses, max_items):
         return None
-    try:
-        return m2(params, responses, prior_mean=prior_mean, prior_sd=prior_sd).line()
-    except ValueError:
-        return None
+    for statistic in ("M2*", "C2"):   # C2 when M2* has no df (short polytomous tests)
+        try:
+            return m2(params, responses, prior_mean=prior_mean, prior_sd=prior_sd,
+                      statistic=statistic).line()
+        except ValueError:
+            continue
+    return None

@@ -18,7 +18,7 @@ import pytest
 
 from scoring import catalogue
 from scoring.calibration import calibrate
-from scoring.modelfit import cheap_enough, m2
+from scoring.modelfit import cheap_enough, fit_line, m2
 from scoring.models import probabilities
 from scoring.params import ItemParams
 
@@ -47,11 +47,18 @@ def _grid_weights(mu, sd, n_quad=61):
     return theta, w / w.sum()
 
 
-def _pattern_moments(params: ItemParams, patterns: np.ndarray) -> np.ndarray:
-    """g(x) = (x_j, x_j x_k (j < k)) for every pattern."""
+def _pattern_moments(params: ItemParams, patterns: np.ndarray, statistic: str = "M2*"
+                     ) -> np.ndarray:
+    """g(x) = (x_j or, for C2, [x_j == c] for c = 1..K_j-1; x_j x_k (j < k)) for every
+    pattern."""
     J = params.n_items
     left, right = np.triu_indices(J, 1)
-    return np.concatenate([patterns, patterns[:, left] * patterns[:, right]], axis=1)
+    if statistic == "C2":
+        uni = [(patterns[:, [j]] == np.arange(1, params.n_categories[j])).astype(float)
+               for j in range(J)]
+    else:
+        uni = [patterns]
+    return np.concatenate(uni + [patterns[:, left] * patterns[:, right]], axis=1)
 
 
 def _pattern_probs(params: ItemParams, patterns: np.ndarray, mu: float, sd: float
@@ -78,11 +85,11 @@ def _perturbed(params: ItemParams, field: str, items, col: int, h: float) -> Ite
 
 
 def _brute_force_m2(params: ItemParams, responses: np.ndarray, mu: float, sd: float,
-                    sd_free: bool) -> tuple[float, int]:
+                    sd_free: bool, statistic: str = "M2*") -> tuple[float, int]:
     J = params.n_items
     ncat = params.n_categories.astype(int)
     patterns = np.array(list(itertools.product(*[range(k) for k in ncat])), dtype=float)
-    G = _pattern_moments(params, patterns)                          # (n_patterns, M)
+    G = _pattern_moments(params, patterns, statistic)               # (n_patterns, M)
 
     def expected(p: ItemParams, sd_: float) -> np.ndarray:
         return _pattern_probs(p, patterns, mu, sd_) @ G
@@ -113,7 +120,7 @@ def _brute_force_m2(params: ItemParams, responses: np.ndarray, mu: float, sd: fl
         cols.append((expected(params, sd + h) - expected(params, sd - h)) / (2 * h))
     D = np.column_stack(cols)
     N = responses.shape[0]
-    resid = _pattern_moments(params, responses).mean(axis=0) - e
+    resid = _pattern_moments(params, responses, statistic).mean(axis=0) - e
     Xi_inv = np.linalg.inv(xi)
     C = Xi_inv - Xi_inv @ D @ np.linalg.inv(D.T @ Xi_inv @ D) @ D.T @ Xi_inv
     return float(N * resid @ C @ resid), e.size - D.shape[1]
@@ -146,6 +153,56 @@ def test_m2_equals_brute_force(case):
     assert fit.df == df
     assert fit.m2 == pytest.approx(ref, rel=1e-6)
     assert fit.statistic == ("M2" if case in ("rasch_sd", "1pl") else "M2*")
+
+
+C2_CASES = {
+    # four 4-category GRM items: M2* has 10 moments for 16 parameters, C2 12 + 6 = 18
+    "grm4": (["grm"] * 4, [0.9, 1.5, 1.2, 2.0],
+             [[-1.5, -0.2, 0.9], [-0.8, 0.1, 1.6], [-1.2, 0.4, 1.0], [-0.3, 0.5, 2.0]],
+             None, 0.0, 1.0, False),
+    "pcm_sd": (["pcm"] * 4, [1.0] * 4,
+               [[-1.0, 0.3], [-0.2, 0.8], [0.4, -0.1], [0.0, 1.1]], None, 0.0, 1.3, True),
+    "mixed": BRUTE_CASES["mixed"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(C2_CASES))
+def test_c2_equals_brute_force(case):
+    models, a, b, c, mu, sd, sd_free = C2_CASES[case]
+    params = _bank(models, a, b, c)
+    rng = np.random.default_rng(17)
+    x = _simulate(params, rng.normal(-0.1, 1.2, 900), rng)
+    fit = m2(params, x, prior_mean=mu, prior_sd=sd, latent_sd_estimated=sd_free,
+             statistic="C2")
+    ref, df = _brute_force_m2(params, x, mu, sd, sd_free, statistic="C2")
+    assert fit.statistic == "C2"
+    assert fit.df == df > 0
+    assert fit.m2 == pytest.approx(ref, rel=1e-6)
+    # the null model's df: C2 moments less one free probability per extra category
+    assert fit.df_null == fit.n_moments - int(np.sum(params.n_categories - 1))
+
+
+def test_c2_when_m2_star_has_no_df():
+    models, a, b, c, *_ = C2_CASES["grm4"]
+    params = _bank(models, a, b, c)
+    rng = np.random.default_rng(2)
+    x = _simulate(params, rng.normal(size=500), rng)
+    with pytest.raises(ValueError, match=r"no degrees of freedom.*statistic='C2'"):
+        m2(params, x)
+    assert m2(params, x, statistic="C2").df == 2
+    assert fit_line(params, x).startswith("C2 = ")
+    with pytest.raises(ValueError, match="dichotomous items only"):
+        m2(params, x, statistic="M2")
+
+
+def test_statistics_coincide_for_dichotomous_items():
+    params = _bank(["2pl"] * 5, [1.0, 1.2, 0.8, 1.5, 2.0], [[-0.5], [0.0], [0.5], [1.0], [0]])
+    rng = np.random.default_rng(6)
+    x = _simulate(params, rng.normal(size=400), rng)
+    fits = [m2(params, x, statistic=s) for s in ("M2", "M2*", "C2")]
+    assert {f.statistic for f in fits} == {"M2"}
+    assert fits[0].m2 == pytest.approx(fits[1].m2, rel=1e-12)
+    assert fits[0].m2 == pytest.approx(fits[2].m2, rel=1e-12)
 
 
 def test_rasch_and_1pl_give_the_same_fit():
