@@ -58,8 +58,8 @@ __all__ = ["CHEAP_MAX_ITEMS", "ModelFit", "cheap_enough", "fit_line", "m2"]
 
 #: the CLI computes M2 only for complete data and at most this many items: the
 #: moment vector has J (J + 1) / 2 entries and its M x M covariance is factorised
-#: (measured on the 2-core development machine, 2PL, N = 5,000: 2-5 s at 60 items,
-#: 15 s and 0.8 GB at 100)
+#: (measured on the shared 2-core development machine under load, 2PL, N = 5,000:
+#: 3-7 s at 60 items, 15-20 s and 0.8 GB at 100)
 CHEAP_MAX_ITEMS = 60
 
 
@@ -253,19 +253,27 @@ def _projected(residual: np.ndarray, xi: np.ndarray, delta: np.ndarray
     """r' (Xi^-1 - Xi^-1 D (D' Xi^-1 D)^+ D' Xi^-1) r and len(r) - rank(D).
 
     Whitened by the Cholesky factor of Xi (scaled to unit diagonal first): with
-    z = L^-1 r and B = L^-1 D the form is |z|^2 - |proj_B z|^2.
+    z = L^-1 r and B = L^-1 D the form is |z|^2 - |proj_B z|^2.  A moment with zero
+    variance (the null model of an item with an unused category) carries no test and
+    is left out when its residual is 0 too; with a residual it makes the form infinite.
     """
-    scale = np.sqrt(np.diag(xi))
-    if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
-        raise ValueError("a moment has zero model variance (an item with a category "
-                         "probability of 0 or 1 everywhere); M2 is not defined")
+    scale = np.sqrt(np.maximum(np.diag(xi), 0.0))
+    if not np.all(np.isfinite(scale)):
+        raise ValueError("the model covariance of the moments is not finite")
+    active = scale > 1e-12 * max(float(scale.max()), 1e-300)
+    if not active.all():
+        if np.any(np.abs(residual[~active]) > 1e-12):
+            return np.inf, int(active.sum())
+        residual, xi, delta = residual[active], xi[np.ix_(active, active)], delta[active]
+        scale = scale[active]
     xs = xi / np.outer(scale, scale)
     try:
         L = np.linalg.cholesky(xs)
     except np.linalg.LinAlgError:
         raise ValueError("the model covariance of the moments is singular; M2 is not "
                          "defined for these parameters") from None
-    from scipy.linalg import solve_triangular  # start-up cost: scipy.linalg on demand
+    # start-up cost: scipy.linalg only when a fit is computed
+    from scipy.linalg import solve_triangular
     z = solve_triangular(L, residual / scale, lower=True)
     rank = 0
     if delta.shape[1]:

@@ -374,3 +374,16 @@ def test_calibrate_prints_the_m2_line(tmp_path, monkeypatch):
     quiet = CliRunner().invoke(calibrate_command, ["lsat7.csv", "--model", "2pl", "--out",
                                                    "p.csv", "--quiet"], catch_exceptions=False)
     assert "M2" not in quiet.stderr
+
+
+def test_unused_category_leaves_the_null_model_defined():
+    """An item whose top category nobody chose: its C2 margin has no variance under the
+    null model (observed proportion 0) and is left out of the null test."""
+    models, a, b, c, *_ = C2_CASES["grm4"]
+    params = _bank(models, a, b, c)
+    rng = np.random.default_rng(21)
+    x = _simulate(params, rng.normal(size=600), rng)
+    x[x[:, 0] == 3, 0] = 2
+    fit = m2(params, x, statistic="C2")
+    assert np.isfinite(fit.m2) and np.isfinite(fit.m2_null)
+    assert fit.df_null == fit.n_moments - 1 - int(np.sum(params.n_categories - 1))
