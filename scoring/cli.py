@@ -33,7 +33,6 @@ from typing import Any
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from . import catalogue
 from .io import (
@@ -135,6 +134,9 @@ class _EMProgress:
     """tqdm bar fed by calibrate's per-cycle callback (an IterationRecord)."""
 
     def __init__(self, quiet: bool, max_iter: int) -> None:
+        # start-up cost: tqdm takes 10-35 ms to import; only a calibration shows a bar
+        from tqdm import tqdm
+
         self.bar = tqdm(total=max_iter, desc="EM", unit="cycle", file=sys.stderr,
                         disable=quiet, leave=False, dynamic_ncols=True)
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from . import models as M
 from .params import ItemParams
@@ -129,7 +128,8 @@ def posterior_grid(
         ind = M.category_indicators(params, r[blk])
         z = (nodes[None, :] - mu[blk, None]) / sd[blk, None]
         log_post = M.sum_over_responses(ind, log_p) - 0.5 * z * z
-        weights[blk] = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+        w = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+        weights[blk] = w / w.sum(axis=1, keepdims=True)
     return nodes, weights
 
 

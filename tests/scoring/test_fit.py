@@ -360,3 +360,16 @@ def test_item_fit_table_aligned():
 def test_bad_theta_shape_rejected(mixed_bank):
     with pytest.raises(ValueError, match="one value per person"):
         item_fit(mixed_bank, np.zeros((3, 6)), np.zeros(4))
+
+
+def test_chi2_sf_matches_scipy_over_whole_number_df() -> None:
+    from scipy.special import chdtrc
+
+    from scoring.fit import chi2_sf
+
+    df = np.repeat(np.arange(1, 121), 7)
+    x = df * np.tile([0.0, 0.05, 0.5, 1.0, 1.7, 3.0, 8.0], 120)
+    np.testing.assert_allclose(chi2_sf(x, df), chdtrc(df, x), rtol=1e-12, atol=1e-300)
+    assert np.isnan(chi2_sf([3.0, np.nan], [0, 4])).all()
+    with pytest.raises(ValueError, match="whole-number"):
+        chi2_sf(2.0, 2.5)
