@@ -46,21 +46,26 @@ incomplete; ``missing="complete"`` drops incomplete persons first (listwise, as 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from scoring import catalogue
+from scoring.fit import chi2_sf
 from scoring.models import slope_intercept_log_probabilities
 from scoring.params import ItemParams
 
-__all__ = ["CHEAP_MAX_ITEMS", "ModelFit", "cheap_enough", "fit_line", "m2"]
+__all__ = ["CHEAP_MAX_ITEMS", "ModelFit", "cheap_enough", "fit_line", "m2", "ncx2_sf"]
 
 #: the CLI computes M2 only for complete data and at most this many items: the
 #: moment vector has J (J + 1) / 2 entries and its M x M covariance is factorised
 #: (measured on the shared 2-core development machine under load, 2PL, N = 5,000:
 #: 3-7 s at 60 items, 15-20 s and 0.8 GB at 100)
 CHEAP_MAX_ITEMS = 60
+#: moments from which the whitening uses scipy's triangular solve (below, numpy's
+#: general solve on the Cholesky factor: no scipy import for short tests)
+_SCIPY_SOLVE_FROM = 400
 
 
 @dataclass(frozen=True)
@@ -272,12 +277,17 @@ def _projected(residual: np.ndarray, xi: np.ndarray, delta: np.ndarray
     except np.linalg.LinAlgError:
         raise ValueError("the model covariance of the moments is singular; M2 is not "
                          "defined for these parameters") from None
-    # start-up cost: scipy.linalg only when a fit is computed
-    from scipy.linalg import solve_triangular
-    z = solve_triangular(L, residual / scale, lower=True)
+    rhs = np.column_stack([residual / scale, delta / scale[:, None]])
+    if residual.size >= _SCIPY_SOLVE_FROM:
+        # start-up cost: scipy.linalg (0.1-0.3 s) only where the factorisation dwarfs it
+        from scipy.linalg import solve_triangular
+        white = solve_triangular(L, rhs, lower=True)
+    else:
+        white = np.linalg.solve(L, rhs)
+    z = white[:, 0]
     rank = 0
     if delta.shape[1]:
-        B = solve_triangular(L, delta / scale[:, None], lower=True)
+        B = white[:, 1:]
         norms = np.linalg.norm(B, axis=0)
         B = B[:, norms > 0] / norms[norms > 0]
         U, sv, _ = np.linalg.svd(B, full_matrices=False)
@@ -291,25 +301,56 @@ def _rmsea(stat: float, df: int, n: int) -> float:
     return float(np.sqrt(max(stat - df, 0.0) / (df * (n - 1)))) if df > 0 else np.nan
 
 
+def ncx2_sf(x: float, df: int, nc: float) -> float:
+    """Upper tail P(X >= x) of the noncentral chi-square with whole-number ``df`` and
+    noncentrality ``nc``: the Poisson(nc / 2) mixture of central chi-squares with
+    df + 2i degrees of freedom, their tails by the recurrence
+    Q(df + 2) = Q(df) + exp(-h) h^(df/2) / Gamma(df/2 + 1), h = x / 2, from
+    :func:`scoring.fit.chi2_sf`.  numpy only (scipy.stats would cost every
+    ``learningcity calibrate`` 0.15-0.4 s of start-up); agrees with
+    ``scipy.stats.ncx2.sf`` to 1e-10 (tests)."""
+    if x <= 0:
+        return 1.0
+    h = x / 2.0
+    mean = nc / 2.0
+    top = int(np.ceil(mean + 12.0 * np.sqrt(mean) + 40.0))
+    i = np.arange(top + 1)
+    log_i = np.log(np.maximum(i, 1))
+    log_fact = np.cumsum(np.where(i > 0, log_i, 0.0))                     # log i!
+    pois = (np.exp(i * np.log(mean) - mean - log_fact) if mean > 0
+            else (i == 0).astype(float))
+    half = df / 2.0
+    # log of exp(-h) h^(half + m) / Gamma(half + m + 1), m = 0, 1, ...
+    log_gamma = math.lgamma(half + 1.0) + np.concatenate(
+        [[0.0], np.cumsum(np.log(half + 1.0 + i[:-1]))])
+    step = np.exp(-h + (half + i) * np.log(h) - log_gamma)
+    tails = float(chi2_sf(x, df)) + np.concatenate([[0.0], np.cumsum(step[:-1])])
+    return float(np.clip(pois @ np.minimum(tails, 1.0), 0.0, 1.0))
+
+
 def _rmsea_interval(stat: float, df: int, n: int, level: float = 0.90
                     ) -> tuple[float, float]:
     """Confidence interval of RMSEA by inverting the noncentral chi-square in its
-    noncentrality (Browne & Cudeck 1993), as mirt's RMSEA.CI."""
+    noncentrality (Browne & Cudeck 1993), as mirt's RMSEA.CI; bisection, since the
+    tail grows with the noncentrality."""
     if df <= 0 or not np.isfinite(stat):
         return (np.nan, np.nan)
-    # start-up cost: scipy.stats and scipy.optimize only when a fit is computed
-    from scipy import optimize, stats
     alpha = (1.0 - level) / 2.0
 
     def ncp_for(target: float) -> float:
         # noncentrality lam with P(chi2_df(lam) > stat) = target (0 when even lam = 0 fails)
-        if stats.chi2.sf(stat, df) >= target:
+        if float(chi2_sf(stat, df)) >= target:
             return 0.0
-        hi = max(stat, df, 1.0)
-        while stats.ncx2.sf(stat, df, hi) < target:
-            hi *= 2.0
-        return float(optimize.brentq(lambda lam: stats.ncx2.sf(stat, df, lam) - target,
-                                     0.0, hi, xtol=1e-10))
+        lo, hi = 0.0, max(stat, df, 1.0)
+        while ncx2_sf(stat, df, hi) < target:
+            lo, hi = hi, 2.0 * hi
+        while hi - lo > 1e-10 * max(hi, 1.0):
+            mid = 0.5 * (lo + hi)
+            if ncx2_sf(stat, df, mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
 
     def to_rmsea(lam: float) -> float:
         return float(np.sqrt(lam / (df * (n - 1))))
@@ -445,8 +486,6 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     resid = (_correlations(cov_obs) - _correlations(cov_mod))[left, right]
     srmsr = float(np.sqrt(np.nanmean(resid ** 2)))
 
-    # start-up cost: scipy.stats only when a fit is computed
-    from scipy import stats
     rmsea = _rmsea(stat, df, N)
     num = max(stat - df, 0.0)
     den = max(stat0 - df0, stat - df, 0.0)
@@ -454,7 +493,7 @@ def m2(params: ItemParams, responses: np.ndarray, *, prior_mean: float = 0.0,
     ratio0 = stat0 / df0
     tli = 1.0 if ratio0 <= 1 else float((ratio0 - stat / df) / (ratio0 - 1.0))
     return ModelFit(statistic=name, m2=float(stat), df=int(df),
-                    p=float(stats.chi2.sf(stat, df)), rmsea=rmsea,
+                    p=float(chi2_sf(stat, df)), rmsea=rmsea,
                     rmsea_ci=_rmsea_interval(stat, df, N), srmsr=srmsr, cfi=cfi, tli=tli,
                     m2_null=float(stat0), df_null=int(df0), n_persons=N, n_items=J,
                     n_moments=M, n_dropped=n_dropped)

@@ -408,3 +408,51 @@ def test_unused_category_leaves_the_null_model_defined():
     fit = m2(params, x, statistic="C2")
     assert np.isfinite(fit.m2) and np.isfinite(fit.m2_null)
     assert fit.df_null == fit.n_moments - 1 - int(np.sum(params.n_categories - 1))
+
+
+def test_noncentral_chi_square_tail_matches_scipy():
+    from scipy import stats
+
+    from scoring.modelfit import ncx2_sf
+
+    for df in (1, 2, 5, 20, 137, 1710):
+        for x in (0.5, 0.8 * df, df, 1.3 * df + 5, 2 * df + 30):
+            for nc in (0.0, 0.3, 5.0, 0.5 * df, 2.0 * df):
+                ref = stats.ncx2.sf(x, df, nc) if nc > 0 else stats.chi2.sf(x, df)
+                assert ncx2_sf(x, df, nc) == pytest.approx(ref, abs=1e-10)
+
+
+def test_whitening_paths_agree(monkeypatch):
+    """numpy's solve on the Cholesky factor (short tests) and scipy's triangular solve
+    (from _SCIPY_SOLVE_FROM moments) give the same statistic."""
+    import scoring.modelfit as mf
+
+    models, a, b, c, mu, *_ = BRUTE_CASES["mixed"]
+    params = _bank(models, a, b, c)
+    rng = np.random.default_rng(8)
+    x = _simulate(params, rng.normal(size=500), rng)
+    small = m2(params, x, prior_mean=mu)
+    monkeypatch.setattr(mf, "_SCIPY_SOLVE_FROM", 0)
+    large = m2(params, x, prior_mean=mu)
+    assert small.m2 == pytest.approx(large.m2, rel=1e-10)
+    assert small.m2_null == pytest.approx(large.m2_null, rel=1e-10)
+
+
+def test_cli_fit_line_needs_no_scipy_stats():
+    """The M2 line of a short test imports neither scipy.stats, scipy.special,
+    scipy.optimize nor scipy.linalg (start-up of learningcity calibrate)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from scoring.params import ItemParams\n"
+            "from scoring.modelfit import fit_line\n"
+            "p = ItemParams.from_arrays(item_ids=['a', 'b', 'c', 'd'], model=['2pl'] * 4,"
+            " a=[1, 1.2, .8, 1.5], b=[[-.5], [0], [.5], [1]], c=[0] * 4)\n"
+            "x = (np.random.default_rng(1).random((200, 4)) < .5).astype(float)\n"
+            "assert fit_line(p, x).startswith('M2 = ')\n"
+            "print(sorted(m for m in sys.modules if m in ('scipy.stats', 'scipy.special',"
+            " 'scipy.optimize', 'scipy.linalg')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
