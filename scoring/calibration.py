@@ -35,7 +35,8 @@ Algorithm
   EM map is tried and kept only if it does not lower the log-likelihood (log-posterior when
   priors are used).
 * Convergence: largest absolute change of any free parameter (slopes, intercepts, lower
-  asymptotes, group means and SDs) below ``tol`` **and** absolute change of the
+  asymptotes, group means and SDs; the histogram weights with ``density="eh"``) below
+  ``tol`` **and** absolute change of the
   log-likelihood below ``max(tol, 1e-9 * |loglik|)``.
 
 Identification
