@@ -12,7 +12,9 @@ Algorithm
 * Latent distribution: a fixed rectangular grid of ``n_quad`` points on ``theta_range``
   (default -6..6).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
   ``N(mu_g, sigma_g^2)`` at the grid points, normalised to sum to one.  The marginal
-  likelihood maximised is the one with these discrete weights.
+  likelihood maximised is the one with these discrete weights.  With
+  ``density="eh"`` the weights are instead an empirical histogram per group, estimated
+  in the group M-step (see :func:`calibrate` and scoring/README.md).
 * E-step: the responses are held as a one-hot matrix ``Y`` (persons x sum_j K_j; sparse
   CSR when less than 10 % filled, dense otherwise).  The log-likelihood of every person at
   every grid point is one matrix product ``Y @ log P`` (persons x quad), posteriors are
@@ -33,7 +35,8 @@ Algorithm
   EM map is tried and kept only if it does not lower the log-likelihood (log-posterior when
   priors are used).
 * Convergence: largest absolute change of any free parameter (slopes, intercepts, lower
-  asymptotes, group means and SDs) below ``tol`` **and** absolute change of the
+  asymptotes, group means and SDs; the histogram weights with ``density="eh"``) below
+  ``tol`` **and** absolute change of the
   log-likelihood below ``max(tol, 1e-9 * |loglik|)``.
 
 Identification
@@ -162,6 +165,13 @@ class CalibrationResult:
     unidentified_items : tuple of str
         When the observed information is singular (SEs NaN): the items it points at
         (near-zero eigenvectors loading on them); empty otherwise.
+    density : str
+        ``"normal"`` or ``"eh"`` (empirical histogram), as asked of :func:`calibrate`.
+    latent_nodes : (Q,) float or None
+        The quadrature grid.
+    latent_weights : (n_groups, Q) float or None
+        The latent density of each group on the grid (rows sum to 1): the discrete
+        normal weights, or the estimated histograms with ``density="eh"``.
     """
 
     params: ItemParams
@@ -179,6 +189,9 @@ class CalibrationResult:
     group_mean_se: np.ndarray | None = None
     group_sd_se: np.ndarray | None = None
     unidentified_items: tuple[str, ...] = ()
+    density: str = "normal"
+    latent_nodes: np.ndarray | None = None
+    latent_weights: np.ndarray | None = None
 
 
 def pooled_latent(means: Sequence[float] | np.ndarray, sds: Sequence[float] | np.ndarray,
@@ -286,6 +299,8 @@ class _Problem:
     by_code: dict = field(default_factory=dict)
     guessing: np.ndarray | None = None  # (J,) bool: c estimated (3pl)
     ordered: np.ndarray | None = None   # (J,) bool: intercepts must decrease (grm)
+    # density="eh": (G, Q) log weights of the empirical histograms (None: discrete normal)
+    eh_log_weights: np.ndarray | None = None
 
 
 def _as_response_matrix(responses: np.ndarray) -> np.ndarray:
@@ -649,6 +664,14 @@ def _log_prior_weights(theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> 
     return f - fmax - np.log(np.exp(f - fmax).sum(axis=1, keepdims=True))
 
 
+def _group_log_weights(pr: _Problem, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """(G, Q) log weights of the latent density per group: the empirical histograms
+    when ``density="eh"``, else the discrete normal ``N(mu_g, sigma_g^2)``."""
+    if pr.eh_log_weights is not None:
+        return pr.eh_log_weights
+    return _log_prior_weights(pr.theta, mu, sigma)
+
+
 def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
             counts: bool = True):
     """Posterior over the grid and expected counts.
@@ -664,7 +687,7 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     np.maximum(logP, _LOG_MIN, out=logP)                         # (J, Q, kmax)
     logP_cols = logP[pr.col_item, :, pr.col_cat]                # (C, Q)
     L = pr.Y @ logP_cols                                         # (N, Q)
-    L += _log_prior_weights(pr.theta, mu, sigma)[pr.group]
+    L += _group_log_weights(pr, mu, sigma)[pr.group]
     m = L.max(axis=1, keepdims=True)
     np.subtract(L, m, out=L)
     np.exp(L, out=L)
@@ -916,7 +939,53 @@ def _group_derivs(theta: np.ndarray, mu: float, sigma: float):
     return dlogpi, grad_hess
 
 
+def _standardised_histogram(theta: np.ndarray, f: np.ndarray, sd: float | None
+                            ) -> np.ndarray:
+    """Histogram weights ``f`` (Q,) moved to mean 0 and SD ``sd`` (None: its own SD) on
+    the same grid: the density of ``(X - m) * sd / s`` for ``X ~ f`` (mean m, SD s),
+    linearly interpolated at the grid points; the scale is refined until the SD is
+    met to 1e-10 (linear interpolation adds about h^2 / 6 of variance)."""
+    m = f @ theta
+    s = float(np.sqrt(f @ (theta - m) ** 2))
+    target = s if sd is None else sd
+    scale = s / target                      # evaluate f at m + scale * theta
+    g = f
+    for _ in range(20):
+        g = np.interp(m + scale * theta, theta, f, left=0.0, right=0.0)
+        g = np.maximum(g, 0.0)
+        g /= g.sum()
+        mg = g @ theta
+        sg = float(np.sqrt(g @ (theta - mg) ** 2))
+        if abs(sg - target) < 1e-10 * target and abs(mg) < 1e-10:
+            break
+        m += scale * mg                     # re-centre and rescale
+        scale *= sg / target
+    return g
+
+
+def _m_step_eh(pr: _Problem, mu: np.ndarray, sigma: np.ndarray, n_gq: np.ndarray):
+    """Empirical-histogram M-step (Bock & Aitkin 1981, Woods 2007): each group's
+    weights become its normalised expected counts per node; without anchors the
+    reference group's histogram is standardised to mean 0 and SD 1 (its own SD when
+    that SD is free, rasch/pcm).  ``pr.eh_log_weights`` is updated; the returned
+    means and SDs are the histograms' moments."""
+    mu, sigma = mu.copy(), sigma.copy()
+    logw = np.empty_like(pr.eh_log_weights)
+    for g in range(pr.n_groups):
+        f = np.maximum(n_gq[g], 0.0)
+        f = f / f.sum()
+        if g == 0 and not pr.mu_free[0]:
+            f = _standardised_histogram(pr.theta, f, None if pr.sigma_free[0] else 1.0)
+        mu[g] = f @ pr.theta
+        sigma[g] = float(np.sqrt(f @ (pr.theta - mu[g]) ** 2))
+        logw[g] = np.log(np.maximum(f, _LOG_FLOOR))
+    pr.eh_log_weights = logw
+    return mu, sigma
+
+
 def _m_step_groups(pr: _Problem, mu: np.ndarray, sigma: np.ndarray, n_gq: np.ndarray):
+    if pr.eh_log_weights is not None:
+        return _m_step_eh(pr, mu, sigma, n_gq)
     mu, sigma = mu.copy(), sigma.copy()
     lw_all = None
     for g in range(pr.n_groups):
@@ -962,8 +1031,10 @@ def _m_step_groups(pr: _Problem, mu: np.ndarray, sigma: np.ndarray, n_gq: np.nda
 # ----------------------------------------------------------------------------------------
 
 def _pack(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    # density="eh": the histograms (held in pr) are part of the EM state SQUAREM extrapolates
+    eh = [] if pr.eh_log_weights is None else [np.exp(pr.eh_log_weights).ravel()]
     return np.concatenate([X[pr.free | pr.shared[:, None] & _slope_col(pr)],
-                           mu[pr.mu_free], sigma[pr.sigma_free]])
+                           mu[pr.mu_free], sigma[pr.sigma_free], *eh])
 
 
 def _slope_col(pr: _Problem) -> np.ndarray:
@@ -979,7 +1050,13 @@ def _unpack(pr: _Problem, vec: np.ndarray, X: np.ndarray, mu: np.ndarray, sigma:
     X[mask] = vec[:n1]
     n2 = n1 + int(pr.mu_free.sum())
     mu[pr.mu_free] = vec[n1:n2]
-    sigma[pr.sigma_free] = vec[n2:]
+    n3 = n2 + int(pr.sigma_free.sum())
+    sigma[pr.sigma_free] = vec[n2:n3]
+    if pr.eh_log_weights is not None:
+        # extrapolated histograms: negative weights clipped, rows renormalised (sets pr)
+        w = np.maximum(vec[n3:].reshape(pr.eh_log_weights.shape), 0.0)
+        w /= w.sum(axis=1, keepdims=True)
+        pr.eh_log_weights = np.log(np.maximum(w, _LOG_FLOOR))
     if np.any(pr.shared):
         X[pr.shared, 0] = X[pr.shared, 0].mean()
     return X, mu, sigma
@@ -1050,6 +1127,7 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
                 alpha = max(alpha, -50.0)
                 if alpha < -1.0:
                     xs = x0 - 2 * alpha * rr + alpha * alpha * vv
+                    histogram = pr.eh_log_weights   # density="eh": kept if rejected
                     Xs, mus, ss = _unpack(pr, xs, X, mu, sigma)
                     if _valid(pr, Xs, ss):
                         # stabilising EM step from the extrapolated point (a point so far
@@ -1062,6 +1140,8 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
                         if np.isfinite(lls) and objective(lls, Xs) >= ref:
                             X1, mu1, s1 = Xs2, mus2, ss2
                             accepted = True
+                    if not accepted:
+                        pr.eh_log_weights = histogram
             if not accepted:
                 X1, mu1, s1 = X2, mu2, s2
             x1 = _pack(pr, X1, mu1, s1)
@@ -1357,7 +1437,8 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
               theta_range: tuple[float, float] = (-6.0, 6.0),
               min_responses: int = 10,
               compute_se: bool = True,
-              blas_threads: int | None = 1) -> CalibrationResult:
+              blas_threads: int | None = 1,
+              density: str = "normal") -> CalibrationResult:
     """Calibrate items by marginal maximum likelihood (Bock-Aitkin EM).
 
     Parameters
@@ -1402,6 +1483,16 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         OpenBLAS threads during the call (restored afterwards).  Default 1: the thin
         products of EM run up to 10x faster single-threaded on 2-core machines.
         ``None`` leaves the BLAS setting alone.
+    density : ``"normal"`` or ``"eh"``
+        Latent density of each group: discrete normal (default) or an empirical
+        histogram on the grid (Bock & Aitkin 1981; Woods 2007), estimated with the
+        items for skewed populations.  With ``"eh"`` each M-step sets a group's weights
+        to its normalised expected counts; without anchors the reference histogram is
+        standardised to mean 0 and SD 1 (mean 0 only for rasch/pcm, whose SD is
+        free).  ``n_params`` (AIC, BIC) then counts ``Q - 1`` weights per group less the
+        standardisation constraints (2, or 1 for rasch/pcm, in the reference group)
+        instead of the groups' means and SDs; item SEs are conditional on the
+        estimated histograms (group SEs NaN).
 
     Returns
     -------
@@ -1420,6 +1511,10 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     pr, item_ids_arr, labels = _setup(responses, model, groups, anchors, priors, n_quad,
                                       theta_range, item_ids, reference_group, min_responses)
     kmax = pr.kmax
+    if density not in ("normal", "eh"):
+        raise ValueError(f"density must be 'normal' or 'eh', got {density!r}")
+    if density == "eh":
+        pr.eh_log_weights = _log_prior_weights(pr.theta, pr.mu, pr.sigma)
     with _blas_threads(blas_threads):
         try:
             X, mu, sigma, history, converged = _run_em(pr, max_iter, tol, progress)
@@ -1436,8 +1531,10 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         if compute_se:
             free_se = pr.free.copy()
             free_se[at_bound, kmax] = False
+            fixed_groups = {} if density == "normal" else {   # conditional on the histograms
+                "mu_free": np.zeros_like(pr.mu_free), "sigma_free": np.zeros_like(pr.sigma_free)}
             se_a, se_b, se_c, se_mu, se_sd, singular = _standard_errors(
-                replace(pr, free=free_se), X, mu, sigma, post, r, n_gq)
+                replace(pr, free=free_se, **fixed_groups), X, mu, sigma, post, r, n_gq)
             se_ok = singular is None
             if singular is not None:
                 unidentified = singular
@@ -1474,10 +1571,17 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
 
     n_params = int(pr.free.sum() + (1 if np.any(pr.shared) else 0)
                    + pr.mu_free.sum() + pr.sigma_free.sum())
+    if density == "eh":   # Q - 1 weights per group replace its mean and SD
+        n_params += pr.n_groups * (n_quad - 3)
     n_persons = pr.n_persons
     aic = -2.0 * ll + 2.0 * n_params
     bic = -2.0 * ll + n_params * np.log(n_persons)
     note = _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, len(history))
+    if density == "eh":
+        note += (" Latent density: empirical histogram per group (Woods 2007"
+                 + ("" if pr.anchored.any() else "; the reference group's standardised "
+                    "each cycle") + "); AIC/BIC count Q - 1 weights per group less the "
+                 "standardisation; item SEs conditional on the histograms.")
     # quadrature adequacy: the rectangular rule integrates a normal-shaped posterior of
     # SD s with spacing h to a relative error of about 2 exp(-2 pi^2 s^2 / h^2): 1e-5 at
     # h = 1.3 s, 7e-3 at h = 2 s
@@ -1502,7 +1606,9 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
                              n_params=n_params, n_iter=len(history), converged=converged,
                              history=tuple(history), method_note=note,
                              group_mean_se=se_mu, group_sd_se=se_sd,
-                             unidentified_items=tuple(item_ids_arr[unidentified].tolist()))
+                             unidentified_items=tuple(item_ids_arr[unidentified].tolist()),
+                             density=density, latent_nodes=pr.theta.copy(),
+                             latent_weights=np.exp(_group_log_weights(pr, mu, sigma)))
 
 
 def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter) -> str:

@@ -29,6 +29,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -198,12 +199,16 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
               help="native: MML-EM of scoring.calibration; girth: the girth package.")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
+@click.option("--density", type=click.Choice(("normal", "eh")), default="normal",
+              show_default=True, help="Latent density: normal, or an empirical histogram "
+                                      "estimated with the items (skewed populations).")
 @click.option("--lang", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True,
               help="Language of the HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               group_col: str | None, anchors_path: str | None, min_responses: int,
-              engine: str, report_path: str | None, lang: str, quiet: bool) -> None:
+              engine: str, report_path: str | None, density: str, lang: str,
+              quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
@@ -219,9 +224,9 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     _check_outputs(out_path, report_path)
     if engine == "girth":
         _check_girth_model(model)
-        if anchors_path or group_col:
-            raise click.UsageError("--engine girth supports neither --anchors nor "
-                                   "--group-col; use --engine native")
+        if anchors_path or group_col or density != "normal":
+            raise click.UsageError("--engine girth supports neither --anchors, "
+                                   "--group-col nor --density eh; use --engine native")
     with _user_errors():
         anchors = read_params(anchors_path) if anchors_path else None
         # dichotomous models need 0/1 scores; anchors allow their own categories
@@ -245,7 +250,7 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  + (f", groups {', '.join(sorted(set(data.groups)))}"
                     if data.groups is not None else ""))
     result, data, singular = _fit_without_singular(data, model, anchors, engine, quiet,
-                                                   min_responses, anchor_ids)
+                                                   min_responses, anchor_ids, density)
     excluded = excluded + singular
     if singular:
         _warn(f"items left out after a singular information matrix ({len(singular)}; "
@@ -271,11 +276,22 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     _info(quiet, "computing item fit ...")
     fit, persons = _item_fit(result, data, anchor_ids)
     params = result.params  # with the calibrated latent distribution (pooled over groups)
+    model_fit = None
+    if (not quiet or report_path) and anchors is None and data.groups is None \
+            and density == "normal":
+        from .modelfit import cheap_m2  # start-up cost (module docstring)
+
+        model_fit = cheap_m2(params, data.matrix, float(result.group_means[0]),
+                             float(result.group_sds[0]))
+    _info(quiet, model_fit.line() if model_fit is not None else
+          "M2 not computed (needs complete data, at most 60 items, one group, no anchors, "
+          "--density normal)")
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
-                                   report_warnings, excluded, persons, lang=lang)
+                                   report_warnings, excluded, persons,
+                                   model_fit=model_fit, lang=lang)
 
     outputs = {out_path: format_params(params, fit)}
     if html is not None:
@@ -370,7 +386,8 @@ def _runaway_slopes(params: ItemParams, anchor_ids: Sequence[str]) -> list[str]:
 
 def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | None,
                           engine: str, quiet: bool, min_responses: int,
-                          anchor_ids: Sequence[str]) -> tuple[Any, ResponseData, list[Any]]:
+                          anchor_ids: Sequence[str], density: str = "normal"
+                          ) -> tuple[Any, ResponseData, list[Any]]:
     """Calibrate; items whose information turns singular are left out and the fit rerun.
 
     Returns the result, the responses it used and the items left out on the way (with
@@ -383,8 +400,8 @@ def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | 
     left_out: list[Any] = []
     while True:
         try:
-            return _run_calibration(data, model, anchors, engine, quiet, min_responses), \
-                data, left_out
+            return _run_calibration(data, model, anchors, engine, quiet, min_responses,
+                                    density), data, left_out
         except SingularInformation as exc:
             left_out += [ItemExclusion(i, f"information matrix singular (slope a = {a:.3g} "
                                           "when the fit stopped)")
@@ -407,7 +424,8 @@ def _check_girth_model(model: str) -> None:
 
 
 def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
-                     engine: str, quiet: bool, min_responses: int = 10) -> Any:
+                     engine: str, quiet: bool, min_responses: int = 10,
+                     density: str = "normal") -> Any:
     """Run the chosen engine (native with a progress bar); its errors become messages.
 
     The engines raise ValueError naming the item for items they cannot estimate (too few
@@ -431,7 +449,8 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
         try:
             return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
                                    item_ids=data.item_ids, max_iter=max_iter,
-                                   progress=progress, min_responses=min_responses)
+                                   progress=progress, min_responses=min_responses,
+                                   density=density)
         finally:
             progress.close()
     except ValueError as exc:
@@ -489,11 +508,9 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
                         responses: str, warnings: Sequence[str] = (),
                         excluded: Sequence[Any] = (), persons: Any = None,
-                        model_fit: Mapping[str, Any] | None = None,
-                        lang: str | None = None) -> str:
+                        model_fit: Any = None, lang: str | None = None) -> str:
     """The HTML report of one calibration run (with the run's warnings first), in
     ``lang`` (zh_CN by default)."""
-    from .calibration import quadrature_grid  # start-up cost (module docstring)
     from .fit import empirical_curves  # start-up cost (module docstring)
     from .report import build_report  # start-up cost (module docstring)
 
@@ -524,18 +541,22 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
     if persons is not None:
         mu, sd, _, _ = _latent_prior(result, data)
         curves = empirical_curves(result.params, data.matrix, prior_mean=mu, prior_sd=sd)
-        nodes = getattr(result, "quadrature_nodes", None)
-        if nodes is None:
-            nodes = quadrature_grid(41) if engine == "native" else np.array([])
-        summary["Quadrature points"] = int(np.size(nodes))
+        # girth reports no grid; an empirical histogram is drawn for the reference group
+        nodes = getattr(result, "latent_nodes", None)
+        nodes = np.array([]) if nodes is None else np.asarray(nodes, dtype=float)
+        density = getattr(result, "density", "normal")
+        weights = getattr(result, "latent_weights", None) if density == "eh" else None
+        summary["Quadrature points"] = int(nodes.size)
+        summary["Latent density"] = density
         person_view = {"theta": persons.theta, "nodes": nodes,
-                       "weights": getattr(result, "density_weights", None),
+                       "weights": None if weights is None else np.asarray(weights)[0],
                        "mean": pooled_mean, "sd": pooled_sd,
                        "posterior_sd": float(np.nanmedian(persons.se))}
     return build_report(result.params, summary=summary, fit=fit, history=result.history,
                         warnings=warnings,
                         excluded=[(e.item_id, e.reason) for e in excluded],
-                        model_fit=model_fit, curves=curves, persons=person_view, lang=lang)
+                        model_fit=None if model_fit is None else asdict(model_fit),
+                        curves=curves, persons=person_view, lang=lang)
 
 
 # ---------------------------------------------------------------------------- score

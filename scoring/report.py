@@ -204,11 +204,12 @@ def _model_fit_section(model_fit: Mapping[str, Any] | None, _: Tr) -> str:
     head = _open("s-model", _("Model fit"))
     if not model_fit:
         missing = _("Limited-information model fit (M2) was not computed: it needs "
-                    "complete responses and at most 100 items.")
+                    "complete responses, at most 60 items, one group, no anchors and the "
+                    "normal latent density.")
         return head + f"<p>{_esc(missing)}</p></section>\n"
     ci = model_fit.get("rmsea_ci")
     rows = [
-        ["M2", _fmt(model_fit.get("m2"), 2), ""],
+        [str(model_fit.get("statistic", "M2")), _fmt(model_fit.get("m2"), 2), ""],
         [_("degrees of freedom"), _fmt(model_fit.get("df")), ""],
         ["p", _fmt(model_fit.get("p"), 4), _("p < 0.05: the model is rejected as exact")],
         ["RMSEA", _fmt(model_fit.get("rmsea"), 4),
@@ -222,8 +223,10 @@ def _model_fit_section(model_fit: Mapping[str, Any] | None, _: Tr) -> str:
         ["TLI", _fmt(model_fit.get("tli"), 4),
          _("good fit when at least {limit}").format(limit=CFI_GOOD)],
     ]
-    note = _("Maydeu-Olivares and Joe's M2 from the univariate and bivariate margins; "
-             "RMSEA, SRMSR, CFI and TLI as in R's mirt::M2.")
+    note = _("Maydeu-Olivares and Joe's M2 (M2* for ordinal items, on item-score means "
+             "and cross-products; C2 on category margins when M2* has no degrees of "
+             "freedom); RMSEA, SRMSR, CFI and TLI as in R's mirt::M2. Checked against "
+             "Python mirt to 1e-6.")
     return (head + f'<p class="note">{_esc(note)}</p>'
             + _table(_("Limited-information goodness of fit"),
                      [_("Statistic"), _("Value"), _("Reading")], rows)

@@ -128,4 +128,4 @@ def test_model_fit_persons_and_fit_plots_sections() -> None:
                                                   "nodes": np.linspace(-6, 6, 121),
                                                   "posterior_sd": 0.4})
     assert "The grid is coarser" not in fine
-    assert "was not computed: it needs complete responses" in fine
+    assert "was not computed: it needs complete responses, at most 60 items" in fine
