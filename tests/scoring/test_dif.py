@@ -372,3 +372,44 @@ def test_lr_dif_dichotomous_2pl():
     # the same test by MH agrees on the flagged item
     mh = mantel_haenszel(x, focal)
     assert mh.p[2] < 0.01
+
+
+def test_dif_command_method_lr_end_to_end(tmp_path, monkeypatch):
+    import csv
+
+    from click.testing import CliRunner
+
+    from scoring.cli import dif
+    from scoring.io import write_params
+    x, focal, ref_bank, _ = simulate_grm_dif(2)
+    write_params(tmp_path / "params.csv", ref_bank)
+    with (tmp_path / "responses.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", "grp", *ref_bank.item_ids])
+        for i, row in enumerate(x):
+            writer.writerow([f"p{i}", "F" if focal[i] else "R", *row.astype(int)])
+    monkeypatch.chdir(tmp_path)
+    args = ["responses.csv", "--params", "params.csv", "--group-col", "grp", "--focal", "F",
+            "--method", "lr"]
+    result = CliRunner().invoke(dif, [*args, "--out", "dif.csv"])
+    assert result.exit_code == 0, result.output
+    with open("dif.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["item_id", "model", "n_ref", "n_focal", "irt_lr_chi2",
+                             "irt_lr_df", "irt_lr_p", "irt_lr_p_bh", "irt_lr_flag",
+                             "irt_lr_score_diff", "irt_lr_unsigned_diff", "note"]
+    assert [r["irt_lr_flag"] for r in rows] == ["true"] + ["false"] * 9
+    assert rows[0]["model"] == "grm" and rows[0]["irt_lr_df"] == "4"
+    assert float(rows[0]["irt_lr_score_diff"]) < -0.2
+    assert "IRT LR DIF (Benjamini-Hochberg p < 0.05): i0" in result.output
+    assert "focal mean" in result.output
+    # clean anchors; an unknown anchor is an error naming it
+    result = CliRunner().invoke(dif, [*args, "--anchor-items", "i5,i6,i7,i8,i9"])
+    assert result.exit_code == 0, result.output
+    assert "anchor (not studied)" in result.output
+    result = CliRunner().invoke(dif, [*args, "--anchor-items", "i5,nope"])
+    assert result.exit_code == 1
+    assert "responses.csv, column nope: no such item column (named by --anchor-items)" in \
+        result.output
+    result = CliRunner().invoke(dif, [*args[:-2], "--anchor-items", "i5"])
+    assert result.exit_code == 2 and "--method lr only" in result.output

@@ -229,3 +229,118 @@ def test_bad_input_names_the_problem():
         calibrate_nominal(bad)
     with pytest.raises(ValueError, match="se must be"):
         calibrate_nominal(x, se="sandwich")
+
+
+# ---------------------------------------------------------------------------- command line
+
+LETTERS = "ABCD"
+
+
+def write_choices(path, x, n_items):
+    """A wide RESPONSES.csv of letters (empty = not answered)."""
+    lines = ["person_id," + ",".join(f"Q{j + 1}" for j in range(n_items))]
+    for i, row in enumerate(x):
+        lines.append(f"p{i + 1}," + ",".join("" if np.isnan(v) else LETTERS[int(v)]
+                                             for v in row))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture()
+def choice_files(tmp_path):
+    n_items = 8
+    a = np.tile([-0.8, -0.4, 1.2, -0.9], (n_items, 1))
+    c = np.tile([0.0, 0.2, 0.6, -0.3], (n_items, 1))
+    a[0] = [-0.8, 2.0, 1.2, -0.9]      # Q1: B attracts able persons
+    c[0] = [0.0, -1.2, 0.6, -0.3]
+    x, _, _, _ = simulate(21, n_items=n_items, n_persons=2000, slopes=a, intercepts=c)
+    x[x[:, 4] == 3, 4] = 0              # nobody chooses Q5's D
+    x[:5, 6] = np.nan                   # some not answered
+    write_choices(tmp_path / "responses.csv", x, n_items)
+    key_lines = ["item_id,key,options"] + [f"Q{j + 1},C," for j in range(n_items)]
+    key_lines[5] = "Q5,C,A B C D"        # D listed, so it is reported though never chosen
+    (tmp_path / "key.csv").write_text("\n".join(key_lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_distractors_command_end_to_end(choice_files):
+    import csv
+
+    from click.testing import CliRunner
+
+    from scoring.cli import distractors
+    d = choice_files
+    result = CliRunner().invoke(distractors, [str(d / "responses.csv"), "--key",
+                                              str(d / "key.csv"), "--out", str(d / "out.csv"),
+                                              "--report", str(d / "report.html")])
+    assert result.exit_code == 0, result.output
+    with (d / "out.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["item_id", "option", "key", "n_chosen", "share", "mean_theta",
+                             "slope", "se_slope", "intercept", "se_intercept",
+                             "slope_vs_key", "se_slope_vs_key", "attractive", "note"]
+    assert len(rows) == 8 * 4
+    by = {(r["item_id"], r["option"]): r for r in rows}
+    assert by[("Q1", "B")]["attractive"] == "true"
+    assert by[("Q1", "B")]["note"].startswith("attractive")
+    assert float(by[("Q1", "B")]["slope_vs_key"]) > 0
+    assert sum(r["attractive"] == "true" for r in rows) == 1
+    assert by[("Q1", "C")]["key"] == "true" and by[("Q1", "C")]["note"] == "key"
+    assert by[("Q5", "D")]["note"] == "never chosen" and by[("Q5", "D")]["n_chosen"] == "0"
+    assert by[("Q5", "D")]["slope"] == ""
+    assert "options nobody chose" in result.output and "Q5 D" in result.output
+    text = [line.split() for line in result.output.splitlines()]   # the text table
+    assert ["item_id", "option", "key", "n_chosen"] == text[0][:4]
+    q1b = next(line for line in text if line[:2] == ["Q1", "B"])
+    assert "attractive:" in q1b
+    assert next(line for line in text if line[:2] == ["Q1", "C"])[2] == "key"
+    assert sum(float(by[("Q7", o)]["share"]) for o in LETTERS) == pytest.approx(1.0)
+    html = (d / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+    assert "Attractive distractors: Q1 B" in html
+
+
+@pytest.mark.parametrize("key_text, message", [
+    ("item_id,answer\nQ1,C\n", "key.csv, row 1, column key: required column is missing"),
+    ("item_id,key\nQ1,C\nQ2,\n", "key.csv, row 3, column key: empty key for item 'Q2'"),
+    ("item_id,key\nQ1,C\nQ9,A\n",
+     "key.csv, row 3, column item_id: item 'Q9' is not a column of"),
+    ("item_id,key\nQ1,C\nQ1,A\n",
+     "key.csv, row 3, column item_id: duplicate item 'Q1' (first on row 2)"),
+    ("item_id,key,options\nQ1,E,A B C D\n",
+     "key.csv, row 2, column key: key 'E' is not one of the options A B C D"),
+    ("item_id,key\nQ1,C\n", "responses.csv, row 1, column Q2: item has no key in"),
+])
+def test_distractors_bad_key_file_names_file_row_and_column(choice_files, monkeypatch,
+                                                            key_text, message):
+    from click.testing import CliRunner
+
+    from scoring.cli import distractors
+    if "no key" not in message:
+        pad = "," * key_text.splitlines()[0].count(",")
+        key_text += "".join(f"Q{j},C{pad[1:]}\n" for j in range(2, 9))
+    (choice_files / "key.csv").write_text(key_text, encoding="utf-8")
+    monkeypatch.chdir(choice_files)
+    result = CliRunner().invoke(distractors, ["responses.csv", "--key", "key.csv",
+                                              "--out", "out.csv"])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (choice_files / "out.csv").exists()
+
+
+def test_distractors_bad_option_in_responses(choice_files, monkeypatch):
+    from click.testing import CliRunner
+
+    from scoring.cli import distractors
+    path = choice_files / "responses.csv"
+    text = path.read_text(encoding="utf-8").splitlines()
+    cells = text[3].split(",")
+    cells[5] = "E"                               # Q5 of the third person: not an option
+    text[3] = ",".join(cells)
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    monkeypatch.chdir(choice_files)
+    result = CliRunner().invoke(distractors, ["responses.csv", "--key", "key.csv",
+                                              "--out", "out.csv"])
+    assert result.exit_code == 1
+    assert ("responses.csv, row 4, column Q5: option 'E' is not one of the options "
+            "A B C D of this item") in result.output
