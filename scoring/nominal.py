@@ -38,10 +38,11 @@ handful of persons chose bounded).  Centred, it is the same whatever the referen
 The reported log-likelihood excludes it.
 
 Standard errors: ``se="observed"`` (default) inverts the observed information of the
-log-posterior, the central-difference Jacobian of its analytic gradient (Fisher's identity:
-the marginal score is the expected complete-data score), cross-item covariances included;
-``se="crossprod"`` uses the cross-product of the per-person scores (cheaper for very many
-parameters, noisier); ``se="none"`` skips them.
+log-posterior by Louis' identity, exact for the quadrature (the complete-data curvature
+from the expected counts minus the posterior covariance of each person's score, cross-item
+covariances included; checked against central differences of the analytic marginal score);
+``se="crossprod"`` uses the cross-product of the per-person scores (cheaper, noisier);
+``se="none"`` skips them.
 """
 from __future__ import annotations
 
@@ -524,8 +525,8 @@ def _calibrate(responses, n_options, key, item_ids, slope_prior_sd, latent_mean,
         with np.errstate(invalid="ignore"):
             sev = np.where(free, np.sqrt(np.where(var >= 0, var, np.nan)), np.nan)
         se_a, se_c = sev[:, :kmax], sev[:, kmax:]
-        note_se = ("SEs: inverse observed information of the log-posterior (central "
-                   "differences of the analytic marginal score; cross-item covariances "
+        note_se = ("SEs: inverse observed information of the log-posterior (Louis' "
+                   "identity, exact for the quadrature; cross-item covariances "
                    "included)." if se == "observed" else
                    "SEs: inverse cross-product of per-person scores.")
         if not ok:
@@ -585,16 +586,28 @@ def _marginal_score(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
     return g
 
 
-def _covariance(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
-                logw: np.ndarray, sd: float | None, free: np.ndarray, post: np.ndarray,
-                method: str) -> tuple[np.ndarray, bool]:
-    """(J, 2K, 2K) per-item blocks of the inverse information and whether it was PD."""
+def _information(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
+                 logw: np.ndarray, sd: float | None, free: np.ndarray, post: np.ndarray,
+                 method: str) -> np.ndarray:
+    """(P, P) information of the free parameters (packed order of ``np.argwhere(free)``).
+
+    ``"observed"``: Louis' identity, exact for the quadrature:
+    ``-Σ_j E_post[∂² log P_j] - Σ_i Cov_post(s_i)`` with ``s_i(θ) = Σ_j ∂ log P_j(x_ij|θ)``;
+    the posterior second moment ``Σ_i Σ_q post_iq s_i(θ_q) s_i(θ_q)ᵀ`` is one
+    ``(items*K)²`` product per quadrature point, ``Uᵀ diag(post_q) U`` with
+    ``U = Y - answered * P(θ_q)``.  ``"numeric"``: central differences of the analytic
+    marginal score (slow; kept to check the former).  ``"crossprod"``: ``Σ_i S_i S_iᵀ``.
+    """
     J, K2 = free.shape
     K = K2 // 2
-    coords = np.argwhere(free)                           # (P, 2): item, coordinate
-    P = len(coords)
-    if method == "observed":
-        H = np.zeros((P, P))
+    sel = free.ravel()
+    S = _person_scores(d, a, c, theta, post)              # (n, J*2K)
+    if method == "crossprod":
+        S = S[:, sel]
+        return S.T @ S
+    if method == "numeric":
+        coords = np.argwhere(free)
+        H = np.zeros((len(coords), len(coords)))
         x = np.concatenate([np.nan_to_num(a), np.nan_to_num(c)], axis=1)
         nan_mask = ~np.isfinite(np.concatenate([a, c], axis=1))
         for col, (j, m) in enumerate(coords):
@@ -606,10 +619,42 @@ def _covariance(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
                 pa, pc = unpack_rows(xp, nan_mask, K)
                 grads.append(_marginal_score(d, pa, pc, theta, logw, sd)[free])
             H[:, col] = (grads[0] - grads[1]) / (2 * h)
-        info = -(H + H.T) / 2
-    else:
-        S = _person_scores(d, a, c, theta, post)[:, free.ravel()]
-        info = S.T @ S
+        return -(H + H.T) / 2
+    r = np.asarray(d.Y.T @ post).reshape(J, K, -1)          # expected counts
+    _, _, Hc = _item_derivatives(a, c, r, theta, sd)      # (J, 2K, 2K), prior included
+    Pr = np.exp(_log_probs(a, c, theta))                  # (J, Q, K)
+    Y = d.Y.toarray() if sp.issparse(d.Y) else d.Y
+    ans = np.repeat(d.answered, K, axis=1)                # (n, J*K)
+    JK = J * K
+    moments = np.zeros((3, JK, JK))
+    for q in range(len(theta)):
+        U = Y - ans * Pr[:, q, :].reshape(1, JK)
+        G = U.T @ (U * post[:, q:q + 1])
+        moments[0] += G
+        moments[1] += theta[q] * G
+        moments[2] += theta[q] ** 2 * G
+    # packed coordinate of (item j, slope k) is j*2K + k, of (j, intercept k) j*2K + K + k
+    idx_a = (np.arange(J)[:, None] * K2 + np.arange(K)[None, :]).ravel()
+    idx_c = idx_a + K
+    E = np.zeros((J * K2, J * K2))
+    E[np.ix_(idx_a, idx_a)] = moments[2]
+    E[np.ix_(idx_a, idx_c)] = moments[1]
+    E[np.ix_(idx_c, idx_a)] = moments[1]
+    E[np.ix_(idx_c, idx_c)] = moments[0]
+    info = -(E - S.T @ S)
+    for j in range(J):
+        info[j * K2:(j + 1) * K2, j * K2:(j + 1) * K2] -= Hc[j]
+    info = info[np.ix_(sel, sel)]
+    return (info + info.T) / 2
+
+
+def _covariance(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
+                logw: np.ndarray, sd: float | None, free: np.ndarray, post: np.ndarray,
+                method: str) -> tuple[np.ndarray, bool]:
+    """(J, 2K, 2K) per-item blocks of the inverse information and whether it was PD."""
+    J, K2 = free.shape
+    coords = np.argwhere(free)                           # (P, 2): item, coordinate
+    info = _information(d, a, c, theta, logw, sd, free, post, method)
     out = np.zeros((J, K2, K2))
     try:
         chol = np.linalg.cholesky(info)

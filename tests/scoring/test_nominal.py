@@ -87,6 +87,27 @@ def test_cross_product_standard_errors_close_to_observed(big):
     assert np.all((ratio > 0.7) & (ratio < 1.4))
 
 
+def test_louis_information_equals_numerical_derivative_of_the_score():
+    from scoring import nominal as nm
+    x, _, _, key = simulate(5, n_items=6, n_options=4, n_persons=800)
+    x[np.random.default_rng(1).random(x.shape) < 0.15] = np.nan      # missing responses
+    x[x[:, 3] == 2, 3] = 0                                             # a never-chosen option
+    p = calibrate_nominal(x, key=key, se="none").params
+    data = nm._Data(x, 4)
+    theta, logw = nm._grid(61, (-6, 6), 0.0, 1.0)
+    _, post, _ = nm._e_step(data, p.slopes, p.intercepts, theta, logw)
+    free_opt = p.chosen.copy()
+    free_opt[np.arange(6), p.reference] = False
+    free = np.concatenate([free_opt, free_opt], axis=1)
+    louis = nm._information(data, p.slopes, p.intercepts, theta, logw, 3.0, free, post,
+                            "observed")
+    numeric = nm._information(data, p.slopes, p.intercepts, theta, logw, 3.0, free, post,
+                              "numeric")
+    assert louis.shape == (int(free.sum()),) * 2
+    # measured 7e-7 absolute on entries up to 170
+    assert np.max(np.abs(louis - numeric)) < 1e-4 * np.max(np.abs(numeric))
+
+
 def test_squarem_reaches_the_same_optimum_as_plain_em(big):
     x, _, _, key, fit = big
     plain = calibrate_nominal(x, key=key, squarem=False, se="none")
