@@ -809,8 +809,9 @@ def lr_dif(
 
     Notes
     -----
-    An item whose split copy cannot be calibrated (a category nobody in one group used,
-    too few responses in a group) gets NaN statistics and a reason.  With 3PL items the
+    An item with a category nobody in one group used (its copy there would have fewer
+    categories: the models would not be nested), or whose two-group fits fail (too few
+    responses in a group), gets NaN statistics and a reason.  With 3PL items the
     Beta prior on ``c`` of :class:`Priors` is used in both fits, so the statistic is a
     likelihood ratio of posterior-mode estimates.  Rasch and PCM items: the reference SD
     is estimated, so the scale is that of the constrained fit.
@@ -907,6 +908,10 @@ def lr_dif(
     focal_mean = float(base.group_means[foc_index])
     focal_sd = float(base.group_sds[foc_index])
     for j in np.flatnonzero(studied):
+        unused = _unused_category(x[:, j], focal)
+        if unused:
+            reason[j] = unused
+            continue
         if anchors is None:
             con_res, why_c = base, ""
             free_res, why_f = fit(np.array([j]))
@@ -916,8 +921,7 @@ def lr_dif(
         if con_res is None or free_res is None:
             reason[j] = f"cannot fit the two-group models: {why_c or why_f}"
             continue
-        k = int(free_res.params.n_categories[list(free_res.params.item_ids).index(
-            f"{ids[j]}@ref")])
+        k = int(np.nanmax(x[:, j])) + 1
         df[j] = catalogue.get(models[j]).n_parameters(k)
         ll_con[j], ll_free[j] = con_res.loglik, free_res.loglik
         chi2[j] = max(2.0 * (free_res.loglik - con_res.loglik), 0.0)
@@ -932,6 +936,23 @@ def lr_dif(
         loglik_free=ll_free, n_ref=n_ref, n_focal=n_foc, studied=studied,
         anchor=anchor & ~studied, converged=conv,
         reason=reason.astype(str), focal_mean=focal_mean, focal_sd=focal_sd)
+
+
+def _unused_category(column: np.ndarray, focal: np.ndarray) -> str:
+    """Why an item cannot be split, or '': each group must use every category of the item,
+    else the free model (its copies with fewer categories) is not nested in the
+    constrained one."""
+    seen = ~np.isnan(column)
+    if not seen.any():
+        return "no responses"
+    top = int(np.nanmax(column))
+    for label, mask in (("reference", ~focal), ("focal", focal)):
+        used = np.unique(column[seen & mask]).astype(int)
+        missing = sorted(set(range(top + 1)) - set(used.tolist()))
+        if missing:
+            return (f"category {missing[0]} not used in the {label} group: the item's "
+                    "parameters cannot be freed there (collapse categories)")
+    return ""
 
 
 def _expected_score_gap(result: Any, item_id: str, n_points: int = 201) -> tuple[float, float]:

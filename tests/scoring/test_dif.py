@@ -431,3 +431,13 @@ def test_lr_dif_equals_python_mirt_likelihood_ratio():
     assert np.allclose(ours.chi2, ref["statistic"].to_numpy(), atol=0.02)
     assert np.all(ours.df == ref["df"].to_numpy())
     assert np.allclose(ours.p, ref["p_value"].to_numpy(), atol=1e-3)
+
+
+def test_lr_dif_item_that_cannot_be_split_gets_a_reason():
+    x, focal, _, _ = simulate_grm_dif(6, n=500, n_items=5)
+    x[focal & (x[:, 3] == 3), 3] = 2        # nobody in the focal group uses item 3's top
+    res = lr_dif(x, "grm", focal)
+    assert np.isnan(res.chi2[3]) and not res.flagged[3]
+    assert res.reason[3].startswith("category 3 not used in the focal group")
+    assert np.all(np.isfinite(np.delete(res.chi2, 3)))
+    assert np.isnan(res.p_adjusted[3]) and np.all(np.isfinite(np.delete(res.p_adjusted, 3)))
