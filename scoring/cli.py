@@ -816,10 +816,14 @@ def _check_common_items(new: ItemParams, new_path: str, ref: ItemParams,
               help="Mean of the latent distribution (a calibrated scale's).")
 @click.option("--latent-sd", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="SD of the latent distribution.")
+@click.option("--se", "se_method", type=click.Choice(("observed", "crossprod", "none")),
+              default="observed", show_default=True,
+              help="Standard errors: observed information (Louis), score cross-product, "
+                   "or none.")
 @click.option("--quiet", is_flag=True, help="No messages on stderr (for scripts).")
 def distractors(responses: str, key_path: str, out_path: str, report_path: str | None,
                 id_col: str | None, group_col: str | None, slope_prior_sd: float,
-                latent_mean: float, latent_sd: float, quiet: bool) -> None:
+                latent_mean: float, latent_sd: float, se_method: str, quiet: bool) -> None:
     """Distractor analysis of single-choice items with the nominal response model.
 
     RESPONSES is wide: one row per person, one column per item holding the option chosen
@@ -841,7 +845,8 @@ def distractors(responses: str, key_path: str, out_path: str, report_path: str |
     with _user_errors(ValueError):
         fit = calibrate_nominal(x, n_options, key=key_index, item_ids=choices.item_ids,
                                 slope_prior_sd=slope_prior_sd or None,
-                                latent_mean=latent_mean, latent_sd=latent_sd)
+                                latent_mean=latent_mean, latent_sd=latent_sd,
+                                se=se_method)
         table = analyse_distractors(fit, x, key_index)
     header, rows = _distractor_rows(table, options)
     html = None
