@@ -49,7 +49,7 @@ from scipy import stats
 from scipy.special import chdtrc, expit
 
 from scoring import catalogue
-from scoring.calibration import calibrate
+from scoring.calibration import Priors, calibrate
 from scoring.models import expected_score
 
 __all__ = [
@@ -720,7 +720,7 @@ class LRDIFResult:
     n_ref, n_focal : (n_items,) int, responses to the item in each group
     studied, anchor : (n_items,) bool
     converged : (n_items,) bool, both fits converged
-    reason : (n_items,) str, '' or why an item has no statistics
+    reason : (n_items,) str, '' or why an item has no statistics (or a note on them)
     focal_mean, focal_sd : float, focal latent mean and SD of the all-constrained (or
         anchors-only) fit, on the reference N(0, 1) scale
     """
@@ -771,6 +771,7 @@ def lr_dif(
     max_iter: int = 500,
     tol: float = 1e-4,
     min_responses: int = 10,
+    priors: Priors | None = None,
 ) -> LRDIFResult:
     """IRT likelihood-ratio DIF of each studied item (Thissen, Steinberg & Wainer).
 
@@ -801,7 +802,8 @@ def lr_dif(
         without anchors)
     item_ids : optional (n_items,) labels
     alpha : FDR level of ``flagged``
-    n_quad, max_iter, tol, min_responses : passed to :func:`calibrate`
+    n_quad, max_iter, tol, min_responses, priors : passed to :func:`calibrate` (default
+        priors: its Beta(5, 17) on 3PL ``c``; ``Priors(guessing_beta=None)`` for plain ML)
 
     Returns
     -------
@@ -813,8 +815,10 @@ def lr_dif(
     categories: the models would not be nested), or whose two-group fits fail (too few
     responses in a group), gets NaN statistics and a reason.  With 3PL items the
     Beta prior on ``c`` of :class:`Priors` is used in both fits, so the statistic is a
-    likelihood ratio of posterior-mode estimates.  Rasch and PCM items: the reference SD
-    is estimated, so the scale is that of the constrained fit.
+    likelihood ratio of posterior-mode estimates and can come out negative (the free fit
+    carries two priors); it is then set to 0 with a note (also when a fit stops short).
+    Rasch and PCM items: the reference SD is estimated, so the scale is that of the
+    constrained fit.
     """
     x = np.asarray(responses, dtype=float)
     if x.ndim != 2:
@@ -882,7 +886,8 @@ def lr_dif(
         try:
             res = calibrate(data, mods, groups=groups, reference_group=_REF, n_quad=n_quad,
                             max_iter=max_iter, tol=tol, item_ids=names,
-                            min_responses=min_responses, compute_se=False)
+                            min_responses=min_responses, compute_se=False,
+                            priors=priors)
         except ValueError as exc:
             return None, str(exc)
         return res, ""
@@ -925,6 +930,9 @@ def lr_dif(
         df[j] = catalogue.get(models[j]).n_parameters(k)
         ll_con[j], ll_free[j] = con_res.loglik, free_res.loglik
         chi2[j] = max(2.0 * (free_res.loglik - con_res.loglik), 0.0)
+        if free_res.loglik < con_res.loglik - 0.05:
+            reason[j] = ("free fit's loglik below the constrained one (priors, or a fit "
+                         "stopped short): chi-square set to 0")
         conv[j] = bool(con_res.converged and free_res.converged)
         sids[j], uids[j] = _expected_score_gap(free_res, ids[j])
     p = np.where(np.isfinite(chi2), chdtrc(np.maximum(df, 1), chi2), np.nan)
