@@ -46,6 +46,7 @@ covariances included; checked against central differences of the analytic margin
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -316,7 +317,7 @@ def _m_step(a: np.ndarray, c: np.ndarray, r: np.ndarray, theta: np.ndarray,
         x_old = x[active]
         for _halving in range(30):
             trial = x_old + scale[:, None] * step
-            ta, tc = unpack_rows(trial, nan_mask[active], K)
+            ta, tc = _unpack_rows(trial, nan_mask[active], K)
             new_obj, _, _ = _item_derivatives(ta, tc, r[active], theta, sd, hessian=False)
             worse = new_obj < obj - 1e-10 * (1.0 + np.abs(obj))
             if not worse.any():
@@ -355,7 +356,7 @@ def _newton_step(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.nan_to_num(step)
 
 
-def unpack_rows(v: np.ndarray, nan_mask: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+def _unpack_rows(v: np.ndarray, nan_mask: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     """Slopes and intercepts (NaN outside the model) from packed ``(J, 2K)`` rows."""
     return (np.where(nan_mask[:, :K], np.nan, v[:, :K]),
             np.where(nan_mask[:, K:], np.nan, v[:, K:]))
@@ -497,7 +498,7 @@ def _calibrate(responses, n_options, key, item_ids, slope_prior_sd, latent_mean,
             alpha = min(alpha, -1.0)
             xs = x0 - 2 * alpha * rr + alpha**2 * vv
             xs = np.where(free, np.clip(xs, -_MAX_PARAM, _MAX_PARAM), x0)
-            sa, sc = unpack_rows(xs, nan_mask, kmax)
+            sa, sc = _unpack_rows(xs, nan_mask, kmax)
             a3, c3, o_s = em(sa, sc)
             n_iter += 1
             if np.isfinite(o_s) and o_s >= o1:
@@ -616,7 +617,7 @@ def _information(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
             for sign in (1.0, -1.0):
                 xp = x.copy()
                 xp[j, m] += sign * h
-                pa, pc = unpack_rows(xp, nan_mask, K)
+                pa, pc = _unpack_rows(xp, nan_mask, K)
                 grads.append(_marginal_score(d, pa, pc, theta, logw, sd)[free])
             H[:, col] = (grads[0] - grads[1]) / (2 * h)
         return -(H + H.T) / 2
@@ -790,6 +791,15 @@ def analyse_distractors(fit: NominalResult, responses: Any, key: Any) -> Distrac
     if np.any((kk < 0) | (kk >= p.n_options)):
         j = int(np.argmax((kk < 0) | (kk >= p.n_options)))
         raise ValueError(f"item {p.item_ids[j]}: key {kk[j]} is not one of its options")
+    r = np.arange(J)
+    others = np.where(p.chosen & (np.arange(K)[None, :] != kk[:, None]), p.slopes, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an item with only the key chosen
+        lead = p.slopes[r, kk] - np.nanmean(others, axis=1)
+    if np.nanmedian(lead) < 0:
+        raise ValueError("the fitted ability scale runs against the key (most keys have a "
+                         "lower slope than their distractors); fit with key= so that it "
+                         "points towards ability")
     theta, _ = nominal_eap(p, x, latent_mean=fit.latent_mean, latent_sd=fit.latent_sd)
     seen = ~np.isnan(x)
     n_chosen = np.zeros((J, K))
@@ -802,7 +812,6 @@ def analyse_distractors(fit: NominalResult, responses: Any, key: Any) -> Distrac
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(in_range, n_chosen / seen.sum(axis=0)[:, None], np.nan)
         mean_theta = np.where(in_range & (n_chosen > 0), sum_theta / n_chosen, np.nan)
-    r = np.arange(J)
     a_key = p.slopes[r, kk]
     vs_key = np.where(in_range, p.slopes - a_key[:, None], np.nan)
     se_vs = np.full((J, K), np.nan)

@@ -223,6 +223,16 @@ def test_planted_attractive_distractor_is_flagged_and_plain_ones_not():
     assert np.allclose(table.share.sum(axis=1), 1.0)
 
 
+def test_distractor_analysis_refuses_a_scale_running_against_the_key():
+    x, _, _, key = simulate(8, n_items=6, n_persons=1000)
+    fit = calibrate_nominal(x, key=key, se="none")
+    assert np.all(analyse_distractors(fit, x, key).note[np.arange(6), key] == "key")
+    flipped = NominalParams.from_arrays(-fit.params.slopes, fit.params.intercepts)
+    reflected = type(fit)(**{**fit.__dict__, "params": flipped})
+    with pytest.raises(ValueError, match="runs against the key"):
+        analyse_distractors(reflected, x, key)
+
+
 def test_eap_and_latent_scale():
     x, a, c, _ = simulate(2, n_items=8, n_persons=2000)
     params = NominalParams.from_arrays(a, c)
