@@ -1,4 +1,5 @@
-"""Offline command line of ``scoring``: ``calibrate``, ``score``, ``dif`` and ``link``.
+"""Offline command line of ``scoring``: ``calibrate``, ``score``, ``dif``, ``link`` and
+``distractors``.
 
 The commands are plain click commands registered in setup.cfg under the entry-point group
 ``learningcity.commands``, so they run as ``learningcity calibrate ...``; this module
@@ -49,11 +50,11 @@ from .io import (
 )
 from .params import DICHOTOMOUS, MODELS, ItemParams
 
-__all__ = ["calibrate", "dif", "link", "main", "score"]
+__all__ = ["calibrate", "dif", "distractors", "link", "main", "score"]
 
 ENGINES = catalogue.ENGINES
 SCORE_METHODS = ("eap", "map", "mle", "wle")
-DIF_METHODS = ("mh", "logistic", "both")
+DIF_METHODS = ("mh", "logistic", "both", "lr")
 LINK_METHODS = ("mean-mean", "mean-sigma", "stocking-lord", "haebara")
 
 class ModelName(click.ParamType):
@@ -630,28 +631,41 @@ def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
 @click.option("--out", "out_path", type=_output_file,
               help="DIF.csv to write (default: print the table).")
 @click.option("--method", type=click.Choice(DIF_METHODS), default="mh", show_default=True,
-              help="mh: Mantel-Haenszel with ETS A/B/C; logistic: logistic regression; both.")
+              help="mh: Mantel-Haenszel with ETS A/B/C; logistic: logistic regression; both; "
+                   "lr: IRT likelihood ratio of two-group calibrations (polytomous items too).")
 @click.option("--id-col", help="Person-id column (default: person_id if present).")
+@click.option("--anchor-items", help="--method lr: comma-separated anchor item ids "
+                                     "(default: every other item anchors each test).")
 def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: str | None,
-        method: str, id_col: str | None) -> None:
+        method: str, id_col: str | None, anchor_items: str | None = None) -> None:
     """Differential item functioning of each item between a focal and a reference group.
 
-    Persons are matched on the number-correct score when everyone answered every item,
-    otherwise on their EAP theta under PARAMS (and its latent distribution).  Dichotomous
-    items only (polytomous items get empty statistics and a note).  ETS classes: A
-    negligible, B moderate, C large; a negative MH D-DIF means the item is harder for the
-    focal group.
+    mh/logistic: persons are matched on the number-correct score when everyone answered
+    every item, otherwise on their EAP theta under PARAMS (and its latent distribution);
+    dichotomous items only (polytomous items get empty statistics and a note).  ETS
+    classes: A negligible, B moderate, C large; a negative MH D-DIF means the item is
+    harder for the focal group.
+    lr: for each item, a two-group calibration (reference N(0, 1), focal mean and SD free)
+    with the item's parameters equal in both groups against one with them free in the
+    focal group, in the models of PARAMS; chi-square, Benjamini-Hochberg p, and the
+    focal-minus-reference expected-score difference (negative = harder for the focal group).
     """
     _check_outputs(out_path)
+    if anchor_items and method != "lr":
+        raise click.UsageError("--anchor-items applies to --method lr only")
     with _user_errors():
         params = read_params(params_path)
         data = read_responses(responses, id_col=id_col, group_col=group_col,
                               max_scores=_max_scores(params))
         params = _match_params(params, params_path, data)
         focal_mask = _focal_mask(data, group_col, focal)
+        anchors = _dif_anchor_items(anchor_items, data) if anchor_items else None
     with _user_errors(ValueError):
-        matching, matched_on = _dif_matching(params, data)
-        header, rows = _dif_table(params, data, focal_mask, method, matching)
+        if method == "lr":
+            header, rows, matched_on = _lr_dif_table(params, data, focal_mask, anchors)
+        else:
+            matching, matched_on = _dif_matching(params, data)
+            header, rows = _dif_table(params, data, focal_mask, method, matching)
     n_focal = int(focal_mask.sum())
     click.echo(f"focal '{focal}' ({n_focal} persons) vs reference (all other groups, "
                f"{data.n_persons - n_focal} persons); matched on {matched_on}", err=True)
@@ -667,6 +681,12 @@ def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: 
             flagged = [str(row[0]) for row in rows if row[k] == "C"]
             if flagged:
                 click.echo(f"{label} C (large DIF): {', '.join(flagged)}", err=True)
+    if "irt_lr_flag" in header:
+        k = header.index("irt_lr_flag")
+        flagged = [str(row[0]) for row in rows if row[k] is True]
+        if flagged:
+            click.echo(f"IRT LR DIF (Benjamini-Hochberg p < 0.05): {', '.join(flagged)}",
+                       err=True)
 
 
 def _focal_mask(data: ResponseData, group_col: str, focal: str) -> np.ndarray:
@@ -726,6 +746,45 @@ def _dif_table(params: ItemParams, data: ResponseData, focal: np.ndarray, method
     return header, rows
 
 
+def _dif_anchor_items(spec: str, data: ResponseData) -> list[str]:
+    """The ids of ``--anchor-items`` (comma-separated), each an item column of the data."""
+    ids = [part.strip() for part in spec.split(",") if part.strip()]
+    known = {str(i) for i in data.item_ids}
+    for item in ids:
+        if item not in known:
+            raise InputError(data.path, None, item,
+                             "no such item column (named by --anchor-items)")
+    if not ids:
+        raise click.UsageError("--anchor-items names no item")
+    return ids
+
+
+def _lr_dif_table(params: ItemParams, data: ResponseData, focal: np.ndarray,
+                  anchors: Sequence[str] | None) -> tuple[list[str], list[list[Any]], str]:
+    """Per-item IRT likelihood-ratio DIF table (models from PARAMS), and how it matched."""
+    from .dif import lr_dif  # start-up cost (module docstring)
+
+    ids = [str(i) for i in params.item_ids]
+    res = lr_dif(data.matrix, [str(m) for m in params.model], focal, anchors,
+                 item_ids=ids)
+    header = ["item_id", "model", "n_ref", "n_focal", "irt_lr_chi2", "irt_lr_df",
+              "irt_lr_p", "irt_lr_p_bh", "irt_lr_flag", "irt_lr_score_diff",
+              "irt_lr_unsigned_diff", "note"]
+    rows = []
+    for j, item in enumerate(ids):
+        studied = bool(res.studied[j]) and not res.reason[j]
+        rows.append([item, str(res.model[j]), _plain(res.n_ref[j]), _plain(res.n_focal[j]),
+                     _plain(res.chi2[j]), _plain(res.df[j]) if studied else None,
+                     _plain(res.p[j]), _plain(res.p_adjusted[j]),
+                     bool(res.flagged[j]) if studied else None,
+                     _plain(res.score_difference[j]), _plain(res.unsigned_difference[j]),
+                     str(res.reason[j]) or ("" if res.converged[j] else "not converged")])
+    how = (f"two-group IRT calibrations (focal mean {res.focal_mean:.3f}, SD "
+           f"{res.focal_sd:.3f}; anchors: "
+           + (", ".join(anchors) if anchors else "every other item") + ")")
+    return header, rows, how
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python values (for CSV and text output)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -734,6 +793,8 @@ def _plain(value: Any) -> Any:
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned text table for the terminal."""
     def cell(value: Any) -> str:
+        if value is None:
+            return ""
         if isinstance(value, (float, np.floating)):
             return "" if np.isnan(value) else f"{value:.3f}"
         return str(value)
@@ -788,9 +849,272 @@ def _check_common_items(new: ItemParams, new_path: str, ref: ItemParams,
         raise InputError(new_path, None, "item_id", f"no item in common with {ref_path}")
 
 
+# ---------------------------------------------------------------------------- distractors
+
+@click.command()
+@click.argument("responses", type=_existing_file)
+@click.option("--key", "key_path", type=_existing_file, required=True,
+              help="KEY.csv: item_id,key[,options] -- the correct option of each item and, "
+                   "optionally, all its options (e.g. 'A B C D') so that options nobody "
+                   "chose are reported too.")
+@click.option("--out", "out_path", type=_output_file, required=True,
+              help="DISTRACTORS.csv to write: one row per item and option.")
+@click.option("--report", "report_path", type=_output_file,
+              help="Also write a self-contained HTML report with the option curves.")
+@click.option("--id-col", help="Person-id column (default: person_id if present).")
+@click.option("--group-col", help="A column that is not an item (ignored here).")
+@click.option("--slope-prior-sd", type=click.FloatRange(min=0), default=3.0,
+              show_default=True, help="SD of the normal prior on each item's centred "
+                                      "option slopes (0: none, plain ML).")
+@click.option("--latent-mean", type=float, default=0.0, show_default=True,
+              help="Mean of the latent distribution (a calibrated scale's).")
+@click.option("--latent-sd", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="SD of the latent distribution.")
+@click.option("--se", "se_method", type=click.Choice(("observed", "crossprod", "none")),
+              default="observed", show_default=True,
+              help="Standard errors: observed information (Louis), score cross-product, "
+                   "or none.")
+@click.option("--quiet", is_flag=True, help="No messages on stderr (for scripts).")
+def distractors(responses: str, key_path: str, out_path: str, report_path: str | None,
+                id_col: str | None, group_col: str | None, slope_prior_sd: float,
+                latent_mean: float, latent_sd: float, se_method: str, quiet: bool) -> None:
+    """Distractor analysis of single-choice items with the nominal response model.
+
+    RESPONSES is wide: one row per person, one column per item holding the option chosen
+    (a letter such as A-D, or an option code); empty = not answered.  The nominal
+    response model (Bock) is fitted by MML-EM and DISTRACTORS.csv gets, per item and
+    option: how many chose it and their share, the mean EAP ability of its choosers, its
+    slope and intercept with standard errors, its slope relative to the key, and a note:
+    an "attractive" distractor draws able persons (its slope exceeds the key's, or its
+    probability still rises one SD above the mean ability).
+    """
+    from .nominal import analyse_distractors, calibrate_nominal  # start-up cost (docstring)
+
+    _check_outputs(out_path, report_path)
+    with _user_errors():
+        choices = _read_choices(responses, id_col, group_col)
+        keys = _read_key(key_path, choices)
+        x, options, key_index = _option_matrix(choices, keys, key_path)
+    n_options = np.array([len(o) for o in options])
+    with _user_errors(ValueError):
+        fit = calibrate_nominal(x, n_options, key=key_index, item_ids=choices.item_ids,
+                                slope_prior_sd=slope_prior_sd or None,
+                                latent_mean=latent_mean, latent_sd=latent_sd,
+                                se=se_method)
+        table = analyse_distractors(fit, x, key_index)
+    header, rows = _distractor_rows(table, options)
+    html = None
+    if report_path:
+        from .nominal_report import build_distractor_report  # start-up cost (matplotlib)
+
+        html = build_distractor_report(fit, table, options,
+                                       title=f"Distractor analysis: {responses}")
+    with _output_errors():
+        write_table(out_path, header, rows)
+    if html is not None:
+        _write_outputs({report_path: html})
+    shown = ["item_id", "option", "key", "n_chosen", "share", "mean_theta", "slope",
+             "slope_vs_key", "note"]
+    text_rows = [[row[header.index(c)] for c in shown] for row in rows]
+    for row in text_rows:
+        row[2] = "key" if row[2] else ""
+    click.echo(_text_table(shown, text_rows))
+    if not fit.converged:
+        _warn(f"the nominal model did not converge after {fit.n_iter} EM steps")
+    if fit.never_chosen:
+        _warn("options nobody chose (left out of the model): " + ", ".join(
+            f"{item} {options[list(choices.item_ids).index(item)][k]}"
+            for item, k in fit.never_chosen))
+    big = [f"{row[0]} {row[1]}" for row in rows
+           if isinstance(row[header.index("slope")], float)
+           and abs(row[header.index("slope")]) > 10]
+    if big:
+        _warn("option slopes beyond 10 (too few choosers to estimate them; raise "
+              "--slope-prior-sd's weight by lowering it): " + ", ".join(big))
+    attractive = [f"{row[0]} {row[1]}" for row in rows if row[header.index("attractive")]]
+    if attractive:
+        _info(quiet, "attractive distractors (drawing able persons): " + ", ".join(attractive))
+    _info(quiet, f"wrote {out_path}: {len(choices.item_ids)} items, "
+                 f"{len(choices.person_ids)} persons; nominal model loglik {fit.loglik:.2f}, "
+                 f"{fit.n_iter} EM steps" + (f"; report {report_path}" if report_path else ""))
+
+
+class _Choices:
+    """Raw option choices of a wide response file: ids, and per item its cells as text
+    ('' = not answered) with the file's row numbers."""
+
+    def __init__(self, path: str, person_ids: list[str], item_ids: list[str],
+                 cells: dict[str, np.ndarray], lines: np.ndarray, header_line: int):
+        self.path, self.person_ids, self.item_ids = path, person_ids, item_ids
+        self.cells, self.lines, self.header_line = cells, lines, header_line
+
+
+def _read_choices(path: str, id_col: str | None, group_col: str | None) -> _Choices:
+    """A wide RESPONSES.csv of option codes, read by the same reader as read_responses
+    (UTF-8, comma-separated, one header, rows as wide as it; errors name row and column)."""
+    from .io import _read  # start-up cost: none (io is loaded); the reader io.py uses
+
+    def check(line: int, header: list[str]) -> None:
+        for name, option in ((id_col, "--id-col"), (group_col, "--group-col")):
+            if name is not None and name not in header:
+                raise InputError(path, line, name, f"no such column (named by {option})")
+
+    header_line, header, frame = _read(path, check)
+    if id_col is None and "person_id" in header:
+        id_col = "person_id"
+    items = [name for name in header if name not in (id_col, group_col)]
+    lines = frame.index.to_numpy()
+    if len(frame) == 0:
+        raise InputError(path, None, None, "no data rows after the header")
+    if not items:
+        raise InputError(path, header_line, None, "no item columns")
+    if id_col is not None:
+        ids = frame[id_col]
+        empty = ids.to_numpy() == ""
+        if empty.any():
+            raise InputError(path, lines[int(np.argmax(empty))], id_col, "empty person id")
+        twice = ids.duplicated().to_numpy()
+        if twice.any():
+            i = int(np.argmax(twice))
+            first = lines[int(np.argmax(ids.to_numpy() == ids.iloc[i]))]
+            raise InputError(path, lines[i], id_col,
+                             f"duplicate person id '{ids.iloc[i]}' (first on row {first})")
+        persons = ids.tolist()
+    else:
+        persons = [str(k) for k in range(1, len(frame) + 1)]
+    cells = {item: frame[item].to_numpy(dtype=str) for item in items}
+    return _Choices(path, persons, items, cells, lines, header_line)
+
+
+_KEY_SPLIT = (" ", "|", ";", "/")
+
+
+def _read_key(path: str, choices: _Choices) -> dict[str, tuple[str, list[str] | None]]:
+    """KEY.csv: ``item_id,key[,options]`` -> {item: (key code, options or None)}.
+
+    Every item of the responses needs a row; every row an item of the responses, a
+    non-empty key, and (when ``options`` is filled) distinct options that include the key.
+    """
+    from .io import _read  # start-up cost: none (io is loaded); the reader io.py uses
+
+    def check(line: int, header: list[str]) -> None:
+        for column in ("item_id", "key"):
+            if column not in header:
+                raise InputError(path, line, column, "required column is missing")
+
+    _, header, frame = _read(path, check)
+    known = set(choices.item_ids)
+    out: dict[str, tuple[str, list[str] | None]] = {}
+    first: dict[str, int] = {}
+    has_options = "options" in header
+    for line, *cells in frame.itertuples(name=None):
+        row = dict(zip(header, cells, strict=True))
+        item, key = row["item_id"], row["key"]
+        if not item:
+            raise InputError(path, line, "item_id", "empty item id")
+        if item in first:
+            raise InputError(path, line, "item_id",
+                             f"duplicate item '{item}' (first on row {first[item]})")
+        first[item] = line
+        if item not in known:
+            raise InputError(path, line, "item_id",
+                             f"item '{item}' is not a column of {choices.path}")
+        if not key:
+            raise InputError(path, line, "key", f"empty key for item '{item}'")
+        options = None
+        if has_options and row["options"]:
+            options = _split_options(row["options"])
+            repeated = sorted({o for o in options if options.count(o) > 1})
+            if repeated:
+                raise InputError(path, line, "options", f"option '{repeated[0]}' is listed "
+                                 "twice")
+            if len(options) < 2:
+                raise InputError(path, line, "options", "an item needs at least two options")
+            if key not in options:
+                raise InputError(path, line, "key", f"key '{key}' is not one of the options "
+                                 f"{' '.join(options)}")
+        out[item] = (key, options)
+    missing = [item for item in choices.item_ids if item not in out]
+    if missing:
+        more = f" (nor have {len(missing) - 1} more items)" if len(missing) > 1 else ""
+        raise InputError(choices.path, choices.header_line, missing[0],
+                         f"item has no key in {path}{more}")
+    return out
+
+
+def _split_options(cell: str) -> list[str]:
+    """'A B C D', 'A|B|C|D', 'A;B;C;D' or 'ABCD' -> ['A', 'B', 'C', 'D']."""
+    for sep in _KEY_SPLIT:
+        if sep in cell:
+            return [part.strip() for part in cell.split(sep) if part.strip()]
+    return list(cell) if len(cell) > 1 else [cell]
+
+
+def _inferred_options(codes: Sequence[str]) -> list[str]:
+    """The options of an item from its codes and key: single letters run from A (or a) to
+    the last letter used, whole numbers from 0 or 1 to the largest, so that an option
+    nobody chose inside that run is still counted; other codes sorted as text."""
+    codes = sorted(set(codes))
+    if all(len(c) == 1 and "A" <= c <= "Z" for c in codes):
+        return [chr(k) for k in range(ord("A"), ord(max(codes)) + 1)]
+    if all(len(c) == 1 and "a" <= c <= "z" for c in codes):
+        return [chr(k) for k in range(ord("a"), ord(max(codes)) + 1)]
+    if all(c.isdigit() for c in codes):
+        values = [int(c) for c in codes]
+        return [str(k) for k in range(0 if min(values) == 0 else 1, max(values) + 1)]
+    return codes
+
+
+def _option_matrix(choices: _Choices, keys: Mapping[str, tuple[str, list[str] | None]],
+                   key_path: str) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
+    """Option indices (persons x items, NaN = not answered), options per item, key index.
+
+    A code outside an item's listed options is an error naming the row and column.
+    """
+    n = len(choices.person_ids)
+    x = np.full((n, len(choices.item_ids)), np.nan)
+    options: list[list[str]] = []
+    key_index = np.zeros(len(choices.item_ids), dtype=int)
+    for j, item in enumerate(choices.item_ids):
+        cells = choices.cells[item]
+        answered = cells != ""
+        key, listed = keys[item]
+        opts = listed or _inferred_options(list(np.unique(cells[answered])) + [key])
+        position = {o: k for k, o in enumerate(opts)}
+        codes = np.array([position.get(c, -1) for c in cells[answered]])
+        if np.any(codes < 0):
+            i = np.flatnonzero(answered)[int(np.argmax(codes < 0))]
+            raise InputError(choices.path, choices.lines[i], item,
+                             f"option '{cells[i]}' is not one of the options "
+                             f"{' '.join(opts)} of this item (from {key_path})")
+        x[answered, j] = codes
+        options.append(opts)
+        key_index[j] = position[key]
+    return x, options, key_index
+
+
+def _distractor_rows(table: Any, options: Sequence[Sequence[str]]
+                     ) -> tuple[list[str], list[list[Any]]]:
+    """Header and one row per item and option of DISTRACTORS.csv."""
+    header = ["item_id", "option", "key", "n_chosen", "share", "mean_theta", "slope",
+              "se_slope", "intercept", "se_intercept", "slope_vs_key", "se_slope_vs_key",
+              "attractive", "note"]
+    rows = []
+    for j, item in enumerate(table.item_ids):
+        for k, option in enumerate(options[j]):
+            rows.append([str(item), option, bool(k == table.key[j]),
+                         int(table.n_chosen[j, k])]
+                        + [float(arr[j, k]) for arr in (
+                            table.share, table.mean_theta, table.slope, table.se_slope,
+                            table.intercept, table.se_intercept, table.slope_vs_key,
+                            table.se_slope_vs_key)]
+                        + [bool(table.attractive[j, k]), str(table.note[j, k])])
+    return header, rows
+
+
 # ---------------------------------------------------------------------------- standalone
 
-main = click.Group(name="scoring", commands=[calibrate, score, dif, link],
+main = click.Group(name="scoring", commands=[calibrate, score, dif, link, distractors],
                    help="Offline IRT tools (same commands as `learningcity ...`).")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Differential item functioning: Mantel-Haenszel (with ETS A/B/C) and logistic regression.
+"""Differential item functioning: Mantel-Haenszel (with ETS A/B/C), logistic regression,
+and the IRT likelihood-ratio test (:func:`lr_dif`, dichotomous and polytomous items).
 
 Both procedures compare a *reference* group and a *focal* group of persons
 matched on ability.  They need no item parameters: only the response matrix
@@ -7,9 +8,10 @@ optionally, a matching variable.
 
 Scope
 -----
-* Dichotomous items only (responses 0/1).  An item with a response >= 2 is
-  reported with NaN statistics and ``reason = "polytomous item: not supported"``;
-  generalised Mantel / ordinal logistic DIF are not implemented.
+* Mantel-Haenszel and logistic DIF: dichotomous items only (responses 0/1).  An item
+  with a response >= 2 is reported with NaN statistics and ``reason = "polytomous item:
+  not supported"``; generalised Mantel / ordinal logistic DIF are not implemented.
+  Polytomous items: :func:`lr_dif` (IRT likelihood ratio, any model of the catalogue).
 * Missing data: each item uses the persons who answered it.  The default
   matching variable is the number-correct score over the items a person
   answered (studied item included, as recommended by Holland & Thayer, 1988).
@@ -27,7 +29,11 @@ Holland, P. W., & Thayer, D. T. (1988). Differential item performance and the
 Mantel-Haenszel procedure.  Phillips, A., & Holland, P. W. (1987). Estimators
 of the variance of the Mantel-Haenszel log-odds-ratio estimate.  Zwick, R.
 (2012). A review of ETS differential item functioning assessment procedures
-(ETS RR-12-08).  Swaminathan, H., & Rogers, H. J. (1990). Detecting DIF using
+(ETS RR-12-08).  Thissen, D., Steinberg, L., & Wainer, H. (1988, 1993). Detection of
+differential item functioning using the parameters of item response models.  Meade, A. W.
+(2010). A taxonomy of effect size measures for the differential functioning of items and
+scales.  Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate.
+Swaminathan, H., & Rogers, H. J. (1990). Detecting DIF using
 logistic regression procedures.  Jodoin, M. G., & Gierl, M. J. (2001).
 Evaluating type I error and power rates using an effect size measure with
 the logistic regression procedure for DIF detection.
@@ -40,15 +46,22 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from scipy.special import expit
+from scipy.special import chdtrc, expit
+
+from scoring import catalogue
+from scoring.calibration import Priors, calibrate
+from scoring.models import expected_score
 
 __all__ = [
+    "LRDIFResult",
     "LogisticDIFResult",
     "MHResult",
+    "benjamini_hochberg",
     "ets_classification",
     "jodoin_gierl_classification",
     "logistic_dif",
     "logistic_irls",
+    "lr_dif",
     "mantel_haenszel",
 ]
 
@@ -663,3 +676,305 @@ def logistic_dif(
         converged=full(converged & ~degenerate, False, bool),
         reason=reason.astype(str),
     )
+
+
+# --------------------------------------------------------------------------
+# IRT likelihood-ratio DIF (dichotomous and polytomous items)
+# --------------------------------------------------------------------------
+
+
+def benjamini_hochberg(p: Any) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), NaN kept as NaN.
+
+    ``p_adj[(i)] = min_{k >= i} min(1, m p_(k) / k)`` over the ``m`` finite p-values.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size:
+        order = ok[np.argsort(p[ok])]
+        m = order.size
+        adj = p[order] * m / np.arange(1, m + 1)
+        out[order] = np.minimum(1.0, np.minimum.accumulate(adj[::-1])[::-1])
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class LRDIFResult:
+    """IRT likelihood-ratio DIF, one entry per item (aligned with ``item_ids``).
+
+    Attributes
+    ----------
+    item_ids : (n_items,) str
+    model : (n_items,) str, canonical model of each item
+    chi2 : (n_items,) float, ``2 (loglik_free - loglik_constrained)`` (NaN if not studied)
+    df : (n_items,) int, parameters of the item freed in the focal group
+    p, p_adjusted : (n_items,) float, upper-tail chi-square p-value and its
+        Benjamini-Hochberg adjustment over the studied items
+    flagged : (n_items,) bool, ``p_adjusted < alpha``
+    score_difference : (n_items,) float, signed expected-score difference
+        ``E[E_focal(X|θ) - E_ref(X|θ)]`` over the focal group's ability distribution (free
+        model); negative = the item is harder for matched focal persons (Meade's SIDS)
+    unsigned_difference : (n_items,) float, ``E|E_focal(X|θ) - E_ref(X|θ)|`` (UIDS)
+    loglik_constrained, loglik_free : (n_items,) float, the two fits' log-likelihoods
+    n_ref, n_focal : (n_items,) int, responses to the item in each group
+    studied, anchor : (n_items,) bool
+    converged : (n_items,) bool, both fits converged
+    reason : (n_items,) str, '' or why an item has no statistics (or a note on them)
+    focal_mean, focal_sd : float, focal latent mean and SD of the all-constrained (or
+        anchors-only) fit, on the reference N(0, 1) scale
+    """
+
+    item_ids: np.ndarray
+    model: np.ndarray
+    chi2: np.ndarray
+    df: np.ndarray
+    p: np.ndarray
+    p_adjusted: np.ndarray
+    flagged: np.ndarray
+    score_difference: np.ndarray
+    unsigned_difference: np.ndarray
+    loglik_constrained: np.ndarray
+    loglik_free: np.ndarray
+    n_ref: np.ndarray
+    n_focal: np.ndarray
+    studied: np.ndarray
+    anchor: np.ndarray
+    converged: np.ndarray
+    reason: np.ndarray
+    focal_mean: float
+    focal_sd: float
+
+
+_REF, _FOC = "reference", "focal"
+
+
+def _split(x: np.ndarray, focal: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``x`` with each of ``cols`` replaced by a reference and a focal copy (NaN for the
+    other group); split columns go to the end, reference copies first, in ``cols`` order."""
+    keep = np.setdiff1d(np.arange(x.shape[1]), cols)
+    ref = np.where(focal[:, None], np.nan, x[:, cols])
+    foc = np.where(focal[:, None], x[:, cols], np.nan)
+    return np.hstack([x[:, keep], ref, foc])
+
+
+def lr_dif(
+    responses: Any,
+    model: str | Any,
+    focal_mask: Any,
+    anchors: Any = None,
+    *,
+    items: Any = None,
+    item_ids: Any = None,
+    alpha: float = 0.05,
+    n_quad: int = 41,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    min_responses: int = 10,
+    priors: Priors | None = None,
+) -> LRDIFResult:
+    """IRT likelihood-ratio DIF of each studied item (Thissen, Steinberg & Wainer).
+
+    Two-group calibrations (:func:`scoring.calibration.calibrate` with ``groups``: the
+    reference group N(0, 1) (mean 0 and SD estimated for rasch/pcm), the focal group's
+    mean and SD free) are compared for each studied item:
+
+    * constrained: the studied item's parameters are equal in both groups;
+    * free: the studied item is split into two columns, one answered by the reference
+      group only and one by the focal group only, so its parameters are free in the focal
+      group (the split-item trick).
+
+    The *anchors* are constrained equal in both fits and carry the scale.  By default
+    (``anchors=None``) every other item is an anchor: one all-constrained fit and one free
+    fit per item.  With ``anchors`` given, non-anchor items other than the studied one are
+    split (free) in both fits: one free fit with every non-anchor split, and one
+    constrained fit per studied item.  ``chi2 = 2 (loglik_free - loglik_constrained)`` on
+    ``df`` = the item's number of parameters (:meth:`IRTModel.n_parameters`); p-values by
+    ``scipy.special.chdtrc``, adjusted over the studied items by Benjamini-Hochberg.
+
+    Parameters
+    ----------
+    responses : (n_persons, n_items) float, categories 0..K-1, NaN = not administered
+    model : a model name of :mod:`scoring.catalogue` or one per item
+    focal_mask : (n_persons,) bool, True = focal group
+    anchors : None, or item indices / item ids (with ``item_ids``) / a boolean mask
+    items : items to study (same forms); default every non-anchor item (every item
+        without anchors)
+    item_ids : optional (n_items,) labels
+    alpha : FDR level of ``flagged``
+    n_quad, max_iter, tol, min_responses, priors : passed to :func:`calibrate` (default
+        priors: its Beta(5, 17) on 3PL ``c``; ``Priors(guessing_beta=None)`` for plain ML)
+
+    Returns
+    -------
+    LRDIFResult
+
+    Notes
+    -----
+    An item with a category nobody in one group used (its copy there would have fewer
+    categories: the models would not be nested), or whose two-group fits fail (too few
+    responses in a group), gets NaN statistics and a reason.  With 3PL items the
+    Beta prior on ``c`` of :class:`Priors` is used in both fits, so the statistic is a
+    likelihood ratio of posterior-mode estimates and can come out negative (the free fit
+    carries two priors); it is then set to 0 with a note (also when a fit stops short).
+    Rasch and PCM items: the reference SD is estimated, so the scale is that of the
+    constrained fit.
+    """
+    x = np.asarray(responses, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"responses must be 2-D persons x items, got shape {x.shape}")
+    n_persons, n_items = x.shape
+    focal = np.asarray(focal_mask)
+    if focal.shape != (n_persons,):
+        raise ValueError(f"focal_mask must have shape ({n_persons},), got {focal.shape}")
+    if focal.dtype != bool:
+        if not np.all(np.isin(focal, (0, 1))):
+            raise ValueError("focal_mask must be boolean (True = focal, False = reference)")
+        focal = focal.astype(bool)
+    if focal.all() or not focal.any():
+        raise ValueError("lr_dif needs persons in both the focal and the reference group")
+    ids = (np.array([f"item{j + 1}" for j in range(n_items)]) if item_ids is None
+           else np.asarray(item_ids).astype(str))
+    if ids.shape != (n_items,):
+        raise ValueError(f"item_ids must have shape ({n_items},), got {ids.shape}")
+    models = np.array(catalogue.canonical_names(
+        [model] * n_items if isinstance(model, str) else list(model)))
+    if models.shape != (n_items,):
+        raise ValueError(f"model must be one name or {n_items} names")
+
+    def as_mask(spec: Any, what: str) -> np.ndarray:
+        mask = np.zeros(n_items, dtype=bool)
+        if spec is None:
+            return mask
+        arr = np.asarray(spec)
+        if arr.dtype == bool:
+            if arr.shape != (n_items,):
+                raise ValueError(f"{what} mask must have shape ({n_items},)")
+            return arr.copy()
+        pos = {str(i): j for j, i in enumerate(ids)}
+        for value in np.atleast_1d(arr).tolist():
+            if isinstance(value, str):
+                if value not in pos:
+                    raise ValueError(f"{what}: unknown item {value!r}")
+                mask[pos[value]] = True
+            else:
+                mask[int(value)] = True
+        return mask
+
+    anchor = as_mask(anchors, "anchors")
+    studied = as_mask(items, "items") if items is not None else ~anchor
+    if np.any(studied & anchor):
+        raise ValueError("an anchor cannot be studied: "
+                         + ", ".join(ids[studied & anchor].tolist()))
+    if anchors is not None and not anchor.any():
+        raise ValueError("anchors is empty: name at least one anchor item (or pass None)")
+    if anchors is None:
+        anchor = np.ones(n_items, dtype=bool)   # every other item constrains
+    groups = np.where(focal, _FOC, _REF)
+    seen = ~np.isnan(x)
+    n_ref = (seen & ~focal[:, None]).sum(axis=0)
+    n_foc = (seen & focal[:, None]).sum(axis=0)
+
+    def fit(split_cols: np.ndarray):
+        """Calibrate with ``split_cols`` free in the focal group (None on failure)."""
+        split_cols = np.asarray(split_cols, dtype=int)
+        keep = np.setdiff1d(np.arange(n_items), split_cols)
+        data = _split(x, focal, split_cols)
+        names = list(ids[keep]) + [f"{ids[j]}@ref" for j in split_cols] + [
+            f"{ids[j]}@focal" for j in split_cols]
+        mods = list(models[keep]) + list(models[split_cols]) * 2
+        try:
+            res = calibrate(data, mods, groups=groups, reference_group=_REF, n_quad=n_quad,
+                            max_iter=max_iter, tol=tol, item_ids=names,
+                            min_responses=min_responses, compute_se=False,
+                            priors=priors)
+        except ValueError as exc:
+            return None, str(exc)
+        return res, ""
+
+    free_others = np.flatnonzero(~anchor)          # non-anchors (anchors given): split
+    chi2 = np.full(n_items, np.nan)
+    ll_con = np.full(n_items, np.nan)
+    ll_free = np.full(n_items, np.nan)
+    sids = np.full(n_items, np.nan)
+    uids = np.full(n_items, np.nan)
+    df = np.zeros(n_items, dtype=np.int64)
+    conv = np.zeros(n_items, dtype=bool)
+    reason = np.full(n_items, "", dtype=object)
+    reason[~studied] = "anchor (not studied)" if anchors is not None else "not studied"
+
+    # anchors given: the fit with every non-anchor split is the free fit of each studied
+    # item; anchors None: the all-constrained fit is each item's constrained fit
+    base, why = fit(free_others)
+    if base is None:
+        raise ValueError(f"the two-group calibration with the anchors only constrained "
+                         f"failed: {why}")
+    foc_index = list(base.group_labels).index(_FOC)
+    focal_mean = float(base.group_means[foc_index])
+    focal_sd = float(base.group_sds[foc_index])
+    for j in np.flatnonzero(studied):
+        unused = _unused_category(x[:, j], focal)
+        if unused:
+            reason[j] = unused
+            continue
+        if anchors is None:
+            con_res, why_c = base, ""
+            free_res, why_f = fit(np.array([j]))
+        else:
+            con_res, why_c = fit(free_others[free_others != j])
+            free_res, why_f = base, ""
+        if con_res is None or free_res is None:
+            reason[j] = f"cannot fit the two-group models: {why_c or why_f}"
+            continue
+        k = int(np.nanmax(x[:, j])) + 1
+        df[j] = catalogue.get(models[j]).n_parameters(k)
+        ll_con[j], ll_free[j] = con_res.loglik, free_res.loglik
+        chi2[j] = max(2.0 * (free_res.loglik - con_res.loglik), 0.0)
+        if free_res.loglik < con_res.loglik - 0.05:
+            reason[j] = ("free fit's loglik below the constrained one (priors, or a fit "
+                         "stopped short): chi-square set to 0")
+        conv[j] = bool(con_res.converged and free_res.converged)
+        sids[j], uids[j] = _expected_score_gap(free_res, ids[j])
+    p = np.where(np.isfinite(chi2), chdtrc(np.maximum(df, 1), chi2), np.nan)
+    p_adj = benjamini_hochberg(p)
+    return LRDIFResult(
+        item_ids=ids, model=models, chi2=chi2, df=df, p=p, p_adjusted=p_adj,
+        flagged=np.where(np.isfinite(p_adj), p_adj < alpha, False),
+        score_difference=sids, unsigned_difference=uids, loglik_constrained=ll_con,
+        loglik_free=ll_free, n_ref=n_ref, n_focal=n_foc, studied=studied,
+        anchor=anchor & ~studied, converged=conv,
+        reason=reason.astype(str), focal_mean=focal_mean, focal_sd=focal_sd)
+
+
+def _unused_category(column: np.ndarray, focal: np.ndarray) -> str:
+    """Why an item cannot be split, or '': each group must use every category of the item,
+    else the free model (its copies with fewer categories) is not nested in the
+    constrained one."""
+    seen = ~np.isnan(column)
+    if not seen.any():
+        return "no responses"
+    top = int(np.nanmax(column))
+    for label, mask in (("reference", ~focal), ("focal", focal)):
+        used = np.unique(column[seen & mask]).astype(int)
+        missing = sorted(set(range(top + 1)) - set(used.tolist()))
+        if missing:
+            return (f"category {missing[0]} not used in the {label} group: the item's "
+                    "parameters cannot be freed there (collapse categories)")
+    return ""
+
+
+def _expected_score_gap(result: Any, item_id: str, n_points: int = 201) -> tuple[float, float]:
+    """Signed and unsigned mean of ``E_focal(X|θ) - E_ref(X|θ)`` of a split item over the
+    focal group's N(mean, SD²) of the free fit (a fine grid, normal weights)."""
+    params = result.params
+    labels = list(params.item_ids)
+    pair = params.subset([labels[labels.index(f"{item_id}@ref")],
+                          labels[labels.index(f"{item_id}@focal")]])
+    g = list(result.group_labels).index(_FOC)
+    mu, sd = float(result.group_means[g]), float(result.group_sds[g])
+    theta = np.linspace(mu - 6 * sd, mu + 6 * sd, n_points)
+    w = np.exp(-0.5 * ((theta - mu) / sd) ** 2)
+    w /= w.sum()
+    e = expected_score(pair, theta)                    # (n_points, 2)
+    gap = e[:, 1] - e[:, 0]
+    return float(w @ gap), float(w @ np.abs(gap))
