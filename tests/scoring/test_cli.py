@@ -305,19 +305,27 @@ def write_with_separating_item(path: Path, sim: dict, ranks: tuple[int, int]) ->
             writer.writerow([f"p{i}"] + ["" if np.isnan(v) else int(v) for v in row])
 
 
-def test_singular_information_names_the_items(workdir: Path, sim: dict) -> None:
+def test_separating_item_is_kept_at_the_bound_and_named(workdir: Path, sim: dict) -> None:
+    """The separating item used to be left out after a singular information matrix and
+    the fit rerun (a loop that on sparse data left out nearly every item).  Now no item
+    is left out: SEP stops at the slope bound, the warning on stderr names it, its
+    PARAMS.csv row says so and the other items keep finite SEs."""
     write_with_separating_item(workdir / "responses.csv", sim, (0, 399))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
                              "--min-responses", "1", "--report", "report.html", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "Singular matrix" not in result.output
-    assert ("warning: items left out after a singular information matrix (1; refitted "
-            "without them): SEP: information matrix singular (slope a = ") in result.output
+    assert "Singular matrix" not in result.output and "Traceback" not in result.output
+    assert "warning: estimates stopped at a bound (|a| <= 20" in result.output
+    assert "): SEP (a = 20)" in result.output
     params = read_params("params.csv")
-    assert list(params.item_ids) == ITEMS[:10]
-    assert np.all(np.isfinite(params.se_a))
+    assert list(params.item_ids) == ITEMS[:10] + ["SEP"]
+    assert np.all(np.isfinite(params.se_a[:10])) and np.isnan(params.se_a[10])
+    assert params.a[10] == pytest.approx(20.0)
+    rows = {row["item_id"]: row for row in read_csv(workdir / "params.csv")}
+    assert rows["SEP"]["warning"].startswith("estimate at a bound")
+    assert rows["Q1"]["warning"] == ""
     html = (workdir / "report.html").read_text(encoding="utf-8")
-    assert "Items left out (1)" in html and "SEP</th>" in html
+    assert "estimates stopped at a bound" in html and "Items left out" not in html
 
 
 def test_runaway_slope_is_a_warning(workdir: Path, sim: dict) -> None:
