@@ -854,24 +854,33 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
     its bound that wants to go further is held there for the step (active set), so the
     item's other parameters keep moving.
     """
-    items = np.flatnonzero(~pr.anchored)
-    if items.size == 0:
+    all_items = np.flatnonzero(~pr.anchored)
+    if all_items.size == 0:
         return X
-    X = _clip_to_bounds(pr, X.copy(), items)
-    shared = pr.shared[items]
-    free = pr.free[items].copy()
-    free[shared, 0] = True
-    has_shared = bool(np.any(shared))
-    base_mask = free.copy()
-    base_mask[shared, 0] = False
-    three = pr.guessing[items]
+    X = _clip_to_bounds(pr, X.copy(), all_items)
     kmax = pr.kmax
     p = X.shape[1]
     eye = np.eye(p)
-    lam = np.full(items.size, 1e-10)
-    f_old = _item_objective(pr, X, r, items)
+    lam_all = np.full(all_items.size, 1e-10)
+    f_all = _item_objective(pr, X, r, all_items)
+    # items whose last step moved less than tol are done (the common 1pl slope ties its
+    # items together: they stay in the working set while any of them moves)
+    work = np.ones(all_items.size, dtype=bool)
     for _ in range(max_newton):
-        X_before = X.copy()
+        sel = np.flatnonzero(work)
+        if sel.size == 0:
+            break
+        items = all_items[sel]
+        lam = lam_all[sel]
+        f_old = f_all[sel]
+        shared = pr.shared[items]
+        free = pr.free[items].copy()
+        free[shared, 0] = True
+        has_shared = bool(np.any(shared))
+        base_mask = free.copy()
+        base_mask[shared, 0] = False
+        three = pr.guessing[items]
+        X_before = X[items].copy()
         g, info = _score_and_info(pr, X, r, items)
         bad_info = ~np.all(np.isfinite(info), axis=(1, 2)) | ~np.all(np.isfinite(g), axis=1)
         if np.any(bad_info):
@@ -938,11 +947,14 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
             t[~accepted] *= 0.5
         # Levenberg-Marquardt: more damping where no ascent was found, less after a
         # full step
-        lam = np.where(accepted, np.maximum(lam * 0.1, 1e-10),
-                       np.minimum(lam * 10.0 + 1e-4, 1e8))
-        f_old = f_new
-        if np.abs(X - X_before).max() < tol:
-            break
+        lam_all[sel] = np.where(accepted, np.maximum(lam * 0.1, 1e-10),
+                                np.minimum(lam * 10.0 + 1e-4, 1e8))
+        f_all[sel] = f_new
+        moved = np.abs(X[items] - X_before).max(axis=1)
+        done = accepted & (moved < tol)        # a rejected step is retried, damped more
+        if has_shared and not np.all(done[shared]):
+            done[shared] = False
+        work[sel[done]] = False
     return X
 
 
