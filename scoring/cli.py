@@ -345,6 +345,7 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                "theta_range": theta_range, "tol": tol, "max_iter": max_iter,
                "compute_se": compute_se, "collapse_unused": collapse_unused}
     result = _run_calibration(data, model, anchors, engine, quiet, min_responses, options)
+    data = _recoded(data, getattr(result, "collapsed", {}) or {})
     # what the report repeats (the items left out are its table)
     report_warnings = _screening_warnings([], ignored, responses)
     later = [w.message for w in getattr(result, "warnings", ())]
@@ -379,6 +380,24 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     _info(quiet, f"wrote {out_path}: {result.params.n_items} items ({model}, {engine}); "
                  f"loglik {result.loglik:.2f}, AIC {result.aic:.1f}, BIC {result.bic:.1f}, "
                  f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
+
+
+def _recoded(data: ResponseData, collapsed: Mapping[str, Sequence[int]]) -> ResponseData:
+    """The responses with the categories the calibration merged renumbered as it did
+    (``collapsed``: item id -> the original category of each new one), for item fit and
+    the report."""
+    if not collapsed:
+        return data
+    matrix = data.matrix.copy()
+    for j, item in enumerate(data.item_ids):
+        used = collapsed.get(str(item))
+        if used:
+            column = matrix[:, j]
+            new = column.copy()
+            for k, original in enumerate(used):
+                new[column == original] = k
+            matrix[:, j] = new
+    return ResponseData(data.person_ids, data.item_ids, matrix, data.groups, data.path)
 
 
 #: the PARAMS.csv ``warning`` text of an item named by a CalibrationWarning of this kind
