@@ -9,8 +9,9 @@ existing scale.  The item response functions and their parameter gradients are
 
 Algorithm
 ---------
-* Latent distribution: a fixed rectangular grid of ``n_quad`` points on ``theta_range``
-  (default -6..6).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
+* Latent distribution: a rectangular grid of ``n_quad`` points on ``theta_range``
+  (default -6..6); ``n_quad="auto"`` (default) picks 41..201 points so that the spacing
+  is at most half the typical posterior SD (see :func:`calibrate`).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
   ``N(mu_g, sigma_g^2)`` at the grid points, normalised to sum to one.  The marginal
   likelihood maximised is the one with these discrete weights.
 * E-step: the responses are held as a one-hot matrix ``Y`` (persons x sum_j K_j; sparse
@@ -20,9 +21,15 @@ Algorithm
   more product ``Y.T @ posterior``.  No persons x items x quad tensor is ever built.
   With 40 items or fewer, identical response patterns (within group) are merged first.
 * M-step, items: items are independent given the expected counts; all items are updated
-  at once by Fisher scoring on the expected complete-data log-likelihood (plus log
-  priors), with ``(n_items, p, p)`` information matrices solved by ``np.linalg.solve``,
-  a step cap and per-item step halving.  The common slope of ``1pl`` items is updated
+  at once by damped Fisher scoring (Levenberg-Marquardt: a ridge on the diagonal of each
+  ``(p, p)`` information block that grows when step halving finds no ascent; singular
+  blocks are solved through their floored eigendecomposition) on the expected
+  complete-data log-likelihood (plus log priors), with a step cap and per-item step
+  halving; an item leaves the Newton loop once it stops moving.  Slopes are kept in
+  ``[-SLOPE_BOUND, SLOPE_BOUND]`` (20) and intercepts in ``[-INTERCEPT_BOUND,
+  INTERCEPT_BOUND]`` (60): data that separate perfectly have no finite estimate, and
+  the estimate stops at the bound, is held fixed for the standard errors and is
+  reported (``result.warnings``) instead of failing.  The common slope of ``1pl`` items is updated
   jointly with their intercepts (Schur complement of the arrow-shaped system).
   Internally items are in slope-intercept form ``a*theta + d_k`` (``b_k = -d_k / a``).
 * M-step, groups: Newton on ``(mu_g, sigma_g)`` of the discrete normal weights.
@@ -47,9 +54,18 @@ Identification
   of the ``1pl`` anchors when there are any (else the common slope is estimated).
 * Every other group has its own estimated mean and SD.
 
+Warnings
+--------
+``result.warnings`` lists :class:`CalibrationWarning` (kind, message, item ids):
+estimates at a bound, SEs above ``LARGE_SE`` (10) or not finite, a singular observed
+information, a disconnected design (connected components of the persons x items graph:
+blocks of items with no person in common are not on one scale), a grid too coarse for
+the posteriors, no convergence, and unused categories merged (``collapse_unused``).
+
 Standard errors
 ---------------
-From the full observed information of the marginal log-likelihood (all items, the 1PL
+Parameters on a bound (slope, intercept, a 3PL ``c`` at 0) are held fixed.  From the full
+observed information of the marginal log-likelihood (all items, the 1PL
 common slope and the group parameters together; cross-item covariances included),
 computed exactly for the quadrature-approximated likelihood by Louis' identity:
 ``H = sum_j H_complete_j + sum_i Cov_post(d log f_i / d par)``.  The complete-data item
