@@ -11,8 +11,9 @@ Algorithm
 ---------
 * Latent distribution: a rectangular grid of ``n_quad`` points on ``theta_range``
   (default -6..6); ``n_quad="auto"`` (default) picks 41..201 points so that the spacing
-  is at most half the typical posterior SD (see :func:`calibrate`).  Group ``g`` has weights ``pi_gq`` proportional to the normal density
-  ``N(mu_g, sigma_g^2)`` at the grid points, normalised to sum to one.  The marginal
+  is at most half the typical posterior SD (see :func:`calibrate`).  Group ``g`` has
+  weights ``pi_gq`` proportional to the normal density ``N(mu_g, sigma_g^2)`` at the
+  grid points, normalised to sum to one.  The marginal
   likelihood maximised is the one with these discrete weights.
 * E-step: the responses are held as a one-hot matrix ``Y`` (persons x sum_j K_j; sparse
   CSR when less than 10 % filled, dense otherwise).  The log-likelihood of every person at
@@ -26,7 +27,8 @@ Algorithm
   blocks are solved through their floored eigendecomposition) on the expected
   complete-data log-likelihood (plus log priors), with a step cap and per-item step
   halving; an item leaves the Newton loop once it stops moving.  Slopes are kept in
-  ``[-SLOPE_BOUND, SLOPE_BOUND]`` (20) and intercepts in ``[-INTERCEPT_BOUND,
+  ``[SLOPE_MIN, SLOPE_BOUND]`` (0.01..20: the project's parameters have a > 0) and
+  intercepts in ``[-INTERCEPT_BOUND,
   INTERCEPT_BOUND]`` (60): data that separate perfectly have no finite estimate, and
   the estimate stops at the bound, is held fixed for the standard errors and is
   reported (``result.warnings``) instead of failing.  The common slope of ``1pl`` items is updated
@@ -89,7 +91,8 @@ from scoring import catalogue
 from scoring.models import item_information, slope_intercept_log_probabilities
 from scoring.params import ItemParams
 
-__all__ = ["DIVERGING_SLOPE", "INTERCEPT_BOUND", "SLOPE_BOUND", "CalibrationResult",
+__all__ = ["DIVERGING_SLOPE", "INTERCEPT_BOUND", "SLOPE_BOUND", "SLOPE_MIN",
+           "CalibrationResult",
            "CalibrationWarning", "ItemExclusion", "IterationRecord", "Priors",
            "SingularInformation", "calibrate", "marginal_loglik", "quadrature_grid",
            "screen_items"]
@@ -118,11 +121,15 @@ _DEDUP_MAX_ITEMS = 40
 #: item discriminates so sharply, and sparse data with perfectly separating responses
 #: give such slopes on the way to a singular information matrix
 DIVERGING_SLOPE = 10.0
-#: the M-step keeps every estimated slope in [-SLOPE_BOUND, SLOPE_BOUND] (logistic
+#: the M-step keeps every estimated slope in [SLOPE_MIN, SLOPE_BOUND] (logistic
 #: metric): responses that separate perfectly along ability have no finite estimate, and
 #: a slope stopped here is reported (a ``CalibrationWarning`` of kind "bound") and held
 #: fixed for the standard errors instead of running off to a singular information matrix
 SLOPE_BOUND = 20.0
+#: lower bound of the estimated slopes: the project's parameters have a > 0 (ItemParams,
+#: PARAMS.csv); an item that discriminates the wrong way (miskeyed?) or not at all stops
+#: here and is reported like a slope at SLOPE_BOUND
+SLOPE_MIN = 0.01
 #: bound on the intercepts d_k = -a b_k of the slope-intercept form (|b| <= 60 / |a|)
 INTERCEPT_BOUND = 60.0
 
@@ -150,12 +157,13 @@ class CalibrationWarning:
     """Something a researcher must know about a calibration, naming the items.
 
     ``kind`` is one of ``"bound"`` (an estimate stopped at its bound: slope at
-    +-SLOPE_BOUND, intercept at +-INTERCEPT_BOUND, or a 3PL ``c`` at 0; held fixed for the
-    SEs), ``"large_se"`` (an SE above 10 or not finite), ``"singular_information"`` (no
-    SEs: the observed information is singular), ``"disconnected"`` (items with no person
-    in common with the first block: their scale is not linked to it), ``"quadrature"``
-    (grid too coarse for the posteriors), ``"not_converged"``, ``"collapsed"`` (unused
-    categories merged).  ``item_ids`` is empty when no item is singled out.
+    SLOPE_MIN or SLOPE_BOUND, intercept at +-INTERCEPT_BOUND, or a 3PL ``c`` at 0; held
+    fixed for the SEs), ``"large_se"`` (an SE above 10 or not finite),
+    ``"singular_information"`` (no SEs: the observed information is singular),
+    ``"disconnected"`` (items with no person in common with the first block: their
+    scale is not linked to it), ``"quadrature"`` (grid too coarse for the posteriors),
+    ``"not_converged"``, ``"collapsed"`` (unused categories merged).  ``item_ids`` is
+    empty when no item is singled out.
     """
 
     kind: str
@@ -865,7 +873,7 @@ def _m_step_items(pr: _Problem, X: np.ndarray, r: np.ndarray, max_newton: int = 
     ridge ``lambda_j`` that starts near zero, grows tenfold when step halving finds no
     ascent and shrinks again after a successful step: a singular or indefinite block
     (a separating item, a slope running off) gives a short gradient-like step instead of
-    numpy's "Singular matrix".  Slopes stay in ``[-SLOPE_BOUND, SLOPE_BOUND]`` and
+    numpy's "Singular matrix".  Slopes stay in ``[SLOPE_MIN, SLOPE_BOUND]`` and
     intercepts in ``[-INTERCEPT_BOUND, INTERCEPT_BOUND]`` (projection); a coordinate on
     its bound that wants to go further is held there for the step (active set), so the
     item's other parameters keep moving.
@@ -1002,7 +1010,7 @@ def _clip_to_bounds(pr: _Problem, X: np.ndarray, items: np.ndarray) -> np.ndarra
         return X
     kmax = pr.kmax
     est = items[pr.free[items, 0] | pr.shared[items]]
-    X[est, 0] = np.clip(X[est, 0], -SLOPE_BOUND, SLOPE_BOUND)
+    X[est, 0] = np.clip(X[est, 0], SLOPE_MIN, SLOPE_BOUND)
     X[items, 1:kmax] = np.clip(X[items, 1:kmax], -INTERCEPT_BOUND, INTERCEPT_BOUND)
     three = items[pr.guessing[items]]
     if three.size:
@@ -1016,11 +1024,11 @@ def _pushing_bounds(pr: _Problem, Xs: np.ndarray, g: np.ndarray) -> np.ndarray:
     outwards (held fixed for the step)."""
     out = np.zeros(Xs.shape, dtype=bool)
     kmax = pr.kmax
-    for cols, bound in (((0,), SLOPE_BOUND), (tuple(range(1, kmax)), INTERCEPT_BOUND)):
-        c = list(cols)
-        v, gv = Xs[:, c], g[:, c]
-        out[:, c] = ((v >= bound * (1 - 1e-9)) & (gv >= 0)) | \
-            ((v <= -bound * (1 - 1e-9)) & (gv <= 0))
+    for cols, lo, hi in (([0], SLOPE_MIN, SLOPE_BOUND),
+                         (list(range(1, kmax)), -INTERCEPT_BOUND, INTERCEPT_BOUND)):
+        v, gv = Xs[:, cols], g[:, cols]
+        out[:, cols] = ((v >= hi - 1e-9 * abs(hi)) & (gv >= 0)) | \
+            ((v <= lo + 1e-9 * abs(lo)) & (gv <= 0))
     return out
 
 
@@ -1030,7 +1038,8 @@ def _at_bounds(pr: _Problem, X: np.ndarray) -> np.ndarray:
     est = ~pr.anchored
     out = np.zeros(X.shape, dtype=bool)
     slope = est & (pr.free[:, 0] | pr.shared)
-    out[:, 0] = slope & (np.abs(X[:, 0]) >= SLOPE_BOUND * (1 - 1e-6))
+    out[:, 0] = slope & ((X[:, 0] >= SLOPE_BOUND * (1 - 1e-6))
+                         | (X[:, 0] <= SLOPE_MIN * (1 + 1e-6)))
     out[:, 1:kmax] = est[:, None] & pr.free[:, 1:kmax] & \
         (np.abs(X[:, 1:kmax]) >= INTERCEPT_BOUND * (1 - 1e-6))
     return out
@@ -1574,7 +1583,7 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         10 or not finite, a disconnected design, a too-coarse grid, no convergence,
         collapsed categories.  Hard data (few persons, sparse or separating responses)
         give bounded estimates and warnings, never a numerical exception: the M-step is
-        damped (Levenberg-Marquardt) and slopes stay within ``+-SLOPE_BOUND``.
+        damped (Levenberg-Marquardt) and slopes stay in ``[SLOPE_MIN, SLOPE_BOUND]``.
 
     Raises
     ------
@@ -1791,7 +1800,7 @@ def _estimate_warnings(pr: _Problem, X: np.ndarray, ids: np.ndarray, at_box: np.
                 what.append("c = 0")
             parts.append(f"{ids[j]} ({', '.join(what)})")
         out.append(CalibrationWarning(
-            "bound", f"estimates stopped at a bound (|a| <= {SLOPE_BOUND:g}, "
+            "bound", f"estimates stopped at a bound ({SLOPE_MIN:g} <= a <= {SLOPE_BOUND:g}, "
             "not identified by these responses: too few persons or responses that "
             "separate perfectly; SEs not computed for them; a slope prior, e.g. "
             "--slope-prior 0,0.5, gives finite estimates): " + "; ".join(parts),
@@ -1863,7 +1872,7 @@ def _method_note(pr, n_quad, theta_range, compute_se, se_ok, converged, n_iter,
               f"{grid}{n_quad} equally spaced quadrature points on [{theta_range[0]:g}, "
               f"{theta_range[1]:g}] with discrete normal group weights; damped "
               "(Levenberg-Marquardt) Fisher-scoring M-step on all items at once, slopes "
-              f"within +-{SLOPE_BOUND:g}; SQUAREM acceleration.")]
+              f"within [{SLOPE_MIN:g}, {SLOPE_BOUND:g}]; SQUAREM acceleration.")]
     if pr.anchored.any():
         parts.append(f"{int(pr.anchored.sum())} anchor item(s) fixed; reference group "
                      "mean and SD estimated on the anchor scale.")

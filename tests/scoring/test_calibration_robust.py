@@ -55,10 +55,12 @@ def check_bounded(result: cal.CalibrationResult, n_items: int) -> None:
     where an estimate sits on a bound; items on a bound / with SE > 10 are named."""
     params = result.params
     assert params.n_items == n_items
-    assert np.all(np.isfinite(params.a)) and np.all(np.abs(params.a) <= cal.SLOPE_BOUND)
+    assert np.all(np.isfinite(params.a))
+    assert np.all((params.a >= cal.SLOPE_MIN) & (params.a <= cal.SLOPE_BOUND))
     assert np.all(np.isfinite(params.b[:, 0]))
     found = kinds(result)
-    at_bound = np.abs(params.a) >= cal.SLOPE_BOUND * (1 - 1e-6)
+    at_bound = (params.a >= cal.SLOPE_BOUND * (1 - 1e-6)) | \
+        (params.a <= cal.SLOPE_MIN * (1 + 1e-6))
     named_bound = set(found["bound"].item_ids) if "bound" in found else set()
     assert set(params.item_ids[at_bound]) <= named_bound
     assert np.all(np.isnan(params.se_a[at_bound]))
