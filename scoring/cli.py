@@ -266,7 +266,7 @@ _NATIVE_ONLY = ("slope_prior", "guess_prior", "n_quad", "theta_range", "tol", "m
               default="5,17", show_default=True,
               help="Beta prior on the 3PL lower asymptote c, 'alpha,beta', or none.")
 @click.option("--n-quad", type=_QuadPoints(), default="auto", show_default=True,
-              help="Quadrature points: auto (spacing at most half the typical posterior "
+              help="Quadrature points: auto (spacing at most the typical posterior "
                    "SD, 41..201) or a number.")
 @click.option("--theta-range", type=_Pair("lo,hi", allow_none=False), default="-6,6",
               show_default=True, help="Range of the quadrature grid.")
