@@ -1750,13 +1750,23 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def _person_items(pr: _Problem) -> sp.csr_matrix:
-    """(N, J) sparse 0/1: which items each (merged) response pattern answered."""
+def _complete(pr: _Problem) -> bool:
+    """True when every (merged) response pattern answers every item."""
+    n_obs = pr.Y.nnz if sp.issparse(pr.Y) else int(np.count_nonzero(pr.Y))
+    return n_obs == pr.Y.shape[0] * pr.X.shape[0]
+
+
+def _person_items(pr: _Problem) -> np.ndarray | sp.csr_matrix:
+    """(N, J) 0/1: which items each (merged) response pattern answered (sparse when the
+    one-hot matrix is, else dense float32)."""
     C = pr.col_item.size
-    S = sp.csr_matrix((np.ones(C), (np.arange(C), pr.col_item)), shape=(C, pr.X.shape[0]))
-    B = sp.csr_matrix(pr.Y) @ S
-    B.data[:] = 1.0
-    return sp.csr_matrix(B)
+    S = sp.csr_matrix((np.ones(C, dtype=np.float32), (np.arange(C), pr.col_item)),
+                      shape=(C, pr.X.shape[0]))
+    if sp.issparse(pr.Y):
+        B = sp.csr_matrix(pr.Y.astype(np.float32) @ S)
+        B.data[:] = 1.0
+        return B
+    return np.asarray((S.T @ pr.Y.T.astype(np.float32)).T)
 
 
 def _auto_n_quad(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
@@ -1779,10 +1789,18 @@ def _auto_n_quad(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
                         c=np.where(pr.guessing, X[:, kmax], 0.0),
                         n_categories=pr.ncat.copy())
     info = np.nan_to_num(item_information(params, pr.theta))           # (Q, J)
-    T = _person_items(pr) @ info.T                                     # (N, Q)
     eap = post @ pr.theta
     q = np.clip(np.searchsorted(pr.theta, eap), 0, pr.theta.size - 1)
-    t_i = np.asarray(T)[np.arange(q.size), q]
+    if _complete(pr):
+        t_i = info.sum(axis=1)[q]
+    else:
+        B = _person_items(pr)                                          # (N, J)
+        # each person's test information at the person's own grid point, by grid point
+        # (no persons x items array of information)
+        t_i = np.zeros(q.size)
+        for k in np.unique(q):
+            rows = np.flatnonzero(q == k)
+            t_i[rows] = np.asarray(B[rows] @ info[k]).ravel()
     psd = 1.0 / np.sqrt(np.maximum(t_i, 0.0) + 1.0 / sigma[pr.group] ** 2)
     typical = _weighted_median(psd, pr.weights)
     n = int(np.ceil((theta_range[1] - theta_range[0]) / (_AUTO_SPACING * typical))) + 1
@@ -1837,18 +1855,21 @@ def _estimate_warnings(pr: _Problem, X: np.ndarray, ids: np.ndarray, at_box: np.
 
 
 def _design_warnings(pr: _Problem, ids: np.ndarray) -> list[CalibrationWarning]:
-    """A disconnected design: blocks of items that no person links (persons x items
-    bipartite graph, :func:`scipy.sparse.csgraph.connected_components`).
+    """A disconnected design: blocks of items that no person links (the components of
+    the persons x items bipartite graph, found as the connected components of the items
+    x items graph "some person answered both", :func:`scipy.sparse.csgraph.
+    connected_components`).
 
     Without anchors every block beyond the one holding the first item is named: its
     location and spread are set only by the assumed latent distribution, not linked to
     the first block.  With anchors, blocks that hold no anchor are named.
     """
+    if _complete(pr):
+        return []
     B = _person_items(pr)
-    N = B.shape[0]
-    graph = sp.bmat([[None, B], [B.T, None]], format="csr")
-    _, comp = connected_components(graph, directed=False)
-    item_comp = comp[N:]
+    # items x items: two items are linked when some person answered both
+    link = (B.T @ B) if sp.issparse(B) else sp.csr_matrix(B.T @ B)
+    _, item_comp = connected_components(sp.csr_matrix(link), directed=False)
     blocks = list(dict.fromkeys(item_comp.tolist()))       # in order of first item
     if len(blocks) < 2:
         return []
