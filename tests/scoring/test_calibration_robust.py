@@ -159,6 +159,24 @@ def test_disconnected_blocks_are_named() -> None:
     assert "disconnected" not in kinds(calibrate(y, "2pl", item_ids=ids, compute_se=False))
 
 
+def test_disconnected_blocks_with_anchors() -> None:
+    """With anchors, a block is on the anchor scale when it holds an anchor: anchors in
+    the first block only name the second; anchors in both blocks name none."""
+    rng = np.random.default_rng(7)
+    y = dichotomous(800, 12, seed=8, theta=rng.standard_normal(800))
+    y[:400, 6:] = np.nan
+    y[400:, :6] = np.nan
+    ids = [f"A{j + 1}" for j in range(6)] + [f"B{j + 1}" for j in range(6)]
+    free = calibrate(y, "2pl", item_ids=ids, compute_se=False).params
+    one = free.subset(["A1", "A2"])
+    found = kinds(calibrate(y, "2pl", item_ids=ids, anchors=one, compute_se=False))
+    assert found["disconnected"].item_ids == tuple(ids[6:])
+    assert "share no person with any anchor item" in found["disconnected"].message
+    both = free.subset(["A1", "B1"])
+    found = kinds(calibrate(y, "2pl", item_ids=ids, anchors=both, compute_se=False))
+    assert "disconnected" not in found
+
+
 # ---------------------------------------------------------------------------- quadrature
 
 def test_automatic_grid_matches_a_fine_grid_on_a_long_graded_test() -> None:
