@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from learningcity.api import API_PREFIX
-from learningcity.i18n import _
-
-from .openapi import SPEC
-
 
 def includeme(config: Any) -> None:
+    # start-up cost: only the app needs these; at the top every ``import
+    # assessment.engine`` (``learningcity simulate``, the item bank) paid 0.3 s for the
+    # JSON API's openapi stack and pyramid's i18n
+    from learningcity.api import API_PREFIX
+    from learningcity.i18n import _
+
+    from .openapi import SPEC
+
     config.add_route("assessment.start", "/test")
     config.add_route("assessment.session", "/t/{token}")
     config.add_route("assessment.background", "/t/{token}/background")

@@ -15,8 +15,10 @@ The functions::
 
     start(bank, blueprint, seed, prior=None) -> TestState           # Initializer
     next_item(bank, blueprint, state) -> ItemChoice | None            # Selector (None = stop)
+                                   # (KL information for the first items, then Fisher)
     answer(bank, state, item_index, score) -> TestState               # Estimator (EAP, O(n_quad))
-    should_stop(bank, blueprint, state) -> (bool, reason)             # Stopper
+    should_stop(bank, blueprint, state) -> (bool, reason)             # Stopper (SE, length,
+                                   # classification into a proficiency level, information)
     final_score(bank, blueprint, state) -> (theta, se, method)        # final estimate
     replay(bank, blueprint, seed, item_ids, scores, prior=None) -> TestState
 
@@ -47,10 +49,12 @@ but needs no stored state.  :func:`assessment.simulate.sympson_hetter` derives t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -75,12 +79,13 @@ __all__ = [
     "replay",
     "should_stop",
     "start",
+    "theta_cuts",
 ]
 
 EXPOSURE_METHODS = ("none", "randomesque", "sympson-hetter")
 FINAL_METHODS = ("eap", "map", "mle", "wle")
 #: Reasons returned by :func:`should_stop` (in the order they are checked).
-STOP_REASONS = ("max_items", "no_items", "se_target", "min_info_gain")
+STOP_REASONS = ("max_items", "no_items", "se_target", "classified", "min_info_gain")
 
 STATE_VERSION = 1
 _LOG_FLOOR = -1e6  # as scoring.models: a log-probability is never below this
@@ -158,6 +163,26 @@ def _groups(value: Any) -> tuple[tuple[str, float, float], ...]:
     return tuple(sorted(out))
 
 
+def _whole(value: Any, name: str) -> int:
+    """A whole number (bools and fractions refused), naming the field."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def _number(value: Any, name: str) -> float:
+    """A float, naming the field when it is not a number."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number, got {value!r}") from exc
+
+
 @dataclass(frozen=True)
 class Blueprint:
     """The adaptive-test policy of an instrument.
@@ -174,8 +199,10 @@ class Blueprint:
     min_info_gain : float or None
         Stop (after ``min_items``) when no available item has more information than
         this at θ̂.
-    prior_mean, prior_sd : float
-        Normal prior of θ (start value and EAP prior).
+    prior_mean, prior_sd : float or None
+        Normal prior of θ (start value and EAP prior).  None (the default): the latent
+        distribution of the bank's calibration (``params.latent_mean``/``latent_sd``,
+        estimated by Rasch/PCM calibrations), set when a test starts (:func:`start`).
     group_priors : tuple of (group, mean, sd)
         Priors by group name, chosen with ``start(..., prior="group")``.
     final_method : str
@@ -201,14 +228,28 @@ class Blueprint:
     pilot_items : tuple of str
         If not empty, pilot items are drawn from these only (they must be pilot
         items of the bank); otherwise from all pilot items of the bank.
+    kl_items : int
+        The first ``kl_items`` scored items are chosen by Chang & Ying's (1996)
+        Kullback-Leibler information integrated over θ̂ ± δ, δ = ``kl_c`` / sqrt(n)
+        (n = scored items so far, at least 1), the later ones by Fisher information.
+        0 (the default) = Fisher information throughout; 3-5 is usual.
+    kl_c : float
+        The constant ``c`` of the KL window (> 0; 3 by default, Chang & Ying's choice).
+    kl_se : float or None
+        Also choose by KL information while the posterior SD is above this (after the
+        first ``kl_items``); None = by count only.
+    classification_alpha : float or None
+        Classification stopping: stop (after ``min_items``) once the (1 - α) interval
+        θ̂ ± z_{1-α/2} SE (EAP and posterior SD) lies inside one proficiency level
+        (the bank's ``cuts``), reason ``"classified"``.  None = off.
     """
 
     min_items: int = 5
     max_items: int = 30
     se_target: float = 0.3
     min_info_gain: float | None = None
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
+    prior_mean: float | None = None
+    prior_sd: float | None = None
     group_priors: tuple[tuple[str, float, float], ...] = ()
     final_method: str = "eap"
     content_balance: tuple[tuple[str, float], ...] = ()
@@ -219,6 +260,10 @@ class Blueprint:
     enemies: tuple[tuple[str, ...], ...] = ()
     pilot_positions: tuple[int, ...] = ()
     pilot_items: tuple[str, ...] = ()
+    kl_items: int = 0
+    kl_c: float = 3.0
+    kl_se: float | None = None
+    classification_alpha: float | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -227,9 +272,18 @@ class Blueprint:
         put("min_items", int(self.min_items))
         put("max_items", int(self.max_items))
         put("se_target", float(self.se_target))
-        put("prior_mean", float(self.prior_mean))
-        put("prior_sd", float(self.prior_sd))
+        if self.prior_mean is not None:
+            put("prior_mean", float(self.prior_mean))
+        if self.prior_sd is not None:
+            put("prior_sd", float(self.prior_sd))
         put("candidates", int(self.candidates))
+        put("kl_items", _whole(self.kl_items, "kl.items"))
+        put("kl_c", _number(self.kl_c, "kl.c"))
+        if self.kl_se is not None:
+            put("kl_se", _number(self.kl_se, "kl.se"))
+        if self.classification_alpha is not None:
+            put("classification_alpha", _number(self.classification_alpha,
+                                                "classification.alpha"))
         if self.min_info_gain is not None:
             put("min_info_gain", float(self.min_info_gain))
         if self.max_rate is not None:
@@ -252,8 +306,9 @@ class Blueprint:
             raise ValueError(f"se_target must be > 0, got {self.se_target}")
         if self.min_info_gain is not None and not self.min_info_gain >= 0:
             raise ValueError(f"min_info_gain must be >= 0, got {self.min_info_gain}")
-        if not (math.isfinite(self.prior_mean) and math.isfinite(self.prior_sd)
-                and self.prior_sd > 0):
+        if not ((self.prior_mean is None or math.isfinite(self.prior_mean))
+                and (self.prior_sd is None or (math.isfinite(self.prior_sd)
+                                               and self.prior_sd > 0))):
             raise ValueError("the prior needs a finite mean and an SD > 0")
         for name, mean, sd in self.group_priors:
             if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
@@ -281,6 +336,15 @@ class Blueprint:
             raise ValueError(f"Sympson-Hetter parameters must be in [0, 1] (items {bad[:5]})")
         if any(p < 1 for p in self.pilot_positions):
             raise ValueError("pilot_positions are 1-based positions (>= 1)")
+        if self.kl_items < 0:
+            raise ValueError(f"kl.items must be >= 0 (0 = no KL selection), got {self.kl_items}")
+        if not (math.isfinite(self.kl_c) and self.kl_c > 0):
+            raise ValueError(f"kl.c must be a number > 0, got {self.kl_c}")
+        if self.kl_se is not None and not (math.isfinite(self.kl_se) and self.kl_se > 0):
+            raise ValueError(f"kl.se must be a number > 0, got {self.kl_se}")
+        alpha = self.classification_alpha
+        if alpha is not None and not 0 < alpha < 1:
+            raise ValueError(f"classification.alpha must be in (0, 1), got {alpha}")
 
     # -------------------------------------------------------------- JSON form
     def to_dict(self) -> dict[str, Any]:
@@ -303,6 +367,9 @@ class Blueprint:
             "enemies": [list(g) for g in self.enemies],
             "pilot_positions": list(self.pilot_positions),
             "pilot_items": list(self.pilot_items),
+            "kl": {"items": self.kl_items, "c": self.kl_c, "se": self.kl_se},
+            "classification": (None if self.classification_alpha is None
+                               else {"alpha": self.classification_alpha}),
         }
 
     @classmethod
@@ -312,7 +379,11 @@ class Blueprint:
         Keys this engine does not use (e.g. ``background`` of the web layer) are
         ignored.  ``exposure`` may be a method name or a dict with ``method``,
         ``candidates``, ``max_rate`` and ``parameters`` (item id -> K).  ``start``
-        holds ``mean``, ``sd`` and ``groups`` (name -> {mean, sd}).
+        holds ``mean``, ``sd`` and ``groups`` (name -> {mean, sd}).  ``kl`` is an
+        object with ``items`` (KL selection for that many first items), ``c`` and
+        ``se`` (KL also while the SE is above it), or just the number of items.
+        ``classification`` is an object with ``alpha`` (classification stopping at
+        the (1 - alpha) interval), or null.
 
         Raises
         ------
@@ -350,6 +421,33 @@ class Blueprint:
                 kwargs["sh_parameters"] = exposure["parameters"]
         elif exposure is not None:
             raise ValueError("blueprint 'exposure' must be a method name or an object")
+        kl = data.get("kl")
+        if isinstance(kl, Mapping):
+            unknown = sorted(set(kl) - {"items", "c", "se"})
+            if unknown:
+                raise ValueError(f"blueprint 'kl' has unknown keys {unknown} (items, c, se)")
+            if kl.get("items") is not None:
+                kwargs["kl_items"] = kl["items"]
+            if kl.get("c") is not None:
+                kwargs["kl_c"] = kl["c"]
+            if kl.get("se") is not None:
+                kwargs["kl_se"] = kl["se"]
+        elif kl is not None:
+            if isinstance(kl, bool) or not isinstance(kl, int):
+                raise ValueError("blueprint 'kl' must be an object {items, c} or a number "
+                                 "of items")
+            kwargs["kl_items"] = kl
+        classification = data.get("classification")
+        if isinstance(classification, Mapping):
+            unknown = sorted(set(classification) - {"alpha"})
+            if unknown:
+                raise ValueError(f"blueprint 'classification' has unknown keys {unknown} "
+                                 "(alpha)")
+            if classification.get("alpha") is None:
+                raise ValueError("blueprint 'classification' needs 'alpha', e.g. 0.1")
+            kwargs["classification_alpha"] = classification["alpha"]
+        elif classification is not None:
+            raise ValueError("blueprint 'classification' must be an object {alpha} or null")
         try:
             return cls(**kwargs)
         except TypeError as exc:
@@ -361,8 +459,9 @@ class Blueprint:
         return replace(self, exposure="sympson-hetter", sh_parameters=dict(parameters),
                        max_rate=self.max_rate if max_rate is None else max_rate)
 
-    def prior_for(self, group: str | None) -> tuple[float, float]:
-        """(mean, sd) of a group's prior; the general prior for None or an unknown group."""
+    def prior_for(self, group: str | None) -> tuple[float | None, float | None]:
+        """(mean, sd) of a group's prior; the general prior for None or an unknown group
+        (None where it is the calibration's, see :func:`start`)."""
         for name, mean, sd in self.group_priors:
             if name == group:
                 return mean, sd
@@ -383,6 +482,7 @@ class _Plan:
     enemy_of: dict[int, np.ndarray]  # internal index -> internal indices it excludes
     pilot_pool: np.ndarray  # (n_items - n_operational,) bool, allowed pilot items
     pilot_positions: frozenset[int]
+    z: float | None = None  # classification stopping: z_{1-α/2}, None = off
     target_list: list[float] = field(default_factory=list)  # targets, as a list
     balanced_list: list[int] = field(default_factory=list)  # balanced, as a list
 
@@ -410,6 +510,11 @@ class Bank:
         nearest grid point to θ̂; spacing 0.05 by default).
     n_quad, quad_bounds :
         EAP quadrature grid, equal to :func:`scoring.estimation.eap`'s defaults.
+    cuts : (n_levels - 1,) increasing θ values, optional
+        The proficiency-level cut points on the θ metric of ``params`` (from the
+        calibration's levels: :func:`theta_cuts`).  θ is in level
+        ``k = #{cuts <= θ}`` (0 = lowest), as :func:`itembank.scale.level_for` counts
+        minimums reached.  Used by classification stopping.
 
     Attributes
     ----------
@@ -426,6 +531,7 @@ class Bank:
     order : (n_items,) int, internal -> external index (operational items grouped by
         domain, then pilot items)
     rank : (n_items,) int, external -> internal index
+    cuts : (n_levels - 1,) float
 
     Notes
     -----
@@ -435,6 +541,12 @@ class Bank:
     then reads only the first ``n_blocked + 1`` entries of one row: the cost of a
     step does not grow with the bank.  Memory: about 13 MB per 10,000 items for
     ``info`` plus 6.4 MB per ranking.
+
+    KL selection (blueprints with ``kl_items > 0``) uses the cumulative sums over the
+    selection grid of the log-probabilities on it (``(n_grid + 1, n_operational,
+    max_categories)``, built on first need: 26 MB per 10,000 dichotomous items), so the
+    integral over a window is two rows apart, and ranks the items by KL information for each
+    (grid point, window width) on first need, a row at a time (:meth:`kl_ranking`).
     """
 
     def __init__(
@@ -447,6 +559,7 @@ class Bank:
         grid: tuple[float, float, int] = (-4.0, 4.0, 161),
         n_quad: int = 61,
         quad_bounds: tuple[float, float] = (-6.0, 6.0),
+        cuts: Sequence[float] | None = None,
     ) -> None:
         if not isinstance(params, ItemParams):
             raise TypeError("params must be a scoring.params.ItemParams")
@@ -530,7 +643,17 @@ class Bank:
                 raise ValueError(f"unknown items in enemy group {ids}: {unknown}")
             self._enemy_groups.append(self.rank[[self.index_of[i] for i in ids]])
 
+        # proficiency-level cut points (θ metric)
+        cut = np.asarray([] if cuts is None else cuts, dtype=float).ravel()
+        if not np.all(np.isfinite(cut)) or np.any(np.diff(cut) <= 0):
+            raise ValueError(f"cuts must be finite and strictly increasing, got {cut.tolist()}")
+        self.cuts = cut
+        self._cuts_list: list[float] = cut.tolist()
+
         self._ranked: dict[bool, np.ndarray] = {}
+        self._op_params = op_params
+        self._grid_cum_log_p: np.ndarray | None = None
+        self._kl_rows: dict[tuple[bool, int, int], np.ndarray] = {}
         self._plans: dict[Blueprint, _Plan] = {}
         self._last_plan: _Plan | None = None
         if blueprint is not None:
@@ -572,6 +695,63 @@ class Bank:
                 ranked = np.argsort(-self.info, axis=1, kind="stable").astype(np.int32)
             self._ranked[by_domain] = ranked
         return ranked
+
+    def level_index(self, theta: float) -> int:
+        """Proficiency level of ``theta``: the number of cut points at or below it."""
+        return bisect.bisect_right(self._cuts_list, theta)
+
+    def kl_half_width(self, c: float, n: int) -> int:
+        """Grid steps in δ = c / sqrt(max(n, 1)), the half-width of the KL window."""
+        return max(1, int(c / math.sqrt(max(n, 1)) / self._grid_step + 0.5))
+
+    def kl_information(self, g: int, m: int) -> np.ndarray:
+        """Chang & Ying's KL information of each operational item at grid point ``g``.
+
+        ``KL_j = ∫ Σ_k P_jk(θ_g) log(P_jk(θ_g) / P_jk(θ)) dθ`` over θ_g ± m grid steps
+        (clamped to the grid), by the trapezoidal rule on the selection grid.
+
+        Returns
+        -------
+        (n_operational,) float, internal order.
+        """
+        cum = self._grid_cum_log_p
+        if cum is None:  # C[t] = Σ_{s<t} log P(θ_s): a window sum is two rows
+            log_p = np.maximum(irt.log_probabilities(self._op_params, self.theta_grid),
+                               _LOG_FLOOR)  # (n_grid, n_op, K)
+            cum = np.zeros((log_p.shape[0] + 1, *log_p.shape[1:]))
+            np.cumsum(log_p, axis=0, out=cum[1:])
+            self._grid_cum_log_p = cum
+        a, b = max(0, g - m), min(self._grid_last, g + m)
+        h = self._grid_step
+        centre = cum[g + 1] - cum[g]  # log P(θ_g), (n_op, K)
+        # trapezoid: h Σ_{t=a..b} log P(θ_t) - h/2 (log P(θ_a) + log P(θ_b))
+        window = h * (cum[b + 1] - cum[a]) - 0.5 * h * (cum[a + 1] - cum[a]
+                                                        + cum[b + 1] - cum[b])
+        return np.einsum("jk,jk->j", np.exp(centre), (b - a) * h * centre - window)
+
+    def kl_ranking(self, by_domain: bool, m: int, g: int) -> np.ndarray:
+        """Items ranked by decreasing KL information at grid point ``g``, window ``m``.
+
+        One row of what :meth:`ranking` is for Fisher information: (n_operational,)
+        int32 of internal indices, the whole pool or (``by_domain``) each domain's
+        slice ranked within itself; ties keep the lower index first.  Rows are built
+        on first need and kept (at most 1,024, then the cache starts again).
+        """
+        by_domain = bool(by_domain) and len(self.domain_slices) > 1
+        key = (by_domain, m, g)
+        row = self._kl_rows.get(key)
+        if row is None:
+            kl = self.kl_information(g, m)
+            if by_domain:
+                row = np.empty(kl.size, dtype=np.int32)
+                for lo, hi in self.domain_slices:
+                    row[lo:hi] = lo + np.argsort(-kl[lo:hi], kind="stable")
+            else:
+                row = np.argsort(-kl, kind="stable").astype(np.int32)
+            if len(self._kl_rows) >= 1024:
+                self._kl_rows = {}
+            self._kl_rows[key] = row
+        return row
 
     def log_prior(self, mean: float, sd: float) -> np.ndarray:
         """Unnormalised normal log-prior on the quadrature nodes, (n_quad,)."""
@@ -650,9 +830,12 @@ class Bank:
         self.ranking(by_domain=False)
         if balanced.size:
             self.ranking(by_domain=True)
+        z = None
+        if bp.classification_alpha is not None:
+            z = NormalDist().inv_cdf(1.0 - bp.classification_alpha / 2.0)
         return _Plan(blueprint=bp, targets=targets, balanced=balanced, sh_k=sh_k.tolist(),
                      enemy_of=enemy_of, pilot_pool=pool,
-                     pilot_positions=frozenset(bp.pilot_positions),
+                     pilot_positions=frozenset(bp.pilot_positions), z=z,
                      target_list=targets.tolist(), balanced_list=balanced.tolist())
 
 
@@ -854,7 +1037,9 @@ def start(bank: Bank, blueprint: Blueprint, seed: int,
     bank, blueprint
     seed : int in [0, 2**63); every random choice of the test derives from it
     prior : None (the blueprint's prior), a group name (the blueprint's group prior,
-        the general prior if the group has none), ``(mean, sd)`` or ``{"mean", "sd"}``
+        the general prior if the group has none), ``(mean, sd)`` or ``{"mean", "sd"}``.
+        A blueprint without a prior mean or SD takes the calibration's latent
+        distribution (``bank.params.latent_mean``/``latent_sd``).
 
     Returns
     -------
@@ -866,6 +1051,8 @@ def start(bank: Bank, blueprint: Blueprint, seed: int,
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     if prior is None or isinstance(prior, str):
         mean, sd = blueprint.prior_for(prior)
+        mean = bank.params.latent_mean if mean is None else mean
+        sd = bank.params.latent_sd if sd is None else sd
     elif isinstance(prior, Mapping):
         mean, sd = float(prior["mean"]), float(prior["sd"])
     else:
@@ -933,8 +1120,12 @@ def should_stop(bank: Bank, blueprint: Blueprint, state: TestState) -> tuple[boo
 
     Checked in this order: ``"max_items"`` (scored items reached ``max_items``),
     ``"no_items"`` (no operational item left to give), then, once ``min_items``
-    scored items were given, ``"se_target"`` (SE <= target) and ``"min_info_gain"``
-    (no available item informs more than ``min_info_gain`` at θ̂).
+    scored items were given, ``"se_target"`` (SE <= target), ``"classified"``
+    (with ``classification_alpha``: the interval θ̂ ± z_{1-α/2} SE lies inside one
+    proficiency level of ``bank.cuts``; both ends in the same level, an end exactly
+    on a cut counting as in the level above, as the reported level does) and
+    ``"min_info_gain"`` (no available item informs more than ``min_info_gain`` at θ̂).
+    The first rule met stops the test.
 
     Returns
     -------
@@ -957,6 +1148,11 @@ def _stop(bank: Bank, plan: _Plan, state: TestState, cache: _Cache
     if n >= bp.min_items:
         if state.se <= bp.se_target:
             return True, "se_target"
+        z = plan.z
+        if z is not None:
+            half = z * state.se
+            if bank.level_index(state.theta - half) == bank.level_index(state.theta + half):
+                return True, "classified"
         if bp.min_info_gain is not None:
             g = bank.grid_index(state.theta)
             best = _ranked(bank.ranking(False), g, 0, bank.n_operational, cache, 1)
@@ -972,7 +1168,10 @@ def next_item(bank: Bank, blueprint: Blueprint, state: TestState) -> ItemChoice 
     items (if any remain).  Otherwise: with content balancing the domain furthest
     below its target proportion (Kingsbury-Zara; ties broken at random) that still
     has an available item, then within it the most informative available item at
-    θ̂ (grid point nearest θ̂), subject to exposure control.  Administered items and
+    θ̂ (grid point nearest θ̂), subject to exposure control; while fewer than
+    ``kl_items`` scored items were given (or while the SE is above ``kl_se``), the
+    largest KL information over θ̂ ± kl_c / sqrt(n) instead
+    (:meth:`Bank.kl_information`).  Administered items and
     the enemies of administered items are never chosen.  Deterministic given the
     state (the randomness is a hash of the seed and the position).
     """
@@ -1024,14 +1223,25 @@ def _select(bank: Bank, plan: _Plan, state: TestState, cache: _Cache,
             considered: list[int] | None) -> int:
     """Internal index of the operational item to give (some item is available)."""
     g = bank.grid_index(state.theta)
+    n = state.n_scored
+    bp = plan.blueprint
+    if n < bp.kl_items or (bp.kl_se is not None and state.se > bp.kl_se):
+        # one row of KL ranks, read as a one-row ranking matrix
+        m = bank.kl_half_width(bp.kl_c, n)
+
+        def ranking(by_domain: bool) -> np.ndarray:
+            return bank.kl_ranking(by_domain, m, g)[None, :]
+        row = 0
+    else:
+        ranking, row = bank.ranking, g
     if plan.balanced_list:
-        ranking = bank.ranking(True)
+        ranked = ranking(True)
         for d in _domain_order(plan, state, cache):
             lo, hi = bank.domain_slices[d]
-            i = _pick(bank, plan, state, cache, ranking, g, lo, hi, considered)
+            i = _pick(bank, plan, state, cache, ranked, row, lo, hi, considered)
             if i >= 0:
                 return i
-    i = _pick(bank, plan, state, cache, bank.ranking(False), g, 0, bank.n_operational,
+    i = _pick(bank, plan, state, cache, ranking(False), row, 0, bank.n_operational,
               considered)
     if i < 0:
         raise AssertionError("no operational item available")  # _stop rules this out
@@ -1145,3 +1355,24 @@ def domain_counts(bank: Bank, state: TestState) -> dict[str, int]:
     """Scored items given so far per domain of the bank."""
     cache = _bind(bank, state)
     return dict(zip(bank.domain_names, cache.dom_counts))
+
+
+def theta_cuts(minimums: Iterable[float | None], scale_mean: float = 500.0,
+               scale_sd: float = 100.0, link_a: float = 1.0, link_b: float = 0.0
+               ) -> tuple[float, ...]:
+    """Level cut points on the θ metric from the levels' reporting-scale minimums.
+
+    Inverts ``score = mean + sd (A θ + B)`` (:func:`itembank.scale.to_scale`) at each
+    minimum; a None minimum (the lowest level's) is skipped.  For :class:`Bank`'s
+    ``cuts``: ``level_index(θ)`` is then the level ``level_for(to_scale(θ))`` gives.
+
+    Raises
+    ------
+    ValueError
+        If ``sd * A`` is not > 0 (the scale would not rise with θ).
+    """
+    slope = float(scale_sd) * float(link_a)
+    if not (math.isfinite(slope) and slope > 0):
+        raise ValueError(f"the reporting scale must rise with theta (sd x link_a = {slope})")
+    return tuple(((float(m) - float(scale_mean)) / float(scale_sd) - float(link_b))
+                 / float(link_a) for m in minimums if m is not None)

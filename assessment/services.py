@@ -145,7 +145,8 @@ def live_bank(db: Session, calibration_id: int,
     pilot = np.array([False] * len(rows) + [True] * len(pilot_items))
     blueprint = engine.Blueprint.from_dict(instrument.blueprint)
     engine_bank = engine.Bank(params, domains=domains,
-                              pilot=[c for c, p in zip(codes, pilot) if p], blueprint=blueprint)
+                              pilot=[c for c, p in zip(codes, pilot) if p], blueprint=blueprint,
+                              cuts=_level_cuts(calibration))
     version_ids = [r.current_version_id for r in rows] + \
         [i.current_version_id for i in pilot_items]
     live = LiveBank(calibration=calibration, bank=engine_bank, params=params,
@@ -158,6 +159,18 @@ def live_bank(db: Session, calibration_id: int,
             del _cache[k]
         _cache[key] = live
     return live
+
+
+def _level_cuts(calibration: bank.CalibrationInfo) -> tuple[float, ...]:
+    """The calibration's proficiency levels as θ cut points, for classification stopping
+    (the level the engine stops in is the level the resident is told); none when the
+    scale does not rise with θ (then the levels cannot be cut on θ)."""
+    try:
+        return engine.theta_cuts([lv.get("min") for lv in calibration.levels],
+                                 calibration.scale_mean, calibration.scale_sd,
+                                 calibration.link_a, calibration.link_b)
+    except ValueError:
+        return ()
 
 
 # --- what one request reads once -------------------------------------------------
@@ -492,7 +505,7 @@ def _remaining(blueprint: Any, state: Any, answered: int) -> int:
     n_scored = max(1, int(getattr(state, "n_scored", answered)))
     left_max = max(0, blueprint.max_items - n_scored)
     left_min = max(0, blueprint.min_items - n_scored)
-    prior_info = 1.0
+    prior_info = 1.0 / max(float(getattr(state, "prior_sd", 1.0)), 1e-6) ** 2
     gained = max(1e-6, 1.0 / max(state.se, 1e-6) ** 2 - prior_info)
     needed = 1.0 / blueprint.se_target ** 2 - 1.0 / max(state.se, 1e-6) ** 2
     by_precision = math.ceil(max(0.0, needed) / (gained / n_scored)) if answered else left_max

@@ -5,7 +5,9 @@ examinee through exactly the functions a live test uses
 (:func:`assessment.engine.start`, :func:`~assessment.engine.next_item`,
 :func:`~assessment.engine.answer`, :func:`~assessment.engine.final_score`), with
 answers drawn from the IRT model at the examinee's true θ, and summarises recovery
-(bias, RMSE), test length and item exposure.  :func:`sympson_hetter` derives the
+(bias, RMSE), classification into the proficiency levels of the bank's cut points
+(accuracy per true level and overall), test length and item exposure.
+:func:`sympson_hetter` derives the
 Sympson-Hetter exposure-control parameters for a target maximum exposure rate by
 iterating such simulations.
 
@@ -27,10 +29,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,7 @@ class SimulationResult:
         ``record_selected=True``).
     operational : (n_bank_items,) bool, items that are not pilot items
     method : str, the final estimation method
+    cuts : (n_levels - 1,) float, the bank's proficiency-level cut points (θ)
     """
 
     true_theta: np.ndarray
@@ -86,6 +90,7 @@ class SimulationResult:
     selected_counts: np.ndarray | None
     operational: np.ndarray
     method: str
+    cuts: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_examinees(self) -> int:
@@ -128,11 +133,45 @@ class SimulationResult:
         c = self.exposure_counts[self.operational].astype(np.float64)
         return float(np.sum(c * (c - 1)) / (n * (n - 1)) / self.mean_length)
 
+    @property
+    def n_levels(self) -> int:
+        return int(self.cuts.size) + 1
+
+    @property
+    def true_level(self) -> np.ndarray:
+        """(n_examinees,) int, the level of the true θ (0 = lowest; #cuts <= θ)."""
+        return np.searchsorted(self.cuts, self.true_theta, side="right")
+
+    @property
+    def level(self) -> np.ndarray:
+        """(n_examinees,) int, the level reported at the end (of the final θ̂; -1 if NaN)."""
+        level = np.searchsorted(self.cuts, self.theta, side="right")
+        return np.where(np.isnan(self.theta), -1, level)
+
+    @property
+    def accuracy(self) -> float:
+        """Proportion of examinees reported in their true level."""
+        return float(np.mean(self.level == self.true_level))
+
+    def level_accuracy(self) -> list[tuple[int, int, float]]:
+        """Per true level: (level, examinees in it, proportion reported in it; NaN if none)."""
+        true, got = self.true_level, self.level
+        out = []
+        for k in range(self.n_levels):
+            here = true == k
+            n = int(np.count_nonzero(here))
+            out.append((k, n, float(np.mean(got[here] == k)) if n else math.nan))
+        return out
+
     def summary(self) -> dict[str, float]:
         """The summary figures as a dict (name -> value)."""
-        return {"examinees": float(self.n_examinees), "bias": self.bias, "rmse": self.rmse,
-                "mean_length": self.mean_length, "max_exposure": self.max_exposure,
-                "mean_exposure": self.mean_exposure, "overlap_rate": self.overlap_rate}
+        out = {"examinees": float(self.n_examinees), "bias": self.bias, "rmse": self.rmse,
+               "mean_length": self.mean_length, "max_exposure": self.max_exposure,
+               "mean_exposure": self.mean_exposure, "overlap_rate": self.overlap_rate,
+               "accuracy": self.accuracy}
+        for k, _n, acc in self.level_accuracy():
+            out[f"accuracy_level_{k + 1}"] = acc
+        return out
 
 
 def run_simulation(
@@ -217,7 +256,8 @@ def run_simulation(
                             stop_reason=reasons.astype(str), items=tuple(items),
                             exposure_counts=counts,
                             selected_counts=selected, operational=~bank.is_pilot,
-                            method=blueprint.final_method if final else "eap")
+                            method=blueprint.final_method if final else "eap",
+                            cuts=bank.cuts.copy())
 
 
 # ----------------------------------------------------------------- Sympson-Hetter
@@ -444,6 +484,25 @@ def read_domains(path: str, item_ids: Sequence[str]) -> tuple[dict[str, str], di
 
 # --------------------------------------------------------------------------- command
 
+#: the SE target of a Blueprint when only classification stops the test: never reached
+_NO_SE_TARGET = 1e-9
+
+
+def _parse_cuts(text: str) -> tuple[float, ...]:
+    """--cuts: comma-separated increasing finite θ values (may be empty: one level)."""
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    try:
+        cuts = tuple(float(c) for c in cells)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers",
+                                 param_hint="--cuts") from exc
+    if not all(math.isfinite(c) for c in cuts) or any(
+            b <= a for a, b in itertools.pairwise(cuts)):
+        raise click.BadParameter(f"cut points must be finite and increasing: {text!r}",
+                                 param_hint="--cuts")
+    return cuts
+
+
 _existing_file = click.Path(exists=True, dir_okay=False)
 
 
@@ -471,7 +530,28 @@ class _SimulateCommand(click.Command):
 @click.option("--max-items", type=click.IntRange(min=1), required=True,
               help="Maximum number of items per test.")
 @click.option("--se", "se_target", type=click.FloatRange(min=0, min_open=True),
-              required=True, help="Stop when the SE of θ reaches this.")
+              default=None, help="Stop when the SE of θ reaches this (needed unless "
+                                 "--stop classification).")
+@click.option("--stop", "stop_rule", type=click.Choice(["se", "classification", "both"]),
+              default="se", show_default=True,
+              help="Stopping rule besides the length bounds: the SE target, classification "
+                   "(the (1 - alpha) interval θ̂ ± z SE inside one level of --cuts), or "
+                   "whichever comes first.")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              default=0.1, show_default=True,
+              help="Classification stopping: 1 - alpha interval (0.1: 90 %).")
+@click.option("--cuts", "cuts_text", default="-1.25,-0.5,0.5,1.25", show_default=True,
+              help="Proficiency-level cut points on the θ metric, comma-separated and "
+                   "increasing (the default: the default levels 375/450/550/625 on the "
+                   "500/100 reporting scale). Accuracy per level is reported for every "
+                   "stopping rule.")
+@click.option("--kl-items", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Choose the first N items by Kullback-Leibler information (Chang & Ying) "
+                   "instead of Fisher information; 0 = off, 3-5 is usual.")
+@click.option("--kl-c", type=click.FloatRange(min=0, min_open=True), default=3.0,
+              show_default=True, help="KL window θ̂ ± c / sqrt(n).")
+@click.option("--kl-se", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Also choose by KL information while the SE of θ is above this.")
 @click.option("--min-items", type=click.IntRange(min=0), default=None,
               help="Minimum number of items (default: 5, or --max-items if smaller).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -498,7 +578,9 @@ class _SimulateCommand(click.Command):
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True),
               required=True, help="SIM.csv: examinee,true_theta,theta,se,n_items.")
 def simulate(params_path: str, examinees: int | None, max_items: int,
-                     se_target: float, min_items: int | None, seed: int,
+                     se_target: float | None, stop_rule: str, alpha: float, cuts_text: str,
+                     kl_items: int, kl_c: float, kl_se: float | None,
+                     min_items: int | None, seed: int,
                      true_theta_file: str | None, exposure: str, candidates: int,
                      max_exposure: float, sh_iterations: int, sh_out: str | None,
                      domains_path: str | None, final_method: str, quiet: bool,
@@ -506,9 +588,11 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
     """Simulate adaptive tests on an item bank and report recovery and exposure.
 
     Writes one row per examinee to --out (columns examinee,true_theta,theta,se,n_items)
-    and prints bias, RMSE, mean test length, maximum and mean item exposure rate and
-    the overlap rate.  A bad input file stops with a message naming the file and row;
-    nothing is written then.
+    and prints bias, RMSE, mean test length, maximum and mean item exposure rate, the
+    overlap rate, the classification accuracy (true level of θ against the level of
+    the final θ̂) overall and per level with its Monte Carlo SE, and why tests
+    stopped.  A bad input file stops with a message naming the file and row; nothing
+    is written then.
     """
     # here, not at the top: every `learningcity` command imports this module, and tqdm
     # adds about 23 ms to each start-up (python -X importtime, numpy already loaded)
@@ -529,6 +613,14 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
             thetas = np.random.default_rng(seed).standard_normal(examinees or 1000)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
+    cuts = _parse_cuts(cuts_text)
+    if se_target is None:
+        if stop_rule != "classification":
+            raise click.UsageError("--se is needed unless --stop classification")
+        se_target = _NO_SE_TARGET
+    elif stop_rule == "classification":
+        raise click.BadParameter("--stop classification has no SE rule; use --stop both",
+                                 param_hint="--se")
     if min_items is None:
         min_items = min(5, max_items)
     if min_items > max_items:
@@ -537,8 +629,10 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
     blueprint = Blueprint(min_items=min_items, max_items=max_items, se_target=se_target,
                           final_method=final_method, content_balance=targets,
                           exposure="none" if exposure == "sympson-hetter" else exposure,
-                          candidates=candidates, max_rate=max_exposure)
-    bank = Bank(params, domains=domains, blueprint=blueprint)
+                          candidates=candidates, max_rate=max_exposure,
+                          kl_items=kl_items, kl_c=kl_c, kl_se=kl_se,
+                          classification_alpha=None if stop_rule == "se" else alpha)
+    bank = Bank(params, domains=domains, blueprint=blueprint, cuts=cuts)
 
     def bar(total: int, desc: str) -> Any:
         return tqdm(total=total, desc=desc, unit="examinee", file=sys.stderr,
@@ -575,6 +669,19 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
     click.echo(f"max exposure   {s['max_exposure']:.4f}")
     click.echo(f"mean exposure  {s['mean_exposure']:.4f}")
     click.echo(f"overlap rate   {s['overlap_rate']:.4f}")
+    n = result.n_examinees
+    acc = result.accuracy
+    click.echo(f"accuracy       {acc:.4f} (MC SE {math.sqrt(acc * (1 - acc) / n):.4f}; "
+               f"{result.n_levels} levels, cuts {', '.join(f'{c:g}' for c in cuts)}"
+               + (f"; nominal {1 - alpha:.2f}" if stop_rule != "se" else "") + ")")
+    bounds = [-math.inf, *cuts, math.inf]
+    for k, count, level_acc in result.level_accuracy():
+        where = (f"θ < {bounds[1]:g}" if k == 0 else f"θ >= {bounds[k]:g}" if k == len(cuts)
+                 else f"{bounds[k]:g} <= θ < {bounds[k + 1]:g}")
+        shown = "-" if count == 0 else f"{level_acc:.4f}"
+        click.echo(f"  level {k + 1:<7d}{shown:<8s}({count} examinees, {where})")
+    reasons, counts = np.unique(result.stop_reason, return_counts=True)
+    click.echo("stopped        " + ", ".join(f"{r} {c}" for r, c in zip(reasons, counts)))
 
 
 if __name__ == "__main__":  # python -m assessment.simulate ...

@@ -8,7 +8,7 @@ from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
-from itembank import ResearchArea
+from itembank.resources import ResearchArea
 from learningcity.api import ApiError, error_body
 from learningcity.i18n import _
 from learningcity.redirects import see_other

@@ -11,6 +11,10 @@ A "step" is what a live test does between two answers:
 
 * ours: ``engine.next_item`` (maximum information at θ̂) + ``engine.answer``
   (incremental EAP update), i.e. the whole engine round trip;
+* ours+KL: the first 4 items by Kullback-Leibler information (Chang & Ying, over
+  θ̂ ± 3/sqrt(n)), the rest as above; a KL row of ranks is built the first time a
+  (grid point, window) is needed and kept, so the first examinees pay for it (the
+  cost of one row is printed as "KL row ms");
 * catsim: ``MaxInfoSelector.select`` + ``NumericalSearchEstimator.estimate`` (its
   default bounded ML search, with Dodd's heuristic while all answers agree).
 
@@ -46,8 +50,12 @@ def p_correct(a: float, b: float, theta: float) -> float:
 
 
 def bench_ours(a: np.ndarray, b: np.ndarray, thetas: np.ndarray, steps: int,
-               blueprint: E.Blueprint | None = None) -> tuple[float, float, float]:
-    """(build seconds, ms per step, ms per step for next_item alone)."""
+               blueprint: E.Blueprint | None = None, warm: bool = False
+               ) -> tuple[float, float, float]:
+    """(build seconds, ms per step, ms per step for next_item alone).
+
+    ``warm``: run the same tests once untimed first (what is built on first need, such
+    as KL rows, is then in place, as in a worker that has served many residents)."""
     n = a.size
     t0 = time.perf_counter()
     params = ItemParams.from_arrays([f"i{j}" for j in range(n)], "2pl", a, b)
@@ -55,7 +63,14 @@ def bench_ours(a: np.ndarray, b: np.ndarray, thetas: np.ndarray, steps: int,
     bp = blueprint or E.Blueprint(min_items=steps, max_items=steps, se_target=1e-6)
     bank.plan(bp)  # precomputations that depend on the blueprint
     build = time.perf_counter() - t0
-    rng = np.random.default_rng(1)
+    for _ in range(2 if warm else 1):  # the same answers each pass
+        total, select, n_steps = _run_ours(bank, bp, a, b, thetas, np.random.default_rng(1))
+    return build, 1e3 * total / n_steps, 1e3 * select / n_steps
+
+
+def _run_ours(bank: E.Bank, bp: E.Blueprint, a: np.ndarray, b: np.ndarray,
+              thetas: np.ndarray, rng: np.random.Generator) -> tuple[float, float, int]:
+    """(seconds in steps, seconds in next_item, steps) of one pass over the examinees."""
     total = select = 0.0
     n_steps = 0
     for k, theta in enumerate(thetas):
@@ -73,7 +88,19 @@ def bench_ours(a: np.ndarray, b: np.ndarray, thetas: np.ndarray, steps: int,
             total += (t1 - t0) + (t3 - t2)
             select += t1 - t0
             n_steps += 1
-    return build, 1e3 * total / n_steps, 1e3 * select / n_steps
+    return total, select, n_steps
+
+
+def kl_row_ms(a: np.ndarray, b: np.ndarray, rows: int = 20) -> float:
+    """ms to build one KL row of ranks (KL information of every item + argsort), the
+    one-off cost of a (grid point, window) the first time a test needs it."""
+    params = ItemParams.from_arrays([f"i{j}" for j in range(a.size)], "2pl", a, b)
+    bank = E.Bank(params)
+    bank.kl_ranking(False, 60, 80)  # the log-probabilities on the grid: built once
+    t0 = time.perf_counter()
+    for g in range(rows):
+        bank.kl_ranking(False, 30, 40 + g)
+    return 1e3 * (time.perf_counter() - t0) / rows
 
 
 def bench_catsim(a: np.ndarray, b: np.ndarray, thetas: np.ndarray, steps: int
@@ -138,8 +165,8 @@ def main() -> None:
     thetas = np.random.default_rng(2).standard_normal(max(args.examinees,
                                                           args.catsim_examinees))
     header = (f"{'items':>7} | {'ours ms/step':>12} | {'(select)':>9} | {'build s':>7} | "
-              f"{'ours+CB+RQ':>10} | {'catsim ms/step':>14} | {'(select)':>9} | "
-              f"{'ratio':>7}")
+              f"{'ours+CB+RQ':>10} | {'ours+KL':>8} | {'(warm)':>7} | {'KL row ms':>9} | "
+              f"{'catsim ms/step':>14} | {'(select)':>9} | {'ratio':>7}")
     print(header)
     print("-" * len(header))
     for n in args.sizes:
@@ -149,15 +176,25 @@ def main() -> None:
                                content_balance={f"d{k}": 0.2 for k in range(5)},
                                exposure="randomesque", candidates=5)
         _, ours_cb, _ = bench_ours(a, b, thetas[: args.examinees], args.steps, balanced)
+        kl = E.Blueprint(min_items=args.steps, max_items=args.steps, se_target=1e-6,
+                         kl_items=4)
+        _, ours_kl, _ = bench_ours(a, b, thetas[: args.examinees], args.steps, kl)
+        _, ours_kl_warm, _ = bench_ours(a, b, thetas[: args.examinees], args.steps, kl,
+                                        warm=True)
+        kl_row = kl_row_ms(a, b)
         if catsim_version is not None:
             _, cs, cs_sel = bench_catsim(a, b, thetas[: args.catsim_examinees], args.steps)
             cs_text, cs_sel_text, ratio = f"{cs:14.3f}", f"{cs_sel:9.3f}", f"{cs / ours:6.0f}x"
         else:
             cs_text, cs_sel_text, ratio = f"{'n/a':>14}", f"{'n/a':>9}", f"{'n/a':>7}"
         print(f"{n:7d} | {ours:12.4f} | {ours_sel:9.4f} | {build:7.2f} | {ours_cb:10.4f} | "
-              f"{cs_text} | {cs_sel_text} | {ratio:>7}")
+              f"{ours_kl:8.4f} | {ours_kl_warm:7.4f} | {kl_row:9.2f} | {cs_text} | "
+              f"{cs_sel_text} | {ratio:>7}")
     print("ours = next_item + answer (EAP); ours+CB+RQ = with content balancing over 5 "
-          "domains and randomesque(5); catsim = MaxInfoSelector + NumericalSearchEstimator")
+          "domains and randomesque(5); ours+KL = KL information for the first 4 items "
+          "(warm: the same tests a second time, KL rows built); "
+          "KL row ms = building one KL row of ranks (first use, then cached); "
+          "catsim = MaxInfoSelector + NumericalSearchEstimator")
 
 
 if __name__ == "__main__":

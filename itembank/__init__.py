@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyramid.authorization import Allow
-
-from learningcity.i18n import _
-
-
-class ResearchArea:
-    """Researcher pages: researchers and admins may look and publish; no one else."""
-
-    __acl__ = [
-        (Allow, "role:researcher", ("research", "publish")),
-        (Allow, "role:admin", ("research", "publish")),
-    ]
-
-    def __init__(self, request: Any) -> None:
-        self.request = request
-
 
 def includeme(config: Any) -> None:
+    # start-up cost: only the app needs pyramid and the i18n plumbing; at the top every
+    # ``import itembank.services`` (the CLI, assessment's simulator) paid 0.1 s for them
+    from learningcity.i18n import _
+
+    from .resources import ResearchArea
+
     routes = (
         ("itembank.items", "/research/items"),
         ("itembank.item", "/research/items/{code}"),

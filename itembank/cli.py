@@ -153,7 +153,8 @@ def import_calibration_cmd(ini_path: str, actor: str | None, params_path: str, n
                         "simulated": demo})
         if publish_now:
             publish(db, calibration, _actor(actor))
-    click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items)"
+    click.echo(f"stored calibration {calibration.label} ({len(params.item_ids)} items, "
+               f"latent N({params.latent_mean:.3f}, {params.latent_sd:.3f}^2))"
                + (", published" if publish_now else ""))
 
 

@@ -165,6 +165,10 @@ class Calibration(Base):
     scale_sd: Mapped[float] = mapped_column(default=100.0)
     link_a: Mapped[float] = mapped_column(default=1.0)
     link_b: Mapped[float] = mapped_column(default=0.0)
+    #: the calibrated latent distribution theta ~ N(latent_mean, latent_sd^2) on the scale
+    #: of the parameters (PARAMS.csv latent_mean/latent_sd): the live test's EAP prior
+    latent_mean: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    latent_sd: Mapped[float] = mapped_column(default=1.0, server_default="1")
     #: [{"min": score, "code": ..., "label_zh", "label_en", "cando_zh", "cando_en"}]
     levels: Mapped[list] = mapped_column(sa.JSON, default=list)
     notes: Mapped[str] = mapped_column(sa.Text, default="")

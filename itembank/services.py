@@ -200,7 +200,9 @@ def import_calibration(db: Session, instrument: Instrument, params: ItemParams, 
                        notes: str = "") -> Calibration:
     """Store a parameter file as a new calibration version (not yet published).
 
-    Every item of the file must be in the bank; all are reported at once.
+    Every item of the file must be in the bank; all are reported at once.  The latent
+    distribution of ``params`` (``latent_mean``/``latent_sd``) is stored with it: the live
+    test uses it as the EAP prior.
     """
     codes = [str(c) for c in params.item_ids]
     items = {i.code: i for i in db.scalars(sa.select(Item).where(Item.code.in_(codes)))}
@@ -224,6 +226,7 @@ def import_calibration(db: Session, instrument: Instrument, params: ItemParams, 
         provenance=dict(provenance or {}), is_demo=is_demo,
         levels=levels if levels is not None else default_levels(),
         scale_mean=scale_mean, scale_sd=scale_sd, link_a=link[0], link_b=link[1],
+        latent_mean=float(params.latent_mean), latent_sd=float(params.latent_sd),
         notes=notes)
     fit = fit or {}
     for j, code in enumerate(codes):
@@ -259,7 +262,8 @@ def _maybe_list(values: Any, j: int, k: int) -> list | None:
 
 
 def calibration_params(calibration: Calibration) -> ItemParams:
-    """The calibration's parameters as scoring's ItemParams, in the stored item order."""
+    """The calibration's parameters as scoring's ItemParams, in the stored item order, with
+    the calibration's latent distribution."""
     rows = calibration.items
     return ItemParams.from_arrays(
         item_ids=[r.item.code for r in rows], model=[r.model for r in rows],
@@ -268,7 +272,8 @@ def calibration_params(calibration: Calibration) -> ItemParams:
         se_a=[np.nan if r.se_a is None else r.se_a for r in rows],
         se_b=_pad([[np.nan if x is None else x for x in (r.se_b or [np.nan] * len(r.b))]
                    for r in rows]),
-        se_c=[np.nan if r.se_c is None else r.se_c for r in rows])
+        se_c=[np.nan if r.se_c is None else r.se_c for r in rows],
+        latent_mean=calibration.latent_mean, latent_sd=calibration.latent_sd)
 
 
 def _pad(rows: Sequence[Sequence[float]]) -> np.ndarray:

@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po, write_po
 LOCALES = ("zh_CN", "en")
 ROOT = Path(__file__).resolve().parent.parent
 #: package folder -> gettext domain; every package with user-facing text is listed here.
-CATALOGS = {"learningcity": "learningcity", "itembank": "learningcity",
+CATALOGS = {"learningcity": "learningcity", "itembank": "learningcity", "scoring": "scoring",
             "assessment": "learningcity", "surveys": "learningcity",
             "monitoring": "learningcity"}
 

@@ -26,6 +26,7 @@ CODES = {
     "max_items": _("Maximum number of items reached"),
     "no_items": _("No items left"),
     "se_target": _("Target precision reached"),
+    "classified": _("Proficiency level determined"),
     "min_info_gain": _("Too little information gained"),
     # staff roles (learningcity.accounts)
     "district": _("District staff"),

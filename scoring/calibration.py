@@ -92,10 +92,9 @@ from scoring.models import item_information, slope_intercept_log_probabilities
 from scoring.params import ItemParams
 
 __all__ = ["DIVERGING_SLOPE", "INTERCEPT_BOUND", "SLOPE_BOUND", "SLOPE_MIN",
-           "CalibrationResult",
-           "CalibrationWarning", "ItemExclusion", "IterationRecord", "Priors",
-           "SingularInformation", "calibrate", "marginal_loglik", "quadrature_grid",
-           "screen_items"]
+           "CalibrationResult", "CalibrationWarning", "ItemExclusion", "IterationRecord",
+           "Priors", "SingularInformation", "calibrate", "marginal_loglik",
+           "pooled_latent", "quadrature_grid", "screen_items"]
 
 # Items carry an integer code: the position of their model in the catalogue.
 _MODELS = catalogue.NAMES
@@ -189,7 +188,9 @@ class CalibrationResult:
     ----------
     params : ItemParams
         All items in the column order of ``responses`` (anchors included, unchanged), with
-        ``se_a``, ``se_b``, ``se_c`` (NaN where a parameter is fixed or not estimated).
+        ``se_a``, ``se_b``, ``se_c`` (NaN where a parameter is fixed or not estimated) and
+        the calibrated latent distribution (``latent_mean``/``latent_sd``: the group's,
+        or with several groups the pooled mixture of all persons, :func:`pooled_latent`).
     group_means, group_sds : (n_groups,) float
         Latent mean and SD per group on the calibrated scale.
     group_labels : (n_groups,) object
@@ -239,6 +240,19 @@ class CalibrationResult:
     warnings: tuple[CalibrationWarning, ...] = ()
     n_quad: int = 0
     collapsed: dict = field(default_factory=dict)
+
+
+def pooled_latent(means: Sequence[float] | np.ndarray, sds: Sequence[float] | np.ndarray,
+                  sizes: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and SD of the mixture of group normals N(means[g], sds[g]²) weighted by the
+    group ``sizes``, all (n_groups,): the latent distribution a calibration's items carry
+    (``ItemParams.latent_mean/latent_sd``; one group: its own mean and SD).  With groups
+    this is the population a new person of unknown group comes from; the reference
+    group's own N(0, σ²) would understate the spread of a mixed population."""
+    m, s, n = (np.asarray(x, dtype=float) for x in (means, sds, sizes))
+    w = n / n.sum()
+    mean = float(w @ m)
+    return mean, float(np.sqrt(w @ (s**2 + (m - mean) ** 2)))
 
 
 def quadrature_grid(n_quad: int, theta_range: tuple[float, float] = (-6.0, 6.0)
@@ -1669,10 +1683,13 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
             a[j] = anchors.a[k]
             b[j, :nb] = np.asarray(anchors.b[k], dtype=float)[:nb]
             c[j] = anchors.c[k]
+    latent_mean, latent_sd = pooled_latent(mu, sigma, np.bincount(
+        pr.group, weights=pr.weights, minlength=pr.n_groups))
     params = ItemParams(item_ids=item_ids_arr,
                         model=np.array([_MODELS[k] for k in pr.codes]),
                         a=a, b=b, c=c, n_categories=pr.ncat.copy(),
-                        se_a=se_a, se_b=se_b, se_c=se_c)
+                        se_a=se_a, se_b=se_b, se_c=se_c,
+                        latent_mean=latent_mean, latent_sd=latent_sd)
 
     n_params = int(pr.free.sum() + (1 if np.any(pr.shared) else 0)
                    + pr.mu_free.sum() + pr.sigma_free.sum())

@@ -35,7 +35,6 @@ from typing import Any
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from . import catalogue
 from .io import (
@@ -137,6 +136,9 @@ class _EMProgress:
     """tqdm bar fed by calibrate's per-cycle callback (an IterationRecord)."""
 
     def __init__(self, quiet: bool, max_iter: int) -> None:
+        # start-up cost: tqdm takes 10-35 ms to import; only a calibration shows a bar
+        from tqdm import tqdm
+
         self.bar = tqdm(total=max_iter, desc="EM", unit="cycle", file=sys.stderr,
                         disable=quiet, leave=False, dynamic_ncols=True)
 
@@ -283,6 +285,8 @@ _NATIVE_ONLY = ("slope_prior", "guess_prior", "n_quad", "theta_range", "tol", "m
                    "above move down; PARAMS.csv says so in the item's warning).")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True,
+              help="Language of the HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               group_col: str | None, anchors_path: str | None, min_responses: int,
@@ -290,14 +294,16 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               guess_prior: tuple[float, float] | None, n_quad: int | str,
               theta_range: tuple[float, float], tol: float, max_iter: int,
               compute_se: bool, compute_fit: bool, collapse_unused: bool,
-              report_path: str | None, quiet: bool) -> None:
+              report_path: str | None, lang: str, quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
-    their standard errors, item fit (infit/outfit mean squares, S-X2) and a warning
-    column (estimate at a bound, large SE, not linked to the other items, categories
-    merged).
+    their standard errors, item fit (infit/outfit mean squares, S-X2), the estimated
+    latent distribution (latent_mean, latent_sd: Rasch and PCM estimate the SD; with
+    groups, the pooled distribution of all persons), which `score` uses as its prior,
+    and a warning column when some item has one (estimate at a bound, large SE, not
+    linked to the other items, categories merged).
 
     Items that cannot be estimated (all responses the same, fewer than --min-responses
     responses, an empty category without --collapse-unused) are left out of PARAMS.csv,
@@ -361,25 +367,27 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
         _warn(message)
     report_warnings += later
 
-    fit = None
+    fit, persons = None, None
     if compute_fit:
         _info(quiet, "computing item fit ...")
-        fit = _item_fit(result, data, anchor_ids)
+        fit, persons = _item_fit(result, data, anchor_ids)
+    params = result.params  # with the calibrated latent distribution (pooled over groups)
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
         html = _calibration_report(result, data, model, engine, anchor_ids, fit, responses,
-                                   report_warnings, excluded)
+                                   report_warnings, excluded, persons, lang=lang)
 
-    outputs = {out_path: _with_warning_column(format_params(result.params, fit),
-                                              result.params.item_ids,
+    outputs = {out_path: _with_warning_column(format_params(params, fit), params.item_ids,
                                               _item_warnings(result, runaway))}
     if html is not None:
         outputs[report_path] = html
     _write_outputs(outputs)
-    _info(quiet, f"wrote {out_path}: {result.params.n_items} items ({model}, {engine}); "
+    _info(quiet, f"wrote {out_path}: {params.n_items} items ({model}, {engine}); "
                  f"loglik {result.loglik:.2f}, AIC {result.aic:.1f}, BIC {result.bic:.1f}, "
-                 f"{result.n_iter} cycles" + (f"; report {report_path}" if report_path else ""))
+                 f"{result.n_iter} cycles; latent N({params.latent_mean:.3f}, "
+                 f"{params.latent_sd:.3f}^2)"
+                 + (f"; report {report_path}" if report_path else ""))
 
 
 def _recoded(data: ResponseData, collapsed: Mapping[str, Sequence[int]]) -> ResponseData:
@@ -608,8 +616,9 @@ def _latent_prior(result: Any, data: ResponseData) -> tuple[np.ndarray, np.ndarr
 
 
 def _item_fit(result: Any, data: ResponseData,
-              anchor_ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item.
+              anchor_ids: Sequence[str]) -> tuple[dict[str, np.ndarray], Any]:
+    """Infit/outfit mean squares at EAP abilities and S-X2 with its p-value, per item, and
+    the EAP estimates themselves (the report plots them).
 
     Both use the calibrated latent distribution (group means/SDs) as the prior.  S-X2
     needs complete cases; with sparse designs it is NaN (empty in PARAMS.csv).  Anchor
@@ -620,24 +629,30 @@ def _item_fit(result: Any, data: ResponseData,
 
     params = result.params
     mu, sd, pooled_mean, pooled_sd = _latent_prior(result, data)
-    theta = eap(params, data.matrix, prior_mean=mu, prior_sd=sd).theta
+    persons = eap(params, data.matrix, prior_mean=mu, prior_sd=sd)
     n_free = np.asarray(n_item_parameters(params), dtype=float).copy()
     n_free[np.isin(params.item_ids, list(anchor_ids))] = 0
-    table = item_fit_table(params, data.matrix, theta, prior_mean=pooled_mean,
+    table = item_fit_table(params, data.matrix, persons.theta, prior_mean=pooled_mean,
                            prior_sd=pooled_sd, n_item_params=n_free)
-    return {"infit": np.asarray(table.infit, dtype=float),
-            "outfit": np.asarray(table.outfit, dtype=float),
-            "sx2": np.asarray(table.sx2, dtype=float),
-            "sx2_p": np.asarray(table.sx2_p, dtype=float)}
+    return ({"infit": np.asarray(table.infit, dtype=float),
+             "outfit": np.asarray(table.outfit, dtype=float),
+             "sx2": np.asarray(table.sx2, dtype=float),
+             "sx2_p": np.asarray(table.sx2_p, dtype=float)}, persons)
 
 
 def _calibration_report(result: Any, data: ResponseData, model: str, engine: str,
                         anchor_ids: Sequence[str], fit: Mapping[str, np.ndarray],
                         responses: str, warnings: Sequence[str] = (),
-                        excluded: Sequence[Any] = ()) -> str:
-    """The HTML report of one calibration run (with the run's warnings first)."""
+                        excluded: Sequence[Any] = (), persons: Any = None,
+                        model_fit: Mapping[str, Any] | None = None,
+                        lang: str | None = None) -> str:
+    """The HTML report of one calibration run (with the run's warnings first), in
+    ``lang`` (zh_CN by default)."""
+    from .calibration import quadrature_grid  # start-up cost (module docstring)
+    from .fit import empirical_curves  # start-up cost (module docstring)
     from .report import build_report  # start-up cost (module docstring)
 
+    *_, pooled_mean, pooled_sd = _latent_prior(result, data)
     summary: dict[str, Any] = {
         "Responses": responses,
         "Model": model,
@@ -650,18 +665,33 @@ def _calibration_report(result: Any, data: ResponseData, model: str, engine: str
         "BIC": round(float(result.bic), 2),
         "EM cycles": int(result.n_iter),
         "Converged": bool(result.converged),
+        "Latent mean": round(float(result.params.latent_mean), 4),
+        "Latent SD": round(float(result.params.latent_sd), 4),
     }
     labels = getattr(result, "group_labels", None)
     if labels is not None and len(labels) > 1:
         for label, mean, sd in zip(labels, result.group_means, result.group_sds, strict=True):
-            summary[f"Group {label}: mean, SD"] = f"{mean:.3f}, {sd:.3f}"
+            summary[f"{label}: mean, SD"] = f"{mean:.3f}, {sd:.3f}"
     note = getattr(result, "method_note", "")
     if note:
         summary["Method"] = note
-    return build_report(result.params, title=f"Calibration report: {responses}",
-                        summary=summary, fit=fit, history=result.history,
+    curves, person_view = None, None
+    if persons is not None:
+        mu, sd, _, _ = _latent_prior(result, data)
+        curves = empirical_curves(result.params, data.matrix, prior_mean=mu, prior_sd=sd)
+        nodes = getattr(result, "quadrature_nodes", None)
+        if nodes is None:
+            nodes = (quadrature_grid(getattr(result, "n_quad", 0) or 41)
+                     if engine == "native" else np.array([]))
+        summary["Quadrature points"] = int(np.size(nodes))
+        person_view = {"theta": persons.theta, "nodes": nodes,
+                       "weights": getattr(result, "density_weights", None),
+                       "mean": pooled_mean, "sd": pooled_sd,
+                       "posterior_sd": float(np.nanmedian(persons.se))}
+    return build_report(result.params, summary=summary, fit=fit, history=result.history,
                         warnings=warnings,
-                        excluded=[(e.item_id, e.reason) for e in excluded])
+                        excluded=[(e.item_id, e.reason) for e in excluded],
+                        model_fit=model_fit, curves=curves, persons=person_view, lang=lang)
 
 
 # ---------------------------------------------------------------------------- score
@@ -686,8 +716,9 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
     """Estimate abilities for RESPONSES.csv with known item parameters.
 
     Writes SCORES.csv with person_id, theta, se (and pv1..pvN with --pv N).  Every item
-    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP use the N(0, 1) prior of
-    the calibrated scale; MLE/WLE are clamped to the scale ends for extreme patterns.
+    of RESPONSES needs a row in PARAMS and vice versa.  EAP/MAP and plausible values use
+    the calibrated latent distribution of PARAMS (latent_mean, latent_sd; N(0, 1) for a
+    file without them); MLE/WLE are clamped to the scale ends for extreme patterns.
     """
     from .estimation import estimate  # start-up cost (module docstring)
 
@@ -712,9 +743,10 @@ def score(responses: str, params_path: str, method: str, out_path: str, id_col: 
 
 def _plausible_values(params: ItemParams, data: ResponseData, n_pv: int,
                       seed: int | None) -> np.ndarray:
-    """(n_persons, n_pv) plausible values: posterior draws under the N(0, 1) scale prior,
-    or, with groups, under a prior with a mean per group (estimated from the responses) so
-    that group differences are not shrunk towards the overall mean."""
+    """(n_persons, n_pv) plausible values: posterior draws under the scale's latent
+    distribution (``params.latent_mean``/``latent_sd``), or, with groups, under a prior
+    with a mean per group (estimated from the responses) so that group differences are
+    not shrunk towards the overall mean."""
     from .plausible import plausible_values  # start-up cost (module docstring)
 
     return np.asarray(plausible_values(params, data.matrix, n_draws=n_pv, rng=seed,
@@ -740,9 +772,10 @@ def dif(responses: str, params_path: str, group_col: str, focal: str, out_path: 
     """Differential item functioning of each item between a focal and a reference group.
 
     Persons are matched on the number-correct score when everyone answered every item,
-    otherwise on their EAP theta under PARAMS.  Dichotomous items only (polytomous items
-    get empty statistics and a note).  ETS classes: A negligible, B moderate, C large;
-    a negative MH D-DIF means the item is harder for the focal group.
+    otherwise on their EAP theta under PARAMS (and its latent distribution).  Dichotomous
+    items only (polytomous items get empty statistics and a note).  ETS classes: A
+    negligible, B moderate, C large; a negative MH D-DIF means the item is harder for the
+    focal group.
     """
     _check_outputs(out_path)
     with _user_errors():

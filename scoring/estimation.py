@@ -14,6 +14,12 @@ bound memory), never one by one.
   safeguarded Newton (MAP, MLE) or Illinois/regula-falsi (WLE) iteration to
   |Δθ| < 1e-9.  The grid makes the method robust to the non-concave
   likelihoods of 3PL items.
+
+The prior of EAP and MAP defaults to the latent distribution the bank was calibrated
+with, ``N(params.latent_mean, params.latent_sd²)`` (PARAMS.csv ``latent_mean``,
+``latent_sd``; :func:`scale_prior`): a Rasch or PCM calibration fixes the slopes at 1
+and estimates the SD, so the standard normal is the wrong prior there.  An explicit
+``prior_mean``/``prior_sd`` overrides it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from . import models as M
 from .params import ItemParams
@@ -36,6 +41,7 @@ __all__ = [
     "map_estimate",
     "mle",
     "posterior_grid",
+    "scale_prior",
     "wle",
 ]
 
@@ -69,6 +75,15 @@ class PersonEstimates:
 # ------------------------------------------------------------------ helpers
 
 
+def scale_prior(params: ItemParams, prior_mean: Any = None, prior_sd: Any = None
+                ) -> tuple[Any, Any]:
+    """The prior to use: ``prior_mean``/``prior_sd`` where given, else the latent
+    distribution of the bank's scale (``params.latent_mean``/``latent_sd``, N(0, 1)
+    unless the calibration estimated another, as Rasch and PCM calibrations do)."""
+    return (params.latent_mean if prior_mean is None else prior_mean,
+            params.latent_sd if prior_sd is None else prior_sd)
+
+
 def _person_prior(prior_mean: Any, prior_sd: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Broadcast prior mean/SD (scalar or (n_persons,)) to (n_persons,) arrays."""
     try:
@@ -97,8 +112,8 @@ def _check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
 def posterior_grid(
     params: ItemParams,
     responses: Any,
-    prior_mean: Any = 0.0,
-    prior_sd: Any = 1.0,
+    prior_mean: Any = None,
+    prior_sd: Any = None,
     n_quad: int = 61,
     bounds: tuple[float, float] = (-6.0, 6.0),
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +123,8 @@ def posterior_grid(
     ----------
     params : ItemParams
     responses : (n_persons, n_items), NaN = not administered
-    prior_mean, prior_sd : float or (n_persons,), normal prior per person
+    prior_mean, prior_sd : float or (n_persons,), normal prior per person; None: the
+        latent distribution of the scale (``params.latent_mean``/``latent_sd``)
     n_quad : number of equally spaced nodes on ``bounds``
 
     Returns
@@ -118,6 +134,7 @@ def posterior_grid(
         ``weights[i, q]`` ∝ L_i(θ_q) φ((θ_q - μ_i)/σ_i).
     """
     r = M.check_responses(params, responses)
+    prior_mean, prior_sd = scale_prior(params, prior_mean, prior_sd)
     lo, hi = _check_bounds(bounds)
     if n_quad < 3:
         raise ValueError("n_quad must be >= 3")
@@ -129,7 +146,8 @@ def posterior_grid(
         ind = M.category_indicators(params, r[blk])
         z = (nodes[None, :] - mu[blk, None]) / sd[blk, None]
         log_post = M.sum_over_responses(ind, log_p) - 0.5 * z * z
-        weights[blk] = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+        w = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+        weights[blk] = w / w.sum(axis=1, keepdims=True)
     return nodes, weights
 
 
@@ -139,8 +157,8 @@ def posterior_grid(
 def eap(
     params: ItemParams,
     responses: Any,
-    prior_mean: Any = 0.0,
-    prior_sd: Any = 1.0,
+    prior_mean: Any = None,
+    prior_sd: Any = None,
     n_quad: int = 61,
     bounds: tuple[float, float] = (-6.0, 6.0),
 ) -> PersonEstimates:
@@ -150,7 +168,8 @@ def eap(
     ----------
     params : ItemParams
     responses : (n_persons, n_items), NaN = not administered
-    prior_mean, prior_sd : float or (n_persons,)
+    prior_mean, prior_sd : float or (n_persons,); None (default): the latent
+        distribution of the scale, ``params.latent_mean``/``latent_sd``
     n_quad : number of equally spaced quadrature nodes on ``bounds``.  The grid
         must resolve the posterior: keep the spacing well below the prior SD
         (default spacing 0.2).
@@ -162,6 +181,7 @@ def eap(
         ``theta`` = posterior mean, ``se`` = posterior SD, both (n_persons,).
         Persons with no responses get exactly the prior mean and SD.
     """
+    prior_mean, prior_sd = scale_prior(params, prior_mean, prior_sd)
     nodes, w = posterior_grid(params, responses, prior_mean, prior_sd, n_quad, bounds)
     mean = w @ nodes
     # central second moment (not E[θ²] - E[θ]², which cancels badly)
@@ -331,8 +351,8 @@ def _mode_estimates(params, responses, kind, bounds, prior_mean=0.0, prior_sd=1.
 def map_estimate(
     params: ItemParams,
     responses: Any,
-    prior_mean: Any = 0.0,
-    prior_sd: Any = 1.0,
+    prior_mean: Any = None,
+    prior_sd: Any = None,
     bounds: tuple[float, float] = (-6.0, 6.0),
 ) -> PersonEstimates:
     """Maximum a posteriori (posterior mode) estimates with a normal prior.
@@ -341,7 +361,8 @@ def map_estimate(
     ----------
     params : ItemParams
     responses : (n_persons, n_items), NaN = not administered
-    prior_mean, prior_sd : float or (n_persons,)
+    prior_mean, prior_sd : float or (n_persons,); None (default): the latent
+        distribution of the scale, ``params.latent_mean``/``latent_sd``
     bounds : search interval; the mode is clamped to it
 
     Returns
@@ -352,6 +373,7 @@ def map_estimate(
         positive, which only 3PL items can cause).  Persons with no responses get
         the prior mean and SD.
     """
+    prior_mean, prior_sd = scale_prior(params, prior_mean, prior_sd)
     return _mode_estimates(params, responses, "map", bounds, prior_mean, prior_sd)
 
 

@@ -203,7 +203,8 @@ def calibrate_girth(responses: np.ndarray, model: str, *,
         bmat[j, :ncat[j] - 1] = b[j, :ncat[j] - 1]
     params = ItemParams(item_ids=ids, model=np.full(n_items, name), a=a, b=bmat, c=c,
                         n_categories=ncat, se_a=np.full(n_items, np.nan),
-                        se_b=np.full(bmat.shape, np.nan), se_c=np.full(n_items, np.nan))
+                        se_b=np.full(bmat.shape, np.nan), se_c=np.full(n_items, np.nan),
+                        latent_sd=group_sd)
     if entry.unit_slope:
         n_free = n_items + 1          # difficulties + latent SD
     loglik = marginal_loglik(params, r, group_sds=np.array([group_sd]))

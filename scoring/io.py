@@ -64,7 +64,8 @@ PARAMS.csv (output of calibrate and link, input of score, dif, link and ``--anch
 ------------------------------------------------------------------------------------
 One row per item, columns in this order::
 
-    item_id,model,a,b,c[,b1..bK],se_a,se_b,se_c[,se_b1..se_bK],infit,outfit,sx2,sx2_p
+    item_id,model,a,b,c[,b1..bK],se_a,se_b,se_c[,se_b1..se_bK],infit,outfit,sx2,sx2_p,
+    latent_mean,latent_sd
 
 * ``model`` is one of rasch, 1pl, 2pl, 3pl, grm, gpcm, pcm (a bank may mix them).
 * Slope/difficulty parameterisation on the logistic metric with D = 1 (see scoring/README.md).
@@ -77,13 +78,23 @@ One row per item, columns in this order::
   are empty when the design has too few complete cases (S-X2 needs them).
 * ``infit``/``outfit`` are mean squares at EAP abilities (expected 1; 0.7-1.3 is the usual
   range), ``sx2``/``sx2_p`` Orlando-Thissen's summed-score statistic and its p-value.
+* ``latent_mean``/``latent_sd``: the latent distribution θ ~ N(mean, SD²) of the
+  calibration's population on this scale (``ItemParams.latent_mean/latent_sd``), the
+  same value on every row (so the file stays one plain table that Excel sorts and
+  filters without losing it).  ``calibrate`` writes the estimated mean and SD (a Rasch or
+  PCM calibration estimates the SD; a multigroup one writes the pooled distribution of
+  all its persons), ``link`` the transformed ones; ``score``, plausible values and the
+  adaptive test use them as the prior.
 * Numbers are written with full precision (Python ``repr``), so a write/read round trip is
   exact.
 * On read, ``item_id``, ``model``, ``a`` and ``b`` (or ``b1`` for a purely polytomous bank)
   are required columns, and ``c`` when the bank has 3pl items; ``c`` defaults to 0, ``a``
   may be empty for rasch and pcm (it is 1 there by definition); ``c`` must be 0 (or
   empty) except for 3pl.  SE and fit columns are optional, unknown columns are ignored.
-  The model names are case-insensitive.
+  The model names are case-insensitive.  ``latent_mean``/``latent_sd`` are optional: a
+  file without them (written before they existed) is on the N(0, 1) scale; an empty cell
+  takes the value of the other rows (a row added by hand); two different values, a
+  non-number or an SD <= 0 are refused naming the row and column.
 
 SCORES.csv (output of score)
 ----------------------------
@@ -134,6 +145,7 @@ from .params import DICHOTOMOUS, MODELS, ItemParams
 
 __all__ = [
     "FIT_COLUMNS",
+    "LATENT_COLUMNS",
     "InputError",
     "ResponseData",
     "atomic_write",
@@ -151,6 +163,11 @@ PathLike = str | os.PathLike[str]
 
 #: Fit columns written to PARAMS.csv, in this order.
 FIT_COLUMNS = ("infit", "outfit", "sx2", "sx2_p")
+
+#: The latent distribution's columns of PARAMS.csv (one value on every row) and the
+#: values a file without them means (the standard normal scale).
+LATENT_COLUMNS = ("latent_mean", "latent_sd")
+_LATENT_DEFAULTS = {"latent_mean": 0.0, "latent_sd": 1.0}
 
 #: Models whose slope is fixed at 1 (``a`` may be left empty in PARAMS.csv).
 UNIT_SLOPE = catalogue.UNIT_SLOPE
@@ -622,7 +639,8 @@ def _number(path: PathLike, line: int, column: str, cell: str, *, positive: bool
 def read_params(path: PathLike) -> ItemParams:
     """Read a PARAMS.csv file (see the module docstring) into :class:`ItemParams`.
 
-    SE columns, when present, fill ``se_a/se_b/se_c`` (NaN where empty); fit columns and
+    SE columns, when present, fill ``se_a/se_b/se_c`` (NaN where empty); ``latent_mean``
+    and ``latent_sd`` fill the latent distribution (0 and 1 without them); fit columns and
     unknown columns are ignored.  Raises :class:`InputError` naming the row and column of
     the first problem.
     """
@@ -647,6 +665,8 @@ def read_params(path: PathLike) -> ItemParams:
     se_b: list[list[float]] = []
     se_c: list[float] = []
     first_line: dict[str, int] = {}
+    latent_cells: dict[str, list[tuple[int, str]]] = {
+        name: [] for name in LATENT_COLUMNS if name in pos}
     for line, *cells in frame.itertuples(name=None):
         named = dict(zip(header, cells, strict=True))
 
@@ -704,6 +724,8 @@ def read_params(path: PathLike) -> ItemParams:
             c = 0.0
             sb = [_number(path, line, "se_" + name, cell("se_" + name))
                   for name in b_cols[: len(b)]]
+        for name, found in latent_cells.items():
+            found.append((line, cell(name)))
         ids.append(item)
         models.append(model)
         a_list.append(a)
@@ -732,9 +754,31 @@ def read_params(path: PathLike) -> ItemParams:
             se_a=np.array(se_a) if has_se else None,
             se_b=se_b_array if has_se else None,
             se_c=np.array(se_c) if has_se else None,
+            **{name: _latent_value(path, name, found)
+               for name, found in latent_cells.items()},
         )
     except ValueError as exc:  # ItemParams' own validation; our checks should catch first
         raise InputError(path, None, None, str(exc)) from exc
+
+
+def _latent_value(path: PathLike, column: str, cells: Sequence[tuple[int, str]]) -> float:
+    """The one value of a latent column: every filled cell the same, empty cells skipped
+    (the default when all are empty); an SD must be positive."""
+    value, first = _LATENT_DEFAULTS[column], None
+    for line, cell in cells:
+        number = _number(path, line, column, cell)
+        if math.isnan(number):
+            continue
+        if column == "latent_sd" and number <= 0:
+            raise InputError(path, line, column, f"latent SD '{cell}' must be positive")
+        if first is None:
+            value, first = number, line
+        elif number != value:
+            raise InputError(path, line, column,
+                             f"'{cell}' differs from {value!r} on row {first}: the latent "
+                             "distribution belongs to the whole scale and must be the same "
+                             "on every row")
+    return value
 
 
 def read_fit(path: PathLike) -> dict[str, np.ndarray]:
@@ -777,7 +821,7 @@ def _params_rows(params: ItemParams,
     k_max = max((int(params.n_categories[i]) - 1 for i in range(n) if poly[i]), default=0)
     b_names = [f"b{k}" for k in range(1, k_max + 1)]
     header = (["item_id", "model", "a", "b", "c"] + b_names + ["se_a", "se_b", "se_c"]
-              + ["se_" + name for name in b_names] + list(FIT_COLUMNS))
+              + ["se_" + name for name in b_names] + list(FIT_COLUMNS) + list(LATENT_COLUMNS))
     nan = np.full(n, np.nan)
     se_a = params.se_a if params.se_a is not None else nan
     se_c = params.se_c if params.se_c is not None else nan
@@ -786,6 +830,7 @@ def _params_rows(params: ItemParams,
     for name in fit:
         if name not in FIT_COLUMNS:
             raise ValueError(f"unknown fit column {name!r}; expected {FIT_COLUMNS}")
+    latent = [_fmt(params.latent_mean), _fmt(params.latent_sd)]
     rows = []
     for i in range(n):
         n_thresholds = int(params.n_categories[i]) - 1
@@ -800,7 +845,7 @@ def _params_rows(params: ItemParams,
         pad = [""] * (k_max - len(bk))
         fit_cells = [_fmt(fit[name][i]) if name in fit else "" for name in FIT_COLUMNS]
         rows.append([_escape(str(params.item_ids[i])), models[i], _fmt(params.a[i]), b, c]
-                    + bk + pad + [_fmt(se_a[i]), sb, sc] + sbk + pad + fit_cells)
+                    + bk + pad + [_fmt(se_a[i]), sb, sc] + sbk + pad + fit_cells + latent)
     return header, rows
 
 

@@ -387,7 +387,9 @@ def apply_transform(params: ItemParams, transform: LinkTransform) -> ItemParams:
     """Put a calibration on the reference scale.
 
     ``a / A``, ``A b + B`` (all thresholds), ``c`` unchanged; standard errors
-    ``se_a / A``, ``se_b * A``, ``se_c`` unchanged (linking error not added).
+    ``se_a / A``, ``se_b * A``, ``se_c`` unchanged (linking error not added); the
+    latent distribution N(μ, σ²) of the new calibration becomes N(A μ + B, (A σ)²)
+    on the reference scale.
     When ``A != 1``, 'rasch' items become '1pl' and 'pcm' items become 'gpcm'
     (their common slope is no longer 1).
 
@@ -412,4 +414,6 @@ def apply_transform(params: ItemParams, transform: LinkTransform) -> ItemParams:
         b=A * params.b + B,
         se_a=None if params.se_a is None else params.se_a / A,
         se_b=None if params.se_b is None else params.se_b * A,
+        latent_mean=A * params.latent_mean + B,
+        latent_sd=A * params.latent_sd,
     )

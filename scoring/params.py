@@ -108,6 +108,12 @@ class ItemParams:
     n_categories : (n_items,) int, 2 for dichotomous items
     se_a, se_b, se_c : arrays shaped like ``a``, ``b``, ``c`` or None
         Standard errors; NaN where a parameter was fixed or not estimated.
+    latent_mean, latent_sd : float, default 0 and 1
+        The latent distribution θ ~ N(latent_mean, latent_sd²) of the population the
+        bank was calibrated on, on this bank's scale.  Rasch and PCM calibrations fix
+        the slopes at 1 and estimate the SD instead, so it is not 1 in general; every
+        scorer takes it as its default prior (EAP/MAP, plausible values, the adaptive
+        test).  Linking transforms it with the items.
 
     Notes
     -----
@@ -125,6 +131,8 @@ class ItemParams:
     se_a: np.ndarray | None = None
     se_b: np.ndarray | None = None
     se_c: np.ndarray | None = None
+    latent_mean: float = 0.0
+    latent_sd: float = 1.0
 
     # ------------------------------------------------------------------ build
     def __post_init__(self) -> None:
@@ -156,6 +164,9 @@ class ItemParams:
             values[name] = se
         for name, value in values.items():
             object.__setattr__(self, name, None if value is None else _readonly(value))
+        mean, sd = _latent(self.latent_mean, self.latent_sd)
+        object.__setattr__(self, "latent_mean", mean)
+        object.__setattr__(self, "latent_sd", sd)
 
     @classmethod
     def from_arrays(
@@ -169,6 +180,8 @@ class ItemParams:
         se_a: Any = None,
         se_b: Any = None,
         se_c: Any = None,
+        latent_mean: float = 0.0,
+        latent_sd: float = 1.0,
     ) -> ItemParams:
         """Build and validate a bank.
 
@@ -187,6 +200,8 @@ class ItemParams:
             Default: number of leading finite thresholds + 1 per row.  If given, each
             row must hold exactly ``n_categories - 1`` leading finite thresholds.
         se_a, se_b, se_c : optional standard errors shaped like a, b, c.
+        latent_mean, latent_sd : the calibrated latent distribution N(mean, sd²) of the
+            scale (finite, sd > 0; default the standard normal).
 
         Raises
         ------
@@ -232,6 +247,8 @@ class ItemParams:
             se_a=se_a,
             se_b=se_b,
             se_c=se_c,
+            latent_mean=latent_mean,
+            latent_sd=latent_sd,
         )
         params.validate()
         return params
@@ -290,7 +307,9 @@ class ItemParams:
     def __repr__(self) -> str:
         models, counts = np.unique(self.model, return_counts=True)
         mix = ", ".join(f"{m}={k}" for m, k in zip(models.tolist(), counts.tolist()))
-        return f"ItemParams(n_items={self.n_items}, {mix})"
+        latent = ("" if (self.latent_mean, self.latent_sd) == (0.0, 1.0)
+                  else f", latent N({self.latent_mean:.4g}, {self.latent_sd:.4g}^2)")
+        return f"ItemParams(n_items={self.n_items}, {mix}{latent})"
 
     # ---------------------------------------------------------------- helpers
     def index(self, ids: str | Iterable[Any]) -> np.ndarray:
@@ -335,13 +354,15 @@ class ItemParams:
             item_ids=self.item_ids[idx], model=self.model[idx], a=self.a[idx],
             b=take(self.b), c=self.c[idx], n_categories=ncat,
             se_a=take(self.se_a), se_b=take(self.se_b), se_c=take(self.se_c),
+            latent_mean=self.latent_mean, latent_sd=self.latent_sd,
         )
 
     def concat(self, *others: ItemParams) -> ItemParams:
         """Bank with the items of ``self`` followed by those of ``others``.
 
         Item ids must stay unique.  If any bank carries standard errors, banks
-        without them contribute NaN.
+        without them contribute NaN.  The result keeps the latent distribution of
+        ``self`` (the other items are taken to be on its scale).
         """
         return concat_banks([self, *others])
 
@@ -353,6 +374,7 @@ class ItemParams:
             se_a=self.se_a if se_a is None else se_a,
             se_b=self.se_b if se_b is None else se_b,
             se_c=self.se_c if se_c is None else se_c,
+            latent_mean=self.latent_mean, latent_sd=self.latent_sd,
         )
 
     def replace(self, **changes: Any) -> ItemParams:
@@ -360,7 +382,7 @@ class ItemParams:
         fields = {
             name: getattr(self, name)
             for name in ("item_ids", "model", "a", "b", "c", "n_categories",
-                         "se_a", "se_b", "se_c")
+                         "se_a", "se_b", "se_c", "latent_mean", "latent_sd")
         }
         unknown = set(changes) - set(fields)
         if unknown:
@@ -369,7 +391,8 @@ class ItemParams:
         return ItemParams(**fields)
 
     def allclose(self, other: ItemParams, rtol: float = 1e-9, atol: float = 1e-12) -> bool:
-        """True if ids, models, categories match and a, b, c agree numerically."""
+        """True if ids, models, categories match and a, b, c and the latent mean/SD
+        agree numerically."""
         return (
             self.n_items == other.n_items
             and np.array_equal(self.item_ids, other.item_ids)
@@ -378,7 +401,22 @@ class ItemParams:
             and np.allclose(self.a, other.a, rtol=rtol, atol=atol)
             and np.allclose(self.c, other.c, rtol=rtol, atol=atol)
             and np.allclose(self.b, other.b, rtol=rtol, atol=atol, equal_nan=True)
+            and np.allclose([self.latent_mean, self.latent_sd],
+                            [other.latent_mean, other.latent_sd], rtol=rtol, atol=atol)
         )
+
+
+def _latent(mean: Any, sd: Any) -> tuple[float, float]:
+    """The latent mean and SD as floats; ValueError unless finite with sd > 0."""
+    try:
+        mean, sd = float(mean), float(sd)
+    except (TypeError, ValueError):
+        raise ValueError(f"latent_mean and latent_sd must be numbers, got {mean!r}, "
+                         f"{sd!r}") from None
+    if not (np.isfinite(mean) and np.isfinite(sd) and sd > 0):
+        raise ValueError(f"the latent distribution needs a finite mean and an SD > 0, "
+                         f"got mean {mean!r}, SD {sd!r}")
+    return mean, sd
 
 
 def _fit_width(mat: np.ndarray, width: int, name: str) -> np.ndarray:
@@ -398,7 +436,11 @@ def _fit_width(mat: np.ndarray, width: int, name: str) -> np.ndarray:
 
 
 def concat_banks(banks: Sequence[ItemParams]) -> ItemParams:
-    """Combine banks (items in order); ids must be unique across banks."""
+    """Combine banks (items in order); ids must be unique across banks.
+
+    The result has the latent distribution of the first bank: combining banks assumes
+    they are on one scale (link them first, :mod:`scoring.linking`).
+    """
     banks = list(banks)
     if not banks:
         raise ValueError("concat_banks needs at least one bank")
@@ -431,4 +473,6 @@ def concat_banks(banks: Sequence[ItemParams]) -> ItemParams:
         se_a=stack_se("se_a"),
         se_b=stack_se("se_b"),
         se_c=stack_se("se_c"),
+        latent_mean=banks[0].latent_mean,
+        latent_sd=banks[0].latent_sd,
     )

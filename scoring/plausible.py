@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import models as M
-from .estimation import PersonEstimates, _person_prior, posterior_grid
+from .estimation import PersonEstimates, _person_prior, posterior_grid, scale_prior
 from .params import ItemParams
 
 __all__ = [
@@ -389,8 +389,8 @@ def plausible_values(
     params: ItemParams,
     responses: Any,
     n_draws: int = 5,
-    prior_mean: Any = 0.0,
-    prior_sd: Any = 1.0,
+    prior_mean: Any = None,
+    prior_sd: Any = None,
     groups: Any = None,
     rng: Any = None,
     n_quad: int = 61,
@@ -414,7 +414,8 @@ def plausible_values(
     responses : (n_persons, n_items), NaN = not administered
     n_draws : number of PVs per person
     prior_mean, prior_sd : float or (n_persons,); used when neither ``groups`` nor
-        ``covariates`` is given
+        ``covariates`` is given; None (default): the latent distribution of the scale,
+        ``params.latent_mean``/``latent_sd``
     groups : None or (n_persons,) group labels.  The prior of each person is
         ``N(mean_g, sd_g²)`` of their group.  If ``group_means`` is None these
         are estimated by :func:`fit_group_prior` (latent regression on group
@@ -435,6 +436,7 @@ def plausible_values(
     r = M.check_responses(params, responses)
     n = r.shape[0]
     rng = np.random.default_rng(rng)
+    prior_mean, prior_sd = scale_prior(params, prior_mean, prior_sd)
     if groups is not None and covariates is not None:
         raise ValueError("give groups or covariates, not both (put the groups' dummies "
                          "into the covariates)")
@@ -481,8 +483,8 @@ def plausible_values(
 def marginal_reliability(
     params: ItemParams,
     responses: Any = None,
-    prior_mean: float = 0.0,
-    prior_sd: float = 1.0,
+    prior_mean: float | None = None,
+    prior_sd: float | None = None,
     n_quad: int = 61,
     estimates: PersonEstimates | None = None,
     bounds: tuple[float, float] = (-6.0, 6.0),
@@ -499,6 +501,9 @@ def marginal_reliability(
       ``σ² / (σ² + E[1/I(θ)])`` with the expectation over the prior, computed
       on the quadrature grid (as ``marginal_rxx`` in R's mirt).
 
+    ``prior_mean``/``prior_sd`` default to the latent distribution of the scale
+    (``params.latent_mean``/``latent_sd``).
+
     Returns
     -------
     float
@@ -514,6 +519,7 @@ def marginal_reliability(
         if estimates.method in ("eap", "map"):
             return float(var / (var + np.mean(se2)))
         return float(1.0 - np.mean(se2) / var)
+    prior_mean, prior_sd = scale_prior(params, prior_mean, prior_sd)
     prior_var = float(prior_sd) ** 2
     if responses is not None:
         r = M.check_responses(params, responses)

@@ -122,7 +122,8 @@ def scored_responses(block: Scale, answers: Sequence[Mapping[str, Any]]) -> np.n
 
 def score_scale(block: Scale, answers: Sequence[Mapping[str, Any]], method: str = "sum",
                 params: ItemParams | None = None, *, min_share: float = 0.5,
-                prior_mean: float = 0.0, prior_sd: float = 1.0) -> ScaleScores:
+                prior_mean: float | None = None, prior_sd: float | None = None
+                ) -> ScaleScores:
     """Score a scale for every respondent.
 
     Parameters
@@ -133,7 +134,8 @@ def score_scale(block: Scale, answers: Sequence[Mapping[str, Any]], method: str 
     params : ItemParams with the items' codes as ids (the items may be a subset
         of a larger calibration); required for IRT
     min_share : share of items that must be answered for a prorated sum score
-    prior_mean, prior_sd : the normal prior of the EAP estimate
+    prior_mean, prior_sd : the normal prior of the EAP estimate (None: the calibrated
+        latent distribution of ``params``, ``latent_mean``/``latent_sd``)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

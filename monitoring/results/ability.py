@@ -142,15 +142,18 @@ def _prior(params: Any, responses: np.ndarray, pids: list[str],
            weights: Mapping[str, float] | None, campaign_code: str
            ) -> tuple[Any, Any]:
     """Prior mean and SD of each respondent: the fitted conditioning model's, or the
-    scale's N(0, 1) without persons or with too few respondents for the design."""
+    scale's calibrated latent distribution (``params.latent_mean``/``latent_sd``)
+    without persons or with too few respondents for the design."""
+    scale = (params.latent_mean, params.latent_sd)
     if persons is None:
-        return 0.0, 1.0
+        return scale
     design = conditioning_design([persons.get(pid, {}) for pid in pids])
     scored = int((~np.all(np.isnan(responses), axis=1)).sum())
     if scored < design.shape[1] + 1 + MIN_RESIDUAL_DF:
         log.info("campaign %s: %d scored respondents for %d covariates: plausible values "
-                 "under the N(0, 1) prior", campaign_code, scored, design.shape[1])
-        return 0.0, 1.0
+                 "under the scale's prior N(%.3f, %.3f^2)", campaign_code, scored,
+                 design.shape[1], *scale)
+        return scale
     w = None
     if weights is not None:
         missing = [pid for pid in pids if pid not in weights]

@@ -5,6 +5,7 @@ import datetime as dt
 import itertools
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from assessment import services
@@ -230,3 +231,43 @@ def test_the_remaining_count_never_goes_up(testapp, demo):
         assert len(shown) > 3
         assert all(b <= a for a, b in itertools.pairwise(shown)), shown
         assert min(shown) >= 1
+
+
+def test_live_test_starts_from_the_published_calibrations_latent_distribution(
+        testapp, demo, dbsession):
+    """A published calibration with N(0.2, 0.75^2) (as a Rasch calibration writes it): a
+    blueprint without a start prior starts residents there, and the running estimate after
+    an answer is the EAP under that prior (scoring.estimation, checked against quadrature
+    in tests/scoring), not under N(0, 1)."""
+    import numpy as np
+
+    from itembank.models import Instrument
+    from itembank.services import calibration_info, import_calibration, publish
+    from scoring import estimation
+
+    instrument = dbsession.scalar(sa.select(Instrument).where(Instrument.code == "LLA"))
+    live = calibration_info(dbsession, instrument.published_calibration_id)
+    params = live.params.replace(latent_mean=0.2, latent_sd=0.75)
+    calibration = import_calibration(dbsession, instrument, params, "latent", "tests")
+    publish(dbsession, calibration, "tests")
+    dbsession.commit()
+    token, step = start(testapp)
+    session = dbsession.scalar(sa.select(TestSession).order_by(TestSession.id.desc()))
+    assert session.calibration_id == calibration.id
+    assert session.engine_state["prior"] == [0.2, 0.75]
+    assert (session.theta, session.se) == (0.2, 0.75)
+    answer(testapp, token, step, choice=1)
+    dbsession.expire_all()
+    session = dbsession.get(TestSession, session.id)
+    stored = calibration_info(dbsession, calibration.id)
+    (j,) = [k for k, item in enumerate(stored.items)
+            if item.current_version_id == step["item"]["version"]]
+    score = int(dbsession.scalar(sa.select(Answer.score).where(
+        Answer.session_id == session.id)))
+    r = np.full((1, stored.params.n_items), np.nan)
+    r[0, j] = score
+    want = estimation.eap(stored.params, r)
+    assert session.theta == pytest.approx(float(want.theta[0]), abs=1e-9)
+    assert session.se == pytest.approx(float(want.se[0]), abs=1e-9)
+    old = estimation.eap(stored.params, r, prior_mean=0.0, prior_sd=1.0)
+    assert abs(float(old.se[0]) - session.se) > 0.05

@@ -391,7 +391,8 @@ def test_blueprint_round_trip_and_web_format():
     assert hash(E.Blueprint.from_dict(data)) == hash(bp)
     assert bp.content_balance == (("a", 0.5), ("b", 0.5))
     assert bp.pilot_positions == (2, 4) and bp.final_method == "wle"
-    assert bp.prior_for("young") == (0.3, 0.9) and bp.prior_for("other") == (0.0, 1.0)
+    # no general prior: None, the calibration's latent distribution (set by start)
+    assert bp.prior_for("young") == (0.3, 0.9) and bp.prior_for("other") == (None, None)
     demo = {"min_items": 15, "max_items": 25, "se_target": 0.35, "final_method": "eap",
             "content_balance": {"digital": 0.2, "reading": 0.8},
             "exposure": {"method": "randomesque", "candidates": 5, "max_rate": 0.3},
@@ -431,3 +432,296 @@ def test_bank_checks_its_inputs():
         E.answer(bank, state, 0, 2)
     with pytest.raises(ValueError, match="outside the bank"):
         E.answer(bank, state, 10, 0)
+
+
+# ------------------------------------------------------------------ KL selection
+
+
+def kl_literal(params: ItemParams, theta0: float, delta: float, lo: float = -4.0,
+               hi: float = 4.0, n_points: int = 4001) -> np.ndarray:
+    """Chang & Ying's KL information of every item, straight from the definition:
+    ∫ Σ_k P_k(θ0) log(P_k(θ0) / P_k(θ)) dθ over [θ0 - δ, θ0 + δ] ∩ [lo, hi], by
+    Simpson's rule on a fine grid of exact probabilities (independent of the bank)."""
+    a, b = max(lo, theta0 - delta), min(hi, theta0 + delta)
+    t = np.linspace(a, b, n_points)
+    p0 = irt.probabilities(params, [theta0])[0]  # (n_items, K)
+    pt = irt.probabilities(params, t)  # (n_points, n_items, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p0 > 0, p0 * (np.log(p0) - np.log(pt)), 0.0)
+    f = terms.sum(axis=2)  # (n_points, n_items)
+    w = np.ones(n_points)
+    w[1:-1:2], w[2:-1:2] = 4, 2
+    return (w @ f) * (b - a) / (n_points - 1) / 3
+
+
+def test_kl_selection_picks_the_item_brute_force_kl_integration_picks():
+    """The first kl_items items maximise the KL information over θ̂ ± c/sqrt(n) at the
+    grid point nearest θ̂ (the literal integral above, over available items); the bank
+    integrates on its 0.05 grid with δ rounded to it, so a near-tie may go the other way,
+    but then only by a hair, and the later items are chosen by Fisher information."""
+    params = mixed_params(n=40, seed=5)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=8, max_items=8, se_target=0.01, kl_items=4, kl_c=3.0)
+    rng = np.random.default_rng(7)
+    exact = checked = 0
+    for seed in range(12):
+        theta_true = rng.normal()
+        state = E.start(bank, bp, seed)
+        while (choice := E.next_item(bank, bp, state)) is not None:
+            available = np.ones(params.n_items, dtype=bool)
+            available[list(state.items)] = False
+            theta_g = bank.theta_grid[bank.grid_index(state.theta)]
+            if state.n_scored < 4:
+                delta = 3.0 / np.sqrt(max(state.n_scored, 1))
+                kl = np.where(available, kl_literal(params, theta_g, delta), -np.inf)
+                best = int(np.argmax(kl))
+                exact += choice.index == best
+                assert kl[choice.index] >= kl[best] * (1 - 0.01), (seed, state.n_scored)
+                checked += 1
+            else:
+                info = irt.item_information(params, [theta_g])[0]
+                assert choice.index == int(np.argmax(np.where(available, info, -np.inf)))
+            state = E.answer(bank, state, choice.index,
+                             draw(params, choice.index, theta_true, rng))
+    assert checked == 12 * 4 and exact >= 0.9 * checked
+
+
+def test_kl_while_the_se_is_large():
+    """kl.se: KL information while the posterior SD is above it, Fisher after."""
+    params = mixed_params(n=40, seed=6)
+    bank = E.Bank(params)
+    bp = E.Blueprint(min_items=10, max_items=10, se_target=0.01, kl_se=0.6)
+    rng = np.random.default_rng(2)
+    by_kl = 0
+    for seed in range(6):
+        theta_true = rng.normal()
+        state = E.start(bank, bp, seed)
+        while (choice := E.next_item(bank, bp, state)) is not None:
+            available = np.ones(params.n_items, dtype=bool)
+            available[list(state.items)] = False
+            theta_g = bank.theta_grid[bank.grid_index(state.theta)]
+            if state.se > 0.6:
+                delta = 3.0 / np.sqrt(max(state.n_scored, 1))
+                kl = np.where(available, kl_literal(params, theta_g, delta), -np.inf)
+                assert kl[choice.index] >= kl.max() * (1 - 0.01)
+                by_kl += 1
+            else:
+                info = irt.item_information(params, [theta_g])[0]
+                assert choice.index == int(np.argmax(np.where(available, info, -np.inf)))
+            state = E.answer(bank, state, choice.index,
+                             draw(params, choice.index, theta_true, rng))
+    assert 6 <= by_kl < 6 * 10
+
+
+def test_kl_information_of_the_bank_equals_the_literal_integral():
+    """Bank.kl_information (trapezoid on the selection grid, window m steps) against the
+    literal integral over the same window: agreement to 0.2 % for every item (near θ_g
+    the integrand is about quadratic, for which the trapezoid's relative error is
+    h² / (2 δ²) = 0.11 % at h = 0.05, δ = 1.05)."""
+    params = mixed_params(n=30, seed=2)
+    bank = E.Bank(params)
+    step = bank.theta_grid[1] - bank.theta_grid[0]
+    for g, m in [(80, 60), (80, 21), (30, 40), (150, 30)]:  # the last two are clamped
+        got = bank.kl_information(g, m)[bank.rank[: params.n_items]]  # external order
+        want = kl_literal(params, bank.theta_grid[g], m * step)
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-9)
+        assert np.all(got >= 0)
+
+
+def test_kl_with_content_balancing_and_json_round_trip():
+    """KL ranks within the balanced domain, and a stored state picks the same items."""
+    params = twopl_params(n=90, seed=3)
+    domains = ["A", "B", "C"] * 30
+    bank = E.Bank(params, domains=domains)
+    bp = E.Blueprint(min_items=6, max_items=6, se_target=0.01, kl_items=3,
+                     content_balance={"A": 1, "B": 1, "C": 1})
+    rng = np.random.default_rng(1)
+    state = run_test(bank, bp, 5, 0.4, rng)
+    assert sorted(domains[j] for j in state.items) == ["A", "A", "B", "B", "C", "C"]
+    again = E.replay(bank, bp, 5, state.item_ids[:2], state.scores[:2])
+    stored = E.TestState.from_dict(json.loads(json.dumps(again.to_dict())))
+    assert E.next_item(E.Bank(params, domains=domains), bp, stored).index == state.items[2]
+
+
+# ------------------------------------------------------------------ classification
+
+
+CUTS = (-1.0, 0.0, 1.0)
+
+
+def at(state: E.TestState, theta: float, se: float) -> E.TestState:
+    """The state with another estimate (the stopping rule reads only θ̂, SE, counts)."""
+    from dataclasses import replace  # only here: a test helper
+    return replace(state, theta=theta, se=se)
+
+
+@pytest.mark.parametrize("theta, se, stops", [
+    (0.5, 0.2, True),     # [0.171, 0.829] inside level 2 (0 <= θ < 1)
+    (0.5, 0.35, False),   # [-0.076, 1.076] straddles both cuts of level 2
+    (0.1, 0.05, True),    # [0.018, 0.182]
+    (0.05, 0.05, False),  # [-0.032, 0.132] straddles 0
+    (2.0, 0.5, True),     # [1.18, 2.82] inside the open top level
+    (-3.0, 1.2, True),    # [-4.97, -1.03] inside the open bottom level
+    (-1.5, 0.35, False),  # [-2.08, -0.92] straddles -1
+])
+def test_classification_stops_when_the_interval_is_inside_one_level(theta, se, stops):
+    params = twopl_params()
+    bank = E.Bank(params, cuts=CUTS)
+    bp = E.Blueprint(min_items=3, max_items=30, se_target=0.01, classification_alpha=0.1)
+    state = at(E.replay(bank, bp, 0, ["i000", "i001", "i002"], [1, 0, 1]), theta, se)
+    assert E.should_stop(bank, bp, state) == ((True, "classified") if stops else (False, None))
+    assert (E.next_item(bank, bp, state) is None) == stops
+    # z = 1.645 for α = 0.1: the same interval with α = 0.5 (z = 0.674) is narrower
+    wide = E.Blueprint(min_items=3, max_items=30, se_target=0.01, classification_alpha=0.5)
+    if stops:
+        assert E.should_stop(bank, wide, state) == (True, "classified")
+
+
+def test_classification_respects_min_and_max_items_and_combines_with_the_se_rule():
+    params = twopl_params()
+    bank = E.Bank(params, cuts=CUTS)
+    bp = E.Blueprint(min_items=5, max_items=30, se_target=0.01, classification_alpha=0.1)
+    three = E.replay(bank, bp, 0, ["i000", "i001", "i002"], [1, 0, 1])
+    assert E.should_stop(bank, bp, at(three, 0.5, 0.1)) == (False, None)  # min_items
+    five = E.replay(bank, bp, 0, ["i000", "i001", "i002", "i003", "i004"], [1, 0, 1, 1, 0])
+    assert E.should_stop(bank, bp, at(five, 0.5, 0.1)) == (True, "classified")
+    # the SE rule still stops a test that straddles a cut; it is checked first
+    both = E.Blueprint(min_items=5, max_items=30, se_target=0.3, classification_alpha=0.1)
+    assert E.should_stop(bank, both, at(five, 0.02, 0.25)) == (True, "se_target")
+    assert E.should_stop(bank, both, at(five, 0.5, 0.25)) == (True, "se_target")
+    assert E.should_stop(bank, both, at(five, 0.5, 0.31)) == (False, None)
+    # max_items wins over everything
+    short = E.Blueprint(min_items=2, max_items=5, se_target=0.01, classification_alpha=0.1)
+    assert E.should_stop(bank, short, at(five, 0.02, 0.9)) == (True, "max_items")
+    # without the rule nothing changes; a bank without cuts has one level
+    plain = E.Blueprint(min_items=5, max_items=30, se_target=0.01)
+    assert E.should_stop(bank, plain, at(five, 0.5, 0.1)) == (False, None)
+    one = E.Bank(params)
+    assert E.should_stop(one, bp, at(five, 0.0, 2.0)) == (True, "classified")
+
+
+def test_a_full_classification_test_ends_inside_a_level():
+    params = twopl_params(n=200, seed=4)
+    bank = E.Bank(params, cuts=CUTS)
+    bp = E.Blueprint(min_items=5, max_items=60, se_target=0.01, classification_alpha=0.1,
+                     kl_items=4)
+    rng = np.random.default_rng(8)
+    reasons = set()
+    for seed in range(10):
+        state = run_test(bank, bp, seed, rng.normal(), rng)
+        _stop, reason = E.should_stop(bank, bp, state)
+        reasons.add(reason)
+        if reason == "classified":
+            lo, hi = state.theta - 1.6449 * state.se, state.theta + 1.6449 * state.se
+            assert bank.level_index(lo) == bank.level_index(hi)
+            before = E.replay(bank, bp, seed, state.item_ids[:-1], state.scores[:-1])
+            assert before.n_scored < 5 or E.should_stop(bank, bp, before) == (False, None)
+    assert "classified" in reasons
+
+
+def test_theta_cuts_give_the_level_the_reporting_scale_gives():
+    """Bank.level_index with theta_cuts of the default levels = itembank's level_for
+    of the reporting-scale score, on random θ and on θ exactly at each cut."""
+    from itembank.scale import default_levels, level_for, to_scale  # the reference
+
+    levels = default_levels()
+    for mean, sd, a, b in [(500, 100, 1, 0), (250, 50, 1.2, -0.3)]:
+        cuts = E.theta_cuts([lv["min"] for lv in levels], mean, sd, a, b)
+        bank = E.Bank(twopl_params(n=5), cuts=cuts)
+        thetas = np.concatenate([np.random.default_rng(0).normal(0, 1.5, 500), cuts])
+        for t in thetas:
+            want = [lv["code"] for lv in levels].index(
+                level_for(float(to_scale(t, mean, sd, a, b)), levels)["code"])
+            assert bank.level_index(float(t)) == want, t
+    assert E.theta_cuts([None, 375, 450, 550, 625]) == (-1.25, -0.5, 0.5, 1.25)
+    with pytest.raises(ValueError, match="rise with theta"):
+        E.theta_cuts([None, 400], link_a=-1)
+    with pytest.raises(ValueError, match="cuts must be finite and strictly increasing"):
+        E.Bank(twopl_params(n=5), cuts=[0.5, 0.5])
+
+
+def test_new_blueprint_fields_round_trip():
+    bp = E.Blueprint.from_dict({"kl": {"items": 4, "c": 2.5, "se": 0.5},
+                                "classification": {"alpha": 0.05}})
+    assert (bp.kl_items, bp.kl_c, bp.kl_se, bp.classification_alpha) == (4, 2.5, 0.5, 0.05)
+    assert E.Blueprint.from_dict(json.loads(json.dumps(bp.to_dict()))) == bp
+    assert E.Blueprint.from_dict({"kl": 3}).kl_items == 3
+    off = E.Blueprint.from_dict({"classification": None})
+    assert off.classification_alpha is None and off.kl_items == 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"kl": {"items": -1}}, "kl.items must be >= 0"),
+    ({"kl": {"items": 2.5}}, "kl.items must be a whole number"),
+    ({"kl": {"items": "four"}}, "kl.items must be a whole number"),
+    ({"kl": {"c": 0}}, "kl.c must be a number > 0"),
+    ({"kl": {"c": "wide"}}, "kl.c must be a number"),
+    ({"kl": {"se": -0.5}}, "kl.se must be a number > 0"),
+    ({"kl": {"item": 3}}, "unknown keys"),
+    ({"kl": True}, "blueprint 'kl' must be"),
+    ({"classification": {"alpha": 1.5}}, r"classification.alpha must be in \(0, 1\)"),
+    ({"classification": {"alpha": 0}}, r"classification.alpha must be in \(0, 1\)"),
+    ({"classification": {}}, "needs 'alpha'"),
+    ({"classification": {"alpha": 0.1, "cuts": [0]}}, "unknown keys"),
+    ({"classification": 0.1}, "must be an object"),
+])
+def test_new_blueprint_fields_refuse_bad_values(bad, message):
+    with pytest.raises(ValueError, match=message):
+        E.Blueprint.from_dict(bad)
+
+
+def _rasch_eap_by_quad(b: np.ndarray, scores: np.ndarray, mean: float, sd: float
+                       ) -> tuple[float, float]:
+    """Posterior mean and SD of a Rasch answer pattern under N(mean, sd^2) by scipy quad
+    of the likelihood times the normal density (own formula, not scoring.models)."""
+    from scipy import integrate, stats
+
+    def density(t: float) -> float:
+        p = 1.0 / (1.0 + np.exp(-(t - b)))
+        return float(np.prod(np.where(scores == 1, p, 1.0 - p)) * stats.norm.pdf(t, mean, sd))
+
+    lo, hi = mean - 12 * sd, mean + 12 * sd
+    opts = {"epsabs": 0.0, "epsrel": 1e-12, "limit": 200}
+    z = integrate.quad(density, lo, hi, **opts)[0]
+    m = integrate.quad(lambda t: t * density(t), lo, hi, **opts)[0] / z
+    v = integrate.quad(lambda t: (t - m) ** 2 * density(t), lo, hi, **opts)[0] / z
+    return m, float(np.sqrt(v))
+
+
+def test_live_test_uses_the_calibrations_latent_distribution():
+    """Issue 18: a blueprint without a prior starts from the calibration's latent
+    distribution N(0.2, 0.75^2) (a Rasch calibration's), and the running and final EAP of
+    a fixed answer pattern equal exact integration under it to 1e-6; a blueprint prior
+    still overrides (and then N(0, 1) gives other numbers)."""
+    b = np.linspace(-2.0, 2.0, 30)
+    params = ItemParams.from_arrays([f"r{j:02d}" for j in range(30)], "rasch", 1.0, b,
+                                    latent_mean=0.2, latent_sd=0.75)
+    bank = E.Bank(params)
+    items = [3, 17, 9, 25, 12, 5, 21, 14]
+    scores = np.array([1, 0, 1, 1, 0, 1, 0, 1])
+
+    def run(bp: E.Blueprint) -> E.TestState:
+        state = E.start(bank, bp, seed=7)
+        for j, x in zip(items, scores.tolist()):
+            state = E.answer(bank, state, j, x)
+        return state
+
+    blueprint = E.Blueprint(min_items=1, max_items=20, final_method="eap")
+    state = E.start(bank, blueprint, seed=7)
+    assert (state.prior_mean, state.prior_sd, state.theta, state.se) == (0.2, 0.75, 0.2, 0.75)
+    state = run(blueprint)
+    want = _rasch_eap_by_quad(b[items], scores, 0.2, 0.75)
+    assert (state.theta, state.se) == pytest.approx(want, abs=1e-6)
+    theta, se, _ = E.final_score(bank, blueprint, state)
+    assert (theta, se) == pytest.approx(want, abs=1e-6)
+    # the stored blueprint form without a prior keeps deferring to the calibration
+    again = E.Blueprint.from_dict(json.loads(json.dumps(blueprint.to_dict())))
+    assert E.start(bank, again, seed=7).prior_sd == 0.75
+
+    standard = run(E.Blueprint(min_items=1, max_items=20, prior_mean=0.0, prior_sd=1.0))
+    old = _rasch_eap_by_quad(b[items], scores, 0.0, 1.0)
+    assert (standard.theta, standard.se) == pytest.approx(old, abs=1e-6)
+    assert abs(old[0] - want[0]) > 0.02 and abs(old[1] - want[1]) > 0.02
+    # a blueprint giving only the SD takes the calibration's mean
+    only_sd = E.start(bank, E.Blueprint(prior_sd=0.5), seed=7)
+    assert (only_sd.prior_mean, only_sd.prior_sd) == (0.2, 0.5)

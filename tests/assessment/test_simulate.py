@@ -212,3 +212,100 @@ def test_cli_refuses_bad_theta_and_domain_files(tmp_path, params):
     result = CliRunner().invoke(simulate, base + ["--min-items", "9"])
     assert result.exit_code == 2 and "--min-items" in result.output
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ classification
+
+
+def test_classification_stopping_reaches_the_nominal_accuracy_with_fewer_items(params):
+    """Three levels (cuts -0.5, 0.5), α = 0.1 (nominal 90 %), KL for the first 4 items,
+    5..60 items, θ ~ N(0, 1), 1,000 simulees (seeded).  The overall accuracy is at least
+    0.9 - 3 Monte Carlo SE (it is 0.905: 0.97 among tests stopped by classification,
+    0.76 among those that reach 60 items near a cut).  A fixed-length test of the same
+    mean length (32 items, common random numbers) is less accurate (0.879) by more than
+    2 paired SE (McNemar: sqrt(discordant) / n), and still is at 1.25 times that length."""
+    bank = E.Bank(params, cuts=(-0.5, 0.5))
+    bp = E.Blueprint(min_items=5, max_items=60, se_target=1e-9, classification_alpha=0.1,
+                     kl_items=4)
+    thetas = np.random.default_rng(1).standard_normal(1000)
+    res = run_simulation(bank, bp, thetas, seed=2)
+    mc_se = np.sqrt(0.9 * 0.1 / res.n_examinees)
+    assert res.accuracy >= 0.9 - 3 * mc_se
+    classified = res.stop_reason == "classified"
+    assert set(res.stop_reason) <= {"classified", "max_items"} and classified.mean() > 0.5
+    right = res.level == res.true_level
+    assert right[classified].mean() >= 0.9  # a test stopped by the rule is right >= 1 - α
+    assert np.all(res.n_items[classified] >= 5)
+    per_level = res.level_accuracy()
+    assert [k for k, _, _ in per_level] == [0, 1, 2]
+    assert sum(n for _, n, _ in per_level) == 1000
+    assert sum(n * acc for _, n, acc in per_level) / 1000 == pytest.approx(res.accuracy)
+    assert res.summary()["accuracy_level_2"] == per_level[1][2]
+    for factor, margin in [(1.0, 2.0), (1.25, 0.0)]:
+        length = int(np.ceil(factor * res.mean_length))
+        fixed = run_simulation(bank, E.Blueprint(min_items=length, max_items=length,
+                                                 se_target=1e-9), thetas, seed=2)
+        right_fixed = fixed.level == fixed.true_level
+        discordant = np.sum(right != right_fixed)
+        assert res.accuracy - fixed.accuracy > margin * np.sqrt(discordant) / 1000, length
+
+
+def test_levels_of_a_result():
+    res = SimulationResult(
+        true_theta=np.array([-1.0, -0.2, 0.3, 0.7, 2.0]),
+        theta=np.array([-0.6, 0.1, 0.2, np.nan, 1.1]), se=np.full(5, 0.3),
+        n_items=np.full(5, 10), stop_reason=np.array(["classified"] * 5),
+        items=((),) * 5, exposure_counts=np.zeros(3, dtype=int), selected_counts=None,
+        operational=np.ones(3, dtype=bool), method="eap", cuts=np.array([-0.5, 0.5, 1.5]))
+    assert res.true_level.tolist() == [0, 1, 1, 2, 3]
+    assert res.level.tolist() == [0, 1, 1, -1, 2]
+    assert res.accuracy == pytest.approx(3 / 5)
+    assert res.level_accuracy() == [(0, 1, 1.0), (1, 2, 1.0), (2, 1, 0.0), (3, 1, 0.0)]
+
+
+def test_cli_reports_accuracy_per_level(tmp_path, params):
+    write_params(tmp_path / "params.csv", params)
+    out = tmp_path / "sim.csv"
+    base = ["--params", str(tmp_path / "params.csv"), "--examinees", "200", "--max-items",
+            "30", "--seed", "4", "--quiet", "--out", str(out)]
+    result = run_cli(base + ["--stop", "classification", "--alpha", "0.1", "--cuts",
+                             "-0.5,0.5", "--kl-items", "4"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    overall = next(line for line in lines if line.startswith("accuracy"))
+    assert "3 levels" in overall and "nominal 0.90" in overall and "MC SE" in overall
+    rows = [line.split() for line in lines if line.strip().startswith("level ")]
+    assert [r[1] for r in rows] == ["1", "2", "3"]
+    assert all(0 <= float(r[2]) <= 1 for r in rows)
+    assert "-0.5 <= θ < 0.5)" in lines[[ln.strip()[:7] for ln in lines].index("level 2")]
+    assert any(line.startswith("stopped") and "classified" in line for line in lines)
+    for word in ("bias", "RMSE", "mean length"):
+        assert word in result.output
+    # the CSV keeps its columns; the level accuracy agrees with them
+    with open(out, newline="", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    true = np.searchsorted([-0.5, 0.5], [float(r["true_theta"]) for r in table], "right")
+    got = np.searchsorted([-0.5, 0.5], [float(r["theta"]) for r in table], "right")
+    assert float(overall.split()[1]) == pytest.approx(np.mean(true == got), abs=5e-5)
+    # the SE rule (the default) also reports the default five levels
+    result = run_cli(base + ["--se", "0.3"])
+    assert result.exit_code == 0 and "5 levels" in result.output
+    assert "nominal" not in result.output
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--se is needed unless --stop classification"),
+    (["--stop", "classification", "--se", "0.3"], "use --stop both"),
+    (["--stop", "both", "--se", "0.3", "--cuts", "0.5,0"], "finite and increasing"),
+    (["--stop", "both", "--se", "0.3", "--cuts", "low,high"], "not a comma-separated"),
+    (["--stop", "classification", "--alpha", "1"], "--alpha"),
+])
+def test_cli_refuses_bad_stopping_options(tmp_path, params, extra, message):
+    write_params(tmp_path / "params.csv", params)
+    out = tmp_path / "sim.csv"
+    result = CliRunner().invoke(simulate, ["--params", str(tmp_path / "params.csv"),
+                                           "--examinees", "5", "--max-items", "5", "--quiet",
+                                           "--out", str(out), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()

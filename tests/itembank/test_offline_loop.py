@@ -165,3 +165,41 @@ def test_dif_classes_are_stored_with_the_calibration(dbsession, bank, tmp_path, 
                                        "--name", "d", "--dif", str(bad), "--ini",
                                        write_ini(tmp_path, db_url)])
     assert result.exit_code == 1 and "NOPE-1" in result.output
+
+
+def test_calibration_keeps_its_latent_distribution(dbsession, bank, tmp_path, db_url):
+    """PARAMS.csv's latent_mean/latent_sd (a Rasch calibration's N(0.1, 0.756^2)) are stored
+    with the calibration, come back in calibration_params and calibration_info, and are
+    written again by export-calibration; a file without the columns is stored as N(0, 1)."""
+    from itembank.services import calibration_info, calibration_params
+    from scoring.io import read_params as read_params_file
+    from scoring.io import write_params
+    from scoring.params import ItemParams
+
+    codes = dbsession.scalars(sa.select(Item.code).order_by(Item.code)).all()
+    params_path = tmp_path / "p.csv"
+    write_params(params_path, ItemParams.from_arrays(
+        item_ids=codes, model="rasch", a=1.0, b=np.linspace(-1, 1, len(codes)),
+        latent_mean=0.1, latent_sd=0.7561234567891))
+    ini = write_ini(tmp_path, db_url)
+    out = run(CliRunner(), "itembank", "import-calibration", params_path, "--name", "r",
+              "--ini", ini)
+    assert "latent N(0.100, 0.756^2)" in out
+    dbsession.expire_all()
+    stored = dbsession.scalar(sa.select(Calibration).where(Calibration.name == "r"))
+    assert (stored.latent_mean, stored.latent_sd) == (0.1, 0.7561234567891)
+    params = calibration_params(stored)
+    assert (params.latent_mean, params.latent_sd) == (0.1, 0.7561234567891)
+    assert calibration_info(dbsession, stored.id).params.latent_sd == 0.7561234567891
+    run(CliRunner(), "itembank", "export-calibration", "--name", "r", "--out",
+        tmp_path / "back.csv", "--ini", ini)
+    back = read_params_file(tmp_path / "back.csv")
+    assert (back.latent_mean, back.latent_sd) == (0.1, 0.7561234567891)
+
+    old = tmp_path / "old.csv"
+    old.write_text("item_id,model,a,b\n" + "".join(f"{c},rasch,1,0\n" for c in codes),
+                   encoding="utf-8")
+    run(CliRunner(), "itembank", "import-calibration", old, "--name", "old", "--ini", ini)
+    dbsession.expire_all()
+    stored = dbsession.scalar(sa.select(Calibration).where(Calibration.name == "old"))
+    assert (stored.latent_mean, stored.latent_sd) == (0.0, 1.0)

@@ -611,3 +611,28 @@ def test_quadrature_note_for_long_tests():
     res = calibrate(y, "grm", compute_se=False, n_quad=41)
     assert "Quadrature: the grid spacing 0.30 is coarse" in res.method_note
     assert "Quadrature" not in calibrate(lsat7(), "2pl", compute_se=False).method_note
+
+
+def test_result_params_carry_the_calibrated_latent_distribution():
+    """Issue 18: a Rasch calibration's items carry the estimated latent SD (seeded
+    simulation, true 0.75, 2,000 persons x 10 items: within 0.06), equal to group_sds; with
+    two groups they carry the pooled mixture, checked against its formula."""
+    from scoring.calibration import pooled_latent
+
+    rng = np.random.default_rng(5)
+    b = np.linspace(-1.5, 1.5, 10)
+    theta = rng.normal(0.0, 0.75, 2000)
+    x = (rng.random((2000, 10)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
+    result = calibrate(x, "rasch")
+    assert result.params.latent_mean == 0.0
+    assert result.params.latent_sd == pytest.approx(float(result.group_sds[0]), abs=1e-15)
+    assert abs(result.params.latent_sd - 0.75) < 0.06
+    groups = np.where(np.arange(2000) < 500, "a", "b")
+    x[:500] = (rng.random((500, 10)) < 1 / (1 + np.exp(-(rng.normal(-0.5, 0.75, 500)[:, None]
+                                                          - b)))).astype(float)
+    two = calibrate(x, "rasch", groups=groups)
+    m, s = two.group_means, two.group_sds
+    mean = 0.25 * m[0] + 0.75 * m[1]
+    sd = np.sqrt(0.25 * (s[0] ** 2 + (m[0] - mean) ** 2) + 0.75 * (s[1] ** 2 + (m[1] - mean) ** 2))
+    assert (two.params.latent_mean, two.params.latent_sd) == pytest.approx((mean, sd), abs=1e-12)
+    assert pooled_latent([0.0], [0.7], [10]) == (0.0, pytest.approx(0.7, abs=1e-15))

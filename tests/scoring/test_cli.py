@@ -108,7 +108,9 @@ def test_calibrate_then_score(workdir: Path, sim: dict) -> None:
     assert np.all(np.isfinite(params.se_a)) and np.all(params.se_b[:, 0] > 0)
     rows = read_csv(workdir / "params.csv")
     assert list(rows[0]) == ["item_id", "model", "a", "b", "c", "se_a", "se_b", "se_c",
-                             "infit", "outfit", "sx2", "sx2_p"]
+                             "infit", "outfit", "sx2", "sx2_p", "latent_mean", "latent_sd"]
+    # a 2PL calibration fixes the latent distribution at N(0, 1)
+    assert (params.latent_mean, params.latent_sd) == (0.0, 1.0)
     infit = np.array([float(r["infit"]) for r in rows])
     assert np.all((infit > 0.7) & (infit < 1.3))  # data fit the model they came from
     assert all(r["sx2_p"] != "" for r in rows)
@@ -228,17 +230,29 @@ def test_girth_refuses_anchors(workdir: Path, sim: dict) -> None:
 def test_report_is_self_contained(workdir: Path, sim: dict) -> None:
     write_wide(workdir / "responses.csv", sim["x"][:300])
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--report", "report.html", "--quiet"])
+                             "--report", "report.html", "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     html = (workdir / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
-    assert html.count("data:image/png;base64,") >= 3  # ICCs, information, history
+    # ICCs, observed/expected, item and test information, persons, history
+    assert html.count("data:image/png;base64,") >= 6
     for external in ('src="http', "src='http", 'href="http', "url(http", "<script", "<link"):
         assert external not in html
     for section in ("Item estimates", "Item fit", "Item characteristic curves",
-                    "Test information", "Convergence history"):
+                    "Item information curves", "Observed and expected scores by ability group",
+                    "Person distribution", "Test information", "Convergence history"):
         assert section in html
     assert "Q20" in html and "SE(a)" in html
+    # the default language is Chinese: same report, headings from the zh_CN catalog
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--report", "report_zh.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    zh = (workdir / "report_zh.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in zh
+    for section in ("题目参数估计", "题目拟合", "项目特征曲线", "项目信息曲线", "被试能力分布",
+                    "测验信息量", "收敛过程", "模型拟合"):
+        assert f">{section}</h2>" in zh, section
+    assert "Item estimates" not in zh
 
 
 # ---------------------------------------------------------------------------- screening
@@ -250,7 +264,7 @@ def test_constant_item_is_listed_and_left_out(workdir: Path, sim: dict) -> None:
     x[5:, 4] = np.nan            # Q5: 5 responses, 10 needed
     write_wide(workdir / "responses.csv", x)
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--report", "report.html", "--quiet"])
+                             "--report", "report.html", "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert ("warning: items left out of the calibration (2; 1 no response variance, "
             "1 too few responses): Q3: no response variance (all 300 responses = 1); "
@@ -276,7 +290,8 @@ def test_unanswered_anchor_is_listed_and_ignored(workdir: Path, sim: dict) -> No
     anchors = bank.subset(ITEMS[:5] + ["Q19", "Q20"])   # Q19, Q20 not in the responses
     write_params(workdir / "anchors.csv", anchors)
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--anchors", "anchors.csv",
-                             "--out", "params.csv", "--report", "report.html", "--quiet"])
+                             "--out", "params.csv", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert ("warning: anchors without responses in responses.csv, ignored (2): Q19, Q20"
             in result.output)
@@ -312,7 +327,8 @@ def test_separating_item_is_kept_at_the_bound_and_named(workdir: Path, sim: dict
     PARAMS.csv row says so and the other items keep finite SEs."""
     write_with_separating_item(workdir / "responses.csv", sim, (0, 399))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+                             "--min-responses", "1", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "Singular matrix" not in result.output and "Traceback" not in result.output
     assert "warning: estimates stopped at a bound (0.01 <= a <= 20" in result.output
@@ -332,7 +348,8 @@ def test_runaway_slope_is_a_warning(workdir: Path, sim: dict) -> None:
     """A separating item whose fit ends at a huge slope (not singular) is named too."""
     write_with_separating_item(workdir / "responses.csv", sim, (100, 300))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
-                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+                             "--min-responses", "1", "--report", "report.html",
+                             "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     message = ("slopes beyond the plausible range, not identified by these responses "
                "(perfect separation?): SEP (a = ")
@@ -492,6 +509,143 @@ def test_dif_unknown_focal_group(workdir: Path) -> None:
     assert not (workdir / "dif.csv").exists()
 
 
+# ---------------------------------------------------------------------------- latent prior
+
+RASCH_ITEMS = 10
+RASCH_B = np.linspace(-1.5, 1.5, RASCH_ITEMS)
+
+
+def rasch_posterior_moments(sum_score: int, b: np.ndarray, mean: float, sd: float
+                            ) -> tuple[float, float]:
+    """EAP and posterior SD of a Rasch sum score by adaptive quadrature (scipy quad) of
+    the likelihood times the N(mean, sd^2) density: own formula, not scoring.models."""
+    from scipy import integrate, stats
+
+    def density(t: float) -> float:
+        # the likelihood of every pattern with this sum score is proportional to this
+        return float(np.exp(sum_score * t - np.sum(np.log1p(np.exp(t - b))))
+                     * stats.norm.pdf(t, mean, sd))
+
+    lo, hi = mean - 12 * sd, mean + 12 * sd
+    opts = {"epsabs": 0.0, "epsrel": 1e-12, "limit": 200}
+    z = integrate.quad(density, lo, hi, **opts)[0]
+    m = integrate.quad(lambda t: t * density(t), lo, hi, **opts)[0] / z
+    v = integrate.quad(lambda t: (t - m) ** 2 * density(t), lo, hi, **opts)[0] / z
+    return m, float(np.sqrt(v))
+
+
+@pytest.fixture(scope="module")
+def rasch_sd075() -> np.ndarray:
+    """2,000 persons with theta ~ N(0, 0.75^2) answering 10 Rasch items (own simulation)."""
+    theta = np.random.default_rng(2026).normal(0.0, 0.75, 2000)
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - RASCH_B[None, :])))
+    return (np.random.default_rng(2027).random(p.shape) < p).astype(int)
+
+
+def test_rasch_latent_sd_travels_from_calibrate_to_score(workdir: Path,
+                                                         rasch_sd075: np.ndarray) -> None:
+    """Issue 18: a Rasch calibration estimates the latent SD (true 0.75) and writes it to
+    PARAMS.csv; `score` then gives EAPs (and posterior SDs) equal to exact integration
+    under N(latent_mean, latent_sd^2) to 1e-6, where the old N(0, 1) prior was off by
+    more than 0.05; MAP equals the brute-force posterior mode to 1e-6."""
+    from scipy import optimize, stats
+
+    write_wide(workdir / "responses.csv", rasch_sd075)
+    result = run(calibrate, ["responses.csv", "--model", "rasch", "--out", "params.csv",
+                             "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = read_params("params.csv")
+    rows = read_csv(workdir / "params.csv")
+    assert {(r["latent_mean"], r["latent_sd"]) for r in rows} == {
+        (repr(params.latent_mean), repr(params.latent_sd))}
+    # 2,000 persons, 10 items: the SD's SE is about 0.02 (seeded; 0.75 +- 0.06)
+    assert params.latent_mean == 0.0 and abs(params.latent_sd - 0.75) < 0.06
+    mean, sd = params.latent_mean, params.latent_sd
+    b = params.b[:, 0]
+
+    result = run(score, ["responses.csv", "--params", "params.csv", "--out", "eap.csv",
+                         "--quiet"])
+    assert result.exit_code == 0, result.output
+    scores = read_csv(workdir / "eap.csv")
+    theta = np.array([float(s["theta"]) for s in scores])
+    se = np.array([float(s["se"]) for s in scores])
+    sums = rasch_sd075.sum(axis=1)
+    exact = {k: rasch_posterior_moments(k, b, mean, sd) for k in np.unique(sums).tolist()}
+    want_theta = np.array([exact[k][0] for k in sums.tolist()])
+    want_se = np.array([exact[k][1] for k in sums.tolist()])
+    np.testing.assert_allclose(theta, want_theta, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(se, want_se, atol=1e-6, rtol=0)
+    standard = {k: rasch_posterior_moments(k, b, 0.0, 1.0)[0] for k in exact}
+    assert max(abs(standard[k] - exact[k][0]) for k in exact) > 0.05  # the old error
+
+    run(score, ["responses.csv", "--params", "params.csv", "--method", "map",
+                "--out", "map.csv", "--quiet"])
+    got = np.array([float(s["theta"]) for s in read_csv(workdir / "map.csv")])
+    for k in exact:
+        mode = optimize.minimize_scalar(
+            lambda t, k=k: -(k * t - np.sum(np.log1p(np.exp(t - b)))
+                             + stats.norm.logpdf(t, mean, sd)),
+            bounds=(-6, 6), method="bounded", options={"xatol": 1e-10}).x
+        assert np.allclose(got[sums == k], mode, atol=1e-6)
+
+
+def test_score_plausible_values_and_dif_use_the_latent_distribution(
+        workdir: Path, rasch_sd075: np.ndarray) -> None:
+    """`score --pv` draws from the posterior under PARAMS' latent distribution: the same
+    draws as plausible_values with that prior given explicitly, not those under N(0, 1)."""
+    from scoring.plausible import plausible_values
+
+    x = rasch_sd075[:300]
+    write_wide(workdir / "responses.csv", x)
+    bank = ItemParams.from_arrays([f"Q{j + 1}" for j in range(RASCH_ITEMS)], "rasch", 1.0,
+                                  RASCH_B, latent_mean=0.1, latent_sd=0.75)
+    write_params(workdir / "params.csv", bank)
+    result = run(score, ["responses.csv", "--params", "params.csv", "--out", "s.csv",
+                         "--pv", "4", "--seed", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    pvs = np.array([[float(r[f"pv{k}"]) for k in range(1, 5)]
+                    for r in read_csv(workdir / "s.csv")])
+    want = plausible_values(bank, x.astype(float), n_draws=4, rng=3, prior_mean=0.1,
+                            prior_sd=0.75)
+    np.testing.assert_allclose(pvs, want, rtol=0, atol=1e-12)
+    old = plausible_values(bank, x.astype(float), n_draws=4, rng=3, prior_mean=0.0,
+                           prior_sd=1.0)
+    assert np.max(np.abs(old - want)) > 0.05
+
+
+def test_link_writes_the_transformed_latent_distribution(workdir: Path, sim: dict) -> None:
+    """LINKED.csv carries NEW's latent distribution on REF's scale: N(A m + B, (A s)^2)."""
+    ref = sim["bank"]
+    A, B = 1.2, -0.5
+    new = ItemParams.from_arrays(item_ids=ref.item_ids, model="2pl", a=ref.a * A,
+                                 b=(ref.b[:, 0] - B) / A, latent_mean=0.3, latent_sd=0.8)
+    write_params(workdir / "ref.csv", ref)
+    write_params(workdir / "new.csv", new)
+    result = run(link, ["new.csv", "ref.csv", "--method", "mean-sigma", "--out", "l.csv"])
+    assert result.exit_code == 0, result.output
+    linked = read_params("l.csv")
+    assert linked.latent_mean == pytest.approx(A * 0.3 + B, abs=1e-9)
+    assert linked.latent_sd == pytest.approx(A * 0.8, abs=1e-9)
+
+
+def test_multigroup_calibration_writes_the_pooled_distribution(workdir: Path) -> None:
+    """Two groups N(-0.5, 0.7^2) and N(0.5, 0.7^2) of 1,000 each (Rasch): PARAMS.csv holds
+    the pooled mixture of the calibrated groups (mean of the means, SD^2 = mean of
+    SD^2 + spread of the means), about N(0, 0.86^2) when the reference group is first."""
+    rng = np.random.default_rng(99)
+    theta = np.concatenate([rng.normal(-0.5, 0.7, 1000), rng.normal(0.5, 0.7, 1000)])
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - RASCH_B[None, :])))
+    x = (rng.random(p.shape) < p).astype(int)
+    write_wide(workdir / "responses.csv", x, groups=["a"] * 1000 + ["b"] * 1000)
+    result = run(calibrate, ["responses.csv", "--model", "rasch", "--group-col", "grp",
+                             "--out", "params.csv", "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = read_params("params.csv")
+    # the reference group "a" has mean 0: group b sits about 1 higher, the pool at ~0.5
+    assert params.latent_mean == pytest.approx(0.5, abs=0.1)
+    assert params.latent_sd == pytest.approx(np.sqrt(0.7**2 + 0.5**2), abs=0.08)
+
+
 # ---------------------------------------------------------------------------- link
 
 @pytest.mark.parametrize("method", ["mean-mean", "mean-sigma", "stocking-lord", "haebara"])
@@ -615,7 +769,7 @@ def test_calibration_options(workdir: Path, sim: dict) -> None:
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
                              "--n-quad", "61", "--theta-range", "-5,5", "--tol", "1e-3",
                              "--max-iter", "3", "--no-se", "--no-fit", "--report",
-                             "report.html", "--quiet"])
+                             "report.html", "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "warning: calibration did not converge after 3 EM cycles (tol 0.001)" \
         in result.stderr

@@ -249,3 +249,37 @@ def test_estimate_dispatch_and_errors(data):
         E.estimate(params, r, "bayes")
     with pytest.raises(ValueError, match="bounds"):
         E.mle(params, r, bounds=(2, -2))
+
+
+def test_default_prior_is_the_latent_distribution_of_the_scale(mixed_bank):
+    """EAP and MAP without a prior use params.latent_mean/latent_sd: equal to exact
+    integration (scipy quad) / maximisation under N(0.3, 0.75^2) to 1e-6 for a mixed
+    bank; explicit prior arguments still override (N(0, 1) gives other numbers)."""
+    bank = mixed_bank.replace(latent_mean=0.3, latent_sd=0.75)
+    r = np.array([[1, 0, 2, 1, 2, 0], [0, 0, 0, 0, 0, 0], [1, 1, 3, 3, 2, 1],
+                  [np.nan] * 6])
+    est = E.eap(bank, r)
+    got_map = E.map_estimate(bank, r)
+
+    def log_post(t, row):
+        ll = M.log_likelihood(bank, row[None, :], np.array([t]))[0, 0]
+        return ll - 0.5 * ((t - 0.3) / 0.75) ** 2
+
+    for i, row in enumerate(r[:3]):
+        def dens(t, row=row):
+            return np.exp(log_post(t, row))
+        z = integrate.quad(dens, -8, 8, epsabs=0, epsrel=1e-12, limit=200)[0]
+        m = integrate.quad(lambda t: t * dens(t), -8, 8, epsabs=0, epsrel=1e-12,
+                           limit=200)[0] / z
+        assert est.theta[i] == pytest.approx(m, abs=1e-6)
+        mode = optimize.minimize_scalar(lambda t, row=row: -log_post(t, row), bounds=(-6, 6),
+                                        method="bounded", options={"xatol": 1e-10}).x
+        assert got_map.theta[i] == pytest.approx(mode, abs=1e-6)
+    # no responses: exactly the scale's prior
+    assert (est.theta[3], est.se[3]) == (0.3, 0.75)
+    assert (got_map.theta[3], got_map.se[3]) == (0.3, 0.75)
+    explicit = E.eap(bank, r, prior_mean=0.0, prior_sd=1.0)
+    np.testing.assert_allclose(explicit.theta, E.eap(mixed_bank, r).theta, atol=1e-14)
+    assert np.max(np.abs(explicit.theta[:3] - est.theta[:3])) > 0.05
+    via = E.estimate(bank, r, method="eap")
+    np.testing.assert_array_equal(via.theta, est.theta)

@@ -360,3 +360,57 @@ def test_item_fit_table_aligned():
 def test_bad_theta_shape_rejected(mixed_bank):
     with pytest.raises(ValueError, match="one value per person"):
         item_fit(mixed_bank, np.zeros((3, 6)), np.zeros(4))
+
+
+def test_chi2_sf_matches_scipy_over_whole_number_df() -> None:
+    from scipy.special import chdtrc
+
+    from scoring.fit import chi2_sf
+
+    df = np.repeat(np.arange(1, 121), 7)
+    x = df * np.tile([0.0, 0.05, 0.5, 1.0, 1.7, 3.0, 8.0], 120)
+    np.testing.assert_allclose(chi2_sf(x, df), chdtrc(df, x), rtol=1e-12, atol=1e-300)
+    assert np.isnan(chi2_sf([3.0, np.nan], [0, 4])).all()
+    with pytest.raises(ValueError, match="whole-number"):
+        chi2_sf(2.0, 2.5)
+
+
+def test_empirical_curves_equal_a_direct_rest_score_computation() -> None:
+    """Per item: groups of the EAP from the other items (item j set missing), observed
+    group means, and the rest-posterior mean of the expected score, computed here the
+    long way (one posterior per item with the item masked) and by empirical_curves
+    (dividing item j out of one posterior)."""
+    from scoring.estimation import eap, posterior_grid
+    from scoring.fit import empirical_curves
+    from scoring.models import probabilities
+
+    rng = np.random.default_rng(11)
+    params = ItemParams.from_arrays(["d1", "d2", "d3", "g"], ["2pl", "2pl", "3pl", "grm"],
+                                    a=[1.4, 0.8, 1.1, 0.9],
+                                    b=[[0.3, np.nan], [-0.5, np.nan], [0.2, np.nan],
+                                       [-0.8, 0.6]], c=[0, 0, 0.15, 0])
+    theta = rng.normal(0.2, 1.1, 1500)
+    p = probabilities(params, theta)
+    y = (rng.random((1500, 4))[..., None] > np.cumsum(p, axis=2)).sum(axis=2).astype(float)
+    y[rng.random(1500) < 0.3, 3] = np.nan
+    curves = empirical_curves(params, y, prior_mean=0.2, prior_sd=1.1, n_groups=5)
+    pk = probabilities(params, np.linspace(-6, 6, 61))
+    for j, top in enumerate([1.0, 1.0, 1.0, 2.0]):
+        seen = ~np.isnan(y[:, j])
+        masked = y[seen].copy()
+        masked[:, j] = np.nan
+        rest = eap(params, masked, prior_mean=0.2, prior_sd=1.1).theta
+        _, w = posterior_grid(params, masked, 0.2, 1.1, 61)
+        e = w @ (pk[:, j, :] @ np.arange(3.0))
+        key = np.round(rest, 9)
+        group = np.searchsorted(np.quantile(key, [0.2, 0.4, 0.6, 0.8]), key, side="right")
+        for g in range(5):
+            who = group == g
+            assert curves.n[j, g] == who.sum()
+            assert curves.theta[j, g] == pytest.approx(rest[who].mean(), abs=1e-9)
+            assert curves.observed[j, g] == pytest.approx(y[seen][who, j].mean() / top,
+                                                          abs=1e-12)
+            assert curves.expected[j, g] == pytest.approx(e[who].mean() / top, abs=1e-9)
+    # under the true model the standardised gaps look like N(0, 1) draws
+    z = (curves.observed - curves.expected) / curves.se
+    assert np.abs(z).max() < 3.5 and abs(np.mean(z)) < 0.6

@@ -52,6 +52,9 @@ def test_rasch_and_1pl_are_mapped_to_our_metric():
     gr, nr = calibrate_girth(y, "rasch"), calibrate(y, "rasch", compute_se=False)
     np.testing.assert_allclose(gr.params.b[:, 0], nr.params.b[:, 0], atol=0.01)
     assert gr.group_sds[0] == pytest.approx(nr.group_sds[0], abs=0.01)
+    # the items carry the latent SD the slope became (what PARAMS.csv writes)
+    assert gr.params.latent_sd == gr.group_sds[0] and gr.params.latent_mean == 0.0
+    assert gr.params.latent_sd == pytest.approx(nr.params.latent_sd, abs=0.01)
     assert np.all(gr.params.a == 1.0) and gr.n_params == 6
     g1, n1 = calibrate_girth(y, "1pl"), calibrate(y, "1pl", compute_se=False)
     np.testing.assert_allclose(g1.params.a, n1.params.a, atol=0.01)

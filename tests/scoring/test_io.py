@@ -77,13 +77,75 @@ def test_params_round_trip_is_exact(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     header = text.splitlines()[0].split(",")
     assert header == ["item_id", "model", "a", "b", "c", "b1", "b2", "b3", "se_a", "se_b",
-                      "se_c", "se_b1", "se_b2", "se_b3", "infit", "outfit", "sx2", "sx2_p"]
+                      "se_c", "se_b1", "se_b2", "se_b3", "infit", "outfit", "sx2", "sx2_p",
+                      "latent_mean", "latent_sd"]
     assert not text.startswith("\ufeff")  # plain UTF-8 for machine round trips
     assert_same_params(read_params(out), bank)
     back = read_fit(out)
     assert set(back) == {"infit", "outfit", "sx2", "sx2_p"}
     np.testing.assert_array_equal(back["outfit"], fit["outfit"])
     assert np.all(np.isnan(back["sx2"]))
+
+
+# ------------------------------------------------------------- latent distribution
+
+def test_latent_distribution_round_trips_on_every_row(tmp_path: Path) -> None:
+    """latent_mean/latent_sd are written with full precision on every row and read back
+    exactly; subset and concat keep them."""
+    bank = mixed_bank().replace(latent_mean=-0.123456789012345, latent_sd=0.7561234567891)
+    out = tmp_path / "params.csv"
+    write_params(out, bank)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    assert header[-2:] == ["latent_mean", "latent_sd"]
+    assert {tuple(line.split(",")[-2:]) for line in lines[1:]} == {
+        ("-0.123456789012345", "0.7561234567891")}
+    back = read_params(out)
+    assert (back.latent_mean, back.latent_sd) == (-0.123456789012345, 0.7561234567891)
+    assert back.allclose(bank, rtol=0, atol=0)
+    assert back.subset([0, 1]).latent_sd == 0.7561234567891
+    assert back.subset([0]).concat(ItemParams.from_arrays(["z"], "2pl", 1.0, 0.0)
+                                   ).latent_sd == 0.7561234567891
+
+
+def test_old_params_without_latent_columns_are_standard_normal(tmp_path: Path) -> None:
+    """A PARAMS.csv written before the columns existed reads as N(0, 1)."""
+    path = write(tmp_path, "old.csv", "item_id,model,a,b,c\nq1,rasch,1,-0.5,0\n"
+                                      "q2,rasch,,0.5,\n")
+    back = read_params(path)
+    assert (back.latent_mean, back.latent_sd) == (0.0, 1.0)
+
+
+def test_latent_column_empty_cells_take_the_common_value(tmp_path: Path) -> None:
+    """A row added by hand with empty latent cells; a file with only latent_sd (mean 0);
+    all cells empty means the default."""
+    path = write(tmp_path, "p.csv", "item_id,model,a,b,latent_mean,latent_sd\n"
+                                    "q1,rasch,1,-0.5,0.25,0.75\nq2,rasch,1,0.5,,\n")
+    back = read_params(path)
+    assert (back.latent_mean, back.latent_sd) == (0.25, 0.75)
+    path = write(tmp_path, "q.csv", "item_id,model,a,b,latent_sd\nq1,rasch,1,0,0.8\n")
+    assert (read_params(path).latent_mean, read_params(path).latent_sd) == (0.0, 0.8)
+    path = write(tmp_path, "r.csv", "item_id,model,a,b,latent_sd\nq1,rasch,1,0,\n")
+    assert read_params(path).latent_sd == 1.0
+
+
+@pytest.mark.parametrize(("cells", "row", "column", "words"), [
+    (("0", "0.75", "0", "0.8"), 3, "latent_sd", "differs from 0.75 on row 2"),
+    (("0", "0.75", "0.1", "0.75"), 3, "latent_mean", "differs from 0.0 on row 2"),
+    (("0", "0", "0", "0"), 2, "latent_sd", "must be positive"),
+    (("0", "-1", "0", "-1"), 2, "latent_sd", "must be positive"),
+    (("x", "1", "x", "1"), 2, "latent_mean", "'x' is not a number"),
+    (("0", "inf", "0", "inf"), 2, "latent_sd", "not a finite number"),
+])
+def test_bad_latent_columns_name_file_row_and_column(tmp_path: Path, cells, row, column,
+                                                     words) -> None:
+    m1, s1, m2, s2 = cells
+    path = write(tmp_path, "bad.csv", "item_id,model,a,b,latent_mean,latent_sd\n"
+                                      f"q1,rasch,1,-0.5,{m1},{s1}\nq2,rasch,1,0.5,{m2},{s2}\n")
+    with pytest.raises(InputError) as info:
+        read_params(path)
+    assert (info.value.row, info.value.column) == (row, column)
+    assert words in str(info.value) and "bad.csv" in str(info.value)
 
 
 def test_params_without_se_and_dichotomous_only(tmp_path: Path) -> None:

@@ -26,9 +26,11 @@ METHODS = (mean_mean, mean_sigma, stocking_lord, haebara)
 
 def inverse(ref: ItemParams, A: float, B: float) -> ItemParams:
     """The 'new' calibration that A, B map onto ``ref``: a_new = A a_ref,
-    b_new = (b_ref - B) / A.  Rasch/PCM items become 1PL/GPCM (slope A)."""
+    b_new = (b_ref - B) / A, latent mean (mean_ref - B) / A and SD sd_ref / A.  Rasch/PCM
+    items become 1PL/GPCM (slope A)."""
     model = np.where(ref.model == "rasch", "1pl", np.where(ref.model == "pcm", "gpcm", ref.model))
-    return ref.replace(model=model, a=ref.a * A, b=(ref.b - B) / A)
+    return ref.replace(model=model, a=ref.a * A, b=(ref.b - B) / A,
+                       latent_mean=(ref.latent_mean - B) / A, latent_sd=ref.latent_sd / A)
 
 
 def random_bank(rng, n_items=20) -> ItemParams:
@@ -169,3 +171,16 @@ def test_common_item_checks(mixed_bank):
         stocking_lord(wrong, mixed_bank)
     with pytest.raises(ValueError, match="unknown linking method"):
         link(mixed_bank, mixed_bank, "equipercentile")
+
+
+def test_apply_transform_carries_the_latent_distribution(mixed_bank):
+    """theta_ref = A theta_new + B: a new calibration's population N(0.2, 0.75^2) is
+    N(A 0.2 + B, (A 0.75)^2) on the reference scale (exact to 1e-12), and a round trip
+    through the inverse transform gives the original back."""
+    new = mixed_bank.replace(latent_mean=0.2, latent_sd=0.75)
+    linked = apply_transform(new, LinkTransform(A=1.3, B=-0.4, method="mean_sigma"))
+    assert linked.latent_mean == pytest.approx(1.3 * 0.2 - 0.4, abs=1e-12)
+    assert linked.latent_sd == pytest.approx(1.3 * 0.75, abs=1e-12)
+    back = apply_transform(linked, LinkTransform(A=1 / 1.3, B=0.4 / 1.3, method="mean_sigma"))
+    assert back.latent_mean == pytest.approx(0.2, abs=1e-12)
+    assert back.latent_sd == pytest.approx(0.75, abs=1e-12)

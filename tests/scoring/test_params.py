@@ -150,3 +150,23 @@ def test_with_se_and_replace(mixed_bank):
     q = mixed_bank.replace(a=mixed_bank.a * 2)
     np.testing.assert_allclose(q.a, mixed_bank.a * 2)
     assert not q.allclose(mixed_bank)
+
+
+def test_latent_distribution_defaults_validates_and_travels():
+    """Default N(0, 1); a finite mean and an SD > 0 are required; subset, with_se,
+    replace and concat keep the first bank's distribution; allclose compares it."""
+    bank = ItemParams.from_arrays(["a", "b"], "rasch", 1.0, [-0.5, 0.5])
+    assert (bank.latent_mean, bank.latent_sd) == (0.0, 1.0)
+    scaled = ItemParams.from_arrays(["a", "b"], "rasch", 1.0, [-0.5, 0.5], latent_mean=0.1,
+                                    latent_sd=0.75)
+    assert isinstance(scaled.latent_sd, float) and scaled.latent_sd == 0.75
+    for sd in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="latent distribution"):
+            bank.replace(latent_sd=sd)
+    with pytest.raises(ValueError, match="latent distribution"):
+        bank.replace(latent_mean=float("nan"))
+    for copy in (scaled.subset([1]), scaled.with_se(se_a=[0.1, 0.1]),
+                 scaled.replace(b=[[0.0], [1.0]]), scaled.concat(bank.subset(["a"]).replace(
+                     item_ids=["c"]))):
+        assert (copy.latent_mean, copy.latent_sd) == (0.1, 0.75)
+    assert not scaled.allclose(bank) and scaled.allclose(scaled.subset([0, 1]))

@@ -144,3 +144,20 @@ def test_information_curve(bank):
     c1 = PV.test_information_curve(one, theta=np.linspace(-3, 3, 601))
     assert c1.theta[np.argmax(c1.information)] == pytest.approx(0.7, abs=1e-9)  # peak at b
     assert c1.information.max() == pytest.approx(1.0)  # a²/4
+
+
+def test_plausible_values_and_reliability_default_to_the_scale_prior(mixed_bank):
+    """Without a prior, plausible values are drawn under params.latent_mean/latent_sd
+    (the same draws as with that prior given), and marginal reliability uses its
+    variance; explicit arguments override."""
+    bank = mixed_bank.replace(latent_mean=-0.2, latent_sd=0.7)
+    r = np.array([[1, 0, 2, 1, 2, 0], [0, 0, 0, 0, 0, 0], [1, 1, 3, 3, 2, 1]], dtype=float)
+    got = PV.plausible_values(bank, r, n_draws=6, rng=4)
+    np.testing.assert_array_equal(
+        got, PV.plausible_values(bank, r, n_draws=6, rng=4, prior_mean=-0.2, prior_sd=0.7))
+    assert np.max(np.abs(got - PV.plausible_values(bank, r, n_draws=6, rng=4,
+                                                   prior_mean=0.0, prior_sd=1.0))) > 0.01
+    assert PV.marginal_reliability(bank) == pytest.approx(
+        PV.marginal_reliability(mixed_bank, prior_mean=-0.2, prior_sd=0.7), abs=1e-14)
+    assert PV.marginal_reliability(bank, r) == pytest.approx(
+        PV.marginal_reliability(mixed_bank, r, prior_mean=-0.2, prior_sd=0.7), abs=1e-14)
