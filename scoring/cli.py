@@ -26,6 +26,8 @@ mostly; best of 5 fresh processes on the 2-core machine), which every
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -179,6 +181,68 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------- calibrate
 
+class _Pair(click.ParamType):
+    """Two comma-separated numbers ``"x,y"``, or ``none`` (returned as None)."""
+
+    name = "x,y"
+
+    def __init__(self, what: str, allow_none: bool = True, positive: tuple[bool, bool]
+                 = (False, False)) -> None:
+        self.what = what
+        self.allow_none = allow_none
+        self.positive = positive
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "X,Y" + ("|none" if self.allow_none else "")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[float, float] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        if self.allow_none and text.lower() == "none":
+            return None
+        parts = [p.strip() for p in text.split(",")]
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            pair = (float(parts[0]), float(parts[1]))
+        except ValueError:
+            self.fail(f"{text!r}: expected {self.what} as two numbers 'x,y'"
+                      + (" or 'none'" if self.allow_none else ""), param, ctx)
+        if not all(np.isfinite(pair)) or any(
+                need and v <= 0 for need, v in zip(self.positive, pair, strict=True)):
+            self.fail(f"{text!r}: {self.what} must be finite"
+                      + (" and positive" if any(self.positive) else ""), param, ctx)
+        return pair
+
+
+class _QuadPoints(click.ParamType):
+    """``auto`` or a whole number of quadrature points (at least 5)."""
+
+    name = "n|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | str:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            n = int(text)
+        except ValueError:
+            self.fail(f"{value!r}: expected 'auto' or a whole number", param, ctx)
+        if n < 5:
+            self.fail(f"{n}: at least 5 quadrature points are needed", param, ctx)
+        return n
+
+
+#: calibrate options that only the native engine takes (refused with --engine girth)
+_NATIVE_ONLY = ("slope_prior", "guess_prior", "n_quad", "theta_range", "tol", "max_iter",
+                "collapse_unused")
+
+
 @click.command()
 @click.argument("responses", type=_existing_file)
 @click.option("--model", type=ModelName(), required=True,
@@ -198,6 +262,29 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
                    "items whose responses are all the same.")
 @click.option("--engine", type=click.Choice(ENGINES), default="native", show_default=True,
               help="native: MML-EM of scoring.calibration; girth: the girth package.")
+@click.option("--slope-prior", type=_Pair("meanlog,sdlog", positive=(False, True)),
+              default="none", show_default=True,
+              help="Lognormal prior on the slopes, 'meanlog,sdlog' (e.g. 0,0.5: finite "
+                   "slopes for small or sparse data), or none.")
+@click.option("--guess-prior", type=_Pair("alpha,beta", positive=(True, True)),
+              default="5,17", show_default=True,
+              help="Beta prior on the 3PL lower asymptote c, 'alpha,beta', or none.")
+@click.option("--n-quad", type=_QuadPoints(), default="auto", show_default=True,
+              help="Quadrature points: auto (spacing at most the typical posterior "
+                   "SD, 41..201) or a number.")
+@click.option("--theta-range", type=_Pair("lo,hi", allow_none=False), default="-6,6",
+              show_default=True, help="Range of the quadrature grid.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-4,
+              show_default=True, help="EM convergence tolerance.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Most EM cycles.")
+@click.option("--se/--no-se", "compute_se", default=True, show_default=True,
+              help="Standard errors (observed information).")
+@click.option("--fit/--no-fit", "compute_fit", default=True, show_default=True,
+              help="Item fit (infit/outfit, S-X2).")
+@click.option("--collapse-unused", is_flag=True,
+              help="Merge a category nobody chose with its neighbour (the categories "
+                   "above move down; PARAMS.csv says so in the item's warning).")
 @click.option("--report", "report_path", type=_output_file,
               help="Also write a self-contained HTML report.")
 @click.option("--density", type=click.Choice(("normal", "eh")), default="normal",
@@ -208,19 +295,26 @@ def _max_scores(params: ItemParams) -> dict[str, int]:
 @click.option("--quiet", is_flag=True, help="No progress bar or messages (for scripts).")
 def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
               group_col: str | None, anchors_path: str | None, min_responses: int,
-              engine: str, report_path: str | None, density: str, lang: str,
-              quiet: bool) -> None:
+              engine: str, slope_prior: tuple[float, float] | None,
+              guess_prior: tuple[float, float] | None, n_quad: int | str,
+              theta_range: tuple[float, float], tol: float, max_iter: int,
+              compute_se: bool, compute_fit: bool, collapse_unused: bool,
+              report_path: str | None, density: str, lang: str, quiet: bool) -> None:
     """Calibrate item parameters from RESPONSES.csv and write PARAMS.csv.
 
     RESPONSES is wide (one row per person, one column per item, empty = not
     administered) or long (person,item,score[,group]).  PARAMS.csv gets the estimates,
-    their standard errors, item fit (infit/outfit mean squares, S-X2) and the estimated
+    their standard errors, item fit (infit/outfit mean squares, S-X2), the estimated
     latent distribution (latent_mean, latent_sd: Rasch and PCM estimate the SD; with
-    groups, the pooled distribution of all persons), which `score` uses as its prior.
+    groups, the pooled distribution of all persons), which `score` uses as its prior,
+    and a warning column when some item has one (estimate at a bound, large SE, not
+    linked to the other items, categories merged).
 
     Items that cannot be estimated (all responses the same, fewer than --min-responses
-    responses, an empty category) are left out of PARAMS.csv, and anchors that were not
-    answered are ignored; both are listed as warnings (and in the report).
+    responses, an empty category without --collapse-unused) are left out of PARAMS.csv,
+    and anchors that were not answered are ignored; both are listed as warnings (and in
+    the report).  Hard data (few persons, sparse or separating responses) give bounded
+    estimates and warnings on stderr naming the items, not a failed run.
     """
     _check_outputs(out_path, report_path)
     if engine == "girth":
@@ -228,6 +322,13 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
         if anchors_path or group_col or density != "normal":
             raise click.UsageError("--engine girth supports neither --anchors, "
                                    "--group-col nor --density eh; use --engine native")
+        ctx = click.get_current_context()
+        given = [name for name in _NATIVE_ONLY
+                 if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError("--engine girth does not take "
+                                   + ", ".join("--" + n.replace("_", "-") for n in given)
+                                   + "; use --engine native")
     with _user_errors():
         anchors = read_params(anchors_path) if anchors_path else None
         # dichotomous models need 0/1 scores; anchors allow their own categories
@@ -238,7 +339,8 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
         if anchors is not None:
             anchors, ignored = _usable_anchors(anchors, anchors_path, data)
         anchor_ids = [str(i) for i in anchors.item_ids] if anchors is not None else []
-        data, excluded = _without_unestimable(data, anchor_ids, ignored, min_responses)
+        data, excluded = _without_unestimable(data, anchor_ids, ignored, min_responses,
+                                              collapse_unused)
     warnings = _screening_warnings(excluded, ignored, responses)
     for message in warnings:
         _warn(message)
@@ -250,43 +352,43 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  + (f", {len(anchor_ids)} anchors" if anchor_ids else "")
                  + (f", groups {', '.join(sorted(set(data.groups)))}"
                     if data.groups is not None else ""))
-    result, data, singular = _fit_without_singular(data, model, anchors, engine, quiet,
-                                                   min_responses, anchor_ids, density)
-    excluded = excluded + singular
-    if singular:
-        _warn(f"items left out after a singular information matrix ({len(singular)}; "
-              "refitted without them): "
-              + "; ".join(f"{e.item_id}: {e.reason}" for e in singular))
+    options = {"priors": (slope_prior, guess_prior), "n_quad": n_quad,
+               "theta_range": theta_range, "tol": tol, "max_iter": max_iter,
+               "compute_se": compute_se, "collapse_unused": collapse_unused,
+               "density": density}
+    result = _run_calibration(data, model, anchors, engine, quiet, min_responses, options)
+    data = _recoded(data, getattr(result, "collapsed", {}) or {})
     # what the report repeats (the items left out are its table)
     report_warnings = _screening_warnings([], ignored, responses)
-    later = []
-    if getattr(result, "unidentified_items", ()):
-        later.append("standard errors not computed: the observed information is singular; "
-                     "items it points at: " + ", ".join(result.unidentified_items))
+    later = [w.message for w in getattr(result, "warnings", ())]
     runaway = _runaway_slopes(result.params, anchor_ids)
     if runaway:
         later.append("slopes beyond the plausible range, not identified by these responses "
                      "(perfect separation?): " + ", ".join(runaway))
-    if not result.converged:
+    if not result.converged and not any(getattr(w, "kind", "") == "not_converged"
+                                        for w in getattr(result, "warnings", ())):
         later.append(f"calibration did not converge after {result.n_iter} cycles; "
                      "check the items with large standard errors")
     for message in later:
         _warn(message)
     report_warnings += later
 
-    _info(quiet, "computing item fit ...")
-    fit, persons = _item_fit(result, data, anchor_ids)
+    fit, persons = None, None
+    if compute_fit:
+        _info(quiet, "computing item fit ...")
+        fit, persons = _item_fit(result, data, anchor_ids)
     params = result.params  # with the calibrated latent distribution (pooled over groups)
     model_fit = None
-    if (not quiet or report_path) and anchors is None and data.groups is None \
-            and density == "normal":
+    if compute_fit and (not quiet or report_path) and anchors is None \
+            and data.groups is None and density == "normal":
         from .modelfit import cheap_m2  # start-up cost (module docstring)
 
         model_fit = cheap_m2(params, data.matrix, float(result.group_means[0]),
                              float(result.group_sds[0]))
-    _info(quiet, model_fit.line() if model_fit is not None else
-          "M2 not computed (needs complete data, at most 60 items, one group, no anchors, "
-          "--density normal)")
+    if compute_fit:
+        _info(quiet, model_fit.line() if model_fit is not None else
+              "M2 not computed (needs complete data, at most 60 items, one group, no "
+              "anchors, --density normal)")
     html = None
     if report_path:
         _info(quiet, "drawing the report ...")
@@ -294,7 +396,8 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                                    report_warnings, excluded, persons,
                                    model_fit=model_fit, lang=lang)
 
-    outputs = {out_path: format_params(params, fit)}
+    outputs = {out_path: _with_warning_column(format_params(params, fit), params.item_ids,
+                                              _item_warnings(result, runaway))}
     if html is not None:
         outputs[report_path] = html
     _write_outputs(outputs)
@@ -303,6 +406,72 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
                  f"{result.n_iter} cycles; latent N({params.latent_mean:.3f}, "
                  f"{params.latent_sd:.3f}^2)"
                  + (f"; report {report_path}" if report_path else ""))
+
+
+def _recoded(data: ResponseData, collapsed: Mapping[str, Sequence[int]]) -> ResponseData:
+    """The responses with the categories the calibration merged renumbered as it did
+    (``collapsed``: item id -> the original category of each new one), for item fit and
+    the report."""
+    if not collapsed:
+        return data
+    matrix = data.matrix.copy()
+    for j, item in enumerate(data.item_ids):
+        used = collapsed.get(str(item))
+        if used:
+            column = matrix[:, j]
+            new = column.copy()
+            for k, original in enumerate(used):
+                new[column == original] = k
+            matrix[:, j] = new
+    return ResponseData(data.person_ids, data.item_ids, matrix, data.groups, data.path)
+
+
+#: the PARAMS.csv ``warning`` text of an item named by a CalibrationWarning of this kind
+_ITEM_NOTES = {
+    "bound": "estimate at a bound, not identified by these responses (SE not computed)",
+    "large_se": "standard error above 10 or not finite",
+    "singular_information": "observed information singular (no SEs)",
+    "disconnected": "no person in common with the first block of items (scale not linked)",
+}
+
+
+def _item_warnings(result: Any, runaway: Sequence[str]) -> dict[str, list[str]]:
+    """Item id -> the warnings of the run that name it, as short texts for PARAMS.csv."""
+    notes: dict[str, list[str]] = {}
+    collapsed = getattr(result, "collapsed", {}) or {}
+    for w in getattr(result, "warnings", ()):
+        for item in w.item_ids:
+            if w.kind == "collapsed":
+                used = collapsed.get(item, ())
+                text = ("unused categories merged: original categories "
+                        + " ".join(str(u) for u in used) + " scored "
+                        + " ".join(str(k) for k in range(len(used))))
+            else:
+                text = _ITEM_NOTES.get(w.kind, w.kind)
+            notes.setdefault(str(item), []).append(text)
+    for entry in runaway:
+        item = entry.split(" (a = ")[0]
+        if not any(t.startswith("estimate at a bound") for t in notes.get(item, [])):
+            notes.setdefault(item, []).append("slope beyond the plausible range")
+    return notes
+
+
+def _with_warning_column(text: str, item_ids: Sequence[str],
+                         notes: Mapping[str, Sequence[str]]) -> str:
+    """PARAMS.csv text with a last ``warning`` column ('; '-joined notes per item).
+
+    Added only when some item has a note (a clean run writes the plain columns);
+    :func:`scoring.io.read_params` ignores the column, so the file reads back as before.
+    """
+    if not any(notes.get(str(item)) for item in item_ids):
+        return text
+    rows = list(csv.reader(io.StringIO(text)))
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(rows[0] + ["warning"])
+    for item, row in zip(item_ids, rows[1:], strict=True):
+        writer.writerow(row + ["; ".join(notes.get(str(item), ()))])
+    return buffer.getvalue()
 
 
 def _usable_anchors(anchors: ItemParams, anchors_path: str,
@@ -327,20 +496,31 @@ def _usable_anchors(anchors: ItemParams, anchors_path: str,
 
 
 def _without_unestimable(data: ResponseData, anchor_ids: Sequence[str],
-                         ignored_anchors: Sequence[str],
-                         min_responses: int) -> tuple[ResponseData, list[Any]]:
+                         ignored_anchors: Sequence[str], min_responses: int,
+                         collapse_unused: bool = False) -> tuple[ResponseData, list[Any]]:
     """The responses without the items no calibration can estimate, and those items.
 
     Anchors are kept (their parameters are fixed); columns of ignored anchors (no
-    response, already reported) are dropped without a second warning.  If nothing is
-    left to estimate or anchor, the run stops naming the file.
+    response, already reported) are dropped without a second warning.  An item with an
+    empty category is kept with ``collapse_unused`` (the calibration merges it), else
+    left out with a reason that points at --collapse-unused.  If nothing is left to
+    estimate or anchor, the run stops naming the file.
     """
-    from .calibration import screen_items  # start-up cost (module docstring)
+    # start-up cost (module docstring)
+    from .calibration import ItemExclusion, screen_items
 
     ignored = set(ignored_anchors)
-    excluded = [e for e in screen_items(data.matrix, data.item_ids, skip=anchor_ids,
-                                        min_responses=min_responses)
-                if e.item_id not in ignored]
+    excluded = []
+    for e in screen_items(data.matrix, data.item_ids, skip=anchor_ids,
+                          min_responses=min_responses):
+        if e.item_id in ignored:
+            continue
+        if e.reason.startswith("no responses in category"):
+            if collapse_unused:
+                continue
+            e = ItemExclusion(e.item_id, e.reason + " (--collapse-unused merges it with "
+                                                    "its neighbour)")
+        excluded.append(e)
     dropped = {e.item_id for e in excluded} | ignored
     keep = [str(i) for i in data.item_ids if str(i) not in dropped]
     if not keep:
@@ -385,37 +565,6 @@ def _runaway_slopes(params: ItemParams, anchor_ids: Sequence[str]) -> list[str]:
             if str(i) not in fixed and np.isfinite(a) and abs(a) > DIVERGING_SLOPE]
 
 
-def _fit_without_singular(data: ResponseData, model: str, anchors: ItemParams | None,
-                          engine: str, quiet: bool, min_responses: int,
-                          anchor_ids: Sequence[str], density: str = "normal"
-                          ) -> tuple[Any, ResponseData, list[Any]]:
-    """Calibrate; items whose information turns singular are left out and the fit rerun.
-
-    Returns the result, the responses it used and the items left out on the way (with
-    their slope when the fit stopped).  Sparse adaptive responses often separate some
-    items perfectly along ability; their slopes run off and no estimate exists, which a
-    researcher wants reported by item rather than as a failed run.
-    """
-    from .calibration import ItemExclusion, SingularInformation  # start-up cost
-
-    left_out: list[Any] = []
-    while True:
-        try:
-            return _run_calibration(data, model, anchors, engine, quiet, min_responses,
-                                    density), data, left_out
-        except SingularInformation as exc:
-            left_out += [ItemExclusion(i, f"information matrix singular (slope a = {a:.3g} "
-                                          "when the fit stopped)")
-                         for i, a in zip(exc.item_ids, exc.slopes, strict=True)]
-            keep = [str(i) for i in data.item_ids if str(i) not in set(exc.item_ids)]
-            if not [i for i in keep if i not in set(anchor_ids)] and not anchor_ids:
-                raise click.ClickException(f"{data.path}: {exc}; no item is left to "
-                                           "calibrate") from None
-            _info(quiet, f"{len(exc.item_ids)} item(s) with a singular information "
-                         "matrix left out; fitting again ...")
-            data = data.select_items(keep)
-
-
 def _check_girth_model(model: str) -> None:
     """girth fits only some models (no PCM; its 3PL is broken under numpy 2)."""
     girth_models = catalogue.engine_models("girth")
@@ -426,11 +575,15 @@ def _check_girth_model(model: str) -> None:
 
 def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
                      engine: str, quiet: bool, min_responses: int = 10,
-                     density: str = "normal") -> Any:
+                     options: Mapping[str, Any] | None = None) -> Any:
     """Run the chosen engine (native with a progress bar); its errors become messages.
 
-    The engines raise ValueError naming the item for items they cannot estimate (too few
-    responses, an empty category), which is a property of the response file.
+    ``options`` are the native engine's settings from the command line (``priors`` as
+    a (slope lognormal, guessing beta) pair, ``n_quad``, ``theta_range``, ``tol``,
+    ``max_iter``, ``compute_se``, ``collapse_unused``, ``density``).  The engines raise ValueError
+    naming the item for items they cannot estimate (too few responses, an empty
+    category), which is a property of the response file.  Every item is fitted: hard
+    items end at a bound with a warning instead of being left out.
     """
     try:
         if engine == "girth":
@@ -443,22 +596,22 @@ def _run_calibration(data: ResponseData, model: str, anchors: ItemParams | None,
                 raise click.ClickException(f"girth: {exc}") from exc
 
         # start-up cost (module docstring)
+        from .calibration import Priors
         from .calibration import calibrate as calibrate_items
 
-        max_iter = 500
+        settings = dict(options or {})
+        slope, guess = settings.pop("priors", (None, Priors().guessing_beta))
+        max_iter = int(settings.pop("max_iter", 500))
         progress = _EMProgress(quiet, max_iter)
         try:
             return calibrate_items(data.matrix, model, groups=data.groups, anchors=anchors,
                                    item_ids=data.item_ids, max_iter=max_iter,
                                    progress=progress, min_responses=min_responses,
-                                   density=density)
+                                   priors=Priors(slope_lognormal=slope, guessing_beta=guess),
+                                   **settings)
         finally:
             progress.close()
     except ValueError as exc:
-        from .calibration import SingularInformation  # start-up cost (module docstring)
-
-        if isinstance(exc, SingularInformation):
-            raise  # the caller leaves the items out and fits again
         raise click.ClickException(f"{data.path}: {exc}") from exc
 
 

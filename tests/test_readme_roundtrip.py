@@ -139,7 +139,7 @@ def test_readme_recalibration_round_trip_on_the_demo_bank(dbsession, tmp_path, d
         assert f"{code}: " in free, code
     assert "too few responses" in warned
     report = (tmp_path / "REPORT.html").read_text(encoding="utf-8")
-    assert "Items left out" in report and constant in report
+    assert "未纳入标定的题目" in report and constant in report  # zh-CN: the default language
     # the anchored one: every answered item is an anchor, fixed (a constant anchor is
     # fine: it is not estimated) and written back unchanged; the others are not written
     assert set(new) == set(answered) and not set(absent) & set(new)

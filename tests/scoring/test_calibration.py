@@ -556,9 +556,11 @@ def test_screen_items_lists_what_calibrate_refuses():
     calibrate(y[:, :4], "2pl", item_ids=ids[:4], compute_se=False)  # the rest is fine
 
 
-def test_singular_information_names_the_item():
-    """A perfectly separating item with two responses: no estimate exists; the error is a
-    ValueError naming the item and its slope, not numpy's bare 'Singular matrix'."""
+def test_separating_item_stops_at_the_slope_bound_and_is_named():
+    """A perfectly separating item with two responses: no estimate exists.  The damped
+    M-step no longer fails (it raised SingularInformation, before that numpy's bare
+    'Singular matrix'): the slope stops at SLOPE_BOUND, is held fixed for the SEs and a
+    "bound" warning names exactly that item; the other items keep finite SEs."""
     rng = np.random.default_rng(0)
     theta = rng.standard_normal(400)
     y = simulate(make_bank("2pl", 10, rng), theta, rng).astype(float)
@@ -566,11 +568,13 @@ def test_singular_information_names_the_item():
     idx = rng.choice(400, 2, replace=False)
     sep[idx] = (theta[idx] > np.median(theta[idx])).astype(float)
     ids = [f"Q{j + 1}" for j in range(10)] + ["SEP"]
-    with pytest.raises(cal.SingularInformation) as info:
-        calibrate(np.column_stack([y, sep]), "2pl", item_ids=ids, min_responses=1)
-    assert info.value.item_ids == ["SEP"] and abs(info.value.slopes[0]) > cal.DIVERGING_SLOPE
-    assert isinstance(info.value, ValueError)
-    assert "information matrix singular for item(s) SEP (a = " in str(info.value)
+    res = calibrate(np.column_stack([y, sep]), "2pl", item_ids=ids, min_responses=1)
+    assert abs(res.params.a[10]) == pytest.approx(cal.SLOPE_BOUND)
+    assert np.isnan(res.params.se_a[10])
+    assert np.all(np.isfinite(res.params.se_a[:10])) and np.all(res.params.se_a[:10] < 1)
+    bound = [w for w in res.warnings if w.kind == "bound"]
+    assert len(bound) == 1 and bound[0].item_ids == ("SEP",)
+    assert "SEP (a = " in bound[0].message
 
 
 def test_invalid_inputs():
@@ -604,7 +608,7 @@ def test_quadrature_note_for_long_tests():
     rng = np.random.default_rng(12)
     true = make_bank("grm", 40, rng)
     y = simulate(true, rng.standard_normal(500), rng)
-    res = calibrate(y, "grm", compute_se=False)
+    res = calibrate(y, "grm", compute_se=False, n_quad=41)
     assert "Quadrature: the grid spacing 0.30 is coarse" in res.method_note
     assert "Quadrature" not in calibrate(lsat7(), "2pl", compute_se=False).method_note
 

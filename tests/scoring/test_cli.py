@@ -320,20 +320,28 @@ def write_with_separating_item(path: Path, sim: dict, ranks: tuple[int, int]) ->
             writer.writerow([f"p{i}"] + ["" if np.isnan(v) else int(v) for v in row])
 
 
-def test_singular_information_names_the_items(workdir: Path, sim: dict) -> None:
+def test_separating_item_is_kept_at_the_bound_and_named(workdir: Path, sim: dict) -> None:
+    """The separating item used to be left out after a singular information matrix and
+    the fit rerun (a loop that on sparse data left out nearly every item).  Now no item
+    is left out: SEP stops at the slope bound, the warning on stderr names it, its
+    PARAMS.csv row says so and the other items keep finite SEs."""
     write_with_separating_item(workdir / "responses.csv", sim, (0, 399))
     result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
                              "--min-responses", "1", "--report", "report.html",
                              "--lang", "en", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "Singular matrix" not in result.output
-    assert ("warning: items left out after a singular information matrix (1; refitted "
-            "without them): SEP: information matrix singular (slope a = ") in result.output
+    assert "Singular matrix" not in result.output and "Traceback" not in result.output
+    assert "warning: estimates stopped at a bound (0.01 <= a <= 20" in result.output
+    assert "): SEP (a = 20)" in result.output
     params = read_params("params.csv")
-    assert list(params.item_ids) == ITEMS[:10]
-    assert np.all(np.isfinite(params.se_a))
+    assert list(params.item_ids) == ITEMS[:10] + ["SEP"]
+    assert np.all(np.isfinite(params.se_a[:10])) and np.isnan(params.se_a[10])
+    assert params.a[10] == pytest.approx(20.0)
+    rows = {row["item_id"]: row for row in read_csv(workdir / "params.csv")}
+    assert rows["SEP"]["warning"].startswith("estimate at a bound")
+    assert rows["Q1"]["warning"] == ""
     html = (workdir / "report.html").read_text(encoding="utf-8")
-    assert "Items left out (1)" in html and "SEP</th>" in html
+    assert "estimates stopped at a bound" in html and "Items left out" not in html
 
 
 def test_runaway_slope_is_a_warning(workdir: Path, sim: dict) -> None:
@@ -667,3 +675,134 @@ def test_link_needs_common_items(workdir: Path) -> None:
     assert result.exit_code == 1
     assert "new.csv, column item_id: no item in common with ref.csv" in result.output
     assert not (workdir / "linked.csv").exists()
+
+
+# ---------------------------------------------------------------------------- hard data
+
+@pytest.mark.filterwarnings("error")          # a leaked numpy RuntimeWarning fails
+def test_tiny_file_gives_bounded_estimates_and_warnings(workdir: Path, sim: dict) -> None:
+    """12 persons x 10 items: the command used to stop with "Error: FILE: Singular
+    matrix" (later: left the items out).  Now exit 0, every estimable item written with a
+    slope within the bound, the items at the bound named on stderr and in PARAMS.csv."""
+    write_wide(workdir / "responses.csv", sim["x"][:12, :10].astype(float))
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--min-responses", "1", "--report", "report.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "Singular" not in result.output
+    assert "RuntimeWarning" not in result.output
+    assert result.stdout == ""
+    assert "warning: estimates stopped at a bound (0.01 <= a <= 20" in result.stderr
+    params = read_params("params.csv")
+    left_out = result.stderr.count(": no response variance")
+    assert params.n_items == 10 - left_out
+    assert np.all((params.a >= 0.01) & (params.a <= 20.0))
+    at_bound = [str(i) for i, a in zip(params.item_ids, params.a, strict=True)
+                if abs(a) >= 20.0 - 1e-6]
+    assert at_bound
+    rows = {row["item_id"]: row for row in read_csv(workdir / "params.csv")}
+    for item in at_bound:
+        assert f"{item} (a = " in result.stderr
+        assert rows[item]["warning"].startswith("estimate at a bound")
+    assert "estimates stopped at a bound" in (workdir / "report.html").read_text("utf-8")
+    # a lognormal slope prior from the command line: no slope at the bound
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "prior.csv",
+                             "--min-responses", "1", "--slope-prior", "0,0.5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "estimates stopped at a bound" not in result.stderr
+    assert np.all(read_params("prior.csv").a < 5.0)
+
+
+def test_disconnected_design_warns_on_stderr(workdir: Path, sim: dict) -> None:
+    x = sim["x"][:, :12].astype(float)
+    x[:300, 6:] = np.nan
+    x[300:, :6] = np.nan
+    write_wide(workdir / "responses.csv", x)
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--quiet", "--no-fit"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: disconnected design: 6 item(s) share no person with the block of "
+            "item Q1 (2 blocks)") in result.stderr
+    assert result.stderr.rstrip().endswith("Q7, Q8, Q9, Q10, Q11, Q12") or \
+        "Q7, Q8, Q9, Q10, Q11, Q12\n" in result.stderr
+    rows = read_csv(workdir / "params.csv")
+    assert [r["warning"] != "" for r in rows] == [False] * 6 + [True] * 6
+
+
+def write_graded(path: Path, n_persons: int = 400, seed: int = 3) -> np.ndarray:
+    """Six four-category GRM items; nobody chooses category 1 of Q3."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(1.0, 2.0, 6)
+    b = np.sort(rng.normal(0.0, 1.0, (6, 3)), axis=1)
+    theta = rng.standard_normal(n_persons)
+    star = 1 / (1 + np.exp(-a[None, :, None] * (theta[:, None, None] - b[None])))
+    x = (rng.random((n_persons, 6, 1)) < star).sum(axis=2).astype(float)
+    x[x[:, 2] == 1, 2] = 2.0
+    write_wide(path, x)
+    return x
+
+
+def test_unused_category_left_out_or_collapsed(workdir: Path) -> None:
+    write_graded(workdir / "responses.csv")
+    result = run(calibrate, ["responses.csv", "--model", "grm", "--out", "params.csv",
+                             "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ("Q3: no responses in category 1 of 0..3 (--collapse-unused merges it with its "
+            "neighbour)") in result.stderr
+    assert "Q3" not in read_params("params.csv").item_ids
+    result = run(calibrate, ["responses.csv", "--model", "grm", "--out", "collapsed.csv",
+                             "--collapse-unused", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: item Q3: unused categories merged; original categories 0, 2, 3 are "
+            "scored 0, 1, 2") in result.stderr
+    params = read_params("collapsed.csv")
+    assert list(params.item_ids) == ITEMS[:6]
+    assert params.n_categories.tolist() == [4, 4, 3, 4, 4, 4]
+    rows = {row["item_id"]: row for row in read_csv(workdir / "collapsed.csv")}
+    assert rows["Q3"]["warning"] == ("unused categories merged: original categories 0 2 3 "
+                                     "scored 0 1 2")
+    assert rows["Q1"]["warning"] == ""
+
+
+def test_calibration_options(workdir: Path, sim: dict) -> None:
+    """--n-quad, --theta-range, --tol, --max-iter, --no-se, --no-fit reach the fit."""
+    write_wide(workdir / "responses.csv", sim["x"][:300].astype(float))
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "params.csv",
+                             "--n-quad", "61", "--theta-range", "-5,5", "--tol", "1e-3",
+                             "--max-iter", "3", "--no-se", "--no-fit", "--report",
+                             "report.html", "--lang", "en", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "warning: calibration did not converge after 3 EM cycles (tol 0.001)" \
+        in result.stderr
+    params = read_params("params.csv")
+    assert np.all(np.isnan(params.se_a))
+    rows = read_csv(workdir / "params.csv")
+    assert all(row["infit"] == "" and row["se_b"] == "" for row in rows)
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    assert "61 equally spaced quadrature points on [-5, 5]" in html
+    assert "Item fit was not computed" in html
+    # the defaults: automatic grid (41 points for 20 items), SEs and fit
+    result = run(calibrate, ["responses.csv", "--model", "2pl", "--out", "default.csv",
+                             "--report", "default.html", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "automatic choice of" in (workdir / "default.html").read_text(encoding="utf-8")
+    assert np.all(np.isfinite(read_params("default.csv").se_a))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--slope-prior", "0"], "'0': expected meanlog,sdlog as two numbers 'x,y' or 'none'"),
+    (["--slope-prior", "0,-1"], "'0,-1': meanlog,sdlog must be finite and positive"),
+    (["--guess-prior", "a,b"], "expected alpha,beta as two numbers"),
+    (["--n-quad", "3"], "3: at least 5 quadrature points are needed"),
+    (["--n-quad", "many"], "'many': expected 'auto' or a whole number"),
+    (["--theta-range", "none"], "'none': expected lo,hi as two numbers 'x,y'"),
+    (["--engine", "girth", "--slope-prior", "0,0.5"],
+     "--engine girth does not take --slope-prior; use --engine native"),
+])
+def test_calibration_option_errors(workdir: Path, sim: dict, args: list[str],
+                                   expected: str) -> None:
+    write_wide(workdir / "responses.csv", sim["x"][:50].astype(float))
+    result = CliRunner().invoke(calibrate, ["responses.csv", "--model", "2pl", "--out",
+                                            "params.csv", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output and not (workdir / "params.csv").exists()
