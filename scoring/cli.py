@@ -1027,10 +1027,13 @@ def _check_common_items(new: ItemParams, new_path: str, ref: ItemParams,
               default="observed", show_default=True,
               help="Standard errors: observed information (Louis), score cross-product, "
                    "or none.")
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), default="zh_CN", show_default=True,
+              help="Language of the HTML report.")
 @click.option("--quiet", is_flag=True, help="No messages on stderr (for scripts).")
 def distractors(responses: str, key_path: str, out_path: str, report_path: str | None,
                 id_col: str | None, group_col: str | None, slope_prior_sd: float,
-                latent_mean: float, latent_sd: float, se_method: str, quiet: bool) -> None:
+                latent_mean: float, latent_sd: float, se_method: str, lang: str,
+                quiet: bool) -> None:
     """Distractor analysis of single-choice items with the nominal response model.
 
     RESPONSES is wide: one row per person, one column per item holding the option chosen
@@ -1060,8 +1063,7 @@ def distractors(responses: str, key_path: str, out_path: str, report_path: str |
     if report_path:
         from .nominal_report import build_distractor_report  # start-up cost (matplotlib)
 
-        html = build_distractor_report(fit, table, options,
-                                       title=f"Distractor analysis: {responses}")
+        html = build_distractor_report(fit, table, options, lang=lang)
     with _output_errors():
         write_table(out_path, header, rows)
     if html is not None:

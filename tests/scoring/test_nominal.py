@@ -302,7 +302,8 @@ def test_distractors_command_end_to_end(choice_files):
     d = choice_files
     result = CliRunner().invoke(distractors, [str(d / "responses.csv"), "--key",
                                               str(d / "key.csv"), "--out", str(d / "out.csv"),
-                                              "--report", str(d / "report.html")])
+                                              "--report", str(d / "report.html"),
+                                              "--lang", "en"])
     assert result.exit_code == 0, result.output
     with (d / "out.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -327,7 +328,15 @@ def test_distractors_command_end_to_end(choice_files):
     assert sum(float(by[("Q7", o)]["share"]) for o in LETTERS) == pytest.approx(1.0)
     html = (d / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
-    assert "Attractive distractors: Q1 B" in html
+    assert "Attractive distractors: Q1 B" in html and '<html lang="en">' in html
+    # the default report language is Chinese
+    result = CliRunner().invoke(distractors, [str(d / "responses.csv"), "--key",
+                                              str(d / "key.csv"), "--out", str(d / "out.csv"),
+                                              "--report", str(d / "report_zh.html")])
+    assert result.exit_code == 0, result.output
+    zh = (d / "report_zh.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in zh and "迷惑性强的干扰项：Q1 B" in zh
+    assert ">干扰项分析</h1>" in zh and "Attractive" not in zh
 
 
 @pytest.mark.parametrize("key_text, message", [
