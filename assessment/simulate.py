@@ -525,8 +525,9 @@ class _SimulateCommand(click.Command):
 @click.option("--params", "params_path", type=_existing_file, required=True,
               help="PARAMS.csv of the item bank (as written by calibrate).")
 @click.option("--examinees", type=click.IntRange(min=1), default=None,
-              help="Number of simulated examinees, θ ~ N(0, 1) (default: as many as "
-                   "--true-theta-file has, else 1000).")
+              help="Number of simulated examinees, θ drawn from the calibration's latent "
+                   "distribution (PARAMS.csv latent_mean, latent_sd; N(0, 1) for files "
+                   "without them) (default: as many as --true-theta-file has, else 1000).")
 @click.option("--max-items", type=click.IntRange(min=1), required=True,
               help="Maximum number of items per test.")
 @click.option("--se", "se_target", type=click.FloatRange(min=0, min_open=True),
@@ -610,7 +611,9 @@ def simulate(params_path: str, examinees: int | None, max_items: int,
                     f"{true_theta_file} has {thetas.size} values, not {examinees}",
                     param_hint="--examinees")
         else:
-            thetas = np.random.default_rng(seed).standard_normal(examinees or 1000)
+            # the population the bank was calibrated on (a Rasch bank's SD is estimated)
+            thetas = params.latent_mean + params.latent_sd * np.random.default_rng(
+                seed).standard_normal(examinees or 1000)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     cuts = _parse_cuts(cuts_text)

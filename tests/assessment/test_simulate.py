@@ -148,6 +148,22 @@ def test_cli_writes_the_exact_columns(tmp_path, params):
     assert out.read_text() == out2.read_text()
 
 
+def test_cli_draws_examinees_from_the_calibrations_latent_distribution(tmp_path, params):
+    """A bank calibrated on a population N(0.8, 0.6^2) simulates that population."""
+    shifted = ItemParams.from_arrays(params.item_ids, params.model, params.a, params.b,
+                                     latent_mean=0.8, latent_sd=0.6)
+    write_params(tmp_path / "params.csv", shifted)
+    out = tmp_path / "sim.csv"
+    result = run_cli(["--params", str(tmp_path / "params.csv"), "--examinees", "400",
+                      "--max-items", "5", "--se", "0.3", "--seed", "3", "--quiet",
+                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        true = np.array([float(r["true_theta"]) for r in csv.DictReader(fh)])
+    # 400 draws: mean within 4 SE (0.12) of 0.8, SD within 15 %
+    assert abs(true.mean() - 0.8) < 0.12 and abs(true.std() - 0.6) < 0.09
+
+
 def test_cli_true_theta_file_domains_and_sympson_hetter(tmp_path, params):
     write_params(tmp_path / "params.csv", params)
     (tmp_path / "theta.csv").write_text("id,theta\n" + "".join(
