@@ -642,6 +642,42 @@ def _log_prior_weights(theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> 
     return f - fmax - np.log(np.exp(f - fmax).sum(axis=1, keepdims=True))
 
 
+class _Design:
+    """The one-hot matrix of a complete dense design without its category-0 columns.
+
+    When every (merged) person answers every item, ``log f_i(q) = sum_j log P_j0(q) +
+    sum_{k>=1} Y_ijk (log P_jk(q) - log P_j0(q))`` and the category-0 counts are the
+    posterior totals minus the other categories' counts: both E-step products shrink
+    from C to C - J columns (half for dichotomous items), exactly.
+    """
+
+    def __init__(self, pr: _Problem):
+        self.reduced = None
+        self.unit_weights = bool(np.all(pr.weights == 1.0))
+        Y = pr.Y
+        J = pr.ncat.size
+        if sp.issparse(Y) or J == 0 or np.any(pr.ncat < 2):
+            return
+        if not np.all(np.count_nonzero(Y, axis=1) == J):
+            return                                    # missing responses: full Y
+        keep = pr.col_cat > 0
+        self.keep = np.flatnonzero(keep)
+        self.zero = pr.offsets                        # category-0 column of each item
+        self.item_of_keep = pr.col_item[keep]
+        self.starts = pr.offsets - np.arange(J)       # first kept column of each item
+        self.reduced = np.ascontiguousarray(Y[:, keep])
+
+
+def _design(pr: _Problem) -> _Design:
+    """The :class:`_Design` of ``pr``, built on first use and kept on the problem (its
+    one-hot matrix never changes)."""
+    d = pr.__dict__.get("_design_cache")
+    if d is None or d[0] is not pr.Y:
+        d = (pr.Y, _Design(pr))
+        pr.__dict__["_design_cache"] = d
+    return d[1]
+
+
 def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
             counts: bool = True):
     """Posterior over the grid and expected counts.
@@ -653,11 +689,21 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     R : (C, Q) expected counts per one-hot column and grid point, or None
     n_gq : (G, Q) expected number of persons per group and grid point, or None
     """
+    des = _design(pr)
     logP, _ = _all_log_probs(pr, X, deriv=False)
     np.maximum(logP, _LOG_MIN, out=logP)                         # (J, Q, kmax)
     logP_cols = logP[pr.col_item, :, pr.col_cat]                # (C, Q)
-    L = pr.Y @ logP_cols                                         # (N, Q)
-    L += _log_prior_weights(pr.theta, mu, sigma)[pr.group]
+    log_w = _log_prior_weights(pr.theta, mu, sigma)             # (G, Q)
+    if des.reduced is not None:
+        base = logP_cols[des.zero]                               # (J, Q)
+        L = des.reduced @ (logP_cols[des.keep] - base[des.item_of_keep])
+        L += base.sum(axis=0)
+    else:
+        L = pr.Y @ logP_cols                                     # (N, Q)
+    if pr.n_groups == 1:
+        L += log_w[0]
+    else:
+        L += log_w[pr.group]
     m = L.max(axis=1, keepdims=True)
     np.subtract(L, m, out=L)
     np.exp(L, out=L)
@@ -667,16 +713,22 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     loglik = float(pr.weights @ (m[:, 0] + np.log(s[:, 0])))
     if not counts:
         return loglik, post, None, None
-    wpost = post * pr.weights[:, None]
-    # Y.T of a CSR matrix is a CSC view: scipy then scatters row by row of Y, which
-    # reads wpost sequentially (several times faster than a CSR copy of the transpose)
-    R = pr.Y.T @ wpost
+    wpost = post if des.unit_weights else post * pr.weights[:, None]
     if pr.n_groups == 1:
         n_gq = wpost.sum(axis=0)[None, :]
     else:
         ind = sp.csr_matrix((np.ones(pr.group.size), (pr.group, np.arange(pr.group.size))),
                             shape=(pr.n_groups, pr.group.size))
         n_gq = ind @ wpost
+    if des.reduced is not None:
+        R = np.empty((pr.col_item.size, pr.theta.size))
+        R_keep = (wpost.T @ des.reduced).T         # this order: 1.5x faster than Z.T @ w
+        R[des.keep] = R_keep
+        R[des.zero] = n_gq.sum(axis=0) - np.add.reduceat(R_keep, des.starts, axis=0)
+    else:
+        # Y.T of a CSR matrix is a CSC view: scipy then scatters row by row of Y, which
+        # reads wpost sequentially (several times faster than a CSR copy of the transpose)
+        R = pr.Y.T @ wpost
     return loglik, post, R, n_gq
 
 
