@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--girth-big", action="store_true",
                         help="run girth at 200 x 100,000 too (tens of minutes)")
     parser.add_argument("--models", default="2pl,grm")
+    parser.add_argument("--sizes", help="items x persons list, e.g. 100x20000,200x100000")
     parser.add_argument("--engines", default="ours,ours-fit,cli,mirt,mirt-script,girth")
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best kept)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -212,6 +213,8 @@ def main() -> None:
         sizes.append((100, 20000))
         if not args.no_big:
             sizes.append((200, 100000))
+    if args.sizes:
+        sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
     load = os.getloadavg()
     print(f"# {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {platform.node()}, "

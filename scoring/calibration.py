@@ -1195,7 +1195,8 @@ def _xpd_hessian(pr: _Problem, post: np.ndarray, D_cols: np.ndarray, active: np.
             grp = pr.group[s0:s1]
             for g, t, k in gcoords:
                 S[:, k] = np.where(grp == g, pst @ dlogpi[g, :, t], 0.0)
-        out += (S * pr.weights[s0:s1, None]).T @ S
+        S *= np.sqrt(pr.weights[s0:s1])[:, None]
+        out += S.T @ S                                   # numpy: one syrk (half a gemm)
     return -out
 
 
