@@ -501,7 +501,7 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     weights = np.ones(rows_kept.size)
     new_row = np.cumsum(keep) - 1
     ei, ej, ev = new_row[pi], pj, vals                 # entries on the kept rows
-    del pi
+    del pi, pj, vals
     if n_items <= _DEDUP_MAX_ITEMS:
         key = np.full((rows_kept.size, n_items + 1), -1, dtype=np.int16)
         key[:, 0] = gidx[rows_kept]
@@ -513,15 +513,17 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
             ei, ej = np.nonzero(uniq[:, 1:] >= 0)
             ev = uniq[:, 1:][ei, ej].astype(np.int64)
     gkeep = gidx[rows_kept]
-    cols = offsets[ej] + ev
+    cols = offsets[ej]
+    cols += ev
+    del ej, ev                                         # (memory: before Y exists)
     n_rows = rows_kept.size
     fill = ei.size / max(1, n_rows * n_cols)
-    Ysp = sp.csr_matrix((np.ones(ei.size), (ei, cols)), shape=(n_rows, n_cols))
-    del ei, ej, ev, cols
     if fill > _DENSE_FILL and n_rows * n_cols * 8 < 512 * 2**20:
-        Y = Ysp.toarray()
+        Y = np.zeros((n_rows, n_cols))     # dense directly: no CSR copy on the way (memory)
+        Y[ei, cols] = 1.0
     else:
-        Y = Ysp
+        Y = sp.csr_matrix((np.ones(ei.size), (ei, cols)), shape=(n_rows, n_cols))
+    del ei, cols
 
     # parameters and free masks
     theta = quadrature_grid(n_quad, theta_range)
