@@ -19,6 +19,9 @@ Algorithm
   normalised row-wise, and the expected counts per item, category and grid point are one
   more product ``Y.T @ posterior``.  No persons x items x quad tensor is ever built.
   With 40 items or fewer, identical response patterns (within group) are merged first.
+  When every person answers every item (dense complete data) the category-0 columns are
+  dropped from both products (``log P_j0`` is a per-item baseline, the category-0 counts
+  are the posterior totals minus the rest): half the work for dichotomous items, exact.
 * M-step, items: items are independent given the expected counts; all items are updated
   at once by Fisher scoring on the expected complete-data log-likelihood (plus log
   priors), with ``(n_items, p, p)`` information matrices solved by ``np.linalg.solve``,
