@@ -66,7 +66,7 @@ The exact computation costs about ``Q x p x sum_i m_i^2`` (m_i responses of pers
 the cross-product of the person scores ``sum_i w_i s_i s_i'`` instead (``s_i`` the
 posterior mean of the complete-data score; one pass, ``O(N (Q C p + k^2))``), a
 consistent estimate of the same information; ``"auto"`` (default) takes Louis when it
-costs at most 1e9 multiply-adds and XPD beyond (SEs within a few per cent of each other
+costs at most 2e8 multiply-adds and XPD beyond (SEs within a few per cent of each other
 there, tests/scoring/test_calibration.py).
 """
 from __future__ import annotations
@@ -1156,8 +1156,8 @@ def _louis_cost(pr: _Problem) -> float:
 
 
 #: ``se_method="auto"`` uses the full Louis information up to this many multiply-adds
-#: (:func:`_louis_cost`; about 0.3 s on one core) and the cross-product (XPD) beyond
-_LOUIS_MAX_COST = 1e9
+#: (:func:`_louis_cost`; about 0.1 s on one core) and the cross-product (XPD) beyond
+_LOUIS_MAX_COST = 2e8
 _XPD_CHUNK = 2048                     # persons per block of the XPD score matrix
 
 
@@ -1546,8 +1546,8 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         100 items x 20,000 persons).  ``"xpd"``: the cross-product of the person scores,
         a consistent estimate of the same matrix in one pass over the data (0.1-0.3 s
         there; SEs within a few per cent of Louis' at such sizes, tests/scoring).
-        ``"auto"`` (default): Louis when it costs at most about 1e9 multiply-adds (small
-        and medium data, where XPD is least accurate), XPD beyond.  The method note says
+        ``"auto"`` (default): Louis when it costs at most about 2e8 multiply-adds (small
+        data, e.g. 20 items x 6,000 persons, where XPD is least accurate), XPD beyond.  The method note says
         which was used.
     blas_threads : int or None
         OpenBLAS threads during the call (restored afterwards).  Default 1: the thin
