@@ -1158,7 +1158,7 @@ def _louis_cost(pr: _Problem) -> float:
 #: ``se_method="auto"`` uses the full Louis information up to this many multiply-adds
 #: (:func:`_louis_cost`; about 0.1 s on one core) and the cross-product (XPD) beyond
 _LOUIS_MAX_COST = 2e8
-_XPD_CHUNK = 2048                     # persons per block of the XPD score matrix
+_XPD_CHUNK = 512                      # persons per block of the XPD score matrix (memory)
 
 
 def _xpd_hessian(pr: _Problem, post: np.ndarray, D_cols: np.ndarray, active: np.ndarray,
