@@ -663,14 +663,14 @@ class _Design:
         J = pr.ncat.size
         if sp.issparse(Y) or J == 0 or np.any(pr.ncat < 2):
             return
-        if not np.all(np.count_nonzero(Y, axis=1) == J):
+        if not np.all(Y.sum(axis=1) == J):            # one-hot: row sum = items answered
             return                                    # missing responses: full Y
         keep = pr.col_cat > 0
         self.keep = np.flatnonzero(keep)
         self.zero = pr.offsets                        # category-0 column of each item
         self.item_of_keep = pr.col_item[keep]
         self.starts = pr.offsets - np.arange(J)       # first kept column of each item
-        self.reduced = np.ascontiguousarray(Y[:, keep])
+        self.reduced = np.ascontiguousarray(np.take(Y, self.keep, axis=1))  # C order
 
 
 def _design(pr: _Problem) -> _Design:
