@@ -1547,8 +1547,8 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
         a consistent estimate of the same matrix in one pass over the data (0.1-0.3 s
         there; SEs within a few per cent of Louis' at such sizes, tests/scoring).
         ``"auto"`` (default): Louis when it costs at most about 2e8 multiply-adds (small
-        data, e.g. 20 items x 6,000 persons, where XPD is least accurate), XPD beyond.  The method note says
-        which was used.
+        data, e.g. 20 items x 6,000 persons, where XPD is least accurate), XPD beyond.
+        The method note says which was used.
     blas_threads : int or None
         OpenBLAS threads during the call (restored afterwards).  Default 1: the thin
         products of EM run up to 10x faster single-threaded on 2-core machines.
