@@ -406,6 +406,29 @@ def screen_items(responses: np.ndarray, item_ids: Sequence[str] | np.ndarray, *,
     return out
 
 
+def _observed_entries(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column (int32) and value of every non-NaN entry, row-major, filled in blocks
+    of rows (memory: np.nonzero of the whole matrix would hold two int64 arrays)."""
+    n, m = r.shape
+    if n * m >= 2**31:
+        raise ValueError(f"responses of shape {r.shape} are too large")
+    step = max(1, 2**22 // max(1, m))
+    counts = [int(np.count_nonzero(~np.isnan(r[s0:s0 + step]))) for s0 in range(0, n, step)]
+    total = sum(counts)
+    pi = np.empty(total, dtype=np.int32)
+    pj = np.empty(total, dtype=np.int32)
+    vals = np.empty(total, dtype=r.dtype)
+    at = 0
+    for s0, c in zip(range(0, n, step), counts, strict=True):
+        block = r[s0:s0 + step]
+        bi, bj = np.nonzero(~np.isnan(block))
+        pi[at:at + c] = bi + s0
+        pj[at:at + c] = bj
+        vals[at:at + c] = block[bi, bj]
+        at += c
+    return pi, pj, vals
+
+
 def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_ids,
            reference_group, min_responses):
     r = _as_response_matrix(responses)
@@ -421,13 +444,12 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     codes = _item_codes(model, n_items)
 
     # observed entries as triplets (person, item, category): no dense int copies
-    pi, pj = np.nonzero(~np.isnan(r))
-    vals_f = r[pi, pj]
+    pi, pj, vals_f = _observed_entries(r)
     if vals_f.size and (np.any(vals_f < 0) or np.any(vals_f != np.round(vals_f))):
         raise ValueError("responses must be NaN or integer categories 0, 1, 2, ...")
     if vals_f.size and vals_f.max() > 1000:
         raise ValueError("response categories above 1000 are not supported")
-    vals = vals_f.astype(np.int64)
+    vals = vals_f.astype(np.int32)
     del vals_f
     top = int(vals.max()) + 1 if vals.size else 1
     cat_counts = np.bincount(pj * top + vals, minlength=n_items * top).reshape(n_items, top)
@@ -502,7 +524,7 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     col_cat = np.arange(n_cols) - offsets[col_item]
     rows_kept = np.flatnonzero(keep)
     weights = np.ones(rows_kept.size)
-    new_row = np.cumsum(keep) - 1
+    new_row = (np.cumsum(keep) - 1).astype(np.int32)
     ei, ej, ev = new_row[pi], pj, vals                 # entries on the kept rows
     del pi, pj, vals
     if n_items <= _DEDUP_MAX_ITEMS:
@@ -516,7 +538,7 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
             ei, ej = np.nonzero(uniq[:, 1:] >= 0)
             ev = uniq[:, 1:][ei, ej].astype(np.int64)
     gkeep = gidx[rows_kept]
-    cols = offsets[ej]
+    cols = offsets.astype(np.int32)[ej]
     cols += ev
     del ej, ev                                         # (memory: before Y exists)
     n_rows = rows_kept.size
