@@ -7,6 +7,7 @@ Run from the repository root (needs the ``bench`` extra: ``pip install -e .[benc
     python bench/bench_calibration.py --quick      # 50 x 5,000 only
     python bench/bench_calibration.py --no-big     # without 200 x 100,000
     python bench/bench_calibration.py --repeat 2   # best of two runs per cell
+    python bench/bench_calibration.py --sizes 200x100000 --engines ours,ours-fit,cli
 
 Data: theta ~ N(0, 1), a ~ U(0.7, 2.0), 2PL b ~ U(-2, 2), GRM with 4 categories
 (:func:`make_data`, seed = items + persons), written once as RESPONSES.csv (``person_id``
