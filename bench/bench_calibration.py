@@ -1,37 +1,76 @@
-"""Native MML-EM (scoring.calibration) vs girth: time and recovery on the same data.
+"""Calibration speed, memory and fit: scoring.calibration vs Python mirt 1.2 vs girth.
 
-Run from the repository root::
+Run from the repository root (needs the ``bench`` extra: ``pip install -e .[bench]``)::
 
-    python bench/bench_calibration.py            # 50 x 5,000 and 100 x 20,000, 2PL and GRM
-    python bench/bench_calibration.py --quick    # 50 x 5,000 only
-    python bench/bench_calibration.py --n-quad 81  # finer native grid for long tests
+    python bench/bench_calibration.py              # 2PL and GRM: 50 x 5,000, 100 x 20,000,
+                                                   # 200 x 100,000 (girth skipped there)
+    python bench/bench_calibration.py --quick      # 50 x 5,000 only
+    python bench/bench_calibration.py --no-big     # without 200 x 100,000
+    python bench/bench_calibration.py --repeat 2   # best of two runs per cell
+    python bench/bench_calibration.py --sizes 200x100000 --engines ours,ours-fit,cli
 
-Both engines run in this process on identical simulated responses (theta ~ N(0, 1),
-a ~ U(0.7, 2.0), 2PL b ~ U(-2, 2), GRM with 4 categories).  The native engine is timed
-without standard errors (girth computes none) and, in a separate column, with its full
-observed-information SEs.  RMSE is against the generating parameters.  ``dLL`` is the
-native minus girth marginal log-likelihood, both evaluated by
-``scoring.calibration.marginal_loglik`` (positive: the native estimates fit better).
+Data: theta ~ N(0, 1), a ~ U(0.7, 2.0), 2PL b ~ U(-2, 2), GRM with 4 categories
+(:func:`make_data`, seed = items + persons), written once as RESPONSES.csv (``person_id``
+then ``i0..``) and as .npy into a temporary directory.  Every run is its own child
+process, so times and peak memory (``ru_maxrss`` of that process) do not mix:
+
+* ``ours``: ``scoring.calibration.calibrate`` on the matrix (default settings, standard
+  errors included: ``se_method="auto"``), time of the call only;
+* ``ours-fit``: the same without standard errors (what girth computes);
+* ``cli``: ``learningcity calibrate RESPONSES.csv --model M --out P --quiet`` (file
+  reading, calibration with SEs, S-X2 item fit, writing), wall time of the process;
+* ``mirt``: ``mirt.fit_mirt(y, "2PL"/"GRM")`` with its defaults (21 Gauss-Hermite
+  points, Oakes SEs, Rust backend when installed), time of the call only;
+* ``mirt script``: a whole process reading the CSV (pandas), fitting and writing the
+  parameters (the mirt analogue of the CLI run);
+* ``girth``: ``scoring.girth_engine.calibrate_girth`` (girth's MML, no SEs), time of the
+  call; skipped at 200 x 100,000 unless ``--girth-big``.
+
+``LL`` is ``scoring.calibration.marginal_loglik`` at each engine's estimates on the same
+fine grid (121 points on [-6, 6], N(0, 1)); ``dLL`` = engine minus ours (negative: ours
+fit better).  RMSE a / b against the generating values.  ``time/ours``: engine time over
+ours (mirt over ``ours``, girth over ``ours-fit``, mirt script over ``cli``).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from scoring import catalogue, models
-from scoring.calibration import calibrate
-from scoring.girth_engine import calibrate_girth
-from scoring.params import ItemParams
+from scoring import catalogue, models  # noqa: E402
+from scoring.params import ItemParams  # noqa: E402
+
+FINE_GRID = 121
+
+MIRT_SCRIPT = """
+import sys, time
+import numpy as np, pandas as pd, mirt
+src, model, out = sys.argv[1:4]
+frame = pd.read_csv(src)
+y = frame.drop(columns=["person_id"]).to_numpy()
+res = mirt.fit_mirt(y.astype(int), model)
+P = res.model.parameters
+a = np.asarray(P["discrimination"]).ravel()
+b = np.asarray(P["difficulty"] if "difficulty" in P else P["thresholds"]).reshape(a.size, -1)
+pd.DataFrame(np.column_stack([a, b])).to_csv(out, index=False)
+"""
 
 
 def make_data(model: str, n_items: int, n_persons: int, seed: int
               ) -> tuple[ItemParams, np.ndarray]:
+    """Generating parameters and responses (n_persons, n_items), simulated in chunks."""
     rng = np.random.default_rng(seed)
     a = rng.uniform(0.7, 2.0, n_items)
     if catalogue.get(model).dichotomous:
@@ -53,36 +92,175 @@ def rmse(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.nanmean((np.asarray(x) - np.asarray(y)) ** 2)))
 
 
+# ------------------------------------------------------------------ child processes
+
+def worker(engine: str, model: str, npy: str, out: str) -> None:
+    """Fit in this (fresh) process; write a, b, seconds and peak RSS as JSON."""
+    y = np.load(npy)
+    if engine in ("ours", "ours-fit"):
+        from scoring.calibration import calibrate
+        t0 = time.perf_counter()
+        res = calibrate(y, model, compute_se=engine == "ours")
+        sec = time.perf_counter() - t0
+        a, b = res.params.a, res.params.b
+        se = "XPD" if "XPD" in res.method_note else "Louis"
+        note = f"{res.n_iter} cycles, " + (f"SE {se}" if engine == "ours" else "no SEs")
+    elif engine == "mirt":
+        import mirt
+        yi = y.astype(int)
+        t0 = time.perf_counter()
+        res = mirt.fit_mirt(yi, model.upper())
+        sec = time.perf_counter() - t0
+        P = res.model.parameters
+        a = np.asarray(P["discrimination"]).ravel()
+        b = np.asarray(P["difficulty"] if "difficulty" in P else P["thresholds"])
+        b = b.reshape(a.size, -1)
+        note = f"{res.n_iterations} cycles, SE {res.se_method}"
+    elif engine == "girth":
+        from scoring.girth_engine import calibrate_girth
+        t0 = time.perf_counter()
+        res = calibrate_girth(y, model)
+        sec = time.perf_counter() - t0
+        a, b = res.params.a, res.params.b
+        note = "no SEs"
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps({"seconds": sec, "rss_mib": rss, "note": note,
+                                     "a": np.asarray(a).tolist(),
+                                     "b": np.asarray(b, dtype=float).tolist()}))
+
+
+def run_child(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process (its own getrusage)."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "rc = subprocess.run(sys.argv[1:]).returncode; "
+             "print(time.perf_counter() - t, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)")
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True,
+                         text=True, check=True)
+    sec, rss, rc = out.stdout.split()[-3:]
+    if rc != "0":
+        raise RuntimeError(f"{cmd} failed:\n{out.stderr[-2000:]}")
+    return float(sec), float(rss)
+
+
+def in_process(engine: str, model: str, npy: Path, tmp: Path, repeat: int) -> dict:
+    best = None
+    for _ in range(repeat):
+        out = tmp / f"{engine}.json"
+        run_child([sys.executable, __file__, "--worker", engine, model, str(npy), str(out)])
+        got = json.loads(out.read_text())
+        if best is None or got["seconds"] < best["seconds"]:
+            best = got
+    return best
+
+
+def whole_process(kind: str, model: str, csv: Path, tmp: Path, repeat: int) -> dict:
+    out = tmp / f"{kind}-params.csv"
+    if kind == "ours":
+        exe = Path(sys.executable).with_name("learningcity")
+        start = [str(exe)] if exe.exists() else [
+            sys.executable, "-c", "import sys; from learningcity.cli import main; "
+            "sys.argv[0] = 'learningcity'; sys.exit(main())"]
+        cmd = [*start, "calibrate", str(csv), "--model", model, "--out", str(out), "--quiet"]
+    else:
+        script = tmp / "mirt_script.py"
+        script.write_text(MIRT_SCRIPT)
+        cmd = [sys.executable, str(script), str(csv), model.upper(), str(out)]
+    runs = [run_child(cmd) for _ in range(repeat)]
+    sec, rss = min(runs)
+    if kind == "ours":
+        from scoring.io import read_params
+        p = read_params(str(out))
+        a, b = p.a, p.b
+    else:
+        vals = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=2)
+        a, b = vals[:, 0], vals[:, 1:]
+    return {"seconds": sec, "rss_mib": rss, "a": np.asarray(a).tolist(),
+            "b": np.asarray(b, dtype=float).tolist(), "note": ""}
+
+
+# ------------------------------------------------------------------------ reporting
+
+def evaluate(model: str, true: ItemParams, y: np.ndarray, got: dict) -> dict:
+    from scoring.calibration import marginal_loglik
+    a = np.asarray(got["a"], dtype=float)
+    b = np.asarray(got["b"], dtype=float).reshape(a.size, -1)
+    est = ItemParams.from_arrays(true.item_ids, model, a, b)
+    got["ll"] = marginal_loglik(est, y, n_quad=FINE_GRID)
+    got["rmse_a"] = rmse(a, true.a)
+    got["rmse_b"] = rmse(b, true.b[:, :b.shape[1]])
+    return got
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the 50 x 5,000 sets")
-    parser.add_argument("--n-quad", type=int, default=41,
-                        help="native quadrature points on [-6, 6] (default 41)")
+    parser.add_argument("--no-big", action="store_true", help="skip 200 x 100,000")
+    parser.add_argument("--girth-big", action="store_true",
+                        help="run girth at 200 x 100,000 too (tens of minutes)")
+    parser.add_argument("--models", default="2pl,grm")
+    parser.add_argument("--sizes", help="items x persons list, e.g. 100x20000,200x100000")
+    parser.add_argument("--engines", default="ours,ours-fit,cli,mirt,mirt-script,girth")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best kept)")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = [(50, 5000)] if args.quick else [(50, 5000), (100, 20000)]
-
-    header = (f"{'model':5} {'items':>5} {'persons':>7} | {'native s':>8} {'+SE s':>7} "
-              f"{'iter':>4} {'RMSE a':>7} {'RMSE b':>7} | {'girth s':>8} {'RMSE a':>7} "
-              f"{'RMSE b':>7} | {'dLL':>7} {'speed-up':>8}")
+    if args.worker:
+        worker(*args.worker)
+        return
+    sizes = [(50, 5000)]
+    if not args.quick:
+        sizes.append((100, 20000))
+        if not args.no_big:
+            sizes.append((200, 100000))
+    if args.sizes:
+        sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    load = os.getloadavg()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {platform.node()}, "
+          f"{os.cpu_count()} cores, python {platform.python_version()}, numpy "
+          f"{np.__version__}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    header = (f"{'model':5} {'items':>5} {'persons':>7} {'engine':12} {'s':>8} "
+              f"{'MiB':>6} {'RMSE a':>7} {'RMSE b':>7} {'LL':>14} {'dLL':>8} "
+              f"{'time/ours':>9}  note")
     print(header)
     print("-" * len(header))
-    for model in ("2pl", "grm"):
-        for n_items, n_persons in sizes:
-            true, y = make_data(model, n_items, n_persons, seed=n_items + n_persons)
-            t0 = time.perf_counter()
-            nat = calibrate(y, model, compute_se=False, n_quad=args.n_quad)
-            t_nat = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            calibrate(y, model, compute_se=True, n_quad=args.n_quad)
-            t_se = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            gir = calibrate_girth(y, model)
-            t_gir = time.perf_counter() - t0
-            print(f"{model:5} {n_items:5d} {n_persons:7d} | {t_nat:8.2f} {t_se:7.2f} "
-                  f"{nat.n_iter:4d} {rmse(nat.params.a, true.a):7.4f} "
-                  f"{rmse(nat.params.b, true.b):7.4f} | {t_gir:8.2f} "
-                  f"{rmse(gir.params.a, true.a):7.4f} {rmse(gir.params.b, true.b):7.4f} | "
-                  f"{nat.loglik - gir.loglik:7.2f} {t_gir / t_nat:7.1f}x", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-cal-") as tmpdir:
+        tmp = Path(tmpdir)
+        for model in args.models.split(","):
+            for n_items, n_persons in sizes:
+                true, y = make_data(model, n_items, n_persons, seed=n_items + n_persons)
+                npy, csv = tmp / "y.npy", tmp / "RESPONSES.csv"
+                np.save(npy, y)
+                with open(csv, "w", encoding="utf-8") as fh:
+                    fh.write("person_id," + ",".join(true.item_ids) + "\n")
+                    ids = np.char.add("p", np.arange(n_persons).astype(str))
+                    body = np.column_stack([ids, y.astype(int).astype(str)])
+                    fh.write("\n".join(",".join(r) for r in body) + "\n")
+                rows = {}
+                plan = [("ours", "in"), ("ours-fit", "in"), ("cli", "whole"),
+                        ("mirt", "in"), ("mirt-script", "whole"), ("girth", "in")]
+                for name, kind in plan:
+                    if name not in engines:
+                        continue
+                    if name == "girth" and n_persons > 50000 and not args.girth_big:
+                        continue
+                    if kind == "in":
+                        got = in_process(name, model, npy, tmp, args.repeat)
+                    else:
+                        got = whole_process("ours" if name == "cli" else "mirt", model,
+                                            csv, tmp, args.repeat)
+                    rows[name] = evaluate(model, true, y, got)
+                    base = rows.get("cli" if kind == "whole" else
+                                    "ours-fit" if name == "girth" else "ours")
+                    r = rows[name]
+                    ratio = r["seconds"] / base["seconds"] if base else float("nan")
+                    dll = r["ll"] - base["ll"] if base else float("nan")
+                    print(f"{model:5} {n_items:5d} {n_persons:7d} {name:12} "
+                          f"{r['seconds']:8.2f} {r['rss_mib']:6.0f} {r['rmse_a']:7.4f} "
+                          f"{r['rmse_b']:7.4f} {r['ll']:14.2f} {dll:8.2f} {ratio:8.2f}x"
+                          f"  {r['note']}", flush=True)
 
 
 if __name__ == "__main__":

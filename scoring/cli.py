@@ -642,16 +642,20 @@ def _item_fit(result: Any, data: ResponseData,
     needs complete cases; with sparse designs it is NaN (empty in PARAMS.csv).  Anchor
     items count no estimated parameters in the S-X2 degrees of freedom.
     """
+    from .calibration import _blas_threads  # start-up cost (module docstring)
     from .estimation import eap  # start-up cost (module docstring)
     from .fit import item_fit_table, n_item_parameters  # start-up cost (module docstring)
 
     params = result.params
     mu, sd, pooled_mean, pooled_sd = _latent_prior(result, data)
-    persons = eap(params, data.matrix, prior_mean=mu, prior_sd=sd)
-    n_free = np.asarray(n_item_parameters(params), dtype=float).copy()
-    n_free[np.isin(params.item_ids, list(anchor_ids))] = 0
-    table = item_fit_table(params, data.matrix, persons.theta, prior_mean=pooled_mean,
-                           prior_sd=pooled_sd, n_item_params=n_free)
+    # one BLAS thread, as in calibrate: the many small products of EAP and S-X2 ran up
+    # to 20x slower multi-threaded on the shared 2-core machine (bench/README.md)
+    with _blas_threads(1):
+        persons = eap(params, data.matrix, prior_mean=mu, prior_sd=sd)
+        n_free = np.asarray(n_item_parameters(params), dtype=float).copy()
+        n_free[np.isin(params.item_ids, list(anchor_ids))] = 0
+        table = item_fit_table(params, data.matrix, persons.theta, prior_mean=pooled_mean,
+                               prior_sd=pooled_sd, n_item_params=n_free)
     return ({"infit": np.asarray(table.infit, dtype=float),
              "outfit": np.asarray(table.outfit, dtype=float),
              "sx2": np.asarray(table.sx2, dtype=float),

@@ -330,14 +330,25 @@ def summed_score_expected(params: ItemParams, nodes: Any, weights: Any) -> np.nd
     for j in range(n_items):
         prefix.append(_add_item(prefix[-1], p[:, j, :], int(ncat[j])))
     marginal = w @ prefix[-1]  # (max_score + 1,)
+    # suffix[j]: distribution of items j..J-1; the rest score without item j is the
+    # convolution of prefix[j] and suffix[j + 1] (2J recursion steps instead of J^2 / 2)
+    suffix = [np.ones((nodes.shape[0], 1))]
+    for j in range(n_items - 1, -1, -1):
+        suffix.append(_add_item(suffix[-1], p[:, j, :], int(ncat[j])))
+    suffix = suffix[::-1]
     out = np.zeros((n_items, max_score + 1, k_max))
     for j in range(n_items):
-        rest = prefix[j]
-        for jj in range(j + 1, n_items):
-            rest = _add_item(rest, p[:, jj, :], int(ncat[jj]))
-        width = rest.shape[1]  # max_score - (K_j - 1) + 1
+        head, tail = prefix[j], suffix[j + 1]
+        t_w, u_w = head.shape[1], tail.shape[1]
+        width = t_w + u_w - 1  # max_score - (K_j - 1) + 1
         for k in range(int(ncat[j])):
-            joint = (w * p[:, j, k]) @ rest  # P(X_j = k, S_-j = s') marginally
+            # P(X_j = k, S_-j = s') = sum_q w p_jk head(t) tail(s' - t): the q-sums of
+            # all (t, u) pairs, then the sums along t + u = s' (anti-diagonals, by
+            # reading the padded (t_w, t_w + u_w) matrix with rows shifted by one)
+            pairs = ((w * p[:, j, k])[:, None] * head).T @ tail          # (t_w, u_w)
+            padded = np.zeros((t_w, t_w + u_w))
+            padded[:, :u_w] = pairs
+            joint = padded.ravel()[:t_w * width].reshape(t_w, width).sum(axis=0)
             out[j, k:k + width, k] = joint
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(marginal[None, :, None] > 0, out / marginal[None, :, None], 0.0)
@@ -387,23 +398,30 @@ def _collapse(obs: np.ndarray, exp: np.ndarray, min_expected: float
     merged into its only neighbour at either end, otherwise into the neighbour
     with the smaller observed total.  obs, exp : (n_rows, K) counts.
     """
-    obs, exp = obs.copy(), exp.copy()
-    while exp.shape[0] > 1:
-        sparse = np.any((exp < min_expected) & (exp > 0), axis=1)
-        if not sparse.any():
+    if exp.shape[0] <= 1:
+        return obs.copy(), exp.copy()
+    # rows as a list (a merge is one list deletion, not two array copies); the rows
+    # before the first offending one are unchanged by a merge and stay fine, so the
+    # search resumes at the merged row
+    obs_rows, exp_rows = list(obs.copy()), list(exp.copy())
+    i = 0
+    while len(exp_rows) > 1:
+        while i < len(exp_rows) and not np.any((exp_rows[i] < min_expected)
+                                                & (exp_rows[i] > 0)):
+            i += 1
+        if i == len(exp_rows):
             break
-        i = int(np.flatnonzero(sparse)[0])
         if i == 0:
             target = 1
-        elif i == exp.shape[0] - 1:
+        elif i == len(exp_rows) - 1:
             target = i - 1
         else:
-            target = i - 1 if obs[i - 1].sum() <= obs[i + 1].sum() else i + 1
-        obs[target] += obs[i]
-        exp[target] += exp[i]
-        obs = np.delete(obs, i, axis=0)
-        exp = np.delete(exp, i, axis=0)
-    return obs, exp
+            target = i - 1 if obs_rows[i - 1].sum() <= obs_rows[i + 1].sum() else i + 1
+        obs_rows[target] = obs_rows[target] + obs_rows[i]
+        exp_rows[target] = exp_rows[target] + exp_rows[i]
+        del obs_rows[i], exp_rows[i]
+        i = min(i, target)
+    return np.vstack(obs_rows), np.vstack(exp_rows)
 
 
 def sx2(

@@ -636,3 +636,106 @@ def test_result_params_carry_the_calibrated_latent_distribution():
     sd = np.sqrt(0.25 * (s[0] ** 2 + (m[0] - mean) ** 2) + 0.75 * (s[1] ** 2 + (m[1] - mean) ** 2))
     assert (two.params.latent_mean, two.params.latent_sd) == pytest.approx((mean, sd), abs=1e-12)
     assert pooled_latent([0.0], [0.7], [10]) == (0.0, pytest.approx(0.7, abs=1e-15))
+
+
+# ------------------------------------------------------- cross-product (XPD) SEs
+
+def numerical_xpd_se(result: CalibrationResult, y: np.ndarray, gidx: np.ndarray,
+                     free_groups: list[int], h: float = 1e-4) -> dict:
+    """SEs from the cross-product of per-person scores, each score a central difference
+    of that person's marginal log-likelihood (scoring.models only), in the reported metric
+    (a, b, group mean/SD): the XPD information is invariant under the delta method."""
+    p = result.params
+    grid = cal.quadrature_grid(41)
+    coords = []
+    for j in range(p.n_items):
+        coords.append(("a", j, 0))
+        coords += [("b", j, k) for k in range(p.n_categories[j] - 1)]
+    for g in free_groups:
+        coords += [("mu", g, 0), ("sd", g, 0)]
+
+    def per_person(delta):
+        a, b = p.a.copy(), p.b.copy()
+        means, sds = result.group_means.copy(), result.group_sds.copy()
+        kind, j, k = delta[0]
+        if kind == "a":
+            a[j] += delta[1]
+        elif kind == "b":
+            b[j, k] += delta[1]
+        elif kind == "mu":
+            means[j] += delta[1]
+        else:
+            sds[j] += delta[1]
+        L = models.log_likelihood(with_values(p, a, b, p.c), y, grid)
+        u = (grid[None, :] - means[:, None]) / sds[:, None]
+        logw = -0.5 * u ** 2
+        logw -= logsumexp(logw, axis=1, keepdims=True)
+        return logsumexp(L + logw[gidx], axis=1)                    # (N,)
+
+    S = np.stack([(per_person((c, h)) - per_person((c, -h))) / (2 * h) for c in coords],
+                 axis=1)
+    se = np.sqrt(np.diag(np.linalg.inv(S.T @ S)))
+    return {coord: s for coord, s in zip(coords, se, strict=True)}
+
+
+def test_xpd_se_equal_cross_product_of_numerical_person_scores():
+    """GRM + GPCM + 2PL items with two groups and missing responses: the XPD SEs equal
+    those from the cross-product of per-person numerical scores (independent code,
+    central differences, rtol 1e-4) for items and the focal group's mean and SD."""
+    rng = np.random.default_rng(9)
+    true = ItemParams.from_arrays(
+        ["g1", "g2", "p1", "p2", "d1", "d2"], ["grm", "grm", "gpcm", "gpcm", "2pl", "2pl"],
+        [1.2, 0.8, 1.0, 1.5, 1.1, 0.9],
+        [[-0.8, 0.6], [-0.2, 1.0], [-0.5, 0.4], [0.3, -0.2], [0.2], [-0.6]])
+    theta = np.concatenate([rng.normal(0, 1, 300), rng.normal(0.4, 1.2, 300)])
+    y = simulate(true, theta, rng)
+    y[rng.random(y.shape) < 0.15] = np.nan
+    groups = np.array(["a"] * 300 + ["b"] * 300)
+    res = calibrate(y, list(true.model), groups=groups, se_method="xpd")
+    assert "cross-product (XPD)" in res.method_note
+    ref = numerical_xpd_se(res, y, (groups == "b").astype(int), [1])
+    for (kind, j, k), s in ref.items():
+        if kind == "a":
+            got = res.params.se_a[j]
+        elif kind == "b":
+            got = res.params.se_b[j, k]
+        else:
+            got = res.group_mean_se[j] if kind == "mu" else res.group_sd_se[j]
+        assert got == pytest.approx(s, rel=1e-4), (kind, j, k)
+
+
+@pytest.mark.parametrize("model", ["2pl", "grm"])
+def test_xpd_and_louis_se_agree_on_a_large_simulated_set(model: str):
+    """30 items x 5,000 persons (seed 31): XPD and the full Louis information are two
+    estimates of the same matrix; every SE of a and b agrees within 8 % and their
+    median ratio is within 2 % of 1.  Louis stays exact (the LSAT-7 test above)."""
+    rng = np.random.default_rng(31)
+    true = make_bank(model, 30, rng)
+    y = simulate(true, rng.standard_normal(5000), rng)
+    louis = calibrate(y, model, se_method="louis")
+    xpd = calibrate(y, model, se_method="xpd")
+    assert "Louis" in louis.method_note and "XPD" in xpd.method_note
+    np.testing.assert_array_equal(louis.params.a, xpd.params.a)
+    ratio = np.concatenate([xpd.params.se_a / louis.params.se_a,
+                            (xpd.params.se_b / louis.params.se_b).ravel()])
+    ratio = ratio[np.isfinite(ratio)]
+    assert ratio.size >= 60
+    assert np.all(np.abs(ratio - 1) < 0.08), (ratio.min(), ratio.max())
+    assert abs(np.median(ratio) - 1) < 0.02
+
+
+def test_se_method_auto_picks_by_cost(monkeypatch):
+    """``auto``: Louis on small data (LSAT-7), XPD when Louis' cost is over the limit;
+    unknown methods are refused."""
+    y = lsat7()
+    small = calibrate(y, "2pl")
+    assert "Louis" in small.method_note
+    np.testing.assert_array_equal(small.params.se_a,
+                                  calibrate(y, "2pl", se_method="louis").params.se_a)
+    monkeypatch.setattr(cal, "_LOUIS_MAX_COST", 0.0)
+    big = calibrate(y, "2pl")
+    assert "XPD" in big.method_note
+    np.testing.assert_array_equal(big.params.se_a,
+                                  calibrate(y, "2pl", se_method="xpd").params.se_a)
+    with pytest.raises(ValueError, match="se_method"):
+        calibrate(y, "2pl", se_method="oakes")
