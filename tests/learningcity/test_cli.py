@@ -102,6 +102,8 @@ def test_help_and_offline_commands_import_no_web_or_database_stack(tmp_path) -> 
                                    "--quiet"], tmp_path)
     assert (tmp_path / "p.csv").exists() and "scoring" in calibrate_modules
     assert not calibrate_modules & set(OFFLINE), calibrate_modules
+    # a complete small design needs no scipy at all (its array-API layer costs 0.15 s)
+    assert "scipy" not in calibrate_modules
     score_modules = _imported(["score", "r.csv", "--params", "p.csv", "--out", "s.csv",
                                "--quiet"], tmp_path)
     assert (tmp_path / "s.csv").exists()
