@@ -421,7 +421,7 @@ def test_lr_dif_equals_python_mirt_likelihood_ratio():
     and variance free).  On this 2PL set the statistics agree to 1e-3 (measured: all six
     equal to the printed 3 decimals); on GRM data (6 items, 2 x 600, seed 2) too, but mirt
     takes 20 s there, so only the 2PL is a test."""
-    mirt = pytest.importorskip("mirt")
+    import mirt  # the reference implementation (a test dependency)
     rng = np.random.default_rng(4)
     x, focal, _ = simulate_dif(rng, n=1500, n_items=6, impact=0.5, b_shift={2: 0.6})
     ref = mirt.dif(x.astype(int), np.where(focal, "F", "R"), model="2PL", n_quadpts=41,

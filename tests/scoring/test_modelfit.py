@@ -222,7 +222,7 @@ def test_rasch_and_1pl_give_the_same_fit():
 # Python mirt
 # ----------------------------------------------------------------------------------------
 
-mirt = pytest.importorskip("mirt")
+import mirt  # noqa: E402  (the reference implementation; a test dependency)
 
 
 def _mirt_indices(model, x):

@@ -134,7 +134,7 @@ def test_loglik_equals_brute_force_integration():
 
 
 def test_loglik_matches_python_mirt_nominal_model():
-    mirt = pytest.importorskip("mirt")
+    import mirt  # the reference implementation (a test dependency)
     x, _, _, key = simulate(7, n_items=6, n_options=4, n_persons=1500)
     ref = mirt.fit_mirt(x.astype(int), model="NRM", n_quadpts=61, tol=1e-6, max_iter=2000,
                         compute_standard_errors=False)
