@@ -381,10 +381,13 @@ def calibrate(responses: str, model: str, out_path: str, id_col: str | None,
     model_fit = None
     if compute_fit and (not quiet or report_path) and anchors is None \
             and data.groups is None and density == "normal":
+        from .calibration import _blas_threads  # start-up cost (module docstring)
         from .modelfit import cheap_m2  # start-up cost (module docstring)
 
-        model_fit = cheap_m2(params, data.matrix, float(result.group_means[0]),
-                             float(result.group_sds[0]))
+        # one BLAS thread: its factorisations ran 5-8x slower multi-threaded under load
+        with _blas_threads(1):
+            model_fit = cheap_m2(params, data.matrix, float(result.group_means[0]),
+                                 float(result.group_sds[0]))
     if compute_fit:
         _info(quiet, model_fit.line() if model_fit is not None else
               "M2 not computed (needs complete data, at most 60 items, one group, no "
