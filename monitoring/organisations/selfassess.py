@@ -141,16 +141,11 @@ def check_evidence(evaluation: Evaluation, files: Sequence[Evidence]) -> list[tu
 
 def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
          notes: Mapping[str, str], *, revision: int, submit: bool = False,
-         files: Sequence[Evidence] = (), now: dt.datetime | None = None) -> Evaluation:
+         now: dt.datetime | None = None) -> Evaluation:
     """Save the organisation's answers as a draft, or submit them (once). Every level
     must be one of its criterion's; on submission every criterion needs one. Nothing
     is stored when anything is refused."""
-    if evaluation.status not in EDITABLE:
-        raise EvaluationError([Said("this self-assessment was already submitted; it "
-                                    "cannot change")], 409)
-    if revision != evaluation.revision:
-        raise EvaluationError([Said("the self-assessment was changed in another window; "
-                                    "reload the page")], 409)
+    _editable(evaluation, revision)
     problems: list[str] = []
     clean_levels: dict[str, str] = {}
     clean_notes: dict[str, str] = {}
@@ -173,15 +168,9 @@ def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
             clean_notes[code] = note
     if problems:
         raise EvaluationError(problems)
-    typed = check_evidence(evaluation, files)
     now = now or utcnow()
     evaluation.self_levels = clean_levels
     evaluation.self_notes = clean_notes
-    for item, media in typed:
-        evaluation.evidence.append(EvaluationEvidence(
-            criterion=item.criterion, filename=item.filename, media_type=media,
-            size=len(item.data), sha256=hashlib.sha256(item.data).hexdigest(),
-            content=item.data, uploaded_at=now))
     evaluation.status = "submitted" if submit else "draft"
     if submit:
         evaluation.submitted_at = now
@@ -189,9 +178,41 @@ def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
     audit.record(db, actor=_actor(evaluation),
                  action="evaluation.submit" if submit else "evaluation.draft",
                  target=f"organisation:{evaluation.organisation.code}",
-                 detail={"year": evaluation.year, "levels": clean_levels,
-                         "evidence": [i.filename for i, _m in typed]})
+                 detail={"year": evaluation.year, "levels": clean_levels})
     return evaluation
+
+
+def attach_evidence(db: Session, evaluation: Evaluation, files: Sequence[Evidence], *,
+                    revision: int, now: dt.datetime | None = None) -> Evaluation:
+    """Attach evidence files to criteria of a self-assessment not yet submitted (all
+    files or none: each checked for its criterion, size and type first)."""
+    _editable(evaluation, revision)
+    if not files:
+        raise EvaluationError([Said("choose a file to attach")])
+    typed = check_evidence(evaluation, files)
+    now = now or utcnow()
+    for item, media in typed:
+        evaluation.evidence.append(EvaluationEvidence(
+            criterion=item.criterion, filename=item.filename, media_type=media,
+            size=len(item.data), sha256=hashlib.sha256(item.data).hexdigest(),
+            content=item.data, uploaded_at=now))
+    if evaluation.status == "invited":
+        evaluation.status = "draft"
+    db.flush()
+    audit.record(db, actor=_actor(evaluation), action="evaluation.evidence",
+                 target=f"organisation:{evaluation.organisation.code}",
+                 detail={"year": evaluation.year,
+                         "files": [[i.criterion, i.filename, len(i.data)] for i, _m in typed]})
+    return evaluation
+
+
+def _editable(evaluation: Evaluation, revision: int) -> None:
+    if evaluation.status not in EDITABLE:
+        raise EvaluationError([Said("this self-assessment was already submitted; it "
+                                    "cannot change")], 409)
+    if revision != evaluation.revision:
+        raise EvaluationError([Said("the self-assessment was changed in another window; "
+                                    "reload the page")], 409)
 
 
 def get_evidence(db: Session, evidence_id: int) -> EvaluationEvidence | None:
