@@ -50,12 +50,12 @@ def learning_community_counts(session: Session, year: int) -> dict[str, tuple[in
     everyone = dict(session.execute(
         sa.select(Organisation.district_code, sa.func.count(Organisation.id))
         .where(Organisation.kind == COMMUNITY, Organisation.active.is_(True))
-        .group_by(Organisation.district_code)).tuples().all())
+        .group_by(Organisation.district_code)).all())
     passed = dict(session.execute(
         sa.select(Organisation.district_code, sa.func.count(Evaluation.id))
         .join(Evaluation, Evaluation.organisation_id == Organisation.id)
         .where(Organisation.kind == COMMUNITY, Organisation.active.is_(True),
                Evaluation.year == year, Evaluation.status == "confirmed",
                Evaluation.recognised.is_(True))
-        .group_by(Organisation.district_code)).tuples().all())
+        .group_by(Organisation.district_code)).all())
     return {code: (int(passed.get(code, 0)), int(n)) for code, n in sorted(everyone.items())}

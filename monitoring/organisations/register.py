@@ -100,7 +100,7 @@ def counts_by_kind(db: Session, district: str | None) -> dict[str, int]:
         Organisation.active.is_(True)).group_by(Organisation.kind)
     if district is not None:
         query = query.where(Organisation.district_code == district)
-    found = dict(db.execute(query).tuples().all())
+    found = dict(db.execute(query).all())
     return {kind: int(found.get(kind, 0)) for kind in KINDS}
 
 
