@@ -160,8 +160,8 @@ def add_organisation(db: Session, values: dict[str, str], *, actor: str,
     organisation = Organisation(**clean, created_by=actor, updated_by=actor)
     db.add(organisation)
     db.flush()
-    audit.record(db, actor=actor, action="organisation.add", target=clean["code"],
-                 detail={"district": clean["district_code"], "kind": clean["kind"]})
+    audit.record(db, actor=actor, action="organisation.add",
+                 target=f"organisation:{clean['code']}", detail={"district": clean["district_code"], "kind": clean["kind"]})
     return organisation
 
 
@@ -179,8 +179,8 @@ def update_organisation(db: Session, organisation: Organisation, values: dict[st
     after = {k: getattr(organisation, k) for k in before}
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if changed:
-        audit.record(db, actor=actor, action="organisation.edit", target=organisation.code,
-                     detail=changed)
+        audit.record(db, actor=actor, action="organisation.edit",
+                     target=f"organisation:{organisation.code}", detail=changed)
     return organisation
 
 

@@ -98,7 +98,7 @@ def parse_standard(data: bytes, filename: str) -> dict[str, Any]:
                                               sheet=sheet))
     if all_problems:
         raise StandardError(all_problems.kept, all_problems.total)
-    required = {"standard": ("field", "value"), "criteria": CRITERIA_COLUMNS,
+    required = {"standard": ("field", "value"), "criteria": ("code", "name_zh", "weight"),
                 "levels": LEVEL_COLUMNS[:4]}
     for sheet, columns in required.items():
         table = tables[sheet]
