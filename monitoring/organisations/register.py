@@ -161,7 +161,8 @@ def add_organisation(db: Session, values: dict[str, str], *, actor: str,
     db.add(organisation)
     db.flush()
     audit.record(db, actor=actor, action="organisation.add",
-                 target=f"organisation:{clean['code']}", detail={"district": clean["district_code"], "kind": clean["kind"]})
+                 target=f"organisation:{clean['code']}",
+                 detail={"district": clean["district_code"], "kind": clean["kind"]})
     return organisation
 
 

@@ -58,7 +58,8 @@ EXAMPLE: dict[str, Any] = {
         ("results", "学习成效", "Results of learning", 10),
     ],
     "levels": [
-        ("A", 4, "达到并超过要求，有示范作用", "Meets and exceeds the standard; a model for others"),
+        ("A", 4, "达到并超过要求，有示范作用",
+         "Meets and exceeds the standard; a model for others"),
         ("B", 3, "达到要求", "Meets the standard"),
         ("C", 2, "基本达到要求", "Mostly meets the standard"),
         ("D", 0, "未达到要求", "Does not meet the standard"),

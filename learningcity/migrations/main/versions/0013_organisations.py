@@ -14,7 +14,6 @@ from alembic import op
 
 import learningcity.db
 
-
 revision = '0013_organisations'
 down_revision = '0011_calibration_latent'
 branch_labels = None
