@@ -599,6 +599,9 @@ def test_lists_show_only_the_own_district(clients: dict[str, Client], world: Wor
         campaigns = app.get("/campaigns").text
         assert f"/campaigns/{world['campaign'][own]}" in campaigns
         assert f"/campaigns/{world['campaign'][other]}" not in campaigns
+        register = app.get("/organisations").text
+        assert f"/organisations/{world['organisation'][own]}\"" in register
+        assert f"/organisations/{world['organisation'][other]}\"" not in register
     for role in ("researcher", "admin"):
         sessions = clients[role].app.get("/staff/sessions").text
         assert f"/staff/sessions/{a_session}" in sessions
@@ -606,6 +609,8 @@ def test_lists_show_only_the_own_district(clients: dict[str, Client], world: Wor
     for role in ("monitor", "admin"):
         campaigns = clients[role].app.get("/campaigns").text
         assert f"/campaigns/{a_campaign}" in campaigns and f"/campaigns/{b_campaign}" in campaigns
+        register = clients[role].app.get("/organisations").text
+        assert all(f"/organisations/{world['organisation'][d]}\"" in register for d in "AB")
 
 
 def _registered(wsgi_app: Any) -> dict[str, set[str]]:
