@@ -111,30 +111,30 @@ def _check(values: dict[str, str], known_districts: set[str], scope: str | None,
     """Check one organisation's fields; ``add(column, message)`` for each problem."""
     code = values.get("code", "").strip()
     if not code:
-        add("code", Said("a code is required"))
+        add("code", Said(_("a code is required")))
     elif not CODE_PATTERN.fullmatch(code):
-        add("code", Said("'${code}' is not a code: letters, digits, '.', '_' or '-', at "
-                         "most 64 characters", code=code[:80]))
+        add("code", Said(_("'${code}' is not a code: letters, digits, '.', '_' or '-', at "
+                         "most 64 characters"), code=code[:80]))
     district = values.get("district", "").strip()
     if not district:
-        add("district", Said("a district is required"))
+        add("district", Said(_("a district is required")))
     elif district not in known_districts:
-        add("district", Said("unknown district '${district}'", district=district[:40]))
+        add("district", Said(_("unknown district '${district}'"), district=district[:40]))
     elif scope is not None and district != scope:
-        add("district", Said("district '${district}' is not yours (${own})",
+        add("district", Said(_("district '${district}' is not yours (${own})"),
                              district=district, own=scope))
     kind_text = values.get("kind", "")
     kind = kind_of(kind_text)
     if kind is None:
-        add("kind", Said("unknown kind '${kind}'; use one of ${kinds}",
+        add("kind", Said(_("unknown kind '${kind}'; use one of ${kinds}"),
                          kind=kind_text.strip()[:40], kinds=", ".join(KINDS)))
     name_zh = values.get("name_zh", "").strip()
     name_en = values.get("name_en", "").strip()
     if not name_zh:
-        add("name_zh", Said("a Chinese name is required"))
+        add("name_zh", Said(_("a Chinese name is required")))
     for column, name in (("name_zh", name_zh), ("name_en", name_en)):
         if len(name) > NAME_CHARS:
-            add(column, Said("longer than ${limit} characters", limit=NAME_CHARS))
+            add(column, Said(_("longer than ${limit} characters"), limit=NAME_CHARS))
     return {"code": code, "district_code": district, "kind": kind, "name_zh": name_zh,
             "name_en": name_en}
 
@@ -155,7 +155,7 @@ def add_organisation(db: Session, values: dict[str, str], *, actor: str,
     """Add one organisation (``scope``: the only district the actor may use)."""
     clean = _form_check(db, values, scope)
     if db.scalar(sa.select(Organisation.id).where(Organisation.code == clean["code"])):
-        raise RegisterError([Said("the code '${code}' is already in the register",
+        raise RegisterError([Said(_("the code '${code}' is already in the register"),
                                   code=clean["code"])])
     organisation = Organisation(**clean, created_by=actor, updated_by=actor)
     db.add(organisation)
@@ -196,14 +196,14 @@ def import_register(db: Session, filename: str, data: bytes, *, actor: str,
     and then nothing is changed."""
     if len(data) > max_bytes:
         problems = Problems(filename)
-        problems.add(None, None, Said("the file is larger than ${mb} MB",
+        problems.add(None, None, Said(_("the file is larger than ${mb} MB"),
                                       mb=max_bytes // (1024 * 1024)))
         problems.raise_if_any()
     if is_xlsx(data, filename):
         tables = read_sheets(data, filename, [REGISTER_SHEET], max_rows=MAX_ROWS)
         if REGISTER_SHEET not in tables:
             problems = Problems(filename)
-            problems.add(None, None, Said("the workbook has no sheet '${sheet}'",
+            problems.add(None, None, Said(_("the workbook has no sheet '${sheet}'"),
                                           sheet=REGISTER_SHEET))
             problems.raise_if_any()
         table = tables[REGISTER_SHEET]
@@ -212,8 +212,8 @@ def import_register(db: Session, filename: str, data: bytes, *, actor: str,
     problems = table.problems()
     missing = [c for c in REGISTER_COLUMNS[:4] if c not in table.header]
     for column in missing:
-        problems.add(table.header_row, column, Said("column not found; the header has: "
-                                                    "${names}", names=", ".join(table.header)))
+        problems.add(table.header_row, column, Said(_("column not found; the header has: "
+                                                    "${names}"), names=", ".join(table.header)))
     problems.raise_if_any()
     known = set(district_codes(db))
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -223,21 +223,21 @@ def import_register(db: Session, filename: str, data: bytes, *, actor: str,
                        lambda column, message, n=number: problems.add(n, column, message))
         code = clean["code"]
         if code and code in first_row:
-            problems.add(number, "code", Said("the code '${code}' appears again (first in "
-                                              "row ${row})", code=code, row=first_row[code]))
+            problems.add(number, "code", Said(_("the code '${code}' appears again (first in "
+                                              "row ${row})"), code=code, row=first_row[code]))
         elif code:
             first_row[code] = number
         rows.append((number, clean))
     if not rows:
-        problems.add(None, None, Said("the sheet has no organisations"))
+        problems.add(None, None, Said(_("the sheet has no organisations")))
     existing = {o.code: o for o in db.scalars(sa.select(Organisation).where(
         Organisation.code.in_([r["code"] for _n, r in rows if r["code"]])))}
     if scope is not None:
         for number, clean in rows:
             found = existing.get(clean["code"])
             if found is not None and found.district_code != scope:
-                problems.add(number, "code", Said("the code '${code}' belongs to another "
-                                                  "district's organisation",
+                problems.add(number, "code", Said(_("the code '${code}' belongs to another "
+                                                  "district's organisation"),
                                                   code=clean["code"]))
     problems.raise_if_any()
     added = updated = 0

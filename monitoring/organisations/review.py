@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.i18n import _
 from monitoring.fieldwork.campaigns import Said
 from monitoring.organisations.models import Evaluation
 from monitoring.organisations.selfassess import EvaluationError
@@ -31,11 +32,11 @@ def review(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
     Refused (nothing stored) when the self-assessment is not submitted, a level is
     missing or unknown, or a level differs from the self-assessment without a comment."""
     if evaluation.status not in ("submitted", "reviewed"):
-        raise EvaluationError([Said("only a submitted self-assessment can be reviewed; "
-                                    "a confirmed one is final")], 409)
+        raise EvaluationError([Said(_("only a submitted self-assessment can be reviewed; "
+                                    "a confirmed one is final"))], 409)
     if revision != evaluation.revision:
-        raise EvaluationError([Said("the evaluation was changed meanwhile; reload the "
-                                    "page")], 409)
+        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
+                                    "page"))], 409)
     problems: list[str] = []
     clean_levels: dict[str, str] = {}
     clean_comments: dict[str, str] = {}
@@ -44,17 +45,17 @@ def review(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
         level = (levels.get(code) or "").strip()
         comment = (comments.get(code) or "").strip()
         if level not in [item["level"] for item in criterion["levels"]]:
-            problems.append(Said("criterion ${n}: choose a level", n=number))
+            problems.append(Said(_("criterion ${n}: choose a level"), n=number))
             continue
         clean_levels[code] = level
         own = evaluation.self_levels.get(code)
         if level != own and not comment:
-            problems.append(Said("criterion ${n}: your level differs from the "
-                                 "organisation's (${own}); say why in a comment",
+            problems.append(Said(_("criterion ${n}: your level differs from the "
+                                 "organisation's (${own}); say why in a comment"),
                                  n=number, own=own or "–"))
         if len(comment) > COMMENT_CHARS:
-            problems.append(Said("criterion ${n}: the comment is longer than ${limit} "
-                                 "characters", n=number, limit=COMMENT_CHARS))
+            problems.append(Said(_("criterion ${n}: the comment is longer than ${limit} "
+                                 "characters"), n=number, limit=COMMENT_CHARS))
         elif comment:
             clean_comments[code] = comment
     if problems:
@@ -79,10 +80,10 @@ def confirm(db: Session, evaluation: Evaluation, *, actor: str, revision: int,
             now: dt.datetime | None = None) -> Evaluation:
     """The city office confirms a reviewed evaluation (its result becomes final)."""
     if evaluation.status != "reviewed":
-        raise EvaluationError([Said("only a reviewed evaluation can be confirmed")], 409)
+        raise EvaluationError([Said(_("only a reviewed evaluation can be confirmed"))], 409)
     if revision != evaluation.revision:
-        raise EvaluationError([Said("the evaluation was changed meanwhile; reload the "
-                                    "page")], 409)
+        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
+                                    "page"))], 409)
     evaluation.status = "confirmed"
     evaluation.confirmed_at, evaluation.confirmed_by = now or utcnow(), actor
     db.flush()

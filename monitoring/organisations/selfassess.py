@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from learningcity import audit
 from learningcity.db import utcnow
+from learningcity.i18n import _
 from learningcity.tokens import hash_token, new_token
 from monitoring.fieldwork.campaigns import Said
 from monitoring.organisations.models import Evaluation, EvaluationEvidence, Organisation
@@ -71,14 +72,14 @@ def invite(db: Session, organisation: Organisation, year: int, *, actor: str,
     evaluation = db.scalar(sa.select(Evaluation).where(
         Evaluation.organisation_id == organisation.id, Evaluation.year == year))
     if evaluation is not None and evaluation.status not in EDITABLE:
-        raise EvaluationError([Said("the self-assessment of ${year} was already submitted",
+        raise EvaluationError([Said(_("the self-assessment of ${year} was already submitted"),
                                     year=year)], 409)
     if evaluation is None:
         standard = current_standard(db, organisation.kind, year)
         if standard is None:
-            raise EvaluationError([Said("there is no evaluation standard for this kind of "
+            raise EvaluationError([Said(_("there is no evaluation standard for this kind of "
                                         "organisation in ${year}; the city office uploads "
-                                        "it first", year=year)])
+                                        "it first"), year=year)])
         evaluation = Evaluation(organisation=organisation, standard=standard, year=year,
                                 status="invited", self_levels={}, self_notes={},
                                 review_levels={}, review_comments={})
@@ -116,21 +117,21 @@ def check_evidence(evaluation: Evaluation, files: Sequence[Evidence]) -> list[tu
     problems: list[str] = []
     known = {c["code"] for c in criteria(evaluation.standard)}
     if len(evaluation.evidence) + len(files) > EVIDENCE_FILES:
-        problems.append(Said("at most ${limit} evidence files", limit=EVIDENCE_FILES))
+        problems.append(Said(_("at most ${limit} evidence files"), limit=EVIDENCE_FILES))
     typed = []
     for item in files:
         name = item.filename.replace("\\", "/").rsplit("/", 1)[-1][:200] or "evidence"
         if item.criterion not in known:
-            problems.append(Said("${file}: unknown criterion", file=name))
+            problems.append(Said(_("${file}: unknown criterion"), file=name))
             continue
         if len(item.data) > EVIDENCE_BYTES:
-            problems.append(Said("${file}: larger than ${mb} MB", file=name,
+            problems.append(Said(_("${file}: larger than ${mb} MB"), file=name,
                                  mb=EVIDENCE_BYTES // (1024 * 1024)))
             continue
         media = next((t for magic, t, _ext in EVIDENCE_TYPES if item.data.startswith(magic)),
                      None)
         if media is None:
-            problems.append(Said("${file}: only PDF, PNG or JPEG files are accepted",
+            problems.append(Said(_("${file}: only PDF, PNG or JPEG files are accepted"),
                                  file=name))
             continue
         typed.append((Evidence(item.criterion, name, item.data), media))
@@ -154,16 +155,16 @@ def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
         level = (levels.get(code) or "").strip()
         allowed = [item["level"] for item in criterion["levels"]]
         if level and level not in allowed:
-            problems.append(Said("criterion ${n}: choose one of the levels", n=number))
+            problems.append(Said(_("criterion ${n}: choose one of the levels"), n=number))
         elif level:
             clean_levels[code] = level
         elif submit:
-            problems.append(Said("criterion ${n}: choose a level before submitting",
+            problems.append(Said(_("criterion ${n}: choose a level before submitting"),
                                  n=number))
         note = (notes.get(code) or "").strip()
         if len(note) > NOTE_CHARS:
-            problems.append(Said("criterion ${n}: the note is longer than ${limit} "
-                                 "characters", n=number, limit=NOTE_CHARS))
+            problems.append(Said(_("criterion ${n}: the note is longer than ${limit} "
+                                 "characters"), n=number, limit=NOTE_CHARS))
         elif note:
             clean_notes[code] = note
     if problems:
@@ -188,7 +189,7 @@ def attach_evidence(db: Session, evaluation: Evaluation, files: Sequence[Evidenc
     files or none: each checked for its criterion, size and type first)."""
     _editable(evaluation, revision)
     if not files:
-        raise EvaluationError([Said("choose a file to attach")])
+        raise EvaluationError([Said(_("choose a file to attach"))])
     typed = check_evidence(evaluation, files)
     now = now or utcnow()
     for item, media in typed:
@@ -208,11 +209,11 @@ def attach_evidence(db: Session, evaluation: Evaluation, files: Sequence[Evidenc
 
 def _editable(evaluation: Evaluation, revision: int) -> None:
     if evaluation.status not in EDITABLE:
-        raise EvaluationError([Said("this self-assessment was already submitted; it "
-                                    "cannot change")], 409)
+        raise EvaluationError([Said(_("this self-assessment was already submitted; it "
+                                    "cannot change"))], 409)
     if revision != evaluation.revision:
-        raise EvaluationError([Said("the self-assessment was changed in another window; "
-                                    "reload the page")], 409)
+        raise EvaluationError([Said(_("the self-assessment was changed in another window; "
+                                    "reload the page"))], 409)
 
 
 def get_evidence(db: Session, evidence_id: int) -> EvaluationEvidence | None:

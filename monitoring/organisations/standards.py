@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity import audit
+from learningcity.i18n import _
 from monitoring.fieldwork.campaigns import Said
 from monitoring.organisations.models import KINDS, Evaluation, EvaluationStandard
 from monitoring.organisations.register import kind_of
@@ -85,7 +86,7 @@ def parse_standard(data: bytes, filename: str) -> dict[str, Any]:
     :class:`StandardError` naming sheet, row and column of every problem."""
     if len(data) > MAX_BYTES:
         problems = Problems(filename)
-        problems.add(None, None, Said("the file is larger than ${mb} MB",
+        problems.add(None, None, Said(_("the file is larger than ${mb} MB"),
                                       mb=MAX_BYTES // (1024 * 1024)))
         raise StandardError(problems.kept, problems.total)
     try:
@@ -95,7 +96,7 @@ def parse_standard(data: bytes, filename: str) -> dict[str, Any]:
     all_problems = Problems(filename)
     for sheet in SHEETS:
         if sheet not in tables:
-            all_problems.add(None, None, Said("the workbook has no sheet '${sheet}'",
+            all_problems.add(None, None, Said(_("the workbook has no sheet '${sheet}'"),
                                               sheet=sheet))
     if all_problems:
         raise StandardError(all_problems.kept, all_problems.total)
@@ -127,10 +128,10 @@ def _standard_sheet(table: Any, out: Problems) -> dict[str, Any]:
     for number, record in table.records():
         field = record["field"].strip().lower()
         if field not in FIELDS:
-            problems.add(number, "field", Said("unknown field '${field}'; use ${fields}",
+            problems.add(number, "field", Said(_("unknown field '${field}'; use ${fields}"),
                                                field=field[:40], fields=", ".join(FIELDS)))
         elif field in seen:
-            problems.add(number, "field", Said("'${field}' appears twice", field=field))
+            problems.add(number, "field", Said(_("'${field}' appears twice"), field=field))
         else:
             seen[field] = (number, record["value"].strip())
     head: dict[str, Any] = {}
@@ -138,7 +139,7 @@ def _standard_sheet(table: Any, out: Problems) -> dict[str, Any]:
     for field in ("kind", "year", "title_zh", "threshold"):
         if not seen.get(field, (0, ""))[1]:
             problems.add(seen.get(field, (last, ""))[0], "value",
-                         Said("'${field}' is required", field=field))
+                         Said(_("'${field}' is required"), field=field))
     if "kind" in seen and seen["kind"][1]:
         kind = kind_of(seen["kind"][1])
         if kind is None:
@@ -165,7 +166,7 @@ def _standard_sheet(table: Any, out: Problems) -> dict[str, Any]:
     for field in ("title_zh", "title_en"):
         text = seen.get(field, (0, ""))[1]
         if len(text) > 200:
-            problems.add(seen[field][0], "value", Said("longer than ${limit} characters",
+            problems.add(seen[field][0], "value", Said(_("longer than ${limit} characters"),
                                                        limit=200))
         head[field] = text[:200]
     out.merge(problems)
@@ -183,14 +184,14 @@ def _criteria_sheet(table: Any, out: Problems) -> dict[str, dict[str, Any]]:
                 "'${code}' is not a criterion code: letters, digits, '.', '_' or '-', at "
                 "most 32 characters", code=code[:40]))
         elif code in criteria:
-            problems.add(number, "code", Said("the criterion '${code}' appears twice",
+            problems.add(number, "code", Said(_("the criterion '${code}' appears twice"),
                                               code=code))
         if not record["name_zh"].strip():
-            problems.add(number, "name_zh", Said("a Chinese name is required"))
+            problems.add(number, "name_zh", Said(_("a Chinese name is required")))
         weight = _number(record["weight"])
         if weight is None or weight <= 0:
-            problems.add(number, "weight", Said("the weight must be a number above 0, not "
-                                                "'${value}'", value=record["weight"][:20]))
+            problems.add(number, "weight", Said(_("the weight must be a number above 0, not "
+                                                "'${value}'"), value=record["weight"][:20]))
         else:
             weights.append(weight)
         if code and code not in criteria:
@@ -198,9 +199,9 @@ def _criteria_sheet(table: Any, out: Problems) -> dict[str, dict[str, Any]]:
                               "name_en": record.get("name_en", "").strip()[:200],
                               "weight": weight or 0.0, "levels": [], "row": number}
     if not criteria and not problems:
-        problems.add(None, None, Said("the sheet has no criteria"))
+        problems.add(None, None, Said(_("the sheet has no criteria")))
     if len(criteria) > MAX_CRITERIA:
-        problems.add(None, None, Said("more than ${limit} criteria", limit=MAX_CRITERIA))
+        problems.add(None, None, Said(_("more than ${limit} criteria"), limit=MAX_CRITERIA))
     total = sum(weights)
     if criteria and len(weights) == len(criteria) and not problems:
         if abs(total - 100) <= 0.01:
@@ -229,21 +230,21 @@ def _levels_sheet(table: Any, criteria: dict[str, dict[str, Any]], out: Problems
             continue
         level = record["level"].strip()
         if not level or len(level) > 16:
-            problems.add(number, "level", Said("a level name of at most 16 characters is "
-                                               "required"))
+            problems.add(number, "level", Said(_("a level name of at most 16 characters is "
+                                               "required")))
         elif any(item["level"] == level for item in criterion["levels"]):
-            problems.add(number, "level", Said("the level '${level}' of '${code}' appears "
-                                               "twice", level=level, code=code))
+            problems.add(number, "level", Said(_("the level '${level}' of '${code}' appears "
+                                               "twice"), level=level, code=code))
         points = _number(record["points"])
         if points is None or points < 0:
-            problems.add(number, "points", Said("points must be a number of at least 0, not "
-                                                "'${value}'", value=record["points"][:20]))
+            problems.add(number, "points", Said(_("points must be a number of at least 0, not "
+                                                "'${value}'"), value=record["points"][:20]))
         descriptor_zh = record["descriptor_zh"].strip()
         if not descriptor_zh:
-            problems.add(number, "descriptor_zh", Said("a descriptor is required"))
+            problems.add(number, "descriptor_zh", Said(_("a descriptor is required")))
         for column in ("descriptor_zh", "descriptor_en"):
             if len(record.get(column, "")) > TEXT_CHARS:
-                problems.add(number, column, Said("longer than ${limit} characters",
+                problems.add(number, column, Said(_("longer than ${limit} characters"),
                                                   limit=TEXT_CHARS))
         criterion["levels"].append({"level": level, "points": points or 0.0,
                                     "descriptor_zh": descriptor_zh[:TEXT_CHARS],
@@ -257,8 +258,8 @@ def _levels_sheet(table: Any, criteria: dict[str, dict[str, Any]], out: Problems
                 "the criterion '${code}' needs at least two levels (it has ${n})",
                 code=code, n=len(levels)))
         elif len(levels) > MAX_LEVELS:
-            problems.add(last, "criterion", Said("the criterion '${code}' has more than "
-                                                 "${limit} levels", code=code,
+            problems.add(last, "criterion", Said(_("the criterion '${code}' has more than "
+                                                 "${limit} levels"), code=code,
                                                  limit=MAX_LEVELS))
         elif max(item["points"] for item in levels) <= 0:
             problems.add(levels[0]["row"], "points", Said(
