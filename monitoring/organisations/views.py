@@ -216,7 +216,7 @@ def organisation_new(request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(_("Organisation added."))
+            request.session.flash(request.translate(_("Organisation added.")))
             return HTTPSeeOther(request.route_url("orgs.detail", id=organisation.id))
     return _form_page(request, form, problems, None)
 
@@ -241,7 +241,7 @@ def organisation_edit(context: OrganisationResource, request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(_("Saved."))
+            request.session.flash(request.translate(_("Saved.")))
             return HTTPSeeOther(request.route_url("orgs.detail", id=organisation.id))
     return _form_page(request, form, problems, organisation)
 
@@ -346,7 +346,7 @@ def review_post(context: OrganisationResource, request: Any) -> Any:
             request.translate(_("The form is incomplete; reload the page."))]
         return _review_page(request, context, evaluation, form=form, problems=problems,
                             status=status)
-    request.session.flash(_("Review saved."))
+    request.session.flash(request.translate(_("Review saved.")))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
 
@@ -363,7 +363,7 @@ def confirm_post(context: OrganisationResource, request: Any) -> Any:
         problems = _problems(request, exc) if hasattr(exc, "problems") else [
             request.translate(_("The form is incomplete; reload the page."))]
         return _review_page(request, context, evaluation, problems=problems, status=status)
-    request.session.flash(_("Result confirmed."))
+    request.session.flash(request.translate(_("Result confirmed.")))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
 
