@@ -386,8 +386,8 @@ def _snapshot(db: Any) -> dict[str, Any]:
     from itembank.models import Instrument, Item
     from learningcity.models import StaffUser
     from monitoring.fieldwork.models import Campaign
-    from monitoring.results.indicators import IndicatorDefinition
     from monitoring.organisations.models import Evaluation, EvaluationStandard, Organisation
+    from monitoring.results.indicators import IndicatorDefinition
     from monitoring.results.models import PopulationMargin
     from surveys.models import SurveyPublication
 
