@@ -38,6 +38,18 @@ def evaluations_of_year(db: Session, year: int, district: str | None = None
     return {e.organisation_id: e for e in db.scalars(query)}
 
 
+def evaluation_of(db: Session, organisation_id: int, year: int) -> Evaluation | None:
+    """One organisation's evaluation of one year, or None."""
+    return db.scalar(sa.select(Evaluation).where(Evaluation.organisation_id == organisation_id,
+                                                 Evaluation.year == year))
+
+
+def evaluations_of(db: Session, organisation_id: int) -> list[Evaluation]:
+    """Every evaluation of one organisation, the latest year first."""
+    return list(db.scalars(sa.select(Evaluation).where(
+        Evaluation.organisation_id == organisation_id).order_by(Evaluation.year.desc())))
+
+
 def learning_community_counts(session: Session, year: int) -> dict[str, tuple[int, int]]:
     """``{district code: (recognised communities/villages, all communities/villages in
     the register)}`` for ``year``.

@@ -250,13 +250,11 @@ def _detail_page(request: Any, organisation: Organisation, *, link: str | None =
                  problems: list[str] | None = None, status: int = 200) -> Any:
     db = request.dbsession
     year = _year(request)
-    evaluations = sorted(
-        (e for e in [recognition.evaluations_of_year(db, y).get(organisation.id)
-                     for y in _years(db, year)] if e is not None),
-        key=lambda e: -e.year)
+    evaluations = recognition.evaluations_of(db, organisation.id)
     response = render_to_response(T + "org_detail.pt", {
         "organisation": organisation, "evaluations": evaluations, "year": year,
-        "years": _years(db, year), "link": link, "problems": problems or [],
+        "years": _years(db, year, {e.year for e in evaluations}), "link": link,
+        "problems": problems or [],
         "standard": standards.current_standard(db, organisation.kind, year),
         "can_edit": bool(request.has_permission("edit", request.context)),
         "local_text": local_text, **LABELS}, request=request)
@@ -265,8 +263,9 @@ def _detail_page(request: Any, organisation: Organisation, *, link: str | None =
     return response
 
 
-def _years(db: Any, year: int) -> list[int]:
-    found = {s.year for s in standards.list_standards(db)} | {year}
+def _years(db: Any, year: int, more: set[int]) -> list[int]:
+    """The years a link can be issued for: every standard's, the page's, evaluated ones."""
+    found = {s.year for s in standards.list_standards(db)} | {year} | more
     return sorted(found, reverse=True)
 
 
@@ -297,9 +296,8 @@ def organisation_invite(context: OrganisationResource, request: Any) -> Any:
 # ------------------------------------------------------------------ review and confirm
 
 def _evaluation(context: OrganisationResource, request: Any) -> Any:
-    year = int(request.matchdict["year"])
-    found = recognition.evaluations_of_year(request.dbsession, year).get(
-        context.organisation.id)
+    found = recognition.evaluation_of(request.dbsession, context.organisation.id,
+                                      int(request.matchdict["year"]))
     if found is None:
         raise HTTPNotFound()
     return found
