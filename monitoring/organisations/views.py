@@ -28,6 +28,8 @@ from monitoring.organisations.models import EVALUATION_STATUSES, KINDS, Organisa
 from tabular.reading import TableError
 
 T = "monitoring:templates/"
+#: the action plan's target for learning-type communities (villages): >= 80 % by 2025
+TARGET_SHARE = 0.8
 NO_STORE = "no-store"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_LABELS = {"invited": _("Link issued"), "draft": _("Draft saved"),
@@ -135,9 +137,12 @@ def _list_page(request: Any, problems: list[str] | None = None, status: int = 20
     counts = recognition.learning_community_counts(db, year)
     if scope is not None:
         counts = {k: v for k, v in counts.items() if k == scope}
+    names = {d.code: d.name(request.locale_name) for d in list_districts(db)}
+    total = (sum(r for r, _n in counts.values()), sum(n for _r, n in counts.values()))
     response = render_to_response(T + "org_list.pt", {
         "rows": rows, "evaluations": evaluations, "year": year, "kind": kind,
-        "counts": counts, "by_kind": register.counts_by_kind(db, scope),
+        "counts": counts, "total": total, "names": names, "target": TARGET_SHARE,
+        "by_kind": register.counts_by_kind(db, scope),
         "problems": problems or [],
         "can_create": bool(request.has_permission("create", request.context)),
         "can_standards": bool(request.has_permission("standards", request.context)),

@@ -98,7 +98,7 @@ def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
     page.click("form#confirm button[type=submit]")
     assert "结果已确认" in page.content()
     page.goto(f"{server}/organisations?year=2025")
-    assert re.search(r"D01</td>\s*<td[^>]*>\d+</td>", page.content())
+    assert re.search(r"D01 · [^<]+</td>\s*<td[^>]*>\d+</td>", page.content())
     page.screenshot(path=str(SCREENSHOTS / "org-list-1280.png"), full_page=True)
     office.close()
     db = app.registry.dbsession_factory()
