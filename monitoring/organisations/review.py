@@ -19,7 +19,7 @@ from learningcity.db import utcnow
 from learningcity.i18n import _
 from monitoring.fieldwork.campaigns import Said
 from monitoring.organisations.models import Evaluation
-from monitoring.organisations.selfassess import EvaluationError
+from monitoring.organisations.selfassess import EvaluationError, flush_once
 from monitoring.organisations.standards import criteria, is_recognised, weighted_score
 
 COMMENT_CHARS = 1000
@@ -67,7 +67,7 @@ def review(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
     evaluation.recognised = is_recognised(evaluation.standard, score)
     evaluation.reviewed_at, evaluation.reviewed_by = now or utcnow(), actor
     evaluation.status = "reviewed"
-    db.flush()
+    flush_once(db)
     audit.record(db, actor=actor, action="evaluation.review",
                  target=f"organisation:{evaluation.organisation.code}",
                  detail={"year": evaluation.year, "score": score,
@@ -86,7 +86,7 @@ def confirm(db: Session, evaluation: Evaluation, *, actor: str, revision: int,
                                     "page"))], 409)
     evaluation.status = "confirmed"
     evaluation.confirmed_at, evaluation.confirmed_by = now or utcnow(), actor
-    db.flush()
+    flush_once(db)
     audit.record(db, actor=actor, action="evaluation.confirm",
                  target=f"organisation:{evaluation.organisation.code}",
                  detail={"year": evaluation.year, "score": evaluation.score,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from learningcity import audit
 from learningcity.db import utcnow
@@ -108,6 +109,16 @@ def open_link(db: Session, token: str, now: dt.datetime | None = None) -> Evalua
     return evaluation
 
 
+def flush_once(db: Session) -> None:
+    """Flush an evaluation's change; a change another request stored meanwhile (its
+    revision moved on: optimistic lock) is refused with 409 instead of a server error."""
+    try:
+        db.flush()
+    except StaleDataError:
+        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
+                                      "page"))], 409) from None
+
+
 def _actor(evaluation: Evaluation) -> str:
     return f"organisation:{evaluation.organisation.code}"
 
@@ -175,7 +186,7 @@ def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
     evaluation.status = "submitted" if submit else "draft"
     if submit:
         evaluation.submitted_at = now
-    db.flush()
+    flush_once(db)
     audit.record(db, actor=_actor(evaluation),
                  action="evaluation.submit" if submit else "evaluation.draft",
                  target=f"organisation:{evaluation.organisation.code}",
@@ -199,7 +210,7 @@ def attach_evidence(db: Session, evaluation: Evaluation, files: Sequence[Evidenc
             content=item.data, uploaded_at=now))
     if evaluation.status == "invited":
         evaluation.status = "draft"
-    db.flush()
+    flush_once(db)
     audit.record(db, actor=_actor(evaluation), action="evaluation.evidence",
                  target=f"organisation:{evaluation.organisation.code}",
                  detail={"year": evaluation.year,

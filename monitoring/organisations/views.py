@@ -341,9 +341,11 @@ def review_post(context: OrganisationResource, request: Any) -> Any:
             "comments": {c: request.POST.get(f"comment-{c}", "") for c in codes}}
     try:
         revision = int(request.POST.get("revision", ""))
-        review.review(request.dbsession, evaluation, form["levels"], form["comments"],
-                      actor=_actor(request), revision=revision)
+        with request.dbsession.begin_nested():
+            review.review(request.dbsession, evaluation, form["levels"], form["comments"],
+                          actor=_actor(request), revision=revision)
     except ValueError as exc:
+        request.dbsession.refresh(evaluation)
         status = getattr(exc, "status", 400)
         problems = _problems(request, exc) if hasattr(exc, "problems") else [
             request.translate(_("The form is incomplete; reload the page."))]
@@ -359,9 +361,12 @@ def confirm_post(context: OrganisationResource, request: Any) -> Any:
     """The city office confirms the district's review."""
     evaluation = _evaluation(context, request)
     try:
-        review.confirm(request.dbsession, evaluation, actor=_actor(request),
-                       revision=int(request.POST.get("revision", "")))
+        revision = int(request.POST.get("revision", ""))
+        with request.dbsession.begin_nested():
+            review.confirm(request.dbsession, evaluation, actor=_actor(request),
+                           revision=revision)
     except ValueError as exc:
+        request.dbsession.refresh(evaluation)
         status = getattr(exc, "status", 400)
         problems = _problems(request, exc) if hasattr(exc, "problems") else [
             request.translate(_("The form is incomplete; reload the page."))]

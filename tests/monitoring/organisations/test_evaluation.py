@@ -216,3 +216,25 @@ def test_submission_needs_every_level_and_evidence_is_limited(
 def test_no_link_without_a_standard(dbsession: Any, register_ab: Any) -> None:
     with pytest.raises(selfassess.EvaluationError, match="no evaluation standard"):
         selfassess.invite(dbsession, register_ab["A-S1"], 2025, actor=ACTOR)
+
+
+def test_two_windows_saving_at_once_get_409_not_an_error(
+        dbsession: Any, community_standard: Any, register_ab: Any, wsgi_app: Any) -> None:
+    """Both windows read revision r; the first save wins, the second is refused (409)
+    by the optimistic lock even though its own revision check passed."""
+    token, _row = selfassess.invite(dbsession, register_ab["A-C1"], 2025, actor=ACTOR)
+    dbsession.commit()
+    other = wsgi_app.registry.dbsession_factory()
+    try:
+        mine = selfassess.open_link(dbsession, token)
+        theirs = selfassess.open_link(other, token)
+        selfassess.save(other, theirs, {"organisation": "A"}, {}, revision=theirs.revision)
+        other.commit()
+        with pytest.raises(selfassess.EvaluationError) as caught:
+            selfassess.save(dbsession, mine, {"organisation": "D"}, {},
+                            revision=mine.revision)
+        assert caught.value.status == 409
+    finally:
+        other.close()
+    dbsession.rollback()
+    assert _evaluation(dbsession, register_ab["A-C1"]).self_levels == {"organisation": "A"}
