@@ -1,9 +1,10 @@
 """Monitoring: campaigns and sampling, weights, group statistics, indicators and aggregates.
 
-Three wings and the step that joins them (see ``monitoring/README.md``):
+Four wings and the step that joins three of them (see ``monitoring/README.md``):
 ``stats/`` (pure statistics), ``fieldwork/`` (campaigns, frames, draws, invitations,
 entry, progress), ``results/`` (respondent tables, weights, aggregates, indicators,
-dashboards, the monitoring database) and ``closing.py``.
+dashboards, the monitoring database), ``organisations/`` (learning organisations: the
+register, evaluation standards, self-assessments, reviews) and ``closing.py``.
 
 A Pyramid add-on: ``includeme`` adds the district and monitoring pages and API.
 """
@@ -17,3 +18,4 @@ def includeme(config: Any) -> None:
     config.include(".fieldwork.entry_views")
     config.include(".results.views")
     config.include(".fieldwork.campaign_views")
+    config.include(".organisations.views")

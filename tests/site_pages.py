@@ -140,6 +140,19 @@ PAGES: list[Page] = [
          kind="file"),
     Page("campaigns.progress_png", "/campaigns/{campaign}/progress.png", DISTRICT_PAGES,
          kind="file"),
+    # --- learning organisations (district staff; the city office reads and confirms)
+    Page("orgs.list", "/organisations", DISTRICT_PAGES),
+    Page("orgs.new", "/organisations/new", CAMPAIGN_EDIT),
+    Page("orgs.register_xlsx", "/organisations/register.xlsx", DISTRICT_PAGES, kind="file"),
+    Page("orgs.standards", "/organisations/standards", DISTRICT_PAGES),
+    Page("orgs.standard_template", "/organisations/standards/template.xlsx", DISTRICT_PAGES,
+         kind="file"),
+    Page("orgs.standard", "/organisations/standards/{standard}", DISTRICT_PAGES),
+    Page("orgs.detail", "/organisations/{organisation}", DISTRICT_PAGES),
+    Page("orgs.edit", "/organisations/{organisation}/edit", CAMPAIGN_EDIT),
+    Page("orgs.review", "/organisations/{organisation}/review/2025", DISTRICT_PAGES),
+    # the organisation's self-assessment link (no account: whoever holds the token)
+    Page("orgs.self", "/o/{organisation_token}", TOKEN),
 ]
 
 HTML_PAGES = [p for p in PAGES if p.kind == "html"]
@@ -199,6 +212,7 @@ def demo_ids(app: Any) -> dict[str, str]:
         ids["test_withdrawn"], withdrawn = tests.start_session(db, "LLA", consent=True)
         tests.withdraw(db, withdrawn)
         ids.update(_surveys(db, background))
+        ids.update(_organisations(db))
         db.commit()
         return ids
     finally:
@@ -235,6 +249,24 @@ def _surveys(db: Any, prefill: dict[str, str]) -> dict[str, str]:
     surveys.withdraw(db, withdrawn)
     db.flush()
     return {"survey_running": running, "survey_done": done, "survey_withdrawn": gone}
+
+
+def _organisations(db: Any) -> dict[str, str]:
+    """A D01 community with a confirmed simulated evaluation, the demo standard, and the
+    self-assessment link of the D01 community the demo leaves unevaluated. The demo
+    loader is run here too (idempotent: a no-op once its entry point is installed)."""
+    from monitoring.organisations import demo_content, selfassess
+    from monitoring.organisations.models import Organisation
+    from monitoring.organisations.standards import current_standard
+
+    demo_content.load(db)
+    first = db.scalar(sa.select(Organisation).where(Organisation.code == f"{DISTRICT}-C1"))
+    open_one = db.scalar(sa.select(Organisation).where(Organisation.code == f"{DISTRICT}-C5"))
+    token, _evaluation = selfassess.invite(db, open_one, demo_content.DEMO_YEAR,
+                                           actor="site-pages")
+    standard = current_standard(db, "community", demo_content.DEMO_YEAR)
+    return {"organisation": str(first.id), "standard": str(standard.id),
+            "organisation_token": token}
 
 
 # --------------------------------------------------------------------------- staff and clients

@@ -266,6 +266,43 @@ CASES: list[Case] = [
           CAMPAIGN_A, CAMPAIGN_B),
     *both("campaigns.progress_png", "GET", "/campaigns/{campaign}/progress.png",
           CAMPAIGN_A, CAMPAIGN_B),
+    # --- learning organisations: district staff keep their own district's register and
+    # review it; monitors (the city office) read every district, upload standards and
+    # confirm; the organisation's self-assessment opens with its link token only
+    Case("orgs.list", "GET", "/organisations", CAMPAIGN_A | CAMPAIGN_B),
+    Case("orgs.new", "GET", "/organisations/new", roles("district_a", "district_b", "admin")),
+    Case("orgs.new", "POST", "/organisations/new", roles("district_a", "district_b", "admin"),
+         body="form", reached=roles(400)),
+    Case("orgs.import", "POST", "/organisations/import",
+         roles("district_a", "district_b", "admin"), body="form", reached=roles(400)),
+    Case("orgs.register_xlsx", "GET", "/organisations/register.xlsx",
+         CAMPAIGN_A | CAMPAIGN_B),
+    Case("orgs.standards", "GET", "/organisations/standards", CAMPAIGN_A | CAMPAIGN_B),
+    Case("orgs.standards", "POST", "/organisations/standards", roles("monitor", "admin"),
+         body="form", reached=roles(400)),
+    Case("orgs.standard_template", "GET", "/organisations/standards/template.xlsx",
+         CAMPAIGN_A | CAMPAIGN_B),
+    Case("orgs.standard", "GET", "/organisations/standards/{standard}",
+         CAMPAIGN_A | CAMPAIGN_B),
+    *both("orgs.detail", "GET", "/organisations/{organisation}", CAMPAIGN_A, CAMPAIGN_B),
+    *both("orgs.edit", "GET", "/organisations/{organisation}/edit", EDIT_A, EDIT_B),
+    *both("orgs.edit", "POST", "/organisations/{organisation}/edit", EDIT_A, EDIT_B,
+          body="form", data={"name_zh": ""}, reached=roles(400)),
+    # no year: the edit permission is checked, no link is issued
+    *both("orgs.invite", "POST", "/organisations/{organisation}/invite", EDIT_A, EDIT_B,
+          body="form", reached=roles(400)),
+    *both("orgs.review", "GET", "/organisations/{organisation}/review/2025", CAMPAIGN_A,
+          CAMPAIGN_B),
+    *both("orgs.review", "POST", "/organisations/{organisation}/review/2025", EDIT_A, EDIT_B,
+          body="form", reached=roles(400)),
+    *both("orgs.confirm", "POST", "/organisations/{organisation}/confirm/2025",
+          roles("monitor", "admin"), roles("monitor", "admin"), body="form",
+          reached=roles(400)),
+    *both("orgs.evidence", "GET", "/organisations/{organisation}/evidence/{evidence}",
+          CAMPAIGN_A, CAMPAIGN_B),
+    Case("orgs.self", "GET", "/o/{token}", RESIDENT, token="organisation_token"),
+    Case("orgs.self", "POST", "/o/{token}", RESIDENT, token="organisation_token",
+         body="form", reached=roles(400)),
 ]
 
 
@@ -338,6 +375,7 @@ def _build_world(db: Any, password_hash: str, mp: pytest.MonkeyPatch) -> World:
     w["calibration"] = db.scalar(sa.select(Calibration.id).order_by(Calibration.id))
     db.commit()
     w.update(_campaigns(db))
+    w.update(_organisations(db))
     w["snapshot"] = _snapshot(db)
     db.rollback()
     return w
@@ -348,6 +386,7 @@ def _snapshot(db: Any) -> dict[str, Any]:
     from itembank.models import Instrument, Item
     from learningcity.models import StaffUser
     from monitoring.fieldwork.models import Campaign
+    from monitoring.organisations.models import Evaluation, EvaluationStandard, Organisation
     from monitoring.results.indicators import IndicatorDefinition
     from monitoring.results.models import PopulationMargin
     from surveys.models import SurveyPublication
@@ -368,6 +407,11 @@ def _snapshot(db: Any) -> dict[str, Any]:
                       .order_by(StaffUser.username)),
         "margins": rows(sa.select(sa.func.count(PopulationMargin.id))),
         "indicators": rows(sa.select(sa.func.count()).select_from(IndicatorDefinition)),
+        "organisations": rows(sa.select(Organisation.code, Organisation.name_zh,
+                                        Organisation.active).order_by(Organisation.code)),
+        "evaluations": rows(sa.select(Evaluation.id, Evaluation.status, Evaluation.revision,
+                                      Evaluation.token_hash).order_by(Evaluation.id)),
+        "standards": rows(sa.select(sa.func.count(EvaluationStandard.id))),
     }
 
 
@@ -399,6 +443,30 @@ def _campaigns(db: Any) -> World:
     db.commit()
     return {"campaign": {"A": a.code, "B": b.code}, "open_campaign": open_a.code,
             "invitation_code": issued[0].code}
+
+
+def _organisations(db: Any) -> World:
+    """A community in each district with a submitted self-assessment and one evidence
+    file (district A's self-assessment link is the resident's token), and a standard."""
+    from monitoring.organisations import register, selfassess
+    from monitoring.organisations.standards import example_workbook, upload_standard
+
+    standard = upload_standard(db, "standard.xlsx", example_workbook(), actor=ACTOR)
+    w: World = {"standard": standard.id, "organisation": {}, "evidence": {}}
+    for district in ("A", "B"):
+        organisation = register.add_organisation(db, {
+            "code": f"MATRIX-{district}", "district": district, "kind": "community",
+            "name_zh": f"矩阵社区{district}", "name_en": ""}, actor=ACTOR)
+        token, evaluation = selfassess.invite(db, organisation, 2025, actor=ACTOR)
+        selfassess.attach_evidence(db, evaluation, [selfassess.Evidence(
+            "results", "e.pdf", b"%PDF-1.4 matrix")], revision=evaluation.revision)
+        db.flush()
+        w["organisation"][district] = organisation.id
+        w["evidence"][district] = evaluation.evidence[0].id
+        if district == "A":
+            w["organisation_token"] = token
+    db.commit()
+    return w
 
 
 # --------------------------------------------------------------------------- clients
@@ -531,6 +599,9 @@ def test_lists_show_only_the_own_district(clients: dict[str, Client], world: Wor
         campaigns = app.get("/campaigns").text
         assert f"/campaigns/{world['campaign'][own]}" in campaigns
         assert f"/campaigns/{world['campaign'][other]}" not in campaigns
+        register = app.get("/organisations").text
+        assert f"/organisations/{world['organisation'][own]}\"" in register
+        assert f"/organisations/{world['organisation'][other]}\"" not in register
     for role in ("researcher", "admin"):
         sessions = clients[role].app.get("/staff/sessions").text
         assert f"/staff/sessions/{a_session}" in sessions
@@ -538,6 +609,8 @@ def test_lists_show_only_the_own_district(clients: dict[str, Client], world: Wor
     for role in ("monitor", "admin"):
         campaigns = clients[role].app.get("/campaigns").text
         assert f"/campaigns/{a_campaign}" in campaigns and f"/campaigns/{b_campaign}" in campaigns
+        register = clients[role].app.get("/organisations").text
+        assert all(f"/organisations/{world['organisation'][d]}\"" in register for d in "AB")
 
 
 def _registered(wsgi_app: Any) -> dict[str, set[str]]:
