@@ -11,6 +11,8 @@ ordered by their codes; XLSX and PDF carry the year's end as their dates.
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -93,9 +95,6 @@ def monitoring_results(sessions: ArchiveSessions, year: int) -> list[ArchiveFile
 
 
 def _pdf(document: str) -> bytes:
-    import tempfile
-    from pathlib import Path
-
     from monitoring.results import report  # start-up cost: WeasyPrint loads in write_pdf
 
     with tempfile.TemporaryDirectory() as tmp:
