@@ -53,8 +53,9 @@ def built_archives(directory: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads((path / bundle.MANIFEST).read_text(encoding="utf-8"))
             files = data["files"]
+            built = str(data.get("built_at", ""))
             out.append({"name": path.name, "year": int(m.group(1)),
-                        "built_at": data.get("built_at", ""), "files": len(files),
+                        "built_at": built[:16].replace("T", " "), "files": len(files),
                         "size": sum(int(f["size"]) for f in files), "ok": True})
         except (OSError, ValueError, KeyError, TypeError):
             out.append({"name": path.name, "year": int(m.group(1)), "built_at": "",
