@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -110,14 +111,38 @@ CAMPAIGN_COLUMNS = ("campaign", "campaign_name", "district", "district_name", "c
                     "computed_at")
 
 
+FIELDWORK_COLUMNS = ("campaign", "district", "name", "mode", "status", "opens_local",
+                     "closes_local", "timezone", "sampled", "started", "completed",
+                     "response_rate")
+#: whom :func:`monitoring.fieldwork.campaigns.visible_campaigns` is asked for: the city
+#: office sees every district's campaigns
+CITY_OFFICE = SimpleNamespace(role="admin", district_code=None)
+
+
 def campaigns(sessions: ArchiveSessions, year: int) -> list[ArchiveFile]:
-    """The aggregated campaigns that closed in the year, one row each (XLSX)."""
-    # start-up cost: the dashboard loads the monitoring ORM
+    """The year's campaigns (XLSX): sheet ``fieldwork``, every campaign whose window
+    closes in the year (local time) with its status and overall progress (sampled,
+    started, completed, response rate); sheet ``aggregated``, the aggregated campaigns
+    that closed in the year (respondents, cells, suppressed cells, design)."""
+    # start-up cost: the fieldwork and dashboard services load their ORM
+    from monitoring.fieldwork.campaigns import visible_campaigns
+    from monitoring.fieldwork.progress import campaign_progress
+    from monitoring.fieldwork.window import to_local
     from monitoring.results import dashboard, report
 
+    fieldwork = []
+    for c in sorted(visible_campaigns(sessions.main, CITY_OFFICE), key=lambda c: c.code):
+        closes = to_local(c.closes_at, c.timezone)
+        if closes.year != year:
+            continue
+        overall = campaign_progress(sessions.main, c).overall
+        fieldwork.append([c.code, c.district_code, c.name, c.mode, c.status,
+                          to_local(c.opens_at, c.timezone).strftime("%Y-%m-%d %H:%M"),
+                          closes.strftime("%Y-%m-%d %H:%M"), c.timezone, overall.sampled,
+                          overall.started, overall.completed, overall.response_rate])
     runs = sorted(report.runs_of_year(sessions.monitoring, dashboard.Scope(None), year),
                   key=lambda r: r.campaign)
-    if not runs:
+    if not runs and not fieldwork:
         return []
     names = _names(sessions.main)
     frame = pd.DataFrame([[r.campaign, r.campaign_name, r.district,
@@ -125,11 +150,14 @@ def campaigns(sessions: ArchiveSessions, year: int) -> list[ArchiveFile]:
                            r.n_respondents, r.n_rows, r.n_suppressed, r.design, r.min_n,
                            _iso(r.computed_at)] for r in runs],
                          columns=list(CAMPAIGN_COLUMNS), dtype=object)
-    return [ArchiveFile(f"campaigns/campaigns-{year}.xlsx", _xlsx([Sheet("campaigns", frame)],
-                                                                  year),
-                        f"{year} 年结束的监测活动摘要（应答人数、单元格数、设计）",
-                        f"Summary of the monitoring campaigns closed in {year} "
-                        "(respondents, cells, design)", "monitoring.results.dashboard")]
+    sheets = [Sheet("fieldwork", pd.DataFrame(fieldwork, columns=list(FIELDWORK_COLUMNS),
+                                              dtype=object)),
+              Sheet("aggregated", frame)]
+    return [ArchiveFile(f"campaigns/campaigns-{year}.xlsx", _xlsx(sheets, year),
+                        f"{year} 年的监测活动：现场进度（抽样、开始、完成、应答率）及已汇总活动摘要",
+                        f"The campaigns of {year}: fieldwork progress (sampled, started, "
+                        "completed, response rate) and the aggregated campaigns' summary",
+                        "monitoring.fieldwork.progress, monitoring.results.dashboard")]
 
 
 # ------------------------------------------------------------------ organisations

@@ -4,6 +4,7 @@ contributors' files present for the demo data."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.orm import object_session
 
 from monitoring.archive import bundle
 from monitoring.archive.bundle import ArchiveFile, ArchiveSessions
@@ -75,7 +77,7 @@ def test_the_demo_year_has_every_contributors_files(year_data: Any, sections: An
     assert (manifest.directory / "monitoring/report-2025.pdf").read_bytes().startswith(b"%PDF")
     book = openpyxl.load_workbook(manifest.directory / "campaigns/campaigns-2025.xlsx")
     assert book.properties.created == dt.datetime(2025, 12, 31)
-    assert [r[0] for r in book["campaigns"].iter_rows(min_row=2, values_only=True)] == ["A-2025"]
+    assert [r[0] for r in book["aggregated"].iter_rows(min_row=2, values_only=True)] == ["A-2025"]
     cells = openpyxl.load_workbook(manifest.directory / "monitoring/cells-2025.xlsx")
     campaigns = {r[0] for r in cells.worksheets[0].iter_rows(min_row=2, values_only=True)}
     assert campaigns == {"A-2025"}  # 2026's campaigns are not in the 2025 archive
@@ -163,3 +165,19 @@ def test_cli_builds_with_progress_and_audit_then_refuses(year_data: Any, section
     assert again.exit_code == 1 and "never rewritten" in again.output
     year_data.rollback()
     assert audit.count_events(year_data, "archive.build") == 1
+
+
+def test_fieldwork_campaigns_of_the_year_are_in_the_campaigns_file(
+        drawn_campaign: Any, tmp_path: Path) -> None:
+    from monitoring.archive import sections
+    from monitoring.fieldwork.window import to_local
+
+    campaign = drawn_campaign(n=12)
+    db = object_session(campaign)
+    year = to_local(campaign.closes_at, campaign.timezone).year
+    files = sections.campaigns(ArchiveSessions(db, db), year)
+    book = openpyxl.load_workbook(io.BytesIO(files[0].content))
+    rows = list(book["fieldwork"].iter_rows(min_row=2, values_only=True))
+    # drawn, invitations not issued yet: nothing sampled in the field so far
+    assert [(r[0], r[1], r[4], r[8]) for r in rows] == [(campaign.code, "A", campaign.status, 0)]
+    assert sections.campaigns(ArchiveSessions(db, db), year - 5) == []
