@@ -20,7 +20,14 @@ import pandas as pd
 
 from learningcity.i18n import _
 from monitoring.archive.bundle import (
-    ArchiveFile, ArchiveSessions, fixed_xlsx, files_of, pdf_dates_html, safe_name, year_end)
+    ArchiveFile,
+    ArchiveSessions,
+    files_of,
+    fixed_xlsx,
+    pdf_dates_html,
+    safe_name,
+    year_end,
+)
 from tabular.writing import Sheet, write_workbook
 
 LOCALE = "zh_CN"
