@@ -161,7 +161,8 @@ def campaigns(sessions: ArchiveSessions, year: int) -> list[ArchiveFile]:
                                               dtype=object)),
               Sheet("aggregated", frame)]
     return [ArchiveFile(f"campaigns/campaigns-{year}.xlsx", _xlsx(sheets, year),
-                        f"{year} 年的监测活动：现场进度（抽样、开始、完成、应答率）及已汇总活动摘要",
+                        f"{year} 年的监测活动：现场进度（抽样、开始、完成、应答率）"
+                        "及已汇总活动摘要",
                         f"The campaigns of {year}: fieldwork progress (sampled, started, "
                         "completed, response rate) and the aggregated campaigns' summary",
                         "monitoring.fieldwork.progress, monitoring.results.dashboard")]
