@@ -19,3 +19,4 @@ def includeme(config: Any) -> None:
     config.include(".results.views")
     config.include(".fieldwork.campaign_views")
     config.include(".organisations.views")
+    config.include(".archive.views")

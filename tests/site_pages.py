@@ -125,6 +125,10 @@ PAGES: list[Page] = [
     Page("dashboard.indicators", "/monitoring/indicators", DISTRICT_PAGES),
     Page("dashboard.map", "/monitoring/map", DISTRICT_PAGES),
     Page("dashboard.report", "/monitoring/report", DISTRICT_PAGES),
+    # --- the yearly archive (city office); no bundle in the demo: the manifest is a 404
+    Page("archive.list", "/monitoring/archive", frozenset({"monitor", "admin"})),
+    Page("archive.manifest", "/monitoring/archive/learning-city-archive-2025/manifest.json",
+         frozenset({"monitor", "admin"}), kind="file", status=404),
     *[Page("dashboard.chart", f"/monitoring/charts/{table}.png", DISTRICT_PAGES, kind="file")
       for table in ("overview", "groups", "trends", "districts")],
     *[Page("dashboard.export", f"/monitoring/export/overview.{fmt}", DISTRICT_PAGES,

@@ -300,6 +300,14 @@ CASES: list[Case] = [
           reached=roles(400)),
     *both("orgs.evidence", "GET", "/organisations/{organisation}/evidence/{evidence}",
           CAMPAIGN_A, CAMPAIGN_B),
+    # the yearly archive: the city office (monitors, admins) only; no year posted builds
+    # nothing (400); no bundle is built in this world, so a manifest is a 404 when reached
+    Case("archive.list", "GET", "/monitoring/archive", roles("monitor", "admin")),
+    Case("archive.build", "POST", "/monitoring/archive/build", roles("monitor", "admin"),
+         body="form", reached=roles(400)),
+    Case("archive.manifest", "GET",
+         "/monitoring/archive/learning-city-archive-2025/manifest.json",
+         roles("monitor", "admin"), reached=roles(404)),
     Case("orgs.self", "GET", "/o/{token}", RESIDENT, token="organisation_token"),
     Case("orgs.self", "POST", "/o/{token}", RESIDENT, token="organisation_token",
          body="form", reached=roles(400)),
