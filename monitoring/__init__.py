@@ -17,3 +17,4 @@ def includeme(config: Any) -> None:
     config.include(".fieldwork.entry_views")
     config.include(".results.views")
     config.include(".fieldwork.campaign_views")
+    config.include(".programme")
