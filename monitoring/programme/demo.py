@@ -46,7 +46,7 @@ def load(db: Session, monitoring_db: Session | None = None, *, force: bool = Fal
     rng = np.random.default_rng(SEED)
     written = 0
     # each district's strength: some run ahead of the plan, some behind
-    strength = {d: float(s) for d, s in zip(districts, rng.uniform(0.7, 1.25,
+    strength = {d: float(s) for d, s in zip(districts, rng.uniform(0.8, 1.3,
                                                                     len(districts)))}
     communities = {d: int(n) for d, n in zip(districts, rng.integers(30, 120,
                                                                      len(districts)))}
@@ -68,7 +68,8 @@ def load(db: Session, monitoring_db: Session | None = None, *, force: bool = Fal
                     owners = n_units if unit.kind == "district" else \
                         max(1, len(spec.departments))
                     mean = (spec.target or 0) * share / owners
-                    values[spec.code] = (float(rng.poisson(max(mean, 0.1))), None)
+                    noisy = mean + rng.normal(0.0, 0.25 * mean ** 0.5)
+                    values[spec.code] = (float(max(0, round(noisy))), None)
                 else:
                     den = communities.get(unit.code, 60)
                     p = min(0.98, (0.55 + 0.12 * y) * k)
