@@ -199,10 +199,22 @@ def write(monitoring_db: Session, rows: Sequence[ProgressRow]) -> int:
     return len(rows)
 
 
+def _writer(db: Session, monitoring_db: Session) -> Session:
+    """The main session when the monitoring database is the main one (the embedded
+    default): one connection holds the write, as SQLite allows one writer."""
+    try:
+        same = (db.get_bind().url.render_as_string(hide_password=False)
+                == monitoring_db.get_bind().url.render_as_string(hide_password=False))
+    except Exception:  # an unbound session: keep them apart
+        same = False
+    return db if same else monitoring_db
+
+
 def refresh(db: Session, monitoring_db: Session,
             providers: Mapping[str, sources.Provider] | None = None) -> int:
-    """Recompute the progress from the reports and store it."""
-    return write(monitoring_db, compute(db, monitoring_db, providers))
+    """Recompute the progress from the reports and store it (not committed: the
+    caller's transaction makes it atomic)."""
+    return write(_writer(db, monitoring_db), compute(db, monitoring_db, providers))
 
 
 def stored(monitoring_db: Session, district: str | None = None) -> list[ProgrammeProgress]:

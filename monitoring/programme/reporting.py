@@ -93,7 +93,8 @@ def periods(db: Session) -> list[ProgrammePeriod]:
 
 
 def get_period(db: Session, code: str) -> ProgrammePeriod | None:
-    """A period by its code ("2024"), or None."""
+    """A period by its code ("2024"), or None (the plan's years always exist)."""
+    periods(db)
     return db.scalar(sa.select(ProgrammePeriod).where(ProgrammePeriod.code == code))
 
 
