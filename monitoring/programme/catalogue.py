@@ -97,9 +97,9 @@ DEPARTMENTS: tuple[tuple[str, str, str], ...] = (
 
 
 def _count(code: str, area: str, zh: str, en: str, target: float, source: str,
-           responsible: str, gnlc: str, unit_zh: str, position: int) -> IndicatorSpec:
+           responsible: str, gnlc: str, position: int) -> IndicatorSpec:
     return IndicatorSpec(code=code, area_code=area, name_zh=zh, name_en=en, kind="count",
-                         source=source, target=target, unit=unit_zh, responsible=responsible,
+                         source=source, target=target, responsible=responsible,
                          gnlc=gnlc, cumulative=True, builtin=True, baseline_year=2022,
                          baseline_value=0.0, position=position)
 
@@ -107,29 +107,27 @@ def _count(code: str, area: str, zh: str, en: str, target: float, source: str,
 #: the fourteen targets of the 2023-2025 action plan (issue 19's table)
 BUILTIN: tuple[IndicatorSpec, ...] = (
     _count("online_courses", "digital", "发布终身学习网上课程", "Lifelong-learning online "
-           "courses published", 300, "department", "open_university education", "2.4",
-           "门", 10),
+           "courses published", 300, "department", "open_university education", "2.4", 10),
     _count("experimental_streets", "community", "新建社区教育实验街道", "New community-"
-           "education experimental streets", 15, "district", "districts", "2.2", "个", 20),
+           "education experimental streets", 15, "district", "districts", "2.2", 20),
     _count("experimental_projects", "community", "社区教育实验项目", "Community-education "
-           "experimental projects", 50, "district", "districts", "2.2", "个", 30),
+           "experimental projects", 50, "district", "districts", "2.2", 30),
     _count("digital_communities", "digital", "新建数字化学习社区", "New digital learning "
-           "communities", 30, "district", "districts", "2.4 2.2", "个", 40),
+           "communities", 30, "district", "districts", "2.4 2.2", 40),
     _count("community_bases", "community", "社区教育基地", "Community-education bases", 30,
-           "district", "districts", "2.2", "个", 50),
+           "district", "districts", "2.2", 50),
     _count("workers_points", "workers", "职工教育示范点", "Demonstration points for "
-           "workers' education", 30, "department", "trade_union", "2.3", "个", 60),
+           "workers' education", 30, "department", "trade_union", "2.3", 60),
     _count("learning_alliances", "workers", "终身学习联盟", "Lifelong-learning alliances",
-           3, "department", "education", "3.2", "个", 70),
+           3, "department", "education", "3.2", 70),
     _count("learning_stars", "culture", "推选“学习之星”", "\"Learning stars\" promoted",
-           60, "district", "districts", "2.6", "名", 80),
+           60, "district", "districts", "2.6", 80),
     _count("brand_projects", "culture", "终身学习品牌项目", "Lifelong-learning brand "
-           "projects promoted", 60, "district", "districts", "2.6", "个", 90),
+           "projects promoted", 60, "district", "districts", "2.6", 90),
     _count("community_learning_groups", "organisations", "社区学习共同体",
-           "Community learning communities", 500, "district", "districts", "2.2", "个",
-           100),
+           "Community learning communities", 500, "district", "districts", "2.2", 100),
     _count("learning_teams", "organisations", "学习型团队", "Learning teams", 1000,
-           "district", "districts", "2.3", "个", 110),
+           "district", "districts", "2.3", 110),
     IndicatorSpec(code="older_adult_share", area_code="participation",
                   name_zh="经常参加老年教育的老年人占老年人口比例",
                   name_en="Older adults regularly in older-adult education",
