@@ -26,6 +26,8 @@ SOURCE_LABELS = {"district": _("district reports"), "department": _("department 
 FIELD_LABELS = {"value": _("value"), "denominator": _("denominator"),
                 "comment": _("comment"), "code": _("indicator"), "state": _("state"),
                 "evidence": _("evidence file")}
+FREQUENCY_LABELS = {"yearly": _("yearly"), "half-yearly": _("half-yearly"),
+                    "quarterly": _("quarterly")}
 #: the map's colours are districtmap's verdicts: on track or reached / behind / no data
 MAP_VERDICT = {"achieved": "met", "on_track": "met", "behind": "not_met",
                "no_data": "no_data"}
@@ -52,6 +54,15 @@ def target_text(spec: Any) -> str:
     if spec.target is None:
         return "–"
     return f"{spec.direction} {fmt(spec.target, spec.kind)}"
+
+
+def responsible_text(request: Any, spec: Any) -> str:
+    """The responsible units by name: departments, and "every district"."""
+    names = {c: (en if request.locale_name.startswith("en") else zh)
+             for c, zh, en in catalogue.departments(request.dbsession)}
+    parts = [request.translate(_("every district")) if c == "districts" else names.get(c, c)
+             for c in spec.responsible.split()]
+    return ", ".join(parts) or "–"
 
 
 def district_names(request: Any) -> dict[str, str]:
@@ -157,8 +168,7 @@ def indicator_context(request: Any, spec: IndicatorSpec, rows: Sequence[Any], ye
                         else None),
             "status_labels": STATUS_LABELS, "kind_label": KIND_LABELS[spec.kind],
             "source_label": SOURCE_LABELS[spec.source],
-            "departments": {c: (en if request.locale_name.startswith("en") else zh)
-                            for c, zh, en in catalogue.departments(request.dbsession)}}
+            "responsible": responsible_text(request, spec)}
 
 
 def trend_chart(request: Any, spec: IndicatorSpec, rows: Sequence[Any], ext: str) -> bytes:
@@ -209,6 +219,8 @@ def system_context(request: Any, form: dict[str, str], problems: list[str]
             "directions": catalogue.DIRECTIONS, "fields": catalogue.FIELDS,
             "gnlc_tags": catalogue.GNLC_TAGS, "kind_labels": KIND_LABELS,
             "source_labels": SOURCE_LABELS, "fmt": fmt, "target_text": target_text,
+            "frequency_labels": FREQUENCY_LABELS,
+            "responsible": lambda spec: responsible_text(request, spec),
             "can_edit": request.has_permission("programme_admin", request.context)}
 
 

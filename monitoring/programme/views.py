@@ -195,7 +195,7 @@ def system_post(request: Any) -> Any:
         if upload is None or not hasattr(upload, "file"):
             request.response.status = 400
             return pages.system_context(request, {}, [request.translate(
-                _("Choose an XLSX file with a sheet named indicators."))])
+                _("Choose the XLSX file to import."))])
         try:
             with request.dbsession.begin_nested():
                 specs = catalogue.import_xlsx(request.dbsession, upload.file.read(),
