@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from learningcity import audit
+from learningcity.i18n import _
 from monitoring.programme.models import ProgrammeArea, ProgrammeDepartment, ProgrammeIndicator
 from monitoring.results import indicators as results_indicators
 from tabular.reading import Problem, TableError, read_table
@@ -39,12 +41,19 @@ GNLC_TAGS = ("1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6",
              "3.1", "3.2", "3.3")
 
 
-class CatalogueError(ValueError):
-    """A definition that cannot be saved; ``problems`` lists every fault, field first."""
+def english(text: Any) -> str:
+    """A message in English: a translation string's default, interpolated."""
+    return text.interpolate() if hasattr(text, "interpolate") else str(text)
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = list(problems)
+
+class CatalogueError(ValueError):
+    """A definition that cannot be saved: ``faults`` are ``(field, message)`` (the
+    message a translation string), ``problems`` the same as English text."""
+
+    def __init__(self, faults: Sequence[tuple[str, Any]]) -> None:
+        self.faults = list(faults)
+        self.problems = [f"{name}: {english(text)}" for name, text in self.faults]
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,7 @@ FIELDS = ("code", "area_code", "name_zh", "name_en", "kind", "unit", "direction"
 REQUIRED = ("code", "area_code", "name_zh", "name_en", "kind", "source")
 
 
-def _number(text: str, name: str, problems: list[tuple[str, str]],
+def _number(text: str, name: str, problems: list[tuple[str, Any]],
             integer: bool = False) -> float | int | None:
     text = text.strip().replace(",", "")
     if not text:
@@ -224,16 +233,17 @@ def _number(text: str, name: str, problems: list[tuple[str, str]],
     try:
         value = float(text.rstrip("%"))
     except ValueError:
-        problems.append((name, f"{text!r} is not a number"))
+        problems.append((name, _("${text} is not a number", mapping={"text": repr(text)})))
         return None
     if not math.isfinite(value):
-        problems.append((name, f"{text!r} is not a finite number"))
+        problems.append((name, _("${text} is not a finite number",
+                                  mapping={"text": repr(text)})))
         return None
     if share:
         value /= 100
     if integer:
         if value != int(value) or not 1900 <= value <= 2100:
-            problems.append((name, f"{text!r} is not a year"))
+            problems.append((name, _("${text} is not a year", mapping={"text": repr(text)})))
             return None
         return int(value)
     return value
@@ -241,45 +251,48 @@ def _number(text: str, name: str, problems: list[tuple[str, str]],
 
 def parse_spec(values: dict[str, str], known_areas: Iterable[str],
                known_departments: Iterable[str]) -> tuple[IndicatorSpec | None,
-                                                           list[tuple[str, str]]]:
+                                                           list[tuple[str, Any]]]:
     """Check one definition given as text fields; ``(spec, [])`` or ``(None, [(field,
     problem)...])`` naming every faulty field."""
     v = {k: str(values.get(k, "") or "").strip() for k in FIELDS}
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, Any]] = []
     for name in REQUIRED:
         if not v[name]:
-            problems.append((name, "is required"))
+            problems.append((name, _("is required")))
     if v["code"] and not _CODE.fullmatch(v["code"]):
-        problems.append(("code", "1 to 64 of a-z, 0-9, _ starting with a letter"))
+        problems.append(("code", _("1 to 64 of a-z, 0-9, _ starting with a letter")))
     if v["area_code"] and v["area_code"] not in set(known_areas):
-        problems.append(("area_code", f"unknown area {v['area_code']!r}"))
+        problems.append(("area_code", _("unknown area ${code}",
+                                           mapping={"code": repr(v["area_code"])})))
     for name, allowed in (("kind", KINDS), ("source", SOURCES),
                           ("direction", DIRECTIONS), ("frequency", FREQUENCIES)):
         if v[name] and v[name] not in allowed:
-            problems.append((name, f"one of {', '.join(allowed)}"))
+            problems.append((name, _("one of ${values}", mapping={"values": ", ".join(allowed)})))
     for name in ("name_zh", "name_en"):
         if len(v[name]) > 200:
-            problems.append((name, "at most 200 characters"))
+            problems.append((name, _("at most 200 characters")))
     depts = set(known_departments) | {"districts"}
     unknown = [c for c in v["responsible"].split() if c not in depts]
     if unknown:
-        problems.append(("responsible", f"unknown units {', '.join(unknown)}"))
+        problems.append(("responsible", _("unknown units ${codes}",
+                                             mapping={"codes": ", ".join(unknown)})))
     bad_tags = [t for t in v["gnlc"].replace(",", " ").split() if t not in GNLC_TAGS]
     if bad_tags:
-        problems.append(("gnlc", f"not a GNLC Key Feature: {', '.join(bad_tags)}"))
+        problems.append(("gnlc", _("not a GNLC Key Feature: ${tags}",
+                                      mapping={"tags": ", ".join(bad_tags)})))
     nums = {name: _number(v[name], name, problems, integer=name.endswith("_year"))
             for name in ("baseline_year", "baseline_value", "target", "target_year",
                          "change_factor")}
     if v["kind"] == "share":
         for name in ("target", "baseline_value"):
             if nums[name] is not None and not 0 <= nums[name] <= 1:
-                problems.append((name, "a share is between 0 and 1 (or 0% and 100%)"))
+                problems.append((name, _("a share is between 0 and 1 (or 0% and 100%)")))
     if nums["change_factor"] is not None and nums["change_factor"] <= 1:
-        problems.append(("change_factor", "a factor above 1, e.g. 3"))
+        problems.append(("change_factor", _("a factor above 1, e.g. 3")))
     if v["source"] == "department" and not [c for c in v["responsible"].split()
                                             if c != "districts"]:
-        problems.append(("responsible", "a department-reported indicator names its "
-                                        "department(s)"))
+        problems.append(("responsible", _("a department-reported indicator names its "
+                                          "department(s)")))
     cumulative = v["cumulative"].lower() in ("1", "yes", "true", "是", "y")
     if problems:
         return None, problems
@@ -314,9 +327,10 @@ def save_indicator(db: Session, values: dict[str, str], actor: str) -> Indicator
     spec, problems = parse_spec(values, [a[0] for a in areas(db)],
                                 [d[0] for d in departments(db)])
     if spec is not None and spec.code in {b.code for b in BUILTIN}:
-        problems = [("code", f"{spec.code!r} is a built-in indicator of the plan")]
+        problems = [("code", _("${code} is a built-in indicator of the plan",
+                                     mapping={"code": repr(spec.code)}))]
     if problems:
-        raise CatalogueError([f"{name}: {text}" for name, text in problems])
+        raise CatalogueError(problems)
     assert spec is not None
     _store(db, spec)
     audit.record(db, actor=actor, action="programme.indicator.save", target=spec.code,
@@ -330,10 +344,13 @@ SHEET = "indicators"
 
 
 def import_xlsx(db: Session, data: bytes, filename: str, actor: str,
-                max_bytes: int = 2 * 1024 * 1024) -> list[IndicatorSpec]:
+                max_bytes: int = 2 * 1024 * 1024,
+                translate: Callable[[Any], str] | None = None) -> list[IndicatorSpec]:
     """Add or change indicators from the ``indicators`` sheet of an XLSX (columns
     :data:`FIELDS`). All or nothing: any fault raises :class:`tabular.reading.TableError`
-    naming sheet, row and column, and nothing is stored (audited when stored)."""
+    naming sheet, row and column, and nothing is stored (audited when stored).
+    ``translate`` says the problems in the reader's language (English by default)."""
+    translate = translate or english
     ensure_builtin(db)
     table = read_table(data, filename, sheet=SHEET, required=REQUIRED, max_rows=500,
                        max_bytes=max_bytes)
@@ -346,17 +363,19 @@ def import_xlsx(db: Session, data: bytes, filename: str, actor: str,
     for number, record in table.records():
         spec, faults = parse_spec(record, known_areas, known_depts)
         if spec is not None and spec.code in builtin:
-            faults = [("code", f"{spec.code!r} is a built-in indicator of the plan")]
+            faults = [("code", _("${code} is a built-in indicator of the plan",
+                                   mapping={"code": repr(spec.code)}))]
         if spec is not None and spec.code in seen:
-            faults = [("code", f"{spec.code!r} appears twice")]
+            faults = [("code", _("${code} appears twice", mapping={"code": repr(spec.code)}))]
         for name, text in faults:
-            problems.append(Problem(filename, table.sheet or SHEET, number, name, text))
+            problems.append(Problem(filename, table.sheet or SHEET, number, name,
+                                    translate(text)))
         if spec is not None and not faults:
             seen.add(spec.code)
             specs.append(spec)
     if not specs and not problems:
         problems.append(Problem(filename, table.sheet or SHEET, None, None,
-                                "the sheet has no indicator rows"))
+                                translate(_("the sheet has no indicator rows"))))
     if problems:
         raise TableError(problems)
     for spec in specs:

@@ -30,7 +30,7 @@ def _report(db: Session, period: object, unit: reporting.Unit,
     report = ProgrammeReport(period_id=period.id, unit_kind=unit.kind, unit_code=unit.code,
                              state=state, simulated=True, updated_by=ACTOR)
     report.values = [ProgrammeValue(indicator_code=c, value=v, denominator=d,
-                                    comment="模拟数据 simulated")
+                                    comment="")
                      for c, (v, d) in values.items()]
     db.add(report)
 

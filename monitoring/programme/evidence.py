@@ -11,8 +11,9 @@ import re
 from sqlalchemy.orm import Session
 
 from learningcity import audit
+from learningcity.i18n import _
 from monitoring.programme.models import ProgrammeEvidence, ProgrammeReport
-from monitoring.programme.reporting import EDITABLE, ReportError
+from monitoring.programme.reporting import EDITABLE, STEP_REFUSED, ReportError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES = 20
@@ -39,10 +40,11 @@ def media_type(filename: str, data: bytes) -> str:
     """The media type of an acceptable evidence file; ReportError otherwise."""
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix not in TYPES:
-        raise ReportError([("", "evidence", "only PDF, JPEG, PNG or XLSX files")])
+        raise ReportError([("", "evidence", _("only PDF, JPEG, PNG or XLSX files"))])
     kind, magics = TYPES[suffix]
     if not any(data.startswith(m) for m in magics):
-        raise ReportError([("", "evidence", f"the file is not a {suffix[1:].upper()} file")])
+        raise ReportError([("", "evidence", _("the file is not a ${kind} file",
+                                                mapping={"kind": suffix[1:].upper()}))])
     return kind
 
 
@@ -50,14 +52,16 @@ def add(db: Session, report: ProgrammeReport, filename: str, data: bytes, actor:
         max_bytes: int = MAX_BYTES) -> ProgrammeEvidence:
     """Attach a file to a draft or returned report (checked, audited)."""
     if report.state not in EDITABLE:
-        raise ReportError([("", "state", f"a {report.state} report cannot be changed")])
+        raise ReportError([("", "state", STEP_REFUSED["changed"])])
     if not data:
-        raise ReportError([("", "evidence", "the file is empty")])
+        raise ReportError([("", "evidence", _("the file is empty"))])
     if len(data) > max_bytes:
         raise ReportError([("", "evidence",
-                            f"at most {max_bytes // (1024 * 1024)} MB per file")])
+                            _("at most ${mb} MB per file",
+                              mapping={"mb": max_bytes // (1024 * 1024)}))])
     if len(report.evidence) >= MAX_FILES:
-        raise ReportError([("", "evidence", f"at most {MAX_FILES} files per report")])
+        raise ReportError([("", "evidence", _("at most ${n} files per report",
+                                                mapping={"n": MAX_FILES}))])
     name = safe_name(filename)
     kind = media_type(name, data)
     row = ProgrammeEvidence(filename=name, content_type=kind, size=len(data),

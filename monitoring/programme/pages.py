@@ -28,6 +28,15 @@ FIELD_LABELS = {"value": _("value"), "denominator": _("denominator"),
                 "evidence": _("evidence file")}
 FREQUENCY_LABELS = {"yearly": _("yearly"), "half-yearly": _("half-yearly"),
                     "quarterly": _("quarterly")}
+#: the indicator form's fields, as its labels say them
+FIELD_NAMES = {"code": _("Code"), "area_code": _("Area"), "name_zh": _("Name (Chinese)"),
+               "name_en": _("Name (English)"), "kind": _("Kind"), "unit": _("Unit"),
+               "direction": _("Direction"), "baseline_year": _("Baseline year"),
+               "baseline_value": _("Baseline value"), "target": _("Target"),
+               "target_year": _("Target year"), "source": _("Data source"),
+               "source_code": _("Source code"), "frequency": _("Reporting frequency"),
+               "responsible": _("Responsible"), "gnlc": _("UNESCO GNLC Key Features"),
+               "change_factor": _("Change factor"), "cumulative": _("Cumulative")}
 #: the map's colours are districtmap's verdicts: on track or reached / behind / no data
 MAP_VERDICT = {"achieved": "met", "on_track": "met", "behind": "not_met",
                "no_data": "no_data"}
@@ -87,7 +96,8 @@ def problem_text(request: Any, problem: tuple[str, str, str]) -> str:
         parts.append(spec.name(request.locale_name) if spec else code)
     if field:
         parts.append(t(FIELD_LABELS.get(field, field)))
-    return " · ".join(parts) + ": " + text if parts else text
+    said = t(text)
+    return " · ".join(parts) + ": " + said if parts else said
 
 
 def year_param(request: Any, rows: Sequence[Any]) -> int:
@@ -285,7 +295,7 @@ def report_context(request: Any, period: Any, unit: Unit, report: Any,
                       "comment": e.comment if e else (v.comment if v else ""),
                       "previous": fmt(previous.get(spec.code), spec.kind)
                       if spec.code in previous else "–",
-                      "factor": spec.change_factor})
+                      "factor": f"{spec.change_factor:g}" if spec.change_factor else ""})
     state = report.state if report is not None else "missing"
     editable = can_edit and state in ("missing",) + reporting.EDITABLE
     md = {"period": period.code, "kind": unit.kind, "unit": unit.code}

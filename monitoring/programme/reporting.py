@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from learningcity import audit
 from learningcity.db import utcnow
 from learningcity.districts import district_codes
+from learningcity.i18n import _
 from monitoring.programme import catalogue, sources
 from monitoring.programme.catalogue import IndicatorSpec
 from monitoring.programme.models import (
@@ -43,13 +44,19 @@ SHEET = "report"
 COLUMNS = ("code", "indicator", "kind", "unit", "value", "denominator", "comment")
 
 
-class ReportError(ValueError):
-    """A report step refused; ``problems`` are ``(indicator code or "", field, text)``."""
+def english(text: Any) -> str:
+    """A message in English: a translation string's default, interpolated."""
+    return text.interpolate() if hasattr(text, "interpolate") else str(text)
 
-    def __init__(self, problems: Sequence[tuple[str, str, str]]) -> None:
+
+class ReportError(ValueError):
+    """A report step refused; ``problems`` are ``(indicator code or "", field, text)``,
+    the text a translation string (the pages say it in their language)."""
+
+    def __init__(self, problems: Sequence[tuple[str, str, Any]]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(f"{c + ': ' if c else ''}{f + ': ' if f else ''}{t}"
-                                   for c, f, t in self.problems))
+        super().__init__("; ".join(f"{c + ': ' if c else ''}{f + ': ' if f else ''}"
+                                   f"{english(t)}" for c, f, t in self.problems))
 
 
 @dataclass(frozen=True)
@@ -205,10 +212,12 @@ def _parse(text: str, field: str, code: str,
     try:
         value = float(text)
     except ValueError:
-        problems.append((code, field, f"{text[:40]!r} is not a number"))
+        problems.append((code, field, _("${text} is not a number",
+                                        mapping={"text": repr(text[:40])})))
         return None
     if not math.isfinite(value):
-        problems.append((code, field, f"{text[:40]!r} is not a finite number"))
+        problems.append((code, field, _("${text} is not a finite number",
+                                        mapping={"text": repr(text[:40])})))
         return None
     return value
 
@@ -226,7 +235,7 @@ def check_entries(specs: Sequence[IndicatorSpec], entries: Mapping[str, Entry],
     known = {s.code: s for s in specs}
     for code in entries:
         if code not in known:
-            problems.append((code, "code", "not an indicator this unit reports"))
+            problems.append((code, "code", _("not an indicator this unit reports")))
     for spec in specs:
         entry = entries.get(spec.code, Entry())
         comment = (entry.comment or "").strip()[:2000]
@@ -234,20 +243,20 @@ def check_entries(specs: Sequence[IndicatorSpec], entries: Mapping[str, Entry],
         den = _parse(entry.denominator, "denominator", spec.code, problems) \
             if spec.kind != "count" else None
         if spec.kind == "count" and (entry.denominator or "").strip():
-            problems.append((spec.code, "denominator", "a count has no denominator"))
+            problems.append((spec.code, "denominator", _("a count has no denominator")))
         if value is not None and value < 0:
-            problems.append((spec.code, "value", "cannot be negative"))
+            problems.append((spec.code, "value", _("cannot be negative")))
         if spec.kind == "count" and value is not None and value != int(value):
-            problems.append((spec.code, "value", "a count is a whole number"))
+            problems.append((spec.code, "value", _("a count is a whole number")))
         if spec.kind != "count":
             if value is not None and den is None:
-                problems.append((spec.code, "denominator", "is required with the value"))
+                problems.append((spec.code, "denominator", _("is required with the value")))
             if den is not None and den <= 0:
-                problems.append((spec.code, "denominator", "must be above 0"))
+                problems.append((spec.code, "denominator", _("must be above 0")))
             if spec.kind == "share" and value is not None and den is not None \
                     and den > 0 and value > den:
-                problems.append((spec.code, "value", "a share's numerator cannot exceed "
-                                                     "its denominator"))
+                problems.append((spec.code, "value", _("a share's numerator cannot exceed its "
+                                                       "denominator")))
         if value is not None and spec.change_factor and spec.code in previous \
                 and not comment:
             now = value / den if den else value
@@ -256,15 +265,28 @@ def check_entries(specs: Sequence[IndicatorSpec], entries: Mapping[str, Entry],
             if (before > 0 and (now > before * factor or now < before / factor)) or \
                     (before == 0 and now > 0 and spec.kind != "count"):
                 problems.append((spec.code, "comment",
-                                 f"the value changed more than {factor:g}-fold from the "
-                                 f"last period's ({before:g}): say why in the comment"))
+                                 _("the value changed more than ${factor}-fold from "
+                                   "the last period's (${before}): say why in the "
+                                   "comment", mapping={"factor": f"{factor:g}",
+                                                       "before": f"{before:g}"})))
         out[spec.code] = (value, den, comment)
     return out, problems
 
 
+#: why a step is refused: the report is in another state
+STEP_REFUSED = {
+    "changed": _("This report cannot be changed now: it is with the city office or "
+                 "accepted."),
+    "submitted": _("This report cannot be submitted now: it is with the city office or "
+                   "accepted."),
+    "returned": _("Only a submitted report can be returned."),
+    "accepted": _("Only a submitted report can be accepted."),
+}
+
+
 def _require_state(report: ProgrammeReport, allowed: Sequence[str], step: str) -> None:
     if report.state not in allowed:
-        raise ReportError([("", "state", f"a {report.state} report cannot be {step}")])
+        raise ReportError([("", "state", STEP_REFUSED[step])])
 
 
 def save_entries(db: Session, report: ProgrammeReport, entries: Mapping[str, Entry],
@@ -303,7 +325,7 @@ def submit(db: Session, report: ProgrammeReport, actor: str,
     missing = [s.code for s in indicators_for(db, unit_of(report), providers)
                if have.get(s.code) is None or have[s.code].value is None]
     if missing:
-        raise ReportError([(c, "value", "is required before submitting") for c in missing])
+        raise ReportError([(c, "value", _("is required before submitting")) for c in missing])
     before = report.state
     report.state = "resubmitted" if before == "returned" else "submitted"
     report.submitted_at = utcnow()
@@ -318,7 +340,7 @@ def return_report(db: Session, report: ProgrammeReport, comment: str, actor: str
     _require_state(report, IN_REVIEW, "returned")
     comment = (comment or "").strip()
     if not comment:
-        raise ReportError([("", "comment", "say what to correct")])
+        raise ReportError([("", "comment", _("say what to correct"))])
     before = report.state
     report.state, report.review_comment = "returned", comment[:2000]
     report.updated_at, report.updated_by = utcnow(), actor[:64]
@@ -393,10 +415,12 @@ def template_xlsx(db: Session, report: ProgrammeReport, locale: str = "zh_CN",
 
 def upload_template(db: Session, report: ProgrammeReport, data: bytes, filename: str,
                     actor: str, providers: Mapping[str, sources.Provider] | None = None,
-                    max_bytes: int = 2 * 1024 * 1024) -> None:
+                    max_bytes: int = 2 * 1024 * 1024,
+                    translate: Callable[[Any], str] = english) -> None:
     """Store the values of a filled template. All or nothing: a fault raises
     :class:`TableError` naming sheet, row and column (and the indicator), and the
-    report keeps its values."""
+    report keeps its values. ``translate`` says the problems in the reader's language
+    (a page passes ``request.translate``; English by default)."""
     _require_state(report, EDITABLE, "changed")
     table = read_table(data, filename, sheet=SHEET, max_rows=1000, max_bytes=max_bytes,
                        required=("code", "value"))
@@ -407,11 +431,13 @@ def upload_template(db: Session, report: ProgrammeReport, data: bytes, filename:
     for number, record in table.records():
         code = record.get("code", "").strip()
         if not code:
-            problems.append(Problem(filename, sheet, number, "code", "is required"))
+            problems.append(Problem(filename, sheet, number, "code",
+                                    translate(_("is required"))))
             continue
         if code in entries:
             problems.append(Problem(filename, sheet, number, "code",
-                                    f"{code!r} appears twice"))
+                                    translate(_("${code} appears twice",
+                                                mapping={"code": repr(code)}))))
             continue
         rows[code] = number
         entries[code] = Entry(record.get("value", ""), record.get("denominator", ""),
@@ -420,7 +446,7 @@ def upload_template(db: Session, report: ProgrammeReport, data: bytes, filename:
     _checked, faults = check_entries(specs, entries, previous_values(db, report))
     for code, field, text in faults:
         problems.append(Problem(filename, sheet, rows.get(code), field,
-                                f"{code}: {text}"))
+                                f"{code}: {translate(text)}"))
     if problems:
         raise TableError(problems)
     save_entries(db, report, entries, actor, providers, via="xlsx")

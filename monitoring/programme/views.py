@@ -92,6 +92,12 @@ def _actor(request: Any) -> str:
     return request.identity.username
 
 
+def _flash(request: Any, message: Any) -> None:
+    """Flash a message translated now: the session keeps plain text, which would lose
+    the catalogue's domain."""
+    request.session.flash(request.translate(message))
+
+
 def _problems(request: Any, exc: Exception) -> list[str]:
     if isinstance(exc, TableError):
         return file_problems_text(exc, request.translate)
@@ -174,7 +180,7 @@ def refresh(request: Any) -> Any:
     n = progress.refresh(request.dbsession, request.monitoring_db)
     audit.record(request.dbsession, actor=_actor(request), action="programme.progress",
                  target="refresh", detail={"rows": n})
-    request.session.flash(_("Progress recomputed from the accepted reports."))
+    _flash(request, _("Progress recomputed from the accepted reports."))
     return HTTPSeeOther(request.route_url("programme.progress"))
 
 
@@ -199,11 +205,12 @@ def system_post(request: Any) -> Any:
         try:
             with request.dbsession.begin_nested():
                 specs = catalogue.import_xlsx(request.dbsession, upload.file.read(),
-                                              upload.filename, _actor(request))
+                                              upload.filename, _actor(request),
+                                              translate=request.translate)
         except TableError as exc:
             request.response.status = 400
             return pages.system_context(request, {}, _problems(request, exc))
-        request.session.flash(_("${n} indicators stored from the file.",
+        _flash(request, _("${n} indicators stored from the file.",
                                 mapping={"n": len(specs)}))
         return HTTPSeeOther(request.route_url("programme.system"))
     form = {k: post.get(k, "")[:2000] for k in catalogue.FIELDS}
@@ -214,8 +221,10 @@ def system_post(request: Any) -> Any:
             spec = catalogue.save_indicator(request.dbsession, form, _actor(request))
     except catalogue.CatalogueError as exc:
         request.response.status = 400
-        return pages.system_context(request, form, exc.problems)
-    request.session.flash(_("Indicator stored: ${code}", mapping={"code": spec.code}))
+        return pages.system_context(request, form, [
+            f"{request.translate(pages.FIELD_NAMES.get(name, name))}: "
+            f"{request.translate(text)}" for name, text in exc.faults])
+    _flash(request, _("Indicator stored: ${code}", mapping={"code": spec.code}))
     return HTTPSeeOther(request.route_url("programme.system"))
 
 
@@ -269,7 +278,7 @@ def report_post(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), entries, 400)
-    request.session.flash(_("Report submitted to the city office.") if action == "submit"
+    _flash(request, _("Report submitted to the city office.") if action == "submit"
                           else _("Draft saved."))
     return HTTPSeeOther(request.url)
 
@@ -296,7 +305,7 @@ def review_post(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    request.session.flash(_("Report accepted.") if action == "accept"
+    _flash(request, _("Report accepted.") if action == "accept"
                           else _("Report returned with your comment."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
@@ -325,11 +334,12 @@ def upload(context: ReportResource, request: Any) -> Any:
     try:
         with request.dbsession.begin_nested():
             reporting.upload_template(request.dbsession, report, upload_file.file.read(),
-                                      upload_file.filename, _actor(request))
+                                      upload_file.filename, _actor(request),
+                                      translate=request.translate)
     except (TableError, ReportError) as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    request.session.flash(_("Values stored from the file. Check them, then submit."))
+    _flash(request, _("Values stored from the file. Check them, then submit."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
 
@@ -348,7 +358,7 @@ def evidence_add(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    request.session.flash(_("Evidence attached."))
+    _flash(request, _("Evidence attached."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
 

@@ -71,7 +71,7 @@ def test_a_district_report_goes_through_the_whole_cycle(wsgi_app: Any, dbsession
     assert _state(dbsession, ("district", "A")) == "draft"
     # submitting with empty values is refused and names them
     res = a.get(A_2024).forms["report-form"].submit("action", value="submit", status=400)
-    assert "required before submitting" in res.text
+    assert "提交前必须填写" in res.text  # "is required before submitting"
     form = a.get(A_2024).forms["report-form"]
     _fill(form, DISTRICT_VALUES)
     form.submit("action", value="submit", status=303)
@@ -185,7 +185,7 @@ def test_values_are_checked_and_a_big_change_needs_a_comment(dbsession: Any,
                                                   "learning_type_communities": E("45", "50")},
                                           previous)
     assert [(c, f) for c, f, _t in problems] == [("learning_stars", "comment")]
-    assert "3-fold" in problems[0][2]
+    assert "more than 3-fold from the last period's (2)" in reporting.english(problems[0][2])
     _, problems = reporting.check_entries(specs, {"learning_stars": E("7", "", "新增街道")},
                                           previous)
     assert problems == []
@@ -199,9 +199,10 @@ def test_evidence_files_are_limited_in_type_and_size(wsgi_app: Any, dbsession: A
     form = a.get(A_2024).forms["evidence-form"]
     form["file"] = ("minutes.pdf", b"%PDF-1.4\n% minutes\n")
     form.submit(status=303)
-    for name, data, text in (("x.exe", b"MZ...", "only PDF, JPEG, PNG or XLSX"),
-                             ("fake.png", b"%PDF-1.4", "not a PNG file"),
-                             ("big.pdf", b"%PDF-" + b"0" * (5 * 1024 * 1024), "at most 5 MB")):
+    for name, data, text in (("x.exe", b"MZ...", "只接受 PDF、JPEG、PNG 或 XLSX 文件"),
+                             ("fake.png", b"%PDF-1.4", "不是 PNG 文件"),
+                             ("big.pdf", b"%PDF-" + b"0" * (5 * 1024 * 1024),
+                              "不超过 5 MB")):
         form = a.get(A_2024).forms["evidence-form"]
         form["file"] = (name, data)
         assert text in form.submit(status=400).text
