@@ -1,9 +1,10 @@
 """Security policy: staff identity from the session cookie, roles and district scoping.
 
 Principals: ``role:<role>`` for every staff member, ``district:<code>`` for
-district staff, ``department:<code>`` for department staff. Resources carry ACLs; a district resource allows its own
-district's staff, monitors and admins. Residents are anonymous here: their
-test and survey sessions are bound to unguessable tokens, not to accounts.
+district staff, ``department:<code>`` for department staff. Resources carry ACLs; a
+district resource allows its own district's staff, monitors and admins. Residents are
+anonymous here: their test and survey sessions are bound to unguessable tokens, not to
+accounts.
 """
 from __future__ import annotations
 

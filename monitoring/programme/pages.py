@@ -124,7 +124,7 @@ def progress_context(request: Any, rows: Sequence[Any], year: int,
     own = {r.indicator: r for r in rows if r.year == year and scope and r.district == scope}
     locale = request.locale_name
     areas = []
-    for code, zh, en, specs in tree.areas:
+    for _code, zh, en, specs in tree.areas:
         items = []
         for spec in specs:
             row = city.get(spec.code)

@@ -88,8 +88,9 @@ def test_the_template_round_trip_and_a_bad_file_changes_nothing(
 
 def test_a_file_without_the_report_sheet_is_refused(dbsession: Any, department: Any
                                                     ) -> None:
-    from tabular.writing import Sheet, write_workbook
     import pandas as pd
+
+    from tabular.writing import Sheet, write_workbook
 
     report = reporting.get_report(dbsession, reporting.ensure_period(dbsession, 2024),
                                   reporting.Unit("district", "B"), create=True)
