@@ -1,7 +1,8 @@
 """A district officer reports one period in headless Chromium, at 1280 px (a desk)
 and at 360 px (a phone; the pages are also loaded there without JavaScript): the
-reports list, the period's form (a value changed beyond the factor is refused until a comment says why), a draft
-saved, an evidence PDF attached, the report submitted; then the progress pages.
+reports list, the period's form (a value changed beyond the factor is refused until a
+comment says why), a draft saved, an evidence PDF attached, the report submitted; then
+the progress pages.
 
 At each width nothing scrolls sideways (tables scroll in their own box), chart images
 load, axe-core finds no serious or critical violation, and the demo is labelled
