@@ -7,6 +7,7 @@ Every change to an account is audited with the real actor (a staff member's name
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Mapping
 
@@ -89,9 +90,21 @@ def check_password(password: str, role: str, username: str = "",
         raise AccountError(problem)
 
 
-def _check_role(db: Session, role: str, district_code: str | None) -> None:
+#: a department code: what department accounts carry (the departments themselves are
+#: the programme wing's; the shell checks only the form of the code)
+_DEPARTMENT_CODE = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def _check_role(db: Session, role: str, district_code: str | None,
+                department_code: str | None = None) -> None:
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role == "department" and not department_code:
+        raise AccountError("a department account needs --department")
+    if role != "department" and department_code:
+        raise AccountError("only department accounts belong to a department")
+    if department_code and not _DEPARTMENT_CODE.fullmatch(department_code):
+        raise AccountError(f"department code {department_code!r}: 1 to 32 of a-z, 0-9, _")
     if role == "district" and not district_code:
         raise AccountError("a district account needs --district")
     if role != "district" and district_code:
@@ -102,20 +115,23 @@ def _check_role(db: Session, role: str, district_code: str | None) -> None:
 
 def create_user(db: Session, username: str, password: str, role: str,
                 district_code: str | None = None, display_name: str = "",
-                actor: str = "system") -> StaffUser:
+                actor: str = "system", department_code: str | None = None) -> StaffUser:
     """Add a staff account after checking role, district and password (audited)."""
     username = username.strip()
     if not username or len(username) > 64:
         raise AccountError("username must be 1 to 64 characters")
-    _check_role(db, role, district_code)
+    _check_role(db, role, district_code, department_code)
     check_password(password, role, username, display_name)
     if db.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     user = StaffUser(username=username, password_hash=hash_password(password), role=role,
-                     district_code=district_code, display_name=display_name or username)
+                     district_code=district_code, department_code=department_code,
+                     display_name=display_name or username)
     db.add(user)
-    db.add(AuditEvent(actor=actor, action="user.add", target=username,
-                      detail={"role": role, "district": district_code}))
+    detail = {"role": role, "district": district_code}
+    if department_code:
+        detail["department"] = department_code
+    db.add(AuditEvent(actor=actor, action="user.add", target=username, detail=detail))
     db.flush()
     return user
 
@@ -157,17 +173,23 @@ def set_active(db: Session, username: str, active: bool, actor: str) -> StaffUse
 
 
 def set_role(db: Session, username: str, role: str, district_code: str | None,
-             actor: str) -> StaffUser:
-    """Change an account's role (and district); its logins are revoked (audited)."""
+             actor: str, department_code: str | None = None) -> StaffUser:
+    """Change an account's role (and district or department); its logins are revoked
+    (audited)."""
     user = get_user(db, username)
-    _check_role(db, role, district_code)
-    if (user.role, user.district_code) == (role, district_code):
+    _check_role(db, role, district_code, department_code)
+    if (user.role, user.district_code, user.department_code) == (
+            role, district_code, department_code):
+        unit = district_code or department_code
         raise AccountError(f"{user.username} is already {role}"
-                           + (f" of {district_code}" if district_code else ""))
+                           + (f" of {unit}" if unit else ""))
     if role != "admin":
         _keep_an_admin(db, user, "demoted")
     before = {"role": user.role, "district": user.district_code}
+    if user.department_code or department_code:
+        before["department"] = user.department_code
     user.role, user.district_code = role, district_code
+    user.department_code = department_code
     revoked = revoke_logins(db, user.id)
     db.add(AuditEvent(actor=actor, action="user.role", target=user.username,
                       detail={"from": before, "to": {"role": role, "district": district_code},

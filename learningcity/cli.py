@@ -178,7 +178,7 @@ def cli_actor(actor: str | None) -> str:
 actor_option = click.option(
     "--as", "--actor", "actor", default=None, metavar="NAME",
     help="Name recorded in the audit trail (default cli:<your login>).")
-ROLE_CHOICE = click.Choice(["admin", "researcher", "monitor", "district"])
+ROLE_CHOICE = click.Choice(["admin", "researcher", "monitor", "district", "department"])
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -207,10 +207,13 @@ password_stdin_option = click.option(
 @click.option("--role", required=True, type=ROLE_CHOICE)
 @click.option("--district", "district_code", default=None,
               help="District code (required for the district role).")
+@click.option("--department", "department_code", default=None,
+              help="Department code (required for the department role).")
 @click.option("--name", "display_name", default="", help="Name shown on staff pages.")
 @password_stdin_option
 def user_add(ini_path: str, actor: str | None, username: str, role: str,
-             district_code: str | None, display_name: str, password_stdin: bool) -> None:
+             district_code: str | None, department_code: str | None, display_name: str,
+             password_stdin: bool) -> None:
     """Add a staff account (the password is checked, then hashed with argon2).
 
     At least 10 characters (12 for admins), not common or easy to guess; a phrase of a
@@ -222,8 +225,9 @@ def user_add(ini_path: str, actor: str | None, username: str, role: str,
     password = _read_password(password_stdin)
     with db_session(ini_path) as session:
         create_user(session, username, password, role, district_code, display_name,
-                    actor=cli_actor(actor))
-    click.echo(f"added {role} {username}" + (f" ({district_code})" if district_code else ""))
+                    actor=cli_actor(actor), department_code=department_code)
+    unit = district_code or department_code
+    click.echo(f"added {role} {username}" + (f" ({unit})" if unit else ""))
 
 
 @user.command("list")
@@ -237,7 +241,7 @@ def user_list(ini_path: str) -> None:
 
     session = open_session(ini_path)
     for u in session.scalars(sa.select(StaffUser).order_by(StaffUser.username)):
-        click.echo(f"{u.username}\t{u.role}\t{u.district_code or ''}\t"
+        click.echo(f"{u.username}\t{u.role}\t{u.district_code or u.department_code or ''}\t"
                    f"{'active' if u.active else 'disabled'}")
     session.close()
 
@@ -277,15 +281,19 @@ def user_enable(ini_path: str, actor: str | None, username: str) -> None:
 @click.argument("role", type=ROLE_CHOICE)
 @click.option("--district", "district_code", default=None,
               help="District code (required for the district role).")
+@click.option("--department", "department_code", default=None,
+              help="Department code (required for the department role).")
 def user_role(ini_path: str, actor: str | None, username: str, role: str,
-              district_code: str | None) -> None:
-    """Change an account's role (and district); its open sessions end at once."""
+              district_code: str | None, department_code: str | None) -> None:
+    """Change an account's role (and district or department); its open sessions end."""
     # start-up cost: imported when a command needs it (module docstring)
     from .accounts import set_role
 
     with db_session(ini_path) as session:
-        set_role(session, username, role, district_code, cli_actor(actor))
-    click.echo(f"{username} is now {role}" + (f" ({district_code})" if district_code else "")
+        set_role(session, username, role, district_code, cli_actor(actor),
+                 department_code=department_code)
+    unit = district_code or department_code
+    click.echo(f"{username} is now {role}" + (f" ({unit})" if unit else "")
                + "; its sessions are ended")
 
 

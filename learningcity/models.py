@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime, utcnow
 
-ROLES = ("admin", "researcher", "monitor", "district")
+ROLES = ("admin", "researcher", "monitor", "district", "department")
 
 
 class District(Base):
@@ -30,10 +30,13 @@ class StaffUser(Base):
 
     __tablename__ = "staff_user"
     __table_args__ = (
-        sa.CheckConstraint("role IN ('admin', 'researcher', 'monitor', 'district')",
-                           name="role_known"),
+        sa.CheckConstraint(
+            "role IN ('admin', 'researcher', 'monitor', 'district', 'department')",
+            name="role_known"),
         sa.CheckConstraint("role <> 'district' OR district_code IS NOT NULL",
                            name="district_role_has_district"),
+        sa.CheckConstraint("role <> 'department' OR department_code IS NOT NULL",
+                           name="department_role_has_department"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +46,9 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(sa.String(16))
     district_code: Mapped[str | None] = mapped_column(
         sa.ForeignKey("district.code", ondelete="RESTRICT"))
+    #: department accounts: the code of the city department they report for
+    #: (monitoring.programme's departments; a code, not a foreign key into a package)
+    department_code: Mapped[str | None] = mapped_column(sa.String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

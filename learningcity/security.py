@@ -1,9 +1,10 @@
 """Security policy: staff identity from the session cookie, roles and district scoping.
 
 Principals: ``role:<role>`` for every staff member, ``district:<code>`` for
-district staff. Resources carry ACLs; a district resource allows its own
-district's staff, monitors and admins. Residents are anonymous here: their
-test and survey sessions are bound to unguessable tokens, not to accounts.
+district staff, ``department:<code>`` for department staff. Resources carry ACLs; a
+district resource allows its own district's staff, monitors and admins. Residents are
+anonymous here: their test and survey sessions are bound to unguessable tokens, not to
+accounts.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class StaffSecurityPolicy:
             principals += [Authenticated, f"user:{user.id}", f"role:{user.role}"]
             if user.district_code:
                 principals.append(f"district:{user.district_code}")
+            if getattr(user, "department_code", None):
+                principals.append(f"department:{user.department_code}")
         return principals
 
     def permits(self, request: Any, context: Any, permission: str) -> Any:

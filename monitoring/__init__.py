@@ -20,3 +20,4 @@ def includeme(config: Any) -> None:
     config.include(".fieldwork.campaign_views")
     config.include(".organisations.views")
     config.include(".archive.views")
+    config.include(".programme")

@@ -4,7 +4,8 @@ The matrix below classifies EVERY route the application registers; a route that 
 not classified fails ``test_every_route_is_classified`` (so a route added later must
 be given its row here). Roles: ``anonymous`` (no cookie), ``resident`` (no login,
 holding the link tokens and the invitation code of the world), the staff accounts
-``district_a``, ``district_b``, ``monitor``, ``researcher`` and ``admin``.
+``district_a``, ``district_b``, ``department`` (the education bureau's account),
+``monitor``, ``researcher`` and ``admin``.
 
 Outcomes, judged from the response only:
 
@@ -40,9 +41,9 @@ import sqlalchemy as sa
 
 from tests.conftest import TEST_SECRET
 
-ROLES = ("anonymous", "resident", "district_a", "district_b", "monitor", "researcher",
-         "admin")
-STAFF = ("district_a", "district_b", "monitor", "researcher", "admin")
+ROLES = ("anonymous", "resident", "district_a", "district_b", "department", "monitor",
+         "researcher", "admin")
+STAFF = ("district_a", "district_b", "department", "monitor", "researcher", "admin")
 PASSWORD = "correct horse battery"
 ACTOR = "access-matrix"
 
@@ -85,6 +86,12 @@ CAMPAIGN_A = roles("district_a", "monitor", "admin")
 CAMPAIGN_B = roles("district_b", "monitor", "admin")
 EDIT_A = roles("district_a", "admin")
 EDIT_B = roles("district_b", "admin")
+PROGRAMME = roles("district_a", "district_b", "department", "monitor", "admin")
+OFFICE = roles("monitor", "admin")
+REPORT_A = roles("district_a", "monitor", "admin")
+REPORT_B = roles("district_b", "monitor", "admin")
+REPORT_DEPT = roles("department", "monitor", "admin")
+DEPT_REPORT = "/programme/reports/2024/department/education"
 
 
 def both(route: str, method: str, path: str, a: frozenset[str], b: frozenset[str],
@@ -204,7 +211,8 @@ CASES: list[Case] = [
     Case("api.survey_withdraw", "POST", "/api/v1/survey-sessions/{token}/withdraw", RESIDENT,
          token="withdraw_survey_api_token", body="json"),
     # --- surveys (staff)
-    Case("surveys.staff_list", "GET", "/research/surveys", ANY_STAFF),
+    # the survey list is for the roles that work with surveys (not department accounts)
+    Case("surveys.staff_list", "GET", "/research/surveys", ANY_STAFF - roles("department")),
     Case("surveys.submissions", "GET", "/research/surveys/submissions",
          roles("district_a", "district_b", "admin")),
     Case("surveys.submissions", "POST", "/research/surveys/submissions",
@@ -311,6 +319,40 @@ CASES: list[Case] = [
     Case("orgs.self", "GET", "/o/{token}", RESIDENT, token="organisation_token"),
     Case("orgs.self", "POST", "/o/{token}", RESIDENT, token="organisation_token",
          body="form", reached=roles(400)),
+    # --- the action plan (programme): progress, the indicator system, reports; district
+    # and department staff see their own unit's reports, the city office reviews
+    Case("programme.progress", "GET", "/programme", PROGRAMME),
+    Case("programme.indicator", "GET", "/programme/indicators/learning_stars", PROGRAMME),
+    Case("programme.chart", "GET", "/programme/charts/learning_stars.svg", PROGRAMME),
+    # the map shows districts: a department account has none
+    Case("programme.map", "GET", "/programme/map/learning_stars.svg",
+         roles("district_a", "district_b", "monitor", "admin")),
+    Case("programme.refresh", "POST", "/programme/refresh", OFFICE, body="form"),
+    Case("programme.system", "GET", "/programme/system", PROGRAMME),
+    Case("programme.system", "POST", "/programme/system", roles("admin"), body="form",
+         reached=roles(400)),
+    Case("programme.reports", "GET", "/programme/reports", PROGRAMME),
+    *both("programme.report", "GET", "/programme/reports/2024/district/{district}",
+          REPORT_A, REPORT_B),
+    Case("programme.report", "GET", DEPT_REPORT, REPORT_DEPT),
+    *both("programme.report", "POST", "/programme/reports/2024/district/{district}",
+          roles("district_a"), roles("district_b"), body="form", reached=roles(400)),
+    Case("programme.report", "POST", DEPT_REPORT, roles("department"), body="form",
+         reached=roles(400)),
+    *both("programme.review", "POST", "/programme/reports/2024/district/{district}/review",
+          OFFICE, OFFICE, body="form", reached=roles(400)),
+    *both("programme.template", "GET",
+          "/programme/reports/2024/district/{district}/template.xlsx", REPORT_A, REPORT_B),
+    Case("programme.template", "GET", DEPT_REPORT + "/template.xlsx", REPORT_DEPT),
+    *both("programme.upload", "POST", "/programme/reports/2024/district/{district}/upload",
+          roles("district_a"), roles("district_b"), body="form", reached=roles(400)),
+    Case("programme.upload", "POST", DEPT_REPORT + "/upload", roles("department"),
+         body="form", reached=roles(400)),
+    *both("programme.evidence_add", "POST",
+          "/programme/reports/2024/district/{district}/evidence", roles("district_a"),
+          roles("district_b"), body="form", reached=roles(400)),
+    *both("programme.evidence", "GET", "/programme/evidence/{evidence}", REPORT_A,
+          REPORT_B),
 ]
 
 
@@ -362,6 +404,7 @@ def _build_world(db: Any, password_hash: str, mp: pytest.MonkeyPatch) -> World:
                                  ("district_a", "district", "A"),
                                  ("district_b", "district", "B")):
         create_user(db, name, PASSWORD, role, district)
+    create_user(db, "department", PASSWORD, "department", department_code="education")
     bank_demo.load(db)
     survey_demo.load(db)
     db.commit()
@@ -384,6 +427,7 @@ def _build_world(db: Any, password_hash: str, mp: pytest.MonkeyPatch) -> World:
     db.commit()
     w.update(_campaigns(db))
     w.update(_organisations(db))
+    w.update(_programme(db))
     w["snapshot"] = _snapshot(db)
     db.rollback()
     return w
@@ -395,6 +439,12 @@ def _snapshot(db: Any) -> dict[str, Any]:
     from learningcity.models import StaffUser
     from monitoring.fieldwork.models import Campaign
     from monitoring.organisations.models import Evaluation, EvaluationStandard, Organisation
+    from monitoring.programme.models import (
+        ProgrammeEvidence,
+        ProgrammeIndicator,
+        ProgrammeReport,
+        ProgrammeValue,
+    )
     from monitoring.results.indicators import IndicatorDefinition
     from monitoring.results.models import PopulationMargin
     from surveys.models import SurveyPublication
@@ -420,7 +470,35 @@ def _snapshot(db: Any) -> dict[str, Any]:
         "evaluations": rows(sa.select(Evaluation.id, Evaluation.status, Evaluation.revision,
                                       Evaluation.token_hash).order_by(Evaluation.id)),
         "standards": rows(sa.select(sa.func.count(EvaluationStandard.id))),
+        "programme": rows(sa.select(ProgrammeReport.unit_code, ProgrammeReport.state,
+                                    sa.func.count(ProgrammeValue.id))
+                          .outerjoin(ProgrammeValue).group_by(ProgrammeReport.id)
+                          .order_by(ProgrammeReport.unit_code)),
+        "programme_indicators": rows(sa.select(sa.func.count()).select_from(
+            ProgrammeIndicator)),
+        "evidence": rows(sa.select(sa.func.count()).select_from(ProgrammeEvidence)),
     }
+
+
+def _programme(db: Any) -> World:
+    """Draft 2024 reports of A, B and the education department, an evidence file in each
+    district's, and district boundaries of A and B for the map."""
+    import json
+
+    from monitoring.programme import catalogue, evidence, reporting
+    from monitoring.results import districtmap
+
+    catalogue.ensure_builtin(db)
+    period = reporting.ensure_period(db, 2024)
+    files = {}
+    for kind, code in (("district", "A"), ("district", "B"), ("department", "education")):
+        report = reporting.get_report(db, period, reporting.Unit(kind, code), create=True)
+        if kind == "district":
+            files[code] = evidence.add(db, report, "minutes.pdf", b"%PDF-1.4 matrix",
+                                       ACTOR).id
+    districtmap.save_boundaries(db, json.dumps(districtmap.demo_geojson(["A", "B"])), ACTOR)
+    db.commit()
+    return {"evidence": files}
 
 
 def _campaigns(db: Any) -> World:

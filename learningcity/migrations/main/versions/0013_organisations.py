@@ -6,7 +6,7 @@ organisation and year (self-assessment from a link, district review, city
 confirmation) and its evidence files. Downgrading drops the four tables.
 
 Revision ID: 0013_organisations
-Revises: 0011_calibration_latent
+Revises: 0012_programme
 Create Date: 2026-12-04 02:16:22.172223
 """
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 import learningcity.db
 
 revision = '0013_organisations'
-down_revision = '0011_calibration_latent'
+down_revision = '0012_programme'
 branch_labels = None
 depends_on = None
 
