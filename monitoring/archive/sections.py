@@ -1,5 +1,6 @@
 """The archive's contributors for what the product holds (registered in setup.cfg under
-``learningcity.archive_sections``): monitoring results, campaigns, learning organisations.
+``learningcity.archive_sections``): monitoring results, campaigns, learning organisations,
+the action plan's indicators and accepted reports.
 
 Each is ``(sessions, year) -> list[ArchiveFile]`` and reads through the documented
 service functions of its package: :mod:`monitoring.results.report` and
@@ -255,4 +256,64 @@ def organisations(sessions: ArchiveSessions, year: int) -> list[ArchiveFile]:
             f"{year} 年经市级确认的学习型组织评价结果",
             f"Learning-organisation evaluations of {year} confirmed by the city office",
             "monitoring.organisations.recognition"))
+    return files_of(out)
+
+
+# ------------------------------------------------------------------ the action plan
+
+PROGRESS_COLUMNS = ("indicator", "label_zh", "label_en", "kind", "period", "district",
+                    "value", "numerator", "denominator", "target", "target_year",
+                    "reached", "expected", "status", "source", "simulated")
+REPORT_COLUMNS = ("unit_kind", "unit", "period", "state", "accepted_at", "simulated")
+VALUE_COLUMNS = ("unit_kind", "unit", "indicator", "value", "denominator", "comment")
+
+
+def programme(sessions: ArchiveSessions, year: int) -> list[ArchiveFile]:
+    """The action plan of the year: every indicator's value against its target for the
+    city and each district (XLSX, from :func:`monitoring.programme.progress.compute`),
+    the year's accepted district and department reports with their values (XLSX), and
+    those reports' evidence files as uploaded."""
+    # start-up cost: the programme ORM
+    from monitoring.programme import progress, reporting
+
+    db = sessions.main
+    rows = sorted((r for r in progress.compute(db, sessions.monitoring) if r.year == year),
+                  key=lambda r: (r.indicator, r.district))
+    out: list[ArchiveFile] = []
+    if rows:
+        table = pd.DataFrame([[getattr(r, c) for c in PROGRESS_COLUMNS] for r in rows],
+                             columns=list(PROGRESS_COLUMNS), dtype=object)
+        table["simulated"] = table["simulated"].astype(int)
+        out.append(ArchiveFile(
+            f"programme/progress-{year}.xlsx", _xlsx([Sheet("progress", table)], year),
+            f"{year} 年行动计划指标完成情况（全市与各区县）",
+            f"The action plan's indicators in {year}: city and districts against targets",
+            "monitoring.programme.progress"))
+    accepted = sorted((r for r in reporting.reports(db)
+                       if r.period.year == year and r.state == "accepted"),
+                      key=lambda r: (r.unit_kind, r.unit_code))
+    if accepted:
+        heads, values = [], []
+        for report in accepted:
+            heads.append([report.unit_kind, report.unit_code, report.period.code,
+                          report.state, _iso(report.accepted_at), int(report.simulated)])
+            for code, v in sorted(reporting.values_of(report).items()):
+                values.append([report.unit_kind, report.unit_code, code, v.value,
+                               v.denominator, v.comment])
+            for ev in sorted(report.evidence, key=lambda e: e.id):
+                out.append(ArchiveFile(
+                    f"programme/evidence/{safe_name(report.unit_kind)}-"
+                    f"{safe_name(report.unit_code)}/{ev.id}-{safe_name(ev.filename)}",
+                    bytes(ev.data), f"{report.unit_code} {year} 年报送的佐证材料 {ev.filename}",
+                    f"Evidence of {report.unit_code}'s {year} report: {ev.filename}",
+                    "monitoring.programme.evidence"))
+        out.append(ArchiveFile(
+            f"programme/reports-{year}.xlsx", _xlsx([
+                Sheet("reports", pd.DataFrame(heads, columns=list(REPORT_COLUMNS),
+                                              dtype=object)),
+                Sheet("values", pd.DataFrame(values, columns=list(VALUE_COLUMNS),
+                                             dtype=object))], year),
+            f"{year} 年经市级验收的区县与部门报送",
+            f"District and department reports of {year} accepted by the city office",
+            "monitoring.programme.reporting"))
     return files_of(out)
