@@ -175,8 +175,10 @@ def test_nothing_person_level_reaches_the_monitoring_database(dbsession: Any,
     A.aggregate_campaign(dbsession, dbsession, "C1")
     dbsession.commit()
     load_models()
-    # the monitoring metadata holds only the aggregate schema
-    assert set(MonitoringBase.metadata.tables) == {"monitoring_run", "monitoring_aggregate"}
+    # the monitoring metadata holds only aggregate schemas: the campaigns' cells and the
+    # action plan's progress (district and city values of indicators, no person)
+    assert set(MonitoringBase.metadata.tables) == {"monitoring_run", "monitoring_aggregate",
+                                                   "programme_progress"}
     columns = [c.name for c in Aggregate.__table__.columns]
     assert tuple(columns) == AGGREGATE_COLUMNS
     forbidden = {"respondent", "respondent_id", "invitation_id", "token", "street", "psu",
