@@ -77,6 +77,22 @@ _JG_LARGE = 0.070
 # --------------------------------------------------------------------------
 
 
+
+def _checked_inputs(responses: Any, focal_mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The responses as a 2-D float array and the focal mask as booleans, one per person
+    (ValueError naming what is wrong)."""
+    x = np.asarray(responses, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"responses must be 2-D persons x items, got shape {x.shape}")
+    focal = np.asarray(focal_mask)
+    if focal.shape != (x.shape[0],):
+        raise ValueError(f"focal_mask must have shape ({x.shape[0]},), got {focal.shape}")
+    if focal.dtype != bool:
+        if not np.all(np.isin(focal, (0, 1))):
+            raise ValueError("focal_mask must be boolean (True = focal, False = reference)")
+        focal = focal.astype(bool)
+    return x, focal
+
 def _prepare(
     responses: Any, focal_mask: Any, item_ids: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -90,17 +106,8 @@ def _prepare(
     dich : (n_items,) bool, items whose observed responses are all 0/1
     reason : (n_items,) object, "" or why an item is not analysed
     """
-    x = np.asarray(responses, dtype=float)
-    if x.ndim != 2:
-        raise ValueError(f"responses must be 2-D persons x items, got shape {x.shape}")
-    n_persons, n_items = x.shape
-    focal = np.asarray(focal_mask)
-    if focal.shape != (n_persons,):
-        raise ValueError(f"focal_mask must have shape ({n_persons},), got {focal.shape}")
-    if focal.dtype != bool:
-        if not np.all(np.isin(focal, (0, 1))):
-            raise ValueError("focal_mask must be boolean (True = focal, False = reference)")
-        focal = focal.astype(bool)
+    x, focal = _checked_inputs(responses, focal_mask)
+    n_items = x.shape[1]
     seen = ~np.isnan(x)
     with np.errstate(invalid="ignore"):
         bad = seen & ((x < 0) | (x != np.floor(x)))
@@ -820,17 +827,8 @@ def lr_dif(
     Rasch and PCM items: the reference SD is estimated, so the scale is that of the
     constrained fit.
     """
-    x = np.asarray(responses, dtype=float)
-    if x.ndim != 2:
-        raise ValueError(f"responses must be 2-D persons x items, got shape {x.shape}")
-    n_persons, n_items = x.shape
-    focal = np.asarray(focal_mask)
-    if focal.shape != (n_persons,):
-        raise ValueError(f"focal_mask must have shape ({n_persons},), got {focal.shape}")
-    if focal.dtype != bool:
-        if not np.all(np.isin(focal, (0, 1))):
-            raise ValueError("focal_mask must be boolean (True = focal, False = reference)")
-        focal = focal.astype(bool)
+    x, focal = _checked_inputs(responses, focal_mask)
+    n_items = x.shape[1]
     if focal.all() or not focal.any():
         raise ValueError("lr_dif needs persons in both the focal and the reference group")
     ids = (np.array([f"item{j + 1}" for j in range(n_items)]) if item_ids is None
