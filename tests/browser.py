@@ -75,6 +75,13 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+def submit(page: Any, selector: str) -> None:
+    """Click what sends a form or follows a link, and wait until the next page has
+    loaded (reading the page right after a bare click can catch it half-parsed)."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
+
+
 def fits(page: Any, width: int = 360) -> bool:
     """Nothing on the page is wider than the screen (after any navigation finished)."""
     page.wait_for_load_state("load")

@@ -7,7 +7,7 @@ folder ``LC_SCREENSHOTS`` names (see tests/browser.py).
 """
 from __future__ import annotations
 
-from tests.browser import SCREENSHOTS, axe_problems, fits
+from tests.browser import SCREENSHOTS, axe_problems, fits, submit
 
 
 def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser):
@@ -16,13 +16,13 @@ def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser)
     page = context.new_page()
     page.goto(demo_server + "/")
     problems = axe_problems(page)
-    page.click("a.button[href$=\"/test\"]")  # take the test
+    submit(page, "a.button[href$=\"/test\"]")  # take the test
     page.check("input[name=consent]")
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     # background questions
     page.check("input[name=age_band][value='60-69']")
     page.check("input[name=occupation][value=retired]")
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     answered = 0
     link = page.url
     while "/result" not in page.url:
@@ -40,7 +40,7 @@ def test_resident_takes_the_demo_test_from_start_to_result(demo_server, browser)
         options = page.locator("input[name=choice]")
         assert options.count() >= 2
         options.nth(answered % options.count()).check()
-        page.click("button[type=submit]")
+        submit(page, "button[type=submit]")
         answered += 1
         assert answered <= 40, "the test did not stop"
     assert 15 <= answered <= 27  # min/max items of the demo blueprint (+ 2 pilot items)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import SCREENSHOTS, axe_problems, fits
+from tests.browser import SCREENSHOTS, axe_problems, fits, submit
 
 VIEWPORT = {"width": 360, "height": 740}
 
 
 def next_page(page):
-    page.click("button[name=action][value=next]")
+    submit(page, "button[name=action][value=next]")
 
 
 def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(demo_server, browser):
@@ -23,7 +23,7 @@ def test_resident_fills_the_survey_on_a_phone_following_a_skip_path(demo_server,
                                   java_script_enabled=False)
     page = context.new_page()
     page.goto(demo_server + "/survey")
-    page.click("form button[type=submit]")
+    submit(page, "form button[type=submit]")
     assert "第 1 页，共 7 页" in page.locator(".progress").inner_text()
     next_page(page)  # intro
     page.check("input[name=age_band][value='30-44']")
@@ -98,7 +98,7 @@ def test_survey_pages_have_no_serious_accessibility_violation(demo_server, brows
     page = context.new_page()
     page.goto(demo_server + "/survey")
     problems = axe_problems(page)
-    page.click("form button[type=submit]")
+    submit(page, "form button[type=submit]")
     for _page in range(2):
         problems += axe_problems(page)
         next_page(page)
@@ -172,7 +172,7 @@ def test_cascading_street_and_household_repeat_on_a_phone_without_javascript(
                                   java_script_enabled=False)
     page = context.new_page()
     page.goto(household_server + "/survey?survey=household")
-    page.click("form button[type=submit]")
+    submit(page, "form button[type=submit]")
     assert page.locator("select[name=street]").count() == 0  # held back: no district yet
     page.check("input[name=district][value=d2]")
     page.fill("input[name=household_size]", "2")
@@ -203,7 +203,7 @@ def test_cascading_street_and_household_repeat_on_a_phone_without_javascript(
     page.screenshot(path=str(SCREENSHOTS / "survey_repeat.png"), full_page=True)
     assert fits(page)
     # going back shows the first member with the answers given
-    page.click("button[name=action][value=back]")
+    submit(page, "button[name=action][value=back]")
     assert page.locator("h1").inner_text() == "家庭成员 1/2"
     assert page.locator("input[name='member_age[1]']").input_value() == "72"
     next_page(page)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from monitoring.archive import bundle, views
-from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving, submit
 from tests.monitoring.archive.conftest import declared_sections
 from tests.site_pages import PASSWORD, USERNAMES, add_staff
 
@@ -31,7 +31,7 @@ def _login(page: Any, server: str, role: str) -> None:
     page.goto(server + "/login")
     page.fill("input[name=username]", USERNAMES[role])
     page.fill("input[name=password]", PASSWORD)
-    page.click("form.stack button[type=submit], main button[type=submit]")
+    submit(page, "form.stack button[type=submit], main button[type=submit]")
 
 
 def test_city_office_builds_the_demo_year_and_reads_it_on_a_phone(served: Any,

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving, submit
 
 PASSWORD = "correct horse battery"
 CODE_RE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{5}\b")
@@ -42,10 +42,10 @@ def test_campaign_tabs_at_360px_without_javascript(server, browser) -> None:
     page.goto(server + "/login?next=/campaigns")
     page.fill("input[name=username]", "district_d01")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     assert page.url.endswith("/campaigns")
     _fits(page)
-    page.click("a.card-title")
+    submit(page, "a.card-title")
     _fits(page)
     assert "var/demo_invitations.csv" in page.content()
     code = page.url.rstrip("/").rsplit("/", 1)[-1]
@@ -93,8 +93,8 @@ def test_close_result_at_360px(server, browser) -> None:
     page.goto(server + "/login?next=/campaigns")
     page.fill("input[name=username]", "district_d01")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.click("a.card-title")
+    submit(page, "button[type=submit]")
+    submit(page, "a.card-title")
     code = page.url.rstrip("/").rsplit("/", 1)[-1]
     page.goto(f"{server}/campaigns/{code}/close")
     assert "还没有人完成答题。" in page.inner_text("main")

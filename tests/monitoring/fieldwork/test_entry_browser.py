@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving, submit
 from tests.conftest import TEST_SECRET
 
 
@@ -50,11 +50,11 @@ def test_resident_enters_a_code_on_a_phone(served, browser):
     assert box["height"] >= 44 and box["width"] >= 280  # a big input, easy to tap
     page.fill("input[name=code]", code.lower().replace("-", " "))
     page.screenshot(path=str(SCREENSHOTS / "entry-360.png"), full_page=True)
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     assert "东湖区终身学习能力调查" in page.content()
     assert fits(page)
     page.check("input[name=consent]")
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     assert "/t/" in page.url
     assert page.locator("legend.stem").inner_text().strip()  # the first question
     link = page.url

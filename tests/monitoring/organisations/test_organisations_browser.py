@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving, submit
 from tests.site_pages import PASSWORD, USERNAMES, add_staff
 
 
@@ -36,7 +36,7 @@ def _login(page: Any, server: str, role: str) -> None:
     page.goto(server + "/login")
     page.fill("input[name=username]", USERNAMES[role])
     page.fill("input[name=password]", PASSWORD)
-    page.click("form.stack button[type=submit], main button[type=submit]")
+    submit(page, "form.stack button[type=submit], main button[type=submit]")
 
 
 def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
@@ -55,20 +55,20 @@ def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
     assert label["height"] >= 44  # a whole row to tap
     radio.check()
     page.fill("textarea[name=note-organisation]", "成立了学习型社区建设领导小组")
-    page.click("button[value=save]")
+    submit(page, "button[value=save]")
     assert "saved=draft" in page.url and "草稿已保存" in page.content()
     page.select_option("select[name=criterion]", "activities")
     page.set_input_files("input[name=file]", files=[{
         "name": "活动记录.pdf", "mimeType": "application/pdf",
         "buffer": b"%PDF-1.4\n% browser evidence\n"}])
-    page.click("form#evidence button[type=submit]")
+    submit(page, "form#evidence button[type=submit]")
     assert "文件已上传" in page.content()
     for code in ("organisation", "facilities", "activities", "participation", "results"):
         page.check(f"input[name=level-{code}][value=B]")
     page.check("input[name=level-organisation][value=A]")
     assert fits(page)
     page.screenshot(path=str(SCREENSHOTS / "org-self-360.png"), full_page=True)
-    page.click("button[value=submit]")
+    submit(page, "button[value=submit]")
     assert "saved=submitted" in page.url and "提交" in page.content()
     assert page.locator("input[type=radio]").count() == 0  # read-only once submitted
     assert fits(page)
@@ -81,10 +81,10 @@ def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
     page.goto(f"{server}/organisations/{organisation_id}/review/2025")
     assert "活动记录.pdf" in page.content()
     page.select_option("select[name=level-results]", "C")
-    page.click("form#review button[type=submit]")
+    submit(page, "form#review button[type=submit]")
     assert page.locator("[role=alert]").count() == 1  # a differing level needs a comment
     page.fill("textarea[name=comment-results]", "成效材料只覆盖半年")
-    page.click("form#review button[type=submit]")
+    submit(page, "form#review button[type=submit]")
     # 100 * (0.2*4/4 + 0.2*3/4 + 0.3*3/4 + 0.2*3/4 + 0.1*2/4) = 20+15+22.5+15+5 = 77.5
     assert "77.5" in page.content() and "已认定" in page.content()
     assert fits(page, 1280)
@@ -95,7 +95,7 @@ def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
     page = office.new_page()
     _login(page, server, "monitor")
     page.goto(f"{server}/organisations/{organisation_id}/review/2025")
-    page.click("form#confirm button[type=submit]")
+    submit(page, "form#confirm button[type=submit]")
     assert "结果已确认" in page.content()
     page.goto(f"{server}/organisations?year=2025")
     assert re.search(r"D01 · [^<]+</td>\s*<td[^>]*>\d+</td>", page.content())

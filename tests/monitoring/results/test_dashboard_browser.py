@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser import SCREENSHOTS, fits, make_app, serving
+from tests.browser import SCREENSHOTS, fits, make_app, serving, submit
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_monitor_reads_indicators_at_360px(server, browser):
     assert "/login" in page.url  # anonymous: asked to log in first
     page.fill("input[name=username]", "monitor")
     page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
     page.goto(server + "/monitoring")
     assert page.locator("h1").inner_text() == "指标与目标对照"
     for path in ("/monitoring", "/monitoring/groups", "/monitoring/trends",
