@@ -132,6 +132,7 @@ _LOG_MIN = float(np.log(_LOG_FLOOR))
 _MAX_STEP = 1.0                      # cap on one Fisher-scoring step (internal units)
 _DENSE_FILL = 0.10                   # one-hot density above which Y is kept dense
 _DEDUP_MAX_ITEMS = 40
+_CHUNK = 2**20                       # entries per chunk of set-up index arithmetic (memory)
 #: a slope beyond this (logistic metric) is taken as running off to infinity: no real
 #: item discriminates so sharply, and sparse data with perfectly separating responses
 #: give such slopes on the way to a singular information matrix
@@ -360,7 +361,8 @@ class _Problem:
     offsets: np.ndarray               # (J,) first one-hot column of each item
     col_item: np.ndarray              # (C,) item of each one-hot column
     col_cat: np.ndarray               # (C,) category of each one-hot column
-    Y: np.ndarray | sp.csr_matrix     # (N, C) one-hot responses (merged patterns)
+    # (N, C) one-hot responses (merged patterns); None for a complete design, held as Z
+    Y: np.ndarray | sp.csr_matrix | None
     weights: np.ndarray               # (N,) pattern frequencies
     group: np.ndarray                 # (N,) group index
     n_groups: int
@@ -376,6 +378,10 @@ class _Problem:
     # density="eh": (G, Q) log weights of the empirical histograms (None: discrete normal)
     eh_log_weights: np.ndarray | None = None
     collapsed: dict = field(default_factory=dict)  # item j -> original category per new one
+    # complete design (every pattern answers every item): (N, C - J) uint8, the one-hot
+    # columns of categories >= 1 (category 0 is implied); 1/8 of a float64 Y, 1/16 of
+    # Y with its reduced copy (memory, issue 18)
+    Z: np.ndarray | None = None
 
 
 def _as_response_matrix(responses: np.ndarray) -> np.ndarray:
@@ -505,26 +511,77 @@ def screen_items(responses: np.ndarray, item_ids: Sequence[str] | np.ndarray, *,
 
 
 def _observed_entries(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row, column (int32) and value of every non-NaN entry, row-major, filled in blocks
-    of rows (memory: np.nonzero of the whole matrix would hold two int64 arrays)."""
+    """Row, column (int32) and category (int16) of every non-NaN entry, row-major, filled
+    and checked in blocks of rows (memory: np.nonzero of the whole matrix would hold two
+    int64 arrays, float values another copy of the responses)."""
     n, m = r.shape
     if n * m >= 2**31:
         raise ValueError(f"responses of shape {r.shape} are too large")
-    step = max(1, 2**22 // max(1, m))
+    step = max(1, 2**20 // max(1, m))
     counts = [int(np.count_nonzero(~np.isnan(r[s0:s0 + step]))) for s0 in range(0, n, step)]
     total = sum(counts)
     pi = np.empty(total, dtype=np.int32)
     pj = np.empty(total, dtype=np.int32)
-    vals = np.empty(total, dtype=r.dtype)
+    vals = np.empty(total, dtype=np.int16)
     at = 0
     for s0, c in zip(range(0, n, step), counts, strict=True):
         block = r[s0:s0 + step]
         bi, bj = np.nonzero(~np.isnan(block))
+        v = block[bi, bj]
+        if v.size and (np.any(v < 0) or np.any(v != np.round(v))):
+            raise ValueError("responses must be NaN or integer categories 0, 1, 2, ...")
+        if v.size and v.max() > 1000:
+            raise ValueError("response categories above 1000 are not supported")
         pi[at:at + c] = bi + s0
         pj[at:at + c] = bj
-        vals[at:at + c] = block[bi, bj]
+        vals[at:at + c] = v
         at += c
     return pi, pj, vals
+
+
+def _category_counts(pj: np.ndarray, vals: np.ndarray, n_items: int, top: int
+                     ) -> np.ndarray:
+    """(items, top) counts of each category, in chunks (memory: no full-size index)."""
+    out = np.zeros(n_items * top, dtype=np.int64)
+    for a in range(0, pj.size, _CHUNK):
+        key = pj[a:a + _CHUNK].astype(np.int64) * top
+        key += vals[a:a + _CHUNK]
+        out += np.bincount(key, minlength=n_items * top)
+    return out.reshape(n_items, top)
+
+
+def _reduced_onehot(ei: np.ndarray, ej: np.ndarray, ev: np.ndarray, offsets: np.ndarray,
+                    n_rows: int, width: int) -> np.ndarray:
+    """The uint8 one-hot matrix of categories >= 1 of a complete design (``_Problem.Z``)
+    from its (row, item, category) entries; built in one flat byte array whose spare
+    last byte takes the category-0 entries (memory: no index copies by mask)."""
+    dump = n_rows * width                              # spare last byte: category 0
+    itype = np.int64 if dump >= 2**31 else np.int32
+    first = (offsets - np.arange(offsets.size) - 1).astype(itype)  # + k: column of k
+    out = np.zeros(dump + 1, dtype=np.uint8)
+    for a in range(0, ei.size, _CHUNK):
+        v = ev[a:a + _CHUNK]
+        flat = ei[a:a + _CHUNK].astype(itype) * itype(width)
+        flat += first[ej[a:a + _CHUNK]]
+        flat += v
+        flat[v == 0] = dump
+        out[flat] = 1
+    return out[:-1].reshape(n_rows, width)
+
+
+def _onehot_matrix(ei: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int
+                   ) -> np.ndarray | sp.csr_matrix:
+    """The one-hot matrix ``Y`` of an incomplete design: dense when it is dense enough
+    and small, else CSR."""
+    fill = ei.size / max(1, n_rows * n_cols)
+    if fill > _DENSE_FILL and n_rows * n_cols * 8 < 512 * 2**20:
+        Y = np.zeros((n_rows, n_cols))     # dense directly: no CSR copy on the way (memory)
+        Y[ei, cols] = 1.0
+        return Y
+    # start-up cost: scipy.sparse (0.15 s of import) only for sparse designs
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix((np.ones(ei.size), (ei, cols)), shape=(n_rows, n_cols))
 
 
 def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_ids,
@@ -542,15 +599,9 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     codes = _item_codes(model, n_items)
 
     # observed entries as triplets (person, item, category): no dense int copies
-    pi, pj, vals_f = _observed_entries(r)
-    if vals_f.size and (np.any(vals_f < 0) or np.any(vals_f != np.round(vals_f))):
-        raise ValueError("responses must be NaN or integer categories 0, 1, 2, ...")
-    if vals_f.size and vals_f.max() > 1000:
-        raise ValueError("response categories above 1000 are not supported")
-    vals = vals_f.astype(np.int32)
-    del vals_f
+    pi, pj, vals = _observed_entries(r)
     top = int(vals.max()) + 1 if vals.size else 1
-    cat_counts = np.bincount(pj * top + vals, minlength=n_items * top).reshape(n_items, top)
+    cat_counts = _category_counts(pj, vals, n_items, top)
 
     # anchors
     anchored = np.zeros(n_items, dtype=bool)
@@ -580,9 +631,8 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
             remap = np.tile(np.arange(top), (n_items, 1))
             for j, used in collapsed.items():
                 remap[j, used] = np.arange(len(used))
-            vals = remap[pj, vals]
-            cat_counts = np.bincount(pj * top + vals,
-                                     minlength=n_items * top).reshape(n_items, top)
+            vals = remap.astype(np.int16)[pj, vals]
+            cat_counts = _category_counts(pj, vals, n_items, top)
 
     # categories and checks per item
     ncat = np.zeros(n_items, dtype=int)
@@ -609,7 +659,9 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     p = kmax + 1
 
     # persons without any response are dropped
-    keep = np.bincount(pi, minlength=n_persons_all) > 0
+    keep = np.zeros(n_persons_all, dtype=bool)
+    for a in range(0, pi.size, _CHUNK):            # (memory: bincount copies to int64)
+        keep[pi[a:a + _CHUNK]] = True
     # groups
     if groups is None:
         labels = np.array(["all"], dtype=object)
@@ -643,7 +695,8 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
     rows_kept = np.flatnonzero(keep)
     weights = np.ones(rows_kept.size)
     new_row = (np.cumsum(keep) - 1).astype(np.int32)
-    ei, ej, ev = new_row[pi], pj, vals                 # entries on the kept rows
+    ei = pi if rows_kept.size == n_persons_all else new_row[pi]   # on the kept rows
+    ej, ev = pj, vals
     del pi, pj, vals
     if n_items <= _DEDUP_MAX_ITEMS:
         key = np.full((rows_kept.size, n_items + 1), -1, dtype=np.int16)
@@ -656,20 +709,16 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
             ei, ej = np.nonzero(uniq[:, 1:] >= 0)
             ev = uniq[:, 1:][ei, ej].astype(np.int64)
     gkeep = gidx[rows_kept]
-    cols = offsets.astype(np.int32)[ej]
-    cols += ev
-    del ej, ev                                         # (memory: before Y exists)
     n_rows = rows_kept.size
-    fill = ei.size / max(1, n_rows * n_cols)
-    if fill > _DENSE_FILL and n_rows * n_cols * 8 < 512 * 2**20:
-        Y = np.zeros((n_rows, n_cols))     # dense directly: no CSR copy on the way (memory)
-        Y[ei, cols] = 1.0
+    if n_items and ei.size == n_rows * n_items and np.all(ncat >= 2):
+        Y, Z = None, _reduced_onehot(ei, ej, ev, offsets, n_rows, n_cols - n_items)
+        del ei, ej, ev
     else:
-        # start-up cost: scipy.sparse (0.15 s of import) only for sparse designs
-        import scipy.sparse
-
-        Y = scipy.sparse.csr_matrix((np.ones(ei.size), (ei, cols)), shape=(n_rows, n_cols))
-    del ei, cols
+        cols = offsets.astype(np.int32)[ej]
+        cols += ev
+        del ej, ev                                     # (memory: before Y exists)
+        Y, Z = _onehot_matrix(ei, cols, n_rows, n_cols), None
+        del ei, cols
 
     # parameters and free masks
     theta = quadrature_grid(n_quad, theta_range)
@@ -736,7 +785,7 @@ def _setup(responses, model, groups, anchors, priors, n_quad, theta_range, item_
         sigma_free[0] = not any_free_slope
     problem = _Problem(theta=theta, kmax=kmax, codes=codes, ncat=ncat, X=X, free=free,
                        shared=shared, anchored=anchored, offsets=offsets,
-                       col_item=col_item, col_cat=col_cat, Y=Y, weights=weights,
+                       col_item=col_item, col_cat=col_cat, Y=Y, Z=Z, weights=weights,
                        group=gkeep, n_groups=n_groups, mu=mu, sigma=sigma,
                        mu_free=mu_free, sigma_free=sigma_free, priors=priors,
                        n_persons=int(keep.sum()))
@@ -809,28 +858,74 @@ class _Design:
     """
 
     def __init__(self, pr: _Problem):
-        self.reduced = None
+        self.reduced = pr.Z                           # None: missing responses, full Y
         self.unit_weights = bool(np.all(pr.weights == 1.0))
-        Y = pr.Y
-        J = pr.ncat.size
-        if _is_sparse(Y) or J == 0 or np.any(pr.ncat < 2):
+        if pr.Z is None:
             return
-        if not np.all(Y.sum(axis=1) == J):            # one-hot: row sum = items answered
-            return                                    # missing responses: full Y
+        J = pr.ncat.size
         keep = pr.col_cat > 0
         self.keep = np.flatnonzero(keep)
         self.zero = pr.offsets                        # category-0 column of each item
         self.item_of_keep = pr.col_item[keep]
         self.starts = pr.offsets - np.arange(J)       # first kept column of each item
-        self.reduced = np.ascontiguousarray(np.take(Y, self.keep, axis=1))  # C order
+
+
+_BLOCK_BYTES = 4 * 2**20              # float64 copy of a row block of Z (memory)
+
+
+def _z_blocks(Z: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, float64 copy) of consecutive row blocks of the uint8 matrix ``Z``,
+    one reused buffer of about ``_BLOCK_BYTES``."""
+    n, k = Z.shape
+    step = max(1, _BLOCK_BYTES // (8 * max(1, k)))
+    buf = np.empty((min(step, n), k))
+    for s0 in range(0, n, step):
+        block = buf[:min(step, n - s0)]
+        np.copyto(block, Z[s0:s0 + step])
+        yield s0, block
+
+
+def _z_times(Z: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """``Z @ D`` (N, Q) for the reduced one-hot ``Z``, block by block."""
+    out = np.empty((Z.shape[0], D.shape[1]))
+    for s0, block in _z_blocks(Z):
+        np.matmul(block, D, out=out[s0:s0 + block.shape[0]])
+    return out
+
+
+def _zt_times(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``Z.T @ W`` (K, Q) for the reduced one-hot ``Z``, block by block."""
+    acc = np.zeros((W.shape[1], Z.shape[1]))
+    for s0, block in _z_blocks(Z):
+        acc += W[s0:s0 + block.shape[0]].T @ block       # this order: 1.5x faster
+    return acc.T
+
+
+def _onehot_rows(pr: _Problem, s0: int, s1: int) -> np.ndarray | sp.csr_matrix:
+    """Rows ``s0:s1`` of the full one-hot matrix (rebuilt dense from ``Z`` for a
+    complete design)."""
+    if pr.Z is None:
+        return pr.Y[s0:s1]
+    Zb = pr.Z[s0:s1]
+    full = np.zeros((Zb.shape[0], pr.col_item.size))
+    full[:, pr.col_cat > 0] = Zb
+    full[:, pr.offsets] = 1.0 - np.add.reduceat(Zb, pr.offsets - np.arange(pr.ncat.size),
+                                                axis=1)
+    return full
+
+
+def _onehot(pr: _Problem) -> np.ndarray | sp.csr_matrix:
+    """The full one-hot matrix (persons x all categories); for a complete design a dense
+    copy built from ``Z``, for the paths that need every column (Louis' information)."""
+    return pr.Y if pr.Z is None else _onehot_rows(pr, 0, pr.Z.shape[0])
 
 
 def _design(pr: _Problem) -> _Design:
     """The :class:`_Design` of ``pr``, built on first use and kept on the problem (its
     one-hot matrix never changes)."""
     d = pr.__dict__.get("_design_cache")
-    if d is None or d[0] is not pr.Y:
-        d = (pr.Y, _Design(pr))
+    if d is None or d[0] is not (pr.Y if pr.Z is None else pr.Z):
+        d = (pr.Y if pr.Z is None else pr.Z, _Design(pr))
         pr.__dict__["_design_cache"] = d
     return d[1]
 
@@ -853,7 +948,7 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     log_w = _group_log_weights(pr, mu, sigma)                   # (G, Q)
     if des.reduced is not None:
         base = logP_cols[des.zero]                               # (J, Q)
-        L = des.reduced @ (logP_cols[des.keep] - base[des.item_of_keep])
+        L = _z_times(des.reduced, logP_cols[des.keep] - base[des.item_of_keep])
         L += base.sum(axis=0)
     else:
         L = pr.Y @ logP_cols                                     # (N, Q)
@@ -877,7 +972,7 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
         n_gq = np.stack([wpost[pr.group == g].sum(axis=0) for g in range(pr.n_groups)])
     if des.reduced is not None:
         R = np.empty((pr.col_item.size, pr.theta.size))
-        R_keep = (wpost.T @ des.reduced).T         # this order: 1.5x faster than Z.T @ w
+        R_keep = _zt_times(des.reduced, wpost)
         R[des.keep] = R_keep
         R[des.zero] = n_gq.sum(axis=0) - np.add.reduceat(R_keep, des.starts, axis=0)
     else:
@@ -1432,7 +1527,7 @@ def _run_em(pr: _Problem, max_iter: int, tol: float, progress):
 # Standard errors: observed information of the marginal log-likelihood (Louis)
 # ----------------------------------------------------------------------------------------
 
-def _item_rows(pr: _Problem, j: int, Ycsc) -> tuple[np.ndarray, np.ndarray]:
+def _item_rows(pr: _Problem, j: int, Y, Ycsc) -> tuple[np.ndarray, np.ndarray]:
     """Rows (persons) answering item j and their categories."""
     off, k = pr.offsets[j], pr.ncat[j]
     if Ycsc is not None:
@@ -1441,7 +1536,7 @@ def _item_rows(pr: _Problem, j: int, Ycsc) -> tuple[np.ndarray, np.ndarray]:
         cats = np.repeat(np.arange(k), np.diff(sub.indptr))
         order = np.argsort(rows, kind="stable")
         return rows[order], cats[order]
-    rows, cats = np.nonzero(pr.Y[:, off:off + k])
+    rows, cats = np.nonzero(Y[:, off:off + k])
     return rows, cats
 
 
@@ -1450,8 +1545,11 @@ def _louis_cost(pr: _Problem) -> float:
     (merged) response patterns, m_i = responses of pattern i (one product per item with
     the patterns answering it, lower triangle only)."""
     Y = pr.Y
-    m = np.diff(Y.indptr) if _is_sparse(Y) else np.count_nonzero(Y, axis=1)
-    m = m.astype(float)
+    if pr.Z is not None:
+        m = np.full(pr.Z.shape[0], float(pr.ncat.size))
+    else:
+        m = np.diff(Y.indptr) if _is_sparse(Y) else np.count_nonzero(Y, axis=1)
+        m = m.astype(float)
     return float(pr.theta.size * (pr.kmax + 1) * 0.5 * (m @ m))
 
 
@@ -1477,21 +1575,20 @@ def _xpd_hessian(pr: _Problem, post: np.ndarray, D_cols: np.ndarray, active: np.
     flat = jj * p + cc                                                  # item coords
     gcoords = [(g, t, int(grp_coord[g, t])) for g in range(pr.n_groups) for t in range(2)
                if grp_coord[g, t] >= 0]
-    Y = pr.Y
-    sparse = _is_sparse(Y)
-    N = Y.shape[0]
+    sparse = pr.Z is None and _is_sparse(pr.Y)
+    N = pr.weights.size
     out = np.zeros((n_exp, n_exp))
     for s0 in range(0, N, _XPD_CHUNK):
         s1 = min(N, s0 + _XPD_CHUNK)
         n = s1 - s0
         pst = post[s0:s1]
         A = (pst @ Dmat).reshape(n, C, p)                               # per column
+        blk = _onehot_rows(pr, s0, s1)
         if sparse:
-            blk = Y[s0:s1]
             ei = np.repeat(np.arange(n), np.diff(blk.indptr))
             ec = blk.indices
         else:
-            ei, ec = np.nonzero(Y[s0:s1])
+            ei, ec = np.nonzero(blk)
         Sfull = np.zeros((n, J, p))
         Sfull[ei, pr.col_item[ec]] = A[ei, ec]                          # one answer per item
         S = np.zeros((n, n_exp))
@@ -1548,9 +1645,10 @@ def _louis_hessian(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarra
     _, D = _all_log_probs(pr, X, deriv=True)                           # d log P / dX
     D = D.transpose(0, 2, 1, 3)                                         # (J, kmax, Q, p)
     D_cols = D[pr.col_item, pr.col_cat]                                 # (C, Q, p)
-    sparse = _is_sparse(pr.Y)
-    Ycsc = pr.Y.tocsc() if sparse else None
-    N = pr.Y.shape[0]
+    Y = _onehot(pr)
+    sparse = _is_sparse(Y)
+    Ycsc = Y.tocsc() if sparse else None
+    N = Y.shape[0]
     gcoords_all = [(g, t) for g in range(pr.n_groups) for t in range(2) if grp_coord[g, t] >= 0]
 
     def cross(rows: np.ndarray, U: np.ndarray, first: int) -> np.ndarray:
@@ -1564,9 +1662,9 @@ def _louis_hessian(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarra
         if first < J:
             off = pr.offsets[first]
             if sparse:
-                Ysub = pr.Y[rows][:, off:]
+                Ysub = Y[rows][:, off:]
             else:
-                Ysub = (pr.Y if rows.size == N else pr.Y[rows])[:, off:]
+                Ysub = (Y if rows.size == N else Y[rows])[:, off:]
             M = (Ysub.T @ U.reshape(rows.size, Q * nx)).reshape(-1, Q, nx)
             # items: sum_k sum_q D[j', k, q, x'] M[col(j', k), q, x]
             contrib = np.einsum("cqy,cqx->cyx", D_cols[off:], M)         # (C', p, nx)
@@ -1592,7 +1690,7 @@ def _louis_hessian(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarra
     w = pr.weights
     for j in est_items:
         xs = np.flatnonzero(active[j])
-        rows, cats = _item_rows(pr, j, Ycsc)
+        rows, cats = _item_rows(pr, j, Y, Ycsc)
         dL = D[j][cats][:, :, xs]                                       # (n, Q, nx)
         pst = post if rows.size == N else post[rows]
         s = np.einsum("nq,nqx->nx", pst, dL)
@@ -2079,6 +2177,8 @@ def _is_sparse(Y: object) -> bool:
 
 def _complete(pr: _Problem) -> bool:
     """True when every (merged) response pattern answers every item."""
+    if pr.Z is not None:
+        return True
     n_obs = pr.Y.nnz if _is_sparse(pr.Y) else int(np.count_nonzero(pr.Y))
     return n_obs == pr.Y.shape[0] * pr.X.shape[0]
 
@@ -2086,6 +2186,8 @@ def _complete(pr: _Problem) -> bool:
 def _person_items(pr: _Problem) -> np.ndarray | sp.csr_matrix:
     """(N, J) 0/1: which items each (merged) response pattern answered (sparse when the
     one-hot matrix is, else dense float32; an item's one-hot columns are contiguous)."""
+    if pr.Z is not None:
+        return np.ones((pr.Z.shape[0], pr.ncat.size), dtype=np.float32)
     if not _is_sparse(pr.Y):
         return np.add.reduceat(pr.Y, pr.offsets, axis=1).astype(np.float32)
     # start-up cost: scipy.sparse only for sparse designs
