@@ -157,8 +157,9 @@ def item_fit(params: ItemParams, responses: Any, theta: Any) -> ItemFit:
     """
     r = M.check_responses(params, responses)
     t = _person_theta(theta, r.shape[0])
-    r = r[np.isfinite(t)]
-    t = t[np.isfinite(t)]
+    if not np.all(np.isfinite(t)):                     # (memory: no copy when all are)
+        r = r[np.isfinite(t)]
+        t = t[np.isfinite(t)]
     n_items = params.n_items
     sum_z2 = np.zeros(n_items)
     sum_y2 = np.zeros(n_items)
@@ -479,7 +480,8 @@ def sx2(
     r = M.check_responses(params, responses)
     n_items = params.n_items
     complete = ~np.any(np.isnan(r), axis=1)
-    x = r[complete].astype(np.int64)
+    small = np.int16 if params.max_categories <= np.iinfo(np.int16).max else np.int64
+    x = (r if complete.all() else r[complete]).astype(small)   # (memory: 1/4 of int64)
     n_persons = int(x.shape[0])
     nan = np.full(n_items, np.nan)
     if n_persons < min_persons:

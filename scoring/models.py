@@ -552,15 +552,24 @@ def check_responses(params: ItemParams, responses: Any) -> np.ndarray:
         raise ValueError(
             f"responses must be (n_persons, {params.n_items}) persons x items, got {r.shape}"
         )
-    seen = ~np.isnan(r)
-    with np.errstate(invalid="ignore"):
-        bad = seen & ((r < 0) | (r >= params.n_categories[None, :]) | (r != np.floor(r)))
-    if np.any(bad):
-        i, j = np.argwhere(bad)[0]
+    first, n_bad = None, 0
+    step = max(1, 2**18 // max(1, r.shape[1]))         # rows per block (memory: no copies)
+    for s0 in range(0, r.shape[0], step):
+        blk = r[s0:s0 + step]
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(blk) & ((blk < 0) | (blk >= params.n_categories[None, :])
+                                    | (blk != np.floor(blk)))
+        if np.any(bad):
+            n_bad += int(bad.sum())
+            if first is None:
+                i, j = np.argwhere(bad)[0]
+                first = (s0 + int(i), int(j))
+    if first is not None:
+        i, j = first
         raise ValueError(
-            f"invalid response {r[i, j]!r} for person row {i}, item {str(params.item_ids[j])!r} "
+            f"invalid response {float(r[i, j])!r} for person row {i}, item {str(params.item_ids[j])!r} "
             f"({int(params.n_categories[j])} categories; use NaN for not administered); "
-            f"{int(bad.sum())} invalid entries in total"
+            f"{n_bad} invalid entries in total"
         )
     return r
 

@@ -228,3 +228,20 @@ def test_property_probabilities_valid_and_information_nonnegative(params, theta)
     # information never exceeds a² (K-1)² / 4 (variance bound of a K-category score)
     k = params.n_categories[0]
     assert info[0, 0] <= params.a[0] ** 2 * (k - 1) ** 2 / 4 + 1e-12
+
+
+def test_check_responses_names_the_first_bad_entry_across_row_blocks():
+    """The check runs in row blocks (memory); the first invalid entry in row-major order
+    and the total count are reported as for one pass over the matrix, and a valid
+    matrix is returned as is (no copy)."""
+    n_items = 100
+    params = ItemParams.from_arrays([f"q{j}" for j in range(n_items)], "2pl",
+                                    np.ones(n_items), np.zeros((n_items, 1)))
+    r = np.zeros((6000, n_items))
+    assert M.check_responses(params, r) is r
+    r[5900, 3] = 2.0          # beyond the first block of rows
+    r[2700, 7] = 0.5
+    r[2700, 9] = -1.0
+    with pytest.raises(ValueError, match=r"invalid response 0\.5 for person row 2700, "
+                                         r"item 'q7' .*; 3 invalid entries in total"):
+        M.check_responses(params, r)
