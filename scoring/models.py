@@ -567,7 +567,8 @@ def check_responses(params: ItemParams, responses: Any) -> np.ndarray:
     if first is not None:
         i, j = first
         raise ValueError(
-            f"invalid response {float(r[i, j])!r} for person row {i}, item {str(params.item_ids[j])!r} "
+            f"invalid response {float(r[i, j])!r} for person row {i}, "
+            f"item {str(params.item_ids[j])!r} "
             f"({int(params.n_categories[j])} categories; use NaN for not administered); "
             f"{n_bad} invalid entries in total"
         )
