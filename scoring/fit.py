@@ -44,7 +44,7 @@ __all__ = [
     "sx2",
 ]
 
-_BLOCK_CELLS = 2_000_000  # persons per block ~ this / (n_items * max_categories)
+_BLOCK_CELLS = 500_000  # persons per block ~ this / (n_items * max_categories); memory
 
 
 def _blocks(params: ItemParams, n_persons: int):
