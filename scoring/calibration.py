@@ -23,9 +23,11 @@ Algorithm
   normalised row-wise, and the expected counts per item, category and grid point are one
   more product ``Y.T @ posterior``.  No persons x items x quad tensor is ever built.
   With 40 items or fewer, identical response patterns (within group) are merged first.
-  When every person answers every item (dense complete data) the category-0 columns are
-  dropped from both products (``log P_j0`` is a per-item baseline, the category-0 counts
-  are the posterior totals minus the rest): half the work for dichotomous items, exact.
+  When every person answers every item (complete data) only the category >= 1 columns
+  are kept, as a uint8 matrix ``Z`` multiplied in float64 row blocks (``log P_j0`` is a
+  per-item baseline, the category-0 counts are the posterior totals minus the rest):
+  half the work for dichotomous items, exact, and 1/16 of the memory of ``Y`` with its
+  reduced copy (1 byte per response and category above 0).
 * M-step, items: items are independent given the expected counts; all items are updated
   at once by damped Fisher scoring (Levenberg-Marquardt: a ridge on the diagonal of each
   ``(p, p)`` information block that grows when step halving finds no ascent; singular
