@@ -1121,30 +1121,29 @@ def _read_choices(path: str, id_col: str | None, group_col: str | None) -> _Choi
             if name is not None and name not in header:
                 raise InputError(path, line, name, f"no such column (named by {option})")
 
-    header_line, header, frame = _read(path, check)
+    header_line, header, table = _read(path, check)
     if id_col is None and "person_id" in header:
         id_col = "person_id"
     items = [name for name in header if name not in (id_col, group_col)]
-    lines = frame.index.to_numpy()
-    if len(frame) == 0:
+    lines = table.lines
+    if len(table) == 0:
         raise InputError(path, None, None, "no data rows after the header")
     if not items:
         raise InputError(path, header_line, None, "no item columns")
     if id_col is not None:
-        ids = frame[id_col]
-        empty = ids.to_numpy() == ""
+        ids = table.columns[id_col]
+        empty = ids == ""
         if empty.any():
             raise InputError(path, lines[int(np.argmax(empty))], id_col, "empty person id")
-        twice = ids.duplicated().to_numpy()
-        if twice.any():
-            i = int(np.argmax(twice))
-            first = lines[int(np.argmax(ids.to_numpy() == ids.iloc[i]))]
-            raise InputError(path, lines[i], id_col,
-                             f"duplicate person id '{ids.iloc[i]}' (first on row {first})")
+        seen: dict[str, int] = {}
+        for i, person in enumerate(ids.tolist()):
+            if seen.setdefault(person, i) != i:
+                raise InputError(path, lines[i], id_col, f"duplicate person id '{person}' "
+                                 f"(first on row {lines[seen[person]]})")
         persons = ids.tolist()
     else:
-        persons = [str(k) for k in range(1, len(frame) + 1)]
-    cells = {item: frame[item].to_numpy(dtype=str) for item in items}
+        persons = [str(k) for k in range(1, len(table) + 1)]
+    cells = {item: table.columns[item].astype(str) for item in items}
     return _Choices(path, persons, items, cells, lines, header_line)
 
 
@@ -1164,12 +1163,12 @@ def _read_key(path: str, choices: _Choices) -> dict[str, tuple[str, list[str] | 
             if column not in header:
                 raise InputError(path, line, column, "required column is missing")
 
-    _, header, frame = _read(path, check)
+    _, header, table = _read(path, check)
     known = set(choices.item_ids)
     out: dict[str, tuple[str, list[str] | None]] = {}
     first: dict[str, int] = {}
     has_options = "options" in header
-    for line, *cells in frame.itertuples(name=None):
+    for line, *cells in table.rows():
         row = dict(zip(header, cells, strict=True))
         item, key = row["item_id"], row["key"]
         if not item:

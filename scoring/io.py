@@ -12,10 +12,12 @@ Common rules (all files)
 * Every row must have as many cells as the header ("ragged" rows are refused; cells
   past the header may only be empty, as a trailing comma leaves them).  Ragged rows are
   reported before any cell, all of them at once.
-* Files are read by the project's one table reader, :func:`tabular.reading.read_frame`
-  (pandas' C parser for a plain file, Python's csv module when a cell is quoted; the same
-  cells either way), then checked column by column: a 100,000 x 200 response file takes
-  about 1.5 s.
+* Files are read by the project's one table reader, :mod:`tabular.reading`: a file of
+  up to 1 MiB by :func:`~tabular.reading.read_table` (Python's csv module, so a small
+  calibration does not pay pandas' 0.15-0.2 s import), a bigger one by
+  :func:`~tabular.reading.read_frame` (pandas' C parser for a plain file; the same cells
+  and errors either way), then checked column by column: a 100,000 x 200 response file
+  takes about 1.5 s.
 * A bad file stops with :class:`InputError` ``(path, row, column, message)``; rows are
   numbered as a spreadsheet shows them, the header is row 1.  The problem named is the
   first in the file (the header's before the rows').  Readers never return partial data.
@@ -134,10 +136,12 @@ from tabular.guard import FORMULA_START, guard_cell, unguard_cell
 from tabular.reading import (
     OFFLINE_LIMITS,
     Problem,
+    Table,
     TableError,
     is_xlsx,
     read_frame,
     read_header,
+    read_table,
 )
 
 from . import catalogue
@@ -176,6 +180,12 @@ _INJECTION_PREFIXES = FORMULA_START  # kept for readers of this module
 
 #: an offline file may be far larger than an upload (100,000 x 200 responses: 41 MB)
 MAX_FILE_BYTES = 2 * 1024 ** 3
+
+#: files up to this size are read without pandas (:func:`_read`)
+SMALL_FILE_BYTES = 1024 ** 2
+
+#: columns longer than this are factorised by pandas (:func:`_factorize`)
+_PANDAS_CELLS = 5_000
 
 
 class InputError(Exception):
@@ -269,9 +279,71 @@ class ResponseData:
 HeaderCheck = Callable[[int, list[str]], object]
 
 
-def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[str], Any]:
-    """The header's line, the header and the cells of a file as text (a DataFrame indexed
-    by line number, blank lines left out), read by :func:`tabular.reading.read_frame`.
+@dataclass(frozen=True)
+class _Cells:
+    """A file's data rows as text: each row's line number and one object array of cells
+    per header column (blank lines left out)."""
+
+    lines: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """``(line, cell, cell, ...)`` per row, cells in header order."""
+        return zip(self.lines.tolist(), *self.columns.values(), strict=True)
+
+    @classmethod
+    def of_frame(cls, frame: Any, header: list[str]) -> _Cells:
+        """The cells of :func:`tabular.reading.read_frame`'s DataFrame (views, no copy)."""
+        return cls(frame.index.to_numpy(), {name: frame[name].to_numpy() for name in header})
+
+    @classmethod
+    def of_table(cls, table: Table) -> _Cells:
+        """The cells of :func:`tabular.reading.read_table`'s rows."""
+        lines = np.array([row.number for row in table.rows], dtype=np.int64)
+        by_column = list(zip(*(row.values for row in table.rows), strict=True)) \
+            if table.rows else [() for _ in table.header]
+        return cls(lines, {name: _text_array(cells)
+                           for name, cells in zip(table.header, by_column, strict=True)})
+
+
+def _text_array(cells: Sequence[str]) -> np.ndarray:
+    """Cells as a 1-D object array (``np.array`` would make a string array)."""
+    out = np.empty(len(cells), dtype=object)
+    out[:] = cells
+    return out
+
+
+def _factorize(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``cells`` and their distinct values in order of first appearance (as
+    ``pandas.factorize``, which long columns use; a dict is faster below that)."""
+    if len(cells) > _PANDAS_CELLS:
+        # start-up cost: pandas takes 0.15-0.2 s to import; a column this long usually
+        # came from read_frame, which has imported it already
+        import pandas as pd
+
+        codes, distinct = pd.factorize(cells)
+        return codes, np.asarray(distinct, dtype=object)
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(cell, len(index)) for cell in cells),
+                        dtype=np.intp, count=len(cells))
+    return codes, _text_array(list(index))
+
+
+def _first_positions(codes: np.ndarray) -> np.ndarray:
+    """For each row, the position of the first row with the same code."""
+    if not len(codes):
+        return codes
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)]
+
+
+def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[str], _Cells]:
+    """The header's line, the header and the cells of a file as text, read by
+    :func:`tabular.reading.read_table` (up to :data:`SMALL_FILE_BYTES`) or
+    :func:`tabular.reading.read_frame` (bigger files; the same cells and errors).
 
     UTF-8 only (a BOM is allowed), so that a Latin-1/GBK file is refused with the line of
     the first bad byte instead of silently becoming mojibake ids; comma-separated; every
@@ -287,10 +359,17 @@ def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[s
     csv_file = not is_xlsx(raw, name)
     if csv_file:
         _check_commas(path, raw)
+    options: dict[str, Any] = dict(max_rows=None, max_bytes=MAX_FILE_BYTES,
+                                   encodings=("utf-8",), unguard=True, check_header=False,
+                                   strict_width=True, limits=OFFLINE_LIMITS)
     try:
-        frame = read_frame(raw, name, max_rows=None, max_bytes=MAX_FILE_BYTES,
-                           encodings=("utf-8",), unguard=True, check_header=False,
-                           strict_width=True, limits=OFFLINE_LIMITS)
+        if len(raw) <= SMALL_FILE_BYTES:
+            table = read_table(raw, name, **options)
+            line, header = table.header_row, list(table.header)
+        else:
+            frame = read_frame(raw, name, **options)
+            line = int(frame.attrs["header_row"])
+            header = [str(column) for column in frame.columns]
     except TableError as exc:
         if csv_file:  # a bad header before bad rows
             with contextlib.suppress(TableError):
@@ -299,10 +378,10 @@ def _read(path: PathLike, check: HeaderCheck | None = None) -> tuple[int, list[s
                 _check_header(path, _header_line(raw)[0], [unguard_cell(h) for h in header],
                               check)
         raise InputError.of(path, exc) from None
-    line = int(frame.attrs["header_row"])
-    header = [str(column) for column in frame.columns]
     _check_header(path, line, header, check)
-    return line, header, frame
+    cells = _Cells.of_table(table) if len(raw) <= SMALL_FILE_BYTES \
+        else _Cells.of_frame(frame, header)
+    return line, header, cells
 
 
 def _check_header(path: PathLike, line: int, header: list[str],
@@ -377,10 +456,10 @@ def _parse_score(path: PathLike, line: int, column: str, cell: str, top: int | N
     return value
 
 
-def _scores(cells: Any, top: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _scores(cells: np.ndarray, top: int | None) -> tuple[np.ndarray, np.ndarray]:
     """A column of score cells as floats and a mask of the cells :func:`_parse_score`
     refuses, parsing each distinct cell once (a column holds a handful)."""
-    codes, distinct = cells.factorize()
+    codes, distinct = _factorize(cells)
     values = np.empty(len(distinct))
     bad = np.zeros(len(distinct), dtype=bool)
     for k, cell in enumerate(distinct):
@@ -456,7 +535,7 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
                 raise InputError(path, line, name, f"no such column (named by {option})")
         return _long_columns(path, line, header, id_col, group_col)
 
-    header_line, header, frame = _read(path, check)
+    header_line, header, cells = _read(path, check)
     limits = dict(max_scores or {})
 
     def top(item: str) -> int | None:
@@ -464,9 +543,9 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
 
     long = check(header_line, header)
     if long is not None:
-        persons, items, matrix, groups = _read_long(path, header, long, frame, top)
+        persons, items, matrix, groups = _read_long(path, header, long, cells, top)
     else:
-        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, frame,
+        persons, items, matrix, groups = _read_wide(path, header, id_col, group_col, cells,
                                                     top)
     if len(persons) == 0:
         raise InputError(path, None, None, "no data rows after the header")
@@ -482,42 +561,38 @@ def read_responses(path: PathLike, id_col: str | None = None, group_col: str | N
 
 
 def _read_wide(path: PathLike, header: list[str], id_col: str | None, group_col: str | None,
-               frame: Any, top: Callable[[str], int | None]):
+               cells: _Cells, top: Callable[[str], int | None]):
     """Persons, items, matrix and groups of a wide file: each check on whole columns,
     the first problem in file order raised (ids, then the group, then scores by column)."""
     if id_col is None and "person_id" in header:
         id_col = "person_id"
     items = [name for name in header if name not in (id_col, group_col)]
-    lines = frame.index.to_numpy()
-    n = len(frame)
+    lines, columns = cells.lines, cells.columns
+    n = len(cells)
     found: list[tuple[int | None, Callable[[int], InputError]]] = []
     if id_col is not None:
-        ids = frame[id_col]
-        empty = ids.to_numpy() == ""
-        repeated = ids.duplicated().to_numpy() & ~empty
+        ids = columns[id_col]
+        empty = ids == ""
+        first = _first_positions(_factorize(ids)[0])
+        repeated = (first != np.arange(n)) & ~empty
         found.append((_first(empty),
                       lambda i: InputError(path, lines[i], id_col, "empty person id")))
-
-        def duplicate(i: int) -> InputError:
-            person = ids.iloc[i]
-            first = lines[int(np.argmax(ids.to_numpy() == person))]
-            return InputError(path, lines[i], id_col,
-                              f"duplicate person id '{person}' (first on row {first})")
-
-        found.append((_first(repeated), duplicate))
+        found.append((_first(repeated), lambda i: InputError(
+            path, lines[i], id_col,
+            f"duplicate person id '{ids[i]}' (first on row {lines[first[i]]})")))
         persons = ids.tolist()
     else:
         persons = [str(k) for k in range(1, n + 1)]
     groups = None
     if group_col is not None:
-        groups = frame[group_col].tolist()
-        found.append((_first(frame[group_col].to_numpy() == ""),
+        groups = columns[group_col].tolist()
+        found.append((_first(columns[group_col] == ""),
                       lambda i: InputError(path, lines[i], group_col, "empty group")))
     matrix = np.empty((n, len(items)))
     for j, item in enumerate(items):
-        matrix[:, j], bad = _scores(frame[item], top(item))
+        matrix[:, j], bad = _scores(columns[item], top(item))
         found.append((_first(bad), lambda i, item=item: _score_error(
-            path, lines[i], item, frame[item].iloc[i], top(item), first_row=i == 0)))
+            path, lines[i], item, columns[item][i], top(item), first_row=i == 0)))
     _raise_first(found)
     return persons, items, matrix, groups
 
@@ -537,44 +612,44 @@ def _score_error(path: PathLike, line: int, column: str, cell: str, top: int | N
     raise AssertionError(f"{cell!r} is a valid score")  # pragma: no cover
 
 
-def _read_long(path: PathLike, header: list[str], columns: dict[str, int], frame: Any,
+def _read_long(path: PathLike, header: list[str], columns: dict[str, int], table: _Cells,
                top: Callable[[str], int | None]):
     """Persons, items, matrix and groups of a long file (persons and items in order of
     first appearance); each check on whole columns, the first problem in file order."""
-    lines = frame.index.to_numpy()
+    lines = table.lines
     person_col, item_col, score_col = (header[columns[k]] for k in ("person", "item", "score"))
-    people, things = frame[person_col], frame[item_col]
-    p_codes, persons = people.factorize()
-    i_codes, items = things.factorize()
+    people, things = table.columns[person_col], table.columns[item_col]
+    p_codes, persons = _factorize(people)
+    i_codes, items = _factorize(things)
     tops = np.array([np.inf if top(item) is None else top(item) for item in items])
-    values, unparsed = _scores(frame[score_col], None)
+    values, unparsed = _scores(table.columns[score_col], None)
     above = values > tops[i_codes]  # NaN (an empty or refused cell) is above nothing
     pairs = p_codes.astype(np.int64) * max(len(items), 1) + i_codes
-    twice = frame.index.to_series().groupby(pairs).transform("first").to_numpy()
+    twice = lines[_first_positions(pairs)]
 
     def score_error(i: int) -> InputError:
-        return _score_error(path, lines[i], score_col, frame[score_col].iloc[i],
-                            top(things.iloc[i]), first_row=False)
+        return _score_error(path, lines[i], score_col, table.columns[score_col][i],
+                            top(things[i]), first_row=False)
 
     found: list[tuple[int | None, Callable[[int], InputError]]] = [
-        (_first(people.to_numpy() == ""),
+        (_first(people == ""),
          lambda i: InputError(path, lines[i], person_col, "empty person id")),
-        (_first(things.to_numpy() == ""),
+        (_first(things == ""),
          lambda i: InputError(path, lines[i], item_col, "empty item id")),
         (_first(unparsed | above), score_error),
         (_first(twice != lines), lambda i: InputError(
-            path, lines[i], None, f"person '{people.iloc[i]}' has item '{things.iloc[i]}' "
+            path, lines[i], None, f"person '{people[i]}' has item '{things[i]}' "
             f"twice (first on row {twice[i]})"))]
     groups = None
     if "group" in columns:
         group_col = header[columns["group"]]
-        cells = frame[group_col].to_numpy()
+        cells = table.columns[group_col]
         first = np.unique(p_codes, return_index=True)[1] if len(p_codes) else p_codes
         at = first[p_codes]
 
         def other_group(i: int) -> InputError:
             return InputError(path, lines[i], group_col,
-                              f"person '{people.iloc[i]}' is in group '{cells[i]}' here but "
+                              f"person '{people[i]}' is in group '{cells[i]}' here but "
                               f"in '{cells[at[i]]}' on row {lines[at[i]]}")
 
         found += [(_first(cells == ""),
@@ -651,7 +726,7 @@ def read_params(path: PathLike) -> ItemParams:
             if column not in header:
                 raise InputError(path, line, column, "required column is missing")
 
-    header_line, header, frame = _read(path, check)
+    header_line, header, table = _read(path, check)
     b_cols = _b_columns(header)
     pos = {name: i for i, name in enumerate(header)}
     has_se = any(name.startswith("se_") for name in header)
@@ -667,7 +742,7 @@ def read_params(path: PathLike) -> ItemParams:
     first_line: dict[str, int] = {}
     latent_cells: dict[str, list[tuple[int, str]]] = {
         name: [] for name in LATENT_COLUMNS if name in pos}
-    for line, *cells in frame.itertuples(name=None):
+    for line, *cells in table.rows():
         named = dict(zip(header, cells, strict=True))
 
         def cell(name: str, named: dict[str, str] = named) -> str:
@@ -788,10 +863,10 @@ def read_fit(path: PathLike) -> dict[str, np.ndarray]:
     absent fit columns are absent from the dict.  Call after :func:`read_params`, which
     validates the rest of the file.
     """
-    _, header, frame = _read(path)
+    _, header, table = _read(path)
     present = [name for name in FIT_COLUMNS if name in header]
     values: dict[str, list[float]] = {name: [] for name in present}
-    for line, *cells in frame.itertuples(name=None):
+    for line, *cells in table.rows():
         for name in present:
             values[name].append(_number(path, line, name, cells[header.index(name)]))
     return {name: np.array(column, dtype=float) for name, column in values.items()}

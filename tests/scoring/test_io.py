@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scoring import io as scoring_io
 from scoring.io import (
     InputError,
     atomic_write,
@@ -18,6 +19,16 @@ from scoring.io import (
     write_scores,
 )
 from scoring.params import ItemParams
+
+
+@pytest.fixture(autouse=True, params=["small", "big"])
+def reading_path(request, monkeypatch) -> str:
+    """Every test twice: small files are read without pandas, big ones through
+    read_frame and pandas' factorize; both must give the same data and errors."""
+    if request.param == "big":
+        monkeypatch.setattr(scoring_io, "SMALL_FILE_BYTES", 0)
+        monkeypatch.setattr(scoring_io, "_PANDAS_CELLS", 0)
+    return request.param
 
 
 def mixed_bank(with_se: bool = True) -> ItemParams:
