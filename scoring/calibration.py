@@ -103,7 +103,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scoring import catalogue
-from scoring.models import item_information, slope_intercept_log_probabilities
+from scoring.models import (
+    item_information,
+    normalize_log_weights,
+    slope_intercept_log_probabilities,
+)
 from scoring.params import ItemParams
 
 if TYPE_CHECKING:
@@ -958,13 +962,8 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
         L += log_w[0]
     else:
         L += log_w[pr.group]
-    m = L.max(axis=1, keepdims=True)
-    np.subtract(L, m, out=L)
-    np.exp(L, out=L)
-    s = L.sum(axis=1, keepdims=True)
-    L /= s
+    loglik = float(pr.weights @ normalize_log_weights(L))
     post = L
-    loglik = float(pr.weights @ (m[:, 0] + np.log(s[:, 0])))
     if not counts:
         return loglik, post, None, None
     wpost = post if des.unit_weights else post * pr.weights[:, None]

@@ -146,8 +146,8 @@ def posterior_grid(
         ind = M.category_indicators(params, r[blk])
         z = (nodes[None, :] - mu[blk, None]) / sd[blk, None]
         log_post = M.sum_over_responses(ind, log_p) - 0.5 * z * z
-        w = np.exp(log_post - log_post.max(axis=1, keepdims=True))
-        weights[blk] = w / w.sum(axis=1, keepdims=True)
+        M.normalize_log_weights(log_post)
+        weights[blk] = log_post
     return nodes, weights
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "log_likelihood",
     "log_probabilities",
     "log_probability_derivatives",
+    "normalize_log_weights",
     "probabilities",
     "slope_intercept_log_probabilities",
     "sum_over_responses",
@@ -608,6 +609,29 @@ def sum_over_responses(indicators: np.ndarray, values: np.ndarray) -> np.ndarray
     for k in range(1, indicators.shape[0]):
         out += indicators[k] @ values[:, :, k].T
     return out
+
+
+#: weights below exp(-600) ~ 1e-261 of their row's largest are set to 0: arrays holding
+#: numbers near float64's smallest normal (2.2e-308) make matrix products produce
+#: subnormal numbers, which run about 9x slower (measured in the E-step and the
+#: standard errors); 1e-261 is far below float64 resolution against the row sum
+_WEIGHT_LOG_FLOOR = -600.0
+
+
+def normalize_log_weights(log_w: np.ndarray) -> np.ndarray:
+    """Turn rows of log-weights (n, q) into weights summing to 1, in place; returns each
+    row's log normaliser (log-sum-exp), shape (n,).
+
+    Weights below ``exp(-600)`` times their row's largest become exactly 0 (see
+    ``_WEIGHT_LOG_FLOOR``).
+    """
+    top = log_w.max(axis=1, keepdims=True)
+    np.subtract(log_w, top, out=log_w)
+    np.copyto(log_w, -np.inf, where=log_w < _WEIGHT_LOG_FLOOR)
+    np.exp(log_w, out=log_w)
+    total = log_w.sum(axis=1, keepdims=True)
+    log_w /= total
+    return top[:, 0] + np.log(total[:, 0])
 
 
 def log_likelihood(params: ItemParams, responses: Any, theta: Any) -> np.ndarray:

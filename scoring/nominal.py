@@ -55,6 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scoring.calibration import _blas_threads
+from scoring.models import normalize_log_weights
 
 __all__ = [
     "DistractorAnalysis",
@@ -236,8 +237,8 @@ def _e_step(d: _Data, a: np.ndarray, c: np.ndarray, theta: np.ndarray,
     lp = _log_probs(a, c, theta)                          # (J, Q, K)
     lp = np.where(np.isfinite(lp), lp, 0.0)               # never chosen: no Y entries
     L = d.Y @ lp.transpose(0, 2, 1).reshape(d.J * d.K, -1) + logw   # (n, Q)
-    ll_i = _logsumexp(L, axis=1)
-    post = np.exp(L - ll_i[:, None])
+    ll_i = normalize_log_weights(L)
+    post = L
     r = np.asarray(d.Y.T @ post).reshape(d.J, d.K, -1)
     return float(ll_i[d.keep].sum()), post, r
 
@@ -727,7 +728,8 @@ def nominal_eap(params: NominalParams, responses: Any, *, latent_mean: float = 0
     for j in range(x.shape[1]):
         idx = np.flatnonzero(seen[:, j])
         L[idx] += lp[j][:, x[idx, j].astype(int)].T
-    post = np.exp(L - _logsumexp(L, axis=1, keepdims=True))
+    normalize_log_weights(L)
+    post = L
     m = post @ theta
     return m, np.sqrt(np.maximum(post @ theta**2 - m**2, 0.0))
 

@@ -175,15 +175,12 @@ def _e_step(log_lik: np.ndarray, nodes: np.ndarray, mu: np.ndarray, sd: np.ndarr
     """Posterior means, variances and marginal log-likelihoods on the grid under
     ``N(mu_i, sd_i²)`` priors, each (n_persons,)."""
     z = (nodes[None, :] - mu[:, None]) / sd[:, None]
-    log_post = log_lik - 0.5 * z * z
-    top = log_post.max(axis=1, keepdims=True)
-    post = np.exp(log_post - top)
-    total = post.sum(axis=1, keepdims=True)
-    post /= total
+    post = log_lik - 0.5 * z * z
+    log_norm = M.normalize_log_weights(post)
     m = post @ nodes
     v = np.einsum("pq,pq->p", post, (nodes[None, :] - m[:, None]) ** 2)
     h = nodes[1] - nodes[0]
-    ll = top[:, 0] + np.log(total[:, 0]) + np.log(h / sd) - 0.5 * np.log(2 * np.pi)
+    ll = log_norm + np.log(h / sd) - 0.5 * np.log(2 * np.pi)
     return m, v, ll
 
 

@@ -245,3 +245,25 @@ def test_check_responses_names_the_first_bad_entry_across_row_blocks():
     with pytest.raises(ValueError, match=r"invalid response 0\.5 for person row 2700, "
                                          r"item 'q7' .*; 3 invalid entries in total"):
         M.check_responses(params, r)
+
+
+def test_normalize_log_weights_is_a_softmax_without_subnormal_numbers() -> None:
+    from scipy.special import logsumexp
+
+    from scoring.models import normalize_log_weights
+
+    rng = np.random.default_rng(3)
+    log_w = rng.normal(0.0, 400.0, size=(200, 61))    # rows spanning thousands of nats
+    expected_norm = logsumexp(log_w, axis=1)
+    expected = np.exp(log_w - expected_norm[:, None])
+    out = log_w.copy()
+    norm = normalize_log_weights(out)
+    np.testing.assert_allclose(norm, expected_norm, rtol=1e-13)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-13)
+    # every weight the exact softmax gives within 1e-13 of the row total ...
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-250)
+    # ... and no weight anywhere near the subnormal range (products with them would run
+    # ~9x slower): 0 or at least exp(-600) / 61 of the row total
+    tiny = np.finfo(float).tiny
+    assert out[out > 0].min() >= np.exp(-600.0) / 61
+    assert np.any(expected[(expected > 0)] < tiny)     # the data do reach that range
