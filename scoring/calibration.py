@@ -94,10 +94,14 @@ there, tests/scoring/test_calibration.py).
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -891,20 +895,92 @@ def _z_blocks(Z: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         yield s0, block
 
 
-def _z_times(Z: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """``Z @ D`` (N, Q) for the reduced one-hot ``Z``, block by block."""
-    out = np.empty((Z.shape[0], D.shape[1]))
-    for s0, block in _z_blocks(Z):
-        np.matmul(block, D, out=out[s0:s0 + block.shape[0]])
-    return out
+# a complete design's E-step runs in two threads (row halves) when the (persons x grid)
+# arrays are at least this big: below it the threads cost more than they save
+_PARALLEL_CELLS = 2_000_000
 
 
-def _zt_times(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """``Z.T @ W`` (K, Q) for the reduced one-hot ``Z``, block by block."""
-    acc = np.zeros((W.shape[1], Z.shape[1]))
-    for s0, block in _z_blocks(Z):
-        acc += W[s0:s0 + block.shape[0]].T @ block       # this order: 1.5x faster
-    return acc.T
+def _n_workers() -> int:
+    """Cores this process may use (at most 2: the E-step's halves)."""
+    try:
+        return min(2, len(os.sched_getaffinity(0)))
+    except AttributeError:                      # not Linux
+        return min(2, os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    """The E-step's worker threads, made on first use and kept for the process."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="estep")
+
+
+def _row_ranges(n: int, cells: int) -> list[tuple[int, int]]:
+    """Split rows ``0..n`` in two halves when the work is big and two cores are free."""
+    if cells < _PARALLEL_CELLS or _n_workers() < 2 or n < 2:
+        return [(0, n)]
+    return [(0, n // 2), (n // 2, n)]
+
+
+def _reduced_pass(pr: _Problem, D: np.ndarray, const: np.ndarray, log_w: np.ndarray,
+                  post: np.ndarray, counts: bool, r0: int, r1: int):
+    """E-step of a complete design on rows ``r0:r1``, block by block of ``Z``.
+
+    Writes the posterior into ``post[r0:r1]``; returns the weighted log-likelihood of
+    the rows, ``W.T @ Z`` (Q, K) and the (G, Q) expected persons (both None without
+    ``counts``).  A block's log-likelihoods are normalised and multiplied back while
+    they are still in cache.
+    """
+    Z, Q = pr.Z, D.shape[1]
+    unit = bool(np.all(pr.weights[r0:r1] == 1.0))
+    ll = 0.0
+    acc = np.zeros((Q, Z.shape[1])) if counts else None
+    n_gq = np.zeros((pr.n_groups, Q)) if counts else None
+    for s0, block in _z_blocks(Z[r0:r1]):
+        a0, a1 = r0 + s0, r0 + s0 + block.shape[0]
+        L = post[a0:a1]
+        np.matmul(block, D, out=L)
+        L += const
+        if pr.n_groups > 1:
+            L += log_w[pr.group[a0:a1]]
+        w = pr.weights[a0:a1]
+        ll += float(w @ normalize_log_weights(L))
+        if not counts:
+            continue
+        wp = L if unit else L * w[:, None]
+        acc += wp.T @ block                            # this order: 1.5x faster
+        if pr.n_groups == 1:
+            n_gq[0] += wp.sum(axis=0)
+        else:
+            grp = pr.group[a0:a1]
+            for g in range(pr.n_groups):
+                n_gq[g] += wp[grp == g].sum(axis=0)
+    return ll, acc, n_gq
+
+
+def _reduced_e_step(pr: _Problem, D: np.ndarray, const: np.ndarray, log_w: np.ndarray,
+                    counts: bool):
+    """:func:`_reduced_pass` over all persons, in two threads for big problems (numpy
+    releases the GIL in its products and ufuncs); the halves are summed in a fixed
+    order, so a given split gives the same numbers every run."""
+    n = pr.Z.shape[0]
+    post = np.empty((n, D.shape[1]))
+    ranges = _row_ranges(n, n * D.shape[1])
+    if len(ranges) == 1:
+        parts = [_reduced_pass(pr, D, const, log_w, post, counts, 0, n)]
+    else:
+        # each thread runs in a copy of this context: numpy's error state is held there
+        futures = [_pool().submit(contextvars.copy_context().run, _reduced_pass, pr, D,
+                                  const, log_w, post, counts, a, b) for a, b in ranges]
+        parts = [f.result() for f in futures]
+    ll = sum(p[0] for p in parts)
+    if not counts:
+        return ll, post, None, None
+    acc = parts[0][1]
+    n_gq = parts[0][2]
+    for p in parts[1:]:
+        acc += p[1]
+        n_gq += p[2]
+    return ll, post, acc.T, n_gq
 
 
 def _onehot_rows(pr: _Problem, s0: int, s1: int) -> np.ndarray | sp.csr_matrix:
@@ -954,10 +1030,16 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
     log_w = _group_log_weights(pr, mu, sigma)                   # (G, Q)
     if des.reduced is not None:
         base = logP_cols[des.zero]                               # (J, Q)
-        L = _z_times(des.reduced, logP_cols[des.keep] - base[des.item_of_keep])
-        L += base.sum(axis=0)
-    else:
-        L = pr.Y @ logP_cols                                     # (N, Q)
+        const = base.sum(axis=0) + (log_w[0] if pr.n_groups == 1 else 0.0)
+        loglik, post, R_keep, n_gq = _reduced_e_step(
+            pr, logP_cols[des.keep] - base[des.item_of_keep], const, log_w, counts)
+        if not counts:
+            return loglik, post, None, None
+        R = np.empty((pr.col_item.size, pr.theta.size))
+        R[des.keep] = R_keep
+        R[des.zero] = n_gq.sum(axis=0) - np.add.reduceat(R_keep, des.starts, axis=0)
+        return loglik, post, R, n_gq
+    L = pr.Y @ logP_cols                                         # (N, Q)
     if pr.n_groups == 1:
         L += log_w[0]
     else:
@@ -971,15 +1053,9 @@ def _e_step(pr: _Problem, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
         n_gq = wpost.sum(axis=0)[None, :]
     else:
         n_gq = np.stack([wpost[pr.group == g].sum(axis=0) for g in range(pr.n_groups)])
-    if des.reduced is not None:
-        R = np.empty((pr.col_item.size, pr.theta.size))
-        R_keep = _zt_times(des.reduced, wpost)
-        R[des.keep] = R_keep
-        R[des.zero] = n_gq.sum(axis=0) - np.add.reduceat(R_keep, des.starts, axis=0)
-    else:
-        # Y.T of a CSR matrix is a CSC view: scipy then scatters row by row of Y, which
-        # reads wpost sequentially (several times faster than a CSR copy of the transpose)
-        R = pr.Y.T @ wpost
+    # Y.T of a CSR matrix is a CSC view: scipy then scatters row by row of Y, which
+    # reads wpost sequentially (several times faster than a CSR copy of the transpose)
+    R = pr.Y.T @ wpost
     return loglik, post, R, n_gq
 
 

@@ -363,6 +363,39 @@ def test_complete_design_keeps_only_the_uint8_reduced_matrix(model, n_items, n_p
 
 # -------------------------------------------------------------- sparse adaptive data
 
+@pytest.mark.parametrize("model, n_items, n_persons, n_groups", [
+    ("2pl", 60, 3001, 1), ("grm", 40, 2500, 3), ("2pl", 6, 4000, 2)])
+def test_complete_design_e_step_in_two_threads_and_small_blocks(
+        monkeypatch, model, n_items, n_persons, n_groups):
+    """The complete design's E-step gives the same posterior, counts and
+    log-likelihood (rtol 1e-12) in one pass, in two threads (row halves) and in blocks
+    of a few rows, with groups and with the merged patterns' weights (6 items)."""
+    rng = np.random.default_rng(11)
+    true = make_bank(model, n_items, rng)
+    y = simulate(true, rng.standard_normal(n_persons), rng)
+    groups = np.arange(n_persons) % n_groups if n_groups > 1 else None
+    pr, _, _ = cal._setup(y, model, groups, None, None, 41, (-6.0, 6.0), None, None, 10)
+    assert pr.Z is not None and pr.n_groups == n_groups
+    if n_items < 10:                             # identical patterns merged
+        assert np.any(pr.weights > 1)
+    mu, sigma = np.linspace(0.0, 0.4, n_groups), np.linspace(1.0, 1.3, n_groups)
+    monkeypatch.setattr(cal, "_PARALLEL_CELLS", 10**18)
+    assert cal._row_ranges(pr.Z.shape[0], 10**12) == [(0, pr.Z.shape[0])]
+    one = cal._e_step(pr, pr.X, mu, sigma)
+    monkeypatch.setattr(cal, "_PARALLEL_CELLS", 0)
+    monkeypatch.setattr(cal, "_n_workers", lambda: 2)
+    assert len(cal._row_ranges(pr.Z.shape[0], 1)) == 2
+    monkeypatch.setattr(cal, "_BLOCK_BYTES", 8 * pr.Z.shape[1] * 7)   # 7 rows a block
+    for split in (cal._e_step(pr, pr.X, mu, sigma), cal._e_step(pr, pr.X, mu, sigma)):
+        assert split[0] == pytest.approx(one[0], rel=1e-12)
+        for got, want in zip(split[1:], one[1:]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    ll, post, R, n_gq = cal._e_step(pr, pr.X, mu, sigma, counts=False)
+    assert R is None and n_gq is None and ll == pytest.approx(one[0], rel=1e-12)
+    np.testing.assert_allclose(post.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(one[3].sum(), pr.weights.sum(), rtol=1e-12)
+
+
 def test_sparse_adaptive_design_recovery_memory_and_se():
     """100 items, 6,000 persons, 20 items each chosen adaptively (MAR).  Checks:
     the one-hot matrix is kept sparse; peak traced memory < 40 MB (a persons x items x
