@@ -23,13 +23,17 @@ process, so times and peak memory (``ru_maxrss`` of that process) do not mix:
   points, Oakes SEs, Rust backend when installed), time of the call only;
 * ``mirt script``: a whole process reading the CSV (pandas), fitting and writing the
   parameters (the mirt analogue of the CLI run);
+* ``cli-fit``: the CLI run with ``--no-se --no-fit`` (what girth computes);
 * ``girth``: ``scoring.girth_engine.calibrate_girth`` (girth's MML, no SEs), time of the
-  call; skipped at 200 x 100,000 unless ``--girth-big``.
+  call; ``girth script``: a whole process reading the CSV (pandas), ``girth.twopl_mml`` or
+  ``girth.grm_mml`` and writing the parameters; both skipped at 200 x 100,000 unless
+  ``--girth-big``.
 
 ``LL`` is ``scoring.calibration.marginal_loglik`` at each engine's estimates on the same
 fine grid (121 points on [-6, 6], N(0, 1)); ``dLL`` = engine minus ours (negative: ours
 fit better).  RMSE a / b against the generating values.  ``time/ours``: engine time over
-ours (mirt over ``ours``, girth over ``ours-fit``, mirt script over ``cli``).
+ours (mirt over ``ours``, girth over ``ours-fit``, mirt script over ``cli``, girth script
+over ``cli-fit``, cli-fit over ``cli``).
 """
 from __future__ import annotations
 
@@ -90,6 +94,18 @@ def make_data(model: str, n_items: int, n_persons: int, seed: int
 
 def rmse(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.nanmean((np.asarray(x) - np.asarray(y)) ** 2)))
+
+GIRTH_SCRIPT = """
+import sys
+import numpy as np, pandas as pd, girth
+src, model, out = sys.argv[1:4]
+frame = pd.read_csv(src)
+y = frame.drop(columns=["person_id"]).to_numpy().astype(int).T     # girth: items x persons
+res = girth.twopl_mml(y) if model == "2pl" else girth.grm_mml(y)
+a = np.asarray(res["Discrimination"], dtype=float).ravel()
+b = np.asarray(res["Difficulty"], dtype=float).reshape(a.size, -1)
+pd.DataFrame(np.column_stack([a, b])).to_csv(out, index=False)
+"""
 
 
 # ------------------------------------------------------------------ child processes
@@ -157,20 +173,26 @@ def in_process(engine: str, model: str, npy: Path, tmp: Path, repeat: int) -> di
 
 
 def whole_process(kind: str, model: str, csv: Path, tmp: Path, repeat: int) -> dict:
+    """One engine as a whole process on RESPONSES.csv: ``cli`` (SEs and item fit),
+    ``cli-fit`` (``--no-se --no-fit``: what girth computes), ``mirt-script`` or
+    ``girth-script``."""
     out = tmp / f"{kind}-params.csv"
-    if kind == "ours":
+    if kind in ("cli", "cli-fit"):
         exe = Path(sys.executable).with_name("learningcity")
         start = [str(exe)] if exe.exists() else [
             sys.executable, "-c", "import sys; from learningcity.cli import main; "
             "sys.argv[0] = 'learningcity'; sys.exit(main())"]
         cmd = [*start, "calibrate", str(csv), "--model", model, "--out", str(out), "--quiet"]
+        if kind == "cli-fit":
+            cmd += ["--no-se", "--no-fit"]
     else:
-        script = tmp / "mirt_script.py"
-        script.write_text(MIRT_SCRIPT)
-        cmd = [sys.executable, str(script), str(csv), model.upper(), str(out)]
+        script = tmp / f"{kind}.py"
+        script.write_text(MIRT_SCRIPT if kind == "mirt-script" else GIRTH_SCRIPT)
+        arg = model.upper() if kind == "mirt-script" else model
+        cmd = [sys.executable, str(script), str(csv), arg, str(out)]
     runs = [run_child(cmd) for _ in range(repeat)]
     sec, rss = min(runs)
-    if kind == "ours":
+    if kind in ("cli", "cli-fit"):
         from scoring.io import read_params
         p = read_params(str(out))
         a, b = p.a, p.b
@@ -202,7 +224,8 @@ def main() -> None:
                         help="run girth at 200 x 100,000 too (tens of minutes)")
     parser.add_argument("--models", default="2pl,grm")
     parser.add_argument("--sizes", help="items x persons list, e.g. 100x20000,200x100000")
-    parser.add_argument("--engines", default="ours,ours-fit,cli,mirt,mirt-script,girth")
+    parser.add_argument("--engines", default="ours,ours-fit,cli,cli-fit,mirt,mirt-script,"
+                        "girth,girth-script")
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best kept)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,20 +263,23 @@ def main() -> None:
                     fh.write("\n".join(",".join(r) for r in body) + "\n")
                 rows = {}
                 plan = [("ours", "in"), ("ours-fit", "in"), ("cli", "whole"),
-                        ("mirt", "in"), ("mirt-script", "whole"), ("girth", "in")]
+                        ("cli-fit", "whole"), ("mirt", "in"), ("mirt-script", "whole"),
+                        ("girth", "in"), ("girth-script", "whole")]
+                baseline = {"ours": "ours", "ours-fit": "ours", "cli": "cli",
+                            "cli-fit": "cli", "mirt": "ours", "mirt-script": "cli",
+                            "girth": "ours-fit", "girth-script": "cli-fit"}
                 for name, kind in plan:
                     if name not in engines:
                         continue
-                    if name == "girth" and n_persons > 50000 and not args.girth_big:
+                    if (name.startswith("girth") and n_persons > 50000
+                            and not args.girth_big):
                         continue
                     if kind == "in":
                         got = in_process(name, model, npy, tmp, args.repeat)
                     else:
-                        got = whole_process("ours" if name == "cli" else "mirt", model,
-                                            csv, tmp, args.repeat)
+                        got = whole_process(name, model, csv, tmp, args.repeat)
                     rows[name] = evaluate(model, true, y, got)
-                    base = rows.get("cli" if kind == "whole" else
-                                    "ours-fit" if name == "girth" else "ours")
+                    base = rows.get(baseline[name])
                     r = rows[name]
                     ratio = r["seconds"] / base["seconds"] if base else float("nan")
                     dll = r["ll"] - base["ll"] if base else float("nan")
