@@ -489,8 +489,7 @@ def self_assessment(request: Any) -> Any:
 @view_config(route_name="orgs.self", request_method="POST")
 def self_assessment_post(request: Any) -> Any:
     """Save the draft (``action=save``), submit it once (``action=submit``), or attach an
-    evidence file to a criterion (``action=evidence``, its own form: an empty optional
-    file field would make the whole form unreadable to the body check)."""
+    evidence file to a criterion (``action=evidence``, its own form)."""
     try:
         evaluation = selfassess.open_link(request.dbsession, request.matchdict["token"])
     except selfassess.LinkRefused as exc:

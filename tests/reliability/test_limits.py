@@ -152,3 +152,15 @@ def test_text_without_nul_is_untouched(testapp, demo):
     res = testapp.post("/api/v1/sessions", b'{"consent": true, "locale": "en"}',
                        content_type="application/json", status=201)
     assert res.json["status"] in ("background", "testing")
+
+
+def test_file_field_left_empty_reaches_the_view(testapp, staff, login):
+    """A form posted with no file chosen (browsers send the part with filename="" and no
+    content) is a readable form: the page's own message, not "cannot be read"."""
+    login("admin")
+    form = testapp.get("/admin/margins?lang=en").forms["upload"]
+    form["name"] = "census"
+    res = form.submit(status=400)
+    assert b'name="file"; filename=""' in res.request.body
+    assert "Choose a CSV or XLSX file to upload." in res.text
+    assert "cannot be read" not in res.text
