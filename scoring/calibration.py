@@ -2035,7 +2035,9 @@ def calibrate(responses: np.ndarray, model: str | Sequence[str], *,
     blas_threads : int or None
         OpenBLAS threads during the call (restored afterwards).  Default 1: the thin
         products of EM run up to 10x faster single-threaded on 2-core machines.
-        ``None`` leaves the BLAS setting alone.
+        ``None`` leaves the BLAS setting alone.  Apart from BLAS, a complete design's
+        E-step runs in two threads (row halves) when persons x grid points reach
+        ``_PARALLEL_CELLS`` and the process may use two cores.
     density : ``"normal"`` or ``"eh"``
         Latent density of each group: discrete normal (default) or an empirical
         histogram on the grid (Bock & Aitkin 1981; Woods 2007), estimated with the
