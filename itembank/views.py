@@ -9,7 +9,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 from sqlalchemy.orm import selectinload
 
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 
 from . import charts, review, services
 from .importing import ImportReport, _check
@@ -176,7 +176,7 @@ def publish(request: Any) -> Any:
                          request.POST.get("note", ""))
     except services.BankError as exc:
         raise HTTPBadRequest(str(exc)) from None
-    request.session.flash(_("Published."))
+    flash(request, _("Published."))
     return HTTPSeeOther(request.route_url("itembank.calibration", id=calibration.id))
 
 
@@ -273,7 +273,7 @@ def item_edit(request: Any) -> Any:
         if spec is not None:
             version = services.edit_item(request.dbsession, item, spec,
                                          request.identity.username)
-            request.session.flash(_("Saved as version ${n}.", mapping={"n": version.version}))
+            flash(request, _("Saved as version ${n}.", mapping={"n": version.version}))
             return HTTPSeeOther(request.route_url("itembank.item", code=item.code))
         request.response.status_int = 400
     return {"item": item, "form": form, "problems": problems}

@@ -25,6 +25,12 @@ LOCALES = {"zh_CN": ("zh-CN", "中文"), "en": ("en", "English")}
 COOKIE = "lc_lang"
 
 
+def flash(request: Any, message: str) -> None:
+    """Queue a message for the next page, translated now: the session keeps plain text
+    (JSON), so a translation string kept as such would lose its mapping (``${name}``)."""
+    request.session.flash(request.translate(message))
+
+
 def normalise(value: str | None) -> str | None:
     """Map 'zh', 'zh-CN', 'zh_cn', 'en-US'... onto a supported locale name, else None."""
     if not value:

@@ -18,7 +18,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from learningcity.filemessages import file_problem_text
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 
 from . import services, submissions
 
@@ -134,11 +134,11 @@ def submissions_upload(request: Any) -> Any:
         return _page(request, code, result)
     mapping = {"rows": result.rows, "new": result.new, "already": result.already,
                "skipped": result.skipped}
-    request.session.flash(request.translate(
-        _("Checked ${rows} rows: ${new} new, ${already} already imported, ${skipped} "
-          "skipped; nothing was stored.", mapping=mapping) if check_only else
-        _("Imported ${rows} rows: ${new} new, ${already} already imported, ${skipped} "
-          "skipped.", mapping=mapping)))
+    flash(request, _(
+        "Checked ${rows} rows: ${new} new, ${already} already imported, ${skipped} "
+        "skipped; nothing was stored.", mapping=mapping) if check_only else _(
+        "Imported ${rows} rows: ${new} new, ${already} already imported, ${skipped} "
+        "skipped.", mapping=mapping))
     return HTTPSeeOther(request.route_url(ROUTE))
 
 

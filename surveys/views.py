@@ -16,7 +16,7 @@ from pyramid.view import exception_view_config, view_config
 from learningcity import audit
 from learningcity.api import ApiError, error_body
 from learningcity.filemessages import file_problem_text
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from tabular.writing import WRITERS
 
 from . import services
@@ -419,11 +419,11 @@ def staff_import(request: Any) -> Any:
         return _staff_data(request, [_problem_text(p, request.translate)
                                      for p in exc.problems])
     d = outcome.definition
-    request.session.flash(request.translate(
-        _("Imported ${code} version ${version}.", mapping={"code": d.code, "version": d.version})
-        if outcome.created else _("This document is already stored as ${code} version "
-                                  "${version}.", mapping={"code": d.code,
-                                                          "version": d.version})))
+    mapping = {"code": d.code, "version": d.version}
+    flash(request, _("Imported ${code} version ${version}.", mapping=mapping)
+          if outcome.created else
+          _("This document is already stored as ${code} version ${version}.",
+            mapping=mapping))
     return HTTPSeeOther(request.route_url("surveys.staff_list"))
 
 

@@ -19,7 +19,7 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
 
 from learningcity import audit
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from monitoring.archive import bundle
 
 T = "monitoring:templates/"
@@ -97,9 +97,9 @@ def archive_build(request: Any) -> Any:
                  target=manifest.directory.name,
                  detail={"year": year, "files": len(manifest.files), "via": "web",
                          "built_at": manifest.built_at})
-    request.session.flash(request.translate(_(
+    flash(request, _(
         "Archive ${year} built: ${files} files.",
-        mapping={"year": year, "files": len(manifest.files)})))
+        mapping={"year": year, "files": len(manifest.files)}))
     return HTTPSeeOther(request.route_url("archive.list"))
 
 

@@ -18,7 +18,7 @@ from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from learningcity.districts import list_districts
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from monitoring.closing import aggregates_pending, close_campaign, translated_steps
 from monitoring.fieldwork import campaigns as svc
 from monitoring.fieldwork import draw, frames, invitations, progress, retention, window
@@ -170,7 +170,7 @@ def campaign_new(request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(_("Campaign created. Next: upload the frame."))
+            flash(request, _("Campaign created. Next: upload the frame."))
             return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code,
                                                   tab="frame"))
     return _form_page(request, form, problems, None)
@@ -195,7 +195,7 @@ def campaign_edit(context: CampaignResource, request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(_("Saved."))
+            flash(request, _("Saved."))
             return HTTPSeeOther(request.route_url("campaigns.detail", code=campaign.code))
     return _form_page(request, form, problems, campaign)
 
@@ -354,11 +354,11 @@ def frame_upload(context: CampaignResource, request: Any) -> Any:
         return _refused(request, campaign, "frame", exc, form=form)
     dropped = campaign.design["frame"]["dropped_columns"]
     if dropped:
-        request.session.flash(request.translate(_(  # translated here: the flash is stored
+        flash(request, _(
             "Frame stored; columns not needed by the campaign were dropped: ${columns}. "
-            "Next: the design.", mapping={"columns": ", ".join(dropped)})))
+            "Next: the design.", mapping={"columns": ", ".join(dropped)}))
     else:
-        request.session.flash(_("Frame stored. Next: the design."))
+        flash(request, _("Frame stored. Next: the design."))
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="design"))
 
 
@@ -381,7 +381,7 @@ def design_submit(context: CampaignResource, request: Any) -> Any:
                         quotas=draw.parse_stratum_lines(form["quotas"]))
     except ValueError as exc:
         return _refused(request, campaign, "design", exc, form=form, preview={})
-    request.session.flash(_("Design saved."))
+    flash(request, _("Design saved."))
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="design"))
 
 
@@ -403,7 +403,7 @@ def draw_submit(context: CampaignResource, request: Any) -> Any:
         draw.draw_sample(request.dbsession, campaign, _actor(request), seed=seed)
     except ValueError as exc:
         return _refused(request, campaign, "draw", exc)
-    request.session.flash(_("Sample drawn. Next: print the invitations."))
+    flash(request, _("Sample drawn. Next: print the invitations."))
     return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code, tab="draw"))
 
 
@@ -471,7 +471,7 @@ def invitations_issue(context: CampaignResource, request: Any) -> Any:
     except ValueError as exc:
         return _refused(request, campaign, "invitations", exc)
     if not issued:  # also the answer to a second, simultaneous post
-        request.session.flash(_("Every sampled unit already has its invitation. To print "
+        flash(request, _("Every sampled unit already has its invitation. To print "
                                 "codes again, replace the unused codes."))
         return HTTPSeeOther(request.route_url("campaigns.tab", code=campaign.code,
                                               tab="invitations"))

@@ -15,7 +15,7 @@ from pyramid.view import view_config
 
 from learningcity.api import API_PREFIX, error_body
 from learningcity.filemessages import file_problems_text
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from learningcity.people import CHOICES
 from monitoring.fieldwork import entry
 from monitoring.fieldwork.invitations import format_code, normalise_code
@@ -286,7 +286,7 @@ def margins_post(request: Any) -> Any:
     except MarginError as exc:
         return _margins_page(request, file_problems_text(exc, request.translate), values,
                              400)
-    request.session.flash(_("Population margin stored: ${name}",
+    flash(request, _("Population margin stored: ${name}",
                             mapping={"name": margin.name}))
     return HTTPSeeOther(request.route_url("monitoring.margins"))
 

@@ -20,7 +20,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from learningcity.districts import list_districts
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from monitoring.fieldwork.campaigns import shown
 from monitoring.fieldwork.window import local_text
 from monitoring.organisations import recognition, register, review, selfassess, standards
@@ -172,9 +172,9 @@ def organisation_import(request: Any) -> Any:
                 scope=_scope(request), max_bytes=request.app_settings.max_upload_bytes)
     except TableError as exc:
         return _list_page(request, _problems(request, exc), 400)
-    request.session.flash(request.translate(_(
+    flash(request, _(
         "Register imported: ${added} added, ${updated} updated.",
-        mapping={"added": result.added, "updated": result.updated})))
+        mapping={"added": result.added, "updated": result.updated}))
     return HTTPSeeOther(request.route_url("orgs.list"))
 
 
@@ -221,7 +221,7 @@ def organisation_new(request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(request.translate(_("Organisation added.")))
+            flash(request, _("Organisation added."))
             return HTTPSeeOther(request.route_url("orgs.detail", id=organisation.id))
     return _form_page(request, form, problems, None)
 
@@ -246,7 +246,7 @@ def organisation_edit(context: OrganisationResource, request: Any) -> Any:
             problems = _problems(request, exc)
             request.response.status_int = 400
         else:
-            request.session.flash(request.translate(_("Saved.")))
+            flash(request, _("Saved."))
             return HTTPSeeOther(request.route_url("orgs.detail", id=organisation.id))
     return _form_page(request, form, problems, organisation)
 
@@ -351,7 +351,7 @@ def review_post(context: OrganisationResource, request: Any) -> Any:
             request.translate(_("The form is incomplete; reload the page."))]
         return _review_page(request, context, evaluation, form=form, problems=problems,
                             status=status)
-    request.session.flash(request.translate(_("Review saved.")))
+    flash(request, _("Review saved."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
 
@@ -371,7 +371,7 @@ def confirm_post(context: OrganisationResource, request: Any) -> Any:
         problems = _problems(request, exc) if hasattr(exc, "problems") else [
             request.translate(_("The form is incomplete; reload the page."))]
         return _review_page(request, context, evaluation, problems=problems, status=status)
-    request.session.flash(request.translate(_("Result confirmed.")))
+    flash(request, _("Result confirmed."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
 
@@ -426,9 +426,9 @@ def standards_upload(request: Any) -> Any:
                                                  actor=_actor(request))
     except TableError as exc:
         return _standards_page(request, _problems(request, exc), 400)
-    request.session.flash(request.translate(_(
+    flash(request, _(
         "Standard stored as version ${version} of ${year}.",
-        mapping={"version": standard.version, "year": standard.year})))
+        mapping={"version": standard.version, "year": standard.year}))
     return HTTPSeeOther(request.route_url("orgs.standard", id=standard.id))
 
 

@@ -20,7 +20,7 @@ from pyramid.view import view_config
 from learningcity import audit
 from learningcity.districts import get_district
 from learningcity.filemessages import file_problems_text
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from monitoring.programme import catalogue, evidence, pages, progress, reporting
 from monitoring.programme.reporting import Entry, ReportError, Unit
 from tabular.reading import TableError
@@ -90,12 +90,6 @@ class EvidenceResource:
 
 def _actor(request: Any) -> str:
     return request.identity.username
-
-
-def _flash(request: Any, message: Any) -> None:
-    """Flash a message translated now: the session keeps plain text, which would lose
-    the catalogue's domain."""
-    request.session.flash(request.translate(message))
 
 
 def _problems(request: Any, exc: Exception) -> list[str]:
@@ -180,7 +174,7 @@ def refresh(request: Any) -> Any:
     n = progress.refresh(request.dbsession, request.monitoring_db)
     audit.record(request.dbsession, actor=_actor(request), action="programme.progress",
                  target="refresh", detail={"rows": n})
-    _flash(request, _("Progress recomputed from the accepted reports."))
+    flash(request, _("Progress recomputed from the accepted reports."))
     return HTTPSeeOther(request.route_url("programme.progress"))
 
 
@@ -210,7 +204,7 @@ def system_post(request: Any) -> Any:
         except TableError as exc:
             request.response.status = 400
             return pages.system_context(request, {}, _problems(request, exc))
-        _flash(request, _("${n} indicators stored from the file.",
+        flash(request, _("${n} indicators stored from the file.",
                                 mapping={"n": len(specs)}))
         return HTTPSeeOther(request.route_url("programme.system"))
     form = {k: post.get(k, "")[:2000] for k in catalogue.FIELDS}
@@ -224,7 +218,7 @@ def system_post(request: Any) -> Any:
         return pages.system_context(request, form, [
             f"{request.translate(pages.FIELD_NAMES.get(name, name))}: "
             f"{request.translate(text)}" for name, text in exc.faults])
-    _flash(request, _("Indicator stored: ${code}", mapping={"code": spec.code}))
+    flash(request, _("Indicator stored: ${code}", mapping={"code": spec.code}))
     return HTTPSeeOther(request.route_url("programme.system"))
 
 
@@ -278,7 +272,7 @@ def report_post(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), entries, 400)
-    _flash(request, _("Report submitted to the city office.") if action == "submit"
+    flash(request, _("Report submitted to the city office.") if action == "submit"
                           else _("Draft saved."))
     return HTTPSeeOther(request.url)
 
@@ -305,7 +299,7 @@ def review_post(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    _flash(request, _("Report accepted.") if action == "accept"
+    flash(request, _("Report accepted.") if action == "accept"
                           else _("Report returned with your comment."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
@@ -339,7 +333,7 @@ def upload(context: ReportResource, request: Any) -> Any:
     except (TableError, ReportError) as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    _flash(request, _("Values stored from the file. Check them, then submit."))
+    flash(request, _("Values stored from the file. Check them, then submit."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
 
@@ -358,7 +352,7 @@ def evidence_add(context: ReportResource, request: Any) -> Any:
     except ReportError as exc:
         request.dbsession.refresh(report)
         return _report_page(context, request, _problems(request, exc), status=400)
-    _flash(request, _("Evidence attached."))
+    flash(request, _("Evidence attached."))
     return HTTPSeeOther(request.route_url("programme.report", **request.matchdict))
 
 

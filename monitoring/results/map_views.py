@@ -6,7 +6,7 @@ from typing import Any
 from markupsafe import Markup
 from pyramid.httpexceptions import HTTPSeeOther
 
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from monitoring.results import dashboard, districtmap
 from monitoring.results.views import PAGES, MonitoringArea, T, _district_names, _scope
 
@@ -77,7 +77,7 @@ def map_upload(request: Any) -> Any:
         except districtmap.MapError as exc:
             problems = [str(exc)]
         else:
-            request.session.flash(_("District boundaries stored."))
+            flash(request, _("District boundaries stored."))
             return HTTPSeeOther(request.route_url("dashboard.map"))
     request.response.status_int = 400
     return _map_page(request, problems)

@@ -14,7 +14,7 @@ from pyramid.view import view_config
 from learningcity import audit
 from learningcity.api import ApiError
 from learningcity.districts import list_districts
-from learningcity.i18n import _
+from learningcity.i18n import _, flash
 from learningcity.people import GROUP_LABELS
 from monitoring.results import charts, dashboard, exports
 from monitoring.results.indicators import (
@@ -325,7 +325,7 @@ def indicator_save(request: Any) -> Any:
     if problems:
         request.response.status_int = 400
         return _indicator_form(request, load_catalogue(request.dbsession), form, problems)
-    request.session.flash(_("Indicator saved."))
+    flash(request, _("Indicator saved."))
     return HTTPSeeOther(request.route_url("dashboard.indicators"))
 
 
