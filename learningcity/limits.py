@@ -5,7 +5,10 @@ form page or a JSON answer is a few hundred bytes). Staff file uploads (item ban
 survey and campaign frame imports) may reach ``learningcity.max_upload_bytes``
 (default 10 MB) on the routes named in the registry set ``upload_routes`` (packages
 add their upload route names in ``includeme``) or in the setting
-``learningcity.upload_routes`` (names separated by spaces).
+``learningcity.upload_routes`` (names separated by spaces). A route whose files have a
+smaller cap of their own (an evidence file of at most 5 MB) sets its body limit in the
+registry dict ``upload_limits`` (route name -> bytes, at least the general limit), so a
+too-large file is refused before it is read rather than after.
 
 A declared ``Content-Length`` above the limit is refused without reading a byte; a
 chunked body is read at most up to the limit plus one byte, then either refused or
@@ -143,11 +146,28 @@ def _route_name(request: Any) -> str | None:
     return route.name if route is not None else None
 
 
+#: what a form adds around its one file (multipart headers, the other fields): a route's
+#: own limit is its largest file plus this
+FORM_OVERHEAD = DEFAULT_MAX_BODY
+
+
+def route_limit(config: Any, route: str, file_bytes: int) -> None:
+    """Limit ``route``'s body to one file of ``file_bytes`` and the form around it (it is
+    an upload route with a smaller limit than ``learningcity.max_upload_bytes``)."""
+    config.registry.setdefault("upload_routes", set()).add(route)
+    config.registry.setdefault("upload_limits", {})[route] = file_bytes + FORM_OVERHEAD
+
+
 def limit_for(request: Any, max_body: int, max_upload: int) -> int:
-    """The body limit for this request: the upload limit on upload routes."""
-    uploads = request.registry.get("upload_routes", ())
+    """The body limit for this request: the route's own limit, the upload limit on
+    upload routes, else the general one."""
     name = _route_name(request)
-    return max_upload if name is not None and name in uploads else max_body
+    if name is None:
+        return max_body
+    own = request.registry.get("upload_limits", {}).get(name)
+    if own is not None:
+        return max(own, max_body)
+    return max_upload if name in request.registry.get("upload_routes", ()) else max_body
 
 
 def _bounded_read(environ: dict[str, Any], limit: int) -> None:
@@ -255,9 +275,14 @@ def too_large_view(exc: RequestTooLarge, request: Any) -> Any:
         response = Response(json_body=body, status=413)
         response.headers["Connection"] = "close"
         return response
-    return {"title": _("The file or form is too large"),
-            "message": _("What you sent is larger than this page accepts. Send a smaller "
-                         "file, or split it into several.")}
+    if exc.limit >= 1024 * 1024:
+        message = _("What you sent is larger than this page accepts (${mb} MB). Send a "
+                    "smaller file, or split it into several.",
+                    mapping={"mb": f"{exc.limit / (1024 * 1024):.0f}"})
+    else:
+        message = _("What you sent is larger than this page accepts. Send a smaller "
+                    "file, or split it into several.")
+    return {"title": _("The file or form is too large"), "message": message}
 
 
 @exception_view_config(NulInText, renderer="learningcity:templates/error.pt")

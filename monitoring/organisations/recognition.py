@@ -5,10 +5,11 @@ reviewed by its district with a weighted score at or above the standard's thresh
 and the city office confirmed it. Nothing else counts (a review not yet confirmed is
 "pending").
 
-:func:`learning_community_counts` is registered in ``setup.cfg`` under the entry-point
-group ``learningcity.indicator_sources`` as ``organisations``: the indicator
+:func:`learning_community_indicator` is registered in ``setup.cfg`` under the
+entry-point group ``learningcity.indicator_sources`` as ``organisations``: the indicator
 "learning-type communities (villages) >= 80 % of communities" reads its numerator and
-denominator from here when the city runs its evaluations in the product.
+denominator from here when the city runs its evaluations in the product, and is
+labelled simulated where the demo's organisations are counted.
 """
 from __future__ import annotations
 
@@ -71,3 +72,17 @@ def learning_community_counts(session: Session, year: int) -> dict[str, tuple[in
                Evaluation.recognised.is_(True))
         .group_by(Organisation.district_code)).all())
     return {code: (int(passed.get(code, 0)), int(n)) for code, n in sorted(everyone.items())}
+
+
+def learning_community_indicator(session: Session, year: int
+                                 ) -> dict[str, tuple[int, int, bool]]:
+    """The indicator source: :func:`learning_community_counts` with, per district,
+    whether any counted community or its evaluation is simulated (the demo's)."""
+    simulated = {code for (code,) in session.execute(
+        sa.select(Organisation.district_code).distinct()
+        .outerjoin(Evaluation, sa.and_(Evaluation.organisation_id == Organisation.id,
+                                       Evaluation.year == year))
+        .where(Organisation.kind == COMMUNITY, Organisation.active.is_(True),
+               sa.or_(Organisation.simulated.is_(True), Evaluation.simulated.is_(True))))}
+    return {code: (passed, everyone, code in simulated)
+            for code, (passed, everyone) in learning_community_counts(session, year).items()}

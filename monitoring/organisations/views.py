@@ -19,6 +19,7 @@ from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from learningcity import limits
 from learningcity.districts import list_districts
 from learningcity.i18n import _, flash
 from monitoring.fieldwork.campaigns import shown
@@ -548,7 +549,9 @@ def includeme(config: Any) -> None:
                      **one)
     config.add_route("orgs.self", "/o/{token}")
     config.registry.setdefault("upload_routes", set()).update(
-        {"orgs.import", "orgs.standards", "orgs.self"})
+        {"orgs.import", "orgs.standards"})
+    # no account behind the link: the body is capped at one evidence file, not 10 MB
+    limits.route_limit(config, "orgs.self", selfassess.EVIDENCE_BYTES)
     config.registry.setdefault("staff_links", []).append(
         {"route": "orgs.list", "label": _("Learning organisations"), "order": 35,
          "roles": ("district", "admin", "monitor")})

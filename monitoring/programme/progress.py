@@ -149,8 +149,8 @@ def compute(db: Session, monitoring_db: Session | None = None,
         running: dict[tuple[str, str], float] = defaultdict(float)
         for period in periods:
             if provided is not None:
-                cells = {("district", d): (n, den, False)
-                         for d, (n, den) in (provided.get(period.year) or {}).items()}
+                cells = {("district", d): cell
+                         for d, cell in (provided.get(period.year) or {}).items()}
             else:
                 cells = reported.get(period.year, {})
             if spec.kind == "count" and spec.cumulative:

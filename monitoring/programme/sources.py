@@ -2,16 +2,18 @@
 ``learningcity.indicator_sources``.
 
 A source is a name (the indicator's ``source``, e.g. ``organisations``) mapped to a
-function ``(session, year) -> {district_code: (numerator, denominator)}``; the session is
-the main database's. The organisations register (``monitoring/organisations/``)
-registers ``organisations``: per district and year, the communities/villages recognised
-as learning-type and the total. When a source is registered, the indicator's values come
-from it and units do not report them; otherwise they come from the district reports.
+function ``(session, year) -> {district_code: (numerator, denominator[, simulated])}``;
+the session is the main database's. ``simulated`` (default False) says the value counts
+demo rows, so the pages label it as they label the demo's reports. The organisations
+register (``monitoring/organisations/``) registers ``organisations``: per district and
+year, the communities/villages recognised as learning-type and the total. When a source
+is registered, the indicator's values come from it and units do not report them;
+otherwise they come from the district reports.
 
 Register one in ``setup.cfg``::
 
     learningcity.indicator_sources =
-        organisations = monitoring.organisations.services:learning_type_share
+        organisations = monitoring.organisations.recognition:learning_community_indicator
 
 Tests pass ``providers=`` explicitly instead (entry points need an installed package).
 """
@@ -22,7 +24,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 GROUP = "learningcity.indicator_sources"
-Provider = Callable[[Any, int], Mapping[str, tuple[float, float]]]
+Provider = Callable[[Any, int], Mapping[str, tuple[float, ...]]]
 
 
 def registered() -> dict[str, Provider]:
@@ -40,21 +42,24 @@ def provider_for(source: str, providers: Mapping[str, Provider] | None = None
 
 def values(source: str, db: Any, year: int,
            providers: Mapping[str, Provider] | None = None
-           ) -> dict[str, tuple[float, float]] | None:
-    """``{district: (numerator, denominator)}`` from the provider, or None without one.
-    A provider's malformed answer raises ValueError naming the district."""
+           ) -> dict[str, tuple[float, float, bool]] | None:
+    """``{district: (numerator, denominator, simulated)}`` from the provider, or None
+    without one. A provider's malformed answer raises ValueError naming the district."""
     fn = provider_for(source, providers)
     if fn is None:
         return None
-    out: dict[str, tuple[float, float]] = {}
-    for district, pair in dict(fn(db, year)).items():
+    out: dict[str, tuple[float, float, bool]] = {}
+    for district, cell in dict(fn(db, year)).items():
         try:
-            num, den = (float(pair[0]), float(pair[1]))
+            if len(cell) not in (2, 3):
+                raise ValueError
+            num, den = (float(cell[0]), float(cell[1]))
         except (TypeError, ValueError, IndexError):
             raise ValueError(f"indicator source {source!r}, district {district!r}: "
-                             f"expected (numerator, denominator), got {pair!r}") from None
+                             f"expected (numerator, denominator[, simulated]), got "
+                             f"{cell!r}") from None
         if num < 0 or den < 0 or num > den:
             raise ValueError(f"indicator source {source!r}, district {district!r}: "
                              f"0 <= numerator <= denominator, got {num:g}/{den:g}")
-        out[str(district)] = (num, den)
+        out[str(district)] = (num, den, bool(cell[2]) if len(cell) == 3 else False)
     return out

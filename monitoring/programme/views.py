@@ -17,7 +17,7 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from learningcity import audit
+from learningcity import audit, limits
 from learningcity.districts import get_district
 from learningcity.filemessages import file_problems_text
 from learningcity.i18n import _, flash
@@ -27,7 +27,7 @@ from tabular.reading import TableError
 
 T = "monitoring:templates/"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-UPLOAD_ROUTES = ("programme.system", "programme.upload", "programme.evidence_add")
+UPLOAD_ROUTES = ("programme.system", "programme.upload")
 
 
 class ProgrammeArea:
@@ -384,6 +384,7 @@ def includeme(config: Any) -> None:
     config.add_route("programme.evidence", "/programme/evidence/{id}",
                      factory=EvidenceResource)
     config.registry.setdefault("upload_routes", set()).update(UPLOAD_ROUTES)
+    limits.route_limit(config, "programme.evidence_add", evidence.MAX_BYTES)
     config.registry.setdefault("staff_links", []).append(
         {"route": "programme.reports", "label": _("Action plan: reports and progress"),
          "order": 45, "roles": ("monitor", "admin", "district", "department")})

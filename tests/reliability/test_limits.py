@@ -164,3 +164,39 @@ def test_file_field_left_empty_reaches_the_view(testapp, staff, login):
     assert b'name="file"; filename=""' in res.request.body
     assert "Choose a CSV or XLSX file to upload." in res.text
     assert "cannot be read" not in res.text
+
+
+def test_the_organisation_link_takes_one_evidence_file_not_ten_mb(testapp, demo):
+    """``/o/{token}`` has no account behind it: its body is capped at one evidence file
+    (5 MB) plus the form, refused unread above that; below it the view answers."""
+    from monitoring.organisations import selfassess
+
+    limit = selfassess.EVIDENCE_BYTES + limits.FORM_OVERHEAD
+    res = raw_post(testapp, "/o/no-such-token", {
+        "CONTENT_LENGTH": str(limit + 1), "wsgi.input": Unreadable()}, 413,
+        content_type="multipart/form-data; boundary=x")
+    assert "<html" in res.text and "5 MB" in res.text
+    token = testapp.get("/login").html.find("input", {"name": "csrf_token"})["value"]
+    res = testapp.post("/o/no-such-token", {"csrf_token": token, "revision": "0"},
+                       upload_files=[("file", "e.pdf", b"%PDF-" + b"x" * 200_000)],
+                       status=404)  # past the limits: the view says the link is unknown
+    assert res.status_int == 404
+
+
+def test_route_limits_and_upload_routes(wsgi_app, monkeypatch):
+    """A route's own limit wins; other upload routes get the upload limit, the rest the
+    general one."""
+    from types import SimpleNamespace
+
+    from monitoring.programme import evidence
+
+    request = SimpleNamespace(registry=wsgi_app.registry)
+
+    def limit(route):
+        monkeypatch.setattr(limits, "_route_name", lambda _request: route)
+        return limits.limit_for(request, 64 * 1024, 10 * 1024 * 1024)
+
+    assert limit("programme.evidence_add") == evidence.MAX_BYTES + limits.FORM_OVERHEAD
+    assert limit("orgs.self") < 10 * 1024 * 1024
+    assert limit("programme.upload") == 10 * 1024 * 1024
+    assert limit("home") == 64 * 1024

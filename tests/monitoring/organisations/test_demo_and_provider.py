@@ -37,6 +37,6 @@ def test_the_provider_is_declared_for_the_indicator_system() -> None:
     group = parser.get("options.entry_points", "learningcity.indicator_sources")
     declared = dict(line.split(" = ") for line in group.strip().splitlines())
     assert declared["organisations"] == \
-        "monitoring.organisations.recognition:learning_community_counts"
+        "monitoring.organisations.recognition:learning_community_indicator"
     demos = parser.get("options.entry_points", "learningcity.demo")
     assert "monitoring.organisations.demo_content:load" in demos

@@ -14,7 +14,11 @@ from learningcity import audit
 from learningcity.db import utcnow
 from monitoring.organisations import review, selfassess
 from monitoring.organisations.models import Evaluation, EvaluationEvidence
-from monitoring.organisations.recognition import learning_community_counts, recognised
+from monitoring.organisations.recognition import (
+    learning_community_counts,
+    learning_community_indicator,
+    recognised,
+)
 from tests.monitoring.organisations.conftest import ACTOR, csrf
 
 ALL_A = {"organisation": "A", "facilities": "A", "activities": "A", "participation": "A",
@@ -116,6 +120,9 @@ def test_self_assessment_review_and_confirmation_feed_the_counts(
     monitor.get(b_url).forms["confirm"].submit(status=303)
     assert recognised(dbsession, org.id, 2025) is True
     assert learning_community_counts(dbsession, 2025) == {"A": (1, 3), "B": (0, 2)}
+    # the indicator source: the same counts, none simulated (no demo rows here)
+    assert learning_community_indicator(dbsession, 2025) == {"A": (1, 3, False),
+                                                             "B": (0, 2, False)}
     assert audit.actions_for(dbsession, f"organisation:{org.code}") == {
         "organisation.add", "evaluation.invite", "evaluation.draft", "evaluation.evidence",
         "evaluation.submit", "evaluation.review", "evaluation.confirm"}

@@ -81,6 +81,21 @@ def test_a_registered_source_replaces_the_district_reports(reports: Any) -> None
     assert "learning_type_communities" not in codes and "learning_stars" in codes
     with pytest.raises(ValueError, match="district 'A'"):
         progress.compute(reports, providers={"organisations": lambda db, y: {"A": (11, 10)}})
+    with pytest.raises(ValueError, match="district 'B'"):
+        progress.compute(reports, providers={"organisations": lambda db, y: {"B": (1,)}})
+
+
+def test_a_source_counting_demo_rows_is_labelled_simulated(reports: Any) -> None:
+    """A provider's third element marks a district's value simulated; the city total is
+    simulated when any district's is; a pair means real values."""
+    providers = {"organisations": lambda db, year: {"A": (9, 10, True), "B": (5, 10)}}
+    rows = progress.compute(reports, providers=providers)
+    assert _cell(rows, "learning_type_communities", 2024).simulated is True
+    assert _cell(rows, "learning_type_communities", 2024, "A").simulated is True
+    assert _cell(rows, "learning_type_communities", 2024, "B").simulated is False
+    real = progress.compute(reports, providers={
+        "organisations": lambda db, year: {"A": (9, 10), "B": (5, 10, False)}})
+    assert _cell(real, "learning_type_communities", 2024).simulated is False
 
 
 def test_survey_indicators_come_from_the_published_estimates(reports: Any,
@@ -150,3 +165,6 @@ def test_the_installed_organisations_provider_feeds_the_learning_community_share
         == pytest.approx(counts[some][0] / counts[some][1], rel=1e-12)
     codes = [s.code for s in reporting.indicators_for(dbsession, Unit("district", some))]
     assert "learning_type_communities" not in codes
+    # the demo's organisations are simulated, and so is the share they give
+    assert city.simulated is True
+    assert _cell(rows, "learning_type_communities", demo_content.DEMO_YEAR, some).simulated
