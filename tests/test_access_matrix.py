@@ -303,6 +303,8 @@ CASES: list[Case] = [
           CAMPAIGN_B),
     *both("orgs.review", "POST", "/organisations/{organisation}/review/2025", EDIT_A, EDIT_B,
           body="form", reached=roles(400)),
+    *both("orgs.return", "POST", "/organisations/{organisation}/return/2025", EDIT_A, EDIT_B,
+          body="form", reached=roles(400)),
     *both("orgs.confirm", "POST", "/organisations/{organisation}/confirm/2025",
           roles("monitor", "admin"), roles("monitor", "admin"), body="form",
           reached=roles(400)),

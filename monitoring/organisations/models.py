@@ -19,9 +19,11 @@ from learningcity.db import Base, UTCDateTime, utcnow
 
 #: the kinds of learning organisation of the action plan, in the order pages list them
 KINDS = ("party", "government", "enterprise", "school", "community", "social")
-#: invited: link issued; draft: the organisation saved answers; submitted: sent once;
-#: reviewed: the district scored it; confirmed: the city office confirmed the result
-EVALUATION_STATUSES = ("invited", "draft", "submitted", "reviewed", "confirmed")
+#: invited: link issued; draft: the organisation saved answers; submitted: sent;
+#: returned: the district sent it back with a comment (the organisation changes it and
+#: submits again); reviewed: the district scored it; confirmed: the city office
+#: confirmed the result
+EVALUATION_STATUSES = ("invited", "draft", "submitted", "returned", "reviewed", "confirmed")
 
 
 class Organisation(Base):
@@ -89,8 +91,8 @@ class Evaluation(Base):
     __tablename__ = "evaluation"
     __table_args__ = (
         sa.UniqueConstraint("organisation_id", "year", name="organisation_year"),
-        sa.CheckConstraint("status IN ('invited', 'draft', 'submitted', 'reviewed', "
-                           "'confirmed')", name="status_known"),
+        sa.CheckConstraint("status IN ('invited', 'draft', 'submitted', 'returned', "
+                           "'reviewed', 'confirmed')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +109,10 @@ class Evaluation(Base):
     self_levels: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     self_notes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: the district's comment when it last returned the self-assessment for changes
+    return_comment: Mapped[str] = mapped_column(sa.Text, default="")
+    returned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    returned_by: Mapped[str | None] = mapped_column(sa.String(64))
     review_levels: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     review_comments: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     score: Mapped[float | None] = mapped_column(sa.Double)

@@ -1,11 +1,14 @@
 """The district's review of a submitted self-assessment and the city office's confirmation.
 
-District staff score every criterion (a rubric level). Where their level differs from
-the organisation's own, a comment saying why is required. The weighted score and
-"recognised" (score at or above the standard's threshold) are computed here, never
-typed. The city office (monitors and admins) then confirms the result; only confirmed
-results count as recognised (:mod:`monitoring.organisations.recognition`). A review may
-be redone until it is confirmed. Every step is on the audit trail.
+District staff either return a submitted self-assessment to the organisation with a
+comment saying what to change (:func:`return_for_changes`; the organisation changes it
+through its link and submits again) or score every criterion (a rubric level). Where
+their level differs from the organisation's own, a comment saying why is required. The
+weighted score and "recognised" (score at or above the standard's threshold) are
+computed here, never typed. The city office (monitors and admins) then confirms the
+result; only confirmed results count as recognised
+(:mod:`monitoring.organisations.recognition`). A review may be redone, or the
+self-assessment returned, until it is confirmed. Every step is on the audit trail.
 """
 from __future__ import annotations
 
@@ -73,6 +76,36 @@ def review(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
                  detail={"year": evaluation.year, "score": score,
                          "recognised": evaluation.recognised, "levels": clean_levels,
                          "differs": sorted(clean_comments)})
+    return evaluation
+
+
+def return_for_changes(db: Session, evaluation: Evaluation, comment: str, *, actor: str,
+                       revision: int, now: dt.datetime | None = None) -> Evaluation:
+    """Send a submitted (or reviewed, not confirmed) self-assessment back to the
+    organisation with ``comment``; its link opens it for changes again and a review
+    already saved is cleared (the answers will change). Refused without a comment."""
+    if evaluation.status not in ("submitted", "reviewed"):
+        raise EvaluationError([Said(_("only a submitted self-assessment can be returned; "
+                                    "a confirmed one is final"))], 409)
+    if revision != evaluation.revision:
+        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
+                                    "page"))], 409)
+    comment = (comment or "").strip()
+    if not comment:
+        raise EvaluationError([Said(_("say what the organisation should change"))])
+    if len(comment) > COMMENT_CHARS:
+        raise EvaluationError([Said(_("the comment is longer than ${limit} characters"),
+                                    limit=COMMENT_CHARS)])
+    evaluation.status = "returned"
+    evaluation.return_comment = comment
+    evaluation.returned_at, evaluation.returned_by = now or utcnow(), actor
+    evaluation.review_levels, evaluation.review_comments = {}, {}
+    evaluation.score = evaluation.recognised = None
+    evaluation.reviewed_at = evaluation.reviewed_by = None
+    flush_once(db)
+    audit.record(db, actor=actor, action="evaluation.return",
+                 target=f"organisation:{evaluation.organisation.code}",
+                 detail={"year": evaluation.year, "comment": comment})
     return evaluation
 
 

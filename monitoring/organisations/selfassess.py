@@ -5,8 +5,9 @@ token (192 bits, :func:`learningcity.tokens.new_token`) of which only the hash i
 stored, valid for :data:`LINK_DAYS` days. Re-issuing gives a new token and the old one
 stops working. Whoever holds the link picks a rubric level per criterion, writes a short
 note, may attach evidence files (PDF, PNG or JPEG, at most :data:`EVIDENCE_BYTES` each),
-saves drafts as often as needed and submits once; after that the answers are fixed
-and the district reviews them (:mod:`monitoring.organisations.review`).
+saves drafts as often as needed and submits; after that the answers are fixed and the
+district reviews them (:mod:`monitoring.organisations.review`), unless it returns them
+with a comment, which opens them for changes until the organisation submits again.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ EVIDENCE_FILES = 20
 EVIDENCE_TYPES = ((b"%PDF-", "application/pdf", ".pdf"),
                   (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
                   (b"\xff\xd8\xff", "image/jpeg", ".jpg"))
-EDITABLE = ("invited", "draft")
+EDITABLE = ("invited", "draft", "returned")
 
 
 class EvaluationError(ValueError):
@@ -154,7 +155,8 @@ def check_evidence(evaluation: Evaluation, files: Sequence[Evidence]) -> list[tu
 def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
          notes: Mapping[str, str], *, revision: int, submit: bool = False,
          now: dt.datetime | None = None) -> Evaluation:
-    """Save the organisation's answers as a draft, or submit them (once). Every level
+    """Save the organisation's answers as a draft, or submit them (then fixed unless the
+    district returns them). Every level
     must be one of its criterion's; on submission every criterion needs one. Nothing
     is stored when anything is refused."""
     _editable(evaluation, revision)
@@ -183,7 +185,10 @@ def save(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
     now = now or utcnow()
     evaluation.self_levels = clean_levels
     evaluation.self_notes = clean_notes
-    evaluation.status = "submitted" if submit else "draft"
+    if submit:
+        evaluation.status = "submitted"
+    elif evaluation.status != "returned":  # a returned one stays so until resubmitted
+        evaluation.status = "draft"
     if submit:
         evaluation.submitted_at = now
     flush_once(db)

@@ -35,6 +35,7 @@ NO_STORE = "no-store"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_LABELS = {"invited": _("Link issued"), "draft": _("Draft saved"),
                  "submitted": _("Submitted, awaiting review"),
+                 "returned": _("Returned for changes"),
                  "reviewed": _("Reviewed, awaiting confirmation"),
                  "confirmed": _("Confirmed")}
 assert set(STATUS_LABELS) == set(EVALUATION_STATUSES)
@@ -311,7 +312,8 @@ def _evaluation(context: OrganisationResource, request: Any) -> Any:
 
 def _review_page(request: Any, context: OrganisationResource, evaluation: Any, *,
                  form: dict[str, dict[str, str]] | None = None,
-                 problems: list[str] | None = None, status: int = 200) -> Any:
+                 problems: list[str] | None = None, status: int = 200,
+                 return_comment: str | None = None) -> Any:
     response = render_to_response(T + "org_review.pt", {
         "organisation": context.organisation, "evaluation": evaluation,
         "standard": evaluation.standard, "criteria": standards.criteria(evaluation.standard),
@@ -321,7 +323,9 @@ def _review_page(request: Any, context: OrganisationResource, evaluation: Any, *
         "can_review": bool(request.has_permission("edit", context))
         and evaluation.status in ("submitted", "reviewed"),
         "can_confirm": bool(request.has_permission("confirm", context))
-        and evaluation.status == "reviewed", **LABELS}, request=request)
+        and evaluation.status == "reviewed",
+        "return_comment": return_comment if return_comment is not None else "",
+        **LABELS}, request=request)
     response.status_int = status
     response.cache_control = NO_STORE
     return response
@@ -353,6 +357,29 @@ def review_post(context: OrganisationResource, request: Any) -> Any:
         return _review_page(request, context, evaluation, form=form, problems=problems,
                             status=status)
     flash(request, _("Review saved."))
+    return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
+                                          year=evaluation.year))
+
+
+@view_config(route_name="orgs.return", permission="edit", request_method="POST")
+def return_post(context: OrganisationResource, request: Any) -> Any:
+    """Return the self-assessment to the organisation with the district's comment."""
+    evaluation = _evaluation(context, request)
+    comment = request.POST.get("comment", "")
+    try:
+        revision = int(request.POST.get("revision", ""))
+        with request.dbsession.begin_nested():
+            review.return_for_changes(request.dbsession, evaluation, comment,
+                                      actor=_actor(request), revision=revision)
+    except ValueError as exc:
+        request.dbsession.refresh(evaluation)
+        status = getattr(exc, "status", 400)
+        problems = _problems(request, exc) if hasattr(exc, "problems") else [
+            request.translate(_("The form is incomplete; reload the page."))]
+        return _review_page(request, context, evaluation, problems=problems, status=status,
+                            return_comment=comment)
+    flash(request, _("Returned to the organisation. Its link opens the self-assessment "
+                     "for changes until it submits again."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
 
@@ -545,6 +572,7 @@ def includeme(config: Any) -> None:
     config.add_route("orgs.invite", "/organisations/{id:\\d+}/invite", **one)
     config.add_route("orgs.review", "/organisations/{id:\\d+}/review/{year:\\d{4}}", **one)
     config.add_route("orgs.confirm", "/organisations/{id:\\d+}/confirm/{year:\\d{4}}", **one)
+    config.add_route("orgs.return", "/organisations/{id:\\d+}/return/{year:\\d{4}}", **one)
     config.add_route("orgs.evidence", "/organisations/{id:\\d+}/evidence/{evidence:\\d+}",
                      **one)
     config.add_route("orgs.self", "/o/{token}")

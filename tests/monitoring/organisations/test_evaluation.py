@@ -245,3 +245,76 @@ def test_two_windows_saving_at_once_get_409_not_an_error(
         other.close()
     dbsession.rollback()
     assert _evaluation(dbsession, register_ab["A-C1"]).self_levels == {"organisation": "A"}
+
+
+def test_returned_for_changes_then_resubmitted_and_reviewed(
+        dbsession: Any, community_standard: Any, register_ab: Any, client: Any) -> None:
+    """The district sends a submitted self-assessment back with a comment; the link
+    shows the comment and opens the answers again (a draft stays "returned"); the
+    organisation submits again and the district reviews it. Another district cannot
+    return it, a return needs a comment, and a confirmed result cannot be returned."""
+    district_a, district_b, monitor = client("district_a"), client("district_b"), \
+        client("monitor")
+    org = register_ab["A-C1"]
+    link = _issue(district_a, org.id)
+    organisation = client(None)
+    form = _self_form(organisation.get(link))
+    for code, level in ALL_A.items():
+        form[f"level-{code}"] = level
+    form.submit("action", value="submit", status=303)
+    evaluation = _evaluation(dbsession, org)
+    assert evaluation.status == "submitted"
+    url = f"/organisations/{org.id}/return/2025"
+
+    district_b.post(url, {"csrf_token": csrf(district_b), "comment": "x",
+                          "revision": str(evaluation.revision)}, status=404)
+    page = district_a.get(f"/organisations/{org.id}/review/2025")
+    empty = page.forms["return"]
+    empty["comment"] = "   "
+    assert empty.submit(status=400).html.find(role="alert") is not None
+    assert _evaluation(dbsession, org).status == "submitted"
+    back = page.forms["return"]
+    back["comment"] = "请补充活动照片，并说明参与人数"
+    shown = back.submit(status=303).follow()
+    assert "请补充活动照片" in shown.text and shown.html.find(id="returned") is not None
+    evaluation = _evaluation(dbsession, org)
+    assert (evaluation.status, evaluation.return_comment, evaluation.returned_by) == (
+        "returned", "请补充活动照片，并说明参与人数", "district_a")
+    assert "evaluation.return" in audit.actions_for(dbsession, f"organisation:{org.code}")
+
+    # --- the organisation sees the comment, changes its answers, submits again
+    page = organisation.get(link)
+    assert "请补充活动照片" in page.html.find(id="returned").text
+    form = _self_form(page)
+    form["level-results"] = "B"
+    form.submit("action", value="save", status=303)
+    assert _evaluation(dbsession, org).status == "returned"  # still with the organisation
+    form = _self_form(organisation.get(link))
+    form["note-participation"] = "参与 120 人次"
+    form.submit("action", value="submit", status=303)
+    evaluation = _evaluation(dbsession, org)
+    assert evaluation.status == "submitted"
+    assert evaluation.self_levels == {**ALL_A, "results": "B"}
+    assert evaluation.self_notes["participation"] == "参与 120 人次"
+
+    # --- reviewed, then returned again: the review is cleared; confirmed: final
+    review.review(dbsession, evaluation, evaluation.self_levels, {}, actor="district_a",
+                  revision=evaluation.revision)
+    assert evaluation.score is not None
+    review.return_for_changes(dbsession, evaluation, "再核对一次", actor="district_a",
+                              revision=evaluation.revision)
+    assert (evaluation.status, evaluation.score, evaluation.recognised,
+            evaluation.review_levels) == ("returned", None, None, {})
+    selfassess.save(dbsession, evaluation, evaluation.self_levels, {},
+                    revision=evaluation.revision, submit=True)
+    review.review(dbsession, evaluation, evaluation.self_levels, {}, actor="district_a",
+                  revision=evaluation.revision)
+    dbsession.commit()
+    monitor.get(f"/organisations/{org.id}/review/2025").forms["confirm"].submit(status=303)
+    evaluation = _evaluation(dbsession, org)
+    refused = district_a.post(url, {"csrf_token": csrf(district_a), "comment": "晚了",
+                                    "revision": str(evaluation.revision)}, status=409)
+    assert refused.html.find(role="alert") is not None
+    assert district_a.get(f"/organisations/{org.id}/review/2025").html.find(id="return") \
+        is None
+    assert _evaluation(dbsession, org).status == "confirmed"

@@ -75,11 +75,31 @@ def test_self_assessment_on_a_phone_then_review_and_confirmation(served: Any,
     page.screenshot(path=str(SCREENSHOTS / "org-self-submitted-360.png"), full_page=True)
     phone.close()
 
+    # the district returns it first: the phone sees the comment and submits again
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = desk.new_page()
     _login(page, server, "district")
     page.goto(f"{server}/organisations/{organisation_id}/review/2025")
-    assert "活动记录.pdf" in page.content()
+    page.fill("textarea#return-comment", "请补充活动照片，并写明参与人数")
+    submit(page, "form#return button[type=submit]")
+    assert "已退回组织" in page.content() and "已退回修改" in page.content()
+    assert fits(page, 1280)
+    page.screenshot(path=str(SCREENSHOTS / "org-review-returned-1280.png"), full_page=True)
+    phone = browser.new_context(viewport={"width": 360, "height": 740},
+                                device_scale_factor=2, locale="zh-CN",
+                                java_script_enabled=False)
+    mobile = phone.new_page()
+    mobile.goto(f"{server}/o/{token}")
+    assert "请补充活动照片" in mobile.locator("#returned").inner_text() and fits(mobile)
+    mobile.fill("textarea[name=note-participation]", "参与 120 人次")
+    mobile.screenshot(path=str(SCREENSHOTS / "org-self-returned-360.png"), full_page=True)
+    submit(mobile, "button[value=submit]")
+    assert "saved=submitted" in mobile.url
+    assert mobile.locator("input[type=radio]").count() == 0
+    phone.close()
+
+    page.goto(f"{server}/organisations/{organisation_id}/review/2025")
+    assert "活动记录.pdf" in page.content() and "参与 120 人次" in page.content()
     page.select_option("select[name=level-results]", "C")
     submit(page, "form#review button[type=submit]")
     assert page.locator("[role=alert]").count() == 1  # a differing level needs a comment
