@@ -13,6 +13,8 @@ labelled simulated where the demo's organisations are counted.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -76,13 +78,21 @@ def learning_community_counts(session: Session, year: int) -> dict[str, tuple[in
 
 def learning_community_indicator(session: Session, year: int
                                  ) -> dict[str, tuple[int, int, bool]]:
-    """The indicator source: :func:`learning_community_counts` with, per district,
-    whether any counted community or its evaluation is simulated (the demo's)."""
-    simulated = {code for (code,) in session.execute(
-        sa.select(Organisation.district_code).distinct()
-        .outerjoin(Evaluation, sa.and_(Evaluation.organisation_id == Organisation.id,
-                                       Evaluation.year == year))
-        .where(Organisation.kind == COMMUNITY, Organisation.active.is_(True),
-               sa.or_(Organisation.simulated.is_(True), Evaluation.simulated.is_(True))))}
+    """The indicator source: :func:`learning_community_counts` of the districts with at
+    least one confirmed community evaluation of ``year`` (the others have no data for
+    the year, not 0 %), with whether any counted community or its evaluation is
+    simulated (the demo's)."""
+    def districts(*conditions: Any) -> set[str]:
+        return set(session.scalars(
+            sa.select(Organisation.district_code).distinct()
+            .outerjoin(Evaluation, sa.and_(Evaluation.organisation_id == Organisation.id,
+                                           Evaluation.year == year))
+            .where(Organisation.kind == COMMUNITY, Organisation.active.is_(True),
+                   *conditions)))
+
+    evaluated = districts(Evaluation.status == "confirmed")
+    simulated = districts(sa.or_(Organisation.simulated.is_(True),
+                                 Evaluation.simulated.is_(True)))
     return {code: (passed, everyone, code in simulated)
-            for code, (passed, everyone) in learning_community_counts(session, year).items()}
+            for code, (passed, everyone) in learning_community_counts(session, year).items()
+            if code in evaluated}

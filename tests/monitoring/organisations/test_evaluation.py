@@ -120,9 +120,8 @@ def test_self_assessment_review_and_confirmation_feed_the_counts(
     monitor.get(b_url).forms["confirm"].submit(status=303)
     assert recognised(dbsession, org.id, 2025) is True
     assert learning_community_counts(dbsession, 2025) == {"A": (1, 3), "B": (0, 2)}
-    # the indicator source: the same counts, none simulated (no demo rows here)
-    assert learning_community_indicator(dbsession, 2025) == {"A": (1, 3, False),
-                                                             "B": (0, 2, False)}
+    # the indicator source: B has no confirmed result yet (no data); none simulated
+    assert learning_community_indicator(dbsession, 2025) == {"A": (1, 3, False)}
     assert audit.actions_for(dbsession, f"organisation:{org.code}") == {
         "organisation.add", "evaluation.invite", "evaluation.draft", "evaluation.evidence",
         "evaluation.submit", "evaluation.review", "evaluation.confirm"}
@@ -162,6 +161,11 @@ def test_counts_by_hand(dbsession: Any, community_standard: Any, register_ab: An
     assert counts == {"A": (2, 3), "B": (0, 2)}
     assert counts["A"][0] / counts["A"][1] == pytest.approx(2 / 3)  # 66.7 % < 80 %
     assert learning_community_counts(dbsession, 2024) == {"A": (0, 3), "B": (0, 2)}
+    # the indicator: no confirmed evaluation in 2024 is no data, not 0 %; in 2025 a
+    # district counts from its first confirmed result (B's 0 of 2 is data)
+    assert learning_community_indicator(dbsession, 2024) == {}
+    assert learning_community_indicator(dbsession, 2025) == {"A": (2, 3, False),
+                                                             "B": (0, 2, False)}
     # an organisation made inactive leaves both numbers
     register_ab["A-C3"].active = False
     dbsession.commit()
