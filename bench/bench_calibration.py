@@ -216,6 +216,24 @@ def evaluate(model: str, true: ItemParams, y: np.ndarray, got: dict) -> dict:
     return got
 
 
+PACKAGES = ("learningcity", "scoring", "tabular", "assessment", "itembank", "surveys",
+            "monitoring")
+
+
+def bytecode_as_installed() -> str:
+    """Compile the project's modules once, as ``pip install`` does for a regular install
+    and Python on a first run: with PYTHONDONTWRITEBYTECODE set (this machine) an editable
+    install would otherwise recompile every module in every CLI process, while girth's
+    and mirt's installed modules load from their bytecode."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    ok = all(compileall.compile_dir(root / name, quiet=1, workers=0) for name in PACKAGES)
+    return ("project bytecode compiled (PYTHONDONTWRITEBYTECODE is set)"
+            if sys.flags.dont_write_bytecode else "project bytecode as Python writes it") \
+        + ("" if ok else ", with errors")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the 50 x 5,000 sets")
@@ -240,10 +258,12 @@ def main() -> None:
     if args.sizes:
         sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
+    compiled = bytecode_as_installed()
     load = os.getloadavg()
     print(f"# {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {platform.node()}, "
           f"{os.cpu_count()} cores, python {platform.python_version()}, numpy "
-          f"{np.__version__}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f"{np.__version__}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+          f"{compiled}")
     header = (f"{'model':5} {'items':>5} {'persons':>7} {'engine':12} {'s':>8} "
               f"{'MiB':>6} {'RMSE a':>7} {'RMSE b':>7} {'LL':>14} {'dLL':>8} "
               f"{'time/ours':>9}  note")
