@@ -331,6 +331,17 @@ def _review_page(request: Any, context: OrganisationResource, evaluation: Any, *
     return response
 
 
+def _refused(request: Any, context: OrganisationResource, evaluation: Any,
+             exc: ValueError, **page: Any) -> Any:
+    """The review page again with why a review, return or confirmation was refused (a
+    missing or bad revision: the form is incomplete)."""
+    request.dbsession.refresh(evaluation)
+    problems = _problems(request, exc) if hasattr(exc, "problems") else [
+        request.translate(_("The form is incomplete; reload the page."))]
+    return _review_page(request, context, evaluation, problems=problems,
+                        status=getattr(exc, "status", 400), **page)
+
+
 @view_config(route_name="orgs.review", permission="view", request_method="GET")
 def review_page(context: OrganisationResource, request: Any) -> Any:
     """The self-assessment beside the district's scores, the result, the confirmation."""
@@ -350,12 +361,7 @@ def review_post(context: OrganisationResource, request: Any) -> Any:
             review.review(request.dbsession, evaluation, form["levels"], form["comments"],
                           actor=_actor(request), revision=revision)
     except ValueError as exc:
-        request.dbsession.refresh(evaluation)
-        status = getattr(exc, "status", 400)
-        problems = _problems(request, exc) if hasattr(exc, "problems") else [
-            request.translate(_("The form is incomplete; reload the page."))]
-        return _review_page(request, context, evaluation, form=form, problems=problems,
-                            status=status)
+        return _refused(request, context, evaluation, exc, form=form)
     flash(request, _("Review saved."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
@@ -372,12 +378,7 @@ def return_post(context: OrganisationResource, request: Any) -> Any:
             review.return_for_changes(request.dbsession, evaluation, comment,
                                       actor=_actor(request), revision=revision)
     except ValueError as exc:
-        request.dbsession.refresh(evaluation)
-        status = getattr(exc, "status", 400)
-        problems = _problems(request, exc) if hasattr(exc, "problems") else [
-            request.translate(_("The form is incomplete; reload the page."))]
-        return _review_page(request, context, evaluation, problems=problems, status=status,
-                            return_comment=comment)
+        return _refused(request, context, evaluation, exc, return_comment=comment)
     flash(request, _("Returned to the organisation. Its link opens the self-assessment "
                      "for changes until it submits again."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
@@ -394,11 +395,7 @@ def confirm_post(context: OrganisationResource, request: Any) -> Any:
             review.confirm(request.dbsession, evaluation, actor=_actor(request),
                            revision=revision)
     except ValueError as exc:
-        request.dbsession.refresh(evaluation)
-        status = getattr(exc, "status", 400)
-        problems = _problems(request, exc) if hasattr(exc, "problems") else [
-            request.translate(_("The form is incomplete; reload the page."))]
-        return _review_page(request, context, evaluation, problems=problems, status=status)
+        return _refused(request, context, evaluation, exc)
     flash(request, _("Result confirmed."))
     return HTTPSeeOther(request.route_url("orgs.review", id=context.organisation.id,
                                           year=evaluation.year))
