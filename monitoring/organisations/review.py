@@ -28,18 +28,24 @@ from monitoring.organisations.standards import criteria, is_recognised, weighted
 COMMENT_CHARS = 1000
 
 
+def _allowed(evaluation: Evaluation, statuses: tuple[str, ...], revision: int,
+             refusal: str) -> None:
+    """409 unless the evaluation is in one of ``statuses`` and still at ``revision``."""
+    if evaluation.status not in statuses:
+        raise EvaluationError([Said(refusal)], 409)
+    if revision != evaluation.revision:
+        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
+                                    "page"))], 409)
+
+
 def review(db: Session, evaluation: Evaluation, levels: Mapping[str, str],
            comments: Mapping[str, str], *, actor: str, revision: int,
            now: dt.datetime | None = None) -> Evaluation:
     """Store the district's levels and comments, the weighted score and the recognition.
     Refused (nothing stored) when the self-assessment is not submitted, a level is
     missing or unknown, or a level differs from the self-assessment without a comment."""
-    if evaluation.status not in ("submitted", "reviewed"):
-        raise EvaluationError([Said(_("only a submitted self-assessment can be reviewed; "
-                                    "a confirmed one is final"))], 409)
-    if revision != evaluation.revision:
-        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
-                                    "page"))], 409)
+    _allowed(evaluation, ("submitted", "reviewed"), revision,
+             _("only a submitted self-assessment can be reviewed; a confirmed one is final"))
     problems: list[str] = []
     clean_levels: dict[str, str] = {}
     clean_comments: dict[str, str] = {}
@@ -84,12 +90,8 @@ def return_for_changes(db: Session, evaluation: Evaluation, comment: str, *, act
     """Send a submitted (or reviewed, not confirmed) self-assessment back to the
     organisation with ``comment``; its link opens it for changes again and a review
     already saved is cleared (the answers will change). Refused without a comment."""
-    if evaluation.status not in ("submitted", "reviewed"):
-        raise EvaluationError([Said(_("only a submitted self-assessment can be returned; "
-                                    "a confirmed one is final"))], 409)
-    if revision != evaluation.revision:
-        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
-                                    "page"))], 409)
+    _allowed(evaluation, ("submitted", "reviewed"), revision,
+             _("only a submitted self-assessment can be returned; a confirmed one is final"))
     comment = (comment or "").strip()
     if not comment:
         raise EvaluationError([Said(_("say what the organisation should change"))])
@@ -112,11 +114,8 @@ def return_for_changes(db: Session, evaluation: Evaluation, comment: str, *, act
 def confirm(db: Session, evaluation: Evaluation, *, actor: str, revision: int,
             now: dt.datetime | None = None) -> Evaluation:
     """The city office confirms a reviewed evaluation (its result becomes final)."""
-    if evaluation.status != "reviewed":
-        raise EvaluationError([Said(_("only a reviewed evaluation can be confirmed"))], 409)
-    if revision != evaluation.revision:
-        raise EvaluationError([Said(_("the evaluation was changed meanwhile; reload the "
-                                    "page"))], 409)
+    _allowed(evaluation, ("reviewed",), revision,
+             _("only a reviewed evaluation can be confirmed"))
     evaluation.status = "confirmed"
     evaluation.confirmed_at, evaluation.confirmed_by = now or utcnow(), actor
     flush_once(db)
